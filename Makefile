@@ -1,0 +1,33 @@
+# The two ways in (see README.md): `make run` and `make test`. Both install everything first.
+VENV   ?= .venv
+PYTHON ?= python3
+BIN     = $(VENV)/bin
+STAMP   = $(VENV)/.installed
+export SDL_VIDEODRIVER = offscreen
+export MPLBACKEND = Agg
+
+.PHONY: install run test export-check docs-readme
+
+$(STAMP): settings.ini setup.py
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	$(BIN)/python -m ipykernel install --prefix $(VENV) --name python3 >/dev/null
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## run the tiny pipeline end to end into a new run directory under runs/
+run: $(STAMP)
+	$(BIN)/vlarl run --profile tiny
+
+## nbdev_export must leave no diff, then every notebook and the integration tests
+test: $(STAMP) export-check
+	$(BIN)/nbdev_test --n_workers 2 --timing
+	$(BIN)/pytest -q tests
+
+export-check: $(STAMP)
+	@before=$$(find vlarl -name '*.py' -exec sha1sum {} + | sort); \
+	$(BIN)/nbdev_export; \
+	after=$$(find vlarl -name '*.py' -exec sha1sum {} + | sort); \
+	if [ "$$before" != "$$after" ]; then echo "nbdev_export changed vlarl/: export the notebooks and commit vlarl/"; exit 1; fi
