@@ -1,0 +1,9 @@
+"Make the checkout importable (also uninstalled) and rendering headless for the integration tests."
+import os
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path: sys.path.insert(0, str(ROOT))
+os.environ.setdefault("SDL_VIDEODRIVER", "offscreen")
+os.environ.setdefault("MPLBACKEND", "Agg")

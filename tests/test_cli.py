@@ -1,0 +1,118 @@
+"Integration tests of the `vlarl` runner: real papermill runs of two tiny stage notebooks."
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from vlarl.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+PARAMS = 'profile = "tiny"\nconfig_path = ""\noverrides = ["world.frames=2"]\nrun_dir = ""'
+SETUP = ("from vlarl.config import build_config, open_run, write_metrics\n"
+         "cfg = build_config(profile, config_path or None, overrides)\n"
+         "run = open_run(run_dir, cfg)")
+A, B = "10_stage_a.ipynb", "20_stage_b.ipynb"
+
+
+def write_stage(path, *cells):
+    "A stage notebook keeping the contract: parameters cell, setup cell, then `cells`."
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(PARAMS, metadata={"tags": ["parameters"]})]
+                                  + [nbformat.v4.new_code_cell(s) for s in (SETUP, *cells)])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, str(path))
+
+
+def write_b(nbs, fail_on_13=True):
+    boom = 'if cfg.seed == 13: raise ValueError("boom")' if fail_on_13 else "pass"
+    write_stage(nbs / B, boom, 'write_metrics(run, "b", {"seed": cfg.seed})')
+
+
+@pytest.fixture
+def nbs(tmp_path):
+    d = tmp_path / "nbs"
+    d.mkdir()
+    write_stage(d / A, 'write_metrics(run, "a", {"seed": cfg.seed, "frames": cfg.world.frames})')
+    write_b(d)
+    return d
+
+
+def status(run_dir): return json.loads((run_dir / "run.json").read_text())["stages"]
+def metrics(run_dir, stage): return json.loads((run_dir / "metrics" / f"{stage}.json").read_text())
+
+
+def test_run_pipeline(nbs, tmp_path, capsys):
+    rd = tmp_path / "run"
+    assert main(["run", "--nbs", str(nbs), "--run-dir", str(rd), "-p", "seed=5"]) == 0
+    out = capsys.readouterr().out
+    assert f"run finished: {rd}" in out and f"[1/2] {A}: done in" in out and f"[2/2] {B}: done in" in out
+    assert (rd / "notebooks" / A).is_file() and (rd / "notebooks" / B).is_file()
+    st = status(rd)
+    assert [st[n]["status"] for n in (A, B)] == ["done", "done"] and st[A]["seconds"] > 0
+    # injected parameters reached the kernel: the run's config (seed=5, frames=6), not the smoke overrides (frames=2)
+    assert metrics(rd, "a") == {"seed": 5, "frames": 6} and metrics(rd, "b") == {"seed": 5}
+    executed = nbformat.read(str(rd / "notebooks" / A), as_version=4)
+    assert any("injected-parameters" in c.metadata.get("tags", []) for c in executed.cells)
+
+
+def test_failing_stage(nbs, tmp_path, capsys):
+    rd = tmp_path / "run"
+    assert main(["run", "--nbs", str(nbs), "--run-dir", str(rd), "-p", "seed=13"]) == 1
+    cap = capsys.readouterr()
+    assert f"stage {B} failed in cell 4: ValueError: boom" in cap.err
+    partial = rd / "notebooks" / B
+    assert f"partially executed notebook: {partial}" in cap.err
+    assert partial.is_file() and "boom" in partial.read_text()
+    st = status(rd)
+    assert st[A]["status"] == "done" and st[B]["status"] == "failed" and st[B]["error"] == "ValueError: boom"
+    assert (rd / "metrics" / "a.json").is_file() and not (rd / "metrics" / "b.json").exists()
+
+
+def test_resume_skips_done_stages(nbs, tmp_path, capsys):
+    rd = tmp_path / "run"
+    assert main(["run", "--nbs", str(nbs), "--run-dir", str(rd), "-p", "seed=13"]) == 1
+    write_b(nbs, fail_on_13=False)  # fix the failing stage, then continue the run
+    capsys.readouterr()
+    assert main(["run", "--nbs", str(nbs), "--run-dir", str(rd), "--resume"]) == 0
+    out = capsys.readouterr().out
+    assert f"[1/2] {A}: done in an earlier run, skipped" in out
+    assert not (rd / "metrics" / "a.1.json").exists()  # stage a did not run again
+    assert metrics(rd, "b") == {"seed": 13}  # the saved config was used
+    assert [status(rd)[n]["status"] for n in (A, B)] == ["done", "done"]
+
+
+def test_existing_run_dir_refused(nbs, tmp_path, capsys):
+    rd = tmp_path / "run"
+    rd.mkdir()
+    (rd / "keep.txt").write_text("mine")
+    assert main(["run", "--nbs", str(nbs), "--run-dir", str(rd)]) == 2
+    err = capsys.readouterr().err
+    assert "already exists and is not empty" in err and "Traceback" not in err
+    assert sorted(p.name for p in rd.iterdir()) == ["keep.txt"]
+
+
+def test_bad_override(nbs, tmp_path, capsys):
+    rd = tmp_path / "run"
+    assert main(["run", "--nbs", str(nbs), "--run-dir", str(rd), "-p", "world.frames=abc"]) == 2
+    err = capsys.readouterr().err
+    assert "world.frames" in err and "Traceback" not in err
+    assert not rd.exists()
+
+
+def test_run_one_notebook_by_substring(nbs, tmp_path, capsys):
+    rd = tmp_path / "run"
+    assert main(["run", "stage_a", "--nbs", str(nbs), "--run-dir", str(rd)]) == 0
+    assert list(status(rd)) == [A] and not (rd / "notebooks" / B).exists()
+    assert main(["run", "stage", "--nbs", str(nbs), "--run-dir", str(tmp_path / "r2")]) == 2
+    assert "is ambiguous" in capsys.readouterr().err
+
+
+def test_module_entry_point(nbs):
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
+    p = subprocess.run([sys.executable, "-m", "vlarl.cli", "stages", "--nbs", str(nbs)],
+                       capture_output=True, text=True, env=env, timeout=60)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.splitlines() == [A, B]
