@@ -21,9 +21,10 @@ import numpy as np
 import yaml
 
 # %% auto #0
-__all__ = ['SCENARIOS', 'EGO_POLICIES', 'PROFILES', 'RUN_SUBDIRS', 'ConfigError', 'WorldConfig', 'DataConfig', 'RunConfig',
-           'config_from_dict', 'config_to_dict', 'parse_override', 'load_yaml', 'save_config', 'build_config',
-           'seed_everything', 'RunDir', 'write_metrics', 'read_metrics', 'open_run']
+__all__ = ['SCENARIOS', 'EGO_POLICIES', 'PROFILES', 'RUN_SUBDIRS', 'ConfigError', 'WorldConfig', 'DataConfig', 'DetectConfig',
+           'RewardConfig', 'DialectConfig', 'RunConfig', 'config_from_dict', 'config_to_dict', 'parse_override',
+           'load_yaml', 'save_config', 'build_config', 'seed_everything', 'RunDir', 'write_metrics', 'read_metrics',
+           'open_run']
 
 # %% ../nbs/00_config.ipynb #e40410b7
 class ConfigError(ValueError):
@@ -80,7 +81,33 @@ class DataConfig:
         _check(0 < self.held_out_frac < 1, "data.held_out_frac", "must be in (0, 1)")
         _check(self.num_proc >= 1, "data.num_proc", "must be >= 1")
 
-# %% ../nbs/00_config.ipynb #75141835
+# %% ../nbs/00_config.ipynb #212bed68
+@dataclass
+class DetectConfig:
+    "The YOLOv8 detector whose cached detections feed the rewards (`13_detect`)."
+    model: str = field(default="yolov8n.yaml", metadata={"help": "ultralytics model: a .yaml trains from scratch, a .pt path loads a checkpoint"})
+    epochs: int = field(default=10, metadata={"help": "training epochs on the world's frames"})
+
+    def __post_init__(self):
+        _check(self.epochs >= 0, "detect.epochs", "must be >= 0")
+
+@dataclass
+class RewardConfig:
+    "Weights and settings of the rule-based verifiers (`12_rewards`)."
+    caption_weights: list[float] = field(default_factory=lambda: [0.4, 0.25, 0.20, 0.15], metadata={"help": "Drive-VLM weights of R_obj, R_temp, R_detail, R_hall"})
+
+    def __post_init__(self):
+        _check(len(self.caption_weights) == 4, "rewards.caption_weights", "needs 4 weights (obj, temp, detail, hall)")
+
+@dataclass
+class DialectConfig:
+    "The Arabic dialect DPO stage (`30_dialect_*` notebooks)."
+    dialects: list[str] = field(default_factory=lambda: ["egy", "mor", "pal", "sau", "syr"], metadata={"help": "target dialect codes"})
+
+    def __post_init__(self):
+        _check(len(self.dialects) > 0, "dialect.dialects", "at least one dialect is needed")
+
+# %% ../nbs/00_config.ipynb #b3d25c55
 @dataclass
 class RunConfig:
     "Everything one run of the pipeline needs."
@@ -89,21 +116,27 @@ class RunConfig:
     runs_root: str = field(default="runs", metadata={"help": "where new run directories are created"})
     world: WorldConfig = field(default_factory=WorldConfig)
     data: DataConfig = field(default_factory=DataConfig)
+    detect: DetectConfig = field(default_factory=DetectConfig)
+    rewards: RewardConfig = field(default_factory=RewardConfig)
+    dialect: DialectConfig = field(default_factory=DialectConfig)
 
     def __post_init__(self):
         _check(self.profile in PROFILES, "profile", f"unknown profile {self.profile!r}; choose from {tuple(PROFILES)}")
 
-# %% ../nbs/00_config.ipynb #b3d25c55
+# %% ../nbs/00_config.ipynb #94cb7156
 PROFILES: dict[str, dict] = {
     "tiny": {},
     "full": {
         "world": {"clips_per_scenario": 500, "frames": 16, "image_size": 224, "scaling": 3.0,
                   "vehicles": 50, "simulation_frequency": 10, "warmup_steps": 4},
         "data": {"num_proc": 8},
+        "detect": {},
+        "rewards": {},
+        "dialect": {},
     },
 }
 
-# %% ../nbs/00_config.ipynb #94cb7156
+# %% ../nbs/00_config.ipynb #ba371cd2
 def _type_name(tp) -> str:
     return getattr(tp, "__name__", str(tp))
 
@@ -120,7 +153,7 @@ def _check_value(value, tp, key: str):
         raise ConfigError(f"{key}: expected {_type_name(tp)}, got {value!r} ({type(value).__name__})")
     return value
 
-# %% ../nbs/00_config.ipynb #b5ee23dd
+# %% ../nbs/00_config.ipynb #ecdaed79
 def _unknown_key(key: str, known) -> ConfigError:
     close = difflib.get_close_matches(key.rsplit(".", 1)[-1], list(known), n=1)
     hint = f" (did you mean {close[0]!r}?)" if close else f"; valid keys: {', '.join(sorted(known))}"
@@ -137,7 +170,7 @@ def config_from_dict(cls, d: dict, prefix: str = ""):
         kwargs[k] = config_from_dict(tp, v, f"{prefix}{k}.") if dataclasses.is_dataclass(tp) else _check_value(v, tp, prefix + k)
     return cls(**kwargs)
 
-# %% ../nbs/00_config.ipynb #0e0a84a0
+# %% ../nbs/00_config.ipynb #64dc1edf
 def config_to_dict(cfg) -> dict:
     "The configuration as plain nested dicts and lists (YAML/JSON-ready)."
     return dataclasses.asdict(cfg)
@@ -148,7 +181,7 @@ def _deep_merge(base: dict, extra: dict) -> dict:
         out[k] = _deep_merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
     return out
 
-# %% ../nbs/00_config.ipynb #eea4b85c
+# %% ../nbs/00_config.ipynb #6edb9056
 def parse_override(item: str) -> dict:
     "Turn `'a.b=value'` into `{'a': {'b': value}}`, the value parsed as safe YAML."
     if "=" not in item: raise ConfigError(f"override {item!r} is not of the form key=value")
@@ -160,7 +193,7 @@ def parse_override(item: str) -> dict:
     for part in reversed(key.split(".")): value = {part: value}
     return value
 
-# %% ../nbs/00_config.ipynb #6edb9056
+# %% ../nbs/00_config.ipynb #bd8cfe9b
 def load_yaml(path) -> dict:
     "Read a YAML mapping safely; a missing, unreadable or malformed file is a `ConfigError` naming it."
     path = Path(path)
@@ -177,7 +210,7 @@ def save_config(cfg: RunConfig, path) -> Path:
     path.write_text(yaml.safe_dump(config_to_dict(cfg), sort_keys=False), encoding="utf-8")
     return path
 
-# %% ../nbs/00_config.ipynb #bd8cfe9b
+# %% ../nbs/00_config.ipynb #63432991
 def build_config(profile: str = "tiny", # a key of `PROFILES`
                  config_path: str | os.PathLike | None = None, # YAML file applied on top of the profile
                  overrides: typing.Iterable[str] = (), # `key=value` strings applied last
@@ -190,7 +223,7 @@ def build_config(profile: str = "tiny", # a key of `PROFILES`
     for item in overrides or (): d = _deep_merge(d, parse_override(item))
     return config_from_dict(RunConfig, d)
 
-# %% ../nbs/00_config.ipynb #28c46377
+# %% ../nbs/00_config.ipynb #38f5df9f
 def seed_everything(seed: int) -> None:
     "Seed python's `random`, numpy's global generator and torch (all devices)."
     random.seed(seed)
@@ -200,7 +233,7 @@ def seed_everything(seed: int) -> None:
     except ImportError: return
     torch.manual_seed(seed)
 
-# %% ../nbs/00_config.ipynb #b3a1126c
+# %% ../nbs/00_config.ipynb #036fe67e
 RUN_SUBDIRS = ("notebooks", "checkpoints", "metrics", "figures", "data")
 
 class RunDir:
@@ -241,7 +274,7 @@ class RunDir:
 
     def __repr__(self): return f"RunDir({str(self.path)!r})"
 
-# %% ../nbs/00_config.ipynb #036fe67e
+# %% ../nbs/00_config.ipynb #2981e9e5
 def _to_jsonable(x):
     if isinstance(x, dict): return {str(k): _to_jsonable(v) for k, v in x.items()}
     if isinstance(x, (list, tuple)): return [_to_jsonable(v) for v in x]
@@ -264,7 +297,7 @@ def read_metrics(run: RunDir, stage: str) -> dict:
     "The latest metrics a stage wrote."
     return json.loads((run.metrics / f"{stage}.json").read_text(encoding="utf-8"))
 
-# %% ../nbs/00_config.ipynb #2981e9e5
+# %% ../nbs/00_config.ipynb #38e8922d
 def open_run(run_dir: str | os.PathLike | None, cfg: RunConfig) -> RunDir:
     "The run directory a stage notebook writes to: `run_dir` if given, else a fresh one in the temp folder."
     if run_dir:
