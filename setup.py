@@ -16,6 +16,7 @@ setuptools.setup(
     python_requires=f">={cfg['min_python']}",
     packages=setuptools.find_packages(include=['vlarl', 'vlarl.*']),
     include_package_data=True,
+    package_data={'vlarl': ['assets/*']},
     install_requires=cfg['requirements'].split(),
     extras_require={'dev': cfg['dev_requirements'].split()},
     entry_points={
