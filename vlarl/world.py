@@ -420,9 +420,9 @@ def explanation_labels(scenario: str, actions: list[str], lanes: LaneContext, ag
     "The decidable BDD-OIA explanations of a clip."
     lead = next((a for a in agents if a["track_id"] == lanes.lead_id), None)
     junction = scenario in ("intersection", "roundabout")
+    following = lanes.lead_gap < max(30.0, 3.0 * speed)  # someone within 3 s headway (or 30 m)
     out = []
-    if "forward" in actions and lanes.lead_gap < 30: out.append("Follow traffic")
-    if "forward" in actions and lanes.lead_gap >= 40: out.append("Road is clear")
+    if "forward" in actions: out.append("Follow traffic" if following else "Road is clear")
     if "stop/slow down" in actions and lead is not None and lanes.lead_gap < max(20.0, 2.0 * speed):
         out.append(OBSTACLE_REASON[lead["cls"]])
     for side, has_lane, solid, occupied in (("left", lanes.has_left_lane, lanes.solid_left, lanes.left_lane_occupied),
