@@ -21,10 +21,10 @@ import numpy as np
 import yaml
 
 # %% auto #0
-__all__ = ['SCENARIOS', 'EGO_POLICIES', 'PROFILES', 'RUN_SUBDIRS', 'ConfigError', 'WorldConfig', 'DataConfig', 'DetectConfig',
-           'RewardConfig', 'DialectConfig', 'RunConfig', 'config_from_dict', 'config_to_dict', 'parse_override',
-           'load_yaml', 'save_config', 'build_config', 'seed_everything', 'RunDir', 'write_metrics', 'read_metrics',
-           'open_run']
+__all__ = ['SCENARIOS', 'EGO_POLICIES', 'PROFILES', 'RUN_SUBDIRS', 'ConfigError', 'WorldConfig', 'DataConfig', 'ModelConfig',
+           'TrainConfig', 'AlignConfig', 'SplitEntryConfig', 'DetectConfig', 'RewardConfig', 'DialectConfig',
+           'RunConfig', 'config_from_dict', 'config_to_dict', 'parse_override', 'load_yaml', 'save_config',
+           'build_config', 'seed_everything', 'RunDir', 'write_metrics', 'read_metrics', 'open_run']
 
 # %% ../nbs/00_config.ipynb #e40410b7
 class ConfigError(ValueError):
@@ -81,23 +81,95 @@ class DataConfig:
         _check(0 < self.held_out_frac < 1, "data.held_out_frac", "must be in (0, 1)")
         _check(self.num_proc >= 1, "data.num_proc", "must be >= 1")
 
-# %% ../nbs/00_config.ipynb #212bed68
+# %% ../nbs/00_config.ipynb #75141835
+@dataclass
+class ModelConfig:
+    "The video VLM: a SigLIP vision tower, temporal embeddings, an MLP projector and a Qwen3 LLM (`03_model`)."
+    vision: str = field(default="", metadata={"help": "SigLIP/SigLIP2 (fixed-resolution) vision checkpoint: local path or model id; '' builds the tiny one"})
+    llm: str = field(default="", metadata={"help": "Qwen3 causal LM checkpoint: local path or model id; '' builds and pretrains the tiny one"})
+    dtype: str = field(default="float32", metadata={"help": "torch dtype of the loaded model (bfloat16 on GPU)"})
+    device_map: str = field(default="", metadata={"help": "transformers device_map ('' = load on CPU)"})
+    vocab_size: int = field(default=1024, metadata={"help": "tiny: BPE vocabulary trained on the world's captions and prompts"})
+    vision_hidden: int = field(default=64, metadata={"help": "tiny: SigLIP hidden size"})
+    vision_layers: int = field(default=2, metadata={"help": "tiny: SigLIP layers"})
+    patch_size: int = field(default=24, metadata={"help": "tiny: SigLIP patch size (96 px frames give 4 x 4 patches)"})
+    llm_hidden: int = field(default=128, metadata={"help": "tiny: Qwen3 hidden size"})
+    llm_layers: int = field(default=4, metadata={"help": "tiny: Qwen3 layers"})
+    llm_heads: int = field(default=4, metadata={"help": "tiny: Qwen3 attention heads"})
+    pretrain_epochs: int = field(default=6, metadata={"help": "tiny: epochs of text-only LM pretraining on the training captions"})
+    pretrain_lr: float = field(default=3e-3, metadata={"help": "tiny: LM pretraining learning rate"})
+
+    def __post_init__(self):
+        _check(self.dtype in ("float32", "bfloat16", "float16"), "model.dtype", "must be float32, bfloat16 or float16")
+        _check(self.llm_hidden % self.llm_heads == 0, "model.llm_hidden", "must be divisible by model.llm_heads")
+        _check(self.vocab_size >= 300, "model.vocab_size", "must be >= 300 (byte-level BPE needs 256 base symbols)")
+
+@dataclass
+class TrainConfig:
+    "Optimisation of one training stage (AdamW, cosine schedule)."
+    epochs: float = field(default=8, metadata={"help": "passes over the training entries"})
+    lr: float = field(default=1e-3, metadata={"help": "peak learning rate"})
+    batch_size: int = field(default=8, metadata={"help": "entries per device step"})
+    grad_accum: int = field(default=1, metadata={"help": "gradient accumulation steps (effective batch = batch_size x grad_accum)"})
+    warmup_ratio: float = field(default=0.05, metadata={"help": "share of steps of linear warm-up"})
+
+    def __post_init__(self):
+        _check(self.epochs > 0, "epochs", "must be > 0")
+        _check(self.lr > 0, "lr", "must be > 0")
+        _check(self.batch_size >= 1 and self.grad_accum >= 1, "batch_size", "batch_size and grad_accum must be >= 1")
+
+@dataclass
+class AlignConfig(TrainConfig):
+    "Stage 1 (Drive-VLM III-C.1): projector and temporal embeddings train on raw captions; vision and LLM frozen."
+
+@dataclass
+class SplitEntryConfig(TrainConfig):
+    "Stage 2 (Drive-VLM III-C.2): split-entry tuning with LoRA on the LLM, projector trainable, temporal embeddings frozen."
+    lr: float = field(default=2e-3, metadata={"help": "peak learning rate (the paper's 5e-5 is for a pretrained 4B LLM)"})
+    lora_r: int = field(default=32, metadata={"help": "LoRA rank"})
+    lora_alpha: int = field(default=64, metadata={"help": "LoRA alpha"})
+    lora_dropout: float = field(default=0.05, metadata={"help": "LoRA dropout"})
+    freeze_temporal: bool = field(default=True, metadata={"help": "keep the temporal embeddings frozen (the paper's choice)"})
+
+# %% ../nbs/00_config.ipynb #b3d25c55
 @dataclass
 class DetectConfig:
-    "The YOLOv8 detector whose cached detections feed the rewards (`13_detect`)."
-    model: str = field(default="yolov8n.yaml", metadata={"help": "ultralytics model: a .yaml trains from scratch, a .pt path loads a checkpoint"})
-    epochs: int = field(default=10, metadata={"help": "training epochs on the world's frames"})
+    "The verifiers' models: the YOLOv8 detector whose cached detections feed the rewards (`13_detect`) and the dual encoder of the semantic reward (`15_semantic`)."
+    model: str = field(default="yolov8n.yaml", metadata={"help": "ultralytics model: a .yaml trains from scratch, a .pt path loads a local checkpoint (never downloaded)"})
+    epochs: int = field(default=15, metadata={"help": "training epochs on the clips' frames (0 = use a .pt checkpoint as it is)"})
+    imgsz: int = field(default=96, metadata={"help": "detector image size for training and inference (px, a multiple of 32)"})
+    batch: int = field(default=16, metadata={"help": "detector training batch size"})
+    conf: float = field(default=0.25, metadata={"help": "confidence threshold of the cached detections"})
+    mosaic: float = field(default=0.0, metadata={"help": "probability of ultralytics' mosaic augmentation"})
+    hsv_augment: bool = field(default=False, metadata={"help": "colour jitter while training (off in the world, where a class is its colour)"})
+    device: str = field(default="", metadata={"help": "torch device of the verifiers' models ('' = CUDA when available, else CPU)"})
+    oracle: bool = field(default=False, metadata={"help": "rewards read the simulator's ground truth instead of the trained detector's cache"})
+    semantic_model: str = field(default="", metadata={"help": "'' trains a small dual encoder on the clips; else a local CLIP/SigLIP checkpoint folder"})
+    semantic_epochs: int = field(default=40, metadata={"help": "contrastive training epochs of the small dual encoder"})
+    semantic_dim: int = field(default=64, metadata={"help": "embedding size of the small dual encoder"})
 
     def __post_init__(self):
         _check(self.epochs >= 0, "detect.epochs", "must be >= 0")
+        _check(self.epochs > 0 or self.model.endswith(".pt"), "detect.epochs", "a detector built from a .yaml must be trained (epochs >= 1)")
+        _check(self.model.endswith((".yaml", ".yml", ".pt")), "detect.model", f"expected an ultralytics .yaml or .pt, got {self.model!r}")
+        _check(self.imgsz >= 32 and self.imgsz % 32 == 0, "detect.imgsz", "must be a multiple of 32 (the detector's largest stride)")
+        _check(self.batch >= 1, "detect.batch", "must be >= 1")
+        _check(0 <= self.conf < 1, "detect.conf", "must be in [0, 1)")
+        _check(0 <= self.mosaic <= 1, "detect.mosaic", "must be in [0, 1]")
+        _check(self.semantic_epochs >= 0, "detect.semantic_epochs", "must be >= 0")
+        _check(self.semantic_dim >= 2, "detect.semantic_dim", "must be >= 2")
 
 @dataclass
 class RewardConfig:
     "Weights and settings of the rule-based verifiers (`12_rewards`)."
     caption_weights: list[float] = field(default_factory=lambda: [0.4, 0.25, 0.20, 0.15], metadata={"help": "Drive-VLM weights of R_obj, R_temp, R_detail, R_hall"})
+    l2_scale: float = field(default=2.0, metadata={"help": "metres: the L2 reward is exp(-ADE / l2_scale) over the 6 waypoints"})
+    collision_substeps: int = field(default=4, metadata={"help": "points per 0.5 s interval at which the swept ego box is checked against the agents"})
 
     def __post_init__(self):
         _check(len(self.caption_weights) == 4, "rewards.caption_weights", "needs 4 weights (obj, temp, detail, hall)")
+        _check(self.l2_scale > 0, "rewards.l2_scale", "must be > 0 (metres)")
+        _check(self.collision_substeps >= 1, "rewards.collision_substeps", "must be >= 1")
 
 @dataclass
 class DialectConfig:
@@ -107,7 +179,7 @@ class DialectConfig:
     def __post_init__(self):
         _check(len(self.dialects) > 0, "dialect.dialects", "at least one dialect is needed")
 
-# %% ../nbs/00_config.ipynb #b3d25c55
+# %% ../nbs/00_config.ipynb #a7181ed2
 @dataclass
 class RunConfig:
     "Everything one run of the pipeline needs."
@@ -116,6 +188,9 @@ class RunConfig:
     runs_root: str = field(default="runs", metadata={"help": "where new run directories are created"})
     world: WorldConfig = field(default_factory=WorldConfig)
     data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    stage1: AlignConfig = field(default_factory=AlignConfig)
+    stage2: SplitEntryConfig = field(default_factory=SplitEntryConfig)
     detect: DetectConfig = field(default_factory=DetectConfig)
     rewards: RewardConfig = field(default_factory=RewardConfig)
     dialect: DialectConfig = field(default_factory=DialectConfig)
@@ -123,20 +198,24 @@ class RunConfig:
     def __post_init__(self):
         _check(self.profile in PROFILES, "profile", f"unknown profile {self.profile!r}; choose from {tuple(PROFILES)}")
 
-# %% ../nbs/00_config.ipynb #94cb7156
+# %% ../nbs/00_config.ipynb #65ac3713
 PROFILES: dict[str, dict] = {
     "tiny": {},
     "full": {
         "world": {"clips_per_scenario": 500, "frames": 16, "image_size": 224, "scaling": 3.0,
                   "vehicles": 50, "simulation_frequency": 10, "warmup_steps": 4},
         "data": {"num_proc": 8},
-        "detect": {},
+        "model": {"vision": "google/siglip2-so400m-patch14-384", "llm": "Qwen/Qwen3-4B-Instruct-2507", "dtype": "bfloat16", "device_map": "auto"},
+        "stage1": {"epochs": 1, "lr": 1e-3, "batch_size": 4, "grad_accum": 8},
+        "stage2": {"epochs": 3, "lr": 5e-5, "batch_size": 4, "grad_accum": 8},
+        "detect": {"model": "yolov8x.pt", "epochs": 50, "imgsz": 640, "batch": 16, "mosaic": 1.0, "hsv_augment": True,
+                   "semantic_model": "clip-vit-base-patch32"},
         "rewards": {},
         "dialect": {},
     },
 }
 
-# %% ../nbs/00_config.ipynb #ba371cd2
+# %% ../nbs/00_config.ipynb #b5ee23dd
 def _type_name(tp) -> str:
     return getattr(tp, "__name__", str(tp))
 
@@ -153,7 +232,7 @@ def _check_value(value, tp, key: str):
         raise ConfigError(f"{key}: expected {_type_name(tp)}, got {value!r} ({type(value).__name__})")
     return value
 
-# %% ../nbs/00_config.ipynb #ecdaed79
+# %% ../nbs/00_config.ipynb #64dc1edf
 def _unknown_key(key: str, known) -> ConfigError:
     close = difflib.get_close_matches(key.rsplit(".", 1)[-1], list(known), n=1)
     hint = f" (did you mean {close[0]!r}?)" if close else f"; valid keys: {', '.join(sorted(known))}"
@@ -168,9 +247,11 @@ def config_from_dict(cls, d: dict, prefix: str = ""):
         if k not in fields: raise _unknown_key(prefix + str(k), fields)
         tp = hints[k]
         kwargs[k] = config_from_dict(tp, v, f"{prefix}{k}.") if dataclasses.is_dataclass(tp) else _check_value(v, tp, prefix + k)
-    return cls(**kwargs)
+    try: return cls(**kwargs)
+    except ConfigError as e:  # sections shared by several keys (stage1, stage2) name fields without their prefix
+        raise (e if not prefix or str(e).startswith(prefix) else ConfigError(prefix + str(e))) from None
 
-# %% ../nbs/00_config.ipynb #64dc1edf
+# %% ../nbs/00_config.ipynb #eea4b85c
 def config_to_dict(cfg) -> dict:
     "The configuration as plain nested dicts and lists (YAML/JSON-ready)."
     return dataclasses.asdict(cfg)
@@ -181,7 +262,7 @@ def _deep_merge(base: dict, extra: dict) -> dict:
         out[k] = _deep_merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
     return out
 
-# %% ../nbs/00_config.ipynb #6edb9056
+# %% ../nbs/00_config.ipynb #3ae368de
 def parse_override(item: str) -> dict:
     "Turn `'a.b=value'` into `{'a': {'b': value}}`, the value parsed as safe YAML."
     if "=" not in item: raise ConfigError(f"override {item!r} is not of the form key=value")
@@ -193,7 +274,7 @@ def parse_override(item: str) -> dict:
     for part in reversed(key.split(".")): value = {part: value}
     return value
 
-# %% ../nbs/00_config.ipynb #bd8cfe9b
+# %% ../nbs/00_config.ipynb #fc0f7955
 def load_yaml(path) -> dict:
     "Read a YAML mapping safely; a missing, unreadable or malformed file is a `ConfigError` naming it."
     path = Path(path)
@@ -210,7 +291,7 @@ def save_config(cfg: RunConfig, path) -> Path:
     path.write_text(yaml.safe_dump(config_to_dict(cfg), sort_keys=False), encoding="utf-8")
     return path
 
-# %% ../nbs/00_config.ipynb #63432991
+# %% ../nbs/00_config.ipynb #28c46377
 def build_config(profile: str = "tiny", # a key of `PROFILES`
                  config_path: str | os.PathLike | None = None, # YAML file applied on top of the profile
                  overrides: typing.Iterable[str] = (), # `key=value` strings applied last
@@ -223,7 +304,7 @@ def build_config(profile: str = "tiny", # a key of `PROFILES`
     for item in overrides or (): d = _deep_merge(d, parse_override(item))
     return config_from_dict(RunConfig, d)
 
-# %% ../nbs/00_config.ipynb #38f5df9f
+# %% ../nbs/00_config.ipynb #b3a1126c
 def seed_everything(seed: int) -> None:
     "Seed python's `random`, numpy's global generator and torch (all devices)."
     random.seed(seed)
@@ -233,7 +314,7 @@ def seed_everything(seed: int) -> None:
     except ImportError: return
     torch.manual_seed(seed)
 
-# %% ../nbs/00_config.ipynb #036fe67e
+# %% ../nbs/00_config.ipynb #bd5010f7
 RUN_SUBDIRS = ("notebooks", "checkpoints", "metrics", "figures", "data")
 
 class RunDir:
@@ -274,7 +355,7 @@ class RunDir:
 
     def __repr__(self): return f"RunDir({str(self.path)!r})"
 
-# %% ../nbs/00_config.ipynb #2981e9e5
+# %% ../nbs/00_config.ipynb #51a37abd
 def _to_jsonable(x):
     if isinstance(x, dict): return {str(k): _to_jsonable(v) for k, v in x.items()}
     if isinstance(x, (list, tuple)): return [_to_jsonable(v) for v in x]
@@ -297,7 +378,7 @@ def read_metrics(run: RunDir, stage: str) -> dict:
     "The latest metrics a stage wrote."
     return json.loads((run.metrics / f"{stage}.json").read_text(encoding="utf-8"))
 
-# %% ../nbs/00_config.ipynb #38e8922d
+# %% ../nbs/00_config.ipynb #d4c1b4a1
 def open_run(run_dir: str | os.PathLike | None, cfg: RunConfig) -> RunDir:
     "The run directory a stage notebook writes to: `run_dir` if given, else a fresh one in the temp folder."
     if run_dir:

@@ -19,8 +19,8 @@ from .config import RunConfig, WorldConfig, build_config, config_to_dict
 from .world import ACTIONS, DECIDABLE_EXPLANATIONS, SCENARIO_ENVS, make_env, record_clip
 
 # %% auto #0
-__all__ = ['clip_features', 'as_arrays', 'clip_jobs', 'record_clips', 'split_clips', 'save_clips', 'load_clips', 'dataset_card',
-           'format_card']
+__all__ = ['clip_features', 'as_arrays', 'clip_jobs', 'record_clips', 'split_clips', 'save_clips', 'load_clips', 'ensure_clips',
+           'dataset_card', 'format_card']
 
 # %% ../nbs/02_data.ipynb #37bccd58
 def clip_features() -> Features:
@@ -127,6 +127,16 @@ def load_clips(path) -> DatasetDict:
     return dsd
 
 # %% ../nbs/02_data.ipynb #552021c0
+def ensure_clips(run, # the stage's `RunDir`
+                 cfg: RunConfig, # its configuration
+                ) -> DatasetDict:
+    "The run's clip dataset (`<run>/data/clips`), recorded and saved first if the run has none yet."
+    path = Path(run.data) / "clips"
+    if not (path / "dataset_dict.json").is_file():
+        save_clips(split_clips(record_clips(cfg, progress=False), cfg.data.held_out_frac, cfg.seed), path)
+    return load_clips(path)
+
+# %% ../nbs/02_data.ipynb #efd0800b
 def dataset_card(dsd: DatasetDict) -> dict:
     "Counts that describe a split clip dataset."
     card = {}
