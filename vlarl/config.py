@@ -98,6 +98,8 @@ class ModelConfig:
     llm_heads: int = field(default=4, metadata={"help": "tiny: Qwen3 attention heads"})
     pretrain_epochs: int = field(default=6, metadata={"help": "tiny: epochs of text-only LM pretraining on the training captions"})
     pretrain_lr: float = field(default=3e-3, metadata={"help": "tiny: LM pretraining learning rate"})
+    vision_pretrain_epochs: int = field(default=15, metadata={"help": "tiny: epochs of SigLIP (sigmoid image-text) pretraining of the vision tower; 0 keeps it random"})
+    vision_pretrain_lr: float = field(default=1e-3, metadata={"help": "tiny: SigLIP pretraining learning rate"})
 
     def __post_init__(self):
         _check(self.dtype in ("float32", "bfloat16", "float16"), "model.dtype", "must be float32, bfloat16 or float16")

@@ -22,9 +22,9 @@ from .world import AGENT_CLASSES, CLASS_PLURAL
 
 # %% auto #0
 __all__ = ['ALIGN_ENTRIES', 'SPLIT_ENTRIES', 'STAGE1_PARTS', 'make_entries', 'caption_texts', 'tokenizer_corpus',
-           'pretrain_tiny_llm', 'base_checkpoints', 'build_stage_model', 'heldout_loss', 'last_checkpoint',
-           'train_entries', 'loss_curve', 'run_alignment', 'stage1_model', 'mentioned_classes', 'classes_in_view',
-           'mention_scores', 'word_count', 'caption_report']
+           'pretrain_tiny_llm', 'pretrain_tiny_vision', 'base_checkpoints', 'build_stage_model', 'heldout_loss',
+           'last_checkpoint', 'train_entries', 'loss_curve', 'run_alignment', 'stage1_model', 'mentioned_classes',
+           'classes_in_view', 'mention_scores', 'word_count', 'caption_report', 'benchmark_stage2']
 
 # %% ../nbs/03b_training.ipynb #112abcc2
 ALIGN_ENTRIES = [(INSTRUCTION_RAW, "caption_raw")]
@@ -77,21 +77,48 @@ def pretrain_tiny_llm(texts: list[str], # training text
     lm.save_pretrained(out_dir); tok.save_pretrained(out_dir)
     return out_dir
 
+def pretrain_tiny_vision(clips: Dataset, # training clips: one random frame of each, with its raw caption
+                         tokenizer, # the tiny tokenizer (for SigLIP's text tower)
+                         mc: ModelConfig, # tiny sizes and pretraining settings
+                         image_size: int, # frame side
+                         out_dir, # where the SiglipVisionModel checkpoint goes
+                         seed: int = 0,
+                        ) -> Path:
+    "Pretrain a tiny SigLIP with its sigmoid image-text loss on frames and captions; save its vision tower."
+    from transformers import SiglipConfig, SiglipImageProcessor, SiglipModel, SiglipTextConfig
+    torch.manual_seed(seed)
+    vcfg = tiny_vision_config(mc, image_size)
+    tcfg = SiglipTextConfig(vocab_size=len(tokenizer), hidden_size=mc.vision_hidden, intermediate_size=2 * mc.vision_hidden,
+                            num_hidden_layers=mc.vision_layers, num_attention_heads=vcfg.num_attention_heads, max_position_embeddings=64,
+                            pad_token_id=tokenizer.pad_token_id, bos_token_id=None, eos_token_id=tokenizer.eos_token_id)
+    siglip = SiglipModel(SiglipConfig(text_config=tcfg.to_dict(), vision_config=vcfg.to_dict()))
+    ip = SiglipImageProcessor(size={"height": image_size, "width": image_size}, image_mean=[0.5] * 3, image_std=[0.5] * 3)
+    rng, opt = np.random.default_rng(seed), torch.optim.AdamW(siglip.parameters(), lr=mc.vision_pretrain_lr)
+    frames, captions = clips["frames"], clips["caption_raw"]
+    for _ in range(mc.vision_pretrain_epochs):
+        for idx in np.array_split(rng.permutation(len(frames)), max(len(frames) // 16, 1)):
+            pix = ip([frames[i][rng.integers(len(frames[i]))] for i in idx], return_tensors="pt")["pixel_values"]
+            ids = tokenizer([captions[i] for i in idx], padding="max_length", truncation=True, max_length=64, return_tensors="pt")["input_ids"]
+            loss = siglip(input_ids=ids, pixel_values=pix, return_loss=True).loss
+            opt.zero_grad(); loss.backward(); opt.step()
+    siglip.vision_model.save_pretrained(out_dir)  # a SiglipVisionModel
+    return Path(out_dir)
+
 def base_checkpoints(cfg: RunConfig, # run config: model section, world image size
                      run, # the run directory (tiny checkpoints are written under `checkpoints/`)
                      train_clips: Dataset, # training clips (tiny LM pretraining text)
                     ) -> tuple[str, str]:
     "Vision and LLM checkpoints to build the VLM from: the configured ones, or tiny ones made here once per run."
     vision, llm = cfg.model.vision, cfg.model.llm
-    if not vision:
-        vision = str(Path(run.checkpoints) / "base_vision")
-        if not (Path(vision) / "config.json").is_file():
-            torch.manual_seed(cfg.seed)
-            SiglipVisionModel(tiny_vision_config(cfg.model, cfg.world.image_size)).save_pretrained(vision)
     if not llm:
         llm = str(Path(run.checkpoints) / "base_llm")
         if not (Path(llm) / "config.json").is_file():
             pretrain_tiny_llm(tokenizer_corpus(train_clips, cfg.world.frames), cfg.model, llm, cfg.seed)
+    if not vision:
+        vision = str(Path(run.checkpoints) / "base_vision")
+        if not (Path(vision) / "config.json").is_file():
+            from transformers import AutoTokenizer
+            pretrain_tiny_vision(train_clips, AutoTokenizer.from_pretrained(llm), cfg.model, cfg.world.image_size, vision, cfg.seed)
     return vision, llm
 
 def build_stage_model(cfg: RunConfig, run, train_clips: Dataset):
@@ -201,3 +228,34 @@ def caption_report(model, processor, clips: Dataset, max_new_tokens: int = 96) -
         out[mode] = {"texts": texts, "mean_words": float(np.mean([word_count(t) for t in texts])), **mention_scores(texts, truths)}
     out["length_ratio"] = out["concise"]["mean_words"] / max(out["detailed"]["mean_words"], 1e-9)
     return out
+
+# %% ../nbs/03b_training.ipynb #92af16e1
+def benchmark_stage2(cfg: RunConfig | None = None, # run config (world and model sections)
+                     clips: int = 4, # clips per scenario to make entries from
+                    ) -> dict:
+    "Stage-2 training throughput (samples/s, tokens/s) in this profile, and the paper-scale parameter counts."
+    import tempfile
+    from vlarl.config import build_config, RunDir
+    from vlarl.data import record_clips
+    from vlarl.model import add_lora, assemble_video_vlm, make_processor, paper_scale_parameter_counts
+    cfg = cfg or build_config()
+    cfg.world.clips_per_scenario = clips
+    with tempfile.TemporaryDirectory() as d:
+        ds = record_clips(cfg, progress=False)
+        tok = train_tokenizer(tokenizer_corpus(ds, cfg.world.frames), cfg.model.vocab_size)
+        model = assemble_video_vlm(SiglipVisionModel(tiny_vision_config(cfg.model, cfg.world.image_size)),
+                                   AutoModelForCausalLM.from_config(tiny_text_config(cfg.model, len(tok))), tok, cfg.world.frames)
+        processor = make_processor(tok, cfg.world.image_size, cfg.model.patch_size)
+        entries = make_entries(ds, SPLIT_ENTRIES)
+        peft_model = add_lora(model, cfg.stage2.lora_r, cfg.stage2.lora_alpha, cfg.stage2.lora_dropout)
+        collator = VideoCollator(processor, cfg.world.frames)
+        tokens = sum(int(collator([entries[i]])["attention_mask"].sum()) for i in range(len(entries)))
+        tc = TrainConfig(epochs=1, lr=cfg.stage2.lr, batch_size=cfg.stage2.batch_size, grad_accum=cfg.stage2.grad_accum)
+        t0 = time.perf_counter()
+        Trainer(model=peft_model, args=_args(d, tc, cfg.seed, save_strategy="no", label_names=["labels"], disable_tqdm=True),
+                train_dataset=entries, data_collator=collator).train()
+        seconds = time.perf_counter() - t0
+    paper = paper_scale_parameter_counts(r=cfg.stage2.lora_r, alpha=cfg.stage2.lora_alpha)
+    return {"entries": len(entries), "seconds": seconds, "samples_per_s": len(entries) / seconds, "tokens_per_s": tokens / seconds,
+            "tokens_per_sample": tokens / len(entries), "paper_total_params": paper["total"], "paper_trainable_params": paper["trainable"],
+            "paper_trainable_pct": paper["trainable_pct"]}
