@@ -13,7 +13,7 @@ FRAMES, SIZE = 3, 80
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     path = tmp_path_factory.mktemp("runs") / "stage0"
-    code = main(["run", "stage0", "--run-dir", str(path), "-p", "world.clips_per_scenario=3",
+    code = main(["run", "stage0", "--run-dir", str(path), "--publish-figures", str(path.parent / "published"), "-p", "world.clips_per_scenario=3",
                  "-p", f"world.frames={FRAMES}", "-p", f"world.image_size={SIZE}", "-p", "data.held_out_frac=0.3"])
     assert code == 0
     return RunDir.open(path)
@@ -30,6 +30,7 @@ def test_run_directory_layout(run):
     card = read_metrics(run, "stage0_dataset")["card"]
     assert card["train"]["clips"] + card["held_out"]["clips"] == 12
     assert run.config().world.frames == FRAMES
+    assert sorted(p.name for p in (run.path.parent / "published").iterdir()) == ["label_distribution.png", "world_samples.png"]
 
 
 def test_split_keeps_clips_apart(clips):

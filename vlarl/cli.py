@@ -25,12 +25,12 @@ import vlarl
 from .config import PROFILES, ConfigError, RunConfig, RunDir, build_config
 
 # %% auto #0
-__all__ = ['STAGE_PATTERN', 'STAGE_PARAMETERS', 'KERNEL_ARGS', 'HIDDEN_DIRECTIVES', 'DEFAULT_NBS', 'CliError',
+__all__ = ['STAGE_PATTERN', 'STAGE_PARAMETERS', 'KERNEL_ARGS', 'HIDDEN_DIRECTIVES', 'BENCHMARKS', 'DEFAULT_NBS', 'CliError',
            'find_stage_notebooks', 'resolve_notebook', 'parameters_cell', 'contract_problems', 'read_status',
            'write_status', 'done_stages', 'StageResult', 'record_stage', 'stage_parameters', 'kernel_env',
            'quiet_parameter_inference', 'run_stage', 'PipelineResult', 'run_pipeline', 'prepare_run', 'format_table',
            'split_directives', 'notebook_to_markdown', 'notebook_title', 'cmd_stages', 'select_notebooks', 'cmd_run',
-           'cmd_bench', 'cmd_readme', 'make_parser', 'main']
+           'publish_figures', 'cmd_bench', 'cmd_readme', 'make_parser', 'main']
 
 # %% ../nbs/90_cli.ipynb #a7f0aafa
 STAGE_PATTERN = "[0-9][0-9]_stage*.ipynb"
@@ -312,15 +312,32 @@ def cmd_run(args) -> int:
     notebooks = select_notebooks(args.notebooks, args.nbs)
     run, cfg = prepare_run(args.profile, args.config, args.overrides, args.run_dir, args.resume)
     print(f"run directory: {run.path}")
-    return _report(run_pipeline(notebooks, run, cfg, progress=sys.stderr.isatty()))
+    code = _report(run_pipeline(notebooks, run, cfg, progress=sys.stderr.isatty()))
+    if code == 0 and args.publish_figures: publish_figures(run, args.publish_figures)
+    return code
+
+def publish_figures(run: RunDir, dest) -> list[Path]:
+    "Copy a finished run's figures into `dest` (e.g. the repository's figures/), replacing same-named files."
+    import shutil
+    Path(dest).mkdir(parents=True, exist_ok=True)
+    copied = [Path(shutil.copy2(f, Path(dest) / f.name)) for f in sorted(run.figures.glob("*")) if f.is_file()]
+    print(f"published {len(copied)} figure(s) to {dest}")
+    return copied
 
 # %% ../nbs/90_cli.ipynb #a36e79de
+BENCHMARKS = {  # target -> (module, function, what --size means); each function is f(cfg, size) -> dict of figures
+    "world": ("vlarl.world", "benchmark_recorder", "clips per scenario"),
+    "stage2": ("vlarl.training", "benchmark_stage2", "clips per scenario"),
+}
+
 def cmd_bench(args) -> int:
-    "`vlarl bench world`: time the world recorder and print its figures."
-    try: from vlarl.world import benchmark_recorder
-    except ImportError as e: raise CliError(f"the world benchmark is not available: {e}") from None
+    "`vlarl bench TARGET`: time a component and print its figures."
+    import importlib
+    module, name, _ = BENCHMARKS[args.target]
+    try: bench = getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError) as e: raise CliError(f"the {args.target} benchmark is not available: {e}") from None
     cfg = build_config(args.profile or "tiny", args.config, args.overrides)
-    print(format_table(benchmark_recorder(cfg, clips=args.clips)))
+    print(format_table(bench(cfg, args.size)))
     return 0
 
 def cmd_readme(args) -> int:
@@ -353,12 +370,13 @@ def make_parser() -> argparse.ArgumentParser:
     _config_args(run)
     run.add_argument("--run-dir", metavar="DIR", default=None, help="run directory (default: a new one under runs_root)")
     run.add_argument("--resume", action="store_true", help="continue --run-dir, skipping the stages it has done")
+    run.add_argument("--publish-figures", metavar="DIR", default=None, help="after a successful run, copy its figures into DIR (e.g. figures/)")
     _nbs_arg(run)
     stages = sub.add_parser("stages", help="list the stage notebooks in pipeline order")
     _nbs_arg(stages)
     bench = sub.add_parser("bench", help="benchmark a component")
-    bench.add_argument("target", choices=("world",), help="what to benchmark")
-    bench.add_argument("--clips", type=int, default=8, help="clips per scenario, passed to benchmark_recorder (default: 8)")
+    bench.add_argument("target", choices=tuple(BENCHMARKS), help="what to benchmark: " + "; ".join(f"{k} ({v[1]})" for k, v in BENCHMARKS.items()))
+    bench.add_argument("--size", "--clips", dest="size", type=int, default=8, help="size of the benchmark: " + "; ".join(f"{k}: {v[2]}" for k, v in BENCHMARKS.items()) + " (default: 8)")
     _config_args(bench)
     readme = sub.add_parser("readme", help="regenerate README.md from index.ipynb")
     _nbs_arg(readme)
