@@ -23,8 +23,8 @@ import yaml
 # %% auto #0
 __all__ = ['SCENARIOS', 'EGO_POLICIES', 'PROFILES', 'RUN_SUBDIRS', 'ConfigError', 'WorldConfig', 'DataConfig', 'ModelConfig',
            'TrainConfig', 'AlignConfig', 'SplitEntryConfig', 'DetectConfig', 'RewardConfig', 'DialectConfig',
-           'RunConfig', 'config_from_dict', 'config_to_dict', 'parse_override', 'load_yaml', 'save_config',
-           'build_config', 'seed_everything', 'RunDir', 'write_metrics', 'read_metrics', 'open_run']
+           'GrpoStageConfig', 'RunConfig', 'config_from_dict', 'config_to_dict', 'parse_override', 'load_yaml',
+           'save_config', 'build_config', 'seed_everything', 'RunDir', 'write_metrics', 'read_metrics', 'open_run']
 
 # %% ../nbs/00_config.ipynb #e40410b7
 class ConfigError(ValueError):
@@ -183,6 +183,16 @@ class DialectConfig:
 
 # %% ../nbs/00_config.ipynb #a7181ed2
 @dataclass
+class GrpoStageConfig:
+    "Stage 3: GRPO on the stage-2 VLM (`21_stage3_grpo`)."
+    num_generations: int = field(default=4, metadata={"help": "G, rollouts per prompt (8 in the papers)"})
+    beta: float = field(default=0.01, metadata={"help": "KL coefficient to the reference (stage-2) policy"})
+
+    def __post_init__(self):
+        _check(self.num_generations >= 2, "grpo.num_generations", "must be >= 2 (advantages are normalised within a group)")
+        _check(self.beta >= 0, "grpo.beta", "must be >= 0")
+
+@dataclass
 class RunConfig:
     "Everything one run of the pipeline needs."
     profile: str = field(default="tiny", metadata={"help": "size profile the run started from"})
@@ -196,6 +206,7 @@ class RunConfig:
     detect: DetectConfig = field(default_factory=DetectConfig)
     rewards: RewardConfig = field(default_factory=RewardConfig)
     dialect: DialectConfig = field(default_factory=DialectConfig)
+    grpo: GrpoStageConfig = field(default_factory=GrpoStageConfig)
 
     def __post_init__(self):
         _check(self.profile in PROFILES, "profile", f"unknown profile {self.profile!r}; choose from {tuple(PROFILES)}")

@@ -23,8 +23,9 @@ from .world import AGENT_CLASSES, CLASS_PLURAL
 # %% auto #0
 __all__ = ['ALIGN_ENTRIES', 'SPLIT_ENTRIES', 'STAGE1_PARTS', 'make_entries', 'caption_texts', 'tokenizer_corpus',
            'pretrain_tiny_llm', 'pretrain_tiny_vision', 'base_checkpoints', 'build_stage_model', 'heldout_loss',
-           'last_checkpoint', 'train_entries', 'loss_curve', 'run_alignment', 'stage1_model', 'mentioned_classes',
-           'classes_in_view', 'mention_scores', 'word_count', 'caption_report', 'benchmark_stage2']
+           'last_checkpoint', 'train_entries', 'loss_curve', 'run_alignment', 'stage1_model', 'run_split_entry',
+           'save_stage2', 'stage2_model', 'mentioned_classes', 'classes_in_view', 'mention_scores', 'word_count',
+           'caption_report', 'benchmark_stage2']
 
 # %% ../nbs/03b_training.ipynb #112abcc2
 ALIGN_ENTRIES = [(INSTRUCTION_RAW, "caption_raw")]
@@ -199,6 +200,30 @@ def stage1_model(cfg: RunConfig, run, dsd):
     return model, processor
 
 # %% ../nbs/03b_training.ipynb #39dfc78b
+def run_split_entry(cfg: RunConfig, run, dsd, train_temporal: bool | None = None, out: str = "stage2_trainer") -> tuple:
+    "Stage 2 from the run's stage-1 checkpoint: LoRA on the LLM, projector trainable, temporal embeddings as configured."
+    from vlarl.model import add_lora
+    base, processor = stage1_model(cfg, run, dsd)
+    temporal = (not cfg.stage2.freeze_temporal) if train_temporal is None else train_temporal
+    peft_model = add_lora(base, cfg.stage2.lora_r, cfg.stage2.lora_alpha, cfg.stage2.lora_dropout, train_temporal=temporal)
+    trainer = train_entries(peft_model, processor, make_entries(dsd["train"], SPLIT_ENTRIES), cfg.stage2, Path(run.checkpoints) / out, cfg.seed)
+    return peft_model, processor, trainer
+
+def save_stage2(peft_model, processor, run) -> Path:
+    "Merge the LoRA weights and save the stage-2 VLM to `checkpoints/stage2`."
+    from vlarl.model import save_video_vlm
+    return save_video_vlm(peft_model.merge_and_unload(), processor, Path(run.checkpoints) / "stage2")
+
+def stage2_model(cfg: RunConfig, run, dsd):
+    "The run's stage-2 VLM (merged): loaded from `checkpoints/stage2`, or tuned now if the run has none."
+    from vlarl.model import load_video_vlm
+    path = Path(run.checkpoints) / "stage2"
+    if not (path / "config.json").is_file():
+        peft_model, processor, _ = run_split_entry(cfg, run, dsd)
+        save_stage2(peft_model, processor, run)
+    return load_video_vlm(path, cfg.model.dtype, cfg.model.device_map)
+
+# %% ../nbs/03b_training.ipynb #8e528d4a
 _CLASS_WORDS = {c: re.compile(rf"\b({c}|{CLASS_PLURAL[c]})\b", re.I) for c in AGENT_CLASSES if c != "obstacle"}
 
 def mentioned_classes(text: str) -> set[str]:
@@ -229,7 +254,7 @@ def caption_report(model, processor, clips: Dataset, max_new_tokens: int = 96) -
     out["length_ratio"] = out["concise"]["mean_words"] / max(out["detailed"]["mean_words"], 1e-9)
     return out
 
-# %% ../nbs/03b_training.ipynb #92af16e1
+# %% ../nbs/03b_training.ipynb #794e3ad8
 def benchmark_stage2(cfg: RunConfig | None = None, # run config (world and model sections)
                      clips: int = 4, # clips per scenario to make entries from
                     ) -> dict:
