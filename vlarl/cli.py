@@ -328,6 +328,7 @@ def publish_figures(run: RunDir, dest) -> list[Path]:
 BENCHMARKS = {  # target -> (module, function, what --size means); each function is f(cfg, size) -> dict of figures
     "world": ("vlarl.world", "benchmark_recorder", "clips per scenario"),
     "stage2": ("vlarl.training", "benchmark_stage2", "clips per scenario"),
+    "rewards": ("vlarl.caption_reward", "bench_rewards", "prompts of 8 captions"),
 }
 
 def cmd_bench(args) -> int:

@@ -184,13 +184,45 @@ class DialectConfig:
 # %% ../nbs/00_config.ipynb #a7181ed2
 @dataclass
 class GrpoStageConfig:
-    "Stage 3: GRPO on the stage-2 VLM (`21_stage3_grpo`)."
+    "Stage 3: GRPO on the stage-2 VLM (`20_grpo`, `21_stage3_grpo`): tasks, trl's GRPO switches, the SFT warm-up and the reward weights."
+    tasks: list[str] = field(default_factory=lambda: ["drive", "json", "caption"], metadata={"help": "tasks mixed in GRPO: drive (tagged plan), json (BDD-OIA JSON), caption (physics-aware)"})
     num_generations: int = field(default=4, metadata={"help": "G, rollouts per prompt (8 in the papers)"})
-    beta: float = field(default=0.01, metadata={"help": "KL coefficient to the reference (stage-2) policy"})
+    prompts_per_step: int = field(default=2, metadata={"help": "prompts per optimiser step (batch = prompts_per_step x G completions)"})
+    steps: int = field(default=24, metadata={"help": "GRPO optimiser steps (0 = one epoch over the training prompts, as VLA-World)"})
+    beta: float = field(default=0.01, metadata={"help": "β, KL coefficient to the reference policy (VLA-World B.2: 1e-2)"})
+    lr: float = field(default=3e-4, metadata={"help": "peak learning rate (the papers' 1e-6 is for pretrained billion-parameter models)"})
+    epsilon: float = field(default=0.2, metadata={"help": "ε of the clipped ratio in eq. 2"})
+    num_iterations: int = field(default=1, metadata={"help": "μ, policy updates per generated batch (1 = on-policy: the ratio is 1 at the update)"})
+    warmup_ratio: float = field(default=0.1, metadata={"help": "share of steps of linear warm-up before the cosine decay (VLA-World: 0.1)"})
+    scheduler: str = field(default="cosine", metadata={"help": "transformers learning-rate schedule"})
+    temperature: float = field(default=1.0, metadata={"help": "sampling temperature of the G rollouts"})
+    max_completion_length: int = field(default=224, metadata={"help": "tokens generated per rollout at most"})
+    lora_r: int = field(default=16, metadata={"help": "rank of the GRPO LoRA on the LLM (its disabled adapter is the reference policy)"})
+    lora_alpha: int = field(default=32, metadata={"help": "alpha of the GRPO LoRA"})
+    save_steps: int = field(default=8, metadata={"help": "checkpoint every N steps (a killed run resumes from the last)"})
+    sft_epochs: float = field(default=6, metadata={"help": "epochs of the SFT warm-up on ground-truth structured targets (VLA-World B.1 (b)); 0 skips it"})
+    sft_lr: float = field(default=2e-3, metadata={"help": "learning rate of the SFT warm-up (LoRA, merged afterwards)"})
+    drive_weights: list[float] = field(default_factory=lambda: [0.2, 0.4, 0.2, 0.2], metadata={"help": "weights of the drive task's format, L2, collision, action rewards"})
+    json_weights: list[float] = field(default_factory=lambda: [0.3, 0.3, 0.2, 0.2], metadata={"help": "weights of the json task's format, action F1, explanation F1, semantic rewards"})
+    eval_clips: int = field(default=0, metadata={"help": "held-out clips evaluated before/after (0 = all)"})
 
     def __post_init__(self):
+        for t in self.tasks: _check(t in ("drive", "json", "caption"), "grpo.tasks", f"unknown task {t!r}; choose from ('drive', 'json', 'caption')")
+        _check(len(self.tasks) > 0 and len(set(self.tasks)) == len(self.tasks), "grpo.tasks", "needs at least one task, each once")
         _check(self.num_generations >= 2, "grpo.num_generations", "must be >= 2 (advantages are normalised within a group)")
+        _check(self.prompts_per_step >= 1 and self.steps >= 0, "grpo.prompts_per_step", "prompts_per_step must be >= 1 and steps >= 0")
         _check(self.beta >= 0, "grpo.beta", "must be >= 0")
+        _check(self.lr > 0 and self.sft_lr > 0, "grpo.lr", "lr and sft_lr must be > 0")
+        _check(0 < self.epsilon < 1, "grpo.epsilon", "must be in (0, 1)")
+        _check(self.num_iterations >= 1, "grpo.num_iterations", "must be >= 1")
+        _check(0 <= self.warmup_ratio < 1, "grpo.warmup_ratio", "must be in [0, 1)")
+        _check(self.temperature > 0, "grpo.temperature", "must be > 0 (the rollouts are sampled)")
+        _check(self.max_completion_length >= 8, "grpo.max_completion_length", "must be >= 8 tokens")
+        _check(self.lora_r >= 1 and self.lora_alpha >= 1, "grpo.lora_r", "lora_r and lora_alpha must be >= 1")
+        _check(self.save_steps >= 1 and self.sft_epochs >= 0, "grpo.save_steps", "save_steps must be >= 1 and sft_epochs >= 0")
+        _check(len(self.drive_weights) == 4 and len(self.json_weights) == 4, "grpo.drive_weights", "drive_weights and json_weights need 4 weights each")
+        _check(all(w >= 0 for w in self.drive_weights + self.json_weights), "grpo.drive_weights", "weights must be >= 0")
+        _check(self.eval_clips >= 0, "grpo.eval_clips", "must be >= 0")
 
 @dataclass
 class RunConfig:
@@ -225,6 +257,8 @@ PROFILES: dict[str, dict] = {
                    "semantic_model": "clip-vit-base-patch32"},
         "rewards": {},
         "dialect": {},
+        "grpo": {"num_generations": 8, "prompts_per_step": 2, "steps": 0, "lr": 1e-6, "max_completion_length": 512, "lora_r": 32, "lora_alpha": 64,
+                 "save_steps": 100, "sft_epochs": 12, "sft_lr": 1e-4},
     },
 }
 

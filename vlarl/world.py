@@ -461,13 +461,13 @@ def scene_facts(scenario: str, state: dict, agents: list[dict], lanes: LaneConte
     return {"road": SCENARIO_NAMES[scenario], "scenario": scenario, "kmh": int(round(state["speed"] * 3.6)),
             "trend": "accelerating" if acc > 0.5 else "braking" if acc < -0.5 else "steady",
             "counts": {c: n for c, n in counts.items() if n}, "density": traffic_density(len(in_view)),
-            "lead": (lead["cls"], float(lanes.lead_gap)) if lead is not None and lanes.lead_gap < 60 else None,
+            "lead": (lead["cls"], float(lanes.lead_gap)) if lead is not None and lead["visible"][T - 1] else None,
             "left": beside(+1), "right": beside(-1), "actions": list(actions), "collision": bool(collision)}
 
 # %% ../nbs/01_world.ipynb #ee05415c
 def raw_caption(f: dict) -> str:
     "A factual log of the clip, like a dataset's original ground-truth caption."
-    lead = f"a {f['lead'][0]} at {f['lead'][1]:.0f} m" if f["lead"] else "nothing within 60 m"
+    lead = f"a {f['lead'][0]} at {f['lead'][1]:.0f} m" if f["lead"] else "nothing in view"
     side = lambda cs: ", ".join(cs) if cs else "clear"
     return (f"Scene: {f['road']}, {f['density']} traffic. Ego speed {f['kmh']} km/h, {f['trend']}. "
             f"In view: {_count_phrase(f['counts'])}. Ahead in the ego lane: {lead}. "
