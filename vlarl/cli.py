@@ -329,6 +329,7 @@ BENCHMARKS = {  # target -> (module, function, what --size means); each function
     "world": ("vlarl.world", "benchmark_recorder", "clips per scenario"),
     "stage2": ("vlarl.training", "benchmark_stage2", "clips per scenario"),
     "rewards": ("vlarl.caption_reward", "bench_rewards", "prompts of 8 captions"),
+    "grpo": ("vlarl.grpo", "benchmark_grpo_step", "GRPO steps timed after a warm-up step"),
 }
 
 def cmd_bench(args) -> int:

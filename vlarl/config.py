@@ -175,11 +175,61 @@ class RewardConfig:
 
 @dataclass
 class DialectConfig:
-    "The Arabic dialect DPO stage (`30_dialect_*` notebooks)."
-    dialects: list[str] = field(default_factory=lambda: ["egy", "mor", "pal", "sau", "syr"], metadata={"help": "target dialect codes"})
+    "The Arabic dialect DPO stage (`30_dialect_*` notebooks, `34_stage_dpo_dialect`; NUS-IDS at AMIYA)."
+    dialects: list[str] = field(default_factory=lambda: ["egy", "mor", "pal", "sau", "syr"], metadata={"help": "target dialect codes (egy mor pal sau syr; aliases mar pse arz ary ajp apc ars)"})
+    corpus: str = field(default="", metadata={"help": "parallel data: '' = the shipped corpus; else a vlarl/AMIYA TSV, a MADAR folder or a FLORES dev folder"})
+    corpus_format: str = field(default="auto", metadata={"help": "auto, parallel, madar or flores"})
+    held_out_frac: float = field(default=0.15, metadata={"help": "share of aligned sentences held out (split by sentence id)"})
+    classifier: str = field(default="char", metadata={"help": "dialect classifier: char (char n-gram linear model) or llm (the paper's 'Which of the following dialects' LLM)"})
+    classifier_model: str = field(default="", metadata={"help": "llm classifier checkpoint (local path or model id); '' = fine-tune the tiny translator's architecture"})
+    classifier_epochs: float = field(default=2, metadata={"help": "llm classifier: instruction-tuning epochs on the labelled sentences"})
+    translator: str = field(default="", metadata={"help": "base instruction LM (local path or model id); '' = build the tiny Qwen3 and instruction-tune it"})
+    vocab_size: int = field(default=2000, metadata={"help": "tiny: byte-level BPE vocabulary trained on the corpus and prompts"})
+    hidden: int = field(default=128, metadata={"help": "tiny: Qwen3 hidden size"})
+    layers: int = field(default=3, metadata={"help": "tiny: Qwen3 layers"})
+    heads: int = field(default=4, metadata={"help": "tiny: Qwen3 attention heads"})
+    base_epochs: float = field(default=4, metadata={"help": "tiny: epochs of instruction tuning that make the base model (0 with a checkpoint)"})
+    base_lr: float = field(default=3e-3, metadata={"help": "tiny: base instruction-tuning learning rate"})
+    msa_bias: float = field(default=0.5, metadata={"help": "tiny: share of dialect-target answers replaced by MSA when making the base (the MSA habit of real LLMs)"})
+    confusion: float = field(default=0.1, metadata={"help": "tiny: share of dialect-target answers replaced by another dialect when making the base"})
+    examples_per_set: int = field(default=6, metadata={"help": "training examples drawn per aligned set and epoch (of the 4 directions x dialects)"})
+    sft_epochs: float = field(default=1, metadata={"help": "translation fine-tuning (SFT, the paper's -T models) epochs on the clean parallel data"})
+    sft_lr: float = field(default=5e-4, metadata={"help": "translation fine-tuning learning rate"})
+    batch_size: int = field(default=32, metadata={"help": "SFT batch size"})
+    pair_sets: int = field(default=120, metadata={"help": "training sets whose prompts are sampled for preference pairs (0 = all)"})
+    samples_per_prompt: int = field(default=4, metadata={"help": "responses sampled per (prompt, input, desired dialect)"})
+    temperature: float = field(default=1.0, metadata={"help": "sampling temperature for preference responses"})
+    fix_tries: int = field(default=2, metadata={"help": "translations tried to turn a wrong-dialect response into the desired dialect (paper step 3)"})
+    max_new_tokens: int = field(default=40, metadata={"help": "generation budget per response"})
+    dpo_beta: float = field(default=0.1, metadata={"help": "DPO beta (LlamaFactory's default)"})
+    dpo_lr: float = field(default=2e-3, metadata={"help": "DPO learning rate (LoRA)"})
+    dpo_epochs: float = field(default=2, metadata={"help": "DPO epochs over the preference pairs (3 in the paper)"})
+    dpo_batch_size: int = field(default=16, metadata={"help": "DPO batch size (pairs per step)"})
+    lora_r: int = field(default=16, metadata={"help": "LoRA rank of the DPO adapter"})
+    lora_alpha: int = field(default=32, metadata={"help": "LoRA alpha of the DPO adapter"})
+    quality_weight: float = field(default=0.5, metadata={"help": "quality-weighted variant: weight of chrF++/100 against dialect correctness in a response's score"})
+    quality_margin: float = field(default=0.1, metadata={"help": "quality-weighted variant: least score gap between chosen and rejected"})
+    eval_sets: int = field(default=0, metadata={"help": "held-out sets evaluated per model (0 = all)"})
 
     def __post_init__(self):
         _check(len(self.dialects) > 0, "dialect.dialects", "at least one dialect is needed")
+        codes, aliases = ("egy", "mor", "pal", "sau", "syr"), {"mar": "mor", "pse": "pal", "arz": "egy", "ary": "mor", "ajp": "pal", "apc": "syr", "ars": "sau"}
+        canon = [aliases.get(d.lower(), d.lower()) for d in self.dialects]
+        for d, c in zip(self.dialects, canon): _check(c in codes, "dialect.dialects", f"unknown dialect code {d!r}; valid codes: {', '.join(codes)} (aliases: {', '.join(aliases)})")
+        _check(len(set(canon)) == len(canon), "dialect.dialects", "a dialect is listed twice")
+        _check(self.corpus_format in ("auto", "parallel", "madar", "flores"), "dialect.corpus_format", "must be auto, parallel, madar or flores")
+        _check(0 < self.held_out_frac < 1, "dialect.held_out_frac", "must be in (0, 1)")
+        _check(self.classifier in ("char", "llm"), "dialect.classifier", "must be char or llm")
+        _check(self.hidden % self.heads == 0, "dialect.hidden", "must be divisible by dialect.heads")
+        _check(self.vocab_size >= 300, "dialect.vocab_size", "must be >= 300 (byte-level BPE needs 256 base symbols)")
+        _check(0 <= self.msa_bias < 1 and 0 <= self.confusion < 1 and self.msa_bias + self.confusion < 1, "dialect.msa_bias", "msa_bias and confusion must be in [0, 1) and sum to < 1")
+        _check(min(self.base_epochs, self.sft_epochs, self.dpo_epochs, self.classifier_epochs) >= 0, "dialect.dpo_epochs", "epochs must be >= 0")
+        _check(self.examples_per_set >= 1 and self.batch_size >= 1 and self.dpo_batch_size >= 1, "dialect.batch_size", "sizes must be >= 1")
+        _check(self.samples_per_prompt >= 2, "dialect.samples_per_prompt", "needs >= 2 responses to form a pair")
+        _check(self.temperature > 0, "dialect.temperature", "must be > 0")
+        _check(self.dpo_beta > 0, "dialect.dpo_beta", "must be > 0")
+        _check(0 <= self.quality_weight <= 1, "dialect.quality_weight", "must be in [0, 1]")
+        _check(self.lora_r >= 1 and self.lora_alpha >= 1, "dialect.lora_r", "LoRA rank and alpha must be >= 1")
 
 # %% ../nbs/00_config.ipynb #a7181ed2
 @dataclass
@@ -256,7 +306,9 @@ PROFILES: dict[str, dict] = {
         "detect": {"model": "yolov8x.pt", "epochs": 50, "imgsz": 640, "batch": 16, "mosaic": 1.0, "hsv_augment": True,
                    "semantic_model": "clip-vit-base-patch32"},
         "rewards": {},
-        "dialect": {},
+        "dialect": {"translator": "Qwen/Qwen3-4B-Instruct-2507", "base_epochs": 0, "sft_epochs": 3, "sft_lr": 1e-4, "batch_size": 16,
+                    "pair_sets": 1000, "samples_per_prompt": 4, "temperature": 0.8, "max_new_tokens": 256, "dpo_epochs": 3,
+                    "dpo_lr": 5e-6, "dpo_batch_size": 8, "lora_r": 8, "lora_alpha": 16, "eval_sets": 0},
         "grpo": {"num_generations": 8, "prompts_per_step": 2, "steps": 0, "lr": 1e-6, "max_completion_length": 512, "lora_r": 32, "lora_alpha": 64,
                  "save_steps": 100, "sft_epochs": 12, "sft_lr": 1e-4},
     },

@@ -47,9 +47,10 @@ def caption_texts(clips: Dataset) -> list[str]:
     return [t for c in ("caption_raw", "caption_detailed", "caption_concise") for t in clips[c]]
 
 def tokenizer_corpus(clips: Dataset, num_frames: int) -> list[str]:
-    "Captions plus every prompt the stages use, to train the tiny tokenizer on."
+    "Captions, every prompt the stages use, and the GRPO tasks' structured texts: the tiny tokenizer's and LM's training text."
+    from vlarl.grpo import structured_texts  # imported here: vlarl.grpo builds on this module
     prompts = [m["content"][-1]["text"] for i in (INSTRUCTION_RAW, INSTRUCTION_DETAILED, INSTRUCTION_CONCISE) for m in video_messages(i, 1)]
-    return caption_texts(clips) + prompts * 20
+    return caption_texts(clips) + prompts * 20 + structured_texts(clips)
 
 def _args(out_dir, tc: TrainConfig, seed: int, **kw) -> TrainingArguments:
     "TrainingArguments of a stage: AdamW, cosine schedule with warm-up, checkpoints every epoch."
