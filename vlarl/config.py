@@ -21,10 +21,11 @@ import numpy as np
 import yaml
 
 # %% auto #0
-__all__ = ['SCENARIOS', 'EGO_POLICIES', 'PROFILES', 'RUN_SUBDIRS', 'ConfigError', 'WorldConfig', 'DataConfig', 'ModelConfig',
-           'TrainConfig', 'AlignConfig', 'SplitEntryConfig', 'DetectConfig', 'RewardConfig', 'DialectConfig',
-           'GrpoStageConfig', 'RunConfig', 'config_from_dict', 'config_to_dict', 'parse_override', 'load_yaml',
-           'save_config', 'build_config', 'seed_everything', 'RunDir', 'write_metrics', 'read_metrics', 'open_run']
+__all__ = ['SCENARIOS', 'EGO_POLICIES', 'DATA_SOURCES', 'NUSCENES_CAMERAS', 'PROFILES', 'RUN_SUBDIRS', 'ConfigError',
+           'WorldConfig', 'DataConfig', 'ModelConfig', 'TrainConfig', 'AlignConfig', 'SplitEntryConfig', 'DetectConfig',
+           'RewardConfig', 'DialectConfig', 'GrpoStageConfig', 'RunConfig', 'config_from_dict', 'config_to_dict',
+           'parse_override', 'load_yaml', 'save_config', 'build_config', 'seed_everything', 'RunDir', 'write_metrics',
+           'read_metrics', 'open_run']
 
 # %% ../nbs/00_config.ipynb #e40410b7
 class ConfigError(ValueError):
@@ -71,15 +72,28 @@ class WorldConfig:
         _check(self.truck_share + self.bus_share + self.motorcycle_share <= 1, "world.truck_share", "class shares must sum to <= 1")
 
 # %% ../nbs/00_config.ipynb #b40bfbf3
+DATA_SOURCES = ("sim", "nuscenes", "bdd")
+NUSCENES_CAMERAS = ("CAM_FRONT_LEFT", "CAM_FRONT", "CAM_FRONT_RIGHT", "CAM_BACK_LEFT", "CAM_BACK", "CAM_BACK_RIGHT")
+
 @dataclass
 class DataConfig:
     "How recorded clips become a dataset."
     held_out_frac: float = field(default=0.1, metadata={"help": "share of clips held out (video-level split)"})
     num_proc: int = field(default=1, metadata={"help": "processes recording clips in parallel"})
+    source: str = field(default="sim", metadata={"help": "where clips come from: sim (highway-env), nuscenes or bdd (BDD100K + BDD-OIA) (`07_nuscenes_data`, `08_bdd_data`)"})
+    root: str = field(default="", metadata={"help": "dataset root folder of a real source"})
+    version: str = field(default="", metadata={"help": "nuscenes: version folder ('' = the only v1.0-* folder in root)"})
+    cameras: list[str] = field(default_factory=lambda: ["CAM_FRONT"], metadata={"help": "nuscenes: cameras per frame (several make a mosaic, three per row)"})
+    stride: int = field(default=0, metadata={"help": "nuscenes: key frames between clip starts in a scene (0 = world.frames)"})
+    max_clips: int = field(default=0, metadata={"help": "real sources: read at most this many clips (0 = all)"})
 
     def __post_init__(self):
         _check(0 < self.held_out_frac < 1, "data.held_out_frac", "must be in (0, 1)")
         _check(self.num_proc >= 1, "data.num_proc", "must be >= 1")
+        _check(self.source in DATA_SOURCES, "data.source", f"unknown source {self.source!r}; choose from {DATA_SOURCES}")
+        _check(self.source == "sim" or bool(self.root), "data.root", f"data.source={self.source} needs the dataset's root folder")
+        _check(len(self.cameras) > 0 and all(c in NUSCENES_CAMERAS for c in self.cameras), "data.cameras", f"cameras must be among {NUSCENES_CAMERAS}")
+        _check(self.stride >= 0 and self.max_clips >= 0, "data.stride", "stride and max_clips must be >= 0")
 
 # %% ../nbs/00_config.ipynb #75141835
 @dataclass
@@ -255,6 +269,9 @@ class GrpoStageConfig:
     drive_weights: list[float] = field(default_factory=lambda: [0.2, 0.4, 0.2, 0.2], metadata={"help": "weights of the drive task's format, L2, collision, action rewards"})
     json_weights: list[float] = field(default_factory=lambda: [0.3, 0.3, 0.2, 0.2], metadata={"help": "weights of the json task's format, action F1, explanation F1, semantic rewards"})
     eval_clips: int = field(default=0, metadata={"help": "held-out clips evaluated before/after (0 = all)"})
+    use_vllm: bool = field(default=False, metadata={"help": "generate the rollouts with vLLM (trl's switch; needs `pip install vllm` and a GPU)"})
+    vllm_mode: str = field(default="colocate", metadata={"help": "colocate (vLLM inside the trainer's processes) or server (a `trl vllm-serve` process)"})
+    vllm_server_base_url: str = field(default="", metadata={"help": "server mode: URL of the `trl vllm-serve` server ('' = trl's default host and port)"})
 
     def __post_init__(self):
         for t in self.tasks: _check(t in ("drive", "json", "caption"), "grpo.tasks", f"unknown task {t!r}; choose from ('drive', 'json', 'caption')")
@@ -273,6 +290,7 @@ class GrpoStageConfig:
         _check(len(self.drive_weights) == 4 and len(self.json_weights) == 4, "grpo.drive_weights", "drive_weights and json_weights need 4 weights each")
         _check(all(w >= 0 for w in self.drive_weights + self.json_weights), "grpo.drive_weights", "weights must be >= 0")
         _check(self.eval_clips >= 0, "grpo.eval_clips", "must be >= 0")
+        _check(self.vllm_mode in ("colocate", "server"), "grpo.vllm_mode", "must be colocate or server")
 
 @dataclass
 class RunConfig:

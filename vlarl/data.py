@@ -13,14 +13,15 @@ from pathlib import Path
 
 import numpy as np
 from datasets import Dataset, DatasetDict, Features, Image, List, Value, load_from_disk
+from datasets.exceptions import DatasetGenerationError
 from datasets.utils.logging import disable_progress_bar, enable_progress_bar
 
 from .config import RunConfig, WorldConfig, build_config, config_to_dict
 from .world import ACTIONS, DECIDABLE_EXPLANATIONS, SCENARIO_ENVS, make_env, record_clip
 
 # %% auto #0
-__all__ = ['clip_features', 'as_arrays', 'clip_jobs', 'record_clips', 'split_clips', 'save_clips', 'load_clips', 'ensure_clips',
-           'dataset_card', 'format_card']
+__all__ = ['clip_features', 'as_arrays', 'clip_jobs', 'read_real_clips', 'record_clips', 'video_of', 'split_clips', 'save_clips',
+           'load_clips', 'ensure_clips', 'dataset_card', 'format_card']
 
 # %% ../nbs/02_data.ipynb #37bccd58
 def clip_features() -> Features:
@@ -73,10 +74,31 @@ def _record_shards(shards: list, world: dict):
     for env in envs.values(): env.close()
 
 # %% ../nbs/02_data.ipynb #00f324e4
+def _real_clips(cfg: dict):
+    "Generator of a real source's clips (`data.source`) for `Dataset.from_generator`."
+    from vlarl.config import config_from_dict
+    cfg = config_from_dict(RunConfig, cfg)
+    if cfg.data.source == "nuscenes": from vlarl.nuscenes_data import nuscenes_clips as clips
+    else: from vlarl.bdd_data import bdd_clips as clips
+    yield from clips(cfg)
+
+def read_real_clips(cfg: RunConfig, progress: bool = True) -> Dataset:
+    "Read a real dataset (`data.source`, `data.root`) into a `Dataset` with the world's features."
+    cache = tempfile.mkdtemp(prefix="vlarl-clips-")
+    (enable_progress_bar if progress else disable_progress_bar)()
+    try:
+        ds = Dataset.from_generator(_real_clips, features=clip_features(), cache_dir=cache, gen_kwargs={"cfg": config_to_dict(cfg)})
+        return ds.map(keep_in_memory=True)
+    except DatasetGenerationError as e:  # show the adapter's error (it names the broken file), not datasets' wrapper
+        raise (e.__cause__ if isinstance(e.__cause__, ValueError) else e) from None
+    finally:
+        shutil.rmtree(cache, ignore_errors=True)
+
 def record_clips(cfg: RunConfig, # run config: world, data.num_proc and seed are used
                  progress: bool = True, # show datasets' progress bar
                 ) -> Dataset:
-    "Record every clip of `cfg` into a `Dataset` (in a fresh cache, so code changes are never masked)."
+    "Record every clip of `cfg` into a `Dataset` (in a fresh cache, so code changes are never masked); real sources are read instead."
+    if cfg.data.source != "sim": return read_real_clips(cfg, progress)
     jobs = clip_jobs(cfg)
     if not jobs: raise ValueError("the configuration records no clips (world.scenarios or world.clips_per_scenario is empty)")
     n = min(cfg.data.num_proc, len(jobs))
@@ -91,19 +113,23 @@ def record_clips(cfg: RunConfig, # run config: world, data.num_proc and seed are
         shutil.rmtree(cache, ignore_errors=True)
 
 # %% ../nbs/02_data.ipynb #76315cd6
+def video_of(clip_id: str) -> str:
+    "The video a clip was cut from: a real source's clips `<video>/<start>` share it; a simulated clip is its own video."
+    return clip_id.rsplit("/", 1)[0]
+
 def split_clips(ds: Dataset, # recorded clips
                 held_out_frac: float = 0.1, # share of clips held out, per scenario
                 seed: int = 0, # split seed
                ) -> DatasetDict:
-    "Video-level split into `train` and `held_out`: no clip_id is in both."
+    "Video-level split into `train` and `held_out`: no clip_id, and no video (`video_of`), is in both."
     if len(ds) < 2: raise ValueError(f"cannot split {len(ds)} clip(s): at least 2 are needed")
     rng, held = np.random.default_rng(seed), set()
-    by_scenario = collections.defaultdict(list)
-    for i, (cid, sc) in enumerate(zip(ds["clip_id"], ds["scenario"])): by_scenario[sc].append(i)
+    by_scenario = collections.defaultdict(lambda: collections.defaultdict(list))  # scenario -> video -> row indices
+    for i, (cid, sc) in enumerate(zip(ds["clip_id"], ds["scenario"])): by_scenario[sc][video_of(cid)].append(i)
     for sc in sorted(by_scenario):
-        idx = by_scenario[sc]
-        k = min(max(math.ceil(held_out_frac * len(idx)), 1), len(idx) - 1) if len(idx) > 1 else 0
-        held.update(rng.permutation(idx)[:k].tolist())
+        videos = list(by_scenario[sc].values())
+        k = min(max(math.ceil(held_out_frac * len(videos)), 1), len(videos) - 1) if len(videos) > 1 else 0
+        held.update(i for v in rng.permutation(len(videos))[:k] for i in videos[v])
     train = [i for i in range(len(ds)) if i not in held]
     return DatasetDict(train=ds.select(train), held_out=ds.select(sorted(held)))
 

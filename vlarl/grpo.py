@@ -13,6 +13,7 @@ import numpy as np
 import torch
 from datasets import Dataset, concatenate_datasets
 from transformers import TrainerCallback
+from trl.import_utils import is_vllm_available
 from trl import GRPOConfig, GRPOTrainer
 
 from .caption_reward import caption_detail_reward, caption_hall_reward, caption_obj_reward, caption_temp_reward
@@ -305,7 +306,11 @@ def grpo_args(gc: GrpoStageConfig, # the stage's settings
                 use_bias_correction_kl=False, reward_weights=reward_weights, temperature=gc.temperature, top_p=1.0, top_k=0,
                 max_completion_length=gc.max_completion_length, disable_dropout=True, gradient_checkpointing=False,
                 logging_steps=1, save_strategy="steps", save_steps=gc.save_steps, save_total_limit=2, report_to=[], seed=seed,
-                remove_unused_columns=False, dataloader_num_workers=0, use_cpu=not gpu, bf16=gpu, disable_tqdm=True)
+                remove_unused_columns=False, dataloader_num_workers=0, use_cpu=not gpu, bf16=gpu, disable_tqdm=True,
+                use_vllm=gc.use_vllm, vllm_mode=gc.vllm_mode)
+    if gc.vllm_server_base_url: args["vllm_server_base_url"] = gc.vllm_server_base_url
+    if gc.use_vllm and not is_vllm_available():
+        raise ImportError("grpo.use_vllm=true needs vLLM in this environment: pip install vllm (see nbs/80_gpu_server.ipynb)")
     return GRPOConfig(**{**args, **kw})
 
 # %% ../nbs/20_grpo.ipynb #6fa98954
