@@ -6,7 +6,7 @@ STAMP   = $(VENV)/.installed
 export SDL_VIDEODRIVER = offscreen
 export MPLBACKEND = Agg
 
-.PHONY: install run test export-check docs-readme
+.PHONY: install run test export-check docs-readme docs
 
 $(STAMP): settings.ini setup.py
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,10 @@ run: $(STAMP)
 test: $(STAMP) export-check
 	$(BIN)/nbdev_test --n_workers 2 --timing
 	$(BIN)/pytest -q tests
+
+## the documentation site from the notebooks, into _docs/
+docs: $(STAMP)
+	$(BIN)/vlarl docs
 
 export-check: $(STAMP)
 	@before=$$(find vlarl -name '*.py' -exec sha1sum {} + | sort); \

@@ -30,7 +30,7 @@ __all__ = ['STAGE_PATTERN', 'STAGE_PARAMETERS', 'KERNEL_ARGS', 'HIDDEN_DIRECTIVE
            'write_status', 'done_stages', 'StageResult', 'record_stage', 'stage_parameters', 'kernel_env',
            'quiet_parameter_inference', 'run_stage', 'PipelineResult', 'run_pipeline', 'prepare_run', 'format_table',
            'split_directives', 'notebook_to_markdown', 'notebook_title', 'cmd_stages', 'select_notebooks', 'cmd_run',
-           'publish_figures', 'cmd_bench', 'cmd_readme', 'make_parser', 'main']
+           'publish_figures', 'cmd_bench', 'cmd_readme', 'cmd_docs', 'make_parser', 'main']
 
 # %% ../nbs/90_cli.ipynb #a7f0aafa
 STAGE_PATTERN = "[0-9][0-9]_stage*.ipynb"
@@ -351,6 +351,13 @@ def cmd_readme(args) -> int:
     print(f"wrote {out}")
     return 0
 
+def cmd_docs(args) -> int:
+    "`vlarl docs`: build the documentation site from the notebooks (see `91_docs`)."
+    from vlarl.docs import build_docs
+    site = build_docs(Path(args.nbs).resolve().parent, args.out, args.executed)
+    print(f"wrote {site / 'index.html'}")
+    return 0
+
 # %% ../nbs/90_cli.ipynb #4bbb9164
 def _config_args(p: argparse.ArgumentParser):
     "Add `--profile`, `--config` and `-p` to `p`."
@@ -383,7 +390,11 @@ def make_parser() -> argparse.ArgumentParser:
     readme = sub.add_parser("readme", help="regenerate README.md from index.ipynb")
     _nbs_arg(readme)
     readme.add_argument("--out", metavar="FILE", default=None, help="where to write (default: README.md beside the notebook folder)")
-    for p, f in ((run, cmd_run), (stages, cmd_stages), (bench, cmd_bench), (readme, cmd_readme)): p.set_defaults(func=f)
+    docs = sub.add_parser("docs", help="build the documentation site from the notebooks")
+    _nbs_arg(docs)
+    docs.add_argument("--out", metavar="DIR", default=None, help="where to write the site (default: _docs/ beside the notebook folder)")
+    docs.add_argument("--executed", metavar="DIR", default=None, help="executed copies of the notebooks to show outputs from (e.g. a run's notebooks/)")
+    for p, f in ((run, cmd_run), (stages, cmd_stages), (bench, cmd_bench), (readme, cmd_readme), (docs, cmd_docs)): p.set_defaults(func=f)
     return parser
 
 # %% ../nbs/90_cli.ipynb #e6659295
