@@ -23,7 +23,8 @@ run: $(STAMP)
 
 ## nbdev_export must leave no diff, then every notebook and the integration tests
 test: $(STAMP) export-check
-	$(BIN)/nbdev_test --n_workers 2 --timing
+	# two notebooks at once on two cores: one BLAS/OpenMP thread each (two threads each spin against each other, up to 7x slower)
+	OMP_NUM_THREADS=1 $(BIN)/nbdev_test --n_workers 2 --timing
 	$(BIN)/pytest -q tests
 
 ## the documentation site from the notebooks, into _docs/
