@@ -11,6 +11,7 @@ import difflib
 import json
 import os
 import random
+import re
 import secrets
 import types
 import typing
@@ -23,9 +24,9 @@ import yaml
 # %% auto #0
 __all__ = ['SCENARIOS', 'EGO_POLICIES', 'DATA_SOURCES', 'NUSCENES_CAMERAS', 'PROFILES', 'RUN_SUBDIRS', 'ConfigError',
            'WorldConfig', 'DataConfig', 'ModelConfig', 'TrainConfig', 'AlignConfig', 'SplitEntryConfig', 'DetectConfig',
-           'RewardConfig', 'DialectConfig', 'GrpoStageConfig', 'RunConfig', 'config_from_dict', 'config_to_dict',
-           'parse_override', 'load_yaml', 'save_config', 'build_config', 'seed_everything', 'RunDir', 'write_metrics',
-           'read_metrics', 'open_run']
+           'RewardConfig', 'DialectConfig', 'GrpoStageConfig', 'ImagineConfig', 'RunConfig', 'config_from_dict',
+           'config_to_dict', 'parse_override', 'load_yaml', 'save_config', 'build_config', 'seed_everything', 'RunDir',
+           'write_metrics', 'read_metrics', 'open_run']
 
 # %% ../nbs/00_config.ipynb #e40410b7
 class ConfigError(ValueError):
@@ -252,23 +253,25 @@ class GrpoStageConfig:
     tasks: list[str] = field(default_factory=lambda: ["drive", "json", "caption"], metadata={"help": "tasks mixed in GRPO: drive (tagged plan), json (BDD-OIA JSON), caption (physics-aware)"})
     num_generations: int = field(default=4, metadata={"help": "G, rollouts per prompt (8 in the papers)"})
     prompts_per_step: int = field(default=2, metadata={"help": "prompts per optimiser step (batch = prompts_per_step x G completions)"})
-    steps: int = field(default=24, metadata={"help": "GRPO optimiser steps (0 = one epoch over the training prompts, as VLA-World)"})
+    steps: int = field(default=40, metadata={"help": "GRPO optimiser steps (0 = one epoch over the training prompts, as VLA-World)"})
     beta: float = field(default=0.01, metadata={"help": "β, KL coefficient to the reference policy (VLA-World B.2: 1e-2)"})
     lr: float = field(default=3e-4, metadata={"help": "peak learning rate (the papers' 1e-6 is for pretrained billion-parameter models)"})
     epsilon: float = field(default=0.2, metadata={"help": "ε of the clipped ratio in eq. 2"})
     num_iterations: int = field(default=1, metadata={"help": "μ, policy updates per generated batch (1 = on-policy: the ratio is 1 at the update)"})
     warmup_ratio: float = field(default=0.1, metadata={"help": "share of steps of linear warm-up before the cosine decay (VLA-World: 0.1)"})
     scheduler: str = field(default="cosine", metadata={"help": "transformers learning-rate schedule"})
-    temperature: float = field(default=1.0, metadata={"help": "sampling temperature of the G rollouts"})
+    temperature: float = field(default=0.8, metadata={"help": "sampling temperature of the G rollouts (tiny: 0.8, at 1.0 the tiny LM's JSON breaks in most samples)"})
     max_completion_length: int = field(default=224, metadata={"help": "tokens generated per rollout at most"})
     lora_r: int = field(default=16, metadata={"help": "rank of the GRPO LoRA on the LLM (its disabled adapter is the reference policy)"})
     lora_alpha: int = field(default=32, metadata={"help": "alpha of the GRPO LoRA"})
     save_steps: int = field(default=8, metadata={"help": "checkpoint every N steps (a killed run resumes from the last)"})
-    sft_epochs: float = field(default=6, metadata={"help": "epochs of the SFT warm-up on ground-truth structured targets (VLA-World B.1 (b)); 0 skips it"})
+    sft_epochs: float = field(default=3, metadata={"help": "epochs of the SFT warm-up on ground-truth structured targets (VLA-World B.1 (b)); 0 skips it"})
     sft_lr: float = field(default=2e-3, metadata={"help": "learning rate of the SFT warm-up (LoRA, merged afterwards)"})
     drive_weights: list[float] = field(default_factory=lambda: [0.2, 0.4, 0.2, 0.2], metadata={"help": "weights of the drive task's format, L2, collision, action rewards"})
     json_weights: list[float] = field(default_factory=lambda: [0.3, 0.3, 0.2, 0.2], metadata={"help": "weights of the json task's format, action F1, explanation F1, semantic rewards"})
+    plan_frame: str = field(default="prior", metadata={"help": "drive answer's waypoints: prior = offsets from the kinematic prior's 3 s rollout (given in the prompt), ego = ego-frame positions (VLA-World's)"})
     eval_clips: int = field(default=0, metadata={"help": "held-out clips evaluated before/after (0 = all)"})
+    eval_samples: int = field(default=4, metadata={"help": "sampled outputs per held-out clip at the rollout temperature, the policy GRPO optimises (0 = greedy evaluation only)"})
     use_vllm: bool = field(default=False, metadata={"help": "generate the rollouts with vLLM (trl's switch; needs `pip install vllm` and a GPU)"})
     vllm_mode: str = field(default="colocate", metadata={"help": "colocate (vLLM inside the trainer's processes) or server (a `trl vllm-serve` process)"})
     vllm_server_base_url: str = field(default="", metadata={"help": "server mode: URL of the `trl vllm-serve` server ('' = trl's default host and port)"})
@@ -289,8 +292,50 @@ class GrpoStageConfig:
         _check(self.save_steps >= 1 and self.sft_epochs >= 0, "grpo.save_steps", "save_steps must be >= 1 and sft_epochs >= 0")
         _check(len(self.drive_weights) == 4 and len(self.json_weights) == 4, "grpo.drive_weights", "drive_weights and json_weights need 4 weights each")
         _check(all(w >= 0 for w in self.drive_weights + self.json_weights), "grpo.drive_weights", "weights must be >= 0")
-        _check(self.eval_clips >= 0, "grpo.eval_clips", "must be >= 0")
+        _check(self.eval_clips >= 0 and self.eval_samples >= 0, "grpo.eval_clips", "eval_clips and eval_samples must be >= 0")
+        _check(self.plan_frame in ("prior", "ego"), "grpo.plan_frame", f"unknown plan frame {self.plan_frame!r}; choose from ('prior', 'ego')")
         _check(self.vllm_mode in ("colocate", "server"), "grpo.vllm_mode", "must be colocate or server")
+
+@dataclass
+class ImagineConfig:
+    "The VLA-World visual branch (`40_image_metrics`, `41_visual_tokenizer`, `42_imagination`, `43_stage_world_model`, `44_stage_imagination_grpo`): tokenizer, world-model pretraining, the `drive_visual` task."
+    vq_checkpoint: str = field(default="", metadata={"help": "'' trains the visual tokenizer on the run's training frames; else a local folder written by `vlarl.vq.save_vq`"})
+    grid: int = field(default=12, metadata={"help": "visual tokens per side of a frame (grid x grid tokens; must divide world.image_size)"})
+    codebook_size: int = field(default=256, metadata={"help": "K, codes of the tokenizer (= <img_k> tokens added to the LLM)"})
+    code_dim: int = field(default=32, metadata={"help": "size of a code vector"})
+    vq_channels: int = field(default=64, metadata={"help": "width of the tokenizer's convolutional paths"})
+    vq_steps: int = field(default=600, metadata={"help": "tokenizer training steps"})
+    vq_batch: int = field(default=32, metadata={"help": "frames per tokenizer step"})
+    vq_lr: float = field(default=2e-3, metadata={"help": "tokenizer peak learning rate (one-cycle)"})
+    commitment: float = field(default=0.25, metadata={"help": "β of the commitment loss"})
+    ema_decay: float = field(default=0.99, metadata={"help": "EMA decay of the codebook"})
+    pretrain_clips_per_scenario: int = field(default=40, metadata={"help": "extra clips recorded (other seeds) for world-model pretraining, on top of the training clips (VLA-World's separate pretraining set)"})
+    eval_clips_per_scenario: int = field(default=8, metadata={"help": "extra clips recorded (other seeds) and held out, added to the run's held-out clips for the imagination metrics"})
+    context: str = field(default="warped", metadata={"help": "frame whose visual tokens the prompts show: warped (the current frame moved by the kinematic prior), current, or none"})
+    transitions_per_clip: int = field(default=3, metadata={"help": "world-model pretraining samples per clip: its last N 0.5 s transitions (frame k -> k+1)"})
+    wm_epochs: float = field(default=4, metadata={"help": "world-model pretraining epochs (VLA-World: 30)"})
+    wm_lr: float = field(default=1e-3, metadata={"help": "world-model pretraining peak learning rate (VLA-World: 5e-4 on a pretrained VLM)"})
+    wm_batch: int = field(default=8, metadata={"help": "world-model pretraining batch size"})
+    prior_biases: list[float] = field(default_factory=lambda: [0.0, 2.0, 4.0, 8.0], metadata={"help": "logit bonuses of the prior-warped frame's code tried when the world model writes a frame; the best on training clips is used"})
+    tune_clips: int = field(default=40, metadata={"help": "training clips the prior bias is chosen on"})
+    visual_weight: float = field(default=0.2, metadata={"help": "weight of the generation-quality reward of the drive_visual task (beside grpo.drive_weights)"})
+    psnr_range: list[float] = field(default_factory=lambda: [10.0, 30.0], metadata={"help": "PSNR (dB) mapped linearly to a generation-quality reward of 0 and 1"})
+    inception_weights: str = field(default="", metadata={"help": "local torchvision Inception v3 weights (.safetensors / .pth) for FID; '' = only the run's own encoders"})
+
+    def __post_init__(self):
+        _check(self.grid >= 2, "imagine.grid", "must be >= 2")
+        _check(self.codebook_size >= 2 and self.code_dim >= 1, "imagine.codebook_size", "codebook_size must be >= 2 and code_dim >= 1")
+        _check(self.vq_channels >= 1 and self.vq_batch >= 1 and self.vq_steps >= 0, "imagine.vq_steps", "vq_steps must be >= 0, vq_channels and vq_batch >= 1")
+        _check(self.vq_lr > 0 and self.wm_lr > 0, "imagine.wm_lr", "learning rates must be > 0")
+        _check(self.commitment >= 0 and 0 < self.ema_decay < 1, "imagine.ema_decay", "commitment must be >= 0 and ema_decay in (0, 1)")
+        _check(self.pretrain_clips_per_scenario >= 0 and self.eval_clips_per_scenario >= 0, "imagine.pretrain_clips_per_scenario", "clip counts must be >= 0")
+        _check(self.wm_epochs > 0 and self.wm_batch >= 1, "imagine.wm_epochs", "wm_epochs must be > 0 and wm_batch >= 1")
+        _check(self.visual_weight >= 0, "imagine.visual_weight", "must be >= 0")
+        _check(len(self.prior_biases) >= 1 and all(b >= 0 for b in self.prior_biases), "imagine.prior_biases", "needs at least one bias, each >= 0")
+        _check(self.tune_clips >= 1, "imagine.tune_clips", "must be >= 1")
+        _check(self.context in ("warped", "current", "none"), "imagine.context", "must be warped, current or none")
+        _check(self.transitions_per_clip >= 1, "imagine.transitions_per_clip", "must be >= 1")
+        _check(len(self.psnr_range) == 2 and self.psnr_range[0] < self.psnr_range[1], "imagine.psnr_range", "needs [low, high] with low < high")
 
 @dataclass
 class RunConfig:
@@ -307,6 +352,7 @@ class RunConfig:
     rewards: RewardConfig = field(default_factory=RewardConfig)
     dialect: DialectConfig = field(default_factory=DialectConfig)
     grpo: GrpoStageConfig = field(default_factory=GrpoStageConfig)
+    imagine: ImagineConfig = field(default_factory=ImagineConfig)
 
     def __post_init__(self):
         _check(self.profile in PROFILES, "profile", f"unknown profile {self.profile!r}; choose from {tuple(PROFILES)}")
@@ -328,11 +374,15 @@ PROFILES: dict[str, dict] = {
                     "pair_sets": 1000, "samples_per_prompt": 4, "temperature": 0.8, "max_new_tokens": 256, "dpo_epochs": 3,
                     "dpo_lr": 5e-6, "dpo_batch_size": 8, "lora_r": 8, "lora_alpha": 16, "eval_sets": 0},
         "grpo": {"num_generations": 8, "prompts_per_step": 2, "steps": 0, "lr": 1e-6, "max_completion_length": 512, "lora_r": 32, "lora_alpha": 64,
-                 "save_steps": 100, "sft_epochs": 12, "sft_lr": 1e-4},
+                 "save_steps": 100, "sft_epochs": 12, "sft_lr": 1e-4, "temperature": 1.0},
+        "imagine": {"grid": 16, "codebook_size": 1024, "code_dim": 64, "vq_channels": 128, "vq_steps": 20000, "vq_batch": 64,
+                    "pretrain_clips_per_scenario": 2000, "eval_clips_per_scenario": 100, "wm_epochs": 30, "wm_lr": 5e-4, "wm_batch": 4},
     },
 }
 
 # %% ../nbs/00_config.ipynb #b5ee23dd
+_FLOAT_RE = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
+
 def _type_name(tp) -> str:
     return getattr(tp, "__name__", str(tp))
 
@@ -344,6 +394,7 @@ def _check_value(value, tp, key: str):
         (item_tp,) = typing.get_args(tp)[:1]
         return [_check_value(v, item_tp, f"{key}[{i}]") for i, v in enumerate(value)]
     if tp is float and isinstance(value, int) and not isinstance(value, bool): return float(value)
+    if tp is float and isinstance(value, str) and _FLOAT_RE.fullmatch(value.strip()): return float(value)   # YAML 1.1 reads `3e-4` as a string
     if tp in (int, float) and isinstance(value, bool): raise ConfigError(f"{key}: expected {_type_name(tp)}, got a bool ({value!r})")
     if isinstance(tp, type) and not isinstance(value, tp):
         raise ConfigError(f"{key}: expected {_type_name(tp)}, got {value!r} ({type(value).__name__})")

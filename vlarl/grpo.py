@@ -18,7 +18,7 @@ from trl import GRPOConfig, GRPOTrainer
 
 from .caption_reward import caption_detail_reward, caption_hall_reward, caption_obj_reward, caption_temp_reward
 from .config import GrpoStageConfig, RewardConfig, RunConfig, TrainConfig
-from .kinematics import predict_position
+from .kinematics import kinematic_rollout, predict_position
 from .model import INSTRUCTION_DETAILED, LLM_LINEAR, video_messages
 from .rewards import (action_reward, collision_reward, completion_text, driving_format_reward, explanation_reward,
                            format_driving_output, format_json_output, json_action_reward, json_format_reward, l2_reward,
@@ -26,13 +26,13 @@ from .rewards import (action_reward, collision_reward, completion_text, driving_
 from .training import last_checkpoint
 
 # %% auto #0
-__all__ = ['TASKS', 'COMMAND_WORDS', 'DECIMALS', 'DRIVE_REQUEST', 'JSON_REQUEST', 'REWARD_COLUMNS', 'STRUCTURED_TASKS',
-           'point_text', 'ego_text', 'prior_point', 'task_instruction', 'perception_text', 'think_text',
-           'round_numbers', 'task_target', 'prompt_columns', 'sample_row', 'task_dataset', 'mixed_dataset',
-           'structured_texts', 'sft_entries', 'only_task', 'json_description', 'json_semantic_reward', 'task_rewards',
-           'score_completions', 'group_advantages', 'run_detections', 'run_semantic_reward', 'sft_warmup',
-           'grpo_start_model', 'grpo_args', 'make_grpo_trainer', 'train_grpo', 'TimedGRPOTrainer', 'StepTimer',
-           'step_split', 'timed_generation', 'benchmark_grpo_step']
+__all__ = ['TASKS', 'COMMAND_WORDS', 'DECIMALS', 'DRIVE_REQUEST', 'JSON_REQUEST', 'PLAN_FRAMES', 'REWARD_COLUMNS',
+           'STRUCTURED_TASKS', 'point_text', 'ego_text', 'prior_point', 'prior_plan', 'task_instruction',
+           'perception_text', 'think_text', 'round_numbers', 'plan_origin', 'task_target', 'prompt_columns',
+           'sample_row', 'task_dataset', 'mixed_dataset', 'structured_texts', 'sft_entries', 'only_task',
+           'json_description', 'json_semantic_reward', 'task_rewards', 'score_completions', 'group_advantages',
+           'run_detections', 'run_semantic_reward', 'sft_warmup', 'grpo_start_model', 'grpo_args', 'make_grpo_trainer',
+           'train_grpo', 'TimedGRPOTrainer', 'StepTimer', 'step_split', 'timed_generation', 'benchmark_grpo_step']
 
 # %% ../nbs/20_grpo.ipynb #119dae5d
 TASKS = ("drive", "json", "caption")
@@ -57,15 +57,27 @@ def prior_point(sample: dict) -> np.ndarray:
     "VLA-World's kinematic prior (eqs. 3-5): the ego position predicted at +0.5 s from the history and the command."
     return predict_position(np.asarray(sample["ego_history"], dtype=np.float64).reshape(-1, 2), sample["ego_state"]["command"])
 
+def prior_plan(sample: dict) -> np.ndarray:
+    "The kinematic prior iterated over the plan's horizon (6 points, 0.5 s apart); its first point is `prior_point`."
+    return kinematic_rollout(np.asarray(sample["ego_history"], dtype=np.float64).reshape(-1, 2), sample["ego_state"]["command"])
+
 # %% ../nbs/20_grpo.ipynb #20553351
 DRIVE_REQUEST = "Plan the next 3 s: perception, prediction, think, action, then 6 waypoints 0.5 s apart."
 JSON_REQUEST = "Answer in JSON: description, action, explanation."
+PLAN_FRAMES = {"ego": "", "prior": " as offsets from the prior"}   # how the answer's waypoints are written (see below)
+
+def _check_frame(plan_frame: str):
+    if plan_frame not in PLAN_FRAMES: raise ValueError(f"unknown plan frame {plan_frame!r}; choose from {tuple(PLAN_FRAMES)}")
 
 def task_instruction(sample: dict, # a clip (sample schema)
                      task: str, # one of `TASKS`
+                     plan_frame: str = "ego", # drive: waypoints as ego-frame positions ("ego") or offsets from the prior's rollout ("prior")
                     ) -> str:
     "The instruction of a task for a clip (the text after the frames)."
-    if task == "drive": return f"{ego_text(sample)} Prior at +0.5 s: {point_text(prior_point(sample))}. {DRIVE_REQUEST}"
+    _check_frame(plan_frame)
+    if task == "drive":
+        prior = ", ".join(point_text(p) for p in prior_plan(sample))
+        return f"{ego_text(sample)} Kinematic prior (0.5 s apart): [{prior}]. {DRIVE_REQUEST[:-1]}{PLAN_FRAMES[plan_frame]}."
     if task == "json": return f"{ego_text(sample)} {JSON_REQUEST}"
     if task == "caption": return INSTRUCTION_DETAILED
     raise ValueError(f"unknown task {task!r}; choose from {TASKS}")
@@ -96,10 +108,16 @@ def round_numbers(text: str, decimals: int = DECIMALS) -> str:
         return f"{v:.{decimals}f}"
     return re.sub(r"-?\d+\.\d+", fmt, text)
 
-def task_target(sample: dict, task: str) -> str:
+def plan_origin(sample: dict, task: str, plan_frame: str = "ego") -> np.ndarray:
+    "The (6, 2) waypoints a task's answer is written relative to: the prior's rollout for `drive` in the prior frame, else zeros."
+    _check_frame(plan_frame)
+    return prior_plan(sample) if task == "drive" and plan_frame == "prior" else np.zeros((len(np.asarray(sample["ego_future"]).reshape(-1, 2)), 2))
+
+def task_target(sample: dict, task: str, plan_frame: str = "ego") -> str:
     "The ground-truth answer of a task for a clip (the SFT warm-up's target)."
     if task == "drive":
-        return round_numbers(format_driving_output(perception_text(sample), prior_point(sample), think_text(sample), sample["action"], sample["ego_future"]))
+        wp = np.asarray(sample["ego_future"], dtype=np.float64).reshape(-1, 2) - plan_origin(sample, task, plan_frame)
+        return round_numbers(format_driving_output(perception_text(sample), prior_point(sample), think_text(sample), sample["action"], wp))
     if task == "json": return format_json_output(sample["caption_concise"], sample["action"], sample["explanations"])
     if task == "caption": return sample["caption_detailed"]
     raise ValueError(f"unknown task {task!r}; choose from {TASKS}")
@@ -114,22 +132,25 @@ def _check_detections(clip_ids, task: str, detections: dict | None):
 def prompt_columns(ex: dict, # a clip's `REWARD_COLUMNS`
                    task: str, # one of `TASKS`
                    detections: dict | None = None, # clip_id -> detected class names
+                   plan_frame: str = "ego", # see `task_instruction`
                   ) -> dict:
-    "The columns a task adds to a clip: the chat `prompt`, its `instruction`, `task`, `detections` and `reference`."
-    instruction = task_instruction(ex, task)
+    "The columns a task adds to a clip: the chat `prompt`, its `instruction`, `task`, `detections`, `reference` and `plan_origin`."
+    instruction = task_instruction(ex, task, plan_frame)
     return {"prompt": video_messages(instruction, len(ex["ego_history"])), "instruction": instruction, "task": task,
-            "detections": list((detections or {}).get(ex["clip_id"], [])), "reference": ex["caption_detailed"]}
+            "detections": list((detections or {}).get(ex["clip_id"], [])), "reference": ex["caption_detailed"],
+            "plan_origin": plan_origin(ex, task, plan_frame).tolist()}
 
 def sample_row(sample: dict, # a clip in numpy form (`vlarl.data.as_arrays`)
-               task: str, detections: dict | None = None,
+               task: str, detections: dict | None = None, plan_frame: str = "ego",
               ) -> dict:
     "A clip as the row of a task, the way trl hands rows to the reward functions (frames as `images`)."
     _check_detections([sample["clip_id"]], task, detections)
-    return {**{k: sample[k] for k in REWARD_COLUMNS}, "images": sample["frames"], **prompt_columns(sample, task, detections)}
+    return {**{k: sample[k] for k in REWARD_COLUMNS}, "images": sample["frames"], **prompt_columns(sample, task, detections, plan_frame)}
 
 def task_dataset(clips: Dataset, # clips of one split (`vlarl.data` schema)
                  task: str, # one of `TASKS`
                  detections: dict | None = None, # clip_id -> detected class names (caption rewards)
+                 plan_frame: str = "ego", # see `task_instruction`
                 ) -> Dataset:
     "GRPO rows of one task: `prompt`, `images` (the T frames), `task` and the columns the rewards read."
     if task not in TASKS: raise ValueError(f"unknown task {task!r}; choose from {TASKS}")
@@ -137,13 +158,13 @@ def task_dataset(clips: Dataset, # clips of one split (`vlarl.data` schema)
     missing = [c for c in ("frames",) + REWARD_COLUMNS if c not in clips.column_names]
     if missing: raise ValueError(f"clips lack the columns {missing}")
     _check_detections(clips["clip_id"], task, detections)
-    row = lambda *cols: prompt_columns(dict(zip(REWARD_COLUMNS, cols)), task, detections)
+    row = lambda *cols: prompt_columns(dict(zip(REWARD_COLUMNS, cols)), task, detections, plan_frame)
     ds = clips.select_columns(["frames", *REWARD_COLUMNS]).map(row, input_columns=list(REWARD_COLUMNS))
     return ds.rename_column("frames", "images")
 
-def mixed_dataset(clips: Dataset, tasks, detections: dict | None = None) -> Dataset:
+def mixed_dataset(clips: Dataset, tasks, detections: dict | None = None, plan_frame: str = "ego") -> Dataset:
     "The rows of several tasks, concatenated (trl's sampler shuffles them; a group always shares one prompt)."
-    return concatenate_datasets([task_dataset(clips, t, detections) for t in tasks])
+    return concatenate_datasets([task_dataset(clips, t, detections, plan_frame) for t in tasks])
 
 # %% ../nbs/20_grpo.ipynb #a41137b9
 STRUCTURED_TASKS = ("drive", "json")
@@ -156,12 +177,12 @@ def structured_texts(clips: Dataset) -> list[str]:
     return [f(r, t) for r in rows for t in STRUCTURED_TASKS for f in (task_instruction, task_target)]
 
 # %% ../nbs/20_grpo.ipynb #1ac5381e
-def sft_entries(clips: Dataset, tasks) -> Dataset:
+def sft_entries(clips: Dataset, tasks, plan_frame: str = "ego") -> Dataset:
     "One `(clip_id, frames, instruction, target)` entry per clip and task, the targets built from ground truth."
     if len(clips) == 0: raise ValueError("no clips to build SFT entries from")
     def entry(*cols, task):
         ex = dict(zip(REWARD_COLUMNS[1:] + ("caption_concise",), cols))
-        return {"instruction": task_instruction(ex, task), "target": task_target(ex, task)}
+        return {"instruction": task_instruction(ex, task, plan_frame), "target": task_target(ex, task, plan_frame)}
     cols = list(REWARD_COLUMNS[1:]) + ["caption_concise"]
     base = clips.select_columns(["clip_id", "frames", *cols])
     parts = [base.map(entry, input_columns=cols, fn_kwargs={"task": t}) for t in tasks]
@@ -276,7 +297,7 @@ def sft_warmup(model, processor, # the stage-2 VLM (merged) and its processor
     s2 = cfg.stage2
     peft_model = add_lora(model, s2.lora_r, s2.lora_alpha, s2.lora_dropout)
     tc = TrainConfig(epochs=cfg.grpo.sft_epochs, lr=cfg.grpo.sft_lr, batch_size=s2.batch_size, grad_accum=s2.grad_accum, warmup_ratio=s2.warmup_ratio)
-    trainer = train_entries(peft_model, processor, sft_entries(clips, cfg.grpo.tasks), tc, out_dir, cfg.seed)
+    trainer = train_entries(peft_model, processor, sft_entries(clips, cfg.grpo.tasks, cfg.grpo.plan_frame), tc, out_dir, cfg.seed)
     return peft_model.merge_and_unload(), trainer
 
 def grpo_start_model(cfg: RunConfig, run, dsd):
@@ -411,7 +432,7 @@ def benchmark_grpo_step(cfg: RunConfig | None = None, # run config (world, model
     funcs, ws = task_rewards(cfg.grpo.tasks, cfg.grpo, cfg.rewards, make_semantic_reward(TinyDualEncoder(cfg.detect.semantic_dim)))
     L = cfg.grpo.max_completion_length
     with tempfile.TemporaryDirectory() as d:
-        trainer = make_grpo_trainer(model, processor, mixed_dataset(clips, cfg.grpo.tasks, dets), funcs, ws, cfg.grpo, d, cfg.seed,
+        trainer = make_grpo_trainer(model, processor, mixed_dataset(clips, cfg.grpo.tasks, dets, cfg.grpo.plan_frame), funcs, ws, cfg.grpo, d, cfg.seed,
                                     trainer_cls=TimedGRPOTrainer, save_strategy="no", max_steps=size + 1, generation_kwargs={"min_new_tokens": L})
         trainer.add_callback(StepTimer(trainer))
         trainer.train()

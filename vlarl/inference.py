@@ -9,11 +9,11 @@ import html
 
 import numpy as np
 
-from .grpo import TASKS, group_advantages, sample_row, score_completions, task_instruction
+from .grpo import TASKS, group_advantages, plan_origin, sample_row, score_completions, task_instruction
 from .kinematics import constant_velocity, kinematic_rollout
 from .metrics import action_metrics, box_corners, planning_metrics
 from .model import generate_text
-from .rewards import driving_format_breakdown, json_breakdown, parse_driving_output, parse_json_output
+from .rewards import driving_format_breakdown, json_breakdown, parse_driving_output, parse_json_output, plan_waypoints
 from .world import ACTIONS, CLASS_COLOR, EGO_COLOR, plot_bev
 
 # %% auto #0
@@ -25,14 +25,15 @@ __all__ = ['ROLLOUT_COLORS', 'parse_output', 'run_policy', 'drive', 'plans_with_
 # %% ../nbs/20b_inference.ipynb #97a1cc5f
 def parse_output(text: str, # the policy's completion
                  task: str = "drive", # one of `TASKS`
+                 origin=None, # drive: the (6, 2) waypoints the answer is relative to (`vlarl.grpo.plan_origin`), None = absolute
                 ) -> dict:
-    "The parsed structured output of one completion (malformed parts are None or empty; never raises)."
+    "The parsed structured output of one completion, waypoints in the ego frame (malformed parts are None or empty; never raises)."
     text = text if isinstance(text, str) else ""
     if task == "drive":
-        o = parse_driving_output(text)
+        o, wp = parse_driving_output(text), plan_waypoints(text, origin)
         return {"task": task, "text": text, "valid": driving_format_breakdown(text)["format"] == 1.0,
                 "perception": o.sections["perception"], "prediction": None if o.prediction is None else o.prediction.tolist(),
-                "think": o.sections["think"], "actions": o.actions, "waypoints": None if o.waypoints is None else o.waypoints.tolist()}
+                "think": o.sections["think"], "actions": o.actions, "waypoints": None if wp is None else wp.tolist()}
     if task == "json":
         o = parse_json_output(text)
         desc = (o.obj or {}).get("description")
@@ -48,15 +49,16 @@ def run_policy(model, processor, # a trained VLM and its processor
                temperature: float = 0.0, # 0 = greedy
                max_new_tokens: int = 256,
                batch_size: int = 8,
+               plan_frame: str = "ego", # how the policy writes waypoints (`grpo.plan_frame` of its run)
               ) -> list[dict]:
     "Run the policy on clips and return the parsed structured outputs (see `parse_output`)."
     if not samples: raise ValueError("no clips to run the policy on")
-    texts = generate_text(model, processor, [s["frames"] for s in samples], [task_instruction(s, task) for s in samples], max_new_tokens, temperature, batch_size)
-    return [{"clip_id": s["clip_id"], **parse_output(t, task)} for s, t in zip(samples, texts)]
+    texts = generate_text(model, processor, [s["frames"] for s in samples], [task_instruction(s, task, plan_frame) for s in samples], max_new_tokens, temperature, batch_size)
+    return [{"clip_id": s["clip_id"], **parse_output(t, task, plan_origin(s, task, plan_frame))} for s, t in zip(samples, texts)]
 
-def drive(model, processor, sample: dict, task: str = "drive", temperature: float = 0.0, max_new_tokens: int = 256) -> dict:
+def drive(model, processor, sample: dict, task: str = "drive", temperature: float = 0.0, max_new_tokens: int = 256, plan_frame: str = "ego") -> dict:
     "The parsed structured output of the policy for one clip."
-    return run_policy(model, processor, [sample], task, temperature, max_new_tokens, 1)[0]
+    return run_policy(model, processor, [sample], task, temperature, max_new_tokens, 1, plan_frame)[0]
 
 # %% ../nbs/20b_inference.ipynb #34ba2e2b
 def _component_means(funcs, m: np.ndarray) -> dict:
@@ -78,12 +80,13 @@ def score_task(texts: list[str], # one output per clip
                task: str, # one of `TASKS`
                funcs: list, weights: list[float], # from `vlarl.grpo.task_rewards`
                detections: dict | None = None, # clip_id -> detected classes (caption task)
+               plan_frame: str = "ego", # how the policy writes waypoints
               ) -> dict:
     "A task's outputs scored by the training rewards and the task's metrics."
     if len(texts) != len(samples): raise ValueError(f"{len(texts)} outputs for {len(samples)} clips")
-    rows = [sample_row(s, task, detections) for s in samples]
+    rows = [sample_row(s, task, detections, plan_frame) for s in samples]
     m, totals = score_completions(funcs, weights, texts, rows)
-    parsed = [parse_output(t, task) for t in texts]
+    parsed = [parse_output(t, task, r["plan_origin"]) for t, r in zip(texts, rows)]
     out = {"clips": len(samples), "reward": float(totals.mean()), "components": _component_means(funcs, m),
            "valid_pct": 100 * float(np.mean([p["valid"] for p in parsed])), "texts": texts}
     if task in ("drive", "json"):
@@ -97,14 +100,19 @@ def score_task(texts: list[str], # one output per clip
     return out
 
 def evaluate_task(model, processor, samples: list[dict], task: str, funcs: list, weights: list[float],
-                  detections: dict | None = None, max_new_tokens: int = 256) -> dict:
-    "The policy's greedy outputs of one task on the clips, scored by `score_task`."
-    texts = generate_text(model, processor, [s["frames"] for s in samples], [task_instruction(s, task) for s in samples], max_new_tokens)
-    return score_task(texts, samples, task, funcs, weights, detections)
+                  detections: dict | None = None, max_new_tokens: int = 256, plan_frame: str = "ego",
+                  temperature: float = 0.0, # 0 = greedy; > 0 samples `repeats` outputs per clip (the policy GRPO optimises)
+                  repeats: int = 1,
+                 ) -> dict:
+    "The policy's outputs of one task on the clips (greedy, or `repeats` samples each), scored by `score_task`."
+    reps = list(samples) * (repeats if temperature > 0 else 1)
+    texts = generate_text(model, processor, [s["frames"] for s in reps], [task_instruction(s, task, plan_frame) for s in reps], max_new_tokens, temperature)
+    return score_task(texts, reps, task, funcs, weights, detections, plan_frame)
 
-def evaluate_policy(model, processor, samples: list[dict], tasks, funcs, weights, detections=None, max_new_tokens: int = 256) -> dict:
+def evaluate_policy(model, processor, samples: list[dict], tasks, funcs, weights, detections=None, max_new_tokens: int = 256,
+                    plan_frame: str = "ego", temperature: float = 0.0, repeats: int = 1) -> dict:
     "`evaluate_task` for each task, and the mean total reward over the tasks."
-    res = {t: evaluate_task(model, processor, samples, t, funcs, weights, detections, max_new_tokens) for t in tasks}
+    res = {t: evaluate_task(model, processor, samples, t, funcs, weights, detections, max_new_tokens, plan_frame, temperature, repeats) for t in tasks}
     return {"tasks": res, "reward": float(np.mean([r["reward"] for r in res.values()]))}
 
 def baseline_metrics(samples: list[dict], lam: float = 0.5) -> dict:
@@ -140,15 +148,16 @@ def group_rollouts(model, processor, # the policy
                    temperature: float = 1.0, # sampling temperature
                    detections: dict | None = None, # clip_id -> detected classes (caption task)
                    max_new_tokens: int = 256,
+                   plan_frame: str = "ego", # how the policy writes waypoints
                   ) -> dict:
     "G sampled rollouts of one prompt with their parsed outputs, reward components, totals and advantages."
     if G < 2: raise ValueError(f"a group needs G >= 2 rollouts, got {G}")
-    row = sample_row(sample, task, detections)
+    row = sample_row(sample, task, detections, plan_frame)
     texts = generate_text(model, processor, [row["images"]] * G, row["instruction"], max_new_tokens, temperature, batch_size=G)
     m, totals = score_completions(funcs, weights, texts, [row] * G)
     used = [j for j in range(len(funcs)) if not np.isnan(m[:, j]).all()]
     return {"clip_id": sample["clip_id"], "task": task, "instruction": row["instruction"], "texts": texts,
-            "parsed": [parse_output(t, task) for t in texts], "components": {funcs[j].__name__: m[:, j].tolist() for j in used},
+            "parsed": [parse_output(t, task, row["plan_origin"]) for t in texts], "components": {funcs[j].__name__: m[:, j].tolist() for j in used},
             "totals": totals.tolist(), "advantages": group_advantages(totals).tolist()}
 
 # %% ../nbs/20b_inference.ipynb #e404c844
@@ -225,7 +234,7 @@ def group_explorer(model, processor, # the policy
                    funcs: list, weights: list[float], # from `vlarl.grpo.task_rewards`
                    tasks=("drive",), # tasks to choose from
                    G: int = 4, temperature: float = 1.0,
-                   detections: dict | None = None, max_new_tokens: int = 256,
+                   detections: dict | None = None, max_new_tokens: int = 256, plan_frame: str = "ego",
                   ):
     "ipywidgets explorer: choose a clip and a task, sample a GRPO group, see the plans and the reward breakdown."
     import ipywidgets as W
@@ -235,7 +244,7 @@ def group_explorer(model, processor, # the policy
     go_ = W.Button(description="sample a group"); out = W.Output()
     def show(_=None):
         s = samples[clip.value]
-        g = group_rollouts(model, processor, s, task.value, funcs, weights, G, temperature, detections, max_new_tokens)
+        g = group_rollouts(model, processor, s, task.value, funcs, weights, G, temperature, detections, max_new_tokens, plan_frame)
         with out:
             out.clear_output()
             display(group_bev_plotly(s, g))

@@ -21,7 +21,7 @@ from .world import ACTIONS, EXPLANATIONS, FUTURE_STEPS
 __all__ = ['MAX_COORD', 'TAGS', 'JSON_FIELDS', 'completion_text', 'format_trajectory', 'parse_trajectory', 'parse_point',
            'format_driving_output', 'tag_structure_ok', 'section', 'parse_labels', 'DrivingOutput',
            'parse_driving_output', 'format_json_output', 'JsonOutput', 'parse_json_output', 'driving_format_breakdown',
-           'driving_format_reward', 'l2_breakdown', 'l2_reward', 'swept_collision', 'collision_score',
+           'driving_format_reward', 'plan_waypoints', 'l2_breakdown', 'l2_reward', 'swept_collision', 'collision_score',
            'collision_breakdown', 'collision_reward', 'label_reward', 'action_reward', 'json_breakdown',
            'json_format_reward', 'json_action_reward', 'explanation_reward', 'driving_reward_funcs',
            'json_reward_funcs', 'driving_breakdown', 'drive_into_agent', 'candidate_outputs', 'reward_margins']
@@ -203,21 +203,36 @@ def driving_format_reward(completions, **kwargs) -> list[float]:
     return [driving_format_breakdown(completion_text(c))["format"] for c in completions]
 
 # %% ../nbs/12_rewards.ipynb #be5cebd8
-def l2_breakdown(text: str, ego_future, l2_scale: float = 2.0) -> dict:
-    "ADE (m, None if no waypoints) and the L2 reward exp(-ADE / l2_scale) of one completion."
-    wp, gt = parse_driving_output(text).waypoints, _gt_waypoints(ego_future, 0)
+def plan_waypoints(text: str, # a tagged driving output
+                   origin=None, # (6, 2) waypoints the answer is written relative to (None = absolute ego-frame positions)
+                  ) -> np.ndarray | None:
+    "The answer's 6 waypoints in the ego frame (None if it has none): as written, or as offsets added to `origin`."
+    wp = parse_driving_output(text).waypoints
+    if wp is None or origin is None: return wp
+    o = np.asarray(origin, dtype=np.float64)
+    if o.shape != wp.shape or not np.isfinite(o).all(): raise ValueError(f"plan_origin must be {FUTURE_STEPS} finite (x, y) waypoints, got shape {o.shape}")
+    return wp + o
+
+def _origins(kwargs: dict, n: int) -> list:
+    "The optional `plan_origin` column (None per row when absent)."
+    col = kwargs.get("plan_origin")
+    return [None] * n if col is None else _column(kwargs, "plan_origin", n, "the driving rewards")
+
+def l2_breakdown(text: str, ego_future, l2_scale: float = 2.0, origin=None) -> dict:
+    "ADE (m, None if no waypoints) and the L2 reward exp(-ADE / l2_scale) of one completion (see `plan_waypoints` for `origin`)."
+    wp, gt = plan_waypoints(text, origin), _gt_waypoints(ego_future, 0)
     if wp is None: return {"l2": 0.0, "ade_m": None}
     ade = float(np.linalg.norm(wp - gt, axis=1).mean())
     return {"l2": float(np.exp(-ade / l2_scale)), "ade_m": ade}
 
 def l2_reward(completions, l2_scale: float = 2.0, **kwargs) -> list[float]:
-    """exp(-ADE / l2_scale) of the answer's waypoints against the dataset column `ego_future`.
+    """exp(-ADE / l2_scale) of the answer's waypoints against the dataset column `ego_future` (offsets from column `plan_origin` if given).
 
     >>> l2_reward(["<answer>[(1, 0), (2, 0), (3, 0), (4, 0), (5, 0), (6, 0)]</answer>"], ego_future=[[[k, 0] for k in range(1, 7)]])
     [1.0]
     """
     gts = _column(kwargs, "ego_future", len(completions), "l2_reward")
-    return [l2_breakdown(completion_text(c), _gt_waypoints(g, i), l2_scale)["l2"] for i, (c, g) in enumerate(zip(completions, gts))]
+    return [l2_breakdown(completion_text(c), _gt_waypoints(g, i), l2_scale, o)["l2"] for i, (c, g, o) in enumerate(zip(completions, gts, _origins(kwargs, len(completions))))]
 
 # %% ../nbs/12_rewards.ipynb #fe989e03
 def _interp_angle(a, b, w):
@@ -247,9 +262,9 @@ def collision_score(first_contact: float | None, steps: int = FUTURE_STEPS) -> f
     return 1.0 if first_contact is None else float(np.ceil(first_contact) - 1) / steps
 
 # %% ../nbs/12_rewards.ipynb #dd17f1c2
-def collision_breakdown(text: str, agents, substeps: int = 4) -> dict:
-    "Collision reward of one completion and the time of first contact (s, None if none or no waypoints)."
-    wp = parse_driving_output(text).waypoints
+def collision_breakdown(text: str, agents, substeps: int = 4, origin=None) -> dict:
+    "Collision reward of one completion and the time of first contact (s, None if none or no waypoints; `origin` as `plan_waypoints`)."
+    wp = plan_waypoints(text, origin)
     if wp is None: return {"collision": 0.0, "contact_s": None}
     t = swept_collision(wp, agents or [], substeps)
     return {"collision": collision_score(t, len(wp)), "contact_s": None if t is None else 0.5 * t}
@@ -261,7 +276,7 @@ def collision_reward(completions, collision_substeps: int = 4, **kwargs) -> list
     [1.0]
     """
     agents = _column(kwargs, "agents", len(completions), "collision_reward")
-    return [collision_breakdown(completion_text(c), a, collision_substeps)["collision"] for c, a in zip(completions, agents)]
+    return [collision_breakdown(completion_text(c), a, collision_substeps, o)["collision"] for c, a, o in zip(completions, agents, _origins(kwargs, len(completions)))]
 
 # %% ../nbs/12_rewards.ipynb #01a3defc
 def label_reward(known: list, unknown: list, truth, present: bool = True) -> float:
