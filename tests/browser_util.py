@@ -2,6 +2,7 @@
 import os
 import shutil
 import socket
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,11 @@ CHROMIUM = os.environ.get("VLARL_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--disable-default-apps", "--mute-audio"]
 ROOT = Path(__file__).resolve().parents[1]
-FIGURES = ROOT / "figures"
+# screenshots go to a temp folder, so that a test run leaves the working tree clean; `VLARL_SCREENSHOTS=figures pytest
+# tests/test_docs_site.py tests/test_jupyterlab.py` refreshes the published ones
+FIGURES = Path(os.environ.get("VLARL_SCREENSHOTS") or Path(tempfile.gettempdir()) / "vlarl-screenshots")
+if not FIGURES.is_absolute(): FIGURES = ROOT / FIGURES
+FIGURES.mkdir(parents=True, exist_ok=True)
 
 
 def need_browser():

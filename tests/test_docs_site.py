@@ -1,7 +1,7 @@
 """The docs site: built with the README's command (`vlarl docs`), then every page opened in headless Chromium.
 
 Fails on a broken link or anchor, an image that does not load, a console error or a request leaving localhost
-(the site must work offline). Screenshots of the home page and a stage page go to figures/."""
+(the site must work offline). Screenshots of the home page and a stage page go to $VLARL_SCREENSHOTS (figures/ to publish them; a temp folder by default)."""
 import functools
 import http.server
 import re

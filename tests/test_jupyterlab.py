@@ -1,6 +1,6 @@
 """JupyterLab for real: start it on localhost, open the reward-view notebook in headless Chromium, run all its cells,
 pick another clip in the view's dropdown and check that the plotly chart was redrawn. Screenshots before and after
-the pick go to figures/."""
+the pick go to $VLARL_SCREENSHOTS (figures/ to publish them; a temp folder by default)."""
 import json
 import os
 import secrets
