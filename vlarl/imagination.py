@@ -19,7 +19,7 @@ from transformers import LogitsProcessor, LogitsProcessorList
 from .config import RunConfig
 from .grpo import COMMAND_WORDS, ego_text, only_task, point_text, prior_point, round_numbers, task_target
 from .image_metrics import check_images, image_report, psnr, ssim
-from .kinematics import constant_velocity
+from .inference import plans_with_fallback
 from .metrics import planning_metrics
 from .model import encode_videos, video_messages
 from .rewards import (action_reward, collision_reward, completion_text, driving_format_breakdown, l2_reward, parse_driving_output)
@@ -508,11 +508,11 @@ def run_visual_policy(model, processor, # a `drive_visual` policy (VLM with imag
 
 def visual_policy_metrics(outputs: list[dict], samples: list[dict], vq: VQVAE) -> dict:
     "Planning metrics (constant velocity where a plan is missing), validity, and PSNR / SSIM of the well-formed imagined frames."
-    plans = np.stack([o["waypoints"] if o["waypoints"] is not None else constant_velocity(s["ego_history"]) for o, s in zip(outputs, samples)])
+    plans, replaced = plans_with_fallback(outputs, samples)
     ok = [i for i, o in enumerate(outputs) if o["codes"] is not None]
     res = {"clips": len(samples), "planning": planning_metrics(plans, samples), "plans": plans.tolist(),
            "valid_pct": 100 * float(np.mean([o["format"] == 1.0 for o in outputs])),
-           "replaced_pct": 100 * float(np.mean([o["waypoints"] is None for o in outputs])),
+           "replaced_pct": 100 * replaced,
            "visual_ok_pct": 100 * len(ok) / len(outputs)}
     if ok:
         imag = decode_codes(vq, np.stack([outputs[i]["codes"] for i in ok]))

@@ -13,7 +13,7 @@ from .grpo import TASKS, group_advantages, plan_origin, sample_row, score_comple
 from .kinematics import constant_velocity, kinematic_rollout
 from .metrics import action_metrics, box_corners, planning_metrics
 from .model import generate_text
-from .rewards import driving_format_breakdown, json_breakdown, parse_driving_output, parse_json_output, plan_waypoints
+from .rewards import driving_format_breakdown, json_breakdown, offset_plan, parse_driving_output, parse_json_output
 from .world import ACTIONS, CLASS_COLOR, EGO_COLOR, plot_bev
 
 # %% auto #0
@@ -30,7 +30,8 @@ def parse_output(text: str, # the policy's completion
     "The parsed structured output of one completion, waypoints in the ego frame (malformed parts are None or empty; never raises)."
     text = text if isinstance(text, str) else ""
     if task == "drive":
-        o, wp = parse_driving_output(text), plan_waypoints(text, origin)
+        o = parse_driving_output(text)
+        wp = offset_plan(o.waypoints, origin)
         return {"task": task, "text": text, "valid": driving_format_breakdown(text)["format"] == 1.0,
                 "perception": o.sections["perception"], "prediction": None if o.prediction is None else o.prediction.tolist(),
                 "think": o.sections["think"], "actions": o.actions, "waypoints": None if wp is None else wp.tolist()}

@@ -21,9 +21,9 @@ from .world import ACTIONS, EXPLANATIONS, FUTURE_STEPS
 __all__ = ['MAX_COORD', 'TAGS', 'JSON_FIELDS', 'completion_text', 'format_trajectory', 'parse_trajectory', 'parse_point',
            'format_driving_output', 'tag_structure_ok', 'section', 'parse_labels', 'DrivingOutput',
            'parse_driving_output', 'format_json_output', 'JsonOutput', 'parse_json_output', 'driving_format_breakdown',
-           'driving_format_reward', 'plan_waypoints', 'l2_breakdown', 'l2_reward', 'swept_collision', 'collision_score',
-           'collision_breakdown', 'collision_reward', 'label_reward', 'action_reward', 'json_breakdown',
-           'json_format_reward', 'json_action_reward', 'explanation_reward', 'driving_reward_funcs',
+           'driving_format_reward', 'offset_plan', 'plan_waypoints', 'l2_breakdown', 'l2_reward', 'swept_collision',
+           'collision_score', 'collision_breakdown', 'collision_reward', 'label_reward', 'action_reward',
+           'json_breakdown', 'json_format_reward', 'json_action_reward', 'explanation_reward', 'driving_reward_funcs',
            'json_reward_funcs', 'driving_breakdown', 'drive_into_agent', 'candidate_outputs', 'reward_margins']
 
 # %% ../nbs/12_rewards.ipynb #e4e899e9
@@ -203,15 +203,20 @@ def driving_format_reward(completions, **kwargs) -> list[float]:
     return [driving_format_breakdown(completion_text(c))["format"] for c in completions]
 
 # %% ../nbs/12_rewards.ipynb #be5cebd8
-def plan_waypoints(text: str, # a tagged driving output
-                   origin=None, # (6, 2) waypoints the answer is written relative to (None = absolute ego-frame positions)
-                  ) -> np.ndarray | None:
-    "The answer's 6 waypoints in the ego frame (None if it has none): as written, or as offsets added to `origin`."
-    wp = parse_driving_output(text).waypoints
+def offset_plan(wp: np.ndarray | None, # parsed waypoints (6, 2), or None
+                origin=None, # (6, 2) waypoints they are written relative to (None = absolute ego-frame positions)
+               ) -> np.ndarray | None:
+    "Parsed waypoints in the ego frame (None stays None): as they are, or as offsets added to `origin`."
     if wp is None or origin is None: return wp
     o = np.asarray(origin, dtype=np.float64)
     if o.shape != wp.shape or not np.isfinite(o).all(): raise ValueError(f"plan_origin must be {FUTURE_STEPS} finite (x, y) waypoints, got shape {o.shape}")
     return wp + o
+
+def plan_waypoints(text: str, # a tagged driving output
+                   origin=None, # as `offset_plan`
+                  ) -> np.ndarray | None:
+    "The answer's 6 waypoints in the ego frame (None if it has none): as written, or as offsets added to `origin`."
+    return offset_plan(parse_driving_output(text).waypoints, origin)
 
 def _origins(kwargs: dict, n: int) -> list:
     "The optional `plan_origin` column (None per row when absent)."
