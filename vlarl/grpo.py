@@ -27,12 +27,13 @@ from .training import last_checkpoint
 
 # %% auto #0
 __all__ = ['TASKS', 'COMMAND_WORDS', 'DECIMALS', 'DRIVE_REQUEST', 'JSON_REQUEST', 'PLAN_FRAMES', 'REWARD_COLUMNS',
-           'STRUCTURED_TASKS', 'point_text', 'ego_text', 'prior_point', 'prior_plan', 'task_instruction',
-           'perception_text', 'think_text', 'round_numbers', 'plan_origin', 'task_target', 'prompt_columns',
-           'sample_row', 'task_dataset', 'mixed_dataset', 'structured_texts', 'sft_entries', 'only_task',
-           'json_description', 'json_semantic_reward', 'task_rewards', 'score_completions', 'group_advantages',
-           'run_detections', 'run_semantic_reward', 'sft_warmup', 'grpo_start_model', 'grpo_args', 'make_grpo_trainer',
-           'train_grpo', 'TimedGRPOTrainer', 'StepTimer', 'step_split', 'timed_generation', 'benchmark_grpo_step']
+           'STRUCTURED_TASKS', 'point_text', 'ego_text', 'prior_point', 'prior_plan', 'check_plan_frame',
+           'task_instruction', 'perception_text', 'think_text', 'round_numbers', 'plan_origin', 'task_target',
+           'prompt_columns', 'sample_row', 'task_dataset', 'mixed_dataset', 'structured_texts', 'sft_entries',
+           'only_task', 'json_description', 'json_semantic_reward', 'task_rewards', 'score_completions',
+           'group_advantages', 'run_detections', 'run_semantic_reward', 'sft_warmup', 'grpo_start_model', 'grpo_args',
+           'make_grpo_trainer', 'train_grpo', 'TimedGRPOTrainer', 'StepTimer', 'step_split', 'timed_generation',
+           'benchmark_grpo_step']
 
 # %% ../nbs/20_grpo.ipynb #119dae5d
 TASKS = ("drive", "json", "caption")
@@ -66,7 +67,8 @@ DRIVE_REQUEST = "Plan the next 3 s: perception, prediction, think, action, then 
 JSON_REQUEST = "Answer in JSON: description, action, explanation."
 PLAN_FRAMES = {"ego": "", "prior": " as offsets from the prior"}   # how the answer's waypoints are written (see below)
 
-def _check_frame(plan_frame: str):
+def check_plan_frame(plan_frame: str):
+    "A clear error for an unknown `grpo.plan_frame`."
     if plan_frame not in PLAN_FRAMES: raise ValueError(f"unknown plan frame {plan_frame!r}; choose from {tuple(PLAN_FRAMES)}")
 
 def task_instruction(sample: dict, # a clip (sample schema)
@@ -74,7 +76,7 @@ def task_instruction(sample: dict, # a clip (sample schema)
                      plan_frame: str = "ego", # drive: waypoints as ego-frame positions ("ego") or offsets from the prior's rollout ("prior")
                     ) -> str:
     "The instruction of a task for a clip (the text after the frames)."
-    _check_frame(plan_frame)
+    check_plan_frame(plan_frame)
     if task == "drive":
         prior = ", ".join(point_text(p) for p in prior_plan(sample))
         return f"{ego_text(sample)} Kinematic prior (0.5 s apart): [{prior}]. {DRIVE_REQUEST[:-1]}{PLAN_FRAMES[plan_frame]}."
@@ -110,7 +112,7 @@ def round_numbers(text: str, decimals: int = DECIMALS) -> str:
 
 def plan_origin(sample: dict, task: str, plan_frame: str = "ego") -> np.ndarray:
     "The (6, 2) waypoints a task's answer is written relative to: the prior's rollout for `drive` in the prior frame, else zeros."
-    _check_frame(plan_frame)
+    check_plan_frame(plan_frame)
     return prior_plan(sample) if task == "drive" and plan_frame == "prior" else np.zeros((len(np.asarray(sample["ego_future"]).reshape(-1, 2)), 2))
 
 def task_target(sample: dict, task: str, plan_frame: str = "ego") -> str:
@@ -329,6 +331,9 @@ def grpo_args(gc: GrpoStageConfig, # the stage's settings
                 logging_steps=1, save_strategy="steps", save_steps=gc.save_steps, save_total_limit=2, report_to=[], seed=seed,
                 remove_unused_columns=False, dataloader_num_workers=0, use_cpu=not gpu, bf16=gpu, disable_tqdm=True,
                 use_vllm=gc.use_vllm, vllm_mode=gc.vllm_mode)
+    # the KV cache in rollouts: trl's generation config leaves `use_cache` to the model's, and a model saved by a Trainer says False,
+    # which makes every new token re-read the whole prompt (tiny drive_visual step: 68 s without it)
+    args["generation_kwargs"] = {"use_cache": True, **(kw.pop("generation_kwargs", None) or {})}
     if gc.vllm_server_base_url: args["vllm_server_base_url"] = gc.vllm_server_base_url
     if gc.use_vllm and not is_vllm_available():
         raise ImportError("grpo.use_vllm=true needs vLLM in this environment: pip install vllm (see nbs/80_gpu_server.ipynb)")

@@ -14,7 +14,8 @@ import torch.nn.functional as F
 
 # %% auto #0
 __all__ = ['check_images', 'check_pair', 'psnr', 'ssim', 'gaussian_stats', 'frechet_distance', 'fid_from_features',
-           'frames_tensor', 'InceptionFeatures', 'SiglipFeatures', 'image_report', 'fid_bootstrap']
+           'frames_tensor', 'InceptionFeatures', 'SiglipFeatures', 'image_report', 'fid_bootstrap',
+           'fid_permutation_test']
 
 # %% ../nbs/40_image_metrics.ipynb #6e97a80f
 def check_images(images, # (N, H, W, 3) array, or a list of (H, W, 3) arrays / PIL images
@@ -189,3 +190,16 @@ def fid_bootstrap(feats_a, feats_b, feats_real, # features (N, d) of predictor a
     point = (fid_from_features(a, r), fid_from_features(b, r))
     return {"fid_a": point[0], "fid_b": point[1], "difference": point[0] - point[1],
             "fid_a_ci": [lo[0], hi[0]], "fid_b_ci": [lo[1], hi[1]], "difference_ci": [lo[2], hi[2]], "n_boot": n_boot}
+
+def fid_permutation_test(feats_a, feats_b, feats_real, # features (N, d) of predictor a, predictor b and the real frames, paired by row
+                         n_perm: int = 200, seed: int = 0) -> dict:
+    "FID(a) - FID(b) and its two-sided p-value under random swaps of a's and b's frame within each pair."
+    a, b, r = (np.asarray(x, dtype=np.float64) for x in (feats_a, feats_b, feats_real))
+    if not len(a) == len(b) == len(r): raise ValueError(f"paired features needed, got {len(a)}, {len(b)} and {len(r)} rows")
+    observed = fid_from_features(a, r) - fid_from_features(b, r)
+    rng, hits = np.random.default_rng(seed), 0
+    for _ in range(n_perm):
+        swap = rng.random(len(a)) < 0.5
+        pa, pb = np.where(swap[:, None], b, a), np.where(swap[:, None], a, b)
+        hits += abs(fid_from_features(pa, r) - fid_from_features(pb, r)) >= abs(observed)
+    return {"difference": float(observed), "p_value": (hits + 1) / (n_perm + 1), "n_perm": n_perm}

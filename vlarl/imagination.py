@@ -17,12 +17,13 @@ from PIL import Image as PILImage
 from transformers import LogitsProcessor, LogitsProcessorList
 
 from .config import RunConfig
-from .grpo import COMMAND_WORDS, ego_text, only_task, point_text, prior_point, round_numbers, task_target
+from .grpo import (COMMAND_WORDS, PLAN_FRAMES, check_plan_frame, ego_text, only_task, plan_origin, point_text, prior_plan, prior_point, round_numbers,
+                   task_target)
 from .image_metrics import check_images, image_report, psnr, ssim
 from .inference import plans_with_fallback
 from .metrics import planning_metrics
 from .model import encode_videos, video_messages
-from .rewards import (action_reward, collision_reward, completion_text, driving_format_breakdown, l2_reward, parse_driving_output)
+from .rewards import (action_reward, collision_reward, completion_text, driving_format_breakdown, l2_reward, offset_plan, parse_driving_output)
 from .vq import (VISUAL_CLOSE, VISUAL_OPEN, VQVAE, codes_to_text, decode_codes, encode_frames, image_token_ids, text_to_codes)
 from .world import EGO_COLOR, plot_bev
 
@@ -309,19 +310,23 @@ def visual_instruction(sample: dict, # a clip
                        codes_ctx, # the context frame's code grid (None without context)
                        scaling: float, image_size: int, grid: int,
                        context: str = "warped", # which frame `codes_ctx` is (see `CONTEXTS`)
+                       plan_frame: str = "ego", # waypoints as ego-frame positions or offsets from the prior's rollout (`grpo.plan_frame`)
                       ) -> str:
     "The `drive_visual` instruction: ego state, history, command, the prior, the definitions and the context frame's tokens."
+    check_plan_frame(plan_frame)
     ctx = context_text(codes_ctx, context)
-    return (f"{ego_text(sample)} {displacement_text(sample, scaling)} {frame_definition(scaling, image_size, grid)} "
-            f"{ctx + ' ' if ctx else ''}{DRIVE_VISUAL_REQUEST}")
+    rollout = f" Kinematic prior (0.5 s apart): [{', '.join(point_text(p) for p in prior_plan(sample))}]." if plan_frame == "prior" else ""
+    return (f"{ego_text(sample)} {displacement_text(sample, scaling)}{rollout} {frame_definition(scaling, image_size, grid)} "
+            f"{ctx + ' ' if ctx else ''}{DRIVE_VISUAL_REQUEST[:-1]}{PLAN_FRAMES[plan_frame]}.")
 
 def visual_target(sample: dict, # a clip
                   codes_future, # the +0.5 s frame's code grid (ignored when masked)
                   masked: bool = False, # the imagination masked: an empty visual block
+                  plan_frame: str = "ego", # see `visual_instruction`
                  ) -> str:
     "The `drive` target with the +0.5 s frame's visual block (or the empty block) after `</prediction>`."
     block = EMPTY_VISUAL if masked else codes_to_text(codes_future)
-    base = task_target(sample, "drive")
+    base = task_target(sample, "drive", plan_frame)
     if "</prediction>\n" not in base: raise ValueError("the drive target has no </prediction> line")
     return base.replace("</prediction>\n", f"</prediction>\n{block}\n", 1)
 
@@ -420,31 +425,35 @@ def visual_clips(clips: Dataset, vq: VQVAE, scaling: float, context: str = "warp
 
 def _as_grid(v) -> np.ndarray | None: return None if v is None else np.asarray(v)
 
-def _visual_columns(ex: dict, scaling: float, image_size: int, grid: int, masked: bool, context: str) -> dict:
-    return {"instruction": visual_instruction(ex, _as_grid(ex["codes_context"]), scaling, image_size, grid, context),
-            "target": visual_target(ex, np.asarray(ex["codes_future"]), masked)}
+def _visual_columns(ex: dict, scaling: float, image_size: int, grid: int, masked: bool, context: str, plan_frame: str) -> dict:
+    return {"instruction": visual_instruction(ex, _as_grid(ex["codes_context"]), scaling, image_size, grid, context, plan_frame),
+            "target": visual_target(ex, np.asarray(ex["codes_future"]), masked, plan_frame)}
 
 _VISUAL_COLS = [c for c in VISUAL_REWARD_COLUMNS if c != "clip_id"] + ["caption_concise", "codes_context", "codes_future", "heading"]
 
 def visual_sft_entries(clips: Dataset, # clips with `visual_clips`' columns
-                       scaling: float, image_size: int, grid: int, masked: bool = False, context: str = "warped") -> Dataset:
+                       scaling: float, image_size: int, grid: int, masked: bool = False, context: str = "warped",
+                       plan_frame: str = "ego", # see `visual_instruction`
+                      ) -> Dataset:
     "SFT entries `(clip_id, frames, instruction, target)` of the `drive_visual` task."
     if len(clips) == 0: raise ValueError("no clips to build SFT entries from")
     base = clips.select_columns(["clip_id", "frames", *_VISUAL_COLS])
-    fn = lambda *v: _visual_columns(dict(zip(_VISUAL_COLS, v)), scaling, image_size, grid, masked, context)
+    fn = lambda *v: _visual_columns(dict(zip(_VISUAL_COLS, v)), scaling, image_size, grid, masked, context, plan_frame)
     return base.map(fn, input_columns=_VISUAL_COLS).select_columns(["clip_id", "frames", "instruction", "target"])
 
 def visual_task_dataset(clips: Dataset, # clips with `visual_clips`' columns
                         scaling: float, image_size: int, grid: int, masked: bool = False, context: str = "warped",
                         with_future: bool = True, # keep `future_frame` for the offline real-future reward (training clips)
+                        plan_frame: str = "ego", # see `visual_instruction`; the rows carry the `plan_origin` the rewards add back
                        ) -> Dataset:
-    "GRPO rows of the `drive_visual` task: `prompt`, `images`, `task` and the columns its rewards read."
+    "GRPO rows of the `drive_visual` task: `prompt`, `images`, `task`, `plan_origin` and the columns its rewards read."
     if len(clips) == 0: raise ValueError("no clips to build GRPO prompts from")
     T = len(clips[0]["ego_history"])
     def row(*v):
         ex = dict(zip(_VISUAL_COLS, v))
-        instruction = visual_instruction(ex, _as_grid(ex["codes_context"]), scaling, image_size, grid, context)
-        return {"prompt": video_messages(instruction, T), "instruction": instruction, "task": VISUAL_TASK}
+        instruction = visual_instruction(ex, _as_grid(ex["codes_context"]), scaling, image_size, grid, context, plan_frame)
+        return {"prompt": video_messages(instruction, T), "instruction": instruction, "task": VISUAL_TASK,
+                "plan_origin": plan_origin(ex, "drive", plan_frame).tolist()}
     keep = ["frames", "clip_id", *_VISUAL_COLS] + (["future_frame"] if with_future else [])
     return clips.select_columns(keep).map(row, input_columns=_VISUAL_COLS).rename_column("frames", "images")
 
@@ -492,17 +501,20 @@ def format_imagination_table(table: dict[str, dict]) -> str:
 def run_visual_policy(model, processor, # a `drive_visual` policy (VLM with image tokens)
                       clips: Dataset, # clips with `visual_clips`' columns
                       vq: VQVAE, scaling: float, max_new_tokens: int, masked: bool = False, context: str = "warped",
-                      batch_size: int = 8) -> list[dict]:
-    "Greedy `drive_visual` outputs of the policy, parsed."
+                      batch_size: int = 8,
+                      plan_frame: str = "ego", # how the policy writes waypoints (see `visual_instruction`)
+                     ) -> list[dict]:
+    "Greedy `drive_visual` outputs of the policy, parsed; waypoints in the ego frame."
     from vlarl.model import generate_text
     size, g = vq.config["image_size"], vq.grid
     rows = clips.select_columns(_VISUAL_COLS).to_list()
-    instr = [visual_instruction(r, _as_grid(r["codes_context"]), scaling, size, g, context) for r in rows]
+    instr = [visual_instruction(r, _as_grid(r["codes_context"]), scaling, size, g, context, plan_frame) for r in rows]
     texts = generate_text(model, processor, clips["frames"], instr, max_new_tokens, 0.0, batch_size)
     out = []
-    for t in texts:
+    for t, r in zip(texts, rows):
         o = parse_driving_output(t)
-        out.append({"text": t, "codes": text_to_codes(t, g, vq.codebook_size), "waypoints": o.waypoints, "prediction": o.prediction,
+        wp = offset_plan(o.waypoints, plan_origin(r, "drive", plan_frame))
+        out.append({"text": t, "codes": text_to_codes(t, g, vq.codebook_size), "waypoints": wp, "prediction": o.prediction,
                     "actions": o.actions, **visual_format_breakdown(t, g, vq.codebook_size, masked)})
     return out
 
@@ -734,7 +746,7 @@ def visual_sft(model, processor, # the starting VLM (with image tokens) and its 
     s2, gc = cfg.stage2, cfg.grpo
     peft_model = add_lora(model, s2.lora_r, s2.lora_alpha, s2.lora_dropout)
     tc = TrainConfig(epochs=gc.sft_epochs, lr=gc.sft_lr, batch_size=s2.batch_size, grad_accum=s2.grad_accum, warmup_ratio=s2.warmup_ratio)
-    entries = visual_sft_entries(clips, cfg.world.scaling, cfg.world.image_size, cfg.imagine.grid, masked, cfg.imagine.context)
+    entries = visual_sft_entries(clips, cfg.world.scaling, cfg.world.image_size, cfg.imagine.grid, masked, cfg.imagine.context, cfg.grpo.plan_frame)
     trainer = train_entries(peft_model, processor, entries, tc, out_dir, cfg.seed)
     return peft_model.merge_and_unload(), trainer
 
@@ -744,6 +756,6 @@ def visual_grpo_trainer(model, processor, clips: Dataset, vq: VQVAE, cfg: RunCon
     from vlarl.grpo import make_grpo_trainer
     ic, rc = cfg.imagine, cfg.rewards
     gc = dataclasses.replace(cfg.grpo, steps=ic.grpo_steps) if ic.grpo_steps else cfg.grpo
-    rows = visual_task_dataset(clips, cfg.world.scaling, cfg.world.image_size, ic.grid, masked, ic.context)
+    rows = visual_task_dataset(clips, cfg.world.scaling, cfg.world.image_size, ic.grid, masked, ic.context, plan_frame=cfg.grpo.plan_frame)
     funcs, weights = visual_task_rewards(vq, cfg.world.scaling, cfg.grpo.drive_weights, ic.visual_weight, rc.l2_scale, rc.collision_substeps, ic.psnr_range, masked)
     return make_grpo_trainer(model, processor, rows, funcs, weights, gc, out_dir, cfg.seed, max_completion_length=completion_length(cfg), **kw)
