@@ -318,6 +318,7 @@ class ImagineConfig:
     wm_batch: int = field(default=8, metadata={"help": "world-model pretraining batch size"})
     prior_biases: list[float] = field(default_factory=lambda: [0.0, 2.0, 4.0, 8.0], metadata={"help": "logit bonuses of the prior-warped frame's code tried when the world model writes a frame; the best on training clips is used"})
     tune_clips: int = field(default=40, metadata={"help": "training clips the prior bias is chosen on"})
+    sft_epochs: float = field(default=6, metadata={"help": "SFT warm-up epochs of each arm of the imagination stage (the world model must relearn the driving format: 3 left every held-out output malformed)"})
     grpo_steps: int = field(default=16, metadata={"help": "GRPO steps of each arm of the imagination stage (0 = grpo.steps); G, prompts per step, β and LoRA come from grpo"})
     visual_weight: float = field(default=0.2, metadata={"help": "weight of the generation-quality reward of the drive_visual task (beside grpo.drive_weights)"})
     psnr_range: list[float] = field(default_factory=lambda: [10.0, 30.0], metadata={"help": "PSNR (dB) mapped linearly to a generation-quality reward of 0 and 1"})
@@ -335,6 +336,7 @@ class ImagineConfig:
         _check(len(self.prior_biases) >= 1 and all(b >= 0 for b in self.prior_biases), "imagine.prior_biases", "needs at least one bias, each >= 0")
         _check(self.tune_clips >= 1, "imagine.tune_clips", "must be >= 1")
         _check(self.grpo_steps >= 0, "imagine.grpo_steps", "must be >= 0")
+        _check(self.sft_epochs >= 0, "imagine.sft_epochs", "must be >= 0")
         _check(self.context in ("warped", "current", "none"), "imagine.context", "must be warped, current or none")
         _check(self.transitions_per_clip >= 1, "imagine.transitions_per_clip", "must be >= 1")
         _check(len(self.psnr_range) == 2 and self.psnr_range[0] < self.psnr_range[1], "imagine.psnr_range", "needs [low, high] with low < high")
@@ -378,7 +380,7 @@ PROFILES: dict[str, dict] = {
         "grpo": {"num_generations": 8, "prompts_per_step": 2, "steps": 0, "lr": 1e-6, "max_completion_length": 512, "lora_r": 32, "lora_alpha": 64,
                  "save_steps": 100, "sft_epochs": 12, "sft_lr": 1e-4, "temperature": 1.0},
         "imagine": {"grid": 16, "codebook_size": 1024, "code_dim": 64, "vq_channels": 128, "vq_steps": 20000, "vq_batch": 64,
-                    "pretrain_clips_per_scenario": 2000, "eval_clips_per_scenario": 100, "wm_epochs": 30, "wm_lr": 5e-4, "wm_batch": 4, "grpo_steps": 0},
+                    "pretrain_clips_per_scenario": 2000, "eval_clips_per_scenario": 100, "wm_epochs": 30, "wm_lr": 5e-4, "wm_batch": 4, "grpo_steps": 0, "sft_epochs": 12},
     },
 }
 

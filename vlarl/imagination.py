@@ -745,7 +745,7 @@ def visual_sft(model, processor, # the starting VLM (with image tokens) and its 
     from vlarl.training import train_entries
     s2, gc = cfg.stage2, cfg.grpo
     peft_model = add_lora(model, s2.lora_r, s2.lora_alpha, s2.lora_dropout)
-    tc = TrainConfig(epochs=gc.sft_epochs, lr=gc.sft_lr, batch_size=s2.batch_size, grad_accum=s2.grad_accum, warmup_ratio=s2.warmup_ratio)
+    tc = TrainConfig(epochs=cfg.imagine.sft_epochs, lr=gc.sft_lr, batch_size=s2.batch_size, grad_accum=s2.grad_accum, warmup_ratio=s2.warmup_ratio)
     entries = visual_sft_entries(clips, cfg.world.scaling, cfg.world.image_size, cfg.imagine.grid, masked, cfg.imagine.context, cfg.grpo.plan_frame)
     trainer = train_entries(peft_model, processor, entries, tc, out_dir, cfg.seed)
     return peft_model.merge_and_unload(), trainer
