@@ -15,6 +15,7 @@ import re
 import secrets
 import types
 import typing
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,7 +27,7 @@ __all__ = ['SCENARIOS', 'EGO_POLICIES', 'DATA_SOURCES', 'NUSCENES_CAMERAS', 'PRO
            'WorldConfig', 'DataConfig', 'ModelConfig', 'TrainConfig', 'AlignConfig', 'SplitEntryConfig', 'DetectConfig',
            'RewardConfig', 'DialectConfig', 'GrpoStageConfig', 'ImagineConfig', 'RunConfig', 'config_from_dict',
            'config_to_dict', 'parse_override', 'load_yaml', 'save_config', 'build_config', 'seed_everything', 'RunDir',
-           'write_metrics', 'read_metrics', 'open_run']
+           'write_metrics', 'read_metrics', 'config_differences', 'open_run']
 
 # %% ../nbs/00_config.ipynb #e40410b7
 class ConfigError(ValueError):
@@ -551,10 +552,26 @@ def read_metrics(run: RunDir, stage: str) -> dict:
     return json.loads((run.metrics / f"{stage}.json").read_text(encoding="utf-8"))
 
 # %% ../nbs/00_config.ipynb #d4c1b4a1
+def config_differences(a: RunConfig, b: RunConfig) -> dict[str, tuple]:
+    "Dotted keys whose values differ between two configurations: key -> (value in a, value in b)."
+    def flat(d, prefix=""):
+        for k, v in d.items():
+            if isinstance(v, dict): yield from flat(v, f"{prefix}{k}.")
+            else: yield f"{prefix}{k}", v
+    fa, fb = dict(flat(dataclasses.asdict(a))), dict(flat(dataclasses.asdict(b)))
+    return {k: (fa.get(k), fb.get(k)) for k in fa.keys() | fb.keys() if fa.get(k) != fb.get(k)}
+
 def open_run(run_dir: str | os.PathLike | None, cfg: RunConfig) -> RunDir:
     "The run directory a stage notebook writes to: `run_dir` if given, else a fresh one in the temp folder."
     if run_dir:
         path = Path(run_dir)
-        return RunDir.open(path) if (path / "config.yaml").is_file() else RunDir.create(cfg, path)
+        if not (path / "config.yaml").is_file(): return RunDir.create(cfg, path)
+        run = RunDir.open(path)
+        diff = config_differences(cfg, run.config())
+        if diff:   # a stage given a run but not its config.yaml would silently run with the profile's values
+            shown = "; ".join(f"{k} = {v[0]!r} here, {v[1]!r} in the run" for k, v in sorted(diff.items())[:6])
+            warnings.warn(f"this stage's configuration differs from {str(run.config_path)!r} in {len(diff)} keys ({shown}); "
+                          f"pass config_path={str(run.config_path)!r} to use the run's", stacklevel=2)
+        return run
     import tempfile
     return RunDir.create(cfg, Path(tempfile.mkdtemp(prefix=f"vlarl-{cfg.profile}-")))
