@@ -65,6 +65,8 @@ def ssim(pred, target, # predicted and real frames (N, H, W, 3) in [0, 255]
     "SSIM of each predicted frame against its target (mean over channels and window positions)."
     p, t = check_pair(pred, target)
     if min(p.shape[1:3]) < win: raise ValueError(f"frames of {p.shape[1]}x{p.shape[2]} px are smaller than the {win}-px SSIM window")
+    if len(p) > 128:   # in chunks: a dozen float64 maps of every frame at once took gigabytes on 1484 frames
+        return np.concatenate([ssim(p[i:i + 128], t[i:i + 128], data_range, win, sigma, k1, k2) for i in range(0, len(p), 128)])
     x, y = (torch.from_numpy(a).permute(0, 3, 1, 2) for a in (p, t))
     w = _gaussian_window(win, sigma).expand(3, 1, win, win)
     f = lambda a: F.conv2d(a, w, groups=3)
