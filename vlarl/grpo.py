@@ -28,9 +28,9 @@ from .training import last_checkpoint
 # %% auto #0
 __all__ = ['TASKS', 'COMMAND_WORDS', 'DECIMALS', 'DRIVE_REQUEST', 'JSON_REQUEST', 'PLAN_FRAMES', 'REWARD_COLUMNS',
            'STRUCTURED_TASKS', 'point_text', 'ego_text', 'prior_point', 'prior_plan', 'check_plan_frame',
-           'task_instruction', 'perception_text', 'think_text', 'round_numbers', 'plan_origin', 'task_target',
-           'prompt_columns', 'sample_row', 'task_dataset', 'mixed_dataset', 'structured_texts', 'sft_entries',
-           'only_task', 'json_description', 'json_semantic_reward', 'task_rewards', 'score_completions',
+           'rollout_text', 'task_instruction', 'perception_text', 'think_text', 'round_numbers', 'plan_origin',
+           'task_target', 'prompt_columns', 'sample_row', 'task_dataset', 'mixed_dataset', 'structured_texts',
+           'sft_entries', 'only_task', 'json_description', 'json_semantic_reward', 'task_rewards', 'score_completions',
            'group_advantages', 'run_detections', 'run_semantic_reward', 'sft_warmup', 'grpo_start_model', 'grpo_args',
            'make_grpo_trainer', 'train_grpo', 'TimedGRPOTrainer', 'StepTimer', 'step_split', 'timed_generation',
            'benchmark_grpo_step']
@@ -71,6 +71,10 @@ def check_plan_frame(plan_frame: str):
     "A clear error for an unknown `grpo.plan_frame`."
     if plan_frame not in PLAN_FRAMES: raise ValueError(f"unknown plan frame {plan_frame!r}; choose from {tuple(PLAN_FRAMES)}")
 
+def rollout_text(sample: dict) -> str:
+    "The kinematic prior's 3 s rollout as the prompts write it."
+    return f"Kinematic prior (0.5 s apart): [{', '.join(point_text(p) for p in prior_plan(sample))}]."
+
 def task_instruction(sample: dict, # a clip (sample schema)
                      task: str, # one of `TASKS`
                      plan_frame: str = "ego", # drive: waypoints as ego-frame positions ("ego") or offsets from the prior's rollout ("prior")
@@ -78,8 +82,7 @@ def task_instruction(sample: dict, # a clip (sample schema)
     "The instruction of a task for a clip (the text after the frames)."
     check_plan_frame(plan_frame)
     if task == "drive":
-        prior = ", ".join(point_text(p) for p in prior_plan(sample))
-        return f"{ego_text(sample)} Kinematic prior (0.5 s apart): [{prior}]. {DRIVE_REQUEST[:-1]}{PLAN_FRAMES[plan_frame]}."
+        return f"{ego_text(sample)} {rollout_text(sample)} {DRIVE_REQUEST[:-1]}{PLAN_FRAMES[plan_frame]}."
     if task == "json": return f"{ego_text(sample)} {JSON_REQUEST}"
     if task == "caption": return INSTRUCTION_DETAILED
     raise ValueError(f"unknown task {task!r}; choose from {TASKS}")

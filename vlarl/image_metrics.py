@@ -178,11 +178,16 @@ def image_report(pred, target, # predicted and real frames (N, H, W, 3)
     return out
 
 # %% ../nbs/40_image_metrics.ipynb #c3bce10e
+def _paired_features(*feats) -> tuple[np.ndarray, ...]:
+    "The feature arrays as float64, checked to have one row per frame each."
+    out = tuple(np.asarray(x, dtype=np.float64) for x in feats)
+    if len({len(x) for x in out}) != 1: raise ValueError(f"paired features needed, got {', '.join(str(len(x)) for x in out)} rows")
+    return out
+
 def fid_bootstrap(feats_a, feats_b, feats_real, # features (N, d) of predictor a, predictor b and the real frames, paired by row
                   n_boot: int = 200, seed: int = 0) -> dict:
     "FID of a and b against the real frames and FID(a) - FID(b), each with a 95 % bootstrap interval over the frames."
-    a, b, r = (np.asarray(x, dtype=np.float64) for x in (feats_a, feats_b, feats_real))
-    if not len(a) == len(b) == len(r): raise ValueError(f"paired features needed, got {len(a)}, {len(b)} and {len(r)} rows")
+    a, b, r = _paired_features(feats_a, feats_b, feats_real)
     rng, stats = np.random.default_rng(seed), []
     for _ in range(n_boot):
         i = rng.integers(len(r), size=len(r))
@@ -196,8 +201,7 @@ def fid_bootstrap(feats_a, feats_b, feats_real, # features (N, d) of predictor a
 def fid_permutation_test(feats_a, feats_b, feats_real, # features (N, d) of predictor a, predictor b and the real frames, paired by row
                          n_perm: int = 200, seed: int = 0) -> dict:
     "FID(a) - FID(b) and its two-sided p-value under random swaps of a's and b's frame within each pair."
-    a, b, r = (np.asarray(x, dtype=np.float64) for x in (feats_a, feats_b, feats_real))
-    if not len(a) == len(b) == len(r): raise ValueError(f"paired features needed, got {len(a)}, {len(b)} and {len(r)} rows")
+    a, b, r = _paired_features(feats_a, feats_b, feats_real)
     observed = fid_from_features(a, r) - fid_from_features(b, r)
     rng, hits = np.random.default_rng(seed), 0
     for _ in range(n_perm):

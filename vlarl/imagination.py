@@ -17,8 +17,8 @@ from PIL import Image as PILImage
 from transformers import LogitsProcessor, LogitsProcessorList
 
 from .config import RunConfig
-from .grpo import (COMMAND_WORDS, PLAN_FRAMES, check_plan_frame, ego_text, only_task, plan_origin, point_text, prior_plan, prior_point, round_numbers,
-                   task_target)
+from .grpo import (COMMAND_WORDS, PLAN_FRAMES, check_plan_frame, ego_text, only_task, plan_origin, point_text, prior_point, rollout_text,
+                   round_numbers, task_target)
 from .image_metrics import check_images, image_report, psnr, ssim
 from .inference import plans_with_fallback
 from .metrics import planning_metrics
@@ -315,7 +315,7 @@ def visual_instruction(sample: dict, # a clip
     "The `drive_visual` instruction: ego state, history, command, the prior, the definitions and the context frame's tokens."
     check_plan_frame(plan_frame)
     ctx = context_text(codes_ctx, context)
-    rollout = f" Kinematic prior (0.5 s apart): [{', '.join(point_text(p) for p in prior_plan(sample))}]." if plan_frame == "prior" else ""
+    rollout = f" {rollout_text(sample)}" if plan_frame == "prior" else ""
     return (f"{ego_text(sample)} {displacement_text(sample, scaling)}{rollout} {frame_definition(scaling, image_size, grid)} "
             f"{ctx + ' ' if ctx else ''}{DRIVE_VISUAL_REQUEST[:-1]}{PLAN_FRAMES[plan_frame]}.")
 
