@@ -181,7 +181,8 @@ def image_report(pred, target, # predicted and real frames (N, H, W, 3)
 def _paired_features(*feats) -> tuple[np.ndarray, ...]:
     "The feature arrays as float64, checked to have one row per frame each."
     out = tuple(np.asarray(x, dtype=np.float64) for x in feats)
-    if len({len(x) for x in out}) != 1: raise ValueError(f"paired features needed, got {', '.join(str(len(x)) for x in out)} rows")
+    rows = [str(len(x)) for x in out]
+    if len(set(rows)) != 1: raise ValueError(f"paired features needed, got {', '.join(rows[:-1])} and {rows[-1]} rows")
     return out
 
 def fid_bootstrap(feats_a, feats_b, feats_real, # features (N, d) of predictor a, predictor b and the real frames, paired by row
