@@ -15,7 +15,7 @@ import torch.nn.functional as F
 # %% auto #0
 __all__ = ['check_images', 'check_pair', 'psnr', 'ssim', 'gaussian_stats', 'frechet_distance', 'fid_from_features',
            'frames_tensor', 'InceptionFeatures', 'SiglipFeatures', 'image_report', 'fid_bootstrap',
-           'fid_permutation_test']
+           'fid_permutation_test', 'paired_feature_distance']
 
 # %% ../nbs/40_image_metrics.ipynb #6e97a80f
 def check_images(images, # (N, H, W, 3) array, or a list of (H, W, 3) arrays / PIL images
@@ -210,3 +210,11 @@ def fid_permutation_test(feats_a, feats_b, feats_real, # features (N, d) of pred
         pa, pb = np.where(swap[:, None], b, a), np.where(swap[:, None], a, b)
         hits += abs(fid_from_features(pa, r) - fid_from_features(pb, r)) >= abs(observed)
     return {"difference": float(observed), "p_value": (hits + 1) / (n_perm + 1), "n_perm": n_perm}
+
+# %% ../nbs/40_image_metrics.ipynb #0fc42631
+def paired_feature_distance(feats_pred, feats_real, # features (N, d) of the predicted and the real frames, paired by row
+                           ) -> dict:
+    "Mean squared feature distance between each predicted frame and its real frame, with its standard error."
+    p, r = _paired_features(feats_pred, feats_real)
+    d = ((p - r) ** 2).sum(1)
+    return {"mean": float(d.mean()), "sem": float(d.std(ddof=1) / np.sqrt(len(d))) if len(d) > 1 else float("nan"), "n": len(d)}

@@ -36,10 +36,10 @@ __all__ = ['EGO_RGB', 'EGO_LIGHT_RGB', 'WM_REQUEST', 'CONTEXTS', 'VISUAL_TASK', 
            'imagine', 'render_with_context', 'tune_prior_bias', 'visual_instruction', 'visual_target', 'split_visual',
            'visual_format_breakdown', 'visual_format_reward', 'psnr_score', 'visual_quality_breakdowns',
            'visual_quality_reward', 'visual_clips', 'visual_sft_entries', 'visual_task_dataset', 'visual_task_rewards',
-           'baseline_frames', 'imagination_table', 'format_imagination_table', 'run_visual_policy',
-           'visual_policy_metrics', 'difference_map', 'imagination_figure', 'figure_rows', 'imagination_plotly',
-           'imagination_viewer', 'imagination_page', 'extra_clips', 'stage_tokenizer', 'stage_world_model',
-           'completion_length', 'visual_sft', 'visual_grpo_trainer']
+           'baseline_frames', 'imagination_table', 'format_imagination_table', 'best_scene_shift', 'shift_oracle',
+           'run_visual_policy', 'visual_policy_metrics', 'difference_map', 'imagination_figure', 'figure_rows',
+           'imagination_plotly', 'imagination_viewer', 'imagination_page', 'extra_clips', 'stage_tokenizer',
+           'stage_world_model', 'completion_length', 'visual_sft', 'visual_grpo_trainer']
 
 # %% ../nbs/42_imagination.ipynb #4f29e36a
 EGO_RGB = np.array(EGO_COLOR, dtype=np.int64)
@@ -495,6 +495,35 @@ def format_imagination_table(table: dict[str, dict]) -> str:
     for k, r in table.items():
         lines.append(f"{k:{w}}{r['psnr']:>9.2f} ± {r['psnr_sem']:4.2f}{r['ssim']:>9.3f} ± {r['ssim_sem']:.3f}" + "".join(f"{r['fid'][n]:>26.3f}" for n in names))
     return "\n".join(lines) + f"\n(N = {next(iter(table.values()))['n']} frames)"
+
+# %% ../nbs/42_imagination.ipynb #9d84bc47
+def best_scene_shift(frame, target, # (H, W, 3) the current frame and the frame to align its scene with
+                     center, # (2,) px, x right / y down: the shift the search is centred on (rounded)
+                     radius: int = 4, # whole pixels searched either way of `center`
+                    ) -> np.ndarray:
+    "The whole-pixel scene shift within `radius` of `center` that best maps `frame` onto `target`."
+    f, t = np.asarray(frame).astype(np.float64), np.asarray(target).astype(np.float64)
+    if f.shape != t.shape or f.ndim != 3: raise ValueError(f"two (H, W, 3) frames of one shape needed, got {f.shape} and {t.shape}")
+    keep_f, keep_t = ~ego_mask(np.asarray(frame)), ~ego_mask(np.asarray(target))
+    H, W, c = f.shape[0], f.shape[1], np.round(np.asarray(center, dtype=np.float64).reshape(2)).astype(int)
+    best, err = None, np.inf
+    for dy in range(c[1] - radius, c[1] + radius + 1):
+        for dx in range(c[0] - radius, c[0] + radius + 1):
+            if abs(dx) >= W or abs(dy) >= H: continue
+            src = np.s_[max(-dy, 0):H - max(dy, 0), max(-dx, 0):W - max(dx, 0)]       # moved frame at (y, x) = frame at (y - dy, x - dx)
+            dst = np.s_[max(dy, 0):H + min(dy, 0), max(dx, 0):W + min(dx, 0)]
+            keep = keep_f[src] & keep_t[dst]
+            if not keep.any(): continue
+            e = ((f[src] - t[dst]) ** 2).mean(-1)[keep].mean()
+            if e < err: best, err = np.array([dx, dy], dtype=np.float64), e
+    return np.asarray(c, dtype=np.float64) if best is None else best
+
+def shift_oracle(samples: list[dict], scaling: float, radius: int = 4) -> dict[str, np.ndarray]:
+    "Per clip: the best scene shift's offset from the prior's (rounded), px, and the last frame warped by the best shift."
+    prior = [prior_shift(s, scaling) for s in samples]
+    best = [best_scene_shift(s["frames"][-1], s["future_frame"], p, radius) for s, p in zip(samples, prior)]
+    return {"offset": np.stack([b - np.round(p) for b, p in zip(best, prior)]),
+            "frames": np.stack([warp_scene(s["frames"][-1], b, order=0) for s, b in zip(samples, best)])}
 
 # %% ../nbs/42_imagination.ipynb #4bdb12ac
 @torch.no_grad()
