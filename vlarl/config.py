@@ -323,6 +323,7 @@ class ImagineConfig:
     grpo_steps: int = field(default=16, metadata={"help": "GRPO steps of each arm of the imagination stage (0 = grpo.steps); G, prompts per step, β and LoRA come from grpo"})
     visual_weight: float = field(default=0.2, metadata={"help": "weight of the generation-quality reward of the drive_visual task (beside grpo.drive_weights)"})
     psnr_range: list[float] = field(default_factory=lambda: [10.0, 30.0], metadata={"help": "PSNR (dB) mapped linearly to a generation-quality reward of 0 and 1"})
+    visual_grammar: bool = field(default=True, metadata={"help": "decode the drive_visual answer's visual block under VisualBlockGrammar (one block of exactly grid x grid image tokens, none in the masked arm, no image token elsewhere) in GRPO rollouts and evaluation; the rest of the answer stays free"})
     inception_weights: str = field(default="", metadata={"help": "local torchvision Inception v3 weights (.safetensors / .pth) for FID; '' = only the run's own encoders"})
 
     def __post_init__(self):

@@ -15,6 +15,7 @@ import torch
 from datasets import Dataset, Features, Image, List, Value
 from PIL import Image as PILImage
 from transformers import LogitsProcessor, LogitsProcessorList
+from trl import GRPOTrainer
 
 from .config import RunConfig
 from .grpo import (COMMAND_WORDS, PLAN_FRAMES, check_plan_frame, ego_text, only_task, plan_origin, point_text, prior_point, rollout_text,
@@ -37,9 +38,10 @@ __all__ = ['EGO_RGB', 'EGO_LIGHT_RGB', 'WM_REQUEST', 'CONTEXTS', 'VISUAL_TASK', 
            'visual_format_breakdown', 'visual_format_reward', 'psnr_score', 'visual_quality_breakdowns',
            'visual_quality_reward', 'visual_clips', 'visual_sft_entries', 'visual_task_dataset', 'visual_task_rewards',
            'baseline_frames', 'imagination_table', 'format_imagination_table', 'best_scene_shift', 'shift_oracle',
-           'run_visual_policy', 'visual_policy_metrics', 'difference_map', 'imagination_figure', 'figure_rows',
-           'imagination_plotly', 'imagination_viewer', 'imagination_page', 'extra_clips', 'stage_tokenizer',
-           'stage_world_model', 'completion_length', 'visual_sft', 'visual_grpo_trainer']
+           'VisualBlockGrammar', 'VisualGrammarGRPOTrainer', 'run_visual_policy', 'visual_policy_metrics',
+           'difference_map', 'imagination_figure', 'figure_rows', 'imagination_plotly', 'imagination_viewer',
+           'imagination_page', 'extra_clips', 'stage_tokenizer', 'stage_world_model', 'completion_length', 'visual_sft',
+           'visual_grpo_trainer']
 
 # %% ../nbs/42_imagination.ipynb #4f29e36a
 EGO_RGB = np.array(EGO_COLOR, dtype=np.int64)
@@ -525,6 +527,46 @@ def shift_oracle(samples: list[dict], scaling: float, radius: int = 4) -> dict[s
     return {"offset": np.stack([b - np.round(p) for b, p in zip(best, prior)]),
             "frames": np.stack([warp_scene(s["frames"][-1], b, order=0) for s, b in zip(samples, best)])}
 
+# %% ../nbs/42_imagination.ipynb #a529d28e
+class VisualBlockGrammar(LogitsProcessor):
+    "Image tokens only inside one `<visual>`…`</visual>` block of exactly grid² of them (none when `masked`); the rest of the answer free."
+    def __init__(self, tokenizer, codebook_size: int, grid: int, masked: bool = False):
+        self.img = torch.as_tensor(image_token_ids(tokenizer, codebook_size))
+        self.open, self.close = tokenizer.convert_tokens_to_ids(VISUAL_OPEN), tokenizer.convert_tokens_to_ids(VISUAL_CLOSE)
+        self.n, self.start = 0 if masked else grid * grid, None
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        if self.start is None: self.start = input_ids.shape[1]          # one processor per `generate` call
+        gen, dev = input_ids[:, self.start:], scores.device
+        opened, closed = (gen == self.open).any(1).to(dev), (gen == self.close).any(1).to(dev)
+        written = torch.isin(gen, self.img.to(gen.device)).sum(1).to(dev)
+        inside = opened & ~closed
+        is_img = torch.zeros(scores.shape[1], dtype=torch.bool, device=dev)
+        is_img[self.img.to(dev)] = True
+        only_close = torch.zeros_like(is_img)
+        only_close[self.close] = True
+        allowed = torch.ones_like(scores, dtype=torch.bool)
+        allowed[~inside] = ~is_img
+        allowed[~inside, self.close] = False
+        allowed[closed, self.open] = False
+        allowed[inside & (written < self.n)] = is_img
+        allowed[inside & (written >= self.n)] = only_close
+        return scores.masked_fill(~allowed, float("-inf"))
+
+class VisualGrammarGRPOTrainer(GRPOTrainer):
+    "trl's GRPOTrainer whose rollouts decode under a logits processor made fresh for each `generate` call by `grammar_fn()`."
+    def __init__(self, *args, grammar_fn=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.grammar_fn = grammar_fn
+
+    def _generate_single_turn(self, *args, **kwargs):
+        if self.grammar_fn is None: return super()._generate_single_turn(*args, **kwargs)
+        model = self.accelerator.unwrap_model(self.model_wrapped)       # the object trl calls `generate` on
+        plain = model.generate
+        model.generate = lambda *a, **k: plain(*a, **{**k, "logits_processor": LogitsProcessorList([self.grammar_fn()])})
+        try: return super()._generate_single_turn(*args, **kwargs)
+        finally: del model.generate
+
 # %% ../nbs/42_imagination.ipynb #4bdb12ac
 @torch.no_grad()
 def run_visual_policy(model, processor, # a `drive_visual` policy (VLM with image tokens)
@@ -532,13 +574,15 @@ def run_visual_policy(model, processor, # a `drive_visual` policy (VLM with imag
                       vq: VQVAE, scaling: float, max_new_tokens: int, masked: bool = False, context: str = "warped",
                       batch_size: int = 8,
                       plan_frame: str = "ego", # how the policy writes waypoints (see `visual_instruction`)
+                      grammar: bool = False, # decode the visual block under `VisualBlockGrammar`
                      ) -> list[dict]:
     "Greedy `drive_visual` outputs of the policy, parsed; waypoints in the ego frame."
     from vlarl.model import generate_text
     size, g = vq.config["image_size"], vq.grid
     rows = clips.select_columns(_VISUAL_COLS).to_list()
     instr = [visual_instruction(r, _as_grid(r["codes_context"]), scaling, size, g, context, plan_frame) for r in rows]
-    texts = generate_text(model, processor, clips["frames"], instr, max_new_tokens, 0.0, batch_size)
+    block = (lambda: VisualBlockGrammar(processor.tokenizer, vq.codebook_size, g, masked)) if grammar else None
+    texts = generate_text(model, processor, clips["frames"], instr, max_new_tokens, 0.0, batch_size, logits_processor_fn=block)
     out = []
     for t, r in zip(texts, rows):
         o = parse_driving_output(t)
@@ -780,11 +824,14 @@ def visual_sft(model, processor, # the starting VLM (with image tokens) and its 
     return peft_model.merge_and_unload(), trainer
 
 def visual_grpo_trainer(model, processor, clips: Dataset, vq: VQVAE, cfg: RunConfig, masked: bool, out_dir, **kw):
-    "trl's GRPOTrainer on the `drive_visual` rows of `clips`, with its rewards (and weights) as configured (`imagine.grpo_steps` steps, else `grpo.steps`)."
+    "trl's GRPOTrainer on the `drive_visual` rows of `clips`, with its rewards (and weights) as configured (`imagine.grpo_steps` steps, else `grpo.steps`; rollouts under `VisualBlockGrammar` with `imagine.visual_grammar`)."
     import dataclasses
+    import functools
     from vlarl.grpo import make_grpo_trainer
     ic, rc = cfg.imagine, cfg.rewards
     gc = dataclasses.replace(cfg.grpo, steps=ic.grpo_steps) if ic.grpo_steps else cfg.grpo
     rows = visual_task_dataset(clips, cfg.world.scaling, cfg.world.image_size, ic.grid, masked, ic.context, plan_frame=cfg.grpo.plan_frame)
     funcs, weights = visual_task_rewards(vq, cfg.world.scaling, cfg.grpo.drive_weights, ic.visual_weight, rc.l2_scale, rc.collision_substeps, ic.psnr_range, masked)
-    return make_grpo_trainer(model, processor, rows, funcs, weights, gc, out_dir, cfg.seed, max_completion_length=completion_length(cfg), **kw)
+    block = (lambda: VisualBlockGrammar(processor.tokenizer, vq.codebook_size, ic.grid, masked)) if ic.visual_grammar else None
+    return make_grpo_trainer(model, processor, rows, funcs, weights, gc, out_dir, cfg.seed, trainer_cls=functools.partial(VisualGrammarGRPOTrainer, grammar_fn=block),
+                             max_completion_length=completion_length(cfg), **kw)
