@@ -530,10 +530,15 @@ def shift_oracle(samples: list[dict], scaling: float, radius: int = 4) -> dict[s
 # %% ../nbs/42_imagination.ipynb #a529d28e
 class VisualBlockGrammar(LogitsProcessor):
     "Image tokens only inside one `<visual>`…`</visual>` block of exactly grid² of them (none when `masked`); the rest of the answer free."
-    def __init__(self, tokenizer, codebook_size: int, grid: int, masked: bool = False):
+    def __init__(self, tokenizer, codebook_size: int, grid: int, masked: bool = False,
+                 block_codes=None, # (B, grid, grid) a code per cell and batch row that gets `block_bias` while the block is written
+                 block_bias: float = 0.0, # logit bonus (1e4 writes `block_codes` outright)
+                ):
         self.img = torch.as_tensor(image_token_ids(tokenizer, codebook_size))
         self.open, self.close = tokenizer.convert_tokens_to_ids(VISUAL_OPEN), tokenizer.convert_tokens_to_ids(VISUAL_CLOSE)
         self.n, self.start = 0 if masked else grid * grid, None
+        self.favoured = None if block_codes is None or not block_bias else self.img[torch.as_tensor(np.asarray(block_codes)).reshape(len(block_codes), -1)]
+        self.bias = float(block_bias)
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
         if self.start is None: self.start = input_ids.shape[1]          # one processor per `generate` call
@@ -551,7 +556,11 @@ class VisualBlockGrammar(LogitsProcessor):
         allowed[closed, self.open] = False
         allowed[inside & (written < self.n)] = is_img
         allowed[inside & (written >= self.n)] = only_close
-        return scores.masked_fill(~allowed, float("-inf"))
+        scores = scores.masked_fill(~allowed, float("-inf"))
+        rows = torch.nonzero(inside & (written < self.n)).flatten()
+        if self.favoured is not None and len(rows):
+            scores[rows, self.favoured.to(dev)[rows, written[rows]]] += self.bias
+        return scores
 
 class VisualGrammarGRPOTrainer(GRPOTrainer):
     "trl's GRPOTrainer whose rollouts decode under a logits processor made fresh for each `generate` call by `grammar_fn()`."
@@ -575,14 +584,16 @@ def run_visual_policy(model, processor, # a `drive_visual` policy (VLM with imag
                       batch_size: int = 8,
                       plan_frame: str = "ego", # how the policy writes waypoints (see `visual_instruction`)
                       grammar: bool = False, # decode the visual block under `VisualBlockGrammar`
+                      block_codes=None, block_bias: float = 0.0, # per clip, codes the block favours (with `grammar`; see `VisualBlockGrammar`)
                      ) -> list[dict]:
     "Greedy `drive_visual` outputs of the policy, parsed; waypoints in the ego frame."
     from vlarl.model import generate_text
     size, g = vq.config["image_size"], vq.grid
     rows = clips.select_columns(_VISUAL_COLS).to_list()
     instr = [visual_instruction(r, _as_grid(r["codes_context"]), scaling, size, g, context, plan_frame) for r in rows]
-    block = (lambda: VisualBlockGrammar(processor.tokenizer, vq.codebook_size, g, masked)) if grammar else None
-    texts = generate_text(model, processor, clips["frames"], instr, max_new_tokens, 0.0, batch_size, logits_processor_fn=block)
+    if block_codes is not None and len(block_codes) != len(rows): raise ValueError(f"block_codes holds {len(block_codes)} grids for {len(rows)} clips")
+    def block(sl: slice): return VisualBlockGrammar(processor.tokenizer, vq.codebook_size, g, masked, None if block_codes is None else np.asarray(block_codes)[sl], block_bias)
+    texts = generate_text(model, processor, clips["frames"], instr, max_new_tokens, 0.0, batch_size, logits_processor_fn=block if grammar else None)
     out = []
     for t, r in zip(texts, rows):
         o = parse_driving_output(t)

@@ -257,7 +257,7 @@ def generate_text(model, processor, # the VLM and its processor
                   max_new_tokens: int = 96,
                   temperature: float = 0.0, # 0 = greedy
                   batch_size: int = 8,
-                  logits_processor_fn=None, # called once per batch for a fresh transformers `LogitsProcessor` (e.g. a grammar)
+                  logits_processor_fn=None, # called with each batch's slice of the clips for a fresh transformers `LogitsProcessor` (e.g. a grammar)
                  ) -> list[str]:
     "Generate an answer per clip (batched, KV-cached)."
     instructions = [instruction] * len(frames) if isinstance(instruction, str) else list(instruction)
@@ -267,7 +267,7 @@ def generate_text(model, processor, # the VLM and its processor
         batch = encode_videos(processor, frames[i:i + batch_size], instructions[i:i + batch_size], num_frames=T).to(model.device)
         batch["pixel_values"] = batch["pixel_values"].to(model.dtype)
         sample = dict(do_sample=True, temperature=temperature) if temperature > 0 else dict(do_sample=False)
-        if logits_processor_fn is not None: sample["logits_processor"] = LogitsProcessorList([logits_processor_fn()])
+        if logits_processor_fn is not None: sample["logits_processor"] = LogitsProcessorList([logits_processor_fn(slice(i, i + batch_size))])
         ids = model.generate(**batch, max_new_tokens=max_new_tokens, use_cache=True, **sample)
         out += processor.tokenizer.batch_decode(ids[:, batch["input_ids"].shape[1]:], skip_special_tokens=True)
     return [t.strip() for t in out]
