@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from datasets import Dataset, concatenate_datasets
-from transformers import TrainerCallback
+from transformers import TrainerCallback, TrainerState
 from trl.import_utils import is_vllm_available
 from trl import GRPOConfig, GRPOTrainer
 
@@ -359,8 +359,14 @@ def make_grpo_trainer(model, processor, # the starting VLM (merged) and its proc
                        processing_class=processor, peft_config=lora, callbacks=list(callbacks))
 
 def train_grpo(trainer, resume: bool = True):
-    "Train, continuing from the last `checkpoint-N` in the trainer's output folder when `resume`."
-    trainer.train(resume_from_checkpoint=last_checkpoint(trainer.args.output_dir) if resume else None)
+    "Train, continuing from the last `checkpoint-N` in the trainer's output folder when `resume`; a finished run is loaded, not stepped again."
+    ckpt = last_checkpoint(trainer.args.output_dir) if resume else None
+    state = TrainerState.load_from_json(str(Path(ckpt) / "trainer_state.json")) if ckpt else None
+    if state is not None and state.global_step >= (trainer.args.max_steps if trainer.args.max_steps > 0 else state.max_steps):
+        trainer._load_from_checkpoint(ckpt)          # the Trainer's own resume loader (the LoRA adapter of a peft model)
+        trainer.state = state
+        return trainer
+    trainer.train(resume_from_checkpoint=ckpt)
     return trainer
 
 # %% ../nbs/20_grpo.ipynb #a7c1d07a
