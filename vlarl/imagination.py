@@ -23,7 +23,7 @@ from .grpo import (COMMAND_WORDS, PLAN_FRAMES, check_plan_frame, ego_text, only_
 from .image_metrics import check_images, image_report, psnr, ssim
 from .inference import plans_with_fallback
 from .metrics import planning_metrics
-from .model import encode_videos, video_messages
+from .model import generate_text, video_messages
 from .rewards import (action_reward, collision_reward, completion_text, driving_format_breakdown, l2_reward, offset_plan, parse_driving_output)
 from .vq import (VISUAL_CLOSE, VISUAL_OPEN, VQVAE, codes_to_text, decode_codes, encode_frames, image_token_ids, text_to_codes)
 from .world import EGO_COLOR, plot_bev
@@ -249,19 +249,11 @@ def generate_frames(model, processor, # the world model (VLM with image tokens) 
                     prior_codes=None, prior_bias: float = 0.0, prior_mask=None, # see `VisualGrammar`
                    ) -> np.ndarray:
     "Code grids (N, grid, grid) written by the model under `VisualGrammar`."
-    g, out = vq.grid, []
-    model.eval()
-    for i in range(0, len(frames), batch_size):
-        batch = encode_videos(processor, frames[i:i + batch_size], instructions[i:i + batch_size], num_frames=model.config.num_frames).to(model.device)
-        batch["pixel_values"] = batch["pixel_values"].to(model.dtype)
-        sample = dict(do_sample=True, temperature=temperature) if temperature > 0 else dict(do_sample=False)
-        sl = slice(i, i + batch_size)
-        grammar = VisualGrammar(processor.tokenizer, vq.codebook_size, g, None if prior_codes is None else np.asarray(prior_codes)[sl], prior_bias,
-                                None if prior_mask is None else np.asarray(prior_mask)[sl])
-        ids = model.generate(**batch, max_new_tokens=g * g + 3, logits_processor=LogitsProcessorList([grammar]), use_cache=True, **sample)
-        for t in processor.tokenizer.batch_decode(ids[:, batch["input_ids"].shape[1]:], skip_special_tokens=True):
-            out.append(text_to_codes(t, g, vq.codebook_size))
-    return np.stack(out)
+    g = vq.grid
+    def grammar(sl: slice): return VisualGrammar(processor.tokenizer, vq.codebook_size, g, None if prior_codes is None else np.asarray(prior_codes)[sl],
+                                                 prior_bias, None if prior_mask is None else np.asarray(prior_mask)[sl])
+    texts = generate_text(model, processor, frames, instructions, g * g + 3, temperature, batch_size, logits_processor_fn=grammar)
+    return np.stack([text_to_codes(t, g, vq.codebook_size) for t in texts])
 
 def covered_cells(shift, image_size: int, grid: int) -> np.ndarray:
     "(grid, grid) cells that a frame shifted by `shift` px still covers entirely (the rest shows the continued edge)."
@@ -541,15 +533,19 @@ class VisualBlockGrammar(LogitsProcessor):
         self.bias = float(block_bias)
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
-        if self.start is None: self.start = input_ids.shape[1]          # one processor per `generate` call
-        gen, dev = input_ids[:, self.start:], scores.device
-        opened, closed = (gen == self.open).any(1).to(dev), (gen == self.close).any(1).to(dev)
-        written = torch.isin(gen, self.img.to(gen.device)).sum(1).to(dev)
+        dev = scores.device
+        if self.start is None:                                          # one processor per `generate` call: set up at its first step
+            self.start, self.img = input_ids.shape[1], self.img.to(dev)
+            self.is_img = torch.zeros(scores.shape[1], dtype=torch.bool, device=dev)
+            self.is_img[self.img] = True
+            self.only_close = torch.zeros_like(self.is_img)
+            self.only_close[self.close] = True
+            if self.favoured is not None: self.favoured = self.favoured.to(dev)
+        gen = input_ids[:, self.start:].to(dev)
+        opened, closed = (gen == self.open).any(1), (gen == self.close).any(1)
+        written = torch.isin(gen, self.img).sum(1)
         inside = opened & ~closed
-        is_img = torch.zeros(scores.shape[1], dtype=torch.bool, device=dev)
-        is_img[self.img.to(dev)] = True
-        only_close = torch.zeros_like(is_img)
-        only_close[self.close] = True
+        is_img, only_close = self.is_img, self.only_close
         allowed = torch.ones_like(scores, dtype=torch.bool)
         allowed[~inside] = ~is_img
         allowed[~inside, self.close] = False
@@ -559,7 +555,7 @@ class VisualBlockGrammar(LogitsProcessor):
         scores = scores.masked_fill(~allowed, float("-inf"))
         rows = torch.nonzero(inside & (written < self.n)).flatten()
         if self.favoured is not None and len(rows):
-            scores[rows, self.favoured.to(dev)[rows, written[rows]]] += self.bias
+            scores[rows, self.favoured[rows, written[rows]]] += self.bias
         return scores
 
 class VisualGrammarGRPOTrainer(GRPOTrainer):
@@ -587,7 +583,6 @@ def run_visual_policy(model, processor, # a `drive_visual` policy (VLM with imag
                       block_codes=None, block_bias: float = 0.0, # per clip, codes the block favours (with `grammar`; see `VisualBlockGrammar`)
                      ) -> list[dict]:
     "Greedy `drive_visual` outputs of the policy, parsed; waypoints in the ego frame."
-    from vlarl.model import generate_text
     size, g = vq.config["image_size"], vq.grid
     rows = clips.select_columns(_VISUAL_COLS).to_list()
     instr = [visual_instruction(r, _as_grid(r["codes_context"]), scaling, size, g, context, plan_frame) for r in rows]
