@@ -116,3 +116,27 @@ def test_module_entry_point(nbs):
                        capture_output=True, text=True, env=env, timeout=60)
     assert p.returncode == 0, p.stderr
     assert p.stdout.splitlines() == [A, B]
+
+
+def test_stage_parameters_readable_by_papermill(caplog):
+    "`papermill --help-notebook` and headless runs see every stage parameter: no parameters line holds two `=`."
+    import papermill
+    from vlarl.cli import STAGE_PARAMETERS, find_stage_notebooks
+    stages = find_stage_notebooks(ROOT / "nbs")
+    assert len(stages) >= 8
+    for p in stages:
+        with caplog.at_level("WARNING", logger="papermill"):
+            caplog.clear()
+            names = papermill.inspect_notebook(str(p))
+        assert set(STAGE_PARAMETERS) <= set(names), f"{p.name}: papermill reads only {list(names)}"
+        assert not [r for r in caplog.records if "Unable to parse" in r.getMessage()], f"{p.name}: {caplog.text}"
+
+
+def test_mapping_overrides_through_papermill(tmp_path):
+    "A headless run can pass overrides as a YAML mapping, the form the stage notebooks' smoke defaults use."
+    import papermill
+    write_stage(tmp_path / A, 'write_metrics(run, "a", {"seed": cfg.seed, "frames": cfg.world.frames})')
+    rd = tmp_path / "run"
+    papermill.execute_notebook(str(tmp_path / A), str(tmp_path / "out.ipynb"), kernel_name="python3", progress_bar=False,
+                               parameters={"overrides": {"world.frames": 4, "seed": "9"}, "run_dir": str(rd)})
+    assert metrics(rd, "a") == {"seed": 9, "frames": 4}

@@ -26,8 +26,8 @@ import yaml
 __all__ = ['SCENARIOS', 'EGO_POLICIES', 'DATA_SOURCES', 'NUSCENES_CAMERAS', 'PROFILES', 'RUN_SUBDIRS', 'ConfigError',
            'WorldConfig', 'DataConfig', 'ModelConfig', 'TrainConfig', 'AlignConfig', 'SplitEntryConfig', 'DetectConfig',
            'RewardConfig', 'DialectConfig', 'GrpoStageConfig', 'ImagineConfig', 'RunConfig', 'config_from_dict',
-           'config_to_dict', 'parse_override', 'load_yaml', 'save_config', 'build_config', 'seed_everything', 'RunDir',
-           'write_metrics', 'read_metrics', 'config_differences', 'open_run']
+           'config_to_dict', 'parse_override', 'nest_key', 'load_yaml', 'save_config', 'build_config', 'override_dicts',
+           'seed_everything', 'RunDir', 'write_metrics', 'read_metrics', 'config_differences', 'open_run']
 
 # %% ../nbs/00_config.ipynb #e40410b7
 class ConfigError(ValueError):
@@ -445,7 +445,12 @@ def parse_override(item: str) -> dict:
     if not key: raise ConfigError(f"override {item!r} has an empty key")
     try: value = yaml.safe_load(raw) if raw.strip() else ""
     except yaml.YAMLError as e: raise ConfigError(f"override {key}: cannot parse value {raw!r}: {e}") from None
-    for part in reversed(key.split(".")): value = {part: value}
+    return nest_key(key, value)
+
+def nest_key(key: str, value) -> dict:
+    "`{'a': {'b': value}}` for the dotted key `'a.b'`."
+    if not key.strip(): raise ConfigError(f"override with value {value!r} has an empty key")
+    for part in reversed(key.strip().split(".")): value = {part: value}
     return value
 
 # %% ../nbs/00_config.ipynb #fc0f7955
@@ -468,15 +473,22 @@ def save_config(cfg: RunConfig, path) -> Path:
 # %% ../nbs/00_config.ipynb #28c46377
 def build_config(profile: str = "tiny", # a key of `PROFILES`
                  config_path: str | os.PathLike | None = None, # YAML file applied on top of the profile
-                 overrides: typing.Iterable[str] = (), # `key=value` strings applied last
+                 overrides: typing.Iterable[str] | typing.Mapping = (), # `key=value` strings (or a {key: value} mapping) applied last
                 ) -> RunConfig:
     "Build a checked `RunConfig` from a profile, an optional YAML file and `key=value` overrides."
     if profile not in PROFILES: raise ConfigError(f"profile: unknown profile {profile!r}; choose from {tuple(PROFILES)}")
     d = _deep_merge(config_to_dict(RunConfig()), PROFILES[profile])
     d["profile"] = profile
     if config_path: d = _deep_merge(d, load_yaml(config_path))
-    for item in overrides or (): d = _deep_merge(d, parse_override(item))
+    for item in override_dicts(overrides): d = _deep_merge(d, item)
     return config_from_dict(RunConfig, d)
+
+def override_dicts(overrides, # `key=value` strings, or a mapping {"a.b": value} (what a papermill YAML parameter gives)
+                  ) -> list[dict]:
+    "Overrides as nested dicts, in order; a string value in a mapping is parsed as YAML, like the right side of `key=value`."
+    if isinstance(overrides, str): raise ConfigError(f"overrides must be a list of key=value strings or a mapping, got the string {overrides!r}")
+    if isinstance(overrides, typing.Mapping): return [parse_override(f"{k}={v}") if isinstance(v, str) else nest_key(str(k), v) for k, v in overrides.items()]
+    return [parse_override(item) for item in overrides or ()]
 
 # %% ../nbs/00_config.ipynb #b3a1126c
 def seed_everything(seed: int) -> None:
