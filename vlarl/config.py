@@ -441,15 +441,13 @@ def parse_override(item: str) -> dict:
     "Turn `'a.b=value'` into `{'a': {'b': value}}`, the value parsed as safe YAML."
     if "=" not in item: raise ConfigError(f"override {item!r} is not of the form key=value")
     key, raw = item.split("=", 1)
-    key = key.strip()
-    if not key: raise ConfigError(f"override {item!r} has an empty key")
     try: value = yaml.safe_load(raw) if raw.strip() else ""
-    except yaml.YAMLError as e: raise ConfigError(f"override {key}: cannot parse value {raw!r}: {e}") from None
+    except yaml.YAMLError as e: raise ConfigError(f"override {key.strip()}: cannot parse value {raw!r}: {e}") from None
     return nest_key(key, value)
 
 def nest_key(key: str, value) -> dict:
     "`{'a': {'b': value}}` for the dotted key `'a.b'`."
-    if not key.strip(): raise ConfigError(f"override with value {value!r} has an empty key")
+    if not key.strip(): raise ConfigError(f"override {key}={value!r} has an empty key")
     for part in reversed(key.strip().split(".")): value = {part: value}
     return value
 
