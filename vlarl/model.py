@@ -19,15 +19,17 @@ from transformers import (AutoConfig, AutoModelForCausalLM, AutoModelForImageTex
                           Qwen3Config, SiglipImageProcessor, SiglipVisionConfig, SiglipVisionModel)
 from transformers.models.llava.modeling_llava import LlavaPreTrainedModel
 
+from .checkpoints import (IMAGE_TOKEN, check_chat_template, chat_text, decode_completion, end_of_turn, eos_ids,
+                          grow_embeddings, load_vision_tower, multimodal_template, prepare_tokenizer)
 from .config import ModelConfig
 
 # %% auto #0
-__all__ = ['IMAGE_TOKEN', 'SPECIAL_TOKENS', 'CHAT_TEMPLATE', 'INSTRUCTION_RAW', 'INSTRUCTION_DETAILED', 'INSTRUCTION_CONCISE',
+__all__ = ['SPECIAL_TOKENS', 'CHAT_TEMPLATE', 'INSTRUCTION_RAW', 'INSTRUCTION_DETAILED', 'INSTRUCTION_CONCISE', 'WEIGHT_FILES',
            'PARTS', 'LLM_LINEAR', 'SIGLIP2_SO400M', 'QWEN3_4B', 'VideoVLMConfig', 'VideoVLMModel', 'VideoVLM',
            'train_tokenizer', 'check_tokenizer', 'video_messages', 'check_frames', 'make_processor',
-           'tiny_vision_config', 'tiny_text_config', 'assemble_video_vlm', 'build_video_vlm', 'save_video_vlm',
-           'load_video_vlm', 'encode_videos', 'VideoCollator', 'generate_text', 'set_trainable', 'trainable_names',
-           'count_parameters', 'add_lora', 'paper_scale_parameter_counts']
+           'tiny_vision_config', 'tiny_text_config', 'check_folder', 'assemble_video_vlm', 'build_video_vlm',
+           'save_video_vlm', 'load_video_vlm', 'encode_videos', 'VideoCollator', 'generate_text', 'set_trainable',
+           'trainable_names', 'count_parameters', 'add_lora', 'paper_scale_parameter_counts']
 
 # %% ../nbs/03_model.ipynb #881aee6f
 class VideoVLMConfig(LlavaConfig):
@@ -69,13 +71,9 @@ AutoConfig.register(VideoVLMConfig.model_type, VideoVLMConfig, exist_ok=True)
 AutoModelForImageTextToText.register(VideoVLMConfig, VideoVLM, exist_ok=True)
 
 # %% ../nbs/03_model.ipynb #4b5b0057
-IMAGE_TOKEN = "<image>"
 SPECIAL_TOKENS = ("<|endoftext|>", "<|im_start|>", "<|im_end|>", IMAGE_TOKEN)
-CHAT_TEMPLATE = (
-    "{% for m in messages %}<|im_start|>{{ m['role'] }}\n"
-    "{% if m['content'] is string %}{{ m['content'] }}{% else %}{% for c in m['content'] %}"
-    "{% if c['type'] == 'image' %}<image>{% elif c['type'] == 'text' %}{{ c['text'] }}{% endif %}{% endfor %}{% endif %}"
-    "<|im_end|>\n{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}")
+CHAT_TEMPLATE = ("{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
+                 "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}")   # ChatML, string content only, like a published LM's
 
 def train_tokenizer(texts, # training text: captions, prompts
                     vocab_size: int = 1024, # size of the BPE vocabulary, special tokens included
@@ -89,14 +87,14 @@ def train_tokenizer(texts, # training text: captions, prompts
     tok.train_from_iterator(texts, trainer)
     fast = PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<|im_end|>", pad_token="<|endoftext|>",
                                    extra_special_tokens={"image_token": IMAGE_TOKEN})
-    fast.chat_template = CHAT_TEMPLATE
+    fast.chat_template = multimodal_template(CHAT_TEMPLATE)
     return fast
 
 def check_tokenizer(tok) -> None:
-    "Raise a `ValueError` naming the special tokens a tokenizer lacks (each must be a single token)."
-    missing = [t for t in SPECIAL_TOKENS if len(tok.encode(t, add_special_tokens=False)) != 1 or tok.convert_tokens_to_ids(t) in (None, tok.unk_token_id)]
-    if missing: raise ValueError(f"tokenizer lacks the special tokens {missing}; vlarl's prompts need {list(SPECIAL_TOKENS)}")
-    if not tok.chat_template: raise ValueError("tokenizer has no chat template")
+    "Raise a `ValueError` unless the tokenizer has a chat template and `<image>` as one token (`prepare_tokenizer` adds it)."
+    check_chat_template(tok)
+    if tok.convert_tokens_to_ids(IMAGE_TOKEN) in (None, tok.unk_token_id) or len(tok.encode(IMAGE_TOKEN, add_special_tokens=False)) != 1:
+        raise ValueError(f"tokenizer lacks the image token {IMAGE_TOKEN!r}; `prepare_tokenizer` adds it (build_video_vlm does)")
 
 # %% ../nbs/03_model.ipynb #b145db29
 INSTRUCTION_RAW = "Describe the video."
@@ -131,10 +129,11 @@ def make_processor(tokenizer, # tokenizer with vlarl's special tokens
                   ) -> LlavaProcessor:
     "The processor that turns video prompts and frames into model inputs."
     check_tokenizer(tokenizer)
+    tokenizer.chat_template = multimodal_template(tokenizer.chat_template)
     ip = image_processor or SiglipImageProcessor(size={"height": image_size, "width": image_size}, image_mean=[0.5] * 3,
                                                  image_std=[0.5] * 3, do_rescale=True, do_normalize=True)
     return LlavaProcessor(image_processor=ip, tokenizer=tokenizer, patch_size=patch_size, vision_feature_select_strategy="full",
-                          image_token=IMAGE_TOKEN, chat_template=CHAT_TEMPLATE)
+                          image_token=IMAGE_TOKEN, chat_template=tokenizer.chat_template)
 
 # %% ../nbs/03_model.ipynb #13fa6bd9
 def tiny_vision_config(mc: ModelConfig, image_size: int) -> SiglipVisionConfig:
@@ -148,11 +147,20 @@ def tiny_text_config(mc: ModelConfig, vocab_size: int) -> Qwen3Config:
                        num_attention_heads=mc.llm_heads, num_key_value_heads=max(mc.llm_heads // 2, 1), head_dim=mc.llm_hidden // mc.llm_heads,
                        max_position_embeddings=2048, tie_word_embeddings=True)
 
+WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json")
+
+def check_folder(path: Path, what: str) -> str:
+    "A local checkpoint folder as a string, after checking it holds a config and weights (a half-copied folder is named)."
+    if not (path / "config.json").is_file(): raise FileNotFoundError(f"{what} checkpoint {str(path)!r} has no config.json")
+    if not any((path / f).is_file() for f in WEIGHT_FILES):
+        raise FileNotFoundError(f"{what} checkpoint {str(path)!r} has no weights (none of {', '.join(WEIGHT_FILES)}): half-written?")
+    return str(path)
+
 def _checkpoint(name: str, what: str) -> str:
     "`name` as a local folder, or as a model id (org/name) for `from_pretrained`; a missing local path is an error."
     if not name: raise ValueError(f"no {what} checkpoint given")
     path = Path(name).expanduser()
-    if path.is_dir(): return str(path)
+    if path.is_dir(): return check_folder(path, what)
     if path.exists() or name.startswith((".", "/", "~")) or name.count("/") != 1:
         raise FileNotFoundError(f"{what} checkpoint {name!r} does not exist")
     return name
@@ -162,11 +170,12 @@ def _dtype(name: str) -> torch.dtype: return getattr(torch, name)
 
 def assemble_video_vlm(vision: SiglipVisionModel, # a loaded vision tower
                        llm, # a loaded causal LM (Qwen3ForCausalLM)
-                       tokenizer, # its tokenizer, with vlarl's special tokens
+                       tokenizer, # its own tokenizer (`<image>` is added if absent)
                        num_frames: int, # T
                        seed: int = 0, # initialisation of the projector and temporal embeddings
                       ) -> VideoVLM:
     "A `VideoVLM` around an existing vision tower and LLM; projector and temporal embeddings newly initialised."
+    grow_embeddings(llm, tokenizer, prepare_tokenizer(tokenizer))
     check_tokenizer(tokenizer)
     cfg = VideoVLMConfig(vision_config=vision.config, text_config=llm.config, image_token_index=tokenizer.convert_tokens_to_ids(IMAGE_TOKEN),
                          vision_feature_select_strategy="full", vision_feature_layer=-1, num_frames=num_frames,
@@ -178,12 +187,15 @@ def assemble_video_vlm(vision: SiglipVisionModel, # a loaded vision tower
     model.model.multi_modal_projector = type(model.model.multi_modal_projector)(cfg).to(device=device, dtype=dtype)
     model.model.temporal_embedding = nn.Parameter(torch.zeros(num_frames, cfg.vision_config.hidden_size, device=device, dtype=dtype))
     nn.init.normal_(model.model.temporal_embedding, std=0.02)
-    model.generation_config.eos_token_id = tokenizer.convert_tokens_to_ids("<|im_end|>")
+    gen = llm.generation_config
+    stop = [tokenizer.convert_tokens_to_ids(end_of_turn(tokenizer, gen))] + eos_ids(tokenizer, gen)
+    model.generation_config.eos_token_id = list(dict.fromkeys(stop))     # the turn's end first, then the LM's own EOS ids
     model.generation_config.pad_token_id = tokenizer.pad_token_id
+    model.generation_config.bos_token_id = gen.bos_token_id
     return model
 
 def build_video_vlm(vision: str, # SigLIP vision checkpoint: local path or model id
-                    llm: str, # Qwen3 checkpoint (with its tokenizer): local path or model id
+                    llm: str, # causal-LM checkpoint as published (Qwen3, Qwen2.5, Llama, SmolLM2, with its tokenizer): path or id
                     num_frames: int, # T
                     dtype: str = "float32", # torch dtype name
                     device_map: str = "", # transformers device_map ('' = CPU)
@@ -194,7 +206,8 @@ def build_video_vlm(vision: str, # SigLIP vision checkpoint: local path or model
     kw = dict(dtype=_dtype(dtype), **({"device_map": device_map} if device_map else {}))
     from transformers import AutoTokenizer
     tokenizer = AutoTokenizer.from_pretrained(llm)
-    vt = SiglipVisionModel.from_pretrained(vision, **kw)
+    check_chat_template(tokenizer, llm)
+    vt = load_vision_tower(vision, **kw)
     lm = AutoModelForCausalLM.from_pretrained(llm, **kw)
     model = assemble_video_vlm(vt, lm, tokenizer, num_frames, seed)
     ip = SiglipImageProcessor.from_pretrained(vision) if (Path(vision) / "preprocessor_config.json").exists() or not Path(vision).exists() else None
@@ -227,10 +240,11 @@ def encode_videos(processor, # from `make_processor`
     T = num_frames or len(frames[0])
     images = [check_frames(f, T) for f in frames]
     tok = processor.tokenizer
-    prompts = [tok.apply_chat_template(video_messages(i, T), tokenize=False, add_generation_prompt=True) for i in instructions]
+    prompts = [chat_text(tok, video_messages(i, T)) for i in instructions]
     if answers is None:
         return processor(text=prompts, images=images, return_tensors="pt", padding=True, padding_side="left")
-    texts = [p + a + "<|im_end|>" for p, a in zip(prompts, answers)]
+    eot = end_of_turn(tok)
+    texts = [p + a + eot for p, a in zip(prompts, answers)]
     batch = processor(text=texts, images=images, return_tensors="pt", padding=True, padding_side="right")
     n_prompt = [len(ids) for ids in processor(text=prompts, images=images)["input_ids"]]
     labels = batch["input_ids"].clone()
@@ -269,7 +283,8 @@ def generate_text(model, processor, # the VLM and its processor
         sample = dict(do_sample=True, temperature=temperature) if temperature > 0 else dict(do_sample=False)
         if logits_processor_fn is not None: sample["logits_processor"] = LogitsProcessorList([logits_processor_fn(slice(i, i + batch_size))])
         ids = model.generate(**batch, max_new_tokens=max_new_tokens, use_cache=True, **sample)
-        out += processor.tokenizer.batch_decode(ids[:, batch["input_ids"].shape[1]:], skip_special_tokens=True)
+        stop = eos_ids(processor.tokenizer, model.generation_config)
+        out += [decode_completion(processor.tokenizer, row, stop) for row in ids[:, batch["input_ids"].shape[1]:]]
     return [t.strip() for t in out]
 
 # %% ../nbs/03_model.ipynb #e9024da8
