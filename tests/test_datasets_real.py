@@ -88,7 +88,8 @@ def test_full_profile_points_at_a_root(tmp_path):
 
 def test_same_clips_as_nuscenes_devkit(tmp_path):
     "Where nuscenes-devkit can be imported, it reads the fixture and the adapter gives the same clips on it."
-    pytest.importorskip("nuscenes.nuscenes", reason="nuscenes-devkit pins numpy<2; install it with --no-deps to run this check")
+    pytest.importorskip("nuscenes.nuscenes", reason="optional nuscenes-devkit not installed, so the comparison with it did not run "
+                        "(it pins numpy<2: pip install --no-deps nuscenes-devkit to run it)")
     root = write_nuscenes_fixture(tmp_path / "nuscenes")
     cfg = build_config("tiny", overrides=SMALL + ["data.source=nuscenes", f"data.root={root}", "data.cameras=[CAM_FRONT, CAM_BACK]"])
     ours, theirs = list(nuscenes_clips(cfg)), list(nuscenes_clips(cfg, open_nuscenes(root, devkit=True)))

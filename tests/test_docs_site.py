@@ -1,7 +1,8 @@
 """The docs site: built with the README's command (`vlarl docs`), then every page opened in headless Chromium.
 
 Fails on a broken link or anchor, an image that does not load, a console error or a request leaving localhost
-(the site must work offline). Screenshots of the home page and a stage page go to $VLARL_SCREENSHOTS (figures/ to publish them; a temp folder by default)."""
+(the site must work offline), or a formula left as TeX. Screenshots of the home page, a stage page and a page of formulas
+go to $VLARL_SCREENSHOTS (figures/ to publish them; a temp folder by default)."""
 import functools
 import http.server
 import re
@@ -21,6 +22,10 @@ from browser_util import FIGURES, ROOT, launch, need_browser
 
 STAGE_PAGE = "06_stage2_split_entry.html"
 PLOT_PAGE = "17_reward_view"  # gets an executed copy with a plotly figure and a widget
+MATH_PAGES = ("21_stage3_grpo.html", "10_kinematics.html")  # the GRPO objective (VLA-World eqs. 1-2), the kinematic prior
+# the article's prose: its text without code, formulas already drawn and the hidden copies of the cells' code
+PROSE_JS = """a => { const c = a.cloneNode(true);
+  c.querySelectorAll('pre, code, math, script, style, .clipboard-copy-txt').forEach(e => e.remove()); return c.textContent; }"""
 
 
 class _Quiet(http.server.SimpleHTTPRequestHandler):
@@ -88,6 +93,20 @@ def crawl(ctx, base: str) -> tuple[dict, list[str]]:
     return ids, problems
 
 
+def check_formulas(page, url: str):
+    "The page draws its formulas as MathML and leaves no `$…$` TeX in its prose."
+    page.goto(url)
+    assert page.locator("article math").count() > 0, f"{url}: no formula drawn"
+    tex = re.findall(r"\$[^\s$][^$]*\$", page.eval_on_selector("article", PROSE_JS))
+    assert not tex, f"{url}: formulas left as TeX: {tex[:5]}"
+
+
+def test_readme_formulas_plain():
+    "GitHub-style renderers show the README's text as it is: its formulas are Unicode, not TeX."
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert not re.findall(r"\$[^\s$][^$\n]*\$|\\(?:frac|sigma|mu|beta|sum)\b", readme)
+
+
 def test_docs_site_in_chromium(site, tmp_path):
     sync_playwright = need_browser()
     folder, base = site
@@ -115,6 +134,14 @@ def test_docs_site_in_chromium(site, tmp_path):
         page.locator("article img[src='figures/split_entry_outputs.png']").scroll_into_view_if_needed()
         page.evaluate("window.scrollBy(0, -300)")
         page.screenshot(path=str(FIGURES / "docs_stage.png"))
+
+        for name in MATH_PAGES: check_formulas(page, base + name)
+        page.goto(base + MATH_PAGES[0])
+        page.locator("article math[display=block]").first.scroll_into_view_if_needed()
+        page.evaluate("window.scrollBy(0, -250)")
+        page.screenshot(path=str(FIGURES / "docs_math.png"))
+        page.goto(base + "api/detect.html")  # a docstring's formula
+        assert page.locator("article math").count() > 0, "a docstring's formula is not drawn"
 
         page.goto(base + "api/world.html")  # the API reference: signatures and docstrings of the exported functions
         assert page.locator("[id='vlarl.world.record_clip']").count() == 1

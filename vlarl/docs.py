@@ -21,9 +21,9 @@ import yaml
 from .cli import STAGE_PATTERN, CliError, notebook_title, notebook_to_markdown, split_directives
 
 # %% auto #0
-__all__ = ['SITE_HIDDEN', 'PLOTLY_MIME', 'WIDGET_MIME', 'PLOTLY_JS', 'WIDGET_NOTE', 'notebook_module', 'site_code',
-           'site_markdown', 'plotly_output', 'site_outputs', 'figures_named', 'figure_cell', 'site_notebook',
-           'mkdocs_config', 'stage_docs', 'build_docs']
+__all__ = ['SITE_HIDDEN', 'PLOTLY_MIME', 'WIDGET_MIME', 'PLOTLY_JS', 'WIDGET_NOTE', 'ARITHMATEX', 'notebook_module', 'site_code',
+           'mathml', 'markdown_math', 'site_markdown', 'plotly_output', 'site_outputs', 'figures_named', 'figure_cell',
+           'site_notebook', 'mkdocs_config', 'stage_docs', 'site_math', 'build_docs']
 
 # %% ../nbs/91_docs.ipynb #c06284b7
 def notebook_module(nb) -> str | None:
@@ -44,12 +44,38 @@ def site_code(source: str) -> str | None:
     directives, code = split_directives(source)
     return None if any(map(_site_hidden, directives)) or not code.strip() else code
 
+# %% ../nbs/91_docs.ipynb #74c24f3e
+# the characters Markdown acts on, as character references (which it leaves alone)
+_MD_SPECIAL = str.maketrans({c: f"&#{ord(c)};" for c in "\\`*_[]|$~"})
+
+def mathml(tex: str, # a formula in TeX, without its `$` delimiters
+           display: bool = False, # a display formula (a block of its own) rather than an inline one
+          ) -> str:
+    "The formula as one line of MathML that Markdown passes through unchanged."
+    from latex2mathml.converter import convert  # a dev requirement, like the rest of the site's tools
+    out = convert(tex.strip(), display="block" if display else "inline")
+    if "\\" in out: raise CliError(f"the formula ${tex}$ has a TeX command that latex2mathml does not know")
+    return out.translate(_MD_SPECIAL)
+
+# %% ../nbs/91_docs.ipynb #ea1c0efc
+_CODE_OR_MATH = re.compile(r"(?P<code>^[ \t]*(?P<fence>`{3,}|~{3,}).*?^[ \t]*(?P=fence)|(?P<ticks>`+).+?(?P=ticks))"
+                           r"|(?<!\\)\$\$(?P<display>.+?)\$\$"
+                           r"|(?<![\\$])\$(?P<inline>[^\s$`](?:[^$\n`]*?[^\s$`\\])?)\$(?![\d$])", re.S | re.M)
+
+def _math_or_code(m: re.Match) -> str:
+    if m["code"]: return m[0]
+    return mathml(m["display"], display=True) if m["display"] is not None else mathml(m["inline"])
+
+def markdown_math(source: str) -> str:
+    "Markdown with its `$…$` and `$$…$$` formulas as MathML; code spans and blocks as they are."
+    return _CODE_OR_MATH.sub(_math_or_code, source)
+
 # %% ../nbs/91_docs.ipynb #6a81aa63
 _HEADING = re.compile(r"^(#{1,6} .*)$", re.M)
 
 def site_markdown(source: str) -> str:
-    "A markdown cell as the site shows it: headings without code spans' backticks."
-    return _HEADING.sub(lambda m: m.group(1).replace("`", ""), source)
+    "A markdown cell as the site shows it: headings without code spans' backticks, formulas as MathML."
+    return markdown_math(_HEADING.sub(lambda m: m.group(1).replace("`", ""), source))
 
 # %% ../nbs/91_docs.ipynb #08132f58
 PLOTLY_MIME, WIDGET_MIME = "application/vnd.plotly.v1+json", "application/vnd.jupyter.widget-view+json"
@@ -123,11 +149,14 @@ def _settings(root: Path) -> configparser.SectionProxy:
     return cfg["DEFAULT"]
 
 # %% ../nbs/91_docs.ipynb #c844988a
+# formulas in `$…$` and `$$…$$` kept as TeX, for `site_math` (below)
+ARITHMATEX = {"pymdownx.arithmatex": {"generic": True, "inline_syntax": ["dollar"], "block_syntax": ["dollar"]}}
+
 def mkdocs_config(root: Path, # the repository
                   site_dir: Path, # where the site goes
                   nav: list, # the navigation
                  ) -> dict:
-    "The `mkdocs.yml` of the site: material without web fonts, notebooks, API reference, strict link checks."
+    "The `mkdocs.yml` of the site: material without web fonts, notebooks, API reference, formulas, strict link checks."
     s = _settings(root)
     python = {"paths": [str(root)], "options": {
         "show_source": False, "members_order": "source", "show_root_heading": False, "show_root_toc_entry": False, "heading_level": 2,
@@ -136,7 +165,8 @@ def mkdocs_config(root: Path, # the repository
             "docs_dir": "docs", "site_dir": str(site_dir), "use_directory_urls": False,  # pages also open from file://
             "theme": {"name": "material", "font": False, "features": ["navigation.sections", "navigation.top", "content.code.copy"]},
             "nav": nav,
-            "markdown_extensions": ["tables", "admonition", "pymdownx.superfences", {"pymdownx.highlight": {"use_pygments": True}}, {"toc": {"permalink": True}}],
+            "markdown_extensions": ["tables", "admonition", "pymdownx.superfences", {"pymdownx.highlight": {"use_pygments": True}},
+                                    {"toc": {"permalink": True}}, ARITHMATEX],
             "plugins": ["search",
                         {"mkdocs-jupyter": {"include_source": True, "cache": False, "theme": "light", "custom_mathjax_url": ""}},
                         {"mkdocstrings": {"handlers": {"python": python}}}],
@@ -181,6 +211,13 @@ def stage_docs(root=".", # the repository: nbs/, figures/, vlarl/, settings.ini
     (dest / "mkdocs.yml").write_text(yaml.safe_dump(cfg, sort_keys=False, allow_unicode=True), encoding="utf-8")
     return dest / "mkdocs.yml"
 
+# %% ../nbs/91_docs.ipynb #98fbc7e7
+_ARITHMATEX = re.compile(r'<(span|div) class="arithmatex">\\[(\[](.*?)\\[)\]]</\1>', re.S)
+
+def site_math(page: str) -> str:
+    "A built page with the formulas that pymdownx.arithmatex marked as MathML."
+    return _ARITHMATEX.sub(lambda m: mathml(html.unescape(m[2]), display=m[1] == "div"), page)
+
 # %% ../nbs/91_docs.ipynb #756b94f3
 def build_docs(root=".", # the repository
                out=None, # the site's folder (default: root/_docs)
@@ -196,4 +233,5 @@ def build_docs(root=".", # the repository
     if r.returncode:
         why = [l for l in (r.stdout + r.stderr).splitlines() if l.strip() and not l.startswith("INFO")]
         raise CliError("mkdocs build failed:\n" + "\n".join(why[-40:]))
+    for page in site.rglob("*.html"): page.write_text(site_math(page.read_text(encoding="utf-8")), encoding="utf-8")
     return site
