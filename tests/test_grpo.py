@@ -16,7 +16,7 @@ from vlarl.rewards import completion_text
 from vlarl.training import last_checkpoint, tokenizer_corpus
 
 CFG = build_config(overrides=["world.clips_per_scenario=2", "world.frames=2", "world.image_size=48",
-                              "world.scenarios=[highway,merge]", "model.llm_layers=1",
+                              "world.scenarios=[highway,merge]", "model.llm=scratch", "model.llm_layers=1",
                               "grpo.num_generations=2", "grpo.prompts_per_step=1", "grpo.steps=4", "grpo.save_steps=1",
                               "grpo.max_completion_length=8", "grpo.lr=0.01"])
 

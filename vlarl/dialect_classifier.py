@@ -15,6 +15,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import precision_recall_fscore_support
 
+from .checkpoints import end_of_turn, user_prompt
 from .dialect_data import DIALECTS, NAMES, VARIETIES, DialectError, check_code, normalize_arabic
 from .dialect_translator import sft
 
@@ -132,13 +133,13 @@ class LLMDialectClassifier:
     "A causal LM answering 'Which of the following dialects ...'; labels scored by answer log-likelihood."
     def __init__(self, model, tok, labels=VARIETIES, batch_size: int = 64):
         self.model, self.tok, self.batch_size = model, tok, batch_size
+        self._eot = end_of_turn(tok)   # the token the LM's template ends an answer with
         self.labels = tuple(check_code(l, VARIETIES) for l in labels)
 
     def _encode(self, text: str, label: str) -> tuple[list[int], int]:
         "Token ids of question + answer, and where the answer starts."
-        prompt = self.tok.apply_chat_template([{"role": "user", "content": llm_question(text, self.labels)}], tokenize=False, add_generation_prompt=True)
-        p_ids = self.tok(prompt, add_special_tokens=False)["input_ids"]
-        a_ids = self.tok(ANSWERS[label] + self.tok.eos_token, add_special_tokens=False)["input_ids"]
+        p_ids = self.tok(user_prompt(self.tok, llm_question(text, self.labels)), add_special_tokens=False)["input_ids"]
+        a_ids = self.tok(ANSWERS[label] + self._eot, add_special_tokens=False)["input_ids"]
         return p_ids + a_ids, len(p_ids)
 
     @torch.no_grad()
@@ -148,12 +149,15 @@ class LLMDialectClassifier:
         self.model.eval()
         for i in range(0, len(pairs), self.batch_size):
             enc = [self._encode(t, l) for t, l in pairs[i:i + self.batch_size]]
-            width = max(len(ids) for ids, _ in enc)
-            ids = torch.tensor([x + [self.tok.pad_token_id] * (width - len(x)) for x, _ in enc], device=self.model.device)
-            mask = torch.tensor([[1] * len(x) + [0] * (width - len(x)) for x, _ in enc], device=self.model.device)
-            logp = torch.log_softmax(self.model(input_ids=ids, attention_mask=mask).logits[:, :-1].float(), -1)
-            tok_lp = logp.gather(-1, ids[:, 1:, None])[..., 0]
-            for row, (x, start) in enumerate(enc): out.append(tok_lp[row, start - 1:len(x) - 1].sum().item())
+            width, keep = max(len(x) for x, _ in enc), max(len(x) - s for x, s in enc) + 1
+            # left-padded, so every answer ends the row: only the last `keep` positions need logits (a real vocabulary
+            # has 150k entries; logits of whole questions would take gigabytes per batch)
+            ids = torch.tensor([[self.tok.pad_token_id] * (width - len(x)) + x for x, _ in enc], device=self.model.device)
+            mask = torch.tensor([[0] * (width - len(x)) + [1] * len(x) for x, _ in enc], device=self.model.device)
+            logits = self.model(input_ids=ids, attention_mask=mask, position_ids=(mask.cumsum(-1) - 1).clamp(min=0),
+                                logits_to_keep=keep).logits
+            tok_lp = torch.log_softmax(logits[:, :-1].float(), -1).gather(-1, ids[:, width - keep + 1:, None])[..., 0]
+            for row, (x, start) in enumerate(enc): out.append(tok_lp[row, keep - 1 - (len(x) - start):].sum().item())
         return np.asarray(out)
 
     def predict_proba(self, texts: list[str]) -> np.ndarray:

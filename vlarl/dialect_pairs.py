@@ -18,6 +18,7 @@ from tqdm.auto import tqdm
 from transformers import PrinterCallback
 from trl import DPOConfig, DPOTrainer
 
+from .checkpoints import user_prompt
 from .config import DialectConfig
 from .dialect_classifier import (UNDETERMINED, CharDialectClassifier, LLMDialectClassifier, dialect_fidelity, labelled_sentences,
                                       load_char_classifier, save_char_classifier)
@@ -196,8 +197,7 @@ def format_pair_counts(counts: dict, dialects=DIALECTS) -> str:
 # %% ../nbs/33_dialect_pairs.ipynb #514b5fdb
 def dpo_rows(pairs: Dataset, tok) -> Dataset:
     "trl's standard preference format: the chat-rendered prompt and the two responses."
-    render = lambda p: tok.apply_chat_template([{"role": "user", "content": p}], tokenize=False, add_generation_prompt=True)
-    return Dataset.from_dict({"prompt": [render(p) for p in pairs["prompt"]], "chosen": list(pairs["chosen"]), "rejected": list(pairs["rejected"])})
+    return Dataset.from_dict({"prompt": [user_prompt(tok, p) for p in pairs["prompt"]], "chosen": list(pairs["chosen"]), "rejected": list(pairs["rejected"])})
 
 def lora_config(dc: DialectConfig) -> LoraConfig:
     "The DPO adapter: LoRA of rank `lora_r` on all linear layers."

@@ -21,6 +21,7 @@ from transformers import (AutoModelForCausalLM, AutoTokenizer, GenerationConfig,
                           Trainer, TrainingArguments)
 from transformers.utils import logging as hf_logging
 
+from .checkpoints import end_of_turn, user_prompt
 from .config import DialectConfig
 from .dialect_data import (ARABIC_NAMES, DIALECTS, DIRECTIONS, NAMES, DialectError, check_code, direction_langs,
                                 normalize_arabic)
@@ -28,8 +29,8 @@ from .dialect_data import (ARABIC_NAMES, DIALECTS, DIRECTIONS, NAMES, DialectErr
 # %% auto #0
 __all__ = ['PROMPTS', 'KINDS', 'SPECIAL_TOKENS', 'CHAT_TEMPLATE', 'make_prompt', 'make_request', 'make_requests',
            'with_msa_habit', 'train_tokenizer', 'tokenizer_texts', 'tiny_lm_config', 'device', 'build_tiny_lm', 'quiet',
-           'load_lm', 'save_lm', 'encode_request', 'AnswerCollator', 'tempfile_dir', 'train_args', 'sft', 'generate',
-           'chrf_pp', 'chrf_pp_sentence', 'SpBLEU']
+           'load_lm', 'stop_ids', 'save_lm', 'encode_request', 'AnswerCollator', 'tempfile_dir', 'train_args', 'sft',
+           'generate', 'chrf_pp', 'chrf_pp_sentence', 'SpBLEU']
 
 # %% ../nbs/31_dialect_translator.ipynb #92ba4c8f
 PROMPTS = {
@@ -172,6 +173,10 @@ def load_lm(path: str, # local folder (or model id cached locally)
     with quiet(): model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype)
     return model.to(device()), tok
 
+def stop_ids(tok) -> list[int]:
+    "Where an answer ends: the token the chat template closes a turn with, and the tokenizer's EOS."
+    return list(dict.fromkeys([tok.convert_tokens_to_ids(end_of_turn(tok)), tok.eos_token_id]))
+
 def save_lm(model, tok, path) -> Path:
     "Save a model (safetensors) and its tokenizer to `path`."
     with quiet(): model.save_pretrained(path); tok.save_pretrained(path)
@@ -180,9 +185,8 @@ def save_lm(model, tok, path) -> Path:
 # %% ../nbs/31_dialect_translator.ipynb #27c896af
 def encode_request(tok, prompt: str, answer: str | None = None, max_length: int = 256) -> dict:
     "Token ids of a chat prompt (and its answer + EOS), with labels on the answer only."
-    p = tok.apply_chat_template([{"role": "user", "content": prompt}], tokenize=False, add_generation_prompt=True)
-    p_ids = tok(p, add_special_tokens=False)["input_ids"]
-    a_ids = [] if answer is None else tok(answer, add_special_tokens=False)["input_ids"] + [tok.eos_token_id]
+    p_ids = tok(user_prompt(tok, prompt), add_special_tokens=False)["input_ids"]
+    a_ids = [] if answer is None else tok(answer + end_of_turn(tok), add_special_tokens=False)["input_ids"]
     ids = (p_ids + a_ids)[:max_length]
     return {"input_ids": ids, "labels": ([-100] * len(p_ids) + a_ids)[:max_length]}
 
@@ -236,11 +240,11 @@ def generate(model, tok, # the model and its tokenizer
     "`n` responses to each prompt, normalised text."
     if sample is False and n != 1: raise ValueError("greedy decoding gives one response per prompt; pass sample=True for n > 1")
     gc = GenerationConfig(max_new_tokens=max_new_tokens, do_sample=sample, temperature=temperature if sample else None, top_k=None, top_p=None,
-                          num_return_sequences=n, pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id)
+                          num_return_sequences=n, pad_token_id=tok.pad_token_id, eos_token_id=stop_ids(tok))
     was_training, out = model.training, []
     model.eval()
     for i in range(0, len(prompts), batch_size):
-        texts = [tok.apply_chat_template([{"role": "user", "content": p}], tokenize=False, add_generation_prompt=True) for p in prompts[i:i + batch_size]]
+        texts = [user_prompt(tok, p) for p in prompts[i:i + batch_size]]
         enc = tok(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(model.device)
         new = model.generate(**enc, generation_config=gc)[:, enc["input_ids"].shape[1]:]
         dec = [normalize_arabic(t) for t in tok.batch_decode(new, skip_special_tokens=True)]

@@ -17,6 +17,7 @@ from PIL import Image as PILImage
 from transformers import LogitsProcessor, LogitsProcessorList
 from trl import GRPOTrainer
 
+from .checkpoints import end_of_turn
 from .config import RunConfig
 from .grpo import (COMMAND_WORDS, PLAN_FRAMES, check_plan_frame, ego_text, only_task, plan_origin, point_text, prior_point, rollout_text,
                    round_numbers, task_target)
@@ -227,7 +228,7 @@ class VisualGrammar(LogitsProcessor):
                 ):
         self.img = torch.as_tensor(image_token_ids(tokenizer, codebook_size))
         self.open, self.close = tokenizer.convert_tokens_to_ids(VISUAL_OPEN), tokenizer.convert_tokens_to_ids(VISUAL_CLOSE)
-        self.eos, self.n, self.start = tokenizer.convert_tokens_to_ids("<|im_end|>"), grid * grid, None
+        self.eos, self.n, self.start = tokenizer.convert_tokens_to_ids(end_of_turn(tokenizer)), grid * grid, None
         self.prior = None if prior_codes is None or not prior_bias else self.img[torch.as_tensor(np.asarray(prior_codes)).reshape(len(prior_codes), -1)]
         self.bias = float(prior_bias) * (torch.ones(self.prior.shape) if prior_mask is None else torch.as_tensor(np.asarray(prior_mask)).reshape(len(prior_codes), -1).float()) if self.prior is not None else None
 

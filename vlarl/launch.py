@@ -45,7 +45,9 @@ def _prepare(stage: str, cfg, run: RunDir, state):
     "The run's clips (recorded once, by the main process first) and a clear error when the stage's input is missing."
     from vlarl.data import ensure_clips
     with state.main_process_first(): dsd = ensure_clips(run, cfg)
-    need = {"stage1": [] if cfg.model.llm and cfg.model.vision else ["base_llm", "base_vision"], "stage2": ["stage1"]}[stage]
+    from vlarl.checkpoints import SCRATCH
+    bases = ["base_llm"] * (cfg.model.llm in SCRATCH) + ["base_vision"] * (not cfg.model.vision)  # stage 1 pretrains these
+    need = {"stage1": bases, "stage2": ["stage1"]}[stage]
     missing = [n for n in need if not (Path(run.checkpoints) / n / "config.json").is_file()]
     if missing:
         raise FileNotFoundError(f"{stage} needs checkpoints/{', checkpoints/'.join(missing)} in {str(run.path)!r}: "

@@ -15,6 +15,7 @@ import torch
 from datasets import Dataset, concatenate_datasets
 from transformers import AutoModelForCausalLM, DataCollatorForLanguageModeling, SiglipVisionModel, Trainer, TrainingArguments
 
+from .checkpoints import resolve_llm
 from .config import ModelConfig, RunConfig, TrainConfig
 from .model import (INSTRUCTION_CONCISE, INSTRUCTION_DETAILED, INSTRUCTION_RAW, VideoCollator, build_video_vlm,
                          tiny_text_config, tiny_vision_config, train_tokenizer, video_messages)
@@ -110,8 +111,8 @@ def base_checkpoints(cfg: RunConfig, # run config: model section, world image si
                      run, # the run directory (tiny checkpoints are written under `checkpoints/`)
                      train_clips: Dataset, # training clips (tiny LM pretraining text)
                     ) -> tuple[str, str]:
-    "Vision and LLM checkpoints to build the VLM from: the configured ones, or tiny ones made here once per run."
-    vision, llm = cfg.model.vision, cfg.model.llm
+    "Vision and LLM checkpoints to build the VLM from: the configured ones (SmolLM2 fetched once), or tiny ones made here."
+    vision, llm = cfg.model.vision, resolve_llm(cfg.model.llm)
     if not llm:
         llm = str(Path(run.checkpoints) / "base_llm")
         if not (Path(llm) / "config.json").is_file():

@@ -22,7 +22,7 @@ from .image_metrics import check_images, psnr, ssim
 __all__ = ['IMG_TOKEN', 'VISUAL_OPEN', 'VISUAL_CLOSE', 'VectorQuantizer', 'VQVAE', 'check_frames_for', 'to_unit', 'to_uint8',
            'encode_frames', 'decode_codes', 'patch_rows', 'kmeans', 'pca_init', 'dihedral', 'train_vq',
            'reconstruction_report', 'save_vq', 'load_vq', 'image_token_names', 'codes_to_text', 'text_to_codes',
-           'add_image_tokens', 'image_token_ids', 'VQFeatures']
+           'emb_rows', 'add_image_tokens', 'image_token_ids', 'VQFeatures']
 
 # %% ../nbs/41_visual_tokenizer.ipynb #636044f1
 class VectorQuantizer(nn.Module):
@@ -273,6 +273,10 @@ def text_to_codes(text: str, # text holding a `<visual>…</visual>` block
     return np.array(codes, dtype=np.int64).reshape(grid, grid)
 
 # %% ../nbs/41_visual_tokenizer.ipynb #5310b239
+def emb_rows(model) -> int:
+    "Rows of the input embedding matrix (a published checkpoint often has more rows than its tokenizer has tokens)."
+    return model.get_input_embeddings().weight.shape[0]
+
 def add_image_tokens(model, # a VLM (LLaVA-style) or causal LM with `resize_token_embeddings`
                      tokenizer, # its tokenizer (the processor's)
                      vq: VQVAE, # the visual tokenizer whose codes become tokens
@@ -284,7 +288,7 @@ def add_image_tokens(model, # a VLM (LLaVA-style) or causal LM with `resize_toke
     if have and len(have) != len(names): raise ValueError(f"the tokenizer already holds {len(have)} of the {len(names)} image tokens; use a fresh one")
     if not have: tokenizer.add_tokens(names)
     ids = tokenizer.convert_tokens_to_ids(names)
-    model.resize_token_embeddings(len(tokenizer), mean_resizing=False)
+    if len(tokenizer) > emb_rows(model): model.resize_token_embeddings(len(tokenizer), mean_resizing=False)   # a published vocab's spare rows are used first, never cut
     emb = model.get_input_embeddings().weight
     with torch.no_grad():
         old = emb[:min(ids)].float()
