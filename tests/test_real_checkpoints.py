@@ -40,6 +40,7 @@ def test_driving_stages_on_qwen3_format(qwen3, tmp_path):
     overrides = {}
     for name in DRIVING_STAGES: overrides.update(smoke_overrides(name))
     overrides["model.llm"] = qwen3
+    overrides["stage1.warmup_ratio"] = 0.0     # one stage-1 step here: a warm-up would make its learning rate 0
     run = tmp_path / "run"
     for name in DRIVING_STAGES: run_stage(name, run, overrides)
     metrics = {p.stem: json.loads(p.read_text()) for p in (run / "metrics").glob("*.json")}
@@ -50,6 +51,7 @@ def test_driving_stages_on_qwen3_format(qwen3, tmp_path):
     tok = json.loads((run / "checkpoints" / "stage2" / "tokenizer_config.json").read_text())
     assert "vlarl: multimodal content flattened" in (run / "checkpoints" / "stage2" / "chat_template.jinja").read_text()
     assert tok["eos_token"] == "<|im_end|>"
+    assert {"stage3_grpo", "world_model", "imagination_grpo"} <= set(metrics), sorted(metrics)
 
 
 def test_dialect_stage_on_qwen3_format(qwen3, tmp_path):

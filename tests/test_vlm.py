@@ -83,5 +83,8 @@ def test_clear_errors(vlm, clips, tmp_path):
     with pytest.raises(ValueError, match="HxWx3"):
         generate_text(model, processor, [[np.zeros((48, 48), np.uint8)] * 2], INSTRUCTION_CONCISE)
     bare = PreTrainedTokenizerFast(tokenizer_object=Tokenizer(models.BPE()), eos_token="</s>")
-    with pytest.raises(ValueError, match="lacks the special tokens"):
+    with pytest.raises(ValueError, match="has no chat template"):
+        make_processor(bare, 48, CFG.model.patch_size)
+    bare.chat_template = "{% for m in messages %}{{ m['content'] }}{% endfor %}"
+    with pytest.raises(ValueError, match="lacks the image token"):
         make_processor(bare, 48, CFG.model.patch_size)

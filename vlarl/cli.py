@@ -331,12 +331,14 @@ BENCHMARKS = {  # target -> (module, function, what --size means); each function
     "stage2": ("vlarl.training", "benchmark_stage2", "clips per scenario"),
     "rewards": ("vlarl.caption_reward", "bench_rewards", "prompts of 8 captions"),
     "grpo": ("vlarl.grpo", "benchmark_grpo_step", "GRPO steps timed after a warm-up step"),
+    "shapes": ("vlarl.launch", "benchmark_full_shapes", "divisor of the paper's model shapes (1 = full: SigLIP2-SO400M + Qwen3-4B, T=16)"),
 }
 
 def cmd_bench(args) -> int:
     "`vlarl bench TARGET`: time a component and print its figures."
     import importlib
     module, name, _ = BENCHMARKS[args.target]
+    if args.size < 1: raise CliError(f"--size must be >= 1, got {args.size}")
     try: bench = getattr(importlib.import_module(module), name)
     except (ImportError, AttributeError) as e: raise CliError(f"the {args.target} benchmark is not available: {e}") from None
     cfg = build_config(args.profile or "tiny", args.config, args.overrides)
