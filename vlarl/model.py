@@ -38,12 +38,16 @@ class VideoVLMConfig(LlavaConfig):
     num_frames: int = 16
 
 class VideoVLMModel(LlavaModel):
-    "LLaVA's body with learnable temporal position embeddings added to each frame's vision features."
+    "LLaVA's body: vision features standardised per channel, plus learnable temporal embeddings, into the projector."
     config_class = VideoVLMConfig
 
     def __init__(self, config: VideoVLMConfig):
         super().__init__(config)
-        self.temporal_embedding = nn.Parameter(torch.zeros(config.num_frames, config.vision_config.hidden_size))
+        d = config.vision_config.hidden_size
+        self.temporal_embedding = nn.Parameter(torch.zeros(config.num_frames, d))
+        # per-channel statistics of the vision features on training clips (`fit_feature_stats`); identity until fitted
+        self.register_buffer("feature_mean", torch.zeros(d))
+        self.register_buffer("feature_std", torch.ones(d))
 
     def get_image_features(self, pixel_values: torch.Tensor, vision_feature_layer=None, vision_feature_select_strategy=None, **kwargs):
         "Vision features of every frame, plus its temporal embedding, through the projector."
@@ -51,7 +55,7 @@ class VideoVLMModel(LlavaModel):
         if n % T: raise ValueError(f"got {n} frames, not a multiple of the model's {T} frames per clip")
         layer = self.config.vision_feature_layer if vision_feature_layer is None else vision_feature_layer
         out = self.vision_tower(pixel_values, output_hidden_states=True, return_dict=True)
-        feats = out.hidden_states[layer]
+        feats = (out.hidden_states[layer] - self.feature_mean.to(out.hidden_states[layer])) / self.feature_std.to(out.hidden_states[layer])
         frame = torch.arange(n, device=feats.device) % T
         feats = feats + self.temporal_embedding[frame].unsqueeze(1).to(feats.dtype)
         out.pooler_output = list(self.multi_modal_projector(feats))
@@ -187,6 +191,8 @@ def assemble_video_vlm(vision: SiglipVisionModel, # a loaded vision tower
     model.model.multi_modal_projector = type(model.model.multi_modal_projector)(cfg).to(device=device, dtype=dtype)
     model.model.temporal_embedding = nn.Parameter(torch.zeros(num_frames, cfg.vision_config.hidden_size, device=device, dtype=dtype))
     nn.init.normal_(model.model.temporal_embedding, std=0.02)
+    model.model.feature_mean = torch.zeros(cfg.vision_config.hidden_size, device=device, dtype=dtype)
+    model.model.feature_std = torch.ones(cfg.vision_config.hidden_size, device=device, dtype=dtype)
     gen = llm.generation_config
     stop = [tokenizer.convert_tokens_to_ids(end_of_turn(tokenizer, gen))] + eos_ids(tokenizer, gen)
     model.generation_config.eos_token_id = list(dict.fromkeys(stop))     # the turn's end first, then the LM's own EOS ids
@@ -226,7 +232,10 @@ def load_video_vlm(path, # a folder written by `save_video_vlm`
     "Load a VLM checkpoint and its processor; a missing folder is a clear error."
     path = Path(path)
     if not (path / "config.json").is_file(): raise FileNotFoundError(f"no VLM checkpoint at {str(path)!r} (config.json missing)")
-    model = AutoModelForImageTextToText.from_pretrained(path, dtype=_dtype(dtype), **({"device_map": device_map} if device_map else {}))
+    model, info = AutoModelForImageTextToText.from_pretrained(path, dtype=_dtype(dtype), output_loading_info=True,
+                                                              **({"device_map": device_map} if device_map else {}))
+    if any("feature_" in k for k in info["missing_keys"]):   # saved before vision features were standardised: identity
+        with torch.no_grad(): model.model.feature_mean.zero_(); model.model.feature_std.fill_(1.0)
     return model, LlavaProcessor.from_pretrained(path)
 
 # %% ../nbs/03_model.ipynb #f4da920a

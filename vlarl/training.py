@@ -23,10 +23,10 @@ from .world import AGENT_CLASSES, CLASS_PLURAL
 
 # %% auto #0
 __all__ = ['ALIGN_ENTRIES', 'SPLIT_ENTRIES', 'STAGE1_PARTS', 'make_entries', 'caption_texts', 'tokenizer_corpus',
-           'pretrain_tiny_llm', 'pretrain_tiny_vision', 'base_checkpoints', 'build_stage_model', 'heldout_loss',
-           'last_checkpoint', 'train_entries', 'loss_curve', 'run_alignment', 'stage1_model', 'run_split_entry',
-           'save_stage2', 'stage2_model', 'mentioned_classes', 'classes_in_view', 'mention_scores', 'word_count',
-           'caption_report', 'benchmark_stage2']
+           'pretrain_tiny_llm', 'pretrain_tiny_vision', 'base_checkpoints', 'fit_feature_stats', 'build_stage_model',
+           'heldout_loss', 'last_checkpoint', 'train_entries', 'loss_curve', 'run_alignment', 'stage1_model',
+           'run_split_entry', 'save_stage2', 'stage2_model', 'mentioned_classes', 'classes_in_view', 'mention_scores',
+           'word_count', 'caption_report', 'benchmark_stage2']
 
 # %% ../nbs/03b_training.ipynb #112abcc2
 ALIGN_ENTRIES = [(INSTRUCTION_RAW, "caption_raw")]
@@ -124,10 +124,29 @@ def base_checkpoints(cfg: RunConfig, # run config: model section, world image si
             pretrain_tiny_vision(train_clips, AutoTokenizer.from_pretrained(llm), cfg.model, cfg.world.image_size, vision, cfg.seed)
     return vision, llm
 
+@torch.no_grad()
+def fit_feature_stats(model, processor, # the VLM and its processor
+                      clips: Dataset, # training clips (never held-out ones)
+                      max_clips: int = 32, chunk: int = 64, # clips used; frames per forward pass
+                     ) -> None:
+    "Set the VLM's per-channel mean and std of its vision features from training clips' frames."
+    m, layer = model.model, model.config.vision_feature_layer
+    frames = [f for clip in clips.select(range(min(max_clips, len(clips))))["frames"] for f in clip]
+    if not frames: raise ValueError("no training frames to fit the vision-feature statistics on")
+    total, total_sq, n = 0.0, 0.0, 0
+    for i in range(0, len(frames), chunk):
+        pv = processor.image_processor(images=frames[i:i + chunk], return_tensors="pt")["pixel_values"]
+        f = m.vision_tower(pv.to(model.device, model.dtype), output_hidden_states=True).hidden_states[layer].float()
+        total, total_sq, n = total + f.sum((0, 1)), total_sq + (f * f).sum((0, 1)), n + f.shape[0] * f.shape[1]
+    mean = total / n
+    m.feature_mean.copy_(mean); m.feature_std.copy_((total_sq / n - mean * mean).clamp(min=0).sqrt() + 1e-6)
+
 def build_stage_model(cfg: RunConfig, run, train_clips: Dataset):
-    "The VLM and processor a run starts from (vision + LLM + new projector and temporal embeddings)."
+    "The VLM and processor a run starts from (vision + LLM + new projector and temporal embeddings), features standardised."
     vision, llm = base_checkpoints(cfg, run, train_clips)
-    return build_video_vlm(vision, llm, cfg.world.frames, cfg.model.dtype, cfg.model.device_map, cfg.seed)
+    model, processor = build_video_vlm(vision, llm, cfg.world.frames, cfg.model.dtype, cfg.model.device_map, cfg.seed)
+    fit_feature_stats(model, processor, train_clips)
+    return model, processor
 
 # %% ../nbs/03b_training.ipynb #0a159983
 @torch.no_grad()
