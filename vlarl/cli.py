@@ -28,10 +28,10 @@ from .config import PROFILES, ConfigError, RunConfig, RunDir, build_config
 __all__ = ['STAGE_PATTERN', 'STAGE_PARAMETERS', 'KERNEL_ARGS', 'HIDDEN_DIRECTIVES', 'BENCHMARKS', 'FETCHABLE', 'DEFAULT_NBS',
            'CliError', 'find_stage_notebooks', 'resolve_notebook', 'parameters_cell', 'contract_problems',
            'read_status', 'write_status', 'done_stages', 'StageResult', 'record_stage', 'stage_parameters',
-           'kernel_env', 'quiet_parameter_inference', 'run_stage', 'PipelineResult', 'run_pipeline', 'prepare_run',
-           'format_table', 'split_directives', 'notebook_to_markdown', 'notebook_title', 'cmd_stages',
-           'select_notebooks', 'cmd_run', 'publish_figures', 'cmd_bench', 'cmd_readme', 'cmd_fetch', 'cmd_docs',
-           'make_parser', 'main']
+           'kernel_env', 'quiet_parameter_inference', 'run_stage', 'stage_estimates', 'eta_note', 'PipelineResult',
+           'run_pipeline', 'prepare_run', 'format_table', 'split_directives', 'notebook_to_markdown', 'notebook_title',
+           'cmd_stages', 'select_notebooks', 'cmd_run', 'publish_figures', 'cmd_bench', 'cmd_readme', 'cmd_fetch',
+           'cmd_docs', 'make_parser', 'main']
 
 # %% ../nbs/90_cli.ipynb #a7f0aafa
 STAGE_PATTERN = "[0-9][0-9]_stage*.ipynb"
@@ -150,7 +150,10 @@ def quiet_parameter_inference():
     for name in ("papermill", "papermill.translators"): logging.getLogger(name).addFilter(_INFERENCE_NOISE)
 
 # %% ../nbs/90_cli.ipynb #21b126fe
-KERNEL_ARGS = ["--IPKernelApp.log_level=ERROR"]  # keeps ipykernel's start-up warnings out of the runner's output
+# The kernel's own log stays quiet: its start-up warnings, and the "KeyboardInterrupt caught in kernel" ERROR that
+# jupyter_client provokes by sending SIGINT before every shutdown request (a newcomer reads it as a failure). A cell's
+# error still reaches the runner through papermill, and a dead kernel still fails the stage.
+KERNEL_ARGS = ["--IPKernelApp.log_level=CRITICAL"]
 
 def run_stage(nb: Path, # the stage notebook
               run: RunDir, # the run directory it writes to
@@ -170,6 +173,39 @@ def run_stage(nb: Path, # the stage notebook
     except KeyboardInterrupt: return result("interrupted", error="KeyboardInterrupt")
     except Exception as e: return result("failed", error=f"{type(e).__name__}: {e}")
     return result("done")
+
+# %% ../nbs/90_cli.ipynb #3f0d72fe
+def _recorded_seconds(run_path: Path) -> dict[str, float]:
+    "Seconds of each stage an earlier run recorded as done."
+    try: stages = json.loads((run_path / "run.json").read_text(encoding="utf-8"))["stages"]
+    except (OSError, ValueError, KeyError): return {}
+    return {n: float(s["seconds"]) for n, s in stages.items() if s.get("status") == "done" and s.get("seconds")}
+
+def stage_estimates(run: RunDir, # the run about to start (excluded from its own history)
+                    cfg: RunConfig, # its configuration
+                   ) -> dict[str, float]:
+    "Expected seconds per stage: the newest earlier run with the same configuration, else with the same profile."
+    from vlarl.config import config_differences, load_yaml
+    same, similar = {}, {}
+    others = [p for p in Path(cfg.runs_root).glob("*/run.json") if p.parent.resolve() != run.path.resolve()]
+    for p in sorted(others, key=lambda p: p.stat().st_mtime):
+        try: other = build_config(load_yaml(p.parent / "config.yaml").get("profile", "tiny"), p.parent / "config.yaml")
+        except Exception: continue    # a corrupt or foreign config.yaml says nothing about this run
+        secs = _recorded_seconds(p.parent)
+        if other.profile == cfg.profile: similar |= secs
+        if not set(config_differences(other, cfg)) - {"runs_root"}: same |= secs
+    return similar | same
+
+def _minutes(seconds: float) -> str: return f"{seconds / 60:.1f} min"
+
+def eta_note(remaining: list[str], # names of the stages still to run, this one included
+             estimates: dict[str, float], # `stage_estimates`
+             elapsed: float, # seconds since the run started
+            ) -> str:
+    "'elapsed X; about Y left' when every remaining stage has an estimate, else only the elapsed time."
+    if remaining and all(n in estimates for n in remaining):
+        return f"elapsed {_minutes(elapsed)}; about {_minutes(sum(estimates[n] for n in remaining))} left"
+    return f"elapsed {_minutes(elapsed)}"
 
 # %% ../nbs/90_cli.ipynb #54f4b4a4
 @dataclass
@@ -194,16 +230,18 @@ def run_pipeline(notebooks: list[Path], # stage notebooks, in the order to run t
                  echo=tqdm.write, # prints one line of news
                 ) -> PipelineResult:
     "Run `notebooks` in order into `run`, skipping stages done before and stopping at the first failure."
-    done, results = done_stages(run), []
+    done, results, t0 = done_stages(run), [], time.perf_counter()
+    estimates = stage_estimates(run, cfg)
     for i, nb in enumerate(tqdm(notebooks, desc="stages", unit="stage", disable=not progress), 1):
         tag = f"[{i}/{len(notebooks)}] {nb.name}"
         if nb.name in done:
             echo(f"{tag}: done in an earlier run, skipped"); results.append(StageResult(nb.name, "skipped")); continue
-        echo(f"{tag}: running")
+        todo = [n.name for n in notebooks[i - 1:] if n.name not in done]
+        echo(f"{tag}: running ({eta_note(todo, estimates, time.perf_counter() - t0)})")
         record_stage(run, StageResult(nb.name, "running"))
         results.append(r := run_stage(nb, run, cfg, progress))
         record_stage(run, r)
-        echo(f"{tag}: {r.status} in {r.seconds:.1f} s")
+        echo(f"{tag}: {r.status} in {r.seconds:.1f} s ({eta_note(todo[1:], estimates, time.perf_counter() - t0)})")
         if r.status != "done": break
     return PipelineResult(run, results)
 

@@ -46,7 +46,7 @@ def _check(ok: bool, key: str, msg: str):
 class WorldConfig:
     "The simulated driving world: which scenarios, how clips are recorded and rendered."
     scenarios: list[str] = field(default_factory=lambda: list(SCENARIOS), metadata={"help": "highway-env scenarios to record"})
-    clips_per_scenario: int = field(default=24, metadata={"help": "clips recorded per scenario (one episode each)"})
+    clips_per_scenario: int = field(default=100, metadata={"help": "clips recorded per scenario (one episode each); tiny: 100 with held_out_frac 0.5 gives 200 held-out clips, 50 per scenario"})
     frames: int = field(default=6, metadata={"help": "T, frames per clip at 0.5 s spacing (16 at paper scale)"})
     image_size: int = field(default=96, metadata={"help": "side of the square, ego-centred rendered frame (px)"})
     scaling: float = field(default=2.0, metadata={"help": "rendering scale (px per metre)"})
@@ -80,8 +80,8 @@ NUSCENES_CAMERAS = ("CAM_FRONT_LEFT", "CAM_FRONT", "CAM_FRONT_RIGHT", "CAM_BACK_
 @dataclass
 class DataConfig:
     "How recorded clips become a dataset."
-    held_out_frac: float = field(default=0.1, metadata={"help": "share of clips held out (video-level split)"})
-    num_proc: int = field(default=1, metadata={"help": "processes recording clips in parallel"})
+    held_out_frac: float = field(default=0.5, metadata={"help": "share of clips held out (video-level split); tiny: 0.5, so that held-out metrics rest on 200 clips"})
+    num_proc: int = field(default=2, metadata={"help": "processes recording clips in parallel"})
     source: str = field(default="sim", metadata={"help": "where clips come from: sim (highway-env), nuscenes or bdd (BDD100K + BDD-OIA) (`07_nuscenes_data`, `08_bdd_data`)"})
     root: str = field(default="", metadata={"help": "dataset root folder of a real source"})
     version: str = field(default="", metadata={"help": "nuscenes: version folder ('' = the only v1.0-* folder in root)"})
@@ -150,6 +150,8 @@ class SplitEntryConfig(TrainConfig):
     lora_alpha: int = field(default=64, metadata={"help": "LoRA alpha"})
     lora_dropout: float = field(default=0.05, metadata={"help": "LoRA dropout"})
     freeze_temporal: bool = field(default=True, metadata={"help": "keep the temporal embeddings frozen (the paper's choice)"})
+    eval_clips: int = field(default=100, metadata={"help": "held-out clips whose captions are generated for the grounding checks "
+                                                          "(balanced over scenarios; 0 = all); losses use every held-out clip"})
 
 # %% ../nbs/00_config.ipynb #b3d25c55
 @dataclass
@@ -273,7 +275,7 @@ class GrpoStageConfig:
     drive_weights: list[float] = field(default_factory=lambda: [0.2, 0.4, 0.2, 0.2], metadata={"help": "weights of the drive task's format, L2, collision, action rewards"})
     json_weights: list[float] = field(default_factory=lambda: [0.3, 0.3, 0.2, 0.2], metadata={"help": "weights of the json task's format, action F1, explanation F1, semantic rewards"})
     plan_frame: str = field(default="prior", metadata={"help": "drive answer's waypoints: prior = offsets from the kinematic prior's 3 s rollout (given in the prompt), ego = ego-frame positions (VLA-World's)"})
-    eval_clips: int = field(default=0, metadata={"help": "held-out clips evaluated before/after (0 = all)"})
+    eval_clips: int = field(default=100, metadata={"help": "held-out clips evaluated before/after, balanced over scenarios (0 = all)"})
     eval_samples: int = field(default=4, metadata={"help": "sampled outputs per held-out clip at the rollout temperature, the policy GRPO optimises (0 = greedy evaluation only)"})
     use_vllm: bool = field(default=False, metadata={"help": "generate the rollouts with vLLM (trl's switch; needs `pip install vllm` and a GPU)"})
     vllm_mode: str = field(default="colocate", metadata={"help": "colocate (vLLM inside the trainer's processes) or server (a `trl vllm-serve` process)"})
@@ -313,7 +315,7 @@ class ImagineConfig:
     commitment: float = field(default=0.25, metadata={"help": "β of the commitment loss"})
     ema_decay: float = field(default=0.99, metadata={"help": "EMA decay of the codebook"})
     pretrain_clips_per_scenario: int = field(default=40, metadata={"help": "extra clips recorded (other seeds) for world-model pretraining, on top of the training clips (VLA-World's separate pretraining set)"})
-    eval_clips_per_scenario: int = field(default=50, metadata={"help": "extra clips recorded (other seeds) and held out, added to the run's held-out clips for the imagination metrics (FID needs a few hundred frames: on 44 its noise hid every difference)"})
+    eval_clips_per_scenario: int = field(default=0, metadata={"help": "extra clips recorded (other seeds) and held out, added to the run's held-out clips for the imagination metrics (FID needs a few hundred frames: on 44 its noise hid every difference)"})
     context: str = field(default="warped", metadata={"help": "frame whose visual tokens the prompts show: warped (the current frame moved by the kinematic prior), current, or none"})
     transitions_per_clip: int = field(default=3, metadata={"help": "world-model pretraining samples per clip: its last N 0.5 s transitions (frame k -> k+1)"})
     wm_epochs: float = field(default=4, metadata={"help": "world-model pretraining epochs (VLA-World: 30)"})
@@ -371,7 +373,7 @@ PROFILES: dict[str, dict] = {
     "full": {
         "world": {"clips_per_scenario": 500, "frames": 16, "image_size": 224, "scaling": 3.0,
                   "vehicles": 50, "simulation_frequency": 10, "warmup_steps": 4},
-        "data": {"num_proc": 8},
+        "data": {"num_proc": 8, "held_out_frac": 0.1},
         "model": {"vision": "google/siglip2-so400m-patch14-384", "llm": "Qwen/Qwen3-4B-Instruct-2507", "dtype": "bfloat16", "device_map": "auto"},
         "stage1": {"epochs": 1, "lr": 1e-3, "batch_size": 4, "grad_accum": 8},
         "stage2": {"epochs": 3, "lr": 5e-5, "batch_size": 4, "grad_accum": 8},

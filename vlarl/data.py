@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import collections
+import itertools
 import math
 import shutil
 import tempfile
@@ -20,8 +21,8 @@ from .config import RunConfig, WorldConfig, build_config, config_to_dict
 from .world import ACTIONS, DECIDABLE_EXPLANATIONS, SCENARIO_ENVS, make_env, record_clip
 
 # %% auto #0
-__all__ = ['clip_features', 'as_arrays', 'clip_jobs', 'read_real_clips', 'record_clips', 'video_of', 'split_clips', 'save_clips',
-           'load_clips', 'ensure_clips', 'dataset_card', 'format_card']
+__all__ = ['clip_features', 'as_arrays', 'clip_jobs', 'read_real_clips', 'record_clips', 'video_of', 'split_clips',
+           'balanced_subset', 'save_clips', 'load_clips', 'ensure_clips', 'dataset_card', 'format_card']
 
 # %% ../nbs/02_data.ipynb #37bccd58
 def clip_features() -> Features:
@@ -132,6 +133,19 @@ def split_clips(ds: Dataset, # recorded clips
         held.update(i for v in rng.permutation(len(videos))[:k] for i in videos[v])
     train = [i for i in range(len(ds)) if i not in held]
     return DatasetDict(train=ds.select(train), held_out=ds.select(sorted(held)))
+
+# %% ../nbs/02_data.ipynb #221b0ad9
+def balanced_subset(clips, # a `Dataset` or list of clips with a `scenario` each
+                    n: int, # clips wanted (0 = all)
+                   ):
+    "The first clips of each scenario in turn (round robin) up to `n`, in dataset order: evaluation sets that cover every scenario."
+    scen = clips["scenario"] if isinstance(clips, Dataset) else [c["scenario"] for c in clips]
+    if not n or n >= len(scen): return clips
+    by = collections.defaultdict(list)
+    for i, sc in enumerate(scen): by[sc].append(i)
+    order = [i for group in itertools.zip_longest(*by.values()) for i in group if i is not None]
+    keep = sorted(order[:n])
+    return clips.select(keep) if isinstance(clips, Dataset) else [clips[i] for i in keep]
 
 # %% ../nbs/02_data.ipynb #b2bfb69c
 def save_clips(dsd: DatasetDict, path) -> Path:

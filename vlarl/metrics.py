@@ -20,7 +20,8 @@ __all__ = ['CONVENTIONS', 'STEPS_PER_SECOND', 'SECONDS', 'EGO_LENGTH', 'EGO_WIDT
            'l2_errors', 'ego_box_lattice', 'ego_cells', 'agent_tracks', 'rasterise_box', 'occupancy', 'grid_collisions',
            'box_corners', 'boxes_overlap', 'trajectory_headings', 'exact_collisions', 'collision_flags',
            'planning_metrics', 'format_planning_table', 'set_f1', 'label_matrix', 'action_metrics', 'check_texts',
-           'bleu', 'rouge_l', 'chrf_pp', 'spbleu_tokenize', 'spbleu', 'text_metrics']
+           'bleu', 'rouge_l', 'chrf_pp', 'spbleu_tokenize', 'spbleu', 'text_metrics', 'bootstrap_draws',
+           'bootstrap_interval', 'paired_bootstrap', 'format_interval']
 
 # %% ../nbs/11_metrics.ipynb #e69de20f
 CONVENTIONS = ("stp3", "uniad")
@@ -289,3 +290,43 @@ def text_metrics(hyps, refs) -> dict:
     "BLEU, ROUGE-L, chrF++ and spBLEU (0-100), with the tokenisation spBLEU used."
     return {"bleu": bleu(hyps, refs), "rouge_l": rouge_l(hyps, refs), "chrf_pp": chrf_pp(hyps, refs),
             "spbleu": spbleu(hyps, refs), "spbleu_tokenize": spbleu_tokenize()}
+
+# %% ../nbs/11_metrics.ipynb #eb10a197
+def _as_columns(x) -> np.ndarray:
+    "Per-clip values as a float (N, k) array: a 1-D input is one column, a 2-D one keeps its columns."
+    a = np.asarray(x, dtype=np.float64)
+    if a.ndim not in (1, 2) or len(a) == 0: raise ValueError(f"need per-clip values (N,) or (N, k) with N >= 1, got shape {a.shape}")
+    return a[:, None] if a.ndim == 1 else a
+
+def _stat_mean(a: np.ndarray) -> float: return float(a[:, 0].mean())
+
+def bootstrap_draws(n: int, draws: int = 2000, seed: int = 0) -> np.ndarray:
+    "Row indices (draws, n) of bootstrap resamples of n clips."
+    return np.random.default_rng(seed).integers(0, n, size=(draws, n))
+
+def bootstrap_interval(x, # per-clip values (N,), or (N, k) columns that `stat` reduces
+                       stat=_stat_mean, # (N, k) array -> float; default: mean of the first column
+                       draws: int = 2000, seed: int = 0,
+                      ) -> dict[str, float]:
+    "`stat` of the clips with its 95 % percentile-bootstrap interval: {'value', 'lo', 'hi'}."
+    a = _as_columns(x)
+    boot = [stat(a[idx]) for idx in bootstrap_draws(len(a), draws, seed)]
+    lo, hi = np.nanpercentile(boot, [2.5, 97.5])
+    return {"value": stat(a), "lo": float(lo), "hi": float(hi)}
+
+def paired_bootstrap(a, b, # per-clip values of two models on the same clips, (N,) or (N, k)
+                     stat=_stat_mean, # (N, k) array -> float, applied to each model's drawn rows
+                     draws: int = 2000, seed: int = 0,
+                    ) -> dict[str, float]:
+    "stat(a) - stat(b) with its paired 95 % bootstrap interval, and the share of draws where a beats b."
+    A, B = _as_columns(a), _as_columns(b)
+    if len(A) != len(B): raise ValueError(f"paired values need the same clips: {len(A)} vs {len(B)}")
+    diffs = np.array([stat(A[idx]) - stat(B[idx]) for idx in bootstrap_draws(len(A), draws, seed)])
+    lo, hi = np.nanpercentile(diffs, [2.5, 97.5])
+    return {"a": stat(A), "b": stat(B), "diff": stat(A) - stat(B), "lo": float(lo), "hi": float(hi),
+            "p_a_better": float(np.mean(diffs > 0))}
+
+def format_interval(d: dict, key: str = "value", digits: int = 3) -> str:
+    "'v [lo, hi]' of a `bootstrap_interval` (key 'value') or `paired_bootstrap` (key 'diff') result."
+    f = f"{{:+.{digits}f}}" if key == "diff" else f"{{:.{digits}f}}"
+    return f"{f.format(d[key])} [{f.format(d['lo'])}, {f.format(d['hi'])}]"

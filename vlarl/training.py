@@ -5,6 +5,7 @@
 # %% ../nbs/03b_training.ipynb #65968d89
 from __future__ import annotations
 
+import collections
 import math
 import re
 import time
@@ -22,11 +23,13 @@ from .model import (INSTRUCTION_CONCISE, INSTRUCTION_DETAILED, INSTRUCTION_RAW, 
 from .world import AGENT_CLASSES, CLASS_PLURAL
 
 # %% auto #0
-__all__ = ['ALIGN_ENTRIES', 'SPLIT_ENTRIES', 'STAGE1_PARTS', 'make_entries', 'caption_texts', 'tokenizer_corpus',
-           'pretrain_tiny_llm', 'pretrain_tiny_vision', 'base_checkpoints', 'fit_feature_stats', 'build_stage_model',
-           'heldout_loss', 'last_checkpoint', 'train_entries', 'loss_curve', 'run_alignment', 'stage1_model',
-           'run_split_entry', 'save_stage2', 'stage2_model', 'mentioned_classes', 'classes_in_view', 'mention_scores',
-           'word_count', 'caption_report', 'benchmark_stage2']
+__all__ = ['ALIGN_ENTRIES', 'SPLIT_ENTRIES', 'STAGE1_PARTS', 'SCENARIO_WORDS', 'GROUNDING_MEASURES', 'make_entries',
+           'caption_texts', 'tokenizer_corpus', 'cpu_has_bf16', 'pretrain_tiny_llm', 'pretrain_tiny_vision',
+           'base_checkpoints', 'fit_feature_stats', 'build_stage_model', 'heldout_loss', 'last_checkpoint',
+           'train_entries', 'loss_curve', 'run_alignment', 'stage1_model', 'run_split_entry', 'save_stage2',
+           'stage2_model', 'mentioned_classes', 'classes_in_view', 'mention_scores', 'word_count', 'caption_report',
+           'named_scenario', 'derangement', 'with_frames_of', 'blank_frames', 'grounding_scores', 'grounding_table',
+           'format_grounding', 'entry_losses', 'frame_swap_losses', 'benchmark_stage2']
 
 # %% ../nbs/03b_training.ipynb #112abcc2
 ALIGN_ENTRIES = [(INSTRUCTION_RAW, "caption_raw")]
@@ -53,14 +56,20 @@ def tokenizer_corpus(clips: Dataset, num_frames: int) -> list[str]:
     prompts = [m["content"][-1]["text"] for i in (INSTRUCTION_RAW, INSTRUCTION_DETAILED, INSTRUCTION_CONCISE) for m in video_messages(i, 1)]
     return caption_texts(clips) + prompts * 20 + structured_texts(clips)
 
+def cpu_has_bf16() -> bool:
+    "Whether this CPU computes bf16 natively (AVX512-BF16 or AMX), so that bf16 autocast speeds training up."
+    try: flags = Path("/proc/cpuinfo").read_text().split("flags", 1)[1].split("\n", 1)[0].split()
+    except (OSError, IndexError): return False
+    return bool({"avx512_bf16", "amx_bf16"} & set(flags))
+
 def _args(out_dir, tc: TrainConfig, seed: int, **kw) -> TrainingArguments:
-    "TrainingArguments of a stage: AdamW, cosine schedule with warm-up, checkpoints every epoch."
+    "TrainingArguments of a stage: AdamW, cosine schedule with warm-up, checkpoints every epoch, bf16 autocast where native."
     gpu = torch.cuda.is_available()
     args = dict(output_dir=str(out_dir), num_train_epochs=tc.epochs, learning_rate=tc.lr,
                 per_device_train_batch_size=tc.batch_size, gradient_accumulation_steps=tc.grad_accum,
                 lr_scheduler_type="cosine", warmup_steps=tc.warmup_ratio, weight_decay=0.0, optim="adamw_torch",
                 logging_steps=1, save_strategy="epoch", save_total_limit=2, report_to=[], seed=seed,
-                remove_unused_columns=False, dataloader_num_workers=0, use_cpu=not gpu, bf16=gpu)
+                remove_unused_columns=False, dataloader_num_workers=0, use_cpu=not gpu, bf16=gpu or cpu_has_bf16())
     return TrainingArguments(**{**args, **kw})
 
 def pretrain_tiny_llm(texts: list[str], # training text
@@ -274,6 +283,105 @@ def caption_report(model, processor, clips: Dataset, max_new_tokens: int = 96) -
         out[mode] = {"texts": texts, "mean_words": float(np.mean([word_count(t) for t in texts])), **mention_scores(texts, truths)}
     out["length_ratio"] = out["concise"]["mean_words"] / max(out["detailed"]["mean_words"], 1e-9)
     return out
+
+# %% ../nbs/03b_training.ipynb #27567991
+SCENARIO_WORDS = (("merge", re.compile(r"on-ramp|merg", re.I)), ("roundabout", re.compile(r"roundabout", re.I)),
+                  ("intersection", re.compile(r"intersection", re.I)), ("highway", re.compile(r"highway", re.I)))
+
+def named_scenario(text: str) -> str | None:
+    "The scenario a caption names (a merge before the highway it is on), or None."
+    return next((sc for sc, rx in SCENARIO_WORDS if rx.search(text)), None)
+
+def derangement(n: int, seed: int = 0) -> np.ndarray:
+    "A random permutation of range(n) that moves every index (n >= 2)."
+    if n < 2: raise ValueError(f"a derangement needs at least 2 clips, got {n}")
+    rng = np.random.default_rng(seed)
+    while True:
+        p = rng.permutation(n)
+        if not (p == np.arange(n)).any(): return p
+
+def with_frames_of(clips: Dataset, order) -> Dataset:
+    "`clips` with clip i showing the frames of clip `order[i]` (captions, agents and ids kept)."
+    frames = clips["frames"]
+    return clips.map(lambda ex, i: {"frames": frames[int(order[i])]}, with_indices=True)
+
+def blank_frames(clips: Dataset) -> Dataset:
+    "`clips` with every frame replaced by a black frame of the same size."
+    from PIL import Image
+    return clips.map(lambda ex: {"frames": [Image.new("RGB", f.size) for f in ex["frames"]]})
+
+# %% ../nbs/03b_training.ipynb #fcc4a3a3
+def grounding_scores(texts: list[str], # one detailed caption per clip
+                     clips: Dataset, # the clips they describe (scenario, frames, agents)
+                    ) -> dict[str, np.ndarray]:
+    "Per-clip grounding columns: scenario named (0/1), class counts (tp, said, real) and distinct (0/1)."
+    truths = [classes_in_view(ex) for ex in clips.select_columns(["frames", "agents"])]
+    said = [mentioned_classes(t) for t in texts]
+    counts = collections.Counter(t.strip().lower() for t in texts)
+    return {"scenario": np.array([float(named_scenario(t) == sc) for t, sc in zip(texts, clips["scenario"])]),
+            "classes": np.array([[len(s & g), len(s), len(g)] for s, g in zip(said, truths)], dtype=np.float64),
+            "distinct": np.array([float(counts[t.strip().lower()] == 1) for t in texts])}
+
+def _precision(m: np.ndarray) -> float: return float(m[:, 0].sum() / max(m[:, 1].sum(), 1))
+def _recall(m: np.ndarray) -> float: return float(m[:, 0].sum() / max(m[:, 2].sum(), 1))
+
+GROUNDING_MEASURES = {"scenario named": ("scenario", None), "class precision": ("classes", _precision),
+                      "class recall": ("classes", _recall), "distinct": ("distinct", None)}
+
+def grounding_table(scores: dict[str, dict], # condition -> `grounding_scores`; the first is the model under test
+                    seed: int = 0,
+                   ) -> dict[str, dict]:
+    "Each measure per condition, and the first condition minus each other with a paired bootstrap interval."
+    from vlarl.metrics import bootstrap_interval, paired_bootstrap
+    (name, ref), others = next(iter(scores.items())), list(scores.items())[1:]
+    table = {}
+    for measure, (col, stat) in GROUNDING_MEASURES.items():
+        kw = {"stat": stat} if stat else {}
+        row = {cond: bootstrap_interval(s[col], seed=seed, **kw) for cond, s in scores.items()}
+        row |= {f"{name} - {cond}": paired_bootstrap(ref[col], s[col], seed=seed, **kw) for cond, s in others}
+        table[measure] = row
+    return table
+
+def format_grounding(table: dict[str, dict]) -> str:
+    "The grounding table as aligned text: value [interval] per condition, then the paired differences."
+    from vlarl.metrics import format_interval
+    cols = list(next(iter(table.values())))
+    width = max(26, *(len(c) + 2 for c in cols))
+    lines = [f"{'':16}" + "".join(f"{c:>{width}}" for c in cols)]
+    for measure, row in table.items():
+        cells = [format_interval(v, "diff" if "diff" in v else "value", 2) for v in row.values()]
+        lines.append(f"{measure:16}" + "".join(f"{c:>{width}}" for c in cells))
+    return "\n".join(lines)
+
+# %% ../nbs/03b_training.ipynb #79461977
+@torch.no_grad()
+def entry_losses(model, collator: VideoCollator,
+                 entries: Dataset, # entries to score
+                 batch_size: int = 8,
+                ) -> np.ndarray:
+    "Mean caption loss (nats per answer token) of each entry."
+    model.eval()
+    out = []
+    for i in range(0, len(entries), batch_size):
+        batch = collator([entries[j] for j in range(i, min(i + batch_size, len(entries)))])
+        batch = {k: v.to(model.device) for k, v in batch.items()}
+        labels = batch.pop("labels")[:, 1:]
+        logits = model(**batch).logits[:, :-1].float()
+        nll = torch.nn.functional.cross_entropy(logits.transpose(1, 2), labels.clamp(min=0), reduction="none")
+        mask = (labels != -100).float()
+        out += ((nll * mask).sum(1) / mask.sum(1).clamp(min=1)).tolist()
+    return np.array(out)
+
+def frame_swap_losses(model, processor, clips: Dataset, # the VLM, its processor and held-out clips
+                      pairs=None, # (instruction, caption column) entry kinds; default the split entries
+                      seed: int = 0,
+                     ) -> dict:
+    "Per-entry caption loss with each clip's own frames and with another clip's (a derangement), and the paired difference."
+    from vlarl.metrics import paired_bootstrap
+    pairs, collator = pairs or SPLIT_ENTRIES, VideoCollator(processor, model.config.num_frames)
+    own = entry_losses(model, collator, make_entries(clips, pairs))
+    swapped = entry_losses(model, collator, make_entries(with_frames_of(clips, derangement(len(clips), seed)), pairs))
+    return {"own": own, "swapped": swapped, "increase": paired_bootstrap(swapped, own, seed=seed)}
 
 # %% ../nbs/03b_training.ipynb #794e3ad8
 def benchmark_stage2(cfg: RunConfig | None = None, # run config (world and model sections)
