@@ -18,9 +18,9 @@ from .world import ACTIONS, CLASS_COLOR, EGO_COLOR, plot_bev
 
 # %% auto #0
 __all__ = ['ROLLOUT_COLORS', 'parse_output', 'run_policy', 'drive', 'plans_with_fallback', 'baseline_plans', 'score_task',
-           'evaluate_task', 'evaluate_policy', 'baseline_metrics', 'format_reward_table', 'group_rollouts',
-           'plot_group', 'group_bev_plotly', 'group_table_html', 'group_explorer', 'log_series', 'task_curve',
-           'plot_curves']
+           'evaluate_task', 'evaluate_policy', 'baseline_metrics', 'reward_gains', 'clip_l2', 'plan_l2_gain',
+           'group_spread', 'training_signal', 'format_reward_table', 'group_rollouts', 'plot_group', 'group_bev_plotly',
+           'group_table_html', 'group_explorer', 'log_series', 'task_curve', 'plot_curves']
 
 # %% ../nbs/20b_inference.ipynb #97a1cc5f
 def parse_output(text: str, # the policy's completion
@@ -88,7 +88,7 @@ def score_task(texts: list[str], # one output per clip
     rows = [sample_row(s, task, detections, plan_frame) for s in samples]
     m, totals = score_completions(funcs, weights, texts, rows)
     parsed = [parse_output(t, task, r["plan_origin"]) for t, r in zip(texts, rows)]
-    out = {"clips": len(samples), "reward": float(totals.mean()), "components": _component_means(funcs, m),
+    out = {"clips": len(samples), "reward": float(totals.mean()), "per_output": totals.tolist(), "components": _component_means(funcs, m),
            "valid_pct": 100 * float(np.mean([p["valid"] for p in parsed])), "texts": texts}
     if task in ("drive", "json"):
         am = action_metrics([[a for a in p["actions"] if a in ACTIONS] for p in parsed], [s["action"] for s in samples])
@@ -108,7 +108,9 @@ def evaluate_task(model, processor, samples: list[dict], task: str, funcs: list,
     "The policy's outputs of one task on the clips (greedy, or `repeats` samples each), scored by `score_task`."
     reps = list(samples) * (repeats if temperature > 0 else 1)
     texts = generate_text(model, processor, [s["frames"] for s in reps], [task_instruction(s, task, plan_frame) for s in reps], max_new_tokens, temperature)
-    return score_task(texts, reps, task, funcs, weights, detections, plan_frame)
+    out = score_task(texts, reps, task, funcs, weights, detections, plan_frame)
+    out["per_clip"] = np.asarray(out["per_output"]).reshape(-1, len(samples)).mean(0).tolist()   # repeats are stacked clip-major
+    return out
 
 def evaluate_policy(model, processor, samples: list[dict], tasks, funcs, weights, detections=None, max_new_tokens: int = 256,
                     plan_frame: str = "ego", temperature: float = 0.0, repeats: int = 1) -> dict:
@@ -119,6 +121,46 @@ def evaluate_policy(model, processor, samples: list[dict], tasks, funcs, weights
 def baseline_metrics(samples: list[dict], lam: float = 0.5) -> dict:
     "Planning metrics of the kinematic prior and constant velocity on the clips."
     return {name: planning_metrics(p, samples) for name, p in baseline_plans(samples, lam).items()}
+
+# %% ../nbs/20b_inference.ipynb #cbae7896
+def reward_gains(after: dict, before: dict, # `evaluate_policy` results on the same clips
+                 seed: int = 0,
+                ) -> dict[str, dict]:
+    "Per task and over tasks ('mean'): after - before in per-clip reward with a paired bootstrap interval."
+    from vlarl.metrics import paired_bootstrap
+    tasks = list(after["tasks"])
+    a = {t: np.asarray(after["tasks"][t]["per_clip"]) for t in tasks}
+    b = {t: np.asarray(before["tasks"][t]["per_clip"]) for t in tasks}
+    out = {t: paired_bootstrap(a[t], b[t], seed=seed) for t in tasks}
+    out["mean"] = paired_bootstrap(np.mean([a[t] for t in tasks], 0), np.mean([b[t] for t in tasks], 0), seed=seed)
+    return out
+
+def clip_l2(plans, samples: list[dict]) -> np.ndarray:
+    "Each clip's L2 (m) of a plan against its logged future, the ST-P3 average over 1, 2 and 3 s."
+    from vlarl.metrics import at_horizons, l2_errors
+    e = l2_errors(np.asarray(plans, dtype=np.float64), np.stack([s["ego_future"] for s in samples]))
+    return np.array([at_horizons(row[None], "stp3")["avg"] for row in e])
+
+def plan_l2_gain(plans, other, samples: list[dict], seed: int = 0) -> dict:
+    "L2 of `plans` minus L2 of `other` per clip (negative = closer to the logged future), with a paired interval."
+    from vlarl.metrics import paired_bootstrap
+    return paired_bootstrap(clip_l2(plans, samples), clip_l2(other, samples), seed=seed)
+
+# %% ../nbs/20b_inference.ipynb #4b20ee52
+def group_spread(sampled: dict, # `evaluate_policy` with temperature > 0 and repeats >= 2
+                ) -> dict[str, dict]:
+    "Per task, the spread of the sampled rewards within each clip's group: mean std and the share of groups with none."
+    out = {}
+    for t, r in sampled["tasks"].items():
+        n = len(r["per_clip"])
+        std = np.asarray(r["per_output"]).reshape(-1, n).std(0)      # (repeats, clips): repeats are stacked clip-major
+        out[t] = {"mean_std": float(std.mean()), "frac_zero_std": float(np.mean(np.isclose(std, 0)))}
+    return out
+
+def training_signal(log_history: list[dict]) -> dict[str, float]:
+    "Means over the GRPO steps of trl's `frac_reward_zero_std` (groups with no signal) and `reward_std`."
+    return {k: float(np.mean(v)) if (v := [h[k] for h in log_history if k in h]) else float("nan")
+            for k in ("frac_reward_zero_std", "reward_std")}
 
 # %% ../nbs/20b_inference.ipynb #6397e47c
 def format_reward_table(evals: dict[str, dict]) -> str:
