@@ -25,13 +25,14 @@ import vlarl
 from .config import PROFILES, ConfigError, RunConfig, RunDir, build_config
 
 # %% auto #0
-__all__ = ['STAGE_PATTERN', 'STAGE_PARAMETERS', 'KERNEL_ARGS', 'HIDDEN_DIRECTIVES', 'BENCHMARKS', 'FETCHABLE', 'DEFAULT_NBS',
-           'CliError', 'find_stage_notebooks', 'resolve_notebook', 'parameters_cell', 'contract_problems',
-           'read_status', 'write_status', 'done_stages', 'StageResult', 'record_stage', 'stage_parameters',
-           'kernel_env', 'quiet_parameter_inference', 'run_stage', 'stage_estimates', 'eta_note', 'PipelineResult',
-           'run_pipeline', 'prepare_run', 'format_table', 'split_directives', 'notebook_to_markdown', 'notebook_title',
-           'cmd_stages', 'select_notebooks', 'cmd_run', 'publish_figures', 'cmd_bench', 'cmd_readme', 'cmd_fetch',
-           'cmd_docs', 'make_parser', 'main']
+__all__ = ['STAGE_PATTERN', 'STAGE_PARAMETERS', 'KERNEL_ARGS', 'HIDDEN_DIRECTIVES', 'RESULTS_MARKER', 'BENCHMARKS', 'FETCHABLE',
+           'DEFAULT_NBS', 'CliError', 'find_stage_notebooks', 'resolve_notebook', 'parameters_cell',
+           'contract_problems', 'read_status', 'write_status', 'done_stages', 'StageResult', 'record_stage',
+           'stage_parameters', 'kernel_env', 'quiet_parameter_inference', 'run_stage', 'stage_estimates', 'eta_note',
+           'PipelineResult', 'run_pipeline', 'prepare_run', 'format_table', 'split_directives', 'notebook_to_markdown',
+           'notebook_title', 'cmd_stages', 'select_notebooks', 'cmd_run', 'publish_figures', 'publish_results',
+           'results_markdown', 'load_yaml_profile', 'cmd_bench', 'readme_text', 'cmd_publish', 'cmd_readme',
+           'cmd_fetch', 'cmd_docs', 'make_parser', 'main']
 
 # %% ../nbs/90_cli.ipynb #a7f0aafa
 STAGE_PATTERN = "[0-9][0-9]_stage*.ipynb"
@@ -363,6 +364,90 @@ def publish_figures(run: RunDir, dest) -> list[Path]:
     print(f"published {len(copied)} figure(s) to {dest}")
     return copied
 
+# %% ../nbs/90_cli.ipynb #b39dbccb
+RESULTS_MARKER = "<!-- vlarl:results -->"
+
+def publish_results(run: RunDir, # a run directory with metrics
+                    dest="results", # folder for the metrics, stage times and configuration
+                   ) -> Path:
+    "Copy `run`'s metrics, `run.json` and `config.yaml` into `dest` (replacing what was there) and record the source."
+    import shutil, subprocess
+    dest = Path(dest)
+    if not list(run.metrics.glob("*.json")): raise CliError(f"{run.path} has no metrics to publish: run its stages first")
+    if dest.exists(): shutil.rmtree(dest)
+    (dest / "metrics").mkdir(parents=True)
+    for f in sorted(run.metrics.glob("*.json")): shutil.copy2(f, dest / "metrics" / f.name)
+    for name in ("run.json", "config.yaml"): shutil.copy2(run.path / name, dest / name)
+    try: commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError): commit = ""
+    (dest / "SOURCE.json").write_text(json.dumps({"run": run.path.name, "commit": commit}, indent=1), encoding="utf-8")
+    return dest
+
+# %% ../nbs/90_cli.ipynb #80d522db
+def _metric(results: Path, name: str) -> dict | None:
+    "A published stage's metrics, or None when the run did not reach it."
+    p = results / "metrics" / f"{name}.json"
+    return json.loads(p.read_text(encoding="utf-8")) if p.is_file() else None
+
+def _ci(d: dict, digits: int = 2) -> str:
+    "A `paired_bootstrap` or `bootstrap_interval` result as 'v [lo, hi]'."
+    from vlarl.metrics import format_interval
+    return format_interval(d, "diff" if "diff" in d else "value", digits)
+
+def _md_table(header: list[str], rows: list[list]) -> str:
+    return "\n".join(["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)] + ["| " + " | ".join(map(str, r)) + " |" for r in rows])
+
+def _run_lines(results: Path) -> list[str]:
+    "What run the tables come from, and its stage wall times."
+    src = json.loads((results / "SOURCE.json").read_text(encoding="utf-8"))
+    cfg = build_config(load_yaml_profile(results / "config.yaml"), results / "config.yaml")
+    stages = json.loads((results / "run.json").read_text(encoding="utf-8"))["stages"]
+    times = [[n, s["status"], f"{s['seconds'] / 60:.1f}"] for n, s in stages.items()]
+    return [f"From run `{src['run']}` at commit `{src['commit']}` (profile `{cfg.profile}`, seed {cfg.seed}, LM "
+            f"`{cfg.model.llm}`, {cfg.world.clips_per_scenario} clips per scenario, {cfg.data.held_out_frac:.0%} held out by "
+            f"video), published with `vlarl publish`.", "", _md_table(["stage", "status", "wall time (min)"], times)]
+
+def _grounding_lines(s2: dict) -> list[str]:
+    "Stage 2's grounding table against its controls."
+    g = s2.get("grounding")
+    if not g: return []
+    cols = list(next(iter(g.values())))
+    out = ["", "Stage 2 grounding on held-out clips (detailed captions; 95 % bootstrap intervals; differences paired):", "",
+           _md_table(["measure"] + cols, [[m] + [_ci(row[c]) for c in cols] for m, row in g.items()])]
+    if s2.get("frame_swap_loss_increase"):
+        out += ["", f"Caption loss with another clip's frames minus own: {_ci(s2['frame_swap_loss_increase'], 3)} nats/token."]
+    if s2.get("blind_loss_gap"):
+        out += [f"Blind control's caption loss minus stage 2's: {_ci(s2['blind_loss_gap'], 3)} nats/token."]
+    abl = s2.get("ablation_heldout_loss_by_temporal") or {}
+    for k in (k for k in abl if " - " in k):
+        out += [f"Temporal-embedding ablation, held-out loss per entry, {k}: {_ci(abl[k], 4)} nats/token."]
+    return out
+
+def _grpo_lines(s3: dict) -> list[str]:
+    "Stage 3's reward gains and the drive plan against the baselines."
+    rows = [[f"{mode}: {t}", _ci(d, 3)] for mode, g in (s3.get("gains") or {}).items() for t, d in g.items()]
+    rows += [[f"drive L2 after GRPO minus {n} (m)", _ci(d)] for n, d in (s3.get("l2_gain_after_minus") or {}).items()]
+    return ["", "Stage 3, GRPO: held-out gains after minus before (95 % paired bootstrap intervals):", "",
+            _md_table(["measure", "after - before"], rows)] if rows else []
+
+def results_markdown(results="results") -> str:
+    "The README's results section rendered from a published run's `results/` folder."
+    results = Path(results)
+    if not (results / "SOURCE.json").is_file(): return "*No run has been published yet (`vlarl publish RUN_DIR`).*\n"
+    lines = _run_lines(results)
+    s1, s2 = _metric(results, "stage1_alignment"), _metric(results, "stage2_split_entry")
+    if s1: lines += ["", f"Stage 1 held-out caption loss: {s1['heldout_loss_init']:.3f} -> {s1['heldout_loss_final']:.3f} nats/token "
+                         f"({s1['heldout_entries']} entries)."]
+    if s2: lines += [f"Stage 2 held-out split-entry loss: {s2['heldout_loss_before']:.3f} -> {s2['heldout_loss_after']:.3f} nats/token."]
+    if s2: lines += _grounding_lines(s2)
+    if (s3 := _metric(results, "stage3_grpo")): lines += _grpo_lines(s3)
+    return "\n".join(lines) + "\n"
+
+def load_yaml_profile(path) -> str:
+    "The profile a saved `config.yaml` names (tiny when absent)."
+    from vlarl.config import load_yaml
+    return load_yaml(path).get("profile", "tiny")
+
 # %% ../nbs/90_cli.ipynb #a36e79de
 BENCHMARKS = {  # target -> (module, function, what --size means); each function is f(cfg, size) -> dict of figures
     "world": ("vlarl.world", "benchmark_recorder", "clips per scenario"),
@@ -383,12 +468,26 @@ def cmd_bench(args) -> int:
     print(format_table(bench(cfg, args.size)))
     return 0
 
+def readme_text(index, # the notebook the README is made from
+                results="results", # a published run's folder (`vlarl publish`)
+               ) -> str:
+    "The README: `index` as markdown with the published run's tables in place of `RESULTS_MARKER`."
+    return notebook_to_markdown(index).replace(RESULTS_MARKER, results_markdown(results).rstrip("\n"))
+
+def cmd_publish(args) -> int:
+    "`vlarl publish RUN_DIR`: copy a run's figures and metrics into the repository, for the README."
+    run = RunDir.open(args.run_dir)
+    publish_figures(run, args.figures)
+    print(f"published metrics to {publish_results(run, args.results)}; now run `vlarl readme`")
+    return 0
+
 def cmd_readme(args) -> int:
     "`vlarl readme`: regenerate README.md from `index.ipynb`."
     src = Path(args.nbs) / "index.ipynb"
     if not src.is_file(): raise CliError(f"no {src}: README.md is generated from the notebook index.ipynb")
-    out = Path(args.out) if args.out else src.resolve().parent.parent / "README.md"
-    out.write_text(notebook_to_markdown(src), encoding="utf-8")
+    root = src.resolve().parent.parent
+    out = Path(args.out) if args.out else root / "README.md"
+    out.write_text(readme_text(src, root / "results"), encoding="utf-8")
     print(f"wrote {out}")
     return 0
 
@@ -441,6 +540,10 @@ def make_parser() -> argparse.ArgumentParser:
     readme = sub.add_parser("readme", help="regenerate README.md from index.ipynb")
     _nbs_arg(readme)
     readme.add_argument("--out", metavar="FILE", default=None, help="where to write (default: README.md beside the notebook folder)")
+    publish = sub.add_parser("publish", help="copy a run's figures and metrics into figures/ and results/ for the README")
+    publish.add_argument("run_dir", metavar="RUN_DIR", help="the run to publish")
+    publish.add_argument("--figures", metavar="DIR", default="figures", help="where the figures go (default: figures/)")
+    publish.add_argument("--results", metavar="DIR", default="results", help="where the metrics go (default: results/)")
     fetch = sub.add_parser("fetch", help="put a checkpoint into the cache once: smollm2 (the tiny profile's LM) or qwen3-format")
     fetch.add_argument("name", nargs="?", default="smollm2", choices=FETCHABLE, help="what to fetch (default: smollm2)")
     fetch.add_argument("--force", action="store_true", help="convert again even if the cache holds it")
@@ -449,7 +552,7 @@ def make_parser() -> argparse.ArgumentParser:
     docs.add_argument("--out", metavar="DIR", default=None, help="where to write the site (default: _docs/ beside the notebook folder)")
     docs.add_argument("--executed", metavar="DIR", default=None, help="executed copies of the notebooks to show outputs from (e.g. a run's notebooks/)")
     for p, f in ((run, cmd_run), (stages, cmd_stages), (bench, cmd_bench), (readme, cmd_readme), (docs, cmd_docs),
-                 (fetch, cmd_fetch)): p.set_defaults(func=f)
+                 (fetch, cmd_fetch), (publish, cmd_publish)): p.set_defaults(func=f)
     return parser
 
 # %% ../nbs/90_cli.ipynb #e6659295

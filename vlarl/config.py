@@ -116,8 +116,10 @@ class ModelConfig:
     llm_heads: int = field(default=4, metadata={"help": "scratch LM: Qwen3 attention heads"})
     pretrain_epochs: int = field(default=6, metadata={"help": "scratch LM: epochs of text-only LM pretraining on the training captions"})
     pretrain_lr: float = field(default=3e-3, metadata={"help": "scratch LM: pretraining learning rate"})
-    vision_pretrain_epochs: int = field(default=15, metadata={"help": "tiny: epochs of SigLIP (sigmoid image-text) pretraining of the vision tower; 0 keeps it random"})
+    vision_pretrain_epochs: int = field(default=100, metadata={"help": "tiny: epochs of SigLIP (sigmoid image-text) pretraining of the vision tower; 0 keeps it random"})
     vision_pretrain_lr: float = field(default=1e-3, metadata={"help": "tiny: SigLIP pretraining learning rate"})
+    vision_class_weight: float = field(default=1.0, metadata={"help": "tiny: weight of the per-patch class-presence loss beside SigLIP's "
+                                                                      "in the vision tower's pretraining (0 = SigLIP's alone)"})
 
     def __post_init__(self):
         _check(self.dtype in ("float32", "bfloat16", "float16"), "model.dtype", "must be float32, bfloat16 or float16")
@@ -152,6 +154,8 @@ class SplitEntryConfig(TrainConfig):
     freeze_temporal: bool = field(default=True, metadata={"help": "keep the temporal embeddings frozen (the paper's choice)"})
     eval_clips: int = field(default=100, metadata={"help": "held-out clips whose captions are generated for the grounding checks "
                                                           "(balanced over scenarios; 0 = all); losses use every held-out clip"})
+    blind_control: bool = field(default=True, metadata={"help": "also train stage 2 on blank frames (same budget): the grounding checks' blind control"})
+    temporal_ablation: bool = field(default=True, metadata={"help": "also train stage 2 with the temporal embeddings' other setting (same budget)"})
 
 # %% ../nbs/00_config.ipynb #b3d25c55
 @dataclass

@@ -23,13 +23,14 @@ from .model import (INSTRUCTION_CONCISE, INSTRUCTION_DETAILED, INSTRUCTION_RAW, 
 from .world import AGENT_CLASSES, CLASS_PLURAL
 
 # %% auto #0
-__all__ = ['ALIGN_ENTRIES', 'SPLIT_ENTRIES', 'STAGE1_PARTS', 'SCENARIO_WORDS', 'GROUNDING_MEASURES', 'make_entries',
-           'caption_texts', 'tokenizer_corpus', 'cpu_has_bf16', 'pretrain_tiny_llm', 'pretrain_tiny_vision',
-           'base_checkpoints', 'fit_feature_stats', 'build_stage_model', 'heldout_loss', 'last_checkpoint',
-           'train_entries', 'loss_curve', 'run_alignment', 'stage1_model', 'run_split_entry', 'save_stage2',
-           'stage2_model', 'mentioned_classes', 'classes_in_view', 'mention_scores', 'word_count', 'caption_report',
-           'named_scenario', 'derangement', 'with_frames_of', 'blank_frames', 'grounding_scores', 'grounding_table',
-           'format_grounding', 'entry_losses', 'frame_swap_losses', 'benchmark_stage2']
+__all__ = ['ALIGN_ENTRIES', 'SPLIT_ENTRIES', 'VISION_CLASSES', 'STAGE1_PARTS', 'SCENARIO_WORDS', 'GROUNDING_MEASURES',
+           'make_entries', 'caption_texts', 'tokenizer_corpus', 'cpu_has_bf16', 'pretrain_tiny_llm',
+           'frame_class_targets', 'class_presence_loss', 'pretrain_tiny_vision', 'base_checkpoints',
+           'fit_feature_stats', 'build_stage_model', 'heldout_loss', 'last_checkpoint', 'train_entries', 'loss_curve',
+           'run_alignment', 'stage1_model', 'run_split_entry', 'save_stage2', 'stage2_model', 'mentioned_classes',
+           'classes_in_view', 'mention_scores', 'word_count', 'caption_report', 'named_scenario', 'derangement',
+           'with_frames_of', 'blank_frames', 'grounding_scores', 'grounding_table', 'format_grounding', 'entry_losses',
+           'frame_swap_losses', 'benchmark_stage2']
 
 # %% ../nbs/03b_training.ipynb #112abcc2
 ALIGN_ENTRIES = [(INSTRUCTION_RAW, "caption_raw")]
@@ -89,6 +90,19 @@ def pretrain_tiny_llm(texts: list[str], # training text
     lm.save_pretrained(out_dir); tok.save_pretrained(out_dir)
     return out_dir
 
+VISION_CLASSES = [c for c in AGENT_CLASSES if c != "obstacle"]
+
+def frame_class_targets(agents: list[dict], k: int) -> list[float]:
+    "Multi-hot: which of `VISION_CLASSES` are visible in frame k of a clip."
+    seen = {a["cls"] for a in agents if a["visible"][k]}
+    return [float(c in seen) for c in VISION_CLASSES]
+
+def class_presence_loss(patch_logits: torch.Tensor, # (B, patches, classes)
+                        targets: torch.Tensor, # (B, classes) multi-hot
+                       ) -> torch.Tensor:
+    "BCE of each class's strongest patch against its presence in the frame: the class must be visible in some patch."
+    return torch.nn.functional.binary_cross_entropy_with_logits(patch_logits.amax(1), targets)
+
 def pretrain_tiny_vision(clips: Dataset, # training clips: one random frame of each, with its raw caption
                          tokenizer, # the tiny tokenizer (for SigLIP's text tower)
                          mc: ModelConfig, # tiny sizes and pretraining settings
@@ -96,7 +110,7 @@ def pretrain_tiny_vision(clips: Dataset, # training clips: one random frame of e
                          out_dir, # where the SiglipVisionModel checkpoint goes
                          seed: int = 0,
                         ) -> Path:
-    "Pretrain a tiny SigLIP with its sigmoid image-text loss on frames and captions; save its vision tower."
+    "Pretrain a tiny SigLIP (sigmoid image-text loss, plus the per-patch class-presence loss) on frames; save its vision tower."
     from transformers import SiglipConfig, SiglipImageProcessor, SiglipModel, SiglipTextConfig
     torch.manual_seed(seed)
     vcfg = tiny_vision_config(mc, image_size)
@@ -105,13 +119,18 @@ def pretrain_tiny_vision(clips: Dataset, # training clips: one random frame of e
                             pad_token_id=tokenizer.pad_token_id, bos_token_id=None, eos_token_id=tokenizer.eos_token_id)
     siglip = SiglipModel(SiglipConfig(text_config=tcfg.to_dict(), vision_config=vcfg.to_dict()))
     ip = SiglipImageProcessor(size={"height": image_size, "width": image_size}, image_mean=[0.5] * 3, image_std=[0.5] * 3)
-    rng, opt = np.random.default_rng(seed), torch.optim.AdamW(siglip.parameters(), lr=mc.vision_pretrain_lr)
-    frames, captions = clips["frames"], clips["caption_raw"]
+    head = torch.nn.Linear(vcfg.hidden_size, len(VISION_CLASSES))     # per-patch class logits, dropped after pretraining
+    rng = np.random.default_rng(seed)
+    opt = torch.optim.AdamW([*siglip.parameters(), *head.parameters()], lr=mc.vision_pretrain_lr)
+    frames, captions, agents = clips["frames"], clips["caption_raw"], clips["agents"]
     for _ in range(mc.vision_pretrain_epochs):
         for idx in np.array_split(rng.permutation(len(frames)), max(len(frames) // 16, 1)):
-            pix = ip([frames[i][rng.integers(len(frames[i]))] for i in idx], return_tensors="pt")["pixel_values"]
+            ks = [int(rng.integers(len(frames[i]))) for i in idx]
+            pix = ip([frames[i][k] for i, k in zip(idx, ks)], return_tensors="pt")["pixel_values"]
             ids = tokenizer([captions[i] for i in idx], padding="max_length", truncation=True, max_length=64, return_tensors="pt")["input_ids"]
-            loss = siglip(input_ids=ids, pixel_values=pix, return_loss=True).loss
+            out = siglip(input_ids=ids, pixel_values=pix, return_loss=True)
+            targets = torch.tensor([frame_class_targets(agents[i], k) for i, k in zip(idx, ks)])
+            loss = out.loss + mc.vision_class_weight * class_presence_loss(head(out.vision_model_output.last_hidden_state), targets)
             opt.zero_grad(); loss.backward(); opt.step()
     siglip.vision_model.save_pretrained(out_dir)  # a SiglipVisionModel
     return Path(out_dir)
