@@ -27,12 +27,12 @@ from .config import PROFILES, ConfigError, RunConfig, RunDir, build_config
 # %% auto #0
 __all__ = ['STAGE_PATTERN', 'STAGE_PARAMETERS', 'KERNEL_ARGS', 'HIDDEN_DIRECTIVES', 'RESULTS_MARKER', 'BENCHMARKS', 'FETCHABLE',
            'DEFAULT_NBS', 'CliError', 'find_stage_notebooks', 'resolve_notebook', 'parameters_cell',
-           'contract_problems', 'read_status', 'write_status', 'done_stages', 'StageResult', 'record_stage',
-           'stage_parameters', 'kernel_env', 'quiet_parameter_inference', 'run_stage', 'stage_estimates', 'eta_note',
-           'PipelineResult', 'run_pipeline', 'prepare_run', 'format_table', 'split_directives', 'notebook_to_markdown',
-           'notebook_title', 'cmd_stages', 'select_notebooks', 'cmd_run', 'publish_figures', 'publish_results',
-           'results_markdown', 'load_yaml_profile', 'cmd_bench', 'readme_text', 'cmd_publish', 'cmd_readme',
-           'cmd_fetch', 'cmd_docs', 'make_parser', 'main']
+           'contract_problems', 'read_status', 'write_status', 'done_stages', 'git_commit', 'StageResult',
+           'record_stage', 'stage_parameters', 'kernel_env', 'quiet_parameter_inference', 'run_stage',
+           'stage_estimates', 'eta_note', 'PipelineResult', 'run_pipeline', 'prepare_run', 'format_table',
+           'split_directives', 'notebook_to_markdown', 'notebook_title', 'cmd_stages', 'select_notebooks', 'cmd_run',
+           'publish_figures', 'publish_results', 'results_markdown', 'load_yaml_profile', 'cmd_bench', 'readme_text',
+           'cmd_publish', 'cmd_readme', 'cmd_fetch', 'cmd_docs', 'make_parser', 'main']
 
 # %% ../nbs/90_cli.ipynb #a7f0aafa
 STAGE_PATTERN = "[0-9][0-9]_stage*.ipynb"
@@ -94,6 +94,13 @@ def write_status(run: RunDir, status: dict) -> Path:
 def done_stages(run: RunDir) -> set[str]:
     "File names of the stages `run.json` records as done."
     return {name for name, s in read_status(run)["stages"].items() if s.get("status") == "done"}
+
+def git_commit() -> str:
+    "The short hash of this checkout's HEAD, or '' outside git."
+    import subprocess
+    root = Path(vlarl.__file__).resolve().parent.parent
+    try: return subprocess.run(["git", "-C", str(root), "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError): return ""
 
 # %% ../nbs/90_cli.ipynb #87829ec7
 @dataclass
@@ -232,7 +239,8 @@ def run_pipeline(notebooks: list[Path], # stage notebooks, in the order to run t
                 ) -> PipelineResult:
     "Run `notebooks` in order into `run`, skipping stages done before and stopping at the first failure."
     done, results, t0 = done_stages(run), [], time.perf_counter()
-    estimates = stage_estimates(run, cfg)
+    estimates, status = stage_estimates(run, cfg), read_status(run)
+    if "commit" not in status: write_status(run, status | {"commit": git_commit()})   # what code made the run
     for i, nb in enumerate(tqdm(notebooks, desc="stages", unit="stage", disable=not progress), 1):
         tag = f"[{i}/{len(notebooks)}] {nb.name}"
         if nb.name in done:
@@ -371,15 +379,14 @@ def publish_results(run: RunDir, # a run directory with metrics
                     dest="results", # folder for the metrics, stage times and configuration
                    ) -> Path:
     "Copy `run`'s metrics, `run.json` and `config.yaml` into `dest` (replacing what was there) and record the source."
-    import shutil, subprocess
+    import shutil
     dest = Path(dest)
     if not list(run.metrics.glob("*.json")): raise CliError(f"{run.path} has no metrics to publish: run its stages first")
     if dest.exists(): shutil.rmtree(dest)
     (dest / "metrics").mkdir(parents=True)
     for f in sorted(run.metrics.glob("*.json")): shutil.copy2(f, dest / "metrics" / f.name)
     for name in ("run.json", "config.yaml"): shutil.copy2(run.path / name, dest / name)
-    try: commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError): commit = ""
+    commit = read_status(run).get("commit") or git_commit()     # the commit the run started at, else the one published at
     (dest / "SOURCE.json").write_text(json.dumps({"run": run.path.name, "commit": commit}, indent=1), encoding="utf-8")
     return dest
 
@@ -403,9 +410,11 @@ def _run_lines(results: Path) -> list[str]:
     cfg = build_config(load_yaml_profile(results / "config.yaml"), results / "config.yaml")
     stages = json.loads((results / "run.json").read_text(encoding="utf-8"))["stages"]
     times = [[n, s["status"], f"{s['seconds'] / 60:.1f}"] for n, s in stages.items()]
-    return [f"From run `{src['run']}` at commit `{src['commit']}` (profile `{cfg.profile}`, seed {cfg.seed}, LM "
-            f"`{cfg.model.llm}`, {cfg.world.clips_per_scenario} clips per scenario, {cfg.data.held_out_frac:.0%} held out by "
-            f"video), published with `vlarl publish`.", "", _md_table(["stage", "status", "wall time (min)"], times)]
+    import textwrap
+    about = (f"From run `{src['run']}` at commit `{src['commit']}` (profile `{cfg.profile}`, seed {cfg.seed}, LM "
+             f"`{cfg.model.llm}`, {cfg.world.clips_per_scenario} clips per scenario, {cfg.data.held_out_frac:.0%} held out by "
+             f"video; stage 1 / 2 epochs {cfg.stage1.epochs:g} / {cfg.stage2.epochs:g}), published with `vlarl publish`.")
+    return [textwrap.fill(about, 115), "", _md_table(["stage", "status", "wall time (min)"], times)]
 
 def _grounding_lines(s2: dict) -> list[str]:
     "Stage 2's grounding table against its controls."

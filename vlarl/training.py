@@ -343,9 +343,10 @@ def grounding_scores(texts: list[str], # one detailed caption per clip
 
 def _precision(m: np.ndarray) -> float: return float(m[:, 0].sum() / max(m[:, 1].sum(), 1))
 def _recall(m: np.ndarray) -> float: return float(m[:, 0].sum() / max(m[:, 2].sum(), 1))
+def _f1(m: np.ndarray) -> float: return float(2 * m[:, 0].sum() / max(m[:, 1].sum() + m[:, 2].sum(), 1))
 
 GROUNDING_MEASURES = {"scenario named": ("scenario", None), "class precision": ("classes", _precision),
-                      "class recall": ("classes", _recall), "distinct": ("distinct", None)}
+                      "class recall": ("classes", _recall), "class F1": ("classes", _f1), "distinct": ("distinct", None)}
 
 def grounding_table(scores: dict[str, dict], # condition -> `grounding_scores`; the first is the model under test
                     seed: int = 0,
