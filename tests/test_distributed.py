@@ -14,7 +14,7 @@ from vlarl.data import ensure_clips
 from vlarl.training import stage1_model
 
 ROOT = Path(__file__).resolve().parents[1]
-TINY = ["world.scenarios=[highway, merge]", "world.clips_per_scenario=3", "world.frames=2", "world.image_size=48",
+TINY = ["world.scenarios=[highway, merge]", "world.clips_per_scenario=3", "data.held_out_frac=0.3", "world.frames=2", "world.image_size=48",
         "model.pretrain_epochs=1", "model.vision_pretrain_epochs=0", "model.llm=scratch", "model.llm_layers=1", "model.vocab_size=400",
         "stage1.epochs=1", "stage2.epochs=1", "stage2.batch_size=2"]
 
