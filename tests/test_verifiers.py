@@ -11,7 +11,8 @@ from vlarl.detect import OracleDetector, detections_path, load_detections
 from vlarl.semantic import load_clip_embeddings, load_dual_encoder, make_semantic_reward
 
 SMOKE = ["-p", "world.clips_per_scenario=2", "-p", "world.frames=3", "-p", "world.image_size=64", "-p", "data.held_out_frac=0.3",
-         "-p", "detect.epochs=1", "-p", "detect.imgsz=64", "-p", "detect.semantic_epochs=3"]
+         "-p", "detect.epochs=1", "-p", "detect.imgsz=64", "-p", "detect.semantic_epochs=3",
+         "-p", "detect.extra_clips_per_scenario=1"]
 
 
 @pytest.fixture(scope="module")
@@ -32,6 +33,10 @@ def test_reads_stage0_and_reports(run):
     assert m["clips"]["source"] == "stage0" and m["clips"]["train"] + m["clips"]["held_out"] == 8
     assert 0 <= m["detector"]["held_out"]["map50"] <= 1
     assert m["semantic"]["retrieval_held_out"]["chance_r1"] == pytest.approx(1 / m["clips"]["held_out"])
+    assert m["clips"]["extra_for_verifiers"] == 4  # one per scenario
+    assert set(m["detector"]["ap50_held_out"]) <= {"car", "truck", "bus", "motorcycle", "obstacle"}
+    ov = m["semantic"]["own_vs_other_held_out"]
+    assert ov["clips"] == m["clips"]["held_out"] and ov["ci95"][0] <= ov["rate"] <= ov["ci95"][1]
     for key in ("yolo/held_out", "oracle/all"):
         assert set(m["caption_reward_sanity"][key]) >= {"pedestrian", "absent_class", "shuffled"}
     assert (run.figures / "detections.png").is_file() and (run.figures / "reward_sanity.png").is_file()

@@ -162,9 +162,11 @@ class SplitEntryConfig(TrainConfig):
 class DetectConfig:
     "The verifiers' models: the YOLOv8 detector whose cached detections feed the rewards (`13_detect`) and the dual encoder of the semantic reward (`15_semantic`)."
     model: str = field(default="yolov8n.yaml", metadata={"help": "ultralytics model: a .yaml trains from scratch, a .pt path loads a local checkpoint (never downloaded)"})
-    epochs: int = field(default=15, metadata={"help": "training epochs on the clips' frames (0 = use a .pt checkpoint as it is)"})
-    imgsz: int = field(default=96, metadata={"help": "detector image size for training and inference (px, a multiple of 32)"})
-    batch: int = field(default=16, metadata={"help": "detector training batch size"})
+    epochs: int = field(default=7, metadata={"help": "training epochs on the clips' frames (0 = use a .pt checkpoint as it is)"})
+    imgsz: int = field(default=160, metadata={"help": "detector image size for training and inference (px, a multiple of 32; above the frames' size upsamples them)"})
+    batch: int = field(default=8, metadata={"help": "detector training batch size"})
+    lr: float = field(default=0.006, metadata={"help": "AdamW learning rate when training from a .yaml (0, and any .pt: ultralytics' own choice)"})
+    extra_clips_per_scenario: int = field(default=48, metadata={"help": "clips per scenario recorded only to train the verifiers, never held out"})
     conf: float = field(default=0.25, metadata={"help": "confidence threshold of the cached detections"})
     mosaic: float = field(default=0.0, metadata={"help": "probability of ultralytics' mosaic augmentation"})
     hsv_augment: bool = field(default=False, metadata={"help": "colour jitter while training (off in the world, where a class is its colour)"})
@@ -180,6 +182,8 @@ class DetectConfig:
         _check(self.model.endswith((".yaml", ".yml", ".pt")), "detect.model", f"expected an ultralytics .yaml or .pt, got {self.model!r}")
         _check(self.imgsz >= 32 and self.imgsz % 32 == 0, "detect.imgsz", "must be a multiple of 32 (the detector's largest stride)")
         _check(self.batch >= 1, "detect.batch", "must be >= 1")
+        _check(self.lr >= 0, "detect.lr", "must be >= 0")
+        _check(self.extra_clips_per_scenario >= 0, "detect.extra_clips_per_scenario", "must be >= 0")
         _check(0 <= self.conf < 1, "detect.conf", "must be in [0, 1)")
         _check(0 <= self.mosaic <= 1, "detect.mosaic", "must be in [0, 1]")
         _check(self.semantic_epochs >= 0, "detect.semantic_epochs", "must be >= 0")

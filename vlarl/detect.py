@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+from dataclasses import replace
 from pathlib import Path
 from typing import Iterable
 
@@ -19,15 +20,15 @@ import numpy as np
 from PIL import Image
 
 from .config import DetectConfig
-from .data import as_arrays
+from .data import as_arrays, record_clips
 from .metrics import set_f1
 from .world import AGENT_CLASSES, CLASS_COLOR
 
 # %% auto #0
-__all__ = ['YOLO_SPLITS', 'clip_frame', 'frame_labels', 'export_yolo', 'detection_record', 'oracle_frame', 'OracleDetector',
-           'cache_detections', 'load_detections', 'clip_classes', 'detections_path', 'class_set_agreement',
-           'load_detector', 'train_args', 'train_detector', 'training_curve', 'dataset_names', 'evaluate_detector',
-           'YoloDetector', 'draw_detections']
+__all__ = ['YOLO_SPLITS', 'EXTRA_SEED', 'clip_frame', 'frame_labels', 'export_yolo', 'extra_training_clips', 'detection_record',
+           'oracle_frame', 'OracleDetector', 'cache_detections', 'load_detections', 'clip_classes', 'detections_path',
+           'class_set_agreement', 'load_detector', 'train_args', 'train_detector', 'training_curve', 'dataset_names',
+           'evaluate_detector', 'YoloDetector', 'draw_detections']
 
 # %% ../nbs/13_detect.ipynb #09608518
 def clip_frame(sample: dict, k: int) -> np.ndarray:
@@ -73,6 +74,19 @@ def export_yolo(clips: dict, # split name -> clips (a `DatasetDict` or dict of l
     yaml = [f"path: {root}"] + [f"{y}: images/{y}" for y in splits.values()] + ["names:"] + [f"  {i}: {n}" for i, n in enumerate(names)]
     (root / "data.yaml").write_text("\n".join(yaml) + "\n")
     return root / "data.yaml"
+
+# %% ../nbs/13_detect.ipynb #e49651de
+EXTRA_SEED = 1_000_003  # added to the run's seed for the verifiers' extra clips
+
+def extra_training_clips(cfg, # run config (`world`, `seed`, `data.source`)
+                         per_scenario: int, # clips recorded per scenario (0 = none)
+                         exclude: Iterable[str] = (), # clip ids never returned (the run's own clips)
+                        ) -> list[dict]:
+    "Simulated clips, in numpy form, recorded only to train the verifiers; none for a real data source."
+    if per_scenario <= 0 or cfg.data.source != "sim": return []
+    more = replace(cfg, seed=cfg.seed + EXTRA_SEED, world=replace(cfg.world, clips_per_scenario=per_scenario))
+    skip = set(exclude)
+    return [s for s in _rows(record_clips(more, progress=False)) if s["clip_id"] not in skip]
 
 # %% ../nbs/13_detect.ipynb #3d1f46f3
 def detection_record(clip_id: str, frames: list[dict]) -> dict:
@@ -154,8 +168,9 @@ def train_args(dc: DetectConfig, # detector settings
     args = dict(data=str(data_yaml), epochs=dc.epochs, imgsz=dc.imgsz, batch=dc.batch, device=dc.device or None,
                 project=str(Path(project).resolve()), name="train", exist_ok=True, workers=0, amp=False, plots=False,
                 val=False, seed=seed, deterministic=True, pretrained=dc.model.endswith(".pt"), mosaic=dc.mosaic,
-                close_mosaic=0, warmup_epochs=min(1.0, dc.epochs / 3), verbose=False)
+                close_mosaic=0, warmup_epochs=min(1.0, dc.epochs / 3), scale=0.1, verbose=False)
     if not dc.hsv_augment: args.update(hsv_h=0.0, hsv_s=0.0, hsv_v=0.0)
+    if dc.lr > 0 and not args["pretrained"]: args.update(optimizer="AdamW", lr0=dc.lr)
     return args
 
 def train_detector(dc: DetectConfig, # detector settings

@@ -21,20 +21,22 @@ from .caption_reward import caption_text
 from .data import as_arrays
 
 # %% auto #0
-__all__ = ['WORD_RE', 'CAPTION_KEYS', 'SEMANTIC_CONFIG', 'hash_tokens', 'TinyDualEncoder', 'clip_loss', 'clip_tensor',
-           'cpu_threads', 'train_dual_encoder', 'recall_at_k', 'retrieval', 'encode_samples', 'save_dual_encoder',
-           'load_dual_encoder', 'PretrainedDualEncoder', 'embed_clips', 'save_clip_embeddings', 'load_clip_embeddings',
+__all__ = ['WORD_RE', 'NUMBER_RE', 'CAPTION_KEYS', 'SEMANTIC_CONFIG', 'hash_tokens', 'TinyDualEncoder', 'clip_loss',
+           'clip_tensor', 'cpu_threads', 'train_dual_encoder', 'recall_at_k', 'retrieval', 'encode_samples',
+           'other_indices', 'bootstrap_ci', 'own_vs_other_rate', 'save_dual_encoder', 'load_dual_encoder',
+           'PretrainedDualEncoder', 'embed_clips', 'save_clip_embeddings', 'load_clip_embeddings',
            'make_semantic_reward']
 
 # %% ../nbs/15_semantic.ipynb #b4419511
 WORD_RE = re.compile(r"\w+")
+NUMBER_RE = re.compile(r"\d+")
 
 def hash_tokens(text: str, # any completion text
                 buckets: int = 4096, # hash buckets (ids 1..buckets)
                 max_words: int = 128, # words kept
                ) -> list[int]:
-    "Hashed ids of the words and adjacent word pairs of `text`."
-    words = WORD_RE.findall(text.lower())[:max_words]
+    "Hashed ids of the words and adjacent word pairs of `text`, numbers by their count of digits."
+    words = WORD_RE.findall(NUMBER_RE.sub(lambda m: f" <{len(m.group())}digits> ", text.lower()))[:max_words]
     grams = words + [f"{a} {b}" for a, b in zip(words, words[1:])]
     return [1 + zlib.crc32(g.encode("utf-8", "replace")) % buckets for g in grams]
 
@@ -159,6 +161,42 @@ def retrieval(encoder, # a dual encoder (`encode_clips`, `encode_texts`)
 def encode_samples(encoder, samples: list[dict], batch: int = 32) -> torch.Tensor:
     "Clip embeddings of clips in numpy form, in batches."
     return torch.cat([encoder.encode_clips(clip_tensor(samples[i:i + batch])) for i in range(0, len(samples), batch)])
+
+# %% ../nbs/15_semantic.ipynb #7078fb4f
+def other_indices(texts: list[str], # one caption per clip
+                  rng: np.random.Generator, # sampling generator
+                 ) -> np.ndarray:
+    "For each text, the index of a random other one, a different text wherever one exists."
+    texts = np.asarray(texts, dtype=object)
+    out = []
+    for i, t in enumerate(texts):
+        pool = np.flatnonzero(texts != t)
+        if len(pool) == 0: pool = np.delete(np.arange(len(texts)), i)
+        out.append(int(rng.choice(pool)))
+    return np.array(out)
+
+def bootstrap_ci(x, # per-item values
+                 seed: int = 0, # resampling seed
+                 n: int = 2000, # bootstrap resamples
+                ) -> list[float]:
+    "95 % bootstrap interval of the mean of `x`."
+    x, rng = np.asarray(x, float), np.random.default_rng(seed)
+    means = x[rng.integers(len(x), size=(n, len(x)))].mean(1)
+    return [float(v) for v in np.percentile(means, [2.5, 97.5])]
+
+@torch.no_grad()
+def own_vs_other_rate(encoder, # a dual encoder
+                      samples: list[dict], # clips in numpy form (at least 2)
+                      seed: int = 0, # draws the other clips and the bootstrap
+                      key: str = "caption_detailed", # the caption compared
+                     ) -> dict:
+    "Share of clips whose own caption is closer to them than another clip's caption, with a 95 % bootstrap interval."
+    if len(samples) < 2: raise ValueError(f"own_vs_other_rate needs at least 2 clips, got {len(samples)}")
+    texts = [s[key] for s in samples]
+    v, t = encode_samples(encoder, samples).cpu(), encoder.encode_texts(texts).cpu()
+    j = other_indices(texts, np.random.default_rng(seed))
+    wins = ((v * t).sum(-1) > (v * t[j]).sum(-1)).float().numpy()
+    return {"clips": len(samples), "rate": float(wins.mean()), "ci95": bootstrap_ci(wins, seed), "chance": 0.5}
 
 # %% ../nbs/15_semantic.ipynb #96ed0f88
 SEMANTIC_CONFIG = "dual_encoder.json"
