@@ -166,7 +166,8 @@ class DetectConfig:
     imgsz: int = field(default=160, metadata={"help": "detector image size for training and inference (px, a multiple of 32; above the frames' size upsamples them)"})
     batch: int = field(default=8, metadata={"help": "detector training batch size"})
     lr: float = field(default=0.006, metadata={"help": "AdamW learning rate when training from a .yaml (0, and any .pt: ultralytics' own choice)"})
-    extra_clips_per_scenario: int = field(default=48, metadata={"help": "clips per scenario recorded only to train the verifiers, never held out"})
+    extra_clips_per_scenario: int = field(default=24, metadata={"help": "clips per scenario recorded only to train the verifiers, never held out "
+                                                                           "(tiny: 24, so that they train on ~2,000 frames with the 200 training clips)"})
     conf: float = field(default=0.25, metadata={"help": "confidence threshold of the cached detections"})
     mosaic: float = field(default=0.0, metadata={"help": "probability of ultralytics' mosaic augmentation"})
     hsv_augment: bool = field(default=False, metadata={"help": "colour jitter while training (off in the world, where a class is its colour)"})

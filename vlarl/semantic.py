@@ -19,13 +19,13 @@ from torch import nn
 
 from .caption_reward import caption_text
 from .data import as_arrays
+from .metrics import bootstrap_interval
 
 # %% auto #0
 __all__ = ['WORD_RE', 'NUMBER_RE', 'CAPTION_KEYS', 'SEMANTIC_CONFIG', 'hash_tokens', 'TinyDualEncoder', 'clip_loss',
            'clip_tensor', 'cpu_threads', 'train_dual_encoder', 'recall_at_k', 'retrieval', 'encode_samples',
-           'other_indices', 'bootstrap_ci', 'own_vs_other_rate', 'save_dual_encoder', 'load_dual_encoder',
-           'PretrainedDualEncoder', 'embed_clips', 'save_clip_embeddings', 'load_clip_embeddings',
-           'make_semantic_reward']
+           'other_indices', 'own_vs_other_rate', 'save_dual_encoder', 'load_dual_encoder', 'PretrainedDualEncoder',
+           'embed_clips', 'save_clip_embeddings', 'load_clip_embeddings', 'make_semantic_reward']
 
 # %% ../nbs/15_semantic.ipynb #b4419511
 WORD_RE = re.compile(r"\w+")
@@ -175,15 +175,6 @@ def other_indices(texts: list[str], # one caption per clip
         out.append(int(rng.choice(pool)))
     return np.array(out)
 
-def bootstrap_ci(x, # per-item values
-                 seed: int = 0, # resampling seed
-                 n: int = 2000, # bootstrap resamples
-                ) -> list[float]:
-    "95 % bootstrap interval of the mean of `x`."
-    x, rng = np.asarray(x, float), np.random.default_rng(seed)
-    means = x[rng.integers(len(x), size=(n, len(x)))].mean(1)
-    return [float(v) for v in np.percentile(means, [2.5, 97.5])]
-
 @torch.no_grad()
 def own_vs_other_rate(encoder, # a dual encoder
                       samples: list[dict], # clips in numpy form (at least 2)
@@ -196,7 +187,8 @@ def own_vs_other_rate(encoder, # a dual encoder
     v, t = encode_samples(encoder, samples).cpu(), encoder.encode_texts(texts).cpu()
     j = other_indices(texts, np.random.default_rng(seed))
     wins = ((v * t).sum(-1) > (v * t[j]).sum(-1)).float().numpy()
-    return {"clips": len(samples), "rate": float(wins.mean()), "ci95": bootstrap_ci(wins, seed), "chance": 0.5}
+    ci = bootstrap_interval(wins, seed=seed)
+    return {"clips": len(samples), "rate": float(wins.mean()), "ci95": [ci["lo"], ci["hi"]], "chance": 0.5}
 
 # %% ../nbs/15_semantic.ipynb #96ed0f88
 SEMANTIC_CONFIG = "dual_encoder.json"
