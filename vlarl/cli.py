@@ -432,12 +432,29 @@ def _grounding_lines(s2: dict) -> list[str]:
         out += [f"Temporal-embedding ablation, held-out loss per entry, {k}: {_ci(abl[k], 4)} nats/token."]
     return out
 
+def _verifier_lines(v: dict) -> list[str]:
+    "The detector's held-out AP50 per class and the semantic reward's own-vs-other rate."
+    det, sem = v["detector"], v["semantic"]["own_vs_other_held_out"]
+    ap = det["ap50_held_out"]
+    return ["", f"Verifiers on {v['clips']['held_out']} held-out clips: detector mAP50 {det['held_out']['map50']:.2f} "
+                f"({', '.join(f'{k} {x:.2f}' for k, x in ap.items())}); the semantic reward ranks a clip's own caption above "
+                f"another clip's on {sem['rate']:.3f} [{sem['ci95'][0]:.3f}, {sem['ci95'][1]:.3f}] of them."]
+
 def _grpo_lines(s3: dict) -> list[str]:
     "Stage 3's reward gains and the drive plan against the baselines."
     rows = [[f"{mode}: {t}", _ci(d, 3)] for mode, g in (s3.get("gains") or {}).items() for t, d in g.items()]
     rows += [[f"drive L2 after GRPO minus {n} (m)", _ci(d)] for n, d in (s3.get("l2_gain_after_minus") or {}).items()]
-    return ["", "Stage 3, GRPO: held-out gains after minus before (95 % paired bootstrap intervals):", "",
-            _md_table(["measure", "after - before"], rows)] if rows else []
+    if not rows: return []
+    out = ["", f"Stage 3, GRPO ({s3['steps']} steps) on {s3['held_out_clips']} held-out clips: after minus before "
+               "(95 % paired bootstrap intervals):", "", _md_table(["measure", "after - before"], rows)]
+    plan = s3.get("planning") or {}
+    if plan:
+        out += ["", _md_table(["drive plan", "L2 ST-P3 avg (m)", "collision ST-P3 avg (exact, %)"],
+                              [[n, f"{p['stp3']['L2']['avg']:.2f}", f"{100 * p['stp3']['collision_exact']['avg']:.2f}"] for n, p in plan.items()])]
+    sig = (s3.get("group_signal") or {}).get("training") or {}
+    if sig: out += ["", f"GRPO groups without reward spread (trl's `frac_reward_zero_std`, mean over steps): "
+                        f"{100 * sig['frac_reward_zero_std']:.0f} %; mean reward std {sig['reward_std']:.3f}."]
+    return out
 
 def results_markdown(results="results") -> str:
     "The README's results section rendered from a published run's `results/` folder."
@@ -449,6 +466,7 @@ def results_markdown(results="results") -> str:
                          f"({s1['heldout_entries']} entries)."]
     if s2: lines += [f"Stage 2 held-out split-entry loss: {s2['heldout_loss_before']:.3f} -> {s2['heldout_loss_after']:.3f} nats/token."]
     if s2: lines += _grounding_lines(s2)
+    if (v := _metric(results, "verifiers")): lines += _verifier_lines(v)
     if (s3 := _metric(results, "stage3_grpo")): lines += _grpo_lines(s3)
     return "\n".join(lines) + "\n"
 
