@@ -436,9 +436,11 @@ def _verifier_lines(v: dict) -> list[str]:
     "The detector's held-out AP50 per class and the semantic reward's own-vs-other rate."
     det, sem = v["detector"], v["semantic"]["own_vs_other_held_out"]
     ap = det["ap50_held_out"]
-    return ["", f"Verifiers on {v['clips']['held_out']} held-out clips: detector mAP50 {det['held_out']['map50']:.2f} "
-                f"({', '.join(f'{k} {x:.2f}' for k, x in ap.items())}); the semantic reward ranks a clip's own caption above "
-                f"another clip's on {sem['rate']:.3f} [{sem['ci95'][0]:.3f}, {sem['ci95'][1]:.3f}] of them."]
+    import textwrap
+    text = (f"Verifiers on {v['clips']['held_out']} held-out clips: detector mAP50 {det['held_out']['map50']:.2f} "
+            f"({', '.join(f'{k} {x:.2f}' for k, x in ap.items())}); the semantic reward ranks a clip's own caption above "
+            f"another clip's on {sem['rate']:.3f} [{sem['ci95'][0]:.3f}, {sem['ci95'][1]:.3f}] of them.")
+    return ["", textwrap.fill(text, 115)]
 
 def _grpo_lines(s3: dict) -> list[str]:
     "Stage 3's reward gains and the drive plan against the baselines."
