@@ -31,8 +31,8 @@ __all__ = ['STAGE_PATTERN', 'STAGE_PARAMETERS', 'KERNEL_ARGS', 'HIDDEN_DIRECTIVE
            'record_stage', 'stage_parameters', 'kernel_env', 'quiet_parameter_inference', 'run_stage',
            'stage_estimates', 'eta_note', 'PipelineResult', 'run_pipeline', 'prepare_run', 'format_table',
            'split_directives', 'notebook_to_markdown', 'notebook_title', 'cmd_stages', 'select_notebooks', 'cmd_run',
-           'publish_figures', 'publish_results', 'results_markdown', 'load_yaml_profile', 'cmd_bench', 'readme_text',
-           'cmd_publish', 'cmd_readme', 'cmd_fetch', 'cmd_docs', 'make_parser', 'main']
+           'publish_figures', 'publish_results', 'results_markdown', 'cmd_bench', 'readme_text', 'cmd_publish',
+           'cmd_readme', 'cmd_fetch', 'cmd_docs', 'make_parser', 'main']
 
 # %% ../nbs/90_cli.ipynb #a7f0aafa
 STAGE_PATTERN = "[0-9][0-9]_stage*.ipynb"
@@ -193,11 +193,11 @@ def stage_estimates(run: RunDir, # the run about to start (excluded from its own
                     cfg: RunConfig, # its configuration
                    ) -> dict[str, float]:
     "Expected seconds per stage: the newest earlier run with the same configuration, else with the same profile."
-    from vlarl.config import config_differences, load_yaml
+    from vlarl.config import config_differences
     same, similar = {}, {}
     others = [p for p in Path(cfg.runs_root).glob("*/run.json") if p.parent.resolve() != run.path.resolve()]
     for p in sorted(others, key=lambda p: p.stat().st_mtime):
-        try: other = build_config(load_yaml(p.parent / "config.yaml").get("profile", "tiny"), p.parent / "config.yaml")
+        try: other = RunDir(p.parent).config()
         except Exception: continue    # a corrupt or foreign config.yaml says nothing about this run
         secs = _recorded_seconds(p.parent)
         if other.profile == cfg.profile: similar |= secs
@@ -407,7 +407,7 @@ def _md_table(header: list[str], rows: list[list]) -> str:
 def _run_lines(results: Path) -> list[str]:
     "What run the tables come from, and its stage wall times."
     src = json.loads((results / "SOURCE.json").read_text(encoding="utf-8"))
-    cfg = build_config(load_yaml_profile(results / "config.yaml"), results / "config.yaml")
+    cfg = RunDir(results).config()             # results/ holds the run's config.yaml as a run directory does
     stages = json.loads((results / "run.json").read_text(encoding="utf-8"))["stages"]
     times = [[n, s["status"], f"{s['seconds'] / 60:.1f}"] for n, s in stages.items()]
     import textwrap
@@ -471,11 +471,6 @@ def results_markdown(results="results") -> str:
     if (v := _metric(results, "verifiers")): lines += _verifier_lines(v)
     if (s3 := _metric(results, "stage3_grpo")): lines += _grpo_lines(s3)
     return "\n".join(lines) + "\n"
-
-def load_yaml_profile(path) -> str:
-    "The profile a saved `config.yaml` names (tiny when absent)."
-    from vlarl.config import load_yaml
-    return load_yaml(path).get("profile", "tiny")
 
 # %% ../nbs/90_cli.ipynb #a36e79de
 BENCHMARKS = {  # target -> (module, function, what --size means); each function is f(cfg, size) -> dict of figures
