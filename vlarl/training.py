@@ -26,11 +26,12 @@ from .world import AGENT_CLASSES, CLASS_PLURAL
 __all__ = ['ALIGN_ENTRIES', 'SPLIT_ENTRIES', 'VISION_CLASSES', 'STAGE1_PARTS', 'SCENARIO_WORDS', 'GROUNDING_MEASURES',
            'make_entries', 'caption_texts', 'tokenizer_corpus', 'cpu_has_bf16', 'pretrain_tiny_llm',
            'frame_class_targets', 'class_presence_loss', 'pretrain_tiny_vision', 'base_checkpoints',
-           'fit_feature_stats', 'build_stage_model', 'heldout_loss', 'last_checkpoint', 'train_entries', 'loss_curve',
-           'run_alignment', 'stage1_model', 'run_split_entry', 'save_stage2', 'stage2_model', 'mentioned_classes',
-           'classes_in_view', 'mention_scores', 'word_count', 'caption_report', 'named_scenario', 'derangement',
-           'with_frames_of', 'blank_frames', 'grounding_scores', 'grounding_table', 'format_grounding', 'entry_losses',
-           'frame_swap_losses', 'benchmark_stage2']
+           'fit_feature_stats', 'build_stage_model', 'entry_nll', 'token_mean', 'entry_means', 'heldout_loss',
+           'last_checkpoint', 'train_entries', 'loss_curve', 'run_alignment', 'stage1_model', 'run_split_entry',
+           'save_stage2', 'stage2_model', 'mentioned_classes', 'classes_in_view', 'class_counts', 'mention_scores',
+           'word_count', 'caption_report', 'named_scenario', 'derangement', 'with_frames_of', 'blank_frames',
+           'grounding_scores', 'grounding_table', 'format_grounding', 'entry_losses', 'frame_swap_losses',
+           'benchmark_stage2']
 
 # %% ../nbs/03b_training.ipynb #112abcc2
 ALIGN_ENTRIES = [(INSTRUCTION_RAW, "caption_raw")]
@@ -178,20 +179,35 @@ def build_stage_model(cfg: RunConfig, run, train_clips: Dataset):
 
 # %% ../nbs/03b_training.ipynb #0a159983
 @torch.no_grad()
-def heldout_loss(model, # the VLM
-                 collator: VideoCollator,
-                 entries: Dataset, # held-out entries
-                 batch_size: int = 8,
-                ) -> float:
-    "Token-weighted mean caption loss (nats per token) on `entries`."
+def entry_nll(model, # the VLM
+              collator: VideoCollator,
+              entries: Dataset, # entries to score
+              batch_size: int = 8,
+             ) -> np.ndarray:
+    "Each entry's summed caption loss (nats) and its number of answer tokens, (N, 2)."
     model.eval()
-    total, n = 0.0, 0
+    out = []
     for i in range(0, len(entries), batch_size):
         batch = collator([entries[j] for j in range(i, min(i + batch_size, len(entries)))])
         batch = {k: v.to(model.device) for k, v in batch.items()}
-        k = int((batch["labels"][:, 1:] != -100).sum())
-        total += model(**batch).loss.item() * k; n += k
-    return total / max(n, 1)
+        labels = batch.pop("labels")[:, 1:]
+        logits = model(**batch).logits[:, :-1].float()
+        nll = torch.nn.functional.cross_entropy(logits.transpose(1, 2), labels.clamp(min=0), reduction="none")
+        mask = (labels != -100).float()
+        out += torch.stack([(nll * mask).sum(1), mask.sum(1)], 1).tolist()
+    return np.array(out, dtype=np.float64).reshape(-1, 2)
+
+def token_mean(nll: np.ndarray) -> float:
+    "Token-weighted mean loss (nats per token) of `entry_nll` rows."
+    return float(nll[:, 0].sum() / max(nll[:, 1].sum(), 1))
+
+def entry_means(nll: np.ndarray) -> np.ndarray:
+    "Each entry's mean loss (nats per answer token) from `entry_nll` rows."
+    return nll[:, 0] / np.maximum(nll[:, 1], 1)
+
+def heldout_loss(model, collator: VideoCollator, entries: Dataset, batch_size: int = 8) -> float:
+    "Token-weighted mean caption loss (nats per token) on `entries`."
+    return token_mean(entry_nll(model, collator, entries, batch_size))
 
 # %% ../nbs/03b_training.ipynb #8da8e8b7
 def last_checkpoint(out_dir) -> str | None:
@@ -284,11 +300,19 @@ def classes_in_view(example: dict) -> set[str]:
     T = len(example["frames"])
     return {a["cls"] for a in example["agents"] if a["visible"][T - 1] and a["cls"] in _CLASS_WORDS}
 
+def class_counts(texts: list[str], truths: list[set[str]]) -> np.ndarray:
+    "Per caption (N, 3): classes it mentions that are in view, classes it mentions, classes in view."
+    return np.array([[len(mentioned_classes(t) & g), len(mentioned_classes(t)), len(g)] for t, g in zip(texts, truths)],
+                    dtype=np.float64).reshape(-1, 3)
+
+def _precision(m: np.ndarray) -> float: return float(m[:, 0].sum() / max(m[:, 1].sum(), 1))
+def _recall(m: np.ndarray) -> float: return float(m[:, 0].sum() / max(m[:, 2].sum(), 1))
+def _f1(m: np.ndarray) -> float: return float(2 * m[:, 0].sum() / max(m[:, 1].sum() + m[:, 2].sum(), 1))
+
 def mention_scores(texts: list[str], truths: list[set[str]]) -> dict:
     "Micro precision and recall of mentioned classes against the classes in view."
-    tp = sum(len(mentioned_classes(t) & g) for t, g in zip(texts, truths))
-    said = sum(len(mentioned_classes(t)) for t in texts); real = sum(len(g) for g in truths)
-    return {"precision": tp / said if said else 0.0, "recall": tp / real if real else 0.0}
+    m = class_counts(texts, truths)
+    return {"precision": _precision(m), "recall": _recall(m)}
 
 def word_count(text: str) -> int: return len(text.split())
 
@@ -335,15 +359,10 @@ def grounding_scores(texts: list[str], # one detailed caption per clip
                     ) -> dict[str, np.ndarray]:
     "Per-clip grounding columns: scenario named (0/1), class counts (tp, said, real) and distinct (0/1)."
     truths = [classes_in_view(ex) for ex in clips.select_columns(["frames", "agents"])]
-    said = [mentioned_classes(t) for t in texts]
     counts = collections.Counter(t.strip().lower() for t in texts)
     return {"scenario": np.array([float(named_scenario(t) == sc) for t, sc in zip(texts, clips["scenario"])]),
-            "classes": np.array([[len(s & g), len(s), len(g)] for s, g in zip(said, truths)], dtype=np.float64),
+            "classes": class_counts(texts, truths),
             "distinct": np.array([float(counts[t.strip().lower()] == 1) for t in texts])}
-
-def _precision(m: np.ndarray) -> float: return float(m[:, 0].sum() / max(m[:, 1].sum(), 1))
-def _recall(m: np.ndarray) -> float: return float(m[:, 0].sum() / max(m[:, 2].sum(), 1))
-def _f1(m: np.ndarray) -> float: return float(2 * m[:, 0].sum() / max(m[:, 1].sum() + m[:, 2].sum(), 1))
 
 GROUNDING_MEASURES = {"scenario named": ("scenario", None), "class precision": ("classes", _precision),
                       "class recall": ("classes", _recall), "class F1": ("classes", _f1), "distinct": ("distinct", None)}
@@ -374,32 +393,19 @@ def format_grounding(table: dict[str, dict]) -> str:
     return "\n".join(lines)
 
 # %% ../nbs/03b_training.ipynb #79461977
-@torch.no_grad()
-def entry_losses(model, collator: VideoCollator,
-                 entries: Dataset, # entries to score
-                 batch_size: int = 8,
-                ) -> np.ndarray:
+def entry_losses(model, collator: VideoCollator, entries: Dataset, batch_size: int = 8) -> np.ndarray:
     "Mean caption loss (nats per answer token) of each entry."
-    model.eval()
-    out = []
-    for i in range(0, len(entries), batch_size):
-        batch = collator([entries[j] for j in range(i, min(i + batch_size, len(entries)))])
-        batch = {k: v.to(model.device) for k, v in batch.items()}
-        labels = batch.pop("labels")[:, 1:]
-        logits = model(**batch).logits[:, :-1].float()
-        nll = torch.nn.functional.cross_entropy(logits.transpose(1, 2), labels.clamp(min=0), reduction="none")
-        mask = (labels != -100).float()
-        out += ((nll * mask).sum(1) / mask.sum(1).clamp(min=1)).tolist()
-    return np.array(out)
+    return entry_means(entry_nll(model, collator, entries, batch_size))
 
 def frame_swap_losses(model, processor, clips: Dataset, # the VLM, its processor and held-out clips
                       pairs=None, # (instruction, caption column) entry kinds; default the split entries
                       seed: int = 0,
+                      own: np.ndarray | None = None, # the entries' losses with their own frames, if already computed
                      ) -> dict:
     "Per-entry caption loss with each clip's own frames and with another clip's (a derangement), and the paired difference."
     from vlarl.metrics import paired_bootstrap
     pairs, collator = pairs or SPLIT_ENTRIES, VideoCollator(processor, model.config.num_frames)
-    own = entry_losses(model, collator, make_entries(clips, pairs))
+    own = entry_losses(model, collator, make_entries(clips, pairs)) if own is None else own
     swapped = entry_losses(model, collator, make_entries(with_frames_of(clips, derangement(len(clips), seed)), pairs))
     return {"own": own, "swapped": swapped, "increase": paired_bootstrap(swapped, own, seed=seed)}
 
