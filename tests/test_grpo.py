@@ -8,8 +8,8 @@ from transformers import AutoModelForCausalLM, SiglipVisionModel, TrainerCallbac
 
 from vlarl.config import ConfigError, RewardConfig, build_config
 from vlarl.data import as_arrays, record_clips
-from vlarl.grpo import (TASKS, make_grpo_trainer, mixed_dataset, score_completions, task_dataset, task_rewards, task_target,
-                        train_grpo)
+from vlarl.grpo import make_grpo_trainer, score_completions, task_rewards, train_grpo
+from vlarl.tasks import TASKS, mixed_dataset, task_dataset, task_target
 from vlarl.inference import parse_output, run_policy
 from vlarl.model import assemble_video_vlm, make_processor, tiny_text_config, tiny_vision_config, train_tokenizer
 from vlarl.rewards import completion_text
@@ -129,7 +129,7 @@ def test_clear_errors(clips, samples, tokenizer, tmp_path):
 
 def test_ground_truth_outscores_a_shifted_plan(samples):
     "The drive rewards rank the true plan above the same plan 3 m to the side, on every clip."
-    from vlarl.grpo import sample_row
+    from vlarl.tasks import sample_row
     funcs, ws = task_rewards(["drive"], CFG.grpo, RewardConfig())
     rows = [sample_row(s, "drive") for s in samples]
     gt = [task_target(s, "drive") for s in samples]

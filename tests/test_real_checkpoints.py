@@ -104,7 +104,8 @@ def test_smollm2_stage2_grpo_and_dpo_steps(smollm2, tmp_path):
     from vlarl.data import record_clips
     from vlarl.dialect_pairs import train_dpo
     from vlarl.dialect_translator import load_lm
-    from vlarl.grpo import make_grpo_trainer, task_dataset, task_rewards
+    from vlarl.grpo import make_grpo_trainer, task_rewards
+    from vlarl.tasks import task_dataset
     from vlarl.model import add_lora, build_video_vlm, generate_text, tiny_vision_config
     from vlarl.training import SPLIT_ENTRIES, make_entries, train_entries
 

@@ -12,7 +12,6 @@ import datetime
 import json
 import logging
 import os
-import re
 import sys
 import time
 from dataclasses import dataclass
@@ -23,20 +22,18 @@ from tqdm import tqdm
 
 import vlarl
 from .config import PROFILES, ConfigError, RunConfig, RunDir, build_config
+from .notebooks import STAGE_PATTERN, notebook_title, notebook_to_markdown
 
 # %% auto #0
-__all__ = ['STAGE_PATTERN', 'STAGE_PARAMETERS', 'KERNEL_ARGS', 'HIDDEN_DIRECTIVES', 'RESULTS_MARKER', 'BENCHMARKS', 'FETCHABLE',
-           'DEFAULT_NBS', 'CliError', 'find_stage_notebooks', 'resolve_notebook', 'parameters_cell',
-           'contract_problems', 'read_status', 'write_status', 'done_stages', 'git_commit', 'StageResult',
-           'record_stage', 'stage_parameters', 'kernel_env', 'quiet_parameter_inference', 'run_stage',
-           'stage_estimates', 'eta_note', 'PipelineResult', 'run_pipeline', 'prepare_run', 'format_table',
-           'split_directives', 'notebook_to_markdown', 'notebook_title', 'cmd_stages', 'select_notebooks', 'cmd_run',
-           'publish_figures', 'publish_results', 'results_markdown', 'cmd_bench', 'readme_text', 'cmd_publish',
-           'cmd_readme', 'cmd_fetch', 'cmd_docs', 'make_parser', 'main']
+__all__ = ['STAGE_PARAMETERS', 'KERNEL_ARGS', 'RESULTS_MARKER', 'BENCHMARKS', 'FETCHABLE', 'DEFAULT_NBS', 'CliError',
+           'find_stage_notebooks', 'resolve_notebook', 'parameters_cell', 'contract_problems', 'read_status',
+           'write_status', 'done_stages', 'git_commit', 'StageResult', 'record_stage', 'stage_parameters', 'kernel_env',
+           'quiet_parameter_inference', 'run_stage', 'stage_estimates', 'eta_note', 'PipelineResult', 'run_pipeline',
+           'prepare_run', 'format_table', 'cmd_stages', 'select_notebooks', 'cmd_run', 'publish_figures',
+           'publish_results', 'results_markdown', 'cmd_bench', 'readme_text', 'cmd_publish', 'cmd_readme', 'cmd_fetch',
+           'cmd_docs', 'make_parser', 'main']
 
 # %% ../nbs/90_cli.ipynb #a7f0aafa
-STAGE_PATTERN = "[0-9][0-9]_stage*.ipynb"
-
 class CliError(ValueError):
     "The command line asks for something that cannot be done; `main` prints it and exits with code 2."
 
@@ -283,42 +280,7 @@ def format_table(d: dict, # name -> value
     wk, wv = max(len(k) for k, _ in rows), max(len(v) for _, v in rows)
     return "\n".join(f"{k:<{wk}}  {v:>{wv}}" for k, v in rows)
 
-# %% ../nbs/90_cli.ipynb #24d3215d
-_DIRECTIVE = re.compile(r"^\s*#\s*\|\s*(.*?)\s*$")
-HIDDEN_DIRECTIVES = {"hide", "export", "exporti", "exp", "default_exp", "echo:false", "include:false"}
-
-def split_directives(source: str) -> tuple[list[str], str]:
-    "The leading `#|` directives of a code cell's `source`, and the code after them."
-    lines = source.splitlines()
-    n = next((i for i, l in enumerate(lines) if not _DIRECTIVE.match(l)), len(lines))
-    return [_DIRECTIVE.match(l).group(1) for l in lines[:n]], "\n".join(lines[n:]).strip("\n")
-
-def _hidden(directive: str) -> bool:
-    key = directive.replace(" ", "") if ":" in directive else (directive.split() or [""])[0]
-    return key in HIDDEN_DIRECTIVES
-
-# %% ../nbs/90_cli.ipynb #8e522110
-def _code_block(source: str) -> str:
-    "A fenced Python block of a code cell's `source`, or '' for a cell the docs hide."
-    directives, code = split_directives(source)
-    if any(map(_hidden, directives)) or not code.strip(): return ""
-    return f"```python\n{code}\n```"
-
-def notebook_to_markdown(nb_path, # the notebook to render, e.g. `nbs/index.ipynb`
-                        ) -> str:
-    "Markdown of a notebook: markdown cells as they are, visible code cells as fenced Python, no outputs."
-    cells = nbformat.read(str(nb_path), as_version=4).cells
-    parts = [c.source.strip("\n") if c.cell_type == "markdown" else _code_block(c.source) for c in cells if c.cell_type in ("markdown", "code")]
-    return "\n\n".join(p for p in parts if p) + "\n"
-
 # %% ../nbs/90_cli.ipynb #486d01b2
-def notebook_title(path) -> str:
-    "The first `# ` heading of the notebook at `path`, or ''."
-    for c in nbformat.read(str(path), as_version=4).cells:
-        if c.cell_type == "markdown":
-            return next((l[2:].strip() for l in c.source.splitlines() if l.startswith("# ")), "")
-    return ""
-
 def _stage_line(p: Path, width: int) -> str:
     "One line of `vlarl stages`: name, title, and what breaks the contract if anything does."
     problems = contract_problems(p)
@@ -527,8 +489,9 @@ def cmd_fetch(args) -> int:
 
 def cmd_docs(args) -> int:
     "`vlarl docs`: build the documentation site from the notebooks (see `91_docs`)."
-    from vlarl.docs import build_docs
-    site = build_docs(Path(args.nbs).resolve().parent, args.out, args.executed)
+    from vlarl.docs import DocsError, build_docs
+    try: site = build_docs(Path(args.nbs).resolve().parent, args.out, args.executed)
+    except DocsError as e: raise CliError(str(e)) from None
     print(f"wrote {site / 'index.html'}")
     return 0
 

@@ -18,12 +18,15 @@ from pathlib import Path
 import nbformat
 import yaml
 
-from .cli import STAGE_PATTERN, CliError, notebook_title, notebook_to_markdown, split_directives
+from .notebooks import STAGE_PATTERN, notebook_title, notebook_to_markdown, split_directives
+
+class DocsError(ValueError):
+    "The docs cannot be built as asked (a missing home page or tool, a formula MathML cannot render)."
 
 # %% auto #0
-__all__ = ['SITE_HIDDEN', 'PLOTLY_MIME', 'WIDGET_MIME', 'PLOTLY_JS', 'WIDGET_NOTE', 'ARITHMATEX', 'notebook_module', 'site_code',
-           'mathml', 'markdown_math', 'site_markdown', 'plotly_output', 'site_outputs', 'figures_named', 'figure_cell',
-           'site_notebook', 'mkdocs_config', 'stage_docs', 'site_math', 'build_docs']
+__all__ = ['SITE_HIDDEN', 'PLOTLY_MIME', 'WIDGET_MIME', 'PLOTLY_JS', 'WIDGET_NOTE', 'ARITHMATEX', 'DocsError', 'notebook_module',
+           'site_code', 'mathml', 'markdown_math', 'site_markdown', 'plotly_output', 'site_outputs', 'figures_named',
+           'figure_cell', 'site_notebook', 'mkdocs_config', 'stage_docs', 'site_math', 'build_docs']
 
 # %% ../nbs/91_docs.ipynb #c06284b7
 def notebook_module(nb) -> str | None:
@@ -54,7 +57,7 @@ def mathml(tex: str, # a formula in TeX, without its `$` delimiters
     "The formula as one line of MathML that Markdown passes through unchanged."
     from latex2mathml.converter import convert  # a dev requirement, like the rest of the site's tools
     out = convert(tex.strip(), display="block" if display else "inline")
-    if "\\" in out: raise CliError(f"the formula ${tex}$ has a TeX command that latex2mathml does not know")
+    if "\\" in out: raise DocsError(f"the formula ${tex}$ has a TeX command that latex2mathml does not know")
     return out.translate(_MD_SPECIAL)
 
 # %% ../nbs/91_docs.ipynb #ea1c0efc
@@ -183,8 +186,8 @@ def stage_docs(root=".", # the repository: nbs/, figures/, vlarl/, settings.ini
     "Write the MkDocs project of the site from the notebooks; returns its `mkdocs.yml`."
     root = Path(root).resolve(); nbs = root / "nbs"
     dest = Path(dest) if dest else root / "_proc" / "docs"
-    if not (nbs / "index.ipynb").is_file(): raise CliError(f"no {nbs / 'index.ipynb'}: the site's home page is made from it")
-    if executed and not Path(executed).is_dir(): raise CliError(f"--executed {executed}: no such folder")
+    if not (nbs / "index.ipynb").is_file(): raise DocsError(f"no {nbs / 'index.ipynb'}: the site's home page is made from it")
+    if executed and not Path(executed).is_dir(): raise DocsError(f"--executed {executed}: no such folder")
     shutil.rmtree(dest, ignore_errors=True)
     docs = dest / "docs"; (docs / "api").mkdir(parents=True)
     figures = {p.name for p in (root / "figures").glob("*.png")}
@@ -226,12 +229,12 @@ def build_docs(root=".", # the repository
     "Build the documentation site of the repository at `root`; returns the site's folder."
     root = Path(root).resolve(); site = Path(out).resolve() if out else root / "_docs"
     try: import mkdocs, mkdocs_jupyter, mkdocstrings  # noqa: F401
-    except ImportError as e: raise CliError(f"building the docs needs the dev requirements ({e.name} is missing): pip install -e '.[dev]'") from None
+    except ImportError as e: raise DocsError(f"building the docs needs the dev requirements ({e.name} is missing): pip install -e '.[dev]'") from None
     yml = stage_docs(root, root / "_proc" / "docs", site, executed)
     env = {**os.environ, "NO_MKDOCS_2_WARNING": "1"}
     r = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "--clean", "-f", str(yml)], capture_output=True, text=True, env=env)
     if r.returncode:
         why = [l for l in (r.stdout + r.stderr).splitlines() if l.strip() and not l.startswith("INFO")]
-        raise CliError("mkdocs build failed:\n" + "\n".join(why[-40:]))
+        raise DocsError("mkdocs build failed:\n" + "\n".join(why[-40:]))
     for page in site.rglob("*.html"): page.write_text(site_math(page.read_text(encoding="utf-8")), encoding="utf-8")
     return site

@@ -14,13 +14,13 @@ import scipy.ndimage
 import torch
 from datasets import Dataset, Features, Image, List, Value
 from PIL import Image as PILImage
-from transformers import LogitsProcessor, LogitsProcessorList
-from trl import GRPOTrainer
+from transformers import LogitsProcessor
 
 from .checkpoints import end_of_turn
 from .config import RunConfig
-from .grpo import (COMMAND_WORDS, PLAN_FRAMES, check_plan_frame, ego_text, only_task, plan_origin, point_text, prior_point, rollout_text,
-                   round_numbers, task_target)
+from .grpo import only_task
+from .tasks import (COMMAND_WORDS, PLAN_FRAMES, check_plan_frame, ego_text, plan_origin, point_text, prior_point,
+                         rollout_text, round_numbers, task_target)
 from .image_metrics import check_images, image_report, psnr, ssim
 from .inference import plans_with_fallback
 from .metrics import planning_metrics
@@ -39,10 +39,9 @@ __all__ = ['EGO_RGB', 'EGO_LIGHT_RGB', 'WM_REQUEST', 'CONTEXTS', 'VISUAL_TASK', 
            'visual_format_breakdown', 'visual_format_reward', 'psnr_score', 'visual_quality_breakdowns',
            'visual_quality_reward', 'visual_clips', 'visual_sft_entries', 'visual_task_dataset', 'visual_task_rewards',
            'baseline_frames', 'imagination_table', 'format_imagination_table', 'best_scene_shift', 'shift_oracle',
-           'VisualBlockGrammar', 'VisualGrammarGRPOTrainer', 'run_visual_policy', 'visual_policy_metrics',
-           'difference_map', 'imagination_figure', 'figure_rows', 'imagination_plotly', 'imagination_viewer',
-           'imagination_page', 'extra_clips', 'stage_tokenizer', 'stage_world_model', 'completion_length', 'visual_sft',
-           'visual_grpo_trainer']
+           'VisualBlockGrammar', 'run_visual_policy', 'visual_policy_metrics', 'difference_map', 'imagination_figure',
+           'figure_rows', 'imagination_plotly', 'imagination_viewer', 'imagination_page', 'extra_clips',
+           'stage_tokenizer', 'stage_world_model', 'completion_length', 'visual_sft', 'visual_grpo_trainer']
 
 # %% ../nbs/42_imagination.ipynb #4f29e36a
 EGO_RGB = np.array(EGO_COLOR, dtype=np.int64)
@@ -559,20 +558,6 @@ class VisualBlockGrammar(LogitsProcessor):
             scores[rows, self.favoured[rows, written[rows]]] += self.bias
         return scores
 
-class VisualGrammarGRPOTrainer(GRPOTrainer):
-    "trl's GRPOTrainer whose rollouts decode under a logits processor made fresh for each `generate` call by `grammar_fn()`."
-    def __init__(self, *args, grammar_fn=None, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.grammar_fn = grammar_fn
-
-    def _generate_single_turn(self, *args, **kwargs):
-        if self.grammar_fn is None: return super()._generate_single_turn(*args, **kwargs)
-        model = self.accelerator.unwrap_model(self.model_wrapped)       # the object trl calls `generate` on
-        plain = model.generate
-        model.generate = lambda *a, **k: plain(*a, **{**k, "logits_processor": LogitsProcessorList([self.grammar_fn()])})
-        try: return super()._generate_single_turn(*args, **kwargs)
-        finally: del model.generate
-
 # %% ../nbs/42_imagination.ipynb #4bdb12ac
 @torch.no_grad()
 def run_visual_policy(model, processor, # a `drive_visual` policy (VLM with image tokens)
@@ -833,12 +818,11 @@ def visual_sft(model, processor, # the starting VLM (with image tokens) and its 
 def visual_grpo_trainer(model, processor, clips: Dataset, vq: VQVAE, cfg: RunConfig, masked: bool, out_dir, **kw):
     "trl's GRPOTrainer on the `drive_visual` rows of `clips`, with its rewards (and weights) as configured (`imagine.grpo_steps` steps, else `grpo.steps`; rollouts under `VisualBlockGrammar` with `imagine.visual_grammar`)."
     import dataclasses
-    import functools
-    from vlarl.grpo import make_grpo_trainer
+    from vlarl.grpo import grammar_rollout, make_grpo_trainer
     ic, rc = cfg.imagine, cfg.rewards
     gc = dataclasses.replace(cfg.grpo, steps=ic.grpo_steps) if ic.grpo_steps else cfg.grpo
     rows = visual_task_dataset(clips, cfg.world.scaling, cfg.world.image_size, ic.grid, masked, ic.context, plan_frame=cfg.grpo.plan_frame)
     funcs, weights = visual_task_rewards(vq, cfg.world.scaling, cfg.grpo.drive_weights, ic.visual_weight, rc.l2_scale, rc.collision_substeps, ic.psnr_range, masked)
-    block = (lambda: VisualBlockGrammar(processor.tokenizer, vq.codebook_size, ic.grid, masked)) if ic.visual_grammar else None
-    return make_grpo_trainer(model, processor, rows, funcs, weights, gc, out_dir, cfg.seed, trainer_cls=functools.partial(VisualGrammarGRPOTrainer, grammar_fn=block),
+    block = grammar_rollout(lambda: VisualBlockGrammar(processor.tokenizer, vq.codebook_size, ic.grid, masked)) if ic.visual_grammar else None
+    return make_grpo_trainer(model, processor, rows, funcs, weights, gc, out_dir, cfg.seed, rollout_func=block,
                              max_completion_length=completion_length(cfg), **kw)

@@ -9,7 +9,8 @@ import html
 
 import numpy as np
 
-from .grpo import TASKS, group_advantages, plan_origin, sample_row, score_completions, task_instruction
+from .grpo import group_advantages, score_completions
+from .tasks import TASKS, plan_origin, sample_row, task_instruction
 from .kinematics import constant_velocity, kinematic_rollout
 from .metrics import action_metrics, box_corners, planning_metrics
 from .model import generate_text
@@ -25,7 +26,7 @@ __all__ = ['ROLLOUT_COLORS', 'parse_output', 'run_policy', 'drive', 'plans_with_
 # %% ../nbs/20b_inference.ipynb #97a1cc5f
 def parse_output(text: str, # the policy's completion
                  task: str = "drive", # one of `TASKS`
-                 origin=None, # drive: the (6, 2) waypoints the answer is relative to (`vlarl.grpo.plan_origin`), None = absolute
+                 origin=None, # drive: the (6, 2) waypoints the answer is relative to (`vlarl.tasks.plan_origin`), None = absolute
                 ) -> dict:
     "The parsed structured output of one completion, waypoints in the ego frame (malformed parts are None or empty; never raises)."
     text = text if isinstance(text, str) else ""

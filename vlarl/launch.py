@@ -224,7 +224,8 @@ def benchmark_full_shapes(cfg=None, # run config: world (clips, T), stage2 (batc
     from transformers.trainer_callback import PrinterCallback
     from vlarl.config import TrainConfig
     from vlarl.data import record_clips
-    from vlarl.grpo import StepTimer, TimedGRPOTrainer, make_grpo_trainer, mixed_dataset, task_rewards
+    from vlarl.grpo import StepTimer, TimedGRPOTrainer, make_grpo_trainer, task_rewards
+    from vlarl.tasks import mixed_dataset
     from vlarl.model import VideoCollator, add_lora, count_parameters
     from vlarl.semantic import TinyDualEncoder, make_semantic_reward
     from vlarl.training import SPLIT_ENTRIES, _args, make_entries

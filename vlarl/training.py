@@ -20,6 +20,7 @@ from .checkpoints import resolve_llm
 from .config import ModelConfig, RunConfig, TrainConfig
 from .model import (INSTRUCTION_CONCISE, INSTRUCTION_DETAILED, INSTRUCTION_RAW, VideoCollator, build_video_vlm,
                          tiny_text_config, tiny_vision_config, train_tokenizer, video_messages)
+from .tasks import structured_texts
 from .world import AGENT_CLASSES, CLASS_PLURAL
 
 # %% auto #0
@@ -54,7 +55,6 @@ def caption_texts(clips: Dataset) -> list[str]:
 
 def tokenizer_corpus(clips: Dataset, num_frames: int) -> list[str]:
     "Captions, every prompt the stages use, and the GRPO tasks' structured texts: the tiny tokenizer's and LM's training text."
-    from vlarl.grpo import structured_texts  # imported here: vlarl.grpo builds on this module
     prompts = [m["content"][-1]["text"] for i in (INSTRUCTION_RAW, INSTRUCTION_DETAILED, INSTRUCTION_CONCISE) for m in video_messages(i, 1)]
     return caption_texts(clips) + prompts * 20 + structured_texts(clips)
 
