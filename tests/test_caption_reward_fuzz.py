@@ -5,7 +5,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from vlarl.caption_reward import (CAPTION_CLASSES, CAPTION_REWARD_FUNCS, caption_breakdown, caption_reward,
+from vlarl.rewards.caption import (CAPTION_CLASSES, CAPTION_REWARD_FUNCS, caption_breakdown, caption_reward,
                                   make_caption_reward)
 
 TAGS = ["<perception>", "</perception>", "<prediction>", "</prediction>", "<think>", "</think>", "<action>", "</action>",
@@ -55,7 +55,7 @@ def test_missing_columns_are_setup_errors():
 @pytest.fixture(scope="module")
 def semantic_reward():
     import numpy as np
-    from vlarl.semantic import TinyDualEncoder, make_semantic_reward
+    from vlarl.rewards.semantic import TinyDualEncoder, make_semantic_reward
     import torch
     torch.manual_seed(0)
     return make_semantic_reward(TinyDualEncoder(dim=16), {"c": list(np.ones(16) / 4)})

@@ -8,7 +8,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from vlarl.cli import main
+from vlarl.tools.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
 PARAMS = 'profile = "tiny"\nconfig_path = ""\noverrides = ["world.frames=2"]\nrun_dir = ""'
@@ -112,7 +112,7 @@ def test_run_one_notebook_by_substring(nbs, tmp_path, capsys):
 
 def test_module_entry_point(nbs):
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
-    p = subprocess.run([sys.executable, "-m", "vlarl.cli", "stages", "--nbs", str(nbs)],
+    p = subprocess.run([sys.executable, "-m", "vlarl.tools.cli", "stages", "--nbs", str(nbs)],
                        capture_output=True, text=True, env=env, timeout=60)
     assert p.returncode == 0, p.stderr
     assert p.stdout.splitlines() == [A, B]
@@ -121,7 +121,7 @@ def test_module_entry_point(nbs):
 def test_stage_parameters_readable_by_papermill(caplog):
     "`papermill --help-notebook` and headless runs see every stage parameter: no parameters line holds two `=`."
     import papermill
-    from vlarl.cli import STAGE_PARAMETERS, find_stage_notebooks
+    from vlarl.tools.cli import STAGE_PARAMETERS, find_stage_notebooks
     stages = find_stage_notebooks(ROOT / "nbs")
     assert len(stages) >= 8
     for p in stages:

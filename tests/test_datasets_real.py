@@ -4,10 +4,10 @@ import json
 import numpy as np
 import pytest
 
-from vlarl.bdd_data import write_bdd_fixture
+from vlarl.data.bdd import write_bdd_fixture
 from vlarl.config import ConfigError, RunDir, build_config
-from vlarl.data import as_arrays, ensure_clips, record_clips, video_of
-from vlarl.nuscenes_data import DatasetFormatError, nuscenes_clips, open_nuscenes, write_nuscenes_fixture
+from vlarl.data.clips import as_arrays, ensure_clips, record_clips, video_of
+from vlarl.data.nuscenes import DatasetFormatError, nuscenes_clips, open_nuscenes, write_nuscenes_fixture
 
 SMALL = ["world.frames=4", "world.image_size=64"]
 

@@ -5,10 +5,10 @@ import pytest
 import torch
 
 from vlarl.config import ConfigError, DialectConfig, build_config
-from vlarl.dialect_classifier import CharDialectClassifier, labelled_sentences
-from vlarl.dialect_data import VARIETIES, DialectError, load_parallel, read_madar, read_parallel_tsv, split_parallel
-from vlarl.dialect_pairs import (collect_responses, pair_counts, pair_requests, preference_dataset, preference_margin, train_dpo)
-from vlarl.dialect_translator import build_tiny_lm, make_requests, sft, tokenizer_texts, with_msa_habit
+from vlarl.dialect.classifier import CharDialectClassifier, labelled_sentences
+from vlarl.dialect.data import VARIETIES, DialectError, load_parallel, read_madar, read_parallel_tsv, split_parallel
+from vlarl.dialect.pairs import (collect_responses, pair_counts, pair_requests, preference_dataset, preference_margin, train_dpo)
+from vlarl.dialect.translator import build_tiny_lm, make_requests, sft, tokenizer_texts, with_msa_habit
 
 DC = DialectConfig(hidden=64, layers=2, heads=2, vocab_size=800, samples_per_prompt=4, fix_tries=1, max_new_tokens=20,
                    dpo_epochs=3, dpo_lr=5e-3, dpo_batch_size=8)

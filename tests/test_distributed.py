@@ -10,8 +10,8 @@ import pytest
 from safetensors.torch import load_file
 
 from vlarl.config import RunDir, build_config
-from vlarl.data import ensure_clips
-from vlarl.training import stage1_model
+from vlarl.data.clips import ensure_clips
+from vlarl.train.sft import stage1_model
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ["world.scenarios=[highway, merge]", "world.clips_per_scenario=3", "data.held_out_frac=0.3", "world.frames=2", "world.image_size=48",
@@ -35,7 +35,7 @@ def accelerate_launch(args, timeout=240):
 def test_two_gloo_ranks_train_the_same_weights(stage1_run, tmp_path):
     trace = tmp_path / "trace"
     t0 = time.perf_counter()
-    r = accelerate_launch(["-m", "vlarl.launch", "stage2", "--run-dir", str(stage1_run.path), "--trace", str(trace)])
+    r = accelerate_launch(["-m", "vlarl.tools.launch", "stage2", "--run-dir", str(stage1_run.path), "--trace", str(trace)])
     seconds = time.perf_counter() - t0
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     info = [json.loads((trace / f"rank{i}.json").read_text()) for i in (0, 1)]

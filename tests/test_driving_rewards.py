@@ -3,10 +3,10 @@ import numpy as np
 import pytest
 
 from vlarl.config import RewardConfig, build_config
-from vlarl.data import as_arrays, record_clips
+from vlarl.data.clips import as_arrays, record_clips
 from vlarl.kinematics import constant_velocity, kinematic_rollout, predict_position
-from vlarl.metrics import action_metrics, planning_metrics
-from vlarl.rewards import (candidate_outputs, driving_breakdown, driving_reward_funcs, format_driving_output,
+from vlarl.eval.metrics import action_metrics, planning_metrics
+from vlarl.rewards.driving import (candidate_outputs, driving_breakdown, driving_reward_funcs, format_driving_output,
                            format_json_output, json_reward_funcs)
 
 

@@ -7,13 +7,13 @@ from hypothesis import given, settings, strategies as st
 from transformers import AutoModelForCausalLM, SiglipVisionModel, TrainerCallback
 
 from vlarl.config import ConfigError, RewardConfig, build_config
-from vlarl.data import as_arrays, record_clips
-from vlarl.grpo import make_grpo_trainer, score_completions, task_rewards, train_grpo
+from vlarl.data.clips import as_arrays, record_clips
+from vlarl.train.grpo import make_grpo_trainer, score_completions, task_rewards, train_grpo
 from vlarl.tasks import TASKS, mixed_dataset, task_dataset, task_target
-from vlarl.inference import parse_output, run_policy
-from vlarl.model import assemble_video_vlm, make_processor, tiny_text_config, tiny_vision_config, train_tokenizer
-from vlarl.rewards import completion_text
-from vlarl.training import last_checkpoint, tokenizer_corpus
+from vlarl.eval.inference import parse_output, run_policy
+from vlarl.model.vlm import assemble_video_vlm, make_processor, tiny_text_config, tiny_vision_config, train_tokenizer
+from vlarl.rewards.driving import completion_text
+from vlarl.train.sft import last_checkpoint, tokenizer_corpus
 
 CFG = build_config(overrides=["world.clips_per_scenario=2", "world.frames=2", "world.image_size=48",
                               "world.scenarios=[highway,merge]", "model.llm=scratch", "model.llm_layers=1",

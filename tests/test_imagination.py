@@ -8,14 +8,14 @@ import torch
 from transformers import AutoModelForCausalLM, SiglipVisionModel
 
 from vlarl.config import build_config
-from vlarl.data import as_arrays, record_clips, split_clips
-from vlarl.image_metrics import InceptionFeatures, SiglipFeatures, fid_from_features, psnr, ssim
+from vlarl.data.clips import as_arrays, record_clips, split_clips
+from vlarl.eval.image_metrics import InceptionFeatures, SiglipFeatures, fid_from_features, psnr, ssim
 from vlarl.imagination import (EMPTY_VISUAL, VISUAL_TASK, split_visual, stage_tokenizer, visual_clips, visual_format_breakdown, visual_target,
                                visual_task_dataset, visual_task_rewards, warp_frame)
-from vlarl.model import assemble_video_vlm, load_video_vlm, make_processor, save_video_vlm, tiny_text_config, tiny_vision_config, train_tokenizer
-from vlarl.rewards import driving_format_breakdown, l2_reward, parse_driving_output
-from vlarl.training import tokenizer_corpus
-from vlarl.vq import (VQVAE, add_image_tokens, codes_to_text, decode_codes, encode_frames, image_token_ids, image_token_names,
+from vlarl.model.vlm import assemble_video_vlm, load_video_vlm, make_processor, save_video_vlm, tiny_text_config, tiny_vision_config, train_tokenizer
+from vlarl.rewards.driving import driving_format_breakdown, l2_reward, parse_driving_output
+from vlarl.train.sft import tokenizer_corpus
+from vlarl.model.vq import (VQVAE, add_image_tokens, codes_to_text, decode_codes, encode_frames, image_token_ids, image_token_names,
                       load_vq, pca_init, save_vq, text_to_codes)
 
 CFG = build_config(overrides=["world.clips_per_scenario=2", "world.frames=3", "world.image_size=48", "world.scenarios=[highway,roundabout]",

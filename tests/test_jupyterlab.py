@@ -15,7 +15,7 @@ import pytest
 
 from browser_util import FIGURES, ROOT, free_port, launch, need_browser
 
-NOTEBOOK = "17_reward_view.ipynb"  # ~25 s to run; its RewardView has a clip dropdown and plotly FigureWidgets
+NOTEBOOK = "17_viz_reward_view.ipynb"  # ~25 s to run; its RewardView has a clip dropdown and plotly FigureWidgets
 LAB_SETTINGS = {  # every cell in the DOM (no virtual scrolling), start the notebook's kernel without asking, no news
     "@jupyterlab/notebook-extension/tracker.jupyterlab-settings": {"windowingMode": "none", "autoStartDefaultKernel": True},
     "@jupyterlab/apputils-extension/notification.jupyterlab-settings": {"fetchNews": "false", "checkForUpdates": False},

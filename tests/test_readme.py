@@ -2,7 +2,7 @@
 import json
 from pathlib import Path
 
-from vlarl.cli import RESULTS_MARKER, readme_text, results_markdown
+from vlarl.tools.cli import RESULTS_MARKER, readme_text, results_markdown
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -31,7 +31,7 @@ def run_stage(name: str, run_dir: Path, overrides: dict) -> nbformat.NotebookNod
 
 @pytest.fixture(scope="module")
 def qwen3():
-    from vlarl.checkpoints import qwen3_format_checkpoint
+    from vlarl.model.checkpoints import qwen3_format_checkpoint
     return str(qwen3_format_checkpoint())
 
 
@@ -66,8 +66,8 @@ def test_llm_dialect_classifier_on_qwen3_format(qwen3):
     left-padded, last-logits-only scoring equals the log-likelihood from a full forward pass of each question alone."""
     import numpy as np
     import torch
-    from vlarl.dialect_classifier import ANSWERS, LLMDialectClassifier
-    from vlarl.dialect_translator import load_lm
+    from vlarl.dialect.classifier import ANSWERS, LLMDialectClassifier
+    from vlarl.dialect.translator import load_lm
     model, tok = load_lm(qwen3, "classifier")
     clf = LLMDialectClassifier(model, tok, labels=("egy", "msa"), batch_size=4)
     texts, labels = ["ازيك يا صاحبي", "كيف حالك اليوم", "انا عايز اروح", "أريد أن أذهب"], ["egy", "msa", "egy", "msa"]
@@ -91,7 +91,7 @@ def test_llm_dialect_classifier_on_qwen3_format(qwen3):
 
 @pytest.fixture(scope="module")
 def smollm2():
-    from vlarl.checkpoints import fetch_smollm2
+    from vlarl.model.checkpoints import fetch_smollm2
     return str(fetch_smollm2())
 
 
@@ -101,13 +101,13 @@ def test_smollm2_stage2_grpo_and_dpo_steps(smollm2, tmp_path):
     from datasets import Dataset
     from transformers import SiglipVisionModel
     from vlarl.config import RewardConfig, TrainConfig, build_config
-    from vlarl.data import record_clips
-    from vlarl.dialect_pairs import train_dpo
-    from vlarl.dialect_translator import load_lm
-    from vlarl.grpo import make_grpo_trainer, task_rewards
+    from vlarl.data.clips import record_clips
+    from vlarl.dialect.pairs import train_dpo
+    from vlarl.dialect.translator import load_lm
+    from vlarl.train.grpo import make_grpo_trainer, task_rewards
     from vlarl.tasks import task_dataset
-    from vlarl.model import add_lora, build_video_vlm, generate_text, tiny_vision_config
-    from vlarl.training import SPLIT_ENTRIES, make_entries, train_entries
+    from vlarl.model.vlm import add_lora, build_video_vlm, generate_text, tiny_vision_config
+    from vlarl.train.sft import SPLIT_ENTRIES, make_entries, train_entries
 
     cfg = build_config(overrides=["world.clips_per_scenario=1", "world.frames=2", "world.image_size=48", "world.scenarios=[highway]",
                                   "grpo.num_generations=2", "grpo.prompts_per_step=1", "grpo.steps=1", "grpo.max_completion_length=8"])

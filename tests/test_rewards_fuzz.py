@@ -7,7 +7,7 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from vlarl.config import RewardConfig
-from vlarl.rewards import (TAGS, driving_breakdown, driving_reward_funcs, format_driving_output, format_trajectory,
+from vlarl.rewards.driving import (TAGS, driving_breakdown, driving_reward_funcs, format_driving_output, format_trajectory,
                            json_breakdown, json_reward_funcs, parse_driving_output)
 
 # One clip's ground truth, as trl passes it (dataset columns, here as plain lists like `datasets` returns them).
@@ -19,7 +19,6 @@ AGENTS = [{"track_id": 1, "cls": "car", "position": [20.0, 0.0], "size": [5.0, 2
 COLUMNS = {"ego_future": EGO_FUTURE, "agents": AGENTS, "action": ["forward"], "explanations": ["Follow traffic"]}
 SAMPLE = {"ego_future": np.array(EGO_FUTURE), "agents": AGENTS, "action": ["forward"]}
 REWARDS = driving_reward_funcs(RewardConfig()) + json_reward_funcs(RewardConfig())
-SEEN = {"examples": 0}
 
 # --- strategies ----------------------------------------------------------------------------------------------------
 any_unicode = st.text(alphabet=st.characters(exclude_categories=()), max_size=200)        # surrogates included
@@ -74,7 +73,6 @@ def check_scores(scores, n):
 @settings(max_examples=2000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(text=any_completion, how=st.integers(0, 3))
 def test_every_reward_takes_any_completion(text, how):
-    SEEN["examples"] += 1
     completions = [wrap(text, how), text]
     for f in REWARDS:
         check_scores(f(completions, prompts=["p", "p"], **{k: [v, v] for k, v in COLUMNS.items()}), 2)
@@ -82,7 +80,6 @@ def test_every_reward_takes_any_completion(text, how):
 @settings(max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(text=any_completion)
 def test_breakdowns_are_finite(text):
-    SEEN["examples"] += 1
     for d in (driving_breakdown(text, SAMPLE), json_breakdown(text, ["forward"], ["Follow traffic"])):
         for k, v in d.items():
             assert v is None or (isinstance(v, float) and math.isfinite(v)), (k, v)
@@ -94,7 +91,6 @@ coord = st.floats(-999, 999, allow_nan=False)
        acts=st.lists(st.sampled_from(["forward", "stop/slow down", "turn left", "turn right"]), min_size=1, max_size=4, unique=True))
 def test_well_formed_outputs_score_full_format(wp, pred, acts):
     "A property that can fail: any well-formed target gets format 1, and its waypoints read back to within rounding."
-    SEEN["examples"] += 1
     text = format_driving_output("scene", pred, "reasoning", acts, wp)
     d = driving_breakdown(text, SAMPLE)
     assert d["format"] == 1.0, d
@@ -114,7 +110,3 @@ def test_pathological_inputs_are_fast_and_zero():
             check_scores(scores, 1)
             if name(f) in ("l2_reward", "collision_reward"): assert scores == [0.0], (name(f), text[:60])
     assert time.perf_counter() - t0 < 20, "parsing is not linear-time"
-
-def test_example_count():
-    "Reported by `pytest -s`: how many generated completions the properties above checked."
-    print(f"\nhypothesis examples run: {SEEN['examples']}")

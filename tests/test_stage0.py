@@ -2,10 +2,10 @@
 import numpy as np
 import pytest
 
-from vlarl.cli import main
+from vlarl.tools.cli import main
 from vlarl.config import RunDir, read_metrics
-from vlarl.data import as_arrays, load_clips
-from vlarl.world import ACTIONS, AGENT_CLASSES, COMMANDS, DECIDABLE_EXPLANATIONS, FUTURE_STEPS, box_fit
+from vlarl.data.clips import as_arrays, load_clips
+from vlarl.sim import ACTIONS, AGENT_CLASSES, COMMANDS, DECIDABLE_EXPLANATIONS, FUTURE_STEPS, box_fit
 
 FRAMES, SIZE = 3, 80
 

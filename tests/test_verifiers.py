@@ -3,12 +3,12 @@ is what the rewards read."""
 import numpy as np
 import pytest
 
-from vlarl.caption_reward import caption_reward
-from vlarl.cli import main
+from vlarl.rewards.caption import caption_reward
+from vlarl.tools.cli import main
 from vlarl.config import RunDir, read_metrics
-from vlarl.data import as_arrays, load_clips
-from vlarl.detect import OracleDetector, detections_path, load_detections
-from vlarl.semantic import load_clip_embeddings, load_dual_encoder, make_semantic_reward
+from vlarl.data.clips import as_arrays, load_clips
+from vlarl.rewards.detect import OracleDetector, detections_path, load_detections
+from vlarl.rewards.semantic import load_clip_embeddings, load_dual_encoder, make_semantic_reward
 
 SMOKE = ["-p", "world.clips_per_scenario=2", "-p", "world.frames=3", "-p", "world.image_size=64", "-p", "data.held_out_frac=0.3",
          "-p", "detect.epochs=1", "-p", "detect.imgsz=64", "-p", "detect.semantic_epochs=3",

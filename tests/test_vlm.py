@@ -6,11 +6,11 @@ from transformers import AutoModelForCausalLM, PreTrainedTokenizerFast, SiglipVi
 from tokenizers import Tokenizer, models
 
 from vlarl.config import TrainConfig, build_config
-from vlarl.data import record_clips
-from vlarl.model import (INSTRUCTION_CONCISE, add_lora, assemble_video_vlm, build_video_vlm, generate_text, load_video_vlm,
+from vlarl.data.clips import record_clips
+from vlarl.model.vlm import (INSTRUCTION_CONCISE, add_lora, assemble_video_vlm, build_video_vlm, generate_text, load_video_vlm,
                          make_processor, save_video_vlm, set_trainable, tiny_text_config, tiny_vision_config, trainable_names,
                          train_tokenizer)
-from vlarl.training import SPLIT_ENTRIES, STAGE1_PARTS, last_checkpoint, make_entries, tokenizer_corpus, train_entries
+from vlarl.train.sft import SPLIT_ENTRIES, STAGE1_PARTS, last_checkpoint, make_entries, tokenizer_corpus, train_entries
 
 CFG = build_config(overrides=["world.clips_per_scenario=2", "world.frames=2", "world.image_size=48",
                               "world.scenarios=[highway,merge]", "model.llm=scratch", "model.llm_layers=1"])

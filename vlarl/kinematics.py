@@ -9,7 +9,7 @@ import itertools
 
 import numpy as np
 
-from .world import COMMANDS, DT, FUTURE_STEPS
+from .sim import COMMANDS, DT, FUTURE_STEPS, plot_bev
 
 # %% auto #0
 __all__ = ['COMMAND_SIGN', 'HORIZONS', 'check_history', 'finite_differences', 'check_command', 'rotate', 'ideal_displacement',
@@ -102,7 +102,7 @@ def constant_velocity(history, # past positions (N, 2), the last one is now
     return h[-1] + np.arange(1, steps + 1)[:, None] * (h[-1] - h[-2])
 
 # %% ../nbs/10_kinematics.ipynb #d04d88de
-def prior_errors(samples: list[dict], # clips in the numpy sample schema (`vlarl.data.as_arrays`)
+def prior_errors(samples: list[dict], # clips in the numpy sample schema (`vlarl.data.clips.as_arrays`)
                  lam: float = 0.5, # λ of the prior
                  **kw, # lateral_acc, max_yaw_rate
                 ) -> dict[str, np.ndarray]:

@@ -11,8 +11,8 @@ import numpy as np
 from datasets import Dataset, concatenate_datasets
 
 from .kinematics import kinematic_rollout, predict_position
-from .model import INSTRUCTION_DETAILED, video_messages
-from .rewards import format_driving_output, format_json_output
+from .model.vlm import INSTRUCTION_DETAILED, video_messages
+from .rewards.driving import format_driving_output, format_json_output
 
 # %% auto #0
 __all__ = ['TASKS', 'COMMAND_WORDS', 'DECIMALS', 'DRIVE_REQUEST', 'JSON_REQUEST', 'PLAN_FRAMES', 'REWARD_COLUMNS',
@@ -131,14 +131,14 @@ def prompt_columns(ex: dict, # a clip's `REWARD_COLUMNS`
             "detections": list((detections or {}).get(ex["clip_id"], [])), "reference": ex["caption_detailed"],
             "plan_origin": plan_origin(ex, task, plan_frame).tolist()}
 
-def sample_row(sample: dict, # a clip in numpy form (`vlarl.data.as_arrays`)
+def sample_row(sample: dict, # a clip in numpy form (`vlarl.data.clips.as_arrays`)
                task: str, detections: dict | None = None, plan_frame: str = "ego",
               ) -> dict:
     "A clip as the row of a task, the way trl hands rows to the reward functions (frames as `images`)."
     _check_detections([sample["clip_id"]], task, detections)
     return {**{k: sample[k] for k in REWARD_COLUMNS}, "images": sample["frames"], **prompt_columns(sample, task, detections, plan_frame)}
 
-def task_dataset(clips: Dataset, # clips of one split (`vlarl.data` schema)
+def task_dataset(clips: Dataset, # clips of one split (`vlarl.data.clips` schema)
                  task: str, # one of `TASKS`
                  detections: dict | None = None, # clip_id -> detected class names (caption rewards)
                  plan_frame: str = "ego", # see `task_instruction`
