@@ -392,7 +392,6 @@ def visual_quality_breakdowns(texts: list, # completions
 def visual_quality_reward(vq: VQVAE, scaling: float, psnr_range=(10.0, 30.0)):
     "trl reward: the generation quality of the imagined frame (columns `images`, `heading`, `future_frame`)."
     def drive_visual_quality(completions, images=None, heading=None, future_frame=None, **kwargs) -> list[float]:
-        n = len(completions)
         if images is None or heading is None: raise ValueError("drive_visual_quality needs the dataset columns 'images' and 'heading'")
         now = [im[-1] if isinstance(im, (list, tuple)) and len(im) else None for im in images]
         return [r["visual"] for r in visual_quality_breakdowns(completions, vq, now, list(heading), list(future_frame) if future_frame is not None else None, scaling, psnr_range)]

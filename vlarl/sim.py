@@ -382,7 +382,6 @@ def agent_record(rec: Recording, tid: int, T: int) -> dict:
 
 def clip_agents(rec: Recording, T: int, radius: float = 60.0) -> list[dict]:
     "Records of the road users seen in a frame or within `radius` m now."
-    now = rec.ego[T - 1]
     ids = sorted({t for s in rec.agents[:T + 1] for t in s})
     agents = [agent_record(rec, t, T) for t in ids]
     return [a for a in agents if a["visible"].any() or np.hypot(*a["position"]) < radius]
