@@ -5,6 +5,7 @@
 # %% ../nbs/00_config.ipynb #dc1872af
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime
 import difflib
@@ -13,6 +14,8 @@ import os
 import random
 import re
 import secrets
+import shutil
+import tempfile
 import types
 import typing
 import warnings
@@ -24,12 +27,13 @@ import yaml
 
 # %% auto #0
 __all__ = ['SCENARIOS', 'EGO_POLICIES', 'DATA_SOURCES', 'NUSCENES_CAMERAS', 'GRPO_OBJECTIVE', 'GRPO_OWN_FIELDS', 'PROFILES',
-           'RUN_SUBDIRS', 'RUN_SPECIFIC', 'ConfigError', 'WorldConfig', 'DataConfig', 'ModelConfig', 'TrainConfig',
-           'AlignConfig', 'SplitEntryConfig', 'DetectConfig', 'RewardConfig', 'DialectConfig', 'GrpoStageConfig',
-           'ImagineConfig', 'RunConfig', 'trl_config_fields', 'check_trl_passthrough', 'config_from_dict',
-           'config_to_dict', 'parse_override', 'nest_key', 'load_yaml', 'save_config', 'build_config', 'override_dicts',
-           'seed_everything', 'RunDir', 'write_metrics', 'read_metrics', 'config_differences', 'open_run',
-           'metrics_differences']
+           'RUN_SUBDIRS', 'RUN_SPECIFIC', 'COMPLETE', 'ConfigError', 'WorldConfig', 'DataConfig', 'ModelConfig',
+           'TrainConfig', 'AlignConfig', 'SplitEntryConfig', 'DetectConfig', 'RewardConfig', 'DialectConfig',
+           'GrpoStageConfig', 'ImagineConfig', 'RunConfig', 'trl_config_fields', 'check_trl_passthrough',
+           'config_from_dict', 'config_to_dict', 'parse_override', 'nest_key', 'load_yaml', 'save_config',
+           'build_config', 'override_dicts', 'seed_everything', 'RunDir', 'write_metrics', 'read_metrics',
+           'config_differences', 'open_run', 'metrics_differences', 'atomic_dir', 'is_built', 'cached',
+           'write_json_atomic', 'cached_json']
 
 # %% ../nbs/00_config.ipynb #e40410b7
 class ConfigError(ValueError):
@@ -658,3 +662,53 @@ def metrics_differences(a: RunDir, b: RunDir) -> dict[str, tuple]:
         return out
     fa, fb = load(a), load(b)
     return {k: (fa.get(k), fb.get(k)) for k in sorted(fa.keys() | fb.keys()) if fa.get(k) != fb.get(k)}
+
+# %% ../nbs/00_config.ipynb #1e7fc808
+COMPLETE = ".vlarl-complete"   # written last into a folder `atomic_dir` fills: its absence means the folder is half-written
+
+@contextlib.contextmanager
+def atomic_dir(target):
+    "Yield a temporary folder beside `target`; on success it is marked complete and renamed to `target` in one step."
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    try:
+        yield tmp
+        (tmp / COMPLETE).write_text(json.dumps({"files": sorted(p.name for p in tmp.iterdir())}))
+        if target.exists(): shutil.rmtree(target)
+        os.replace(tmp, target)
+    finally:
+        if tmp.exists(): shutil.rmtree(tmp, ignore_errors=True)
+
+def is_built(path, # an artifact's folder
+             legacy: str | None = None, # a file that marks the folder complete when an older vlarl wrote it
+            ) -> bool:
+    "Whether `path` holds a complete artifact: `atomic_dir`'s marker, or (written before it) its `legacy` file."
+    path = Path(path)
+    return (path / COMPLETE).is_file() or bool(legacy and (path / legacy).is_file())
+
+def cached(path, # the artifact's folder, e.g. `run.checkpoints / "stage2"`
+           build: typing.Callable[[Path], object], # writes the artifact into the (temporary) folder it is given
+           load: typing.Callable[[Path], typing.Any], # reads the complete artifact at `path`
+           legacy: str | None = None, # see `is_built`
+          ):
+    "`load(path)`, building the artifact atomically first when `path` holds none."
+    if not is_built(path, legacy):
+        with atomic_dir(path) as tmp: build(tmp)
+    return load(Path(path))
+
+def write_json_atomic(path, data) -> Path:
+    "Write `data` as JSON to `path` through a temporary file renamed into place."
+    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+    tmp.write_text(json.dumps(_to_jsonable(data), ensure_ascii=False), encoding="utf-8")
+    os.replace(tmp, path)
+    return path
+
+def cached_json(path, # a JSON file inside a run
+                compute: typing.Callable[[], typing.Any], # makes the value when the file is absent
+               ):
+    "The JSON value at `path`, computed and written atomically first when the file is absent."
+    path = Path(path)
+    if not path.is_file(): write_json_atomic(path, compute())
+    return json.loads(path.read_text(encoding="utf-8"))

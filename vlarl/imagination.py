@@ -17,7 +17,7 @@ from PIL import Image as PILImage
 from transformers import LogitsProcessor
 
 from .model.checkpoints import end_of_turn
-from .config import RunConfig
+from .config import RunConfig, atomic_dir, is_built
 from .train.grpo import only_task
 from .tasks import (COMMAND_WORDS, PLAN_FRAMES, check_plan_frame, ego_text, plan_origin, point_text, prior_point,
                          rollout_text, round_numbers, task_target)
@@ -761,12 +761,12 @@ def stage_tokenizer(cfg: RunConfig, run, frames_fn) -> tuple[VQVAE, dict]:
     ic, path = cfg.imagine, Path(run.checkpoints) / "vq"
     if cfg.world.image_size % ic.grid: raise ValueError(f"imagine.grid = {ic.grid} must divide world.image_size = {cfg.world.image_size} px")
     if ic.vq_checkpoint: vq, info = load_vq(ic.vq_checkpoint), {"source": ic.vq_checkpoint}
-    elif (path / "vq_config.json").is_file(): vq, info = load_vq(path), {"source": str(path)}
+    elif is_built(path, legacy="vq_config.json"): vq, info = load_vq(path), {"source": str(path)}
     else:
         frames = frames_fn()
         vq, log = train_vq(frames, cfg.world.image_size, ic.grid, ic.codebook_size, ic.code_dim, ic.vq_channels, ic.vq_steps, ic.vq_batch,
                            ic.vq_lr, ic.commitment, ic.ema_decay, seed=cfg.seed, device="cuda" if torch.cuda.is_available() else "cpu")
-        save_vq(vq.cpu(), path)
+        with atomic_dir(path) as tmp: save_vq(vq.cpu(), tmp)
         info = {"source": "trained", "frames": len(frames), "log": log}
     size = vq.config["image_size"]
     if size != cfg.world.image_size: raise ValueError(f"the visual tokenizer takes {size} px frames, the world renders {cfg.world.image_size} px")

@@ -17,7 +17,7 @@ from datasets import Dataset, DatasetDict, Features, Image, List, Value, load_fr
 from datasets.exceptions import DatasetGenerationError
 from datasets.utils.logging import disable_progress_bar, enable_progress_bar
 
-from ..config import RunConfig, WorldConfig, build_config, config_to_dict
+from ..config import RunConfig, WorldConfig, build_config, cached, config_to_dict
 from ..sim import ACTIONS, DECIDABLE_EXPLANATIONS, SCENARIO_ENVS, make_env, record_clip
 
 # %% auto #0
@@ -170,11 +170,9 @@ def load_clips(path) -> DatasetDict:
 def ensure_clips(run, # the stage's `RunDir`
                  cfg: RunConfig, # its configuration
                 ) -> DatasetDict:
-    "The run's clip dataset (`<run>/data/clips`), recorded and saved first if the run has none yet."
-    path = Path(run.data) / "clips"
-    if not (path / "dataset_dict.json").is_file():
-        save_clips(split_clips(record_clips(cfg, progress=False), cfg.data.held_out_frac, cfg.seed), path)
-    return load_clips(path)
+    "The run's clip dataset (`<run>/data/clips`), recorded and saved first (atomically) if the run has none yet."
+    def build(tmp: Path): save_clips(split_clips(record_clips(cfg, progress=False), cfg.data.held_out_frac, cfg.seed), tmp)
+    return cached(Path(run.data) / "clips", build, load_clips, legacy="dataset_dict.json")
 
 # %% ../../nbs/02_data_clips.ipynb #efd0800b
 def dataset_card(dsd: DatasetDict) -> dict:

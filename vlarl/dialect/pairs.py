@@ -19,7 +19,7 @@ from transformers import PrinterCallback
 from trl import DPOConfig, DPOTrainer
 
 from ..model.checkpoints import user_prompt
-from ..config import DialectConfig
+from ..config import DialectConfig, cached, write_json_atomic
 from .classifier import (UNDETERMINED, CharDialectClassifier, LLMDialectClassifier, dialect_fidelity, labelled_sentences,
                                       load_char_classifier, save_char_classifier)
 from .data import ARABIC_NAMES, DIALECTS, DIRECTIONS, NAMES, VARIETIES, DialectError, check_code
@@ -324,10 +324,8 @@ def tuning_requests(rows, dc: DialectConfig, epochs: float, seed: int = 0, habit
 def ensure_lm(path, # where the model is (or will be) saved
               train, # () -> (model, tokenizer), called only when nothing is saved at `path`
              ):
-    "The model at `path`, trained by `train()` and saved there first if it is missing."
-    path = Path(path)
-    if not (path / "config.json").is_file(): save_lm(*train(), path)
-    return load_lm(str(path))
+    "The model at `path`, trained by `train()` and saved there (atomically) first if it is missing."
+    return cached(path, lambda tmp: save_lm(*train(), tmp), lambda p: load_lm(str(p)), legacy="config.json")
 
 def ensure_classifier(dc: DialectConfig, rows, path, seed: int = 0):
     "The dialect classifier of `dc.classifier`, fitted on `rows` (all varieties) and saved at `path`, or loaded from there."
@@ -344,9 +342,8 @@ def ensure_classifier(dc: DialectConfig, rows, path, seed: int = 0):
     return LLMDialectClassifier(*ensure_lm(path, train))
 
 def save_responses(requests: list[dict], responses: list[list[dict]], path) -> Path:
-    "Write requests and their labelled responses as UTF-8 JSON (Arabic kept as text)."
-    Path(path).write_text(json.dumps({"requests": requests, "responses": responses}, ensure_ascii=False), encoding="utf-8")
-    return Path(path)
+    "Write requests and their labelled responses as UTF-8 JSON (Arabic kept as text), atomically."
+    return write_json_atomic(path, {"requests": requests, "responses": responses})
 
 def load_responses(path) -> tuple[list[dict], list[list[dict]]]:
     "Requests and responses written by `save_responses`."

@@ -5,25 +5,24 @@
 # %% ../../nbs/03a_model_checkpoints.ipynb #718c664e
 from __future__ import annotations
 
-import json
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
 import zipfile
-from contextlib import contextmanager
 from pathlib import Path
 
 import torch
 from transformers import AutoTokenizer, PretrainedConfig
 from transformers.utils import logging as hf_logging
 
+from ..config import COMPLETE, atomic_dir
+
 # %% auto #0
-__all__ = ['COMPLETE', 'IMAGE_TOKEN', 'TEMPLATE_MARK', 'FLATTEN_CONTENT', 'VISION_TYPES', 'SMOLLM2_WHEEL', 'SMOLLM2_GGUF',
-           'SCRATCH', 'QWEN_PATTERN', 'QWEN3_ADDED', 'QWEN3_NOT_SPECIAL', 'QWEN3_VOCAB', 'QWEN3_TEMPLATE', 'cache_dir',
-           'atomic_dir', 'check_cached', 'multimodal_template', 'check_chat_template', 'chat_text', 'user_prompt',
-           'eos_ids', 'end_of_turn', 'control_ids', 'decode_completion', 'add_special_tokens', 'grow_embeddings',
+__all__ = ['IMAGE_TOKEN', 'TEMPLATE_MARK', 'FLATTEN_CONTENT', 'VISION_TYPES', 'SMOLLM2_WHEEL', 'SMOLLM2_GGUF', 'SCRATCH',
+           'QWEN_PATTERN', 'QWEN3_ADDED', 'QWEN3_NOT_SPECIAL', 'QWEN3_VOCAB', 'QWEN3_TEMPLATE', 'cache_dir',
+           'check_cached', 'multimodal_template', 'check_chat_template', 'chat_text', 'user_prompt', 'eos_ids',
+           'end_of_turn', 'control_ids', 'decode_completion', 'add_special_tokens', 'grow_embeddings',
            'prepare_tokenizer', 'config_dict', 'check_vision_class', 'load_vision_tower', 'download_wheel',
            'extract_member', 'gguf_to_checkpoint', 'fetch_smollm2', 'resolve_llm', 'qwen_tokenizer_fast',
            'qwen3_format_checkpoint']
@@ -32,22 +31,6 @@ __all__ = ['COMPLETE', 'IMAGE_TOKEN', 'TEMPLATE_MARK', 'FLATTEN_CONTENT', 'VISIO
 def cache_dir() -> Path:
     "Where vlarl keeps converted checkpoints and fixtures: `$VLARL_CACHE`, else `~/.cache/vlarl`."
     return Path(os.environ.get("VLARL_CACHE") or Path.home() / ".cache" / "vlarl").expanduser()
-
-COMPLETE = ".vlarl-complete"   # written last into a cached checkpoint folder: its absence means the folder is half-written
-
-@contextmanager
-def atomic_dir(target):
-    "Yield a temporary folder beside `target`; on success it is marked complete and renamed to `target` in one step."
-    target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
-    try:
-        yield tmp
-        (tmp / COMPLETE).write_text(json.dumps({"files": sorted(p.name for p in tmp.iterdir())}))
-        if target.exists(): shutil.rmtree(target)
-        os.replace(tmp, target)
-    finally:
-        if tmp.exists(): shutil.rmtree(tmp, ignore_errors=True)
 
 def check_cached(path, what: str) -> Path | None:
     "`path` if it holds a complete cached checkpoint, None if absent; a half-written folder is a clear error."

@@ -19,7 +19,7 @@ from trl.import_utils import is_vllm_available
 from trl.models import unwrap_model_for_generation
 
 from ..rewards.caption import caption_detail_reward, caption_hall_reward, caption_obj_reward, caption_temp_reward
-from ..config import GrpoStageConfig, RewardConfig, RunConfig, TrainConfig
+from ..config import GrpoStageConfig, RewardConfig, RunConfig, TrainConfig, cached
 from ..model.vlm import LLM_LINEAR
 from ..rewards.driving import (action_reward, collision_reward, completion_text, driving_format_reward, explanation_reward,
                            json_action_reward, json_format_reward, l2_reward, parse_json_output)
@@ -121,12 +121,9 @@ def run_detections(run, cfg: RunConfig, samples: list[dict]) -> tuple[dict, str]
 def run_semantic_reward(run, cfg: RunConfig, train: list[dict], samples: list[dict]):
     "The semantic reward with the run's dual encoder (trained on `train` and saved if absent), clip embeddings of `samples` cached."
     from vlarl.rewards.semantic import embed_clips, load_dual_encoder, make_semantic_reward, save_dual_encoder, train_dual_encoder
-    path = Path(run.checkpoints) / "semantic"
-    if cfg.detect.semantic_model: encoder = load_dual_encoder(cfg.detect.semantic_model)
-    elif (path / "dual_encoder.json").is_file(): encoder = load_dual_encoder(path)
-    else:
-        encoder, _ = train_dual_encoder(train, cfg.detect.semantic_epochs, cfg.detect.semantic_dim, seed=cfg.seed)
-        save_dual_encoder(encoder, path)
+    def build(tmp: Path): save_dual_encoder(train_dual_encoder(train, cfg.detect.semantic_epochs, cfg.detect.semantic_dim, seed=cfg.seed)[0], tmp)
+    encoder = (load_dual_encoder(cfg.detect.semantic_model) if cfg.detect.semantic_model else
+               cached(Path(run.checkpoints) / "semantic", build, load_dual_encoder, legacy="dual_encoder.json"))
     return make_semantic_reward(encoder, embed_clips(encoder, samples))
 
 # %% ../../nbs/20_train_grpo.ipynb #092048e8
@@ -148,12 +145,12 @@ def grpo_start_model(cfg: RunConfig, run, dsd):
     "The GRPO starting point: `checkpoints/grpo_sft` if the run has it, else stage 2 + the SFT warm-up (saved there)."
     from vlarl.model.vlm import load_video_vlm, save_video_vlm
     from vlarl.train.sft import stage2_model
-    path = Path(run.checkpoints) / "grpo_sft"
-    if not (path / "config.json").is_file():
+    def build(tmp: Path):
         model, processor = stage2_model(cfg, run, dsd)
         if cfg.grpo.sft_epochs > 0: model, _ = sft_warmup(model, processor, dsd["train"], cfg, Path(run.checkpoints) / "grpo_sft_trainer")
-        save_video_vlm(model, processor, path)
-    return load_video_vlm(path, cfg.model.dtype, cfg.model.device_map)
+        save_video_vlm(model, processor, tmp)
+    return cached(Path(run.checkpoints) / "grpo_sft", build, lambda p: load_video_vlm(p, cfg.model.dtype, cfg.model.device_map),
+                  legacy="config.json")
 
 # %% ../../nbs/20_train_grpo.ipynb #178f949b
 def grpo_args(gc: GrpoStageConfig, # the stage's settings

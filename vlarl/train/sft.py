@@ -17,7 +17,7 @@ from datasets import Dataset, concatenate_datasets
 from transformers import AutoModelForCausalLM, DataCollatorForLanguageModeling, SiglipVisionModel, Trainer, TrainingArguments
 
 from ..model.checkpoints import resolve_llm
-from ..config import ModelConfig, RunConfig, TrainConfig
+from ..config import ModelConfig, RunConfig, TrainConfig, atomic_dir, cached, is_built
 from ..model.vlm import (INSTRUCTION_CONCISE, INSTRUCTION_DETAILED, INSTRUCTION_RAW, VideoCollator, build_video_vlm,
                          tiny_text_config, tiny_vision_config, train_tokenizer, video_messages)
 from ..tasks import structured_texts
@@ -141,16 +141,15 @@ def base_checkpoints(cfg: RunConfig, # run config: model section, world image si
                      train_clips: Dataset, # training clips (tiny LM pretraining text)
                     ) -> tuple[str, str]:
     "Vision and LLM checkpoints to build the VLM from: the configured ones (SmolLM2 fetched once), or tiny ones made here."
+    from transformers import AutoTokenizer
     vision, llm = cfg.model.vision, resolve_llm(cfg.model.llm)
     if not llm:
-        llm = str(Path(run.checkpoints) / "base_llm")
-        if not (Path(llm) / "config.json").is_file():
-            pretrain_tiny_llm(tokenizer_corpus(train_clips, cfg.world.frames), cfg.model, llm, cfg.seed)
+        llm = str(cached(Path(run.checkpoints) / "base_llm", legacy="config.json", load=Path,
+                         build=lambda tmp: pretrain_tiny_llm(tokenizer_corpus(train_clips, cfg.world.frames), cfg.model, tmp, cfg.seed)))
     if not vision:
-        vision = str(Path(run.checkpoints) / "base_vision")
-        if not (Path(vision) / "config.json").is_file():
-            from transformers import AutoTokenizer
-            pretrain_tiny_vision(train_clips, AutoTokenizer.from_pretrained(llm), cfg.model, cfg.world.image_size, vision, cfg.seed)
+        vision = str(cached(Path(run.checkpoints) / "base_vision", legacy="config.json", load=Path,
+                            build=lambda tmp: pretrain_tiny_vision(train_clips, AutoTokenizer.from_pretrained(llm), cfg.model,
+                                                                   cfg.world.image_size, tmp, cfg.seed)))
     return vision, llm
 
 @torch.no_grad()
@@ -251,7 +250,7 @@ def run_alignment(cfg: RunConfig, run, dsd) -> tuple:
     trainer = train_entries(model, processor, train, cfg.stage1, Path(run.checkpoints) / "stage1_trainer", cfg.seed)
     seconds = time.perf_counter() - t0
     final = heldout_loss(model, collator, held)
-    save_video_vlm(model, processor, Path(run.checkpoints) / "stage1")
+    with atomic_dir(Path(run.checkpoints) / "stage1") as tmp: save_video_vlm(model, processor, tmp)
     metrics = {"heldout_loss_init": init, "heldout_loss_final": final, "train_entries": len(train), "heldout_entries": len(held),
                "seconds": seconds, "parameters": count_parameters(model), "trainable": sorted(trainable_names(model))}
     return model, processor, metrics, trainer
@@ -259,9 +258,9 @@ def run_alignment(cfg: RunConfig, run, dsd) -> tuple:
 def stage1_model(cfg: RunConfig, run, dsd):
     "The run's stage-1 VLM: loaded from `checkpoints/stage1`, or trained now if the run has none."
     from vlarl.model.vlm import load_video_vlm
-    path = Path(run.checkpoints) / "stage1"
-    if (path / "config.json").is_file(): return load_video_vlm(path, cfg.model.dtype, cfg.model.device_map)
-    model, processor, *_ = run_alignment(cfg, run, dsd)
+    if is_built(Path(run.checkpoints) / "stage1", legacy="config.json"):
+        return load_video_vlm(Path(run.checkpoints) / "stage1", cfg.model.dtype, cfg.model.device_map)
+    model, processor, *_ = run_alignment(cfg, run, dsd)          # saves `checkpoints/stage1` atomically
     return model, processor
 
 # %% ../../nbs/03b_train_sft.ipynb #39dfc78b
@@ -275,18 +274,18 @@ def run_split_entry(cfg: RunConfig, run, dsd, train_temporal: bool | None = None
     return peft_model, processor, trainer
 
 def save_stage2(peft_model, processor, run) -> Path:
-    "Merge the LoRA weights and save the stage-2 VLM to `checkpoints/stage2`."
+    "Merge the LoRA weights and save the stage-2 VLM to `checkpoints/stage2` (atomically)."
     from vlarl.model.vlm import save_video_vlm
-    return save_video_vlm(peft_model.merge_and_unload(), processor, Path(run.checkpoints) / "stage2")
+    with atomic_dir(Path(run.checkpoints) / "stage2") as tmp: save_video_vlm(peft_model.merge_and_unload(), processor, tmp)
+    return Path(run.checkpoints) / "stage2"
 
 def stage2_model(cfg: RunConfig, run, dsd):
     "The run's stage-2 VLM (merged): loaded from `checkpoints/stage2`, or tuned now if the run has none."
     from vlarl.model.vlm import load_video_vlm
-    path = Path(run.checkpoints) / "stage2"
-    if not (path / "config.json").is_file():
+    if not is_built(Path(run.checkpoints) / "stage2", legacy="config.json"):
         peft_model, processor, _ = run_split_entry(cfg, run, dsd)
         save_stage2(peft_model, processor, run)
-    return load_video_vlm(path, cfg.model.dtype, cfg.model.device_map)
+    return load_video_vlm(Path(run.checkpoints) / "stage2", cfg.model.dtype, cfg.model.device_map)
 
 # %% ../../nbs/03b_train_sft.ipynb #8e528d4a
 _CLASS_WORDS = {c: re.compile(rf"\b({c}|{CLASS_PLURAL[c]})\b", re.I) for c in AGENT_CLASSES if c != "obstacle"}
