@@ -39,6 +39,8 @@ __all__ = ['EGO_RGB', 'EGO_LIGHT_RGB', 'WM_REQUEST', 'CONTEXTS', 'VISUAL_TASK', 
            'visual_format_breakdown', 'visual_format_reward', 'psnr_score', 'visual_quality_breakdowns',
            'visual_quality_reward', 'visual_clips', 'visual_sft_entries', 'visual_task_dataset', 'visual_task_rewards',
            'baseline_frames', 'imagination_table', 'format_imagination_table', 'best_scene_shift', 'shift_oracle',
+           'significance_vs_copy_last', 'format_significance', 'robust_psnr', 'format_robust_psnr',
+           'imagination_errors', 'format_imagination_errors', 'psnr_by_scenario', 'format_by_scenario',
            'VisualBlockGrammar', 'run_visual_policy', 'visual_policy_metrics', 'difference_map', 'imagination_figure',
            'figure_rows', 'imagination_plotly', 'imagination_viewer', 'imagination_page', 'extra_clips',
            'stage_tokenizer', 'stage_world_model', 'completion_length', 'visual_sft', 'visual_grpo_trainer']
@@ -517,6 +519,96 @@ def shift_oracle(samples: list[dict], scaling: float, radius: int = 4) -> dict[s
     best = [best_scene_shift(s["frames"][-1], s["future_frame"], p, radius) for s, p in zip(samples, prior)]
     return {"offset": np.stack([b - np.round(p) for b, p in zip(best, prior)]),
             "frames": np.stack([warp_scene(s["frames"][-1], b, order=0) for s, b in zip(samples, best)])}
+
+# %% ../nbs/42_imagination.ipynb #96f1dc1f
+def significance_vs_copy_last(frames: dict[str, np.ndarray], # `baseline_frames` plus the imagined frames; "real" and "copy last frame" among them
+                              extractors: list, # FID feature extractors
+                              names, # the rows compared with copy-last
+                              seed: int = 0, n: int = 200, # bootstrap / permutation draws
+                             ) -> dict:
+    "Per row of `names`: PSNR gain over copy-last (mean, s.e. over clips), and per extractor the FID difference, its interval and p."
+    from vlarl.eval.image_metrics import fid_bootstrap, fid_permutation_test
+    real = {ex.name: ex(frames["real"]) for ex in extractors}
+    out = {}
+    for name in names:
+        d = psnr(frames[name], frames["real"]) - psnr(frames["copy last frame"], frames["real"])
+        sig = out[name] = {"psnr_gain_over_copy_last": float(d.mean()), "psnr_gain_sem": float(d.std(ddof=1) / np.sqrt(len(d))), "fid": {}}
+        for ex in extractors:
+            fa, fb = ex(frames[name]), ex(frames["copy last frame"])
+            bs = sig["fid"][ex.name] = fid_bootstrap(fa, fb, real[ex.name], n_boot=n, seed=seed)
+            bs["p_value"] = fid_permutation_test(fa, fb, real[ex.name], n_perm=n, seed=seed)["p_value"]
+    return out
+
+def format_significance(sig: dict, clips: int) -> str:
+    "`significance_vs_copy_last` as text."
+    lines = []
+    for name, s in sig.items():
+        lines.append(f"PSNR, {name} − copy last frame: {s['psnr_gain_over_copy_last']:+.2f} ± {s['psnr_gain_sem']:.2f} dB (mean ± s.e. over {clips} clips)")
+        for ex, bs in s["fid"].items():
+            lines.append(f"  FID[{ex}], {name} − copy last frame: {bs['difference']:+.4f}, 95 % bootstrap interval "
+                         f"[{bs['difference_ci'][0]:+.4f}, {bs['difference_ci'][1]:+.4f}], permutation p = {bs['p_value']:.3f}")
+    return "\n".join(lines)
+
+def _scene_changes(samples: list[dict]) -> np.ndarray:
+    return np.array([not np.array_equal(s["frames"][-1], s["future_frame"]) for s in samples])
+
+def robust_psnr(frames: dict[str, np.ndarray], samples: list[dict]) -> dict:
+    "Per row: median PSNR, mean PSNR over clips whose scene changes in 0.5 s, and clips better than copy-last."
+    per_clip = {k: psnr(v, frames["real"]) for k, v in frames.items() if k != "real"}
+    moving = _scene_changes(samples)
+    return {k: {"median_psnr": float(np.median(v)), "mean_psnr_scene_changed": float(v[moving].mean()) if moving.any() else float("nan"),
+                "clips_better_than_copy_last": int((v > per_clip["copy last frame"]).sum())} for k, v in per_clip.items()}
+
+def format_robust_psnr(robust: dict, samples: list[dict]) -> str:
+    "`robust_psnr` as a text table."
+    changed = int(_scene_changes(samples).sum())
+    lines = [f"{'':26}{'median PSNR':>12}{'mean PSNR, ' + str(changed) + ' clips that change':>32}{'clips > copy last':>19}"]
+    lines += [f"{k:26}{r['median_psnr']:12.2f}{r['mean_psnr_scene_changed']:32.2f}{r['clips_better_than_copy_last']:>14} / {len(samples)}"
+              for k, r in robust.items()]
+    return "\n".join(lines)
+
+def imagination_errors(frames: dict[str, np.ndarray], samples: list[dict], vq: VQVAE, imagined_codes: np.ndarray,
+                   codes: dict, # `frame_codes` of the samples in the run's context ("now", "future")
+                   extractors: list, scaling: float, context: str) -> dict:
+    "Cells copied from the context, feature distances to each clip's own frame, and the prior's shift against the shift oracle."
+    from vlarl.eval.image_metrics import paired_feature_distance
+    real = {ex.name: ex(frames["real"]) for ex in extractors}
+    ctx_frames = np.stack([context_frame(s, scaling, "warped") for s in samples])
+    ctx_codes = codes["now"] if context == "warped" else encode_frames(vq, ctx_frames)
+    oracle = shift_oracle(samples, scaling)
+    off = np.abs(oracle["offset"])
+    return {
+        "cells_copied_from_context": float((imagined_codes == ctx_codes).mean()),
+        "feature_distance": {k: {ex.name: paired_feature_distance(ex(frames[k]), real[ex.name]) for ex in extractors}
+                             for k in ("copy last frame", "imagined (world model)", "imagined, context pixels", "VQ ceiling")},
+        "prior_shift_exact": float((off.sum(1) == 0).mean()), "prior_shift_mean_abs_px": off.mean(0).tolist(),
+        "prior_warp_whole_px": {"psnr": float(psnr(ctx_frames, frames["real"]).mean()), "token_accuracy": float((ctx_codes == codes["future"]).mean())},
+        "shift_oracle": {"psnr": float(psnr(oracle["frames"], frames["real"]).mean()),
+                         "token_accuracy": float((encode_frames(vq, oracle["frames"]) == codes["future"]).mean())}}
+
+def format_imagination_errors(ea: dict) -> str:
+    "`imagination_errors` as text."
+    x, y = ea["prior_shift_mean_abs_px"]
+    lines = [f"cells where the model wrote the prior-warped frame's code: {ea['cells_copied_from_context']:.1%}",
+             "mean squared feature distance to the clip's own real frame (± s.e.):"]
+    lines += [f"  {k:26}" + "".join(f"{n}: {d['mean']:.4f} ± {d['sem']:.4f}   " for n, d in row.items()) for k, row in ea["feature_distance"].items()]
+    lines.append(f"the prior's shift is the best whole-pixel shift on {ea['prior_shift_exact']:.0%} of clips, off by {x:.2f} px (x) and {y:.2f} px (y) on average")
+    lines += [f"  last frame moved by {'the prior (whole px)' if k.startswith('prior') else 'the best shift (oracle)'}: "
+              f"PSNR {ea[k]['psnr']:.2f} dB, token accuracy {ea[k]['token_accuracy']:.1%}" for k in ("prior_warp_whole_px", "shift_oracle")]
+    return "\n".join(lines)
+
+def psnr_by_scenario(frames: dict[str, np.ndarray], samples: list[dict]) -> dict:
+    "Mean PSNR of each row, per scenario (in the order scenarios first appear)."
+    scen = np.array([s["scenario"] for s in samples])
+    return {sc: {k: float(psnr(v[scen == sc], frames["real"][scen == sc]).mean()) for k, v in frames.items() if k != "real"}
+            for sc in dict.fromkeys(scen)}
+
+def format_by_scenario(by_scenario: dict, samples: list[dict]) -> str:
+    "`psnr_by_scenario` as a text table with each scenario's clip count."
+    counts = {sc: sum(s["scenario"] == sc for s in samples) for sc in by_scenario}
+    lines = [f"{'':14}" + "".join(f"{k:>24}" for k in next(iter(by_scenario.values())))]
+    lines += [f"{sc:14}" + "".join(f"{v:>24.2f}" for v in row.values()) + f"   ({counts[sc]} clips)" for sc, row in by_scenario.items()]
+    return "\n".join(lines)
 
 # %% ../nbs/42_imagination.ipynb #a529d28e
 class VisualBlockGrammar(LogitsProcessor):

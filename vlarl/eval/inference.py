@@ -18,10 +18,11 @@ from ..rewards.driving import driving_format_breakdown, json_breakdown, offset_p
 from ..sim import ACTIONS, CLASS_COLOR, EGO_COLOR, plot_bev
 
 # %% auto #0
-__all__ = ['ROLLOUT_COLORS', 'parse_output', 'run_policy', 'drive', 'plans_with_fallback', 'baseline_plans', 'score_task',
-           'evaluate_task', 'evaluate_policy', 'baseline_metrics', 'reward_gains', 'clip_l2', 'plan_l2_gain',
-           'group_spread', 'training_signal', 'format_reward_table', 'group_rollouts', 'plot_group', 'group_bev_plotly',
-           'group_table_html', 'group_explorer', 'log_series', 'task_curve', 'plot_curves']
+__all__ = ['OUTPUT_KEYS', 'ROLLOUT_COLORS', 'parse_output', 'run_policy', 'drive', 'plans_with_fallback', 'baseline_plans',
+           'score_task', 'evaluate_task', 'evaluate_policy', 'baseline_metrics', 'without_outputs', 'reward_gains',
+           'clip_l2', 'plan_l2_gain', 'group_spread', 'training_signal', 'format_reward_table', 'group_rollouts',
+           'plot_group', 'group_bev_plotly', 'group_table_html', 'group_explorer', 'log_series', 'task_curve',
+           'plot_curves']
 
 # %% ../../nbs/20b_eval_inference.ipynb #97a1cc5f
 def parse_output(text: str, # the policy's completion
@@ -122,6 +123,16 @@ def evaluate_policy(model, processor, samples: list[dict], tasks, funcs, weights
 def baseline_metrics(samples: list[dict], lam: float = 0.5) -> dict:
     "Planning metrics of the kinematic prior and constant velocity on the clips."
     return {name: planning_metrics(p, samples) for name, p in baseline_plans(samples, lam).items()}
+
+# %% ../../nbs/20b_eval_inference.ipynb #7f31169b
+OUTPUT_KEYS = ("texts", "plans")
+
+def without_outputs(result: dict, # an evaluation (`evaluate_policy`, `visual_policy_metrics`, ...)
+                    drop=OUTPUT_KEYS, # per-clip outputs to leave out
+                   ) -> dict:
+    "An evaluation without its per-clip outputs (texts, plans) at any depth: what a run's metrics keep."
+    if not isinstance(result, dict): return result
+    return {k: without_outputs(v, drop) for k, v in result.items() if k not in drop}
 
 # %% ../../nbs/20b_eval_inference.ipynb #cbae7896
 def reward_gains(after: dict, before: dict, # `evaluate_policy` results on the same clips
