@@ -6,7 +6,7 @@ PKG = Path(__file__).resolve().parents[1] / "vlarl"
 
 # The architecture, bottom to top: a module may import only modules of its own layer or of the layers below it.
 LAYERS = [
-    ["config", "model.checkpoints", "tools.notebooks", "eval.image_metrics", "dialect.data", "viz.figures"],  # no simulator
+    ["config", "schema", "model.checkpoints", "tools.notebooks", "eval.image_metrics", "dialect.data", "viz.figures"],  # no simulator
     ["sim"],                                                                    # the simulator, its labels and captions
     ["kinematics", "eval.metrics"],
     ["rewards.driving"],
@@ -94,3 +94,13 @@ def test_the_checks_see_what_they_claim():
     known = set(modules())
     assert {"train.sft", "data.clips", "tasks"} <= imports("train.grpo", PKG / "train" / "grpo.py", known)
     assert "tools.docs" in imports("tools.cli", PKG / "tools" / "cli.py", known)     # imported inside `cmd_docs`
+
+
+def test_real_data_and_rewards_do_not_start_the_simulator():
+    "Reading nuScenes or BDD, scoring a plan and the kinematic prior import no highway-env (its pygame and gymnasium)."
+    import subprocess
+    import sys
+    code = ("import sys, vlarl.data.nuscenes, vlarl.data.bdd, vlarl.rewards.driving, vlarl.kinematics, vlarl.eval.metrics, vlarl.tasks; "
+            "print(sorted(m for m in ('highway_env', 'gymnasium', 'pygame') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=PKG.parent, check=True).stdout
+    assert out.strip() == "[]", out

@@ -5,7 +5,8 @@ import pytest
 from vlarl.tools.cli import main
 from vlarl.config import RunDir, read_metrics
 from vlarl.data.clips import as_arrays, load_clips
-from vlarl.sim import ACTIONS, AGENT_CLASSES, COMMANDS, DECIDABLE_EXPLANATIONS, FUTURE_STEPS, box_fit
+from vlarl.sim import box_fit
+from vlarl.schema import ACTIONS, AGENT_CLASSES, COMMANDS, DECIDABLE_EXPLANATIONS, FUTURE_STEPS
 
 FRAMES, SIZE = 3, 80
 

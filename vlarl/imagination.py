@@ -27,7 +27,8 @@ from .eval.metrics import planning_metrics
 from .model.vlm import generate_text, video_messages
 from .rewards.driving import (action_reward, collision_reward, completion_text, driving_format_breakdown, l2_reward, offset_plan, parse_driving_output)
 from .model.vq import (VISUAL_CLOSE, VISUAL_OPEN, VQVAE, codes_to_text, decode_codes, encode_frames, image_token_ids, text_to_codes)
-from .sim import EGO_COLOR, plot_bev
+from .viz.figures import plot_bev
+from .schema import EGO_COLOR
 
 # %% auto #0
 __all__ = ['EGO_RGB', 'EGO_LIGHT_RGB', 'WM_REQUEST', 'CONTEXTS', 'VISUAL_TASK', 'DRIVE_VISUAL_REQUEST', 'EMPTY_VISUAL',

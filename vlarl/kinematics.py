@@ -9,7 +9,8 @@ import itertools
 
 import numpy as np
 
-from .sim import COMMANDS, DT, FUTURE_STEPS, plot_bev
+from .viz.figures import plot_bev
+from .schema import COMMANDS, DT, FUTURE_STEPS
 
 # %% auto #0
 __all__ = ['COMMAND_SIGN', 'HORIZONS', 'check_history', 'finite_differences', 'check_command', 'rotate', 'ideal_displacement',

@@ -23,48 +23,22 @@ from highway_env.road.lane import LineType
 from highway_env.vehicle.behavior import IDMVehicle
 from highway_env.vehicle.objects import Obstacle
 
+from .schema import (ACTIONS, AGENT_CLASSES, CLASS_COLOR, CLASS_COLOR_NAME, CLASS_PLURAL, CLASS_SIZE, COMMANDS,
+                          DECIDABLE_EXPLANATIONS, DT, EGO_COLOR, EXPLANATIONS, FUTURE_STEPS, MANEUVER, NUMBER_WORDS, TURN_YAW,
+                          action_labels, caption_clip, concise_caption, detailed_caption, heading_in_ego_frame, raw_caption,
+                          route_command, to_ego_frame, traffic_density, wrap_angle)
 from .config import WorldConfig, RunConfig, build_config
 
 # %% auto #0
-__all__ = ['DT', 'FUTURE_STEPS', 'ACTIONS', 'COMMANDS', 'EXPLANATIONS', 'DECIDABLE_EXPLANATIONS', 'AGENT_CLASSES', 'CLASS_SIZE',
-           'CLASS_COLOR', 'EGO_COLOR', 'SCENARIO_ENVS', 'SCENARIO_NAMES', 'IDM_CLASS_DEFAULTS', 'DRIVERS', 'SOLID',
-           'TURN_YAW', 'OBSTACLE_REASON', 'CLASS_COLOR_NAME', 'CLASS_PLURAL', 'MANEUVER', 'NUMBER_WORDS',
-           'set_agent_class', 'sample_agent_class', 'env_config', 'render_frame', 'restore_idm_defaults', 'make_env',
-           'action_index', 'lead_gap', 'IdmDriver', 'PlannerDriver', 'RandomDriver', 'wrap_angle', 'to_ego_frame',
-           'heading_in_ego_frame', 'View', 'rectangle_corners', 'box_in_image', 'Agent', 'road_users', 'Tracker',
-           'ego_snapshot', 'current_view', 'LaneContext', 'lane_context', 'Recording', 'simulate', 'simulate_clean',
-           'ego_trajectory', 'route_command', 'ego_state', 'agent_record', 'clip_agents', 'action_labels',
-           'turning_side', 'explanation_labels', 'traffic_density', 'scene_facts', 'raw_caption', 'detailed_caption',
-           'concise_caption', 'caption_clip', 'clip_id', 'record_clip', 'class_pixels', 'box_mask', 'box_fit',
-           'draw_boxes', 'plot_bev', 'figure_samples', 'raw_episode', 'benchmark_recorder']
-
-# %% ../nbs/01_sim.ipynb #4e52a1e4
-DT = 0.5              # seconds between frames, history points and future waypoints
-FUTURE_STEPS = 6      # future waypoints: 0.5 s ... 3.0 s
-ACTIONS = ("forward", "stop/slow down", "turn left", "turn right")  # BDD-OIA's four actions
-COMMANDS = ("left", "right", "straight")
-EXPLANATIONS = (  # BDD-OIA's 21 explanations, in the dataset's order (papers/002, Fig. 2)
-    "Traffic light is green", "Follow traffic", "Road is clear",
-    "Traffic light", "Traffic sign", "Obstacle: car", "Obstacle: person", "Obstacle: rider", "Obstacle: others",
-    "No lane on the left", "Obstacles on the left lane", "Solid line on the left",
-    "On the left-turn lane", "Traffic light allows", "Front car turning left",
-    "No lane on the right", "Obstacles on the right lane", "Solid line on the right",
-    "On the right-turn lane", "Traffic light allows", "Front car turning right",
-)
-#: the explanations the simulator state can decide (highway-env has no traffic lights, signs or pedestrians)
-DECIDABLE_EXPLANATIONS = (
-    "Follow traffic", "Road is clear", "Obstacle: car", "Obstacle: rider", "Obstacle: others",
-    "No lane on the left", "Obstacles on the left lane", "Solid line on the left", "On the left-turn lane", "Front car turning left",
-    "No lane on the right", "Obstacles on the right lane", "Solid line on the right", "On the right-turn lane", "Front car turning right",
-)
+__all__ = ['SCENARIO_ENVS', 'SCENARIO_NAMES', 'IDM_CLASS_DEFAULTS', 'DRIVERS', 'SOLID', 'OBSTACLE_REASON', 'set_agent_class',
+           'sample_agent_class', 'env_config', 'render_frame', 'restore_idm_defaults', 'make_env', 'action_index',
+           'lead_gap', 'IdmDriver', 'PlannerDriver', 'RandomDriver', 'View', 'rectangle_corners', 'box_in_image',
+           'Agent', 'road_users', 'Tracker', 'ego_snapshot', 'current_view', 'LaneContext', 'lane_context', 'Recording',
+           'simulate', 'simulate_clean', 'ego_trajectory', 'ego_state', 'agent_record', 'clip_agents', 'turning_side',
+           'explanation_labels', 'scene_facts', 'clip_id', 'record_clip', 'class_pixels', 'box_mask', 'box_fit',
+           'raw_episode', 'benchmark_recorder']
 
 # %% ../nbs/01_sim.ipynb #68b27a0c
-AGENT_CLASSES = ("car", "truck", "bus", "motorcycle", "obstacle")
-CLASS_SIZE = {"car": (5.0, 2.0), "truck": (9.0, 2.5), "bus": (12.0, 2.6), "motorcycle": (2.2, 0.9), "obstacle": (2.0, 2.0)}
-CLASS_COLOR = {"car": (100, 200, 255), "truck": (200, 0, 150), "bus": (255, 140, 0),
-               "motorcycle": (220, 60, 60), "obstacle": (200, 200, 0)}
-EGO_COLOR = (50, 200, 0)
-
 def set_agent_class(vehicle, cls: str) -> None:
     "Give a highway-env vehicle the size, colour and name of class `cls`."
     vehicle.LENGTH, vehicle.WIDTH = CLASS_SIZE[cls]
@@ -174,22 +148,6 @@ class RandomDriver:
         return self.action
 
 DRIVERS = {"idm": IdmDriver, "planner": PlannerDriver, "random": RandomDriver}
-
-# %% ../nbs/01_sim.ipynb #3522684c
-def wrap_angle(a):
-    "Angle(s) wrapped to [-pi, pi)."
-    return (np.asarray(a) + np.pi) % (2 * np.pi) - np.pi
-
-def to_ego_frame(points, ego_position, ego_heading: float) -> np.ndarray:
-    "World points (N, 2) in the ego frame (+x forward, +y left) of a pose in highway-env's y-down world."
-    d = np.asarray(points, dtype=np.float64).reshape(-1, 2) - np.asarray(ego_position, dtype=np.float64)
-    fwd = np.array([np.cos(ego_heading), np.sin(ego_heading)])
-    left = np.array([np.sin(ego_heading), -np.cos(ego_heading)])
-    return np.stack([d @ fwd, d @ left], axis=-1)
-
-def heading_in_ego_frame(heading, ego_heading: float):
-    "A world heading as a yaw in the ego frame (positive = to the left)."
-    return wrap_angle(-(np.asarray(heading) - ego_heading))
 
 # %% ../nbs/01_sim.ipynb #2dc81782
 @dataclass
@@ -345,11 +303,6 @@ def ego_trajectory(rec: Recording, T: int) -> tuple[np.ndarray, np.ndarray]:
     pts = to_ego_frame([e.position for e in rec.ego], now.position, now.heading).astype(np.float32)
     return pts[:T], pts[T:T + FUTURE_STEPS]
 
-def route_command(future: np.ndarray, threshold: float = 2.0) -> str:
-    "left / right / straight from the lateral offset of the last future waypoint (ST-P3/UniAD rule)."
-    y = float(future[-1, 1])
-    return "left" if y > threshold else "right" if y < -threshold else "straight"
-
 def ego_state(rec: Recording, T: int, future: np.ndarray) -> dict:
     "Speed (m/s), acceleration (m/s^2), yaw rate (rad/s, + left) and route command at frame T-1."
     now, before = rec.ego[T - 1], rec.ego[T - 2]
@@ -386,19 +339,6 @@ def clip_agents(rec: Recording, T: int, radius: float = 60.0) -> list[dict]:
     agents = [agent_record(rec, t, T) for t in ids]
     return [a for a in agents if a["visible"].any() or np.hypot(*a["position"]) < radius]
 
-# %% ../nbs/01_sim.ipynb #ae82d35c
-TURN_YAW = np.deg2rad(15.0)
-
-def action_labels(speed_now: float, future_speeds, future: np.ndarray, final_yaw: float) -> list[str]:
-    "BDD-OIA action labels of the ego from its future speeds, waypoints (ego frame) and final yaw."
-    slow = speed_now - min(future_speeds) > 2.0 or max(future_speeds) < 1.0
-    out = []
-    if not slow and future[-1, 0] > 2.0: out.append("forward")
-    if slow: out.append("stop/slow down")
-    if future[-1, 1] > 2.0 or final_yaw > TURN_YAW: out.append("turn left")
-    if future[-1, 1] < -2.0 or final_yaw < -TURN_YAW: out.append("turn right")
-    return out
-
 # %% ../nbs/01_sim.ipynb #4787fc4a
 def turning_side(agent: dict) -> str | None:
     "'left' or 'right' if an agent's own future turns that way (yaw > 15 degrees or > 2 m aside), else None."
@@ -434,21 +374,6 @@ def explanation_labels(scenario: str, actions: list[str], lanes: LaneContext, ag
     return [e for e in DECIDABLE_EXPLANATIONS if e in out]
 
 # %% ../nbs/01_sim.ipynb #532025fe
-CLASS_COLOR_NAME = {"car": "light-blue", "truck": "purple", "bus": "orange", "motorcycle": "red", "obstacle": "yellow"}
-CLASS_PLURAL = {"car": "cars", "truck": "trucks", "bus": "buses", "motorcycle": "motorcycles", "obstacle": "obstacles"}
-MANEUVER = {"forward": "carries on along the road", "stop/slow down": "slows down", "turn left": "steers to the left",
-            "turn right": "steers to the right"}
-NUMBER_WORDS = ("no", "a", "two", "three", "four", "five", "six", "seven", "eight", "nine")
-
-def _count_phrase(counts: dict) -> str:
-    "'a car, two trucks and a bus'."
-    parts = [f"{NUMBER_WORDS[n] if n < len(NUMBER_WORDS) else n} {CLASS_PLURAL[c] if n > 1 else c}" for c, n in counts.items()]
-    return ", ".join(parts[:-1]) + (" and " if len(parts) > 1 else "") + parts[-1] if parts else "no other road users"
-
-def traffic_density(n_visible: int) -> str:
-    "light / moderate / heavy from the number of road users in view."
-    return "light" if n_visible <= 2 else "moderate" if n_visible <= 6 else "heavy"
-
 def scene_facts(scenario: str, state: dict, agents: list[dict], lanes: LaneContext, actions: list[str], collision: bool) -> dict:
     "What the teacher may say about a clip: only what the simulator state shows at the current frame."
     T = len(agents[0]["visible"]) - 1 if agents else 1
@@ -462,44 +387,6 @@ def scene_facts(scenario: str, state: dict, agents: list[dict], lanes: LaneConte
             "counts": {c: n for c, n in counts.items() if n}, "density": traffic_density(len(in_view)),
             "lead": (lead["cls"], float(lanes.lead_gap)) if lead is not None and lead["visible"][T - 1] else None,
             "left": beside(+1), "right": beside(-1), "actions": list(actions), "collision": bool(collision)}
-
-# %% ../nbs/01_sim.ipynb #ee05415c
-def raw_caption(f: dict) -> str:
-    "A factual log of the clip, like a dataset's original ground-truth caption."
-    lead = f"a {f['lead'][0]} at {f['lead'][1]:.0f} m" if f["lead"] else "nothing in view"
-    side = lambda cs: ", ".join(cs) if cs else "clear"
-    return (f"Scene: {f['road']}, {f['density']} traffic. Ego speed {f['kmh']} km/h, {f['trend']}. "
-            f"In view: {_count_phrase(f['counts'])}. Ahead in the ego lane: {lead}. "
-            f"Left side: {side(f['left'])}. Right side: {side(f['right'])}. "
-            f"Ego action: {', '.join(f['actions']) or 'none'}. Collision: {'yes' if f['collision'] else 'no'}.")
-
-def detailed_caption(f: dict, rng: np.random.Generator) -> str:
-    "The 'Microscope' narrative: scene, road users, then what happens, with temporal transitions."
-    opening = rng.choice(["The clip opens on", "The footage begins on", "The video starts on"])
-    moving = "waits almost still" if f["kmh"] < 5 else f"cruises at about {f['kmh']} km/h" if f["trend"] == "steady" else f"travels at about {f['kmh']} km/h, {f['trend']}"
-    s = [f"{opening} a {f['road']} in {f['density']} traffic as the ego vehicle {moving}."]
-    if f["counts"]: s.append(f"Around it, {_count_phrase(f['counts'])} " + ("share the road." if sum(f["counts"].values()) > 1 else "shares the road."))
-    else: s.append("The surrounding road is empty.")
-    if f["lead"]: s.append(f"A {CLASS_COLOR_NAME[f['lead'][0]]} {f['lead'][0]} drives {f['lead'][1]:.0f} metres ahead in the same lane.")
-    else: s.append("The lane ahead stays open.")
-    for side in ("left", "right"):
-        if f[side]: s.append(f"Meanwhile, a {f[side][0]} moves alongside on the {side}.")
-    moves = [MANEUVER[a] for a in f["actions"]]
-    if moves: s.append(f"{rng.choice(['Then', 'Next', 'Soon after'])}, the ego vehicle " + " and ".join(moves) + ".")
-    if f["collision"]: s.append("Moments later, the ego vehicle collides with another road user.")
-    return " ".join(s)
-
-def concise_caption(f: dict) -> str:
-    "The 'Copilot' summary: density, the closest hazard, the ego's action."
-    parts = [f"{f['density'].capitalize()} traffic on a {f['road'].split(' with ')[0]}"]
-    if f["lead"]: parts.append(f"{f['lead'][0]} ahead at {f['lead'][1]:.0f} m")
-    act = " and ".join(MANEUVER[a].replace("carries on along the road", "keeps going") for a in f["actions"]) or "holds position"
-    parts.append(f"ego {act}" + ("; collision risk" if f["collision"] else ""))
-    return "; ".join(parts) + "."
-
-def caption_clip(facts: dict, rng: np.random.Generator) -> dict:
-    "Raw, detailed and concise captions of a clip from its facts."
-    return {"caption_raw": raw_caption(facts), "caption_detailed": detailed_caption(facts, rng), "caption_concise": concise_caption(facts)}
 
 # %% ../nbs/01_sim.ipynb #1a94ea4d
 def clip_id(scenario: str, seed: int) -> str:
@@ -548,50 +435,6 @@ def box_fit(sample: dict, k: int, cls: str) -> tuple[float, float]:
     inside = (px & box_mask(frame.shape, boxes)).sum() / px.sum() if px.any() else 1.0
     filled = np.mean([class_pixels(frame[int(b[1]):int(np.ceil(b[3])), int(b[0]):int(np.ceil(b[2]))], cls).any() for b in boxes]) if boxes else 1.0
     return float(inside), float(filled)
-
-# %% ../nbs/01_sim.ipynb #9ebd1452
-def draw_boxes(ax, sample: dict, k: int, labels: bool = True) -> None:
-    "Show frame k of a clip on `ax` with its agents' boxes (class colours)."
-    import matplotlib.patches as patches
-    frame = np.asarray(sample["frames"][k] if k < len(sample["frames"]) else sample["future_frame"])
-    ax.imshow(frame); ax.set_axis_off()
-    for a in sample["agents"]:
-        if not a["visible"][k]: continue
-        x1, y1, x2, y2 = a["boxes"][k]
-        ax.add_patch(patches.Rectangle((x1, y1), x2 - x1, y2 - y1, fill=False, lw=1.2, ec=np.array(CLASS_COLOR[a["cls"]]) / 255))
-        ax.add_patch(patches.Rectangle((x1 - .5, y1 - .5), x2 - x1 + 1, y2 - y1 + 1, fill=False, lw=.6, ec="black"))
-        if labels: ax.text(x1, y1 - 1, a["cls"], fontsize=5, color="white", va="bottom", bbox=dict(fc="black", alpha=.5, pad=.5, lw=0))
-
-def plot_bev(ax, sample: dict, extent: float = 40.0) -> None:
-    "Bird's-eye view of a clip in the ego frame (x forward = up, y left = left)."
-    import matplotlib.patches as patches
-    def xy(p): p = np.asarray(p).reshape(-1, 2); return -p[:, 1], p[:, 0]  # plot with forward pointing up
-    for a in sample["agents"]:
-        c = np.array(CLASS_COLOR[a["cls"]]) / 255
-        L, W = a["size"]; hx, hy = xy(a["position"])
-        ax.add_patch(patches.Rectangle((hx[0] - W / 2, hy[0] - L / 2), W, L, angle=np.rad2deg(a["heading"]), rotation_point="center", fc=c, ec="k", lw=.5))
-        f = a["future"][a["future_valid"]]
-        if len(f): ax.plot(*xy(np.vstack([a["position"], f])), color=c, lw=1, ls=":")
-    ax.add_patch(patches.Rectangle((-1, -2.5), 2, 5, fc=np.array(EGO_COLOR) / 255, ec="k", lw=.8))
-    ax.plot(*xy(sample["ego_history"]), "o-", color="k", ms=2, lw=1.2, label="history")
-    ax.plot(*xy(np.vstack([[0, 0], sample["ego_future"]])), "o--", color="tab:red", ms=2, lw=1.2, label="future (GT)")
-    ax.set_xlim(-extent, extent); ax.set_ylim(-extent / 2, 1.5 * extent); ax.set_aspect("equal")
-    ax.set_xlabel("-y (m, right)"); ax.set_ylabel("x (m, forward)")
-    ax.set_title(f"{sample['scenario']} · {sample['ego_state']['command']} · {', '.join(sample['action'])}", fontsize=7)
-
-def figure_samples(samples: list[dict]):
-    "One row per clip: its frames with boxes, the +0.5 s frame, and the BEV plot."
-    import matplotlib.pyplot as plt
-    T = len(samples[0]["frames"])
-    fig, axes = plt.subplots(len(samples), T + 2, figsize=(1.6 * (T + 2), 1.7 * len(samples)), squeeze=False)
-    for row, s in zip(axes, samples):
-        for k in range(T + 1):
-            draw_boxes(row[k], s, k)
-            row[k].set_title("+0.5 s" if k == T else f"t{k - T + 1:+d}" if k < T - 1 else "now", fontsize=7)
-        plot_bev(row[T + 1], s)
-        row[0].text(-0.1, 0.5, s["scenario"], transform=row[0].transAxes, rotation=90, va="center", ha="right", fontsize=8)
-    fig.tight_layout()
-    return fig
 
 # %% ../nbs/01_sim.ipynb #15df100f
 def raw_episode(env, seed: int, wc: WorldConfig) -> None:

@@ -13,8 +13,8 @@ import numpy as np
 
 from ..config import RunConfig
 from .nuscenes import DatasetFormatError, real_captions, real_facts, stable_seed
-from ..rewards.driving import swept_collision
-from ..sim import ACTIONS, CLASS_SIZE, DT, EXPLANATIONS, FUTURE_STEPS, route_command, wrap_angle
+from ..eval.metrics import swept_collision
+from ..schema import ACTIONS, CLASS_SIZE, DT, EXPLANATIONS, FUTURE_STEPS, route_command, wrap_angle
 
 # %% auto #0
 __all__ = ['BDD_KEYFRAME_S', 'EARTH_RADIUS', 'BDD_CLASSES', 'BDD_HEIGHT', 'BDD_FOCAL', 'BDD_IMAGE', 'BDD_FIXTURE', 'read_json',

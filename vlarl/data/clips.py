@@ -18,7 +18,8 @@ from datasets.exceptions import DatasetGenerationError
 from datasets.utils.logging import disable_progress_bar, enable_progress_bar
 
 from ..config import RunConfig, WorldConfig, build_config, cached, config_to_dict
-from ..sim import ACTIONS, DECIDABLE_EXPLANATIONS, SCENARIO_ENVS, make_env, record_clip
+from ..sim import SCENARIO_ENVS, make_env, record_clip
+from ..schema import ACTIONS, DECIDABLE_EXPLANATIONS
 
 # %% auto #0
 __all__ = ['clip_features', 'as_arrays', 'clip_jobs', 'read_real_clips', 'record_clips', 'video_of', 'split_clips',

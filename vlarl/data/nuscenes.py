@@ -14,9 +14,10 @@ import numpy as np
 from PIL import Image as PILImage
 
 from ..config import NUSCENES_CAMERAS, RunConfig
-from ..rewards.driving import swept_collision
-from ..sim import (AGENT_CLASSES, CLASS_COLOR_NAME, CLASS_SIZE, DT, FUTURE_STEPS, action_labels, concise_caption, detailed_caption,
-                    raw_caption, route_command, traffic_density, wrap_angle)
+from ..eval.metrics import swept_collision
+from ..schema import (AGENT_CLASSES, CLASS_COLOR_NAME, CLASS_SIZE, DT, FUTURE_STEPS, action_labels,
+                          concise_caption, detailed_caption, raw_caption, route_command,
+                          traffic_density, wrap_angle)
 
 # %% auto #0
 __all__ = ['NUSCENES_TABLES', 'NUSCENES_FIELDS', 'NUSCENES_CLASS_PREFIXES', 'NUSCENES_EGO_SIZE', 'FIXTURE_SCENES',

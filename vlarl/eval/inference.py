@@ -15,7 +15,8 @@ from ..kinematics import constant_velocity, kinematic_rollout
 from .metrics import action_metrics, box_corners, planning_metrics
 from ..model.vlm import generate_text
 from ..rewards.driving import driving_format_breakdown, json_breakdown, offset_plan, parse_driving_output, parse_json_output
-from ..sim import ACTIONS, CLASS_COLOR, EGO_COLOR, plot_bev
+from ..viz.figures import plot_bev
+from ..schema import ACTIONS, CLASS_COLOR, EGO_COLOR
 
 # %% auto #0
 __all__ = ['OUTPUT_KEYS', 'ROLLOUT_COLORS', 'parse_output', 'run_policy', 'drive', 'plans_with_fallback', 'baseline_plans',

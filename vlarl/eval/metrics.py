@@ -12,15 +12,15 @@ import os
 import numpy as np
 import sacrebleu
 
-from ..sim import ACTIONS
+from ..schema import ACTIONS
 
 # %% auto #0
 __all__ = ['CONVENTIONS', 'STEPS_PER_SECOND', 'SECONDS', 'EGO_LENGTH', 'EGO_WIDTH', 'EGO_SHIFT', 'BEV_BOUND', 'BEV_RES',
            'BEV_SIZE', 'BEV_FIRST', 'WORLD_EGO_SIZE', 'COLLISION_METHODS', 'at_horizons', 'check_trajectories',
            'l2_errors', 'ego_box_lattice', 'ego_cells', 'agent_tracks', 'rasterise_box', 'occupancy', 'grid_collisions',
-           'box_corners', 'boxes_overlap', 'trajectory_headings', 'exact_collisions', 'collision_flags',
-           'planning_metrics', 'format_planning_table', 'set_f1', 'label_matrix', 'action_metrics', 'check_texts',
-           'bleu', 'rouge_l', 'chrf_pp', 'spbleu_tokenize', 'spbleu', 'text_metrics', 'bootstrap_draws',
+           'box_corners', 'boxes_overlap', 'swept_collision', 'trajectory_headings', 'exact_collisions',
+           'collision_flags', 'planning_metrics', 'format_planning_table', 'set_f1', 'label_matrix', 'action_metrics',
+           'check_texts', 'bleu', 'rouge_l', 'chrf_pp', 'spbleu_tokenize', 'spbleu', 'text_metrics', 'bootstrap_draws',
            'bootstrap_interval', 'paired_bootstrap', 'format_interval']
 
 # %% ../../nbs/11_eval_metrics.ipynb #e69de20f
@@ -145,6 +145,29 @@ def boxes_overlap(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     axes = np.concatenate([a[..., 1:3, :] - a[..., 0:2, :], b[..., 1:3, :] - b[..., 0:2, :]], -2)   # edge directions = normals
     pa, pb = np.einsum("...kd,...jd->...kj", axes, a), np.einsum("...kd,...jd->...kj", axes, b)
     return ((pa.max(-1) > pb.min(-1)) & (pb.max(-1) > pa.min(-1))).all(-1)
+
+# %% ../../nbs/11_eval_metrics.ipynb #600d7a94
+def _interp_angle(a, b, w):
+    return a + w * ((b - a + np.pi) % (2 * np.pi) - np.pi)
+
+def swept_collision(traj, # planned waypoints (T, 2)
+                    agents: list[dict], # agents in the sample schema
+                    substeps: int = 4, # checks per interval
+                    ego_size=WORLD_EGO_SIZE, # (length, width) of the ego (m)
+                   ) -> float | None:
+    "Time of first contact in waypoint steps (e.g. 2.25 = a quarter into the third interval), or None."
+    traj = np.asarray(traj, dtype=np.float64)
+    T, tr = len(traj), agent_tracks(agents, len(traj))
+    if not len(tr["size"]): return None
+    path, heads = np.vstack([[0.0, 0.0], traj]), trajectory_headings(traj)
+    w = np.arange(1, substeps + 1) / substeps                                          # (S,) fractions of an interval
+    k = np.repeat(np.arange(T), substeps); f = np.tile(w, T)                         # interval and fraction of each check
+    ego = box_corners(path[k] + f[:, None] * (path[k + 1] - path[k]), heads[k], *ego_size)
+    c = tr["center"][:, k] + f[None, :, None] * (tr["center"][:, k + 1] - tr["center"][:, k])
+    h = _interp_angle(tr["heading"][:, k], tr["heading"][:, k + 1], f[None])
+    other = box_corners(c, h, tr["size"][:, :1], tr["size"][:, 1:])
+    hit = (boxes_overlap(ego[None], other) & tr["valid"][:, k] & tr["valid"][:, k + 1]).any(0)
+    return float(k[hit.argmax()] + f[hit.argmax()]) if hit.any() else None
 
 # %% ../../nbs/11_eval_metrics.ipynb #181e3d04
 def trajectory_headings(traj, # waypoints (T, 2)

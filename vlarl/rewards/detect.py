@@ -22,7 +22,7 @@ from PIL import Image
 from ..config import DetectConfig
 from ..data.clips import as_arrays, record_clips
 from ..eval.metrics import set_f1
-from ..sim import AGENT_CLASSES, CLASS_COLOR
+from ..schema import AGENT_CLASSES, CLASS_COLOR
 
 # %% auto #0
 __all__ = ['YOLO_SPLITS', 'EXTRA_SEED', 'clip_frame', 'frame_labels', 'export_yolo', 'extra_training_clips', 'detection_record',

@@ -14,16 +14,16 @@ import numpy as np
 
 from ..config import RewardConfig
 from ..kinematics import predict_position
-from ..eval.metrics import WORLD_EGO_SIZE, agent_tracks, box_corners, boxes_overlap, set_f1, trajectory_headings
-from ..sim import ACTIONS, EXPLANATIONS, FUTURE_STEPS
+from ..eval.metrics import WORLD_EGO_SIZE, agent_tracks, box_corners, boxes_overlap, set_f1, swept_collision, trajectory_headings
+from ..schema import ACTIONS, EXPLANATIONS, FUTURE_STEPS
 
 # %% auto #0
 __all__ = ['MAX_COORD', 'TAGS', 'JSON_FIELDS', 'completion_text', 'format_trajectory', 'parse_trajectory', 'parse_point',
            'format_driving_output', 'tag_structure_ok', 'section', 'parse_labels', 'DrivingOutput',
            'parse_driving_output', 'format_json_output', 'JsonOutput', 'parse_json_output', 'driving_format_breakdown',
-           'driving_format_reward', 'offset_plan', 'plan_waypoints', 'l2_breakdown', 'l2_reward', 'swept_collision',
-           'collision_score', 'collision_breakdown', 'collision_reward', 'label_reward', 'action_reward',
-           'json_breakdown', 'json_format_reward', 'json_action_reward', 'explanation_reward', 'driving_reward_funcs',
+           'driving_format_reward', 'offset_plan', 'plan_waypoints', 'l2_breakdown', 'l2_reward', 'collision_score',
+           'collision_breakdown', 'collision_reward', 'label_reward', 'action_reward', 'json_breakdown',
+           'json_format_reward', 'json_action_reward', 'explanation_reward', 'driving_reward_funcs',
            'json_reward_funcs', 'driving_breakdown', 'drive_into_agent', 'candidate_outputs', 'reward_margins']
 
 # %% ../../nbs/12_rewards_driving.ipynb #e4e899e9
@@ -240,28 +240,6 @@ def l2_reward(completions, l2_scale: float = 2.0, **kwargs) -> list[float]:
     return [l2_breakdown(completion_text(c), _gt_waypoints(g, i), l2_scale, o)["l2"] for i, (c, g, o) in enumerate(zip(completions, gts, _origins(kwargs, len(completions))))]
 
 # %% ../../nbs/12_rewards_driving.ipynb #fe989e03
-def _interp_angle(a, b, w):
-    return a + w * ((b - a + np.pi) % (2 * np.pi) - np.pi)
-
-def swept_collision(traj, # planned waypoints (T, 2)
-                    agents: list[dict], # agents in the sample schema
-                    substeps: int = 4, # checks per interval
-                    ego_size=WORLD_EGO_SIZE, # (length, width) of the ego (m)
-                   ) -> float | None:
-    "Time of first contact in waypoint steps (e.g. 2.25 = a quarter into the third interval), or None."
-    traj = np.asarray(traj, dtype=np.float64)
-    T, tr = len(traj), agent_tracks(agents, len(traj))
-    if not len(tr["size"]): return None
-    path, heads = np.vstack([[0.0, 0.0], traj]), trajectory_headings(traj)
-    w = np.arange(1, substeps + 1) / substeps                                          # (S,) fractions of an interval
-    k = np.repeat(np.arange(T), substeps); f = np.tile(w, T)                         # interval and fraction of each check
-    ego = box_corners(path[k] + f[:, None] * (path[k + 1] - path[k]), heads[k], *ego_size)
-    c = tr["center"][:, k] + f[None, :, None] * (tr["center"][:, k + 1] - tr["center"][:, k])
-    h = _interp_angle(tr["heading"][:, k], tr["heading"][:, k + 1], f[None])
-    other = box_corners(c, h, tr["size"][:, :1], tr["size"][:, 1:])
-    hit = (boxes_overlap(ego[None], other) & tr["valid"][:, k] & tr["valid"][:, k + 1]).any(0)
-    return float(k[hit.argmax()] + f[hit.argmax()]) if hit.any() else None
-
 def collision_score(first_contact: float | None, steps: int = FUTURE_STEPS) -> float:
     "Share of the intervals completed before the first contact (1.0 without one)."
     return 1.0 if first_contact is None else float(np.ceil(first_contact) - 1) / steps

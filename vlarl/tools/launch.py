@@ -61,13 +61,10 @@ def _prepare(stage: str, cfg, run: RunDir, state):
 
 # %% ../../nbs/80_tools_launch.ipynb #fd7f6661
 def _train_stage1(cfg, run, dsd):
-    "Stage 1 as `vlarl.train.sft.run_alignment` trains it; returns (model to save, processor, trainer)."
-    from vlarl.model.vlm import set_trainable
-    from vlarl.train.sft import ALIGN_ENTRIES, STAGE1_PARTS, build_stage_model, make_entries, train_entries
-    model, processor = build_stage_model(cfg, run, dsd["train"])
-    set_trainable(model, STAGE1_PARTS)
-    trainer = train_entries(model, processor, make_entries(dsd["train"], ALIGN_ENTRIES), cfg.stage1, Path(run.checkpoints) / "stage1_trainer", cfg.seed)
-    return model, processor, trainer
+    "Stage 1 as `vlarl.train.sft.run_alignment` trains it (the same two calls); returns (model to save, processor, trainer)."
+    from vlarl.train.sft import alignment_model, train_alignment
+    model, processor = alignment_model(cfg, run, dsd)
+    return model, processor, train_alignment(model, processor, cfg, run, dsd)
 
 def _train_stage2(cfg, run, dsd):
     "Stage 2 as the notebook trains it (`run_split_entry`); returns (peft model, processor, trainer)."

@@ -21,18 +21,18 @@ from ..config import ModelConfig, RunConfig, TrainConfig, atomic_dir, cached, is
 from ..model.vlm import (INSTRUCTION_CONCISE, INSTRUCTION_DETAILED, INSTRUCTION_RAW, VideoCollator, build_video_vlm,
                          tiny_text_config, tiny_vision_config, train_tokenizer, video_messages)
 from ..tasks import structured_texts
-from ..sim import AGENT_CLASSES, CLASS_PLURAL
+from ..schema import AGENT_CLASSES, CLASS_PLURAL
 
 # %% auto #0
 __all__ = ['ALIGN_ENTRIES', 'SPLIT_ENTRIES', 'VISION_CLASSES', 'STAGE1_PARTS', 'SCENARIO_WORDS', 'GROUNDING_MEASURES',
            'make_entries', 'caption_texts', 'tokenizer_corpus', 'cpu_has_bf16', 'pretrain_tiny_llm',
            'frame_class_targets', 'class_presence_loss', 'pretrain_tiny_vision', 'base_checkpoints',
            'fit_feature_stats', 'build_stage_model', 'entry_nll', 'token_mean', 'entry_means', 'heldout_loss',
-           'last_checkpoint', 'train_entries', 'loss_curve', 'run_alignment', 'stage1_model', 'run_split_entry',
-           'save_stage2', 'stage2_model', 'mentioned_classes', 'classes_in_view', 'class_counts', 'mention_scores',
-           'word_count', 'caption_report', 'named_scenario', 'derangement', 'with_frames_of', 'blank_frames',
-           'grounding_scores', 'grounding_table', 'format_grounding', 'entry_losses', 'frame_swap_losses',
-           'benchmark_stage2']
+           'last_checkpoint', 'train_entries', 'loss_curve', 'alignment_model', 'train_alignment', 'run_alignment',
+           'stage1_model', 'run_split_entry', 'save_stage2', 'stage2_model', 'mentioned_classes', 'classes_in_view',
+           'class_counts', 'mention_scores', 'word_count', 'caption_report', 'named_scenario', 'derangement',
+           'with_frames_of', 'blank_frames', 'grounding_scores', 'grounding_table', 'format_grounding', 'entry_losses',
+           'frame_swap_losses', 'benchmark_stage2']
 
 # %% ../../nbs/03b_train_sft.ipynb #112abcc2
 ALIGN_ENTRIES = [(INSTRUCTION_RAW, "caption_raw")]
@@ -236,18 +236,28 @@ def loss_curve(trainer: Trainer) -> tuple[list[int], list[float]]:
 # %% ../../nbs/03b_train_sft.ipynb #1e33aeae
 STAGE1_PARTS = ["projector", "temporal"]
 
-def run_alignment(cfg: RunConfig, run, dsd) -> tuple:
-    "Stage 1: train projector + temporal embeddings on raw captions; save `checkpoints/stage1`. Returns model, processor, metrics, trainer."
-    from vlarl.model.vlm import save_video_vlm, set_trainable, trainable_names, count_parameters, PARTS
+def alignment_model(cfg: RunConfig, run, dsd) -> tuple:
+    "The VLM stage 1 starts from, with only the projector and temporal embeddings trainable; and its processor."
+    from vlarl.model.vlm import set_trainable, trainable_names, PARTS
     model, processor = build_stage_model(cfg, run, dsd["train"])
     set_trainable(model, STAGE1_PARTS)
     expected = {n for n, _ in model.named_parameters() if n.startswith(tuple(PARTS[p] for p in STAGE1_PARTS))}
     assert trainable_names(model) == expected, "stage 1 must train exactly the projector and temporal embeddings"
+    return model, processor
+
+def train_alignment(model, processor, cfg: RunConfig, run, dsd) -> Trainer:
+    "Stage 1's training: the raw-caption entries of the training clips, `stage1` settings, checkpoints in `stage1_trainer`."
+    return train_entries(model, processor, make_entries(dsd["train"], ALIGN_ENTRIES), cfg.stage1, Path(run.checkpoints) / "stage1_trainer", cfg.seed)
+
+def run_alignment(cfg: RunConfig, run, dsd) -> tuple:
+    "Stage 1: train projector + temporal embeddings on raw captions; save `checkpoints/stage1`. Returns model, processor, metrics, trainer."
+    from vlarl.model.vlm import save_video_vlm, trainable_names, count_parameters
+    model, processor = alignment_model(cfg, run, dsd)
     train, held = make_entries(dsd["train"], ALIGN_ENTRIES), make_entries(dsd["held_out"], ALIGN_ENTRIES)
     collator = VideoCollator(processor, cfg.world.frames)
     init = heldout_loss(model, collator, held)
     t0 = time.perf_counter()
-    trainer = train_entries(model, processor, train, cfg.stage1, Path(run.checkpoints) / "stage1_trainer", cfg.seed)
+    trainer = train_alignment(model, processor, cfg, run, dsd)
     seconds = time.perf_counter() - t0
     final = heldout_loss(model, collator, held)
     with atomic_dir(Path(run.checkpoints) / "stage1") as tmp: save_video_vlm(model, processor, tmp)

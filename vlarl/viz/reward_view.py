@@ -14,7 +14,7 @@ from ..rewards.caption import CAPTION_WEIGHTS, COMPONENTS, absent_class_sentence
 from ..config import RewardConfig
 from ..rewards.detect import draw_detections
 from ..rewards.driving import candidate_outputs, driving_breakdown
-from ..sim import CLASS_COLOR
+from ..schema import CLASS_COLOR
 
 # %% auto #0
 __all__ = ['DRIVING_PARTS', 'PART_COLORS', 'caption_candidates', 'driving_candidates', 'caption_rows', 'driving_rows',
