@@ -26,13 +26,13 @@ import numpy as np
 import yaml
 
 # %% auto #0
-__all__ = ['SCENARIOS', 'EGO_POLICIES', 'DATA_SOURCES', 'NUSCENES_CAMERAS', 'GRPO_OBJECTIVE', 'GRPO_OWN_FIELDS', 'PROFILES',
-           'RUN_SUBDIRS', 'RUN_SPECIFIC', 'COMPLETE', 'ConfigError', 'WorldConfig', 'DataConfig', 'ModelConfig',
-           'TrainConfig', 'AlignConfig', 'SplitEntryConfig', 'DetectConfig', 'RewardConfig', 'DialectConfig',
-           'GrpoStageConfig', 'ImagineConfig', 'RunConfig', 'trl_config_fields', 'check_trl_passthrough',
-           'config_from_dict', 'config_to_dict', 'parse_override', 'nest_key', 'load_yaml', 'save_config',
-           'build_config', 'override_dicts', 'seed_everything', 'RunDir', 'write_metrics', 'read_metrics',
-           'config_differences', 'open_run', 'metrics_differences', 'atomic_dir', 'is_built', 'cached',
+__all__ = ['SCENARIOS', 'EGO_POLICIES', 'DATA_SOURCES', 'NUSCENES_CAMERAS', 'GRPO_OBJECTIVE', 'GRPO_OWN_FIELDS', 'DPO_DEFAULTS',
+           'DPO_OWN_FIELDS', 'PROFILES', 'RUN_SUBDIRS', 'RUN_SPECIFIC', 'COMPLETE', 'ConfigError', 'WorldConfig',
+           'DataConfig', 'ModelConfig', 'TrainConfig', 'AlignConfig', 'SplitEntryConfig', 'DetectConfig',
+           'RewardConfig', 'DialectConfig', 'GrpoStageConfig', 'ImagineConfig', 'RunConfig', 'trl_config_fields',
+           'check_trl_passthrough', 'config_from_dict', 'config_to_dict', 'parse_override', 'nest_key', 'load_yaml',
+           'save_config', 'build_config', 'override_dicts', 'seed_everything', 'RunDir', 'write_metrics',
+           'read_metrics', 'config_differences', 'open_run', 'metrics_differences', 'atomic_dir', 'is_built', 'cached',
            'write_json_atomic', 'cached_json']
 
 # %% ../nbs/00_config.ipynb #e40410b7
@@ -247,8 +247,10 @@ class DialectConfig:
     quality_weight: float = field(default=0.5, metadata={"help": "quality-weighted variant: weight of chrF++/100 against dialect correctness in a response's score"})
     quality_margin: float = field(default=0.1, metadata={"help": "quality-weighted variant: least score gap between chosen and rejected"})
     eval_sets: int = field(default=0, metadata={"help": "held-out sets evaluated per model (0 = all)"})
+    dpo_trl: dict = field(default_factory=lambda: dict(DPO_DEFAULTS), metadata={"help": "any other field of trl's DPOConfig, passed through (e.g. dialect.dpo_trl.max_length=512)"})
 
     def __post_init__(self):
+        check_trl_passthrough("dialect.dpo_trl", self.dpo_trl, DPO_OWN_FIELDS, DPO_DEFAULTS, "DPOConfig")
         _check(len(self.dialects) > 0, "dialect.dialects", "at least one dialect is needed")
         codes, aliases = ("egy", "mor", "pal", "sau", "syr"), {"mar": "mor", "pse": "pal", "arz": "egy", "ary": "mor", "ajp": "pal", "apc": "syr", "ars": "sau"}
         canon = [aliases.get(d.lower(), d.lower()) for d in self.dialects]
@@ -398,6 +400,12 @@ GRPO_OWN_FIELDS = {"num_generations": "num_generations", "per_device_train_batch
                    "max_completion_length": "max_completion_length", "save_steps": "save_steps", "use_vllm": "use_vllm",
                    "vllm_mode": "vllm_mode", "vllm_server_base_url": "vllm_server_base_url", "reward_weights": "the task weights grpo.drive_weights, grpo.json_weights",
                    "output_dir": "the run directory", "seed": "seed"}
+
+# vlarl's DPO settings that are trl fields without a `dialect.*` key of their own: the defaults of `dialect.dpo_trl`
+DPO_DEFAULTS = {"lr_scheduler_type": "cosine", "warmup_steps": 0.05, "max_length": 256, "precompute_ref_log_probs": True}
+DPO_OWN_FIELDS = {"beta": "dpo_beta", "learning_rate": "dpo_lr", "num_train_epochs": "dpo_epochs",
+                  "per_device_train_batch_size": "dpo_batch_size", "loss_type": "sft_weight", "loss_weights": "sft_weight",
+                  "output_dir": "the run directory", "seed": "seed"}
 
 def trl_config_fields(name: str) -> set[str]:
     "The field names of trl's config class `name` (e.g. `GRPOConfig`), imported only when a passthrough key needs checking."

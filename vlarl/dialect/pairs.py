@@ -206,13 +206,13 @@ def lora_config(dc: DialectConfig) -> LoraConfig:
 def dpo_args(dc: DialectConfig, out_dir=None, seed: int = 0,
              sft_weight: float = 1.0, # weight of the NLL of the chosen response (0 = plain DPO)
              **kw) -> DPOConfig:
-    "trl's DPOConfig from the dialect section: sigmoid (+ NLL) loss, β, AdamW with a cosine schedule, no checkpoints, CPU unless CUDA."
+    "trl's DPOConfig from the dialect section (and `dialect.dpo_trl`): sigmoid (+ NLL) loss, β, AdamW, cosine schedule, no checkpoints."
     gpu = torch.cuda.is_available()
     loss = {"loss_type": ["sigmoid", "sft"], "loss_weights": [1.0, sft_weight]} if sft_weight else {"loss_type": ["sigmoid"]}
     return DPOConfig(output_dir=str(out_dir or tempfile_dir()), beta=dc.dpo_beta, learning_rate=dc.dpo_lr, num_train_epochs=dc.dpo_epochs,
-                     per_device_train_batch_size=dc.dpo_batch_size, lr_scheduler_type="cosine", warmup_steps=0.05, max_length=256,
-                     precompute_ref_log_probs=True, logging_steps=5, save_strategy="no", report_to=[], seed=seed, bf16=gpu, use_cpu=not gpu,
-                     gradient_checkpointing=False, dataloader_num_workers=0, disable_tqdm=True, **(loss | kw))
+                     per_device_train_batch_size=dc.dpo_batch_size, logging_steps=5, save_strategy="no", report_to=[], seed=seed,
+                     bf16=gpu, use_cpu=not gpu, gradient_checkpointing=False, dataloader_num_workers=0, disable_tqdm=True,
+                     **(dc.dpo_trl | loss | kw))             # `dialect.dpo_trl`: scheduler, warm-up, max length, any DPOConfig field
 
 def train_dpo(model, tok, # the model to align (wrapped with a new LoRA adapter) and its tokenizer
               pairs: Dataset, # a preference dataset
