@@ -32,8 +32,8 @@ __all__ = ['SCENARIOS', 'EGO_POLICIES', 'DATA_SOURCES', 'NUSCENES_CAMERAS', 'GRP
            'RewardConfig', 'DialectConfig', 'GrpoStageConfig', 'ImagineConfig', 'RunConfig', 'trl_config_fields',
            'check_trl_passthrough', 'config_from_dict', 'config_to_dict', 'parse_override', 'nest_key', 'load_yaml',
            'save_config', 'build_config', 'override_dicts', 'seed_everything', 'RunDir', 'write_metrics',
-           'read_metrics', 'config_differences', 'open_run', 'metrics_differences', 'atomic_dir', 'is_built', 'cached',
-           'write_json_atomic', 'cached_json']
+           'read_metrics', 'flat_items', 'config_differences', 'open_run', 'metrics_differences', 'atomic_dir',
+           'is_built', 'cached', 'write_json_atomic', 'cached_json']
 
 # %% ../nbs/00_config.ipynb #e40410b7
 class ConfigError(ValueError):
@@ -422,8 +422,10 @@ def check_trl_passthrough(key: str, # the config key, e.g. `grpo.trl`
     for k in given:
         if k in own: raise ConfigError(f"{key}.{k}: set it with {key.rsplit('.', 1)[0]}.{own[k]}" if " " not in own[k] else f"{key}.{k}: vlarl sets it ({own[k]})")
     unknown = sorted(set(given) - set(defaults))
-    if unknown and (missing := [k for k in unknown if k not in trl_config_fields(cls_name)]):
-        close = difflib.get_close_matches(missing[0], sorted(trl_config_fields(cls_name)), n=1)
+    if not unknown: return
+    fields = trl_config_fields(cls_name)
+    if missing := [k for k in unknown if k not in fields]:
+        close = difflib.get_close_matches(missing[0], sorted(fields), n=1)
         raise ConfigError(f"{key}.{missing[0]}: trl's {cls_name} has no such field" + (f" (did you mean {close[0]!r}?)" if close else ""))
 
 # %% ../nbs/00_config.ipynb #65ac3713
@@ -626,13 +628,19 @@ def read_metrics(run: RunDir, stage: str) -> dict:
     return json.loads((run.metrics / f"{stage}.json").read_text(encoding="utf-8"))
 
 # %% ../nbs/00_config.ipynb #d4c1b4a1
+def flat_items(d, # nested dicts (and lists of them)
+               prefix: str = "", sep: str = ".", # the key of `d` itself; what joins a key to its parent's
+              ):
+    "Leaves of nested dicts as (joined key, value); a list of dicts or lists is descended as `key[i]`, any other list is a leaf."
+    if isinstance(d, dict):
+        for k, v in d.items(): yield from flat_items(v, f"{prefix}{sep}{k}" if prefix else str(k), sep)
+    elif isinstance(d, list) and d and isinstance(d[0], (dict, list)):
+        for i, v in enumerate(d): yield from flat_items(v, f"{prefix}[{i}]", sep)
+    else: yield prefix, d
+
 def config_differences(a: RunConfig, b: RunConfig) -> dict[str, tuple]:
     "Dotted keys whose values differ between two configurations: key -> (value in a, value in b)."
-    def flat(d, prefix=""):
-        for k, v in d.items():
-            if isinstance(v, dict): yield from flat(v, f"{prefix}{k}.")
-            else: yield f"{prefix}{k}", v
-    fa, fb = dict(flat(dataclasses.asdict(a))), dict(flat(dataclasses.asdict(b)))
+    fa, fb = dict(flat_items(dataclasses.asdict(a))), dict(flat_items(dataclasses.asdict(b)))
     return {k: (fa.get(k), fb.get(k)) for k in fa.keys() | fb.keys() if fa.get(k) != fb.get(k)}
 
 def open_run(run_dir: str | os.PathLike | None, cfg: RunConfig) -> RunDir:
@@ -653,21 +661,13 @@ def open_run(run_dir: str | os.PathLike | None, cfg: RunConfig) -> RunDir:
 # %% ../nbs/00_config.ipynb #8ef4944d
 RUN_SPECIFIC = re.compile(r"second|per_s\b|_per_s|runtime|step_time|elapsed|wall|(^|/)time")
 
-def _flat_metrics(d, prefix: str = ""):
-    "Leaves of a metrics JSON as (path, value); lists of numbers stay one value."
-    if isinstance(d, dict):
-        for k, v in d.items(): yield from _flat_metrics(v, f"{prefix}/{k}")
-    elif isinstance(d, list) and d and isinstance(d[0], (dict, list)):
-        for i, v in enumerate(d): yield from _flat_metrics(v, f"{prefix}[{i}]")
-    else: yield prefix, d
-
 def metrics_differences(a: RunDir, b: RunDir) -> dict[str, tuple]:
     "Metrics that differ between two runs (wall times, speeds and run paths left out): `/stage/key` -> (in a, in b)."
     def load(run: RunDir) -> dict:
         out = {}
         for p in sorted(run.metrics.glob("*.json")):
             if re.search(r"\.\d+\.json$", p.name): continue                  # earlier versions kept by `write_metrics`
-            for k, v in _flat_metrics(json.loads(p.read_text(encoding="utf-8")), "/" + p.stem):
+            for k, v in flat_items(json.loads(p.read_text(encoding="utf-8")), "/" + p.stem, sep="/"):
                 if RUN_SPECIFIC.search(k): continue
                 out[k] = v.replace(str(run.path), "<run>") if isinstance(v, str) else v
         return out

@@ -40,7 +40,7 @@ __all__ = ['EGO_RGB', 'EGO_LIGHT_RGB', 'WM_REQUEST', 'CONTEXTS', 'VISUAL_TASK', 
            'visual_format_breakdown', 'visual_format_reward', 'psnr_score', 'visual_quality_breakdowns',
            'visual_quality_reward', 'visual_clips', 'visual_sft_entries', 'visual_task_dataset', 'visual_task_rewards',
            'baseline_frames', 'imagination_table', 'format_imagination_table', 'best_scene_shift', 'shift_oracle',
-           'significance_vs_copy_last', 'format_significance', 'robust_psnr', 'format_robust_psnr',
+           'real_features', 'significance_vs_copy_last', 'format_significance', 'robust_psnr', 'format_robust_psnr',
            'imagination_errors', 'format_imagination_errors', 'psnr_by_scenario', 'format_by_scenario',
            'VisualBlockGrammar', 'run_visual_policy', 'visual_policy_metrics', 'difference_map', 'imagination_figure',
            'figure_rows', 'imagination_plotly', 'imagination_viewer', 'imagination_page', 'extra_clips',
@@ -522,22 +522,28 @@ def shift_oracle(samples: list[dict], scaling: float, radius: int = 4) -> dict[s
             "frames": np.stack([warp_scene(s["frames"][-1], b, order=0) for s, b in zip(samples, best)])}
 
 # %% ../nbs/42_imagination.ipynb #96f1dc1f
+def real_features(frames: dict[str, np.ndarray], extractors: list) -> dict:
+    "Extractor name -> features of the real frames: computed once, read by `significance_vs_copy_last` and `imagination_errors`."
+    return {ex.name: ex(frames["real"]) for ex in extractors}
+
 def significance_vs_copy_last(frames: dict[str, np.ndarray], # `baseline_frames` plus the imagined frames; "real" and "copy last frame" among them
                               extractors: list, # FID feature extractors
+                              real_feats: dict, # extractor name -> features of the real frames (`real_features`)
                               names, # the rows compared with copy-last
                               seed: int = 0, n: int = 200, # bootstrap / permutation draws
                              ) -> dict:
     "Per row of `names`: PSNR gain over copy-last (mean, s.e. over clips), and per extractor the FID difference, its interval and p."
     from vlarl.eval.image_metrics import fid_bootstrap, fid_permutation_test
-    real = {ex.name: ex(frames["real"]) for ex in extractors}
+    copy_feats = {ex.name: ex(frames["copy last frame"]) for ex in extractors}
+    copy_psnr = psnr(frames["copy last frame"], frames["real"])
     out = {}
     for name in names:
-        d = psnr(frames[name], frames["real"]) - psnr(frames["copy last frame"], frames["real"])
+        d = psnr(frames[name], frames["real"]) - copy_psnr
         sig = out[name] = {"psnr_gain_over_copy_last": float(d.mean()), "psnr_gain_sem": float(d.std(ddof=1) / np.sqrt(len(d))), "fid": {}}
         for ex in extractors:
-            fa, fb = ex(frames[name]), ex(frames["copy last frame"])
-            bs = sig["fid"][ex.name] = fid_bootstrap(fa, fb, real[ex.name], n_boot=n, seed=seed)
-            bs["p_value"] = fid_permutation_test(fa, fb, real[ex.name], n_perm=n, seed=seed)["p_value"]
+            fa, fb, real = ex(frames[name]), copy_feats[ex.name], real_feats[ex.name]
+            bs = sig["fid"][ex.name] = fid_bootstrap(fa, fb, real, n_boot=n, seed=seed)
+            bs["p_value"] = fid_permutation_test(fa, fb, real, n_perm=n, seed=seed)["p_value"]
     return out
 
 def format_significance(sig: dict, clips: int) -> str:
@@ -570,17 +576,17 @@ def format_robust_psnr(robust: dict, samples: list[dict]) -> str:
 
 def imagination_errors(frames: dict[str, np.ndarray], samples: list[dict], vq: VQVAE, imagined_codes: np.ndarray,
                    codes: dict, # `frame_codes` of the samples in the run's context ("now", "future")
-                   extractors: list, scaling: float, context: str) -> dict:
+                   extractors: list, real_feats: dict, # as `significance_vs_copy_last`
+                   scaling: float, context: str) -> dict:
     "Cells copied from the context, feature distances to each clip's own frame, and the prior's shift against the shift oracle."
     from vlarl.eval.image_metrics import paired_feature_distance
-    real = {ex.name: ex(frames["real"]) for ex in extractors}
     ctx_frames = np.stack([context_frame(s, scaling, "warped") for s in samples])
     ctx_codes = codes["now"] if context == "warped" else encode_frames(vq, ctx_frames)
     oracle = shift_oracle(samples, scaling)
     off = np.abs(oracle["offset"])
     return {
         "cells_copied_from_context": float((imagined_codes == ctx_codes).mean()),
-        "feature_distance": {k: {ex.name: paired_feature_distance(ex(frames[k]), real[ex.name]) for ex in extractors}
+        "feature_distance": {k: {ex.name: paired_feature_distance(ex(frames[k]), real_feats[ex.name]) for ex in extractors}
                              for k in ("copy last frame", "imagined (world model)", "imagined, context pixels", "VQ ceiling")},
         "prior_shift_exact": float((off.sum(1) == 0).mean()), "prior_shift_mean_abs_px": off.mean(0).tolist(),
         "prior_warp_whole_px": {"psnr": float(psnr(ctx_frames, frames["real"]).mean()), "token_accuracy": float((ctx_codes == codes["future"]).mean())},

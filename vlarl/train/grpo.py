@@ -17,6 +17,7 @@ from trl import GRPOConfig, GRPOTrainer
 from trl.data_utils import prepare_multimodal_messages
 from trl.import_utils import is_vllm_available
 from trl.models import unwrap_model_for_generation
+from trl.trainer.utils import pad
 
 from ..rewards.caption import caption_detail_reward, caption_hall_reward, caption_obj_reward, caption_temp_reward
 from ..config import GrpoStageConfig, RewardConfig, RunConfig, TrainConfig, cached
@@ -29,8 +30,8 @@ from .sft import last_checkpoint
 # %% auto #0
 __all__ = ['only_task', 'json_description', 'json_semantic_reward', 'task_rewards', 'score_completions', 'group_advantages',
            'run_detections', 'run_semantic_reward', 'sft_warmup', 'grpo_start_model', 'grpo_args', 'make_grpo_trainer',
-           'load_finished_adapter', 'train_grpo', 'left_pad', 'cut_after_eos', 'transformers_rollout',
-           'grammar_rollout', 'TimedGRPOTrainer', 'StepTimer', 'step_split', 'timed_generation', 'benchmark_grpo_step']
+           'load_finished_adapter', 'train_grpo', 'cut_after_eos', 'transformers_rollout', 'grammar_rollout',
+           'TimedGRPOTrainer', 'StepTimer', 'step_split', 'timed_generation', 'benchmark_grpo_step']
 
 # %% ../../nbs/20_train_grpo.ipynb #21c23cd5
 def only_task(fn, # a trl reward function
@@ -215,15 +216,6 @@ def train_grpo(trainer: GRPOTrainer, resume: bool = True) -> GRPOTrainer:
     return trainer
 
 # %% ../../nbs/20_train_grpo.ipynb #0c78bf28
-def left_pad(rows: list, value: int) -> tuple[torch.Tensor, torch.Tensor]:
-    "Token-id rows left-padded with `value` into one tensor, and its attention mask."
-    width = max(len(r) for r in rows)
-    ids = torch.full((len(rows), width), value, dtype=torch.long)
-    mask = torch.zeros((len(rows), width), dtype=torch.long)
-    for i, r in enumerate(rows):
-        if len(r): ids[i, width - len(r):], mask[i, width - len(r):] = torch.as_tensor(r, dtype=torch.long), 1
-    return ids, mask
-
 def cut_after_eos(ids: list[int], eos: list[int]) -> list[int]:
     "A completion up to and including its first EOS token (the tokens trl's loss sees)."
     return next((ids[:i + 1] for i, t in enumerate(ids) if t in eos), ids)
@@ -242,7 +234,9 @@ def transformers_rollout(prompts: list, # the per-process prompts trl hands its 
     "trl's `rollout_func` contract fulfilled with transformers' `generate` under the trainer's generation config."
     enc = _render_prompts(trainer, prompts)
     tok = getattr(trainer.processing_class, "tokenizer", trainer.processing_class)
-    ids, mask = left_pad(enc["input_ids"], tok.pad_token_id)
+    rows = [torch.as_tensor(r, dtype=torch.long) for r in enc["input_ids"]]
+    ids = pad(rows, tok.pad_token_id, "left", trainer.pad_to_multiple_of)          # trl's own padding, as its generate path
+    mask = pad([torch.ones_like(r) for r in rows], 0, "left", trainer.pad_to_multiple_of)
     device = trainer.accelerator.device
     extra = {k: v.to(device) for k, v in enc.items() if k not in ("input_ids", "attention_mask") and torch.is_tensor(v)}
     procs = LogitsProcessorList([] if logits_processor is None else [logits_processor])

@@ -253,7 +253,7 @@ def run_alignment(cfg: RunConfig, run, dsd) -> tuple:
     "Stage 1: train projector + temporal embeddings on raw captions; save `checkpoints/stage1`. Returns model, processor, metrics, trainer."
     from vlarl.model.vlm import save_video_vlm, trainable_names, count_parameters
     model, processor = alignment_model(cfg, run, dsd)
-    train, held = make_entries(dsd["train"], ALIGN_ENTRIES), make_entries(dsd["held_out"], ALIGN_ENTRIES)
+    held = make_entries(dsd["held_out"], ALIGN_ENTRIES)
     collator = VideoCollator(processor, cfg.world.frames)
     init = heldout_loss(model, collator, held)
     t0 = time.perf_counter()
@@ -261,7 +261,7 @@ def run_alignment(cfg: RunConfig, run, dsd) -> tuple:
     seconds = time.perf_counter() - t0
     final = heldout_loss(model, collator, held)
     with atomic_dir(Path(run.checkpoints) / "stage1") as tmp: save_video_vlm(model, processor, tmp)
-    metrics = {"heldout_loss_init": init, "heldout_loss_final": final, "train_entries": len(train), "heldout_entries": len(held),
+    metrics = {"heldout_loss_init": init, "heldout_loss_final": final, "train_entries": len(trainer.train_dataset), "heldout_entries": len(held),
                "seconds": seconds, "parameters": count_parameters(model), "trainable": sorted(trainable_names(model))}
     return model, processor, metrics, trainer
 
