@@ -6,7 +6,7 @@ STAMP   = $(VENV)/.installed
 export SDL_VIDEODRIVER = offscreen
 export MPLBACKEND = Agg
 
-.PHONY: install lm-cache run test browser-deps export-check docs-readme docs
+.PHONY: install lm-cache run test browser-deps export-check format docs-readme docs
 
 $(STAMP): settings.ini setup.py
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,11 @@ lm-cache: $(STAMP)
 ## the documentation site from the notebooks, into _docs/
 docs: $(STAMP)
 	$(BIN)/vlarl docs
+
+## the notebooks' code in one style (ruff, lines within 120 columns; pyproject.toml), then exported
+format: $(STAMP)
+	$(BIN)/ruff format nbs
+	$(BIN)/nbdev_export
 
 export-check: $(STAMP)
 	@before=$$(find vlarl -name '*.py' -exec sha1sum {} + | sort); \

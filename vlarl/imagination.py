@@ -19,14 +19,41 @@ from transformers import LogitsProcessor
 from .model.checkpoints import end_of_turn
 from .config import RunConfig, atomic_dir, is_built
 from .train.grpo import only_task
-from .tasks import (COMMAND_WORDS, PLAN_FRAMES, check_plan_frame, ego_text, plan_origin, point_text, prior_point,
-                         rollout_text, round_numbers, task_target)
+from vlarl.tasks import (
+    COMMAND_WORDS,
+    PLAN_FRAMES,
+    check_plan_frame,
+    ego_text,
+    plan_origin,
+    point_text,
+    prior_point,
+    rollout_text,
+    round_numbers,
+    task_target,
+)
 from .eval.image_metrics import check_images, image_report, psnr, ssim
 from .eval.inference import plans_with_fallback
 from .eval.metrics import planning_metrics
 from .model.vlm import generate_text, video_messages
-from .rewards.driving import (action_reward, collision_reward, completion_text, driving_format_breakdown, l2_reward, offset_plan, parse_driving_output)
-from .model.vq import (VISUAL_CLOSE, VISUAL_OPEN, VQVAE, codes_to_text, decode_codes, encode_frames, image_token_ids, text_to_codes)
+from vlarl.rewards.driving import (
+    action_reward,
+    collision_reward,
+    completion_text,
+    driving_format_breakdown,
+    l2_reward,
+    offset_plan,
+    parse_driving_output,
+)
+from vlarl.model.vq import (
+    VISUAL_CLOSE,
+    VISUAL_OPEN,
+    VQVAE,
+    codes_to_text,
+    decode_codes,
+    encode_frames,
+    image_token_ids,
+    text_to_codes,
+)
 from .viz.figures import plot_bev
 from .schema import EGO_COLOR
 
@@ -48,48 +75,64 @@ __all__ = ['EGO_RGB', 'EGO_LIGHT_RGB', 'WM_REQUEST', 'CONTEXTS', 'VISUAL_TASK', 
 
 # %% ../nbs/42_imagination.ipynb #4f29e36a
 EGO_RGB = np.array(EGO_COLOR, dtype=np.int64)
-EGO_LIGHT_RGB = np.array([min(int(c / 0.68), 255) for c in EGO_COLOR], dtype=np.int64)   # highway-env's `VehicleGraphics.lighten`
+EGO_LIGHT_RGB = np.array(
+    [min(int(c / 0.68), 255) for c in EGO_COLOR], dtype=np.int64
+)  # highway-env's `VehicleGraphics.lighten`
+
 
 def ego_colors(frame: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
-    "Body and headlight colours of the ego: highway-env's ego colour, else the vehicle colour at the frame's centre (None if it shows none)."
+    """Body and headlight colours of the ego: highway-env's ego colour, else the vehicle colour at the frame's centre
+    (None if it shows none)."""
     f = np.asarray(frame).astype(np.int64)
-    if (f == EGO_RGB).all(-1).any(): return EGO_RGB, EGO_LIGHT_RGB
+    if (f == EGO_RGB).all(-1).any():
+        return EGO_RGB, EGO_LIGHT_RGB
     H, W = f.shape[:2]
-    c = f[H // 2 - 2:H // 2 + 3, W // 2 - 2:W // 2 + 3].reshape(-1, 3)
-    c = c[c.max(1) - c.min(1) > 30]                                     # coloured pixels: road, markings and outlines are grey
-    if not len(c): return None
+    c = f[H // 2 - 2 : H // 2 + 3, W // 2 - 2 : W // 2 + 3].reshape(-1, 3)
+    c = c[c.max(1) - c.min(1) > 30]  # coloured pixels: road, markings and outlines are grey
+    if not len(c):
+        return None
     vals, counts = np.unique(c, axis=0, return_counts=True)
     body = vals[counts.argmax()]
     return body, np.minimum((body / 0.68).astype(np.int64), 255)
 
+# %% ../nbs/42_imagination.ipynb #8a2b30c3
 def _ego_axis(frame: np.ndarray) -> tuple[np.ndarray | None, np.ndarray | None]:
     "Unit long axis of the ego box (x right, y down) and the offset of its headlights from its centre (None if absent)."
     f = np.asarray(frame).astype(np.int64)
     colors = ego_colors(f)
-    if colors is None: return None, None
+    if colors is None:
+        return None, None
     body, light = (f == colors[0]).all(-1), (f == colors[1]).all(-1)
     ys, xs = np.nonzero(body | light)
-    if len(xs) < 3: return None, None
+    if len(xs) < 3:
+        return None, None
     pts = np.stack([xs, ys], 1).astype(np.float64)
     c = pts.mean(0)
     axis = np.linalg.eigh((pts - c).T @ (pts - c))[1][:, -1]
     ly, lx = np.nonzero(light)
     return axis, (np.array([lx.mean(), ly.mean()]) - c if len(lx) else None)
 
-def ego_heading_px(frames, # a clip's frames, oldest first (the last is now)
-                  ) -> float | None:
+# %% ../nbs/42_imagination.ipynb #086b2053
+def ego_heading_px(
+    frames,  # a clip's frames, oldest first (the last is now)
+) -> float | None:
     "The ego's heading in the current frame (radians, image axes x right / y down), or None if the ego is not drawn."
     axis, front = _ego_axis(frames[-1])
-    if axis is None: return None
-    for f in ([front] + [_ego_axis(fr)[1] for fr in reversed(frames[:-1])]):
-        if f is not None and abs(f @ axis) > 1e-9: return float(np.arctan2(*(axis if f @ axis > 0 else -axis)[::-1]))
+    if axis is None:
+        return None
+    for f in [front] + [_ego_axis(fr)[1] for fr in reversed(frames[:-1])]:
+        if f is not None and abs(f @ axis) > 1e-9:
+            return float(np.arctan2(*(axis if f @ axis > 0 else -axis)[::-1]))
     return float(np.arctan2(axis[1], axis[0]))
 
-def scene_shift_px(displacement, # the ego's displacement (2,) in the ego frame (m, x forward, y left)
-                   heading: float, # the ego's heading in the image (radians, from `ego_heading_px`)
-                   scaling: float, # px per metre
-                  ) -> np.ndarray:
-    "How far the static scene moves in the ego-centred image (px, x right / y down) when the ego moves by `displacement`."
+# %% ../nbs/42_imagination.ipynb #46ad2f4a
+def scene_shift_px(
+    displacement,  # the ego's displacement (2,) in the ego frame (m, x forward, y left)
+    heading: float,  # the ego's heading in the image (radians, from `ego_heading_px`)
+    scaling: float,  # px per metre
+) -> np.ndarray:
+    """How far the static scene moves in the ego-centred image (px, x right / y down) when the ego moves by
+    `displacement`."""
     dx, dy = np.asarray(displacement, dtype=np.float64).reshape(2)
     fwd, left = np.array([np.cos(heading), np.sin(heading)]), np.array([np.sin(heading), -np.cos(heading)])
     return -scaling * (dx * fwd + dy * left)
@@ -101,44 +144,58 @@ def background_color(frame: np.ndarray) -> np.ndarray:
     vals, counts = np.unique(f, axis=0, return_counts=True)
     return vals[counts.argmax()]
 
-def warp_frame(frame, # (H, W, 3) frame
-               shift, # (2,) px, x right / y down
-               order: int = 1, # 1 = bilinear, 0 = whole pixels (the shift rounded)
-               border: str = "nearest", # uncovered border: "nearest" continues the edge, "fill" paints the most common colour
-              ) -> np.ndarray:
+# %% ../nbs/42_imagination.ipynb #8bea4193
+def warp_frame(
+    frame,  # (H, W, 3) frame
+    shift,  # (2,) px, x right / y down
+    order: int = 1,  # 1 = bilinear, 0 = whole pixels (the shift rounded)
+    border: str = "nearest",  # uncovered border: "nearest" continues the edge, "fill" paints the most common colour
+) -> np.ndarray:
     "The frame translated by `shift` px, uint8."
-    if border not in ("nearest", "fill"): raise ValueError(f"border must be 'nearest' or 'fill', got {border!r}")
+    if border not in ("nearest", "fill"):
+        raise ValueError(f"border must be 'nearest' or 'fill', got {border!r}")
     f = np.asarray(frame).astype(np.float64)
     fill = background_color(frame)
     dx, dy = np.asarray(shift, dtype=np.float64).reshape(2)
-    if order == 0: dx, dy = np.round(dx), np.round(dy)
+    if order == 0:
+        dx, dy = np.round(dx), np.round(dy)
     kw = dict(mode="nearest") if border == "nearest" else dict(mode="constant")
-    out = np.stack([scipy.ndimage.shift(f[..., c], (dy, dx), order=order, cval=float(fill[c]), **kw) for c in range(3)], -1)
+    out = np.stack(
+        [scipy.ndimage.shift(f[..., c], (dy, dx), order=order, cval=float(fill[c]), **kw) for c in range(3)], -1
+    )
     return np.clip(np.round(out), 0, 255).astype(np.uint8)
 
+# %% ../nbs/42_imagination.ipynb #b2176a16
 def ego_mask(frame: np.ndarray, grow: int = 1) -> np.ndarray:
     "Pixels of the ego's box (body and headlights) grown by `grow` px (its outline)."
     f = np.asarray(frame).astype(np.int64)
     colors = ego_colors(f)
-    if colors is None: return np.zeros(f.shape[:2], bool)
+    if colors is None:
+        return np.zeros(f.shape[:2], bool)
     m = (f == colors[0]).all(-1) | (f == colors[1]).all(-1)
     return scipy.ndimage.binary_dilation(m, iterations=grow) if grow and m.any() else m
 
+# %% ../nbs/42_imagination.ipynb #56b4e713
 def warp_scene(frame, shift, order: int = 1, border: str = "nearest") -> np.ndarray:
     "The scene of an ego-centred frame moved by `shift` px, the ego kept where it is."
     f = np.asarray(frame)
     m = ego_mask(f)
-    if not m.any(): return warp_frame(f, shift, order, border)
-    road = f.copy(); road[m] = background_color(f)
+    if not m.any():
+        return warp_frame(f, shift, order, border)
+    road = f.copy()
+    road[m] = background_color(f)
     out = warp_frame(road, shift, order, border)
     out[m] = f[m]
     return out
 
+# %% ../nbs/42_imagination.ipynb #917e0f12
 def sample_heading(sample: dict) -> float:
-    "The ego's heading in the image: the clip's `heading` column when it has one, else read off its frames (0 if unreadable)."
+    """The ego's heading in the image: the clip's `heading` column when it has one, else read off its frames (0 if
+    unreadable)."""
     h = sample["heading"] if "heading" in sample else ego_heading_px(sample["frames"])
     return 0.0 if h is None or not np.isfinite(h) else float(h)
 
+# %% ../nbs/42_imagination.ipynb #9cabb84d
 def prior_shift(sample: dict, scaling: float) -> np.ndarray:
     "The image shift (px) of the kinematic prior's +0.5 s displacement."
     return scene_shift_px(prior_point(sample), sample_heading(sample), scaling)
@@ -146,144 +203,273 @@ def prior_shift(sample: dict, scaling: float) -> np.ndarray:
 # %% ../nbs/42_imagination.ipynb #a63bcc4f
 WM_REQUEST = "Imagine the frame at +0.5 s as visual tokens."
 
+
 def frame_definition(scaling: float, image_size: int, grid: int) -> str:
     "The coordinate and unit definitions of the prompts."
-    return (f"Coordinates: ego frame, x forward, y left, metres; steps of 0.5 s. Frames: top-down, centred on the ego, "
-            f"world-aligned, {scaling:g} px per metre, {image_size} px square; x right, y down; {grid}x{grid} visual tokens.")
+    return (
+        f"Coordinates: ego frame, x forward, y left, metres; steps of 0.5 s. Frames: top-down, centred on the ego, "
+        f"world-aligned, {scaling:g} px per metre, {image_size} px square; x right, y down; {grid}x{grid} visual "
+        "tokens."
+    )
 
+# %% ../nbs/42_imagination.ipynb #400c9075
 def displacement_text(sample: dict, scaling: float) -> str:
     "The kinematic prior's +0.5 s displacement in metres (ego frame) and in image pixels."
-    return f"Prior at +0.5 s: {point_text(prior_point(sample))} m, in the frame {point_text(prior_shift(sample, scaling), 0)} px."
+    metres, pixels = point_text(prior_point(sample)), point_text(prior_shift(sample, scaling), 0)
+    return f"Prior at +0.5 s: {metres} m, in the frame {pixels} px."
 
+# %% ../nbs/42_imagination.ipynb #2b14167c
 CONTEXTS = {"warped": "Current frame moved by the prior:", "current": "Current frame:", "none": ""}
 
+
 def context_frame(sample: dict, scaling: float, context: str) -> np.ndarray | None:
-    "The frame whose tokens the prompt shows: the current one, the current one moved by the prior (whole pixels), or none."
-    if context not in CONTEXTS: raise ValueError(f"unknown context {context!r}; choose from {tuple(CONTEXTS)}")
-    if context == "none": return None
+    """The frame whose tokens the prompt shows: the current one, the current one moved by the prior (whole pixels), or
+    none."""
+    if context not in CONTEXTS:
+        raise ValueError(f"unknown context {context!r}; choose from {tuple(CONTEXTS)}")
+    if context == "none":
+        return None
     now = np.asarray(sample["frames"][-1])
     return now if context == "current" else warp_scene(now, prior_shift(sample, scaling), order=0)
 
+# %% ../nbs/42_imagination.ipynb #a902ca76
 def context_text(codes, context: str) -> str:
     "The prompt's context sentence ('' without context)."
     return "" if codes is None or context == "none" else f"{CONTEXTS[context]} {codes_to_text(codes)}."
 
-def wm_instruction(sample: dict, # a clip (numpy form)
-                   codes_ctx, # the context frame's code grid (None without context)
-                   scaling: float, image_size: int, grid: int,
-                   context: str = "warped", # which frame `codes_ctx` is (see `CONTEXTS`)
-                  ) -> str:
+# %% ../nbs/42_imagination.ipynb #a4d34917
+def wm_instruction(
+    sample: dict,  # a clip (numpy form)
+    codes_ctx,  # the context frame's code grid (None without context)
+    scaling: float,
+    image_size: int,
+    grid: int,
+    context: str = "warped",  # which frame `codes_ctx` is (see `CONTEXTS`)
+) -> str:
     "The world model's instruction."
     ctx = context_text(codes_ctx, context)
-    return (f"{frame_definition(scaling, image_size, grid)} Ego speed {sample['ego_state']['speed']:.1f} m/s. "
-            f"{displacement_text(sample, scaling)}{' ' + ctx if ctx else ''} {WM_REQUEST}")
+    return (
+        f"{frame_definition(scaling, image_size, grid)} Ego speed {sample['ego_state']['speed']:.1f} m/s. "
+        f"{displacement_text(sample, scaling)}{' ' + ctx if ctx else ''} {WM_REQUEST}"
+    )
 
 # %% ../nbs/42_imagination.ipynb #a1b66aa3
-def _ego_axes(h: float) -> tuple[np.ndarray, np.ndarray]: return np.array([np.cos(h), np.sin(h)]), np.array([np.sin(h), -np.cos(h)])
+def _ego_axes(h: float) -> tuple[np.ndarray, np.ndarray]:
+    return np.array([np.cos(h), np.sin(h)]), np.array([np.sin(h), -np.cos(h)])
 
-def transition_samples(sample: dict, # a clip (numpy form)
-                       per_clip: int = 1, # transitions taken, the last ones first (1 = the clip itself)
-                      ) -> list[dict]:
+# %% ../nbs/42_imagination.ipynb #215b637a
+def transition_samples(
+    sample: dict,  # a clip (numpy form)
+    per_clip: int = 1,  # transitions taken, the last ones first (1 = the clip itself)
+) -> list[dict]:
     "The clip's last `per_clip` 0.5 s transitions (frame k -> k + 1) as samples of their own, oldest first."
     frames, T = list(sample["frames"]), len(sample["frames"])
     hist = np.asarray(sample["ego_history"], dtype=np.float64)
     h_now = sample_heading(sample)
     f_now, l_now = _ego_axes(h_now)
-    world = hist[:, :1] * f_now + hist[:, 1:] * l_now                   # history as image-axis vectors (m)
+    world = hist[:, :1] * f_now + hist[:, 1:] * l_now  # history as image-axis vectors (m)
     out = []
     for k in range(max(T - per_clip, 1), T):
-        if k == T - 1: out.append(sample); continue
-        h = ego_heading_px(frames[:k + 1])
+        if k == T - 1:
+            out.append(sample)
+            continue
+        h = ego_heading_px(frames[: k + 1])
         h = h_now if h is None else h
         f, l = _ego_axes(h)
-        rel = world[:k + 1] - world[k]
+        rel = world[: k + 1] - world[k]
         ego_hist = np.stack([rel @ f, rel @ l], 1)
         speed = float(np.hypot(*(ego_hist[-1] - ego_hist[-2])) / 0.5)
-        out.append({"clip_id": f"{sample['clip_id']}@{k}", "scenario": sample["scenario"], "frames": [frames[0]] * (T - k - 1) + frames[:k + 1],
-                    "future_frame": frames[k + 1], "ego_history": np.vstack([np.repeat(ego_hist[:1], T - k - 1, 0), ego_hist]).astype(np.float32),
-                    "ego_state": {"speed": speed, "acceleration": 0.0, "yaw_rate": 0.0, "command": sample["ego_state"]["command"]}, "heading": h})
+        out.append(
+            {
+                "clip_id": f"{sample['clip_id']}@{k}",
+                "scenario": sample["scenario"],
+                "frames": [frames[0]] * (T - k - 1) + frames[: k + 1],
+                "future_frame": frames[k + 1],
+                "ego_history": np.vstack([np.repeat(ego_hist[:1], T - k - 1, 0), ego_hist]).astype(np.float32),
+                "ego_state": {
+                    "speed": speed,
+                    "acceleration": 0.0,
+                    "yaw_rate": 0.0,
+                    "command": sample["ego_state"]["command"],
+                },
+                "heading": h,
+            }
+        )
     return out
 
-def frame_codes(vq: VQVAE, samples: list[dict], scaling: float | None = None, context: str = "current") -> dict[str, np.ndarray]:
-    "Code grids (N, grid, grid) of each sample's context frame (`now`; None without context) and +0.5 s frame (`future`)."
+# %% ../nbs/42_imagination.ipynb #2a6961a5
+def frame_codes(
+    vq: VQVAE, samples: list[dict], scaling: float | None = None, context: str = "current"
+) -> dict[str, np.ndarray]:
+    """Code grids (N, grid, grid) of each sample's context frame (`now`; None without context) and +0.5 s frame
+    (`future`)."""
     ctx = None if context == "none" else encode_frames(vq, [context_frame(s, scaling, context) for s in samples])
     return {"now": ctx, "future": encode_frames(vq, [s["future_frame"] for s in samples])}
 
+# %% ../nbs/42_imagination.ipynb #c2afd0b1
 def wm_entries(samples: list[dict], codes: dict, vq: VQVAE, scaling: float, context: str = "warped") -> Dataset:
     "World-model training entries: T frames, the instruction, the +0.5 s frame's visual block."
-    if not samples: raise ValueError("no clips to make world-model entries from")
+    if not samples:
+        raise ValueError("no clips to make world-model entries from")
     size, g = vq.config["image_size"], vq.grid
-    rows = {"clip_id": [s["clip_id"] for s in samples],
-            "frames": [[PILImage.fromarray(np.asarray(f, dtype=np.uint8)) for f in s["frames"]] for s in samples],
-            "instruction": [wm_instruction(s, None if codes["now"] is None else codes["now"][i], scaling, size, g, context) for i, s in enumerate(samples)],
-            "target": [codes_to_text(codes["future"][i]) for i in range(len(samples))]}
-    # frames as `Image` features (PNG), as in the clip datasets: nested lists of pixels would take 0.1 s a row to read back
-    return Dataset.from_dict(rows, features=Features({"clip_id": Value("string"), "frames": List(Image()), "instruction": Value("string"), "target": Value("string")}))
+    rows = {
+        "clip_id": [s["clip_id"] for s in samples],
+        "frames": [[PILImage.fromarray(np.asarray(f, dtype=np.uint8)) for f in s["frames"]] for s in samples],
+        "instruction": [
+            wm_instruction(s, None if codes["now"] is None else codes["now"][i], scaling, size, g, context)
+            for i, s in enumerate(samples)
+        ],
+        "target": [codes_to_text(codes["future"][i]) for i in range(len(samples))],
+    }
+    # frames as `Image` features (PNG), as in the clip datasets: nested lists of pixels take 0.1 s a row to read
+    return Dataset.from_dict(
+        rows,
+        features=Features(
+            {
+                "clip_id": Value("string"),
+                "frames": List(Image()),
+                "instruction": Value("string"),
+                "target": Value("string"),
+            }
+        ),
+    )
 
 # %% ../nbs/42_imagination.ipynb #4c0a730f
 class VisualGrammar(LogitsProcessor):
-    "Allow `<visual>`, then grid² image tokens, then `</visual>`, then end-of-turn; optionally add a bias to the prior's code of each cell."
-    def __init__(self, tokenizer, codebook_size: int, grid: int,
-                 prior_codes=None, # (B, grid, grid) codes of the prior-warped frame, one grid per batch row
-                 prior_bias: float = 0.0, # logit bonus of the prior's code (0 = none)
-                 prior_mask=None, # (B, grid, grid) cells where the prior holds (True), default everywhere
-                ):
+    """Allow `<visual>`, then grid² image tokens, then `</visual>`, then end-of-turn; optionally add a bias to the
+    prior's code of each cell."""
+
+    def __init__(
+        self,
+        tokenizer,
+        codebook_size: int,
+        grid: int,
+        prior_codes=None,  # (B, grid, grid) codes of the prior-warped frame, one grid per batch row
+        prior_bias: float = 0.0,  # logit bonus of the prior's code (0 = none)
+        prior_mask=None,  # (B, grid, grid) cells where the prior holds (True), default everywhere
+    ):
         self.img = torch.as_tensor(image_token_ids(tokenizer, codebook_size))
-        self.open, self.close = tokenizer.convert_tokens_to_ids(VISUAL_OPEN), tokenizer.convert_tokens_to_ids(VISUAL_CLOSE)
+        self.open, self.close = (
+            tokenizer.convert_tokens_to_ids(VISUAL_OPEN),
+            tokenizer.convert_tokens_to_ids(VISUAL_CLOSE),
+        )
         self.eos, self.n, self.start = tokenizer.convert_tokens_to_ids(end_of_turn(tokenizer)), grid * grid, None
-        self.prior = None if prior_codes is None or not prior_bias else self.img[torch.as_tensor(np.asarray(prior_codes)).reshape(len(prior_codes), -1)]
-        self.bias = float(prior_bias) * (torch.ones(self.prior.shape) if prior_mask is None else torch.as_tensor(np.asarray(prior_mask)).reshape(len(prior_codes), -1).float()) if self.prior is not None else None
+        self.prior = (
+            None
+            if prior_codes is None or not prior_bias
+            else self.img[torch.as_tensor(np.asarray(prior_codes)).reshape(len(prior_codes), -1)]
+        )
+        self.bias = (
+            float(prior_bias)
+            * (
+                torch.ones(self.prior.shape)
+                if prior_mask is None
+                else torch.as_tensor(np.asarray(prior_mask)).reshape(len(prior_codes), -1).float()
+            )
+            if self.prior is not None
+            else None
+        )
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
-        if self.start is None: self.start = input_ids.shape[1]
+        if self.start is None:
+            self.start = input_ids.shape[1]
         k = input_ids.shape[1] - self.start
-        allowed = torch.tensor([self.open]) if k == 0 else self.img if k <= self.n else torch.tensor([self.close if k == self.n + 1 else self.eos])
+        allowed = (
+            torch.tensor([self.open])
+            if k == 0
+            else self.img
+            if k <= self.n
+            else torch.tensor([self.close if k == self.n + 1 else self.eos])
+        )
         mask = torch.full_like(scores, float("-inf"))
         mask[:, allowed.to(scores.device)] = 0
         if self.prior is not None and 1 <= k <= self.n:
-            mask[torch.arange(len(scores)), self.prior[:, k - 1].to(scores.device)] += self.bias[:, k - 1].to(scores.device)
+            mask[torch.arange(len(scores)), self.prior[:, k - 1].to(scores.device)] += self.bias[:, k - 1].to(
+                scores.device
+            )
         return scores + mask
 
+# %% ../nbs/42_imagination.ipynb #24d66675
 @torch.no_grad()
-def generate_frames(model, processor, # the world model (VLM with image tokens) and its processor
-                    vq: VQVAE, # the visual tokenizer
-                    frames: list, instructions: list[str], # per clip: its T frames and the instruction
-                    batch_size: int = 8, temperature: float = 0.0,
-                    prior_codes=None, prior_bias: float = 0.0, prior_mask=None, # see `VisualGrammar`
-                   ) -> np.ndarray:
+def generate_frames(
+    model,
+    processor,  # the world model (VLM with image tokens) and its processor
+    vq: VQVAE,  # the visual tokenizer
+    frames: list,
+    instructions: list[str],  # per clip: its T frames and the instruction
+    batch_size: int = 8,
+    temperature: float = 0.0,
+    prior_codes=None,
+    prior_bias: float = 0.0,
+    prior_mask=None,  # see `VisualGrammar`
+) -> np.ndarray:
     "Code grids (N, grid, grid) written by the model under `VisualGrammar`."
     g = vq.grid
-    def grammar(sl: slice): return VisualGrammar(processor.tokenizer, vq.codebook_size, g, None if prior_codes is None else np.asarray(prior_codes)[sl],
-                                                 prior_bias, None if prior_mask is None else np.asarray(prior_mask)[sl])
-    texts = generate_text(model, processor, frames, instructions, g * g + 3, temperature, batch_size, logits_processor_fn=grammar)
+
+    def grammar(sl: slice):
+        return VisualGrammar(
+            processor.tokenizer,
+            vq.codebook_size,
+            g,
+            None if prior_codes is None else np.asarray(prior_codes)[sl],
+            prior_bias,
+            None if prior_mask is None else np.asarray(prior_mask)[sl],
+        )
+
+    texts = generate_text(
+        model, processor, frames, instructions, g * g + 3, temperature, batch_size, logits_processor_fn=grammar
+    )
     return np.stack([text_to_codes(t, g, vq.codebook_size) for t in texts])
 
+# %% ../nbs/42_imagination.ipynb #5097a4d2
 def covered_cells(shift, image_size: int, grid: int) -> np.ndarray:
     "(grid, grid) cells that a frame shifted by `shift` px still covers entirely (the rest shows the continued edge)."
     dx, dy = np.ceil(np.abs(np.asarray(shift, dtype=np.float64).reshape(2))).astype(int) * np.sign(shift).astype(int)
     px = np.zeros((image_size, image_size), bool)
-    px[max(dy, 0):image_size + min(dy, 0), max(dx, 0):image_size + min(dx, 0)] = True
+    px[max(dy, 0) : image_size + min(dy, 0), max(dx, 0) : image_size + min(dx, 0)] = True
     p = image_size // grid
     return px.reshape(grid, p, grid, p).all(axis=(1, 3))
 
 # %% ../nbs/42_imagination.ipynb #11aba289
-def imagine(model, processor, vq: VQVAE, samples: list[dict], # the world model, the tokenizer and the clips
-            scaling: float, context: str = "warped", prior_bias: float = 0.0, batch_size: int = 8) -> np.ndarray:
-    "The world model's +0.5 s code grids (N, grid, grid) for the clips, greedy, with the prior-warped frame's codes favoured by `prior_bias`."
+def imagine(
+    model,
+    processor,
+    vq: VQVAE,
+    samples: list[dict],  # the world model, the tokenizer and the clips
+    scaling: float,
+    context: str = "warped",
+    prior_bias: float = 0.0,
+    batch_size: int = 8,
+) -> np.ndarray:
+    """The world model's +0.5 s code grids (N, grid, grid) for the clips, greedy, with the prior-warped frame's codes
+    favoured by `prior_bias`."""
     size, g = vq.config["image_size"], vq.grid
     c = frame_codes(vq, samples, scaling, context)
-    instr = [wm_instruction(s, None if c["now"] is None else c["now"][i], scaling, size, g, context) for i, s in enumerate(samples)]
+    instr = [
+        wm_instruction(s, None if c["now"] is None else c["now"][i], scaling, size, g, context)
+        for i, s in enumerate(samples)
+    ]
     prior = mask = None
     if prior_bias:
         prior = c["now"] if context == "warped" else frame_codes(vq, samples, scaling, "warped")["now"]
         mask = np.stack([covered_cells(prior_shift(s, scaling), size, g) for s in samples])
-    return generate_frames(model, processor, vq, [s["frames"] for s in samples], instr, batch_size, 0.0, prior, prior_bias, mask)
+    return generate_frames(
+        model, processor, vq, [s["frames"] for s in samples], instr, batch_size, 0.0, prior, prior_bias, mask
+    )
 
-def render_with_context(vq: VQVAE, codes, # the tokenizer and code grids (N, grid, grid)
-                        samples: list[dict], scaling: float, context: str = "warped") -> np.ndarray:
-    "Frames of code grids, each cell whose code equals the context frame's taken from the context frame's pixels (the rest decoded)."
+# %% ../nbs/42_imagination.ipynb #f3ba09e6
+def render_with_context(
+    vq: VQVAE,
+    codes,  # the tokenizer and code grids (N, grid, grid)
+    samples: list[dict],
+    scaling: float,
+    context: str = "warped",
+) -> np.ndarray:
+    """Frames of code grids, each cell whose code equals the context frame's taken from the context frame's pixels (the
+    rest decoded)."""
     out = decode_codes(vq, codes)
-    if context == "none": return out
+    if context == "none":
+        return out
     ctx = np.stack([context_frame(s, scaling, context) for s in samples])
     p = vq.config["image_size"] // vq.grid
     same = np.asarray(codes) == encode_frames(vq, ctx)
@@ -291,67 +477,105 @@ def render_with_context(vq: VQVAE, codes, # the tokenizer and code grids (N, gri
     out[m] = ctx[m]
     return out
 
-def tune_prior_bias(model, processor, vq: VQVAE, samples: list[dict], # training clips
-                    scaling: float, context: str, biases, batch_size: int = 8) -> tuple[float, dict]:
+# %% ../nbs/42_imagination.ipynb #ac5abc70
+def tune_prior_bias(
+    model,
+    processor,
+    vq: VQVAE,
+    samples: list[dict],  # training clips
+    scaling: float,
+    context: str,
+    biases,
+    batch_size: int = 8,
+) -> tuple[float, dict]:
     "The bias with the best mean PSNR of the imagined frames on `samples`, and every bias's PSNR."
     real = np.stack([s["future_frame"] for s in samples])
-    scores = {float(b): float(psnr(decode_codes(vq, imagine(model, processor, vq, samples, scaling, context, b, batch_size)), real).mean()) for b in biases}
+    scores = {
+        float(b): float(
+            psnr(decode_codes(vq, imagine(model, processor, vq, samples, scaling, context, b, batch_size)), real).mean()
+        )
+        for b in biases
+    }
     return max(scores, key=scores.get), scores
 
 # %% ../nbs/42_imagination.ipynb #45624028
 VISUAL_TASK = "drive_visual"
-DRIVE_VISUAL_REQUEST = "Plan the next 3 s: perception, prediction, the imagined frame at +0.5 s, think, action, then 6 waypoints 0.5 s apart."
+DRIVE_VISUAL_REQUEST = (
+    "Plan the next 3 s: perception, prediction, the imagined frame at +0.5 s, think, action, "
+    "then 6 waypoints 0.5 s apart."
+)
 EMPTY_VISUAL = VISUAL_OPEN + VISUAL_CLOSE
 
-def visual_instruction(sample: dict, # a clip
-                       codes_ctx, # the context frame's code grid (None without context)
-                       scaling: float, image_size: int, grid: int,
-                       context: str = "warped", # which frame `codes_ctx` is (see `CONTEXTS`)
-                       plan_frame: str = "ego", # waypoints as ego-frame positions or offsets from the prior's rollout (`grpo.plan_frame`)
-                      ) -> str:
-    "The `drive_visual` instruction: ego state, history, command, the prior, the definitions and the context frame's tokens."
+
+def visual_instruction(
+    sample: dict,  # a clip
+    codes_ctx,  # the context frame's code grid (None without context)
+    scaling: float,
+    image_size: int,
+    grid: int,
+    context: str = "warped",  # which frame `codes_ctx` is (see `CONTEXTS`)
+    plan_frame: str = "ego",  # waypoints as ego-frame positions or offsets from the prior's rollout (`grpo.plan_frame`)
+) -> str:
+    """The `drive_visual` instruction: ego state, history, command, the prior, the definitions and the context frame's
+    tokens."""
     check_plan_frame(plan_frame)
     ctx = context_text(codes_ctx, context)
     rollout = f" {rollout_text(sample)}" if plan_frame == "prior" else ""
-    return (f"{ego_text(sample)} {displacement_text(sample, scaling)}{rollout} {frame_definition(scaling, image_size, grid)} "
-            f"{ctx + ' ' if ctx else ''}{DRIVE_VISUAL_REQUEST[:-1]}{PLAN_FRAMES[plan_frame]}.")
+    return (
+        f"{ego_text(sample)} {displacement_text(sample, scaling)}{rollout} "
+        f"{frame_definition(scaling, image_size, grid)} "
+        f"{ctx + ' ' if ctx else ''}{DRIVE_VISUAL_REQUEST[:-1]}{PLAN_FRAMES[plan_frame]}."
+    )
 
-def visual_target(sample: dict, # a clip
-                  codes_future, # the +0.5 s frame's code grid (ignored when masked)
-                  masked: bool = False, # the imagination masked: an empty visual block
-                  plan_frame: str = "ego", # see `visual_instruction`
-                 ) -> str:
+# %% ../nbs/42_imagination.ipynb #f417ab77
+def visual_target(
+    sample: dict,  # a clip
+    codes_future,  # the +0.5 s frame's code grid (ignored when masked)
+    masked: bool = False,  # the imagination masked: an empty visual block
+    plan_frame: str = "ego",  # see `visual_instruction`
+) -> str:
     "The `drive` target with the +0.5 s frame's visual block (or the empty block) after `</prediction>`."
     block = EMPTY_VISUAL if masked else codes_to_text(codes_future)
     base = task_target(sample, "drive", plan_frame)
-    if "</prediction>\n" not in base: raise ValueError("the drive target has no </prediction> line")
+    if "</prediction>\n" not in base:
+        raise ValueError("the drive target has no </prediction> line")
     return base.replace("</prediction>\n", f"</prediction>\n{block}\n", 1)
 
 # %% ../nbs/42_imagination.ipynb #0200943e
 _VISUAL_RE = re.compile(re.escape(VISUAL_OPEN) + r"(.*?)" + re.escape(VISUAL_CLOSE), re.S)
 
+
 def split_visual(text: str) -> tuple[str, str | None]:
     "The text without its first visual block (and the line break after it), and that block (None if absent)."
     text = text if isinstance(text, str) else ""
     m = _VISUAL_RE.search(text)
-    if m is None: return text, None
-    end = m.end() + (1 if text[m.end():m.end() + 1] == "\n" else 0)
-    return text[:m.start()] + text[end:], m.group(0)
+    if m is None:
+        return text, None
+    end = m.end() + (1 if text[m.end() : m.end() + 1] == "\n" else 0)
+    return text[: m.start()] + text[end:], m.group(0)
 
+# %% ../nbs/42_imagination.ipynb #e4122a48
 def visual_format_breakdown(text: str, grid: int, codebook_size: int, masked: bool = False) -> dict[str, float]:
     "The five `drive` format checks on the text outside the visual block, the visual check, and their mean."
     text = completion_text(text)
     rest, block = split_visual(text)
     checks = {k: v for k, v in driving_format_breakdown(rest).items() if k != "format"}
-    placed = block is not None and len(_VISUAL_RE.findall(text)) == 1 and text.find("</prediction>") < text.find(VISUAL_OPEN) < text.find(VISUAL_CLOSE) < text.find("<think>")
+    placed = (
+        block is not None
+        and len(_VISUAL_RE.findall(text)) == 1
+        and text.find("</prediction>") < text.find(VISUAL_OPEN) < text.find(VISUAL_CLOSE) < text.find("<think>")
+    )
     content = block == EMPTY_VISUAL if masked else text_to_codes(block or "", grid, codebook_size) is not None
     checks["format/visual"] = float(placed and content)
     return {"format": float(np.mean(list(checks.values()))), **checks}
 
+# %% ../nbs/42_imagination.ipynb #70c1cd05
 def visual_format_reward(grid: int, codebook_size: int, masked: bool = False):
     "trl reward: the strict format of the `drive_visual` output (mean of 6 checks)."
+
     def drive_visual_format(completions, **kwargs) -> list[float]:
         return [visual_format_breakdown(c, grid, codebook_size, masked)["format"] for c in completions]
+
     return drive_visual_format
 
 # %% ../nbs/42_imagination.ipynb #7e33b0c0
@@ -359,16 +583,22 @@ def psnr_score(p, lo: float, hi: float) -> float:
     "PSNR (dB) mapped linearly from [lo, hi] to [0, 1] (clipped)."
     return float(np.clip((p - lo) / (hi - lo), 0.0, 1.0))
 
+# %% ../nbs/42_imagination.ipynb #750c9adb
 def _array(img) -> np.ndarray | None:
-    if img is None: return None
+    if img is None:
+        return None
     return np.asarray(img.convert("RGB") if hasattr(img, "convert") else img, dtype=np.uint8)
 
-def visual_quality_breakdowns(texts: list, # completions
-                              vq: VQVAE, frames_now: list, # per completion: the current frame
-                              headings: list, # per completion: the ego's heading in the image (None = unreadable)
-                              futures: list | None, # per completion: the real +0.5 s frame (None where unknown)
-                              scaling: float, psnr_range=(10.0, 30.0),
-                             ) -> list[dict]:
+# %% ../nbs/42_imagination.ipynb #2097cd2b
+def visual_quality_breakdowns(
+    texts: list,  # completions
+    vq: VQVAE,
+    frames_now: list,  # per completion: the current frame
+    headings: list,  # per completion: the ego's heading in the image (None = unreadable)
+    futures: list | None,  # per completion: the real +0.5 s frame (None where unknown)
+    scaling: float,
+    psnr_range=(10.0, 30.0),
+) -> list[dict]:
     "Per completion: the reward and its two parts, with the PSNRs behind them."
     lo, hi = psnr_range
     texts = [completion_text(t) for t in texts]
@@ -377,269 +607,459 @@ def visual_quality_breakdowns(texts: list, # completions
     imgs = dict(zip(ok, decode_codes(vq, np.stack([codes[i] for i in ok])))) if ok else {}
     out = []
     for i, t in enumerate(texts):
-        r = {"visual": 0.0, "visual/displacement": 0.0, "visual/real": 0.0, "psnr_displacement": None, "psnr_real": None}
+        r = {
+            "visual": 0.0,
+            "visual/displacement": 0.0,
+            "visual/real": 0.0,
+            "psnr_displacement": None,
+            "psnr_real": None,
+        }
         if i in imgs:
             now, fut = _array(frames_now[i]), _array(futures[i]) if futures is not None else None
             pred = parse_driving_output(t).prediction
             parts = []
             if pred is not None and now is not None:
-                r["psnr_displacement"] = float(psnr(imgs[i], warp_scene(now, scene_shift_px(pred, headings[i] or 0.0, scaling)))[0])
+                r["psnr_displacement"] = float(
+                    psnr(imgs[i], warp_scene(now, scene_shift_px(pred, headings[i] or 0.0, scaling)))[0]
+                )
                 r["visual/displacement"] = psnr_score(r["psnr_displacement"], lo, hi)
             parts.append(r["visual/displacement"])
             if fut is not None:
-                r["psnr_real"] = float(psnr(imgs[i], fut)[0]); r["visual/real"] = psnr_score(r["psnr_real"], lo, hi); parts.append(r["visual/real"])
+                r["psnr_real"] = float(psnr(imgs[i], fut)[0])
+                r["visual/real"] = psnr_score(r["psnr_real"], lo, hi)
+                parts.append(r["visual/real"])
             r["visual"] = float(np.mean(parts))
         out.append(r)
     return out
 
+# %% ../nbs/42_imagination.ipynb #b0a8dae7
 def visual_quality_reward(vq: VQVAE, scaling: float, psnr_range=(10.0, 30.0)):
     "trl reward: the generation quality of the imagined frame (columns `images`, `heading`, `future_frame`)."
+
     def drive_visual_quality(completions, images=None, heading=None, future_frame=None, **kwargs) -> list[float]:
-        if images is None or heading is None: raise ValueError("drive_visual_quality needs the dataset columns 'images' and 'heading'")
+        if images is None or heading is None:
+            raise ValueError("drive_visual_quality needs the dataset columns 'images' and 'heading'")
         now = [im[-1] if isinstance(im, (list, tuple)) and len(im) else None for im in images]
-        return [r["visual"] for r in visual_quality_breakdowns(completions, vq, now, list(heading), list(future_frame) if future_frame is not None else None, scaling, psnr_range)]
+        return [
+            r["visual"]
+            for r in visual_quality_breakdowns(
+                completions,
+                vq,
+                now,
+                list(heading),
+                list(future_frame) if future_frame is not None else None,
+                scaling,
+                psnr_range,
+            )
+        ]
+
     return drive_visual_quality
 
 # %% ../nbs/42_imagination.ipynb #7a15a84e
 VISUAL_REWARD_COLUMNS = ("clip_id", "ego_history", "ego_state", "ego_future", "agents", "action", "explanations")
 
+
 def visual_clips(clips: Dataset, vq: VQVAE, scaling: float, context: str = "warped", batch_size: int = 64) -> Dataset:
-    "The clips with `heading` (radians, NaN if unreadable), `codes_context` (None without context) and `codes_future` (grid x grid lists)."
+    """The clips with `heading` (radians, NaN if unreadable), `codes_context` (None without context) and `codes_future`
+    (grid x grid lists)."""
     ctx, fut, head = [], [], []
     for i in range(0, len(clips), batch_size):
-        part = clips.select(range(i, min(i + batch_size, len(clips)))).select_columns(["frames", "future_frame", "ego_history", "ego_state"])
+        part = clips.select(range(i, min(i + batch_size, len(clips)))).select_columns(
+            ["frames", "future_frame", "ego_history", "ego_state"]
+        )
         rows = [{**r, "frames": [np.asarray(f.convert("RGB")) for f in r["frames"]]} for r in part]
-        for r in rows: r["heading"] = ego_heading_px(r["frames"])
+        for r in rows:
+            r["heading"] = ego_heading_px(r["frames"])
         head += [np.nan if r["heading"] is None else r["heading"] for r in rows]
         fut.append(encode_frames(vq, [np.asarray(r["future_frame"].convert("RGB")) for r in rows]))
-        if context != "none": ctx.append(encode_frames(vq, [context_frame(r, scaling, context) for r in rows]))
+        if context != "none":
+            ctx.append(encode_frames(vq, [context_frame(r, scaling, context) for r in rows]))
     fut = np.concatenate(fut)
     ctx = np.concatenate(ctx).tolist() if context != "none" else [None] * len(fut)
     for name in ("codes_context", "codes_future", "heading"):
-        if name in clips.column_names: clips = clips.remove_columns(name)
+        if name in clips.column_names:
+            clips = clips.remove_columns(name)
     return clips.add_column("heading", head).add_column("codes_context", ctx).add_column("codes_future", fut.tolist())
 
-def _as_grid(v) -> np.ndarray | None: return None if v is None else np.asarray(v)
+# %% ../nbs/42_imagination.ipynb #8c8d7616
+def _as_grid(v) -> np.ndarray | None:
+    return None if v is None else np.asarray(v)
 
-def _visual_columns(ex: dict, scaling: float, image_size: int, grid: int, masked: bool, context: str, plan_frame: str) -> dict:
-    return {"instruction": visual_instruction(ex, _as_grid(ex["codes_context"]), scaling, image_size, grid, context, plan_frame),
-            "target": visual_target(ex, np.asarray(ex["codes_future"]), masked, plan_frame)}
+# %% ../nbs/42_imagination.ipynb #d4134841
+def _visual_columns(
+    ex: dict, scaling: float, image_size: int, grid: int, masked: bool, context: str, plan_frame: str
+) -> dict:
+    return {
+        "instruction": visual_instruction(
+            ex, _as_grid(ex["codes_context"]), scaling, image_size, grid, context, plan_frame
+        ),
+        "target": visual_target(ex, np.asarray(ex["codes_future"]), masked, plan_frame),
+    }
 
-_VISUAL_COLS = [c for c in VISUAL_REWARD_COLUMNS if c != "clip_id"] + ["caption_concise", "codes_context", "codes_future", "heading"]
+# %% ../nbs/42_imagination.ipynb #93d30e10
+_VISUAL_COLS = [c for c in VISUAL_REWARD_COLUMNS if c != "clip_id"] + [
+    "caption_concise",
+    "codes_context",
+    "codes_future",
+    "heading",
+]
 
-def visual_sft_entries(clips: Dataset, # clips with `visual_clips`' columns
-                       scaling: float, image_size: int, grid: int, masked: bool = False, context: str = "warped",
-                       plan_frame: str = "ego", # see `visual_instruction`
-                      ) -> Dataset:
+
+def visual_sft_entries(
+    clips: Dataset,  # clips with `visual_clips`' columns
+    scaling: float,
+    image_size: int,
+    grid: int,
+    masked: bool = False,
+    context: str = "warped",
+    plan_frame: str = "ego",  # see `visual_instruction`
+) -> Dataset:
     "SFT entries `(clip_id, frames, instruction, target)` of the `drive_visual` task."
-    if len(clips) == 0: raise ValueError("no clips to build SFT entries from")
+    if len(clips) == 0:
+        raise ValueError("no clips to build SFT entries from")
     base = clips.select_columns(["clip_id", "frames", *_VISUAL_COLS])
     fn = lambda *v: _visual_columns(dict(zip(_VISUAL_COLS, v)), scaling, image_size, grid, masked, context, plan_frame)
     return base.map(fn, input_columns=_VISUAL_COLS).select_columns(["clip_id", "frames", "instruction", "target"])
 
-def visual_task_dataset(clips: Dataset, # clips with `visual_clips`' columns
-                        scaling: float, image_size: int, grid: int, masked: bool = False, context: str = "warped",
-                        with_future: bool = True, # keep `future_frame` for the offline real-future reward (training clips)
-                        plan_frame: str = "ego", # see `visual_instruction`; the rows carry the `plan_origin` the rewards add back
-                       ) -> Dataset:
+# %% ../nbs/42_imagination.ipynb #e91af992
+def visual_task_dataset(
+    clips: Dataset,  # clips with `visual_clips`' columns
+    scaling: float,
+    image_size: int,
+    grid: int,
+    masked: bool = False,
+    context: str = "warped",
+    with_future: bool = True,  # keep `future_frame` for the offline real-future reward (training clips)
+    plan_frame: str = "ego",  # see `visual_instruction`; the rows carry the `plan_origin` the rewards add back
+) -> Dataset:
     "GRPO rows of the `drive_visual` task: `prompt`, `images`, `task`, `plan_origin` and the columns its rewards read."
-    if len(clips) == 0: raise ValueError("no clips to build GRPO prompts from")
+    if len(clips) == 0:
+        raise ValueError("no clips to build GRPO prompts from")
     T = len(clips[0]["ego_history"])
+
     def row(*v):
         ex = dict(zip(_VISUAL_COLS, v))
-        instruction = visual_instruction(ex, _as_grid(ex["codes_context"]), scaling, image_size, grid, context, plan_frame)
-        return {"prompt": video_messages(instruction, T), "instruction": instruction, "task": VISUAL_TASK,
-                "plan_origin": plan_origin(ex, "drive", plan_frame).tolist()}
+        instruction = visual_instruction(
+            ex, _as_grid(ex["codes_context"]), scaling, image_size, grid, context, plan_frame
+        )
+        return {
+            "prompt": video_messages(instruction, T),
+            "instruction": instruction,
+            "task": VISUAL_TASK,
+            "plan_origin": plan_origin(ex, "drive", plan_frame).tolist(),
+        }
+
     keep = ["frames", "clip_id", *_VISUAL_COLS] + (["future_frame"] if with_future else [])
     return clips.select_columns(keep).map(row, input_columns=_VISUAL_COLS).rename_column("frames", "images")
 
-def visual_task_rewards(vq: VQVAE, scaling: float, # the tokenizer, the world's px per metre
-                        drive_weights, # weights of format, L2, collision, action (as `grpo.drive_weights`)
-                        visual_weight: float, # weight of the generation-quality reward (ignored when masked)
-                        l2_scale: float = 2.0, collision_substeps: int = 4, psnr_range=(10.0, 30.0),
-                        masked: bool = False,
-                       ) -> tuple[list, list[float]]:
+# %% ../nbs/42_imagination.ipynb #316754ac
+def visual_task_rewards(
+    vq: VQVAE,
+    scaling: float,  # the tokenizer, the world's px per metre
+    drive_weights,  # weights of format, L2, collision, action (as `grpo.drive_weights`)
+    visual_weight: float,  # weight of the generation-quality reward (ignored when masked)
+    l2_scale: float = 2.0,
+    collision_substeps: int = 4,
+    psnr_range=(10.0, 30.0),
+    masked: bool = False,
+) -> tuple[list, list[float]]:
     "trl reward functions of the `drive_visual` task (named `drive_visual_<component>`) and their weights."
-    def partial(fn, **kw): return lambda completions, **k: fn(completions, **{**k, **kw})
-    table = [("format", visual_format_reward(vq.grid, vq.codebook_size, masked)), ("l2", partial(l2_reward, l2_scale=l2_scale)),
-             ("collision", partial(collision_reward, collision_substeps=collision_substeps)), ("action", action_reward)]
+
+    def partial(fn, **kw):
+        return lambda completions, **k: fn(completions, **{**k, **kw})
+
+    table = [
+        ("format", visual_format_reward(vq.grid, vq.codebook_size, masked)),
+        ("l2", partial(l2_reward, l2_scale=l2_scale)),
+        ("collision", partial(collision_reward, collision_substeps=collision_substeps)),
+        ("action", action_reward),
+    ]
     weights = [float(w) for w in drive_weights]
-    if not masked: table.append(("visual", visual_quality_reward(vq, scaling, psnr_range))); weights.append(float(visual_weight))
+    if not masked:
+        table.append(("visual", visual_quality_reward(vq, scaling, psnr_range)))
+        weights.append(float(visual_weight))
     return [only_task(fn, VISUAL_TASK, f"{VISUAL_TASK}_{name}") for name, fn in table], weights
 
 # %% ../nbs/42_imagination.ipynb #bcf3d657
 def baseline_frames(samples: list[dict], vq: VQVAE, scaling: float) -> dict[str, np.ndarray]:
-    "The real +0.5 s frames and the reference predictions: copy the last frame, prior-warp, VQ reconstruction (ceiling)."
+    """The real +0.5 s frames and the reference predictions: copy the last frame, prior-warp, VQ reconstruction
+    (ceiling)."""
     real = np.stack([s["future_frame"] for s in samples])
-    return {"real": real, "copy last frame": np.stack([s["frames"][-1] for s in samples]),
-            "prior-warp": np.stack([warp_scene(s["frames"][-1], prior_shift(s, scaling)) for s in samples]),
-            "VQ ceiling": decode_codes(vq, encode_frames(vq, real))}
+    return {
+        "real": real,
+        "copy last frame": np.stack([s["frames"][-1] for s in samples]),
+        "prior-warp": np.stack([warp_scene(s["frames"][-1], prior_shift(s, scaling)) for s in samples]),
+        "VQ ceiling": decode_codes(vq, encode_frames(vq, real)),
+    }
 
-def imagination_table(frames: dict[str, np.ndarray], # "real" and one entry per predictor, (N, H, W, 3) each
-                      extractors=(), # FID feature extractors
-                     ) -> dict[str, dict]:
+# %% ../nbs/42_imagination.ipynb #2707bd08
+def imagination_table(
+    frames: dict[str, np.ndarray],  # "real" and one entry per predictor, (N, H, W, 3) each
+    extractors=(),  # FID feature extractors
+) -> dict[str, dict]:
     "`image_report` of every predictor against the real frames (the real frames' features computed once)."
     real = frames["real"]
     feats = {ex.name: ex(real) for ex in extractors}
     return {name: image_report(x, real, extractors, feats) for name, x in frames.items() if name != "real"}
 
+# %% ../nbs/42_imagination.ipynb #427ff3fa
 def format_imagination_table(table: dict[str, dict]) -> str:
     "The table as text: PSNR and SSIM (± standard error) and each FID."
     names = list(next(iter(table.values()))["fid"])
     w = max(22, max(len(k) for k in table) + 2)
     lines = [f"{'':{w}}{'PSNR (dB)':>16}{'SSIM':>16}" + "".join(f"{'FID ' + n:>26}" for n in names)]
     for k, r in table.items():
-        lines.append(f"{k:{w}}{r['psnr']:>9.2f} ± {r['psnr_sem']:4.2f}{r['ssim']:>9.3f} ± {r['ssim_sem']:.3f}" + "".join(f"{r['fid'][n]:>26.3f}" for n in names))
+        lines.append(
+            f"{k:{w}}{r['psnr']:>9.2f} ± {r['psnr_sem']:4.2f}{r['ssim']:>9.3f} ± {r['ssim_sem']:.3f}"
+            + "".join(f"{r['fid'][n]:>26.3f}" for n in names)
+        )
     return "\n".join(lines) + f"\n(N = {next(iter(table.values()))['n']} frames)"
 
 # %% ../nbs/42_imagination.ipynb #9d84bc47
-def best_scene_shift(frame, target, # (H, W, 3) the current frame and the frame to align its scene with
-                     center, # (2,) px, x right / y down: the shift the search is centred on (rounded)
-                     radius: int = 4, # whole pixels searched either way of `center`
-                    ) -> np.ndarray:
+def best_scene_shift(
+    frame,
+    target,  # (H, W, 3) the current frame and the frame to align its scene with
+    center,  # (2,) px, x right / y down: the shift the search is centred on (rounded)
+    radius: int = 4,  # whole pixels searched either way of `center`
+) -> np.ndarray:
     "The whole-pixel scene shift within `radius` of `center` that best maps `frame` onto `target`."
     f, t = np.asarray(frame).astype(np.float64), np.asarray(target).astype(np.float64)
-    if f.shape != t.shape or f.ndim != 3: raise ValueError(f"two (H, W, 3) frames of one shape needed, got {f.shape} and {t.shape}")
+    if f.shape != t.shape or f.ndim != 3:
+        raise ValueError(f"two (H, W, 3) frames of one shape needed, got {f.shape} and {t.shape}")
     keep_f, keep_t = ~ego_mask(np.asarray(frame)), ~ego_mask(np.asarray(target))
     H, W, c = f.shape[0], f.shape[1], np.round(np.asarray(center, dtype=np.float64).reshape(2)).astype(int)
     best, err = None, np.inf
     for dy in range(c[1] - radius, c[1] + radius + 1):
         for dx in range(c[0] - radius, c[0] + radius + 1):
-            if abs(dx) >= W or abs(dy) >= H: continue
-            src = np.s_[max(-dy, 0):H - max(dy, 0), max(-dx, 0):W - max(dx, 0)]       # moved frame at (y, x) = frame at (y - dy, x - dx)
-            dst = np.s_[max(dy, 0):H + min(dy, 0), max(dx, 0):W + min(dx, 0)]
+            if abs(dx) >= W or abs(dy) >= H:
+                continue
+            src = np.s_[
+                max(-dy, 0) : H - max(dy, 0), max(-dx, 0) : W - max(dx, 0)
+            ]  # moved frame at (y, x) = frame at (y - dy, x - dx)
+            dst = np.s_[max(dy, 0) : H + min(dy, 0), max(dx, 0) : W + min(dx, 0)]
             keep = keep_f[src] & keep_t[dst]
-            if not keep.any(): continue
+            if not keep.any():
+                continue
             e = ((f[src] - t[dst]) ** 2).mean(-1)[keep].mean()
-            if e < err: best, err = np.array([dx, dy], dtype=np.float64), e
+            if e < err:
+                best, err = np.array([dx, dy], dtype=np.float64), e
     return np.asarray(c, dtype=np.float64) if best is None else best
 
+# %% ../nbs/42_imagination.ipynb #985e892e
 def shift_oracle(samples: list[dict], scaling: float, radius: int = 4) -> dict[str, np.ndarray]:
-    "Per clip: the best scene shift's offset from the prior's (rounded), px, and the last frame warped by the best shift."
+    """Per clip: the best scene shift's offset from the prior's (rounded), px, and the last frame warped by the best
+    shift."""
     prior = [prior_shift(s, scaling) for s in samples]
     best = [best_scene_shift(s["frames"][-1], s["future_frame"], p, radius) for s, p in zip(samples, prior)]
-    return {"offset": np.stack([b - np.round(p) for b, p in zip(best, prior)]),
-            "frames": np.stack([warp_scene(s["frames"][-1], b, order=0) for s, b in zip(samples, best)])}
+    return {
+        "offset": np.stack([b - np.round(p) for b, p in zip(best, prior)]),
+        "frames": np.stack([warp_scene(s["frames"][-1], b, order=0) for s, b in zip(samples, best)]),
+    }
 
 # %% ../nbs/42_imagination.ipynb #96f1dc1f
 def real_features(frames: dict[str, np.ndarray], extractors: list) -> dict:
-    "Extractor name -> features of the real frames: computed once, read by `significance_vs_copy_last` and `imagination_errors`."
+    """Extractor name -> features of the real frames: computed once, read by `significance_vs_copy_last` and
+    `imagination_errors`."""
     return {ex.name: ex(frames["real"]) for ex in extractors}
 
-def significance_vs_copy_last(frames: dict[str, np.ndarray], # `baseline_frames` plus the imagined frames; "real" and "copy last frame" among them
-                              extractors: list, # FID feature extractors
-                              real_feats: dict, # extractor name -> features of the real frames (`real_features`)
-                              names, # the rows compared with copy-last
-                              seed: int = 0, n: int = 200, # bootstrap / permutation draws
-                             ) -> dict:
-    "Per row of `names`: PSNR gain over copy-last (mean, s.e. over clips), and per extractor the FID difference, its interval and p."
+# %% ../nbs/42_imagination.ipynb #5af0558e
+def significance_vs_copy_last(
+    frames: dict[
+        str, np.ndarray
+    ],  # `baseline_frames` plus the imagined frames; "real" and "copy last frame" among them
+    extractors: list,  # FID feature extractors
+    real_feats: dict,  # extractor name -> features of the real frames (`real_features`)
+    names,  # the rows compared with copy-last
+    seed: int = 0,
+    n: int = 200,  # bootstrap / permutation draws
+) -> dict:
+    """Per row of `names`: PSNR gain over copy-last (mean, s.e. over clips), and per extractor the FID difference, its
+    interval and p."""
     from vlarl.eval.image_metrics import fid_bootstrap, fid_permutation_test
+
     copy_feats = {ex.name: ex(frames["copy last frame"]) for ex in extractors}
     copy_psnr = psnr(frames["copy last frame"], frames["real"])
     out = {}
     for name in names:
         d = psnr(frames[name], frames["real"]) - copy_psnr
-        sig = out[name] = {"psnr_gain_over_copy_last": float(d.mean()), "psnr_gain_sem": float(d.std(ddof=1) / np.sqrt(len(d))), "fid": {}}
+        sig = out[name] = {
+            "psnr_gain_over_copy_last": float(d.mean()),
+            "psnr_gain_sem": float(d.std(ddof=1) / np.sqrt(len(d))),
+            "fid": {},
+        }
         for ex in extractors:
             fa, fb, real = ex(frames[name]), copy_feats[ex.name], real_feats[ex.name]
             bs = sig["fid"][ex.name] = fid_bootstrap(fa, fb, real, n_boot=n, seed=seed)
             bs["p_value"] = fid_permutation_test(fa, fb, real, n_perm=n, seed=seed)["p_value"]
     return out
 
+# %% ../nbs/42_imagination.ipynb #c54cf63f
 def format_significance(sig: dict, clips: int) -> str:
     "`significance_vs_copy_last` as text."
     lines = []
     for name, s in sig.items():
-        lines.append(f"PSNR, {name} − copy last frame: {s['psnr_gain_over_copy_last']:+.2f} ± {s['psnr_gain_sem']:.2f} dB (mean ± s.e. over {clips} clips)")
+        lines.append(
+            f"PSNR, {name} − copy last frame: {s['psnr_gain_over_copy_last']:+.2f} ± {s['psnr_gain_sem']:.2f} dB "
+            f"(mean ± s.e. over {clips} clips)"
+        )
         for ex, bs in s["fid"].items():
-            lines.append(f"  FID[{ex}], {name} − copy last frame: {bs['difference']:+.4f}, 95 % bootstrap interval "
-                         f"[{bs['difference_ci'][0]:+.4f}, {bs['difference_ci'][1]:+.4f}], permutation p = {bs['p_value']:.3f}")
+            lines.append(
+                f"  FID[{ex}], {name} − copy last frame: {bs['difference']:+.4f}, 95 % bootstrap interval "
+                f"[{bs['difference_ci'][0]:+.4f}, {bs['difference_ci'][1]:+.4f}], permutation p = {bs['p_value']:.3f}"
+            )
     return "\n".join(lines)
 
+# %% ../nbs/42_imagination.ipynb #c4b10911
 def _scene_changes(samples: list[dict]) -> np.ndarray:
     return np.array([not np.array_equal(s["frames"][-1], s["future_frame"]) for s in samples])
 
+# %% ../nbs/42_imagination.ipynb #5d53b79d
 def robust_psnr(frames: dict[str, np.ndarray], samples: list[dict]) -> dict:
     "Per row: median PSNR, mean PSNR over clips whose scene changes in 0.5 s, and clips better than copy-last."
     per_clip = {k: psnr(v, frames["real"]) for k, v in frames.items() if k != "real"}
     moving = _scene_changes(samples)
-    return {k: {"median_psnr": float(np.median(v)), "mean_psnr_scene_changed": float(v[moving].mean()) if moving.any() else float("nan"),
-                "clips_better_than_copy_last": int((v > per_clip["copy last frame"]).sum())} for k, v in per_clip.items()}
+    return {
+        k: {
+            "median_psnr": float(np.median(v)),
+            "mean_psnr_scene_changed": float(v[moving].mean()) if moving.any() else float("nan"),
+            "clips_better_than_copy_last": int((v > per_clip["copy last frame"]).sum()),
+        }
+        for k, v in per_clip.items()
+    }
 
+# %% ../nbs/42_imagination.ipynb #01f72af4
 def format_robust_psnr(robust: dict, samples: list[dict]) -> str:
     "`robust_psnr` as a text table."
     changed = int(_scene_changes(samples).sum())
-    lines = [f"{'':26}{'median PSNR':>12}{'mean PSNR, ' + str(changed) + ' clips that change':>32}{'clips > copy last':>19}"]
-    lines += [f"{k:26}{r['median_psnr']:12.2f}{r['mean_psnr_scene_changed']:32.2f}{r['clips_better_than_copy_last']:>14} / {len(samples)}"
-              for k, r in robust.items()]
+    lines = [
+        f"{'':26}{'median PSNR':>12}{'mean PSNR, ' + str(changed) + ' clips that change':>32}{'clips > copy last':>19}"
+    ]
+    lines += [
+        f"{k:26}{r['median_psnr']:12.2f}{r['mean_psnr_scene_changed']:32.2f}{r['clips_better_than_copy_last']:>14} / "
+        f"{len(samples)}"
+        for k, r in robust.items()
+    ]
     return "\n".join(lines)
 
-def imagination_errors(frames: dict[str, np.ndarray], samples: list[dict], vq: VQVAE, imagined_codes: np.ndarray,
-                   codes: dict, # `frame_codes` of the samples in the run's context ("now", "future")
-                   extractors: list, real_feats: dict, # as `significance_vs_copy_last`
-                   scaling: float, context: str) -> dict:
-    "Cells copied from the context, feature distances to each clip's own frame, and the prior's shift against the shift oracle."
+# %% ../nbs/42_imagination.ipynb #c24929d6
+def imagination_errors(
+    frames: dict[str, np.ndarray],
+    samples: list[dict],
+    vq: VQVAE,
+    imagined_codes: np.ndarray,
+    codes: dict,  # `frame_codes` of the samples in the run's context ("now", "future")
+    extractors: list,
+    real_feats: dict,  # as `significance_vs_copy_last`
+    scaling: float,
+    context: str,
+) -> dict:
+    """Cells copied from the context, feature distances to each clip's own frame, and the prior's shift against the
+    shift oracle."""
     from vlarl.eval.image_metrics import paired_feature_distance
+
     ctx_frames = np.stack([context_frame(s, scaling, "warped") for s in samples])
     ctx_codes = codes["now"] if context == "warped" else encode_frames(vq, ctx_frames)
     oracle = shift_oracle(samples, scaling)
     off = np.abs(oracle["offset"])
     return {
         "cells_copied_from_context": float((imagined_codes == ctx_codes).mean()),
-        "feature_distance": {k: {ex.name: paired_feature_distance(ex(frames[k]), real_feats[ex.name]) for ex in extractors}
-                             for k in ("copy last frame", "imagined (world model)", "imagined, context pixels", "VQ ceiling")},
-        "prior_shift_exact": float((off.sum(1) == 0).mean()), "prior_shift_mean_abs_px": off.mean(0).tolist(),
-        "prior_warp_whole_px": {"psnr": float(psnr(ctx_frames, frames["real"]).mean()), "token_accuracy": float((ctx_codes == codes["future"]).mean())},
-        "shift_oracle": {"psnr": float(psnr(oracle["frames"], frames["real"]).mean()),
-                         "token_accuracy": float((encode_frames(vq, oracle["frames"]) == codes["future"]).mean())}}
+        "feature_distance": {
+            k: {ex.name: paired_feature_distance(ex(frames[k]), real_feats[ex.name]) for ex in extractors}
+            for k in ("copy last frame", "imagined (world model)", "imagined, context pixels", "VQ ceiling")
+        },
+        "prior_shift_exact": float((off.sum(1) == 0).mean()),
+        "prior_shift_mean_abs_px": off.mean(0).tolist(),
+        "prior_warp_whole_px": {
+            "psnr": float(psnr(ctx_frames, frames["real"]).mean()),
+            "token_accuracy": float((ctx_codes == codes["future"]).mean()),
+        },
+        "shift_oracle": {
+            "psnr": float(psnr(oracle["frames"], frames["real"]).mean()),
+            "token_accuracy": float((encode_frames(vq, oracle["frames"]) == codes["future"]).mean()),
+        },
+    }
 
+# %% ../nbs/42_imagination.ipynb #0cd1ccd0
 def format_imagination_errors(ea: dict) -> str:
     "`imagination_errors` as text."
     x, y = ea["prior_shift_mean_abs_px"]
-    lines = [f"cells where the model wrote the prior-warped frame's code: {ea['cells_copied_from_context']:.1%}",
-             "mean squared feature distance to the clip's own real frame (± s.e.):"]
-    lines += [f"  {k:26}" + "".join(f"{n}: {d['mean']:.4f} ± {d['sem']:.4f}   " for n, d in row.items()) for k, row in ea["feature_distance"].items()]
-    lines.append(f"the prior's shift is the best whole-pixel shift on {ea['prior_shift_exact']:.0%} of clips, off by {x:.2f} px (x) and {y:.2f} px (y) on average")
-    lines += [f"  last frame moved by {'the prior (whole px)' if k.startswith('prior') else 'the best shift (oracle)'}: "
-              f"PSNR {ea[k]['psnr']:.2f} dB, token accuracy {ea[k]['token_accuracy']:.1%}" for k in ("prior_warp_whole_px", "shift_oracle")]
+    lines = [
+        f"cells where the model wrote the prior-warped frame's code: {ea['cells_copied_from_context']:.1%}",
+        "mean squared feature distance to the clip's own real frame (± s.e.):",
+    ]
+    lines += [
+        f"  {k:26}" + "".join(f"{n}: {d['mean']:.4f} ± {d['sem']:.4f}   " for n, d in row.items())
+        for k, row in ea["feature_distance"].items()
+    ]
+    lines.append(
+        f"the prior's shift is the best whole-pixel shift on {ea['prior_shift_exact']:.0%} of clips, off by {x:.2f} "
+        f"px (x) and {y:.2f} px (y) on average"
+    )
+    lines += [
+        f"  last frame moved by {'the prior (whole px)' if k.startswith('prior') else 'the best shift (oracle)'}: "
+        f"PSNR {ea[k]['psnr']:.2f} dB, token accuracy {ea[k]['token_accuracy']:.1%}"
+        for k in ("prior_warp_whole_px", "shift_oracle")
+    ]
     return "\n".join(lines)
 
+# %% ../nbs/42_imagination.ipynb #887d3608
 def psnr_by_scenario(frames: dict[str, np.ndarray], samples: list[dict]) -> dict:
     "Mean PSNR of each row, per scenario (in the order scenarios first appear)."
     scen = np.array([s["scenario"] for s in samples])
-    return {sc: {k: float(psnr(v[scen == sc], frames["real"][scen == sc]).mean()) for k, v in frames.items() if k != "real"}
-            for sc in dict.fromkeys(scen)}
+    return {
+        sc: {k: float(psnr(v[scen == sc], frames["real"][scen == sc]).mean()) for k, v in frames.items() if k != "real"}
+        for sc in dict.fromkeys(scen)
+    }
 
+# %% ../nbs/42_imagination.ipynb #cc618de7
 def format_by_scenario(by_scenario: dict, samples: list[dict]) -> str:
     "`psnr_by_scenario` as a text table with each scenario's clip count."
     counts = {sc: sum(s["scenario"] == sc for s in samples) for sc in by_scenario}
     lines = [f"{'':14}" + "".join(f"{k:>24}" for k in next(iter(by_scenario.values())))]
-    lines += [f"{sc:14}" + "".join(f"{v:>24.2f}" for v in row.values()) + f"   ({counts[sc]} clips)" for sc, row in by_scenario.items()]
+    lines += [
+        f"{sc:14}" + "".join(f"{v:>24.2f}" for v in row.values()) + f"   ({counts[sc]} clips)"
+        for sc, row in by_scenario.items()
+    ]
     return "\n".join(lines)
 
 # %% ../nbs/42_imagination.ipynb #a529d28e
 class VisualBlockGrammar(LogitsProcessor):
-    "Image tokens only inside one `<visual>`…`</visual>` block of exactly grid² of them (none when `masked`); the rest of the answer free."
-    def __init__(self, tokenizer, codebook_size: int, grid: int, masked: bool = False,
-                 block_codes=None, # (B, grid, grid) a code per cell and batch row that gets `block_bias` while the block is written
-                 block_bias: float = 0.0, # logit bonus (1e4 writes `block_codes` outright)
-                ):
+    """Image tokens only inside one `<visual>`…`</visual>` block of exactly grid² of them (none when `masked`); the rest
+    of the answer free."""
+
+    def __init__(
+        self,
+        tokenizer,
+        codebook_size: int,
+        grid: int,
+        masked: bool = False,
+        block_codes=None,  # (B, grid, grid) a code per cell and row that gets `block_bias` while the block is written
+        block_bias: float = 0.0,  # logit bonus (1e4 writes `block_codes` outright)
+    ):
         self.img = torch.as_tensor(image_token_ids(tokenizer, codebook_size))
-        self.open, self.close = tokenizer.convert_tokens_to_ids(VISUAL_OPEN), tokenizer.convert_tokens_to_ids(VISUAL_CLOSE)
+        self.open, self.close = (
+            tokenizer.convert_tokens_to_ids(VISUAL_OPEN),
+            tokenizer.convert_tokens_to_ids(VISUAL_CLOSE),
+        )
         self.n, self.start = 0 if masked else grid * grid, None
-        self.favoured = None if block_codes is None or not block_bias else self.img[torch.as_tensor(np.asarray(block_codes)).reshape(len(block_codes), -1)]
+        self.favoured = (
+            None
+            if block_codes is None or not block_bias
+            else self.img[torch.as_tensor(np.asarray(block_codes)).reshape(len(block_codes), -1)]
+        )
         self.bias = float(block_bias)
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
         dev = scores.device
-        if self.start is None:                                          # one processor per `generate` call: set up at its first step
+        if self.start is None:  # one processor per `generate` call: set up at its first step
             self.start, self.img = input_ids.shape[1], self.img.to(dev)
             self.is_img = torch.zeros(scores.shape[1], dtype=torch.bool, device=dev)
             self.is_img[self.img] = True
             self.only_close = torch.zeros_like(self.is_img)
             self.only_close[self.close] = True
-            if self.favoured is not None: self.favoured = self.favoured.to(dev)
-        gen = input_ids[:, self.start:].to(dev)
+            if self.favoured is not None:
+                self.favoured = self.favoured.to(dev)
+        gen = input_ids[:, self.start :].to(dev)
         opened, closed = (gen == self.open).any(1), (gen == self.close).any(1)
         written = torch.isin(gen, self.img).sum(1)
         inside = opened & ~closed
@@ -658,37 +1078,78 @@ class VisualBlockGrammar(LogitsProcessor):
 
 # %% ../nbs/42_imagination.ipynb #4bdb12ac
 @torch.no_grad()
-def run_visual_policy(model, processor, # a `drive_visual` policy (VLM with image tokens)
-                      clips: Dataset, # clips with `visual_clips`' columns
-                      vq: VQVAE, scaling: float, max_new_tokens: int, masked: bool = False, context: str = "warped",
-                      batch_size: int = 8,
-                      plan_frame: str = "ego", # how the policy writes waypoints (see `visual_instruction`)
-                      grammar: bool = False, # decode the visual block under `VisualBlockGrammar`
-                      block_codes=None, block_bias: float = 0.0, # per clip, codes the block favours (with `grammar`; see `VisualBlockGrammar`)
-                     ) -> list[dict]:
+def run_visual_policy(
+    model,
+    processor,  # a `drive_visual` policy (VLM with image tokens)
+    clips: Dataset,  # clips with `visual_clips`' columns
+    vq: VQVAE,
+    scaling: float,
+    max_new_tokens: int,
+    masked: bool = False,
+    context: str = "warped",
+    batch_size: int = 8,
+    plan_frame: str = "ego",  # how the policy writes waypoints (see `visual_instruction`)
+    grammar: bool = False,  # decode the visual block under `VisualBlockGrammar`
+    block_codes=None,
+    block_bias: float = 0.0,  # per clip, codes the block favours (with `grammar`; see `VisualBlockGrammar`)
+) -> list[dict]:
     "Greedy `drive_visual` outputs of the policy, parsed; waypoints in the ego frame."
     size, g = vq.config["image_size"], vq.grid
     rows = clips.select_columns(_VISUAL_COLS).to_list()
     instr = [visual_instruction(r, _as_grid(r["codes_context"]), scaling, size, g, context, plan_frame) for r in rows]
-    if block_codes is not None and len(block_codes) != len(rows): raise ValueError(f"block_codes holds {len(block_codes)} grids for {len(rows)} clips")
-    def block(sl: slice): return VisualBlockGrammar(processor.tokenizer, vq.codebook_size, g, masked, None if block_codes is None else np.asarray(block_codes)[sl], block_bias)
-    texts = generate_text(model, processor, clips["frames"], instr, max_new_tokens, 0.0, batch_size, logits_processor_fn=block if grammar else None)
+    if block_codes is not None and len(block_codes) != len(rows):
+        raise ValueError(f"block_codes holds {len(block_codes)} grids for {len(rows)} clips")
+
+    def block(sl: slice):
+        return VisualBlockGrammar(
+            processor.tokenizer,
+            vq.codebook_size,
+            g,
+            masked,
+            None if block_codes is None else np.asarray(block_codes)[sl],
+            block_bias,
+        )
+
+    texts = generate_text(
+        model,
+        processor,
+        clips["frames"],
+        instr,
+        max_new_tokens,
+        0.0,
+        batch_size,
+        logits_processor_fn=block if grammar else None,
+    )
     out = []
     for t, r in zip(texts, rows):
         o = parse_driving_output(t)
         wp = offset_plan(o.waypoints, plan_origin(r, "drive", plan_frame))
-        out.append({"text": t, "codes": text_to_codes(t, g, vq.codebook_size), "waypoints": wp, "prediction": o.prediction,
-                    "actions": o.actions, **visual_format_breakdown(t, g, vq.codebook_size, masked)})
+        out.append(
+            {
+                "text": t,
+                "codes": text_to_codes(t, g, vq.codebook_size),
+                "waypoints": wp,
+                "prediction": o.prediction,
+                "actions": o.actions,
+                **visual_format_breakdown(t, g, vq.codebook_size, masked),
+            }
+        )
     return out
 
+# %% ../nbs/42_imagination.ipynb #cbe252af
 def visual_policy_metrics(outputs: list[dict], samples: list[dict], vq: VQVAE) -> dict:
-    "Planning metrics (constant velocity where a plan is missing), validity, and PSNR / SSIM of the well-formed imagined frames."
+    """Planning metrics (constant velocity where a plan is missing), validity, and PSNR / SSIM of the well-formed
+    imagined frames."""
     plans, replaced = plans_with_fallback(outputs, samples)
     ok = [i for i, o in enumerate(outputs) if o["codes"] is not None]
-    res = {"clips": len(samples), "planning": planning_metrics(plans, samples), "plans": plans.tolist(),
-           "valid_pct": 100 * float(np.mean([o["format"] == 1.0 for o in outputs])),
-           "replaced_pct": 100 * replaced,
-           "visual_ok_pct": 100 * len(ok) / len(outputs)}
+    res = {
+        "clips": len(samples),
+        "planning": planning_metrics(plans, samples),
+        "plans": plans.tolist(),
+        "valid_pct": 100 * float(np.mean([o["format"] == 1.0 for o in outputs])),
+        "replaced_pct": 100 * replaced,
+        "visual_ok_pct": 100 * len(ok) / len(outputs),
+    }
     if ok:
         imag = decode_codes(vq, np.stack([outputs[i]["codes"] for i in ok]))
         real = np.stack([samples[i]["future_frame"] for i in ok])
@@ -700,50 +1161,73 @@ def difference_map(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     "|a − b| summed over channels, scaled to [0, 1]."
     return np.abs(np.asarray(a, np.float64) - np.asarray(b, np.float64)).sum(-1) / (3 * 255)
 
+# %% ../nbs/42_imagination.ipynb #9fe3392e
 def _bev(ax, sample: dict, plan=None, prior_plan=None):
     plot_bev(ax, sample)
-    for pts, style, label in ((prior_plan, dict(color="tab:blue", ls=":"), "kinematic prior"), (plan, dict(color="tab:purple"), "plan")):
+    for pts, style, label in (
+        (prior_plan, dict(color="tab:blue", ls=":"), "kinematic prior"),
+        (plan, dict(color="tab:purple"), "plan"),
+    ):
         if pts is not None:
             p = np.vstack([[0, 0], np.asarray(pts)])
             ax.plot(-p[:, 1], p[:, 0], "o-", ms=2, lw=1.2, label=label, **style)
     ax.legend(fontsize=5, loc="lower right")
 
+# %% ../nbs/42_imagination.ipynb #70096a76
 def imagination_figure(sample: dict, imagined: np.ndarray | None, plan=None, title: str = ""):
     "One clip: now, imagined +0.5 s, real +0.5 s, |imagined − real|, and the BEV with the plan."
     import matplotlib.pyplot as plt
     from vlarl.kinematics import kinematic_rollout
+
     fig, axes = plt.subplots(1, 5, figsize=(12, 2.6))
     real = sample["future_frame"]
     panels = [(sample["frames"][-1], "now"), (imagined, "imagined +0.5 s"), (real, "real +0.5 s")]
     for ax, (img, name) in zip(axes, panels):
-        if img is not None: ax.imshow(img)
-        ax.set_title(name, fontsize=8); ax.set_axis_off()
+        if img is not None:
+            ax.imshow(img)
+        ax.set_title(name, fontsize=8)
+        ax.set_axis_off()
     if imagined is not None:
         axes[3].imshow(difference_map(imagined, real), cmap="magma", vmin=0, vmax=1)
         axes[3].set_title(f"|imagined − real|  PSNR {psnr(imagined, real)[0]:.1f} dB", fontsize=8)
     axes[3].set_axis_off()
     _bev(axes[4], sample, plan, kinematic_rollout(sample["ego_history"], sample["ego_state"]["command"]))
-    fig.suptitle(title or f"{sample['clip_id']} · {sample['scenario']}", fontsize=9); fig.tight_layout()
+    fig.suptitle(title or f"{sample['clip_id']} · {sample['scenario']}", fontsize=9)
+    fig.tight_layout()
     return fig
 
-def figure_rows(samples: list[dict], # clips (rows)
-                columns: dict[str, np.ndarray], # column title -> frames (N, H, W, 3) aligned with `samples`
-                diff_of: str | None = None, # a column whose |· − real| map is drawn last
-               ):
+# %% ../nbs/42_imagination.ipynb #57fa0692
+def figure_rows(
+    samples: list[dict],  # clips (rows)
+    columns: dict[str, np.ndarray],  # column title -> frames (N, H, W, 3) aligned with `samples`
+    diff_of: str | None = None,  # a column whose |· − real| map is drawn last
+):
     "A Fig. 2-like grid: one row per clip, the current frame, the real +0.5 s frame and each column's frames."
     import matplotlib.pyplot as plt
-    cols = {"now": np.stack([s["frames"][-1] for s in samples]), "real +0.5 s": np.stack([s["future_frame"] for s in samples]), **columns}
+
+    cols = {
+        "now": np.stack([s["frames"][-1] for s in samples]),
+        "real +0.5 s": np.stack([s["future_frame"] for s in samples]),
+        **columns,
+    }
     n = len(cols) + (diff_of is not None)
     fig, axes = plt.subplots(len(samples), n, figsize=(1.55 * n, 1.6 * len(samples)), squeeze=False)
     real = cols["real +0.5 s"]
     for i, (row, s) in enumerate(zip(axes, samples)):
         for ax, (name, x) in zip(row, cols.items()):
-            ax.imshow(x[i]); ax.set_xticks([]); ax.set_yticks([])
-            if name not in ("now", "real +0.5 s"): ax.set_xlabel(f"{psnr(x[i], real[i])[0]:.1f} dB", fontsize=6, labelpad=1)
-            if i == 0: ax.set_title(name, fontsize=7)
+            ax.imshow(x[i])
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if name not in ("now", "real +0.5 s"):
+                ax.set_xlabel(f"{psnr(x[i], real[i])[0]:.1f} dB", fontsize=6, labelpad=1)
+            if i == 0:
+                ax.set_title(name, fontsize=7)
         if diff_of is not None:
-            row[-1].imshow(difference_map(cols[diff_of][i], real[i]), cmap="magma", vmin=0, vmax=1); row[-1].set_xticks([]); row[-1].set_yticks([])
-            if i == 0: row[-1].set_title(f"|{diff_of} − real|", fontsize=7)
+            row[-1].imshow(difference_map(cols[diff_of][i], real[i]), cmap="magma", vmin=0, vmax=1)
+            row[-1].set_xticks([])
+            row[-1].set_yticks([])
+            if i == 0:
+                row[-1].set_title(f"|{diff_of} − real|", fontsize=7)
         row[0].set_ylabel(s["scenario"], fontsize=7)
     fig.tight_layout(pad=0.3)
     return fig
@@ -754,36 +1238,83 @@ def imagination_plotly(sample: dict, imagined: np.ndarray | None, plan=None):
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
     from vlarl.kinematics import kinematic_rollout
+
     real = sample["future_frame"]
-    fig = make_subplots(1, 5, subplot_titles=("now", "imagined +0.5 s", "real +0.5 s", "|imagined − real|", "bird's-eye view"), horizontal_spacing=0.02)
+    fig = make_subplots(
+        1,
+        5,
+        subplot_titles=("now", "imagined +0.5 s", "real +0.5 s", "|imagined − real|", "bird's-eye view"),
+        horizontal_spacing=0.02,
+    )
     for j, img in enumerate((sample["frames"][-1], imagined, real), start=1):
-        if img is not None: fig.add_trace(go.Image(z=img), 1, j)
-    if imagined is not None: fig.add_trace(go.Heatmap(z=difference_map(imagined, real), colorscale="Magma", zmin=0, zmax=1, showscale=False), 1, 4)
+        if img is not None:
+            fig.add_trace(go.Image(z=img), 1, j)
+    if imagined is not None:
+        fig.add_trace(
+            go.Heatmap(z=difference_map(imagined, real), colorscale="Magma", zmin=0, zmax=1, showscale=False), 1, 4
+        )
     fig.update_yaxes(autorange="reversed", row=1, col=4)
-    lines = [("history", sample["ego_history"], "black"), ("ground truth", np.vstack([[0, 0], sample["ego_future"]]), "red"),
-             ("kinematic prior", np.vstack([[0, 0], kinematic_rollout(sample["ego_history"], sample["ego_state"]["command"])]), "royalblue")]
-    if plan is not None: lines.append(("plan", np.vstack([[0, 0], np.asarray(plan)]), "purple"))
+    lines = [
+        ("history", sample["ego_history"], "black"),
+        ("ground truth", np.vstack([[0, 0], sample["ego_future"]]), "red"),
+        (
+            "kinematic prior",
+            np.vstack([[0, 0], kinematic_rollout(sample["ego_history"], sample["ego_state"]["command"])]),
+            "royalblue",
+        ),
+    ]
+    if plan is not None:
+        lines.append(("plan", np.vstack([[0, 0], np.asarray(plan)]), "purple"))
     for name, pts, color in lines:
         pts = np.asarray(pts)
-        fig.add_trace(go.Scatter(x=-pts[:, 1], y=pts[:, 0], mode="lines+markers", name=name, line=dict(color=color), marker=dict(size=4)), 1, 5)
+        fig.add_trace(
+            go.Scatter(
+                x=-pts[:, 1], y=pts[:, 0], mode="lines+markers", name=name, line=dict(color=color), marker=dict(size=4)
+            ),
+            1,
+            5,
+        )
     for a in sample["agents"]:
         p = np.asarray(a["position"])
-        fig.add_trace(go.Scatter(x=[-p[1]], y=[p[0]], mode="markers", marker=dict(symbol="square", size=7, color="gray"), name=a["cls"], showlegend=False), 1, 5)
-    fig.update_xaxes(showticklabels=False, row=1); fig.update_yaxes(showticklabels=False, row=1)
-    fig.update_xaxes(range=[-40, 40], row=1, col=5); fig.update_yaxes(range=[-20, 60], row=1, col=5)
-    fig.update_layout(height=300, width=1150, margin=dict(l=10, r=10, t=40, b=10), title=f"{sample['clip_id']} · {sample['scenario']} · {sample['ego_state']['command']}")
+        fig.add_trace(
+            go.Scatter(
+                x=[-p[1]],
+                y=[p[0]],
+                mode="markers",
+                marker=dict(symbol="square", size=7, color="gray"),
+                name=a["cls"],
+                showlegend=False,
+            ),
+            1,
+            5,
+        )
+    fig.update_xaxes(showticklabels=False, row=1)
+    fig.update_yaxes(showticklabels=False, row=1)
+    fig.update_xaxes(range=[-40, 40], row=1, col=5)
+    fig.update_yaxes(range=[-20, 60], row=1, col=5)
+    fig.update_layout(
+        height=300,
+        width=1150,
+        margin=dict(l=10, r=10, t=40, b=10),
+        title=f"{sample['clip_id']} · {sample['scenario']} · {sample['ego_state']['command']}",
+    )
     return fig
 
-def imagination_viewer(samples: list[dict], # clips in numpy form
-                       imagined: np.ndarray, # imagined frames (N, H, W, 3), aligned with `samples` (None rows allowed)
-                       plans=None, # planned waypoints per clip (optional)
-                      ):
+# %% ../nbs/42_imagination.ipynb #b039dd51
+def imagination_viewer(
+    samples: list[dict],  # clips in numpy form
+    imagined: np.ndarray,  # imagined frames (N, H, W, 3), aligned with `samples` (None rows allowed)
+    plans=None,  # planned waypoints per clip (optional)
+):
     "ipywidgets viewer: a slider over clips, each shown by `imagination_plotly`."
     import ipywidgets as W
     import plotly.graph_objects as go
-    if len(samples) != len(imagined): raise ValueError(f"{len(imagined)} imagined frames for {len(samples)} clips")
+
+    if len(samples) != len(imagined):
+        raise ValueError(f"{len(imagined)} imagined frames for {len(samples)} clips")
     fig = go.FigureWidget(imagination_plotly(samples[0], imagined[0], None if plans is None else plans[0]))
     slider = W.IntSlider(0, 0, len(samples) - 1, description="clip")
+
     def show(change):
         i = change["new"]
         new = imagination_plotly(samples[i], imagined[i], None if plans is None else plans[i])
@@ -791,9 +1322,11 @@ def imagination_viewer(samples: list[dict], # clips in numpy form
             fig.data = []
             fig.add_traces(list(new.data), rows=[1] * len(new.data), cols=[_col(new, t) for t in new.data])
             fig.layout.title = new.layout.title
+
     slider.observe(show, names="value")
     return W.VBox([slider, fig])
 
+# %% ../nbs/42_imagination.ipynb #5841b359
 def _col(fig, trace) -> int:
     "Subplot column of a trace of a 1 x n `make_subplots` figure."
     x = trace.xaxis or "x"
@@ -804,79 +1337,129 @@ def _png_data_uri(fig, dpi: int) -> str:
     "A matplotlib figure as a PNG data URI (and the figure closed)."
     import base64, io
     import matplotlib.pyplot as plt
+
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight", metadata={"Software": None})
     plt.close(fig)
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
-def imagination_page(samples: list[dict], # clips in numpy form
-                     imagined, # imagined frames (N, H, W, 3) aligned with `samples` (None rows allowed)
-                     plans=None, # planned waypoints per clip (optional)
-                     title: str = "Imagined vs real +0.5 s frames",
-                     dpi: int = 70, # resolution of each clip's image
-                    ) -> str:
-    "The viewer's static export: one self-contained HTML page (no network), a slider over the clips, each drawn by `imagination_figure`."
-    if len(samples) != len(imagined): raise ValueError(f"{len(imagined)} imagined frames for {len(samples)} clips")
-    if not len(samples): raise ValueError("no clips to show")
+# %% ../nbs/42_imagination.ipynb #e3a298bc
+def imagination_page(
+    samples: list[dict],  # clips in numpy form
+    imagined,  # imagined frames (N, H, W, 3) aligned with `samples` (None rows allowed)
+    plans=None,  # planned waypoints per clip (optional)
+    title: str = "Imagined vs real +0.5 s frames",
+    dpi: int = 70,  # resolution of each clip's image
+) -> str:
+    """The viewer's static export: one self-contained HTML page (no network), a slider over the clips, each drawn by
+    `imagination_figure`."""
+    if len(samples) != len(imagined):
+        raise ValueError(f"{len(imagined)} imagined frames for {len(samples)} clips")
+    if not len(samples):
+        raise ValueError("no clips to show")
     imgs = []
     for i, s in enumerate(samples):
         uri = _png_data_uri(imagination_figure(s, imagined[i], None if plans is None else plans[i]), dpi)
-        imgs.append(f'<img class="clip" data-i="{i}" alt="{html.escape(str(s["clip_id"]))} · {html.escape(str(s["scenario"]))}" '
-                    f'src="{uri}" style="display:{"block" if i == 0 else "none"};max-width:100%">')
-    script = ("const s=document.getElementById('clip'),l=document.getElementById('label'),im=document.querySelectorAll('img.clip');"
-              "function show(){im.forEach(e=>{e.style.display=e.dataset.i==s.value?'block':'none'});l.textContent=(+s.value+1)+' / '+im.length+': '+im[s.value].alt;}"
-              "s.addEventListener('input',show);show();")
-    return (f'<!doctype html><html><head><meta charset="utf-8"><title>{html.escape(title)}</title></head>'
-            f'<body style="font-family:sans-serif"><h3>{html.escape(title)}</h3>'
-            f'<input type="range" id="clip" min="0" max="{len(samples) - 1}" value="0" style="width:50%"> <span id="label"></span>'
-            + "".join(imgs) + f"<script>{script}</script></body></html>")
+        imgs.append(
+            f'<img class="clip" data-i="{i}" alt="{html.escape(str(s["clip_id"]))} · '
+            f'{html.escape(str(s["scenario"]))}" '
+            f'src="{uri}" style="display:{"block" if i == 0 else "none"};max-width:100%">'
+        )
+    script = (
+        "const s=document.getElementById('clip'),l=document.getElementById('label'),"
+        "im=document.querySelectorAll('img.clip');"
+        "function show(){im.forEach(e=>{e.style.display=e.dataset.i==s.value?'block':'none'});"
+        "l.textContent=(+s.value+1)+' / '+im.length+': '+im[s.value].alt;}"
+        "s.addEventListener('input',show);show();"
+    )
+    return (
+        f'<!doctype html><html><head><meta charset="utf-8"><title>{html.escape(title)}</title></head>'
+        f'<body style="font-family:sans-serif"><h3>{html.escape(title)}</h3>'
+        f'<input type="range" id="clip" min="0" max="{len(samples) - 1}" value="0" style="width:50%"> <span '
+        'id="label"></span>' + "".join(imgs) + f"<script>{script}</script></body></html>"
+    )
 
 # %% ../nbs/42_imagination.ipynb #c62ca005
 EXTRA_SEED_OFFSET = {"pretrain": 1_000_003, "eval": 2_000_003}
 
-def extra_clips(cfg: RunConfig, run, # the run (its `data/` holds the recorded sets)
-                kind: str, # "pretrain" or "eval"
-                exclude=(), # clip ids that must not appear (the run's dataset)
-               ) -> Dataset:
-    "The run's extra world-model clips of `kind`, recorded once with their own seeds and saved under `data/world_model/`."
+
+def extra_clips(
+    cfg: RunConfig,
+    run,  # the run (its `data/` holds the recorded sets)
+    kind: str,  # "pretrain" or "eval"
+    exclude=(),  # clip ids that must not appear (the run's dataset)
+) -> Dataset:
+    """The run's extra world-model clips of `kind`, recorded once with their own seeds and saved under
+    `data/world_model/`."""
     import dataclasses
     from datasets import load_from_disk
     from vlarl.data.clips import record_clips
-    if kind not in EXTRA_SEED_OFFSET: raise ValueError(f"kind must be one of {tuple(EXTRA_SEED_OFFSET)}, got {kind!r}")
+
+    if kind not in EXTRA_SEED_OFFSET:
+        raise ValueError(f"kind must be one of {tuple(EXTRA_SEED_OFFSET)}, got {kind!r}")
     n = cfg.imagine.pretrain_clips_per_scenario if kind == "pretrain" else cfg.imagine.eval_clips_per_scenario
     path = Path(run.data) / "world_model" / kind
-    if n == 0: return None
-    if (path / "dataset_info.json").is_file(): return load_from_disk(str(path))
-    sub = dataclasses.replace(cfg, seed=cfg.seed + EXTRA_SEED_OFFSET[kind], world=dataclasses.replace(cfg.world, clips_per_scenario=n))
+    if n == 0:
+        return None
+    if (path / "dataset_info.json").is_file():
+        return load_from_disk(str(path))
+    sub = dataclasses.replace(
+        cfg, seed=cfg.seed + EXTRA_SEED_OFFSET[kind], world=dataclasses.replace(cfg.world, clips_per_scenario=n)
+    )
     ds = record_clips(sub, progress=False)
     bad = set(exclude)
-    if bad & set(ds["clip_id"]): ds = ds.filter(lambda c: c not in bad, input_columns=["clip_id"])
+    if bad & set(ds["clip_id"]):
+        ds = ds.filter(lambda c: c not in bad, input_columns=["clip_id"])
     ds.save_to_disk(str(path))
     return load_from_disk(str(path))
 
+# %% ../nbs/42_imagination.ipynb #381d8719
 def stage_tokenizer(cfg: RunConfig, run, frames_fn) -> tuple[VQVAE, dict]:
-    "The run's visual tokenizer and how it was obtained; `frames_fn()` gives the training frames when it must be trained."
+    """The run's visual tokenizer and how it was obtained; `frames_fn()` gives the training frames when it must be
+    trained."""
     from vlarl.model.vq import load_vq, save_vq, train_vq
+
     ic, path = cfg.imagine, Path(run.checkpoints) / "vq"
-    if cfg.world.image_size % ic.grid: raise ValueError(f"imagine.grid = {ic.grid} must divide world.image_size = {cfg.world.image_size} px")
-    if ic.vq_checkpoint: vq, info = load_vq(ic.vq_checkpoint), {"source": ic.vq_checkpoint}
-    elif is_built(path, legacy="vq_config.json"): vq, info = load_vq(path), {"source": str(path)}
+    if cfg.world.image_size % ic.grid:
+        raise ValueError(f"imagine.grid = {ic.grid} must divide world.image_size = {cfg.world.image_size} px")
+    if ic.vq_checkpoint:
+        vq, info = load_vq(ic.vq_checkpoint), {"source": ic.vq_checkpoint}
+    elif is_built(path, legacy="vq_config.json"):
+        vq, info = load_vq(path), {"source": str(path)}
     else:
         frames = frames_fn()
-        vq, log = train_vq(frames, cfg.world.image_size, ic.grid, ic.codebook_size, ic.code_dim, ic.vq_channels, ic.vq_steps, ic.vq_batch,
-                           ic.vq_lr, ic.commitment, ic.ema_decay, seed=cfg.seed, device="cuda" if torch.cuda.is_available() else "cpu")
-        with atomic_dir(path) as tmp: save_vq(vq.cpu(), tmp)
+        vq, log = train_vq(
+            frames,
+            cfg.world.image_size,
+            ic.grid,
+            ic.codebook_size,
+            ic.code_dim,
+            ic.vq_channels,
+            ic.vq_steps,
+            ic.vq_batch,
+            ic.vq_lr,
+            ic.commitment,
+            ic.ema_decay,
+            seed=cfg.seed,
+            device="cuda" if torch.cuda.is_available() else "cpu",
+        )
+        with atomic_dir(path) as tmp:
+            save_vq(vq.cpu(), tmp)
         info = {"source": "trained", "frames": len(frames), "log": log}
     size = vq.config["image_size"]
-    if size != cfg.world.image_size: raise ValueError(f"the visual tokenizer takes {size} px frames, the world renders {cfg.world.image_size} px")
+    if size != cfg.world.image_size:
+        raise ValueError(f"the visual tokenizer takes {size} px frames, the world renders {cfg.world.image_size} px")
     return vq.cpu().eval(), info
 
+# %% ../nbs/42_imagination.ipynb #65fa973c
 def stage_world_model(cfg: RunConfig, run, dsd, vq: VQVAE, train_samples_fn) -> tuple:
-    "The world model (VLM with image tokens, pretrained to write the +0.5 s frame), its processor and how it was obtained."
+    """The world model (VLM with image tokens, pretrained to write the +0.5 s frame), its processor and how it was
+    obtained."""
     from vlarl.config import TrainConfig
     from vlarl.model.vlm import load_video_vlm, save_video_vlm, set_trainable
     from vlarl.train.sft import stage2_model, train_entries
     from vlarl.model.vq import add_image_tokens
+
     path = Path(run.checkpoints) / "world_model"
     if (path / "config.json").is_file():
         model, processor = load_video_vlm(path, cfg.model.dtype, cfg.model.device_map)
@@ -886,41 +1469,102 @@ def stage_world_model(cfg: RunConfig, run, dsd, vq: VQVAE, train_samples_fn) -> 
     set_trainable(model, ["llm", "lm_head", "projector"])
     ic = cfg.imagine
     samples = [t for s in train_samples_fn() for t in transition_samples(s, ic.transitions_per_clip)]
-    entries = wm_entries(samples, frame_codes(vq, samples, cfg.world.scaling, ic.context), vq, cfg.world.scaling, ic.context)
+    entries = wm_entries(
+        samples, frame_codes(vq, samples, cfg.world.scaling, ic.context), vq, cfg.world.scaling, ic.context
+    )
     tc = TrainConfig(epochs=ic.wm_epochs, lr=ic.wm_lr, batch_size=ic.wm_batch, warmup_ratio=0.05)
     trainer = train_entries(model, processor, entries, tc, Path(run.checkpoints) / "world_model_trainer", cfg.seed)
     save_video_vlm(model, processor, path)
-    return model, processor, {"source": "pretrained", "entries": len(entries), "vocab_size": tokens["vocab_size"],
-                              "log_history": trainer.state.log_history}
+    return (
+        model,
+        processor,
+        {
+            "source": "pretrained",
+            "entries": len(entries),
+            "vocab_size": tokens["vocab_size"],
+            "log_history": trainer.state.log_history,
+        },
+    )
 
 # %% ../nbs/42_imagination.ipynb #c4ad1b81
 def completion_length(cfg: RunConfig) -> int:
     "Tokens a `drive_visual` rollout may write: the `drive` budget plus the visual block."
-    return cfg.grpo.max_completion_length + cfg.imagine.grid ** 2 + 2
+    return cfg.grpo.max_completion_length + cfg.imagine.grid**2 + 2
 
-def visual_sft(model, processor, # the starting VLM (with image tokens) and its processor
-               clips: Dataset, # training clips with `visual_clips`' columns
-               cfg: RunConfig, masked: bool, out_dir, # trainer checkpoints (resumable)
-              ):
-    "LoRA SFT on the `drive_visual` ground-truth targets (imagination masked or not); returns the merged VLM and the trainer."
+# %% ../nbs/42_imagination.ipynb #6274931b
+def visual_sft(
+    model,
+    processor,  # the starting VLM (with image tokens) and its processor
+    clips: Dataset,  # training clips with `visual_clips`' columns
+    cfg: RunConfig,
+    masked: bool,
+    out_dir,  # trainer checkpoints (resumable)
+):
+    """LoRA SFT on the `drive_visual` ground-truth targets (imagination masked or not); returns the merged VLM and the
+    trainer."""
     from vlarl.config import TrainConfig
     from vlarl.model.vlm import add_lora
     from vlarl.train.sft import train_entries
+
     s2, gc = cfg.stage2, cfg.grpo
     peft_model = add_lora(model, s2.lora_r, s2.lora_alpha, s2.lora_dropout)
-    tc = TrainConfig(epochs=cfg.imagine.sft_epochs, lr=gc.sft_lr, batch_size=s2.batch_size, grad_accum=s2.grad_accum, warmup_ratio=s2.warmup_ratio)
-    entries = visual_sft_entries(clips, cfg.world.scaling, cfg.world.image_size, cfg.imagine.grid, masked, cfg.imagine.context, cfg.grpo.plan_frame)
+    tc = TrainConfig(
+        epochs=cfg.imagine.sft_epochs,
+        lr=gc.sft_lr,
+        batch_size=s2.batch_size,
+        grad_accum=s2.grad_accum,
+        warmup_ratio=s2.warmup_ratio,
+    )
+    entries = visual_sft_entries(
+        clips,
+        cfg.world.scaling,
+        cfg.world.image_size,
+        cfg.imagine.grid,
+        masked,
+        cfg.imagine.context,
+        cfg.grpo.plan_frame,
+    )
     trainer = train_entries(peft_model, processor, entries, tc, out_dir, cfg.seed)
     return peft_model.merge_and_unload(), trainer
 
+# %% ../nbs/42_imagination.ipynb #d742d15c
 def visual_grpo_trainer(model, processor, clips: Dataset, vq: VQVAE, cfg: RunConfig, masked: bool, out_dir, **kw):
-    "trl's GRPOTrainer on the `drive_visual` rows of `clips`, with its rewards (and weights) as configured (`imagine.grpo_steps` steps, else `grpo.steps`; rollouts under `VisualBlockGrammar` with `imagine.visual_grammar`)."
+    """trl's GRPOTrainer on the `drive_visual` rows of `clips`, with its rewards (and weights) as configured
+    (`imagine.grpo_steps` steps, else `grpo.steps`; rollouts under `VisualBlockGrammar` with
+    `imagine.visual_grammar`)."""
     import dataclasses
     from vlarl.train.grpo import grammar_rollout, make_grpo_trainer
+
     ic, rc = cfg.imagine, cfg.rewards
     gc = dataclasses.replace(cfg.grpo, steps=ic.grpo_steps) if ic.grpo_steps else cfg.grpo
-    rows = visual_task_dataset(clips, cfg.world.scaling, cfg.world.image_size, ic.grid, masked, ic.context, plan_frame=cfg.grpo.plan_frame)
-    funcs, weights = visual_task_rewards(vq, cfg.world.scaling, cfg.grpo.drive_weights, ic.visual_weight, rc.l2_scale, rc.collision_substeps, ic.psnr_range, masked)
-    block = grammar_rollout(lambda: VisualBlockGrammar(processor.tokenizer, vq.codebook_size, ic.grid, masked)) if ic.visual_grammar else None
-    return make_grpo_trainer(model, processor, rows, funcs, weights, gc, out_dir, cfg.seed, rollout_func=block,
-                             max_completion_length=completion_length(cfg), **kw)
+    rows = visual_task_dataset(
+        clips, cfg.world.scaling, cfg.world.image_size, ic.grid, masked, ic.context, plan_frame=cfg.grpo.plan_frame
+    )
+    funcs, weights = visual_task_rewards(
+        vq,
+        cfg.world.scaling,
+        cfg.grpo.drive_weights,
+        ic.visual_weight,
+        rc.l2_scale,
+        rc.collision_substeps,
+        ic.psnr_range,
+        masked,
+    )
+    block = (
+        grammar_rollout(lambda: VisualBlockGrammar(processor.tokenizer, vq.codebook_size, ic.grid, masked))
+        if ic.visual_grammar
+        else None
+    )
+    return make_grpo_trainer(
+        model,
+        processor,
+        rows,
+        funcs,
+        weights,
+        gc,
+        out_dir,
+        cfg.seed,
+        rollout_func=block,
+        max_completion_length=completion_length(cfg),
+        **kw,
+    )

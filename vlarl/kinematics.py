@@ -21,42 +21,54 @@ __all__ = ['COMMAND_SIGN', 'HORIZONS', 'check_history', 'finite_differences', 'c
 def check_history(history) -> np.ndarray:
     "The history as a float (N, 2) array with N >= 2 finite points, or a `ValueError` naming the problem."
     h = np.asarray(history, dtype=np.float64)
-    if h.ndim != 2 or h.shape[1] != 2: raise ValueError(f"history must have shape (N, 2), got {h.shape}")
-    if len(h) < 2: raise ValueError(f"history needs at least 2 positions for a velocity, got {len(h)}")
-    if not np.isfinite(h).all(): raise ValueError("history holds non-finite positions")
+    if h.ndim != 2 or h.shape[1] != 2:
+        raise ValueError(f"history must have shape (N, 2), got {h.shape}")
+    if len(h) < 2:
+        raise ValueError(f"history needs at least 2 positions for a velocity, got {len(h)}")
+    if not np.isfinite(h).all():
+        raise ValueError("history holds non-finite positions")
     return h
 
-def finite_differences(history, # past positions (N, 2), oldest first, the last one is now
-                       dt: float = DT, # seconds between positions
-                      ) -> tuple[np.ndarray, np.ndarray]:
+# %% ../nbs/10_kinematics.ipynb #ca40735e
+def finite_differences(
+    history,  # past positions (N, 2), oldest first, the last one is now
+    dt: float = DT,  # seconds between positions
+) -> tuple[np.ndarray, np.ndarray]:
     "Velocity v_t and historical acceleration a_hist by backward finite differences (eq. 3)."
     h = check_history(history)
     v = (h[-1] - h[-2]) / dt
-    if len(h) < 3: return v, np.zeros(2)
+    if len(h) < 3:
+        return v, np.zeros(2)
     return v, (v - (h[-2] - h[-3]) / dt) / dt
 
 # %% ../nbs/10_kinematics.ipynb #0cb886e8
 COMMAND_SIGN = {"left": 1.0, "right": -1.0, "straight": 0.0}
 
+
 def check_command(command: str) -> float:
     "The turn sign of a route command (+1 left, -1 right, 0 straight), or a `ValueError` naming it."
-    if command not in COMMAND_SIGN: raise ValueError(f"unknown command {command!r}; choose from {COMMANDS}")
+    if command not in COMMAND_SIGN:
+        raise ValueError(f"unknown command {command!r}; choose from {COMMANDS}")
     return COMMAND_SIGN[command]
 
+# %% ../nbs/10_kinematics.ipynb #33317ce3
 def rotate(v, angle: float) -> np.ndarray:
     "A 2-d vector rotated counter-clockwise (to the left) by `angle` radians."
     c, s = np.cos(angle), np.sin(angle)
     return np.array([c * v[0] - s * v[1], s * v[0] + c * v[1]])
 
-def ideal_displacement(v, # current velocity (2,), m/s in the ego frame
-                       command: str, # route command: left, right or straight
-                       tau: float = DT, # horizon (s)
-                       lateral_acc: float = 3.0, # lateral acceleration of the ideal turn (m/s^2)
-                       max_yaw_rate: float = 0.5, # cap on the ideal turn's yaw rate (rad/s)
-                      ) -> np.ndarray:
+# %% ../nbs/10_kinematics.ipynb #f45ed355
+def ideal_displacement(
+    v,  # current velocity (2,), m/s in the ego frame
+    command: str,  # route command: left, right or straight
+    tau: float = DT,  # horizon (s)
+    lateral_acc: float = 3.0,  # lateral acceleration of the ideal turn (m/s^2)
+    max_yaw_rate: float = 0.5,  # cap on the ideal turn's yaw rate (rad/s)
+) -> np.ndarray:
     "Displacement over `tau` along the arc the command asks for, at the current speed (documented above)."
     sign, s = check_command(command), float(np.hypot(*v))
-    if s < 1e-6: return np.zeros(2)
+    if s < 1e-6:
+        return np.zeros(2)
     w = sign * min(max_yaw_rate, lateral_acc / s)
     local = np.array([s * tau, 0.0]) if w == 0 else np.array([np.sin(w * tau), 1 - np.cos(w * tau)]) * s / w
     return rotate(local, np.arctan2(v[1], v[0]))
@@ -66,16 +78,19 @@ def goal_acceleration(v, dp_ideal, tau: float) -> np.ndarray:
     "a_goal = 2 / tau^2 (dP_ideal - v tau): the constant acceleration that reaches the ideal displacement in tau."
     return 2.0 / tau**2 * (np.asarray(dp_ideal, dtype=np.float64) - np.asarray(v, dtype=np.float64) * tau)
 
-def predict_position(history, # past positions (N, 2), the last one is now
-                     command: str, # route command: left, right or straight
-                     tau: float = DT, # look-ahead (s)
-                     lam: float = 0.5, # λ: weight of the goal acceleration (eq. 4)
-                     dt: float = DT, # seconds between history positions
-                     lateral_acc: float = 3.0, # lateral acceleration of the ideal turn (m/s^2)
-                     max_yaw_rate: float = 0.5, # cap on the ideal turn's yaw rate (rad/s)
-                    ) -> np.ndarray:
+# %% ../nbs/10_kinematics.ipynb #e87ba298
+def predict_position(
+    history,  # past positions (N, 2), the last one is now
+    command: str,  # route command: left, right or straight
+    tau: float = DT,  # look-ahead (s)
+    lam: float = 0.5,  # λ: weight of the goal acceleration (eq. 4)
+    dt: float = DT,  # seconds between history positions
+    lateral_acc: float = 3.0,  # lateral acceleration of the ideal turn (m/s^2)
+    max_yaw_rate: float = 0.5,  # cap on the ideal turn's yaw rate (rad/s)
+) -> np.ndarray:
     "The predicted position at t + tau (eqs. 3-5)."
-    if not 0 <= lam <= 1: raise ValueError(f"lam must be in [0, 1], got {lam}")
+    if not 0 <= lam <= 1:
+        raise ValueError(f"lam must be in [0, 1], got {lam}")
     h = check_history(history)
     v, a_hist = finite_differences(h, dt)
     a_goal = goal_acceleration(v, ideal_displacement(v, command, tau, lateral_acc, max_yaw_rate), tau)
@@ -83,32 +98,38 @@ def predict_position(history, # past positions (N, 2), the last one is now
     return h[-1] + v * tau + 0.5 * a_eff * tau**2
 
 # %% ../nbs/10_kinematics.ipynb #c7c7dfce
-def kinematic_rollout(history, # past positions (N, 2), the last one is now
-                      command: str, # route command: left, right or straight
-                      steps: int = FUTURE_STEPS, # waypoints to predict
-                      lam: float = 0.5, # λ: weight of the goal acceleration
-                      dt: float = DT, # seconds between positions (also the prediction step)
-                      **kw, # lateral_acc, max_yaw_rate
-                     ) -> np.ndarray:
+def kinematic_rollout(
+    history,  # past positions (N, 2), the last one is now
+    command: str,  # route command: left, right or straight
+    steps: int = FUTURE_STEPS,  # waypoints to predict
+    lam: float = 0.5,  # λ: weight of the goal acceleration
+    dt: float = DT,  # seconds between positions (also the prediction step)
+    **kw,  # lateral_acc, max_yaw_rate
+) -> np.ndarray:
     "`steps` future positions (steps, 2) by iterating the kinematic prior with tau = dt."
     path = list(check_history(history))
-    for _ in range(steps): path.append(predict_position(np.array(path[-3:]), command, dt, lam, dt, **kw))
+    for _ in range(steps):
+        path.append(predict_position(np.array(path[-3:]), command, dt, lam, dt, **kw))
     return np.array(path[-steps:])
 
-def constant_velocity(history, # past positions (N, 2), the last one is now
-                      steps: int = FUTURE_STEPS, # waypoints to predict
-                     ) -> np.ndarray:
+# %% ../nbs/10_kinematics.ipynb #ec900be2
+def constant_velocity(
+    history,  # past positions (N, 2), the last one is now
+    steps: int = FUTURE_STEPS,  # waypoints to predict
+) -> np.ndarray:
     "`steps` future positions (steps, 2) at the last finite-difference velocity."
     h = check_history(history)
     return h[-1] + np.arange(1, steps + 1)[:, None] * (h[-1] - h[-2])
 
 # %% ../nbs/10_kinematics.ipynb #d04d88de
-def prior_errors(samples: list[dict], # clips in the numpy sample schema (`vlarl.data.clips.as_arrays`)
-                 lam: float = 0.5, # λ of the prior
-                 **kw, # lateral_acc, max_yaw_rate
-                ) -> dict[str, np.ndarray]:
+def prior_errors(
+    samples: list[dict],  # clips in the numpy sample schema (`vlarl.data.clips.as_arrays`)
+    lam: float = 0.5,  # λ of the prior
+    **kw,  # lateral_acc, max_yaw_rate
+) -> dict[str, np.ndarray]:
     "Per-waypoint L2 errors (N, 6) of the kinematic prior and of constant velocity."
-    if not samples: raise ValueError("no clips to evaluate")
+    if not samples:
+        raise ValueError("no clips to evaluate")
     err = {"prior": [], "cv": []}
     for s in samples:
         h, gt, cmd = s["ego_history"], np.asarray(s["ego_future"], np.float64), s["ego_state"]["command"]
@@ -117,7 +138,8 @@ def prior_errors(samples: list[dict], # clips in the numpy sample schema (`vlarl
     return {k: np.array(v) for k, v in err.items()}
 
 # %% ../nbs/10_kinematics.ipynb #2b061a8d
-HORIZONS = {"0.5s": 0, "1s": 1, "2s": 3, "3s": 5}   # waypoint index of each horizon
+HORIZONS = {"0.5s": 0, "1s": 1, "2s": 3, "3s": 5}  # waypoint index of each horizon
+
 
 def clip_groups(samples: list[dict]) -> dict[str, np.ndarray]:
     "Boolean masks over clips: each scenario, turning (left/right command), straight, and all."
@@ -126,12 +148,22 @@ def clip_groups(samples: list[dict]) -> dict[str, np.ndarray]:
     groups = {sc: scen == sc for sc in dict.fromkeys(scen)}
     return {**groups, "turning": turning, "straight": ~turning, "all": np.ones(len(samples), bool)}
 
+# %% ../nbs/10_kinematics.ipynb #0755458c
 def l2_table(errors: dict[str, np.ndarray], samples: list[dict]) -> dict[str, dict]:
     "Mean L2 (m) per group of clips, predictor and horizon, with the clip count."
-    return {g: {"clips": int(m.sum()), **{f"{p}@{hz}": float(errors[p][m, i].mean()) if m.any() else float("nan")
-                                          for p in errors for hz, i in HORIZONS.items()}}
-            for g, m in clip_groups(samples).items()}
+    return {
+        g: {
+            "clips": int(m.sum()),
+            **{
+                f"{p}@{hz}": float(errors[p][m, i].mean()) if m.any() else float("nan")
+                for p in errors
+                for hz, i in HORIZONS.items()
+            },
+        }
+        for g, m in clip_groups(samples).items()
+    }
 
+# %% ../nbs/10_kinematics.ipynb #1eb090f4
 def format_l2_table(table: dict[str, dict]) -> str:
     "The table as aligned text: for each horizon, constant velocity then the prior."
     cols = [f"{p}@{hz}" for hz in HORIZONS for p in ("cv", "prior")]
@@ -140,13 +172,16 @@ def format_l2_table(table: dict[str, dict]) -> str:
     return "\n".join(lines)
 
 # %% ../nbs/10_kinematics.ipynb #39c2aabe
-def tune_prior(samples: list[dict], # training clips
-               lams=tuple(np.round(np.linspace(0, 1, 11), 2)), # λ grid
-               lateral_accs=(1.0, 2.0, 3.0, 4.0, 6.0, 8.0), # a_lat grid (m/s^2)
-              ) -> dict:
+def tune_prior(
+    samples: list[dict],  # training clips
+    lams=tuple(np.round(np.linspace(0, 1, 11), 2)),  # λ grid
+    lateral_accs=(1.0, 2.0, 3.0, 4.0, 6.0, 8.0),  # a_lat grid (m/s^2)
+) -> dict:
     "The (lam, lateral_acc) with the lowest mean L2 over the rollout on `samples`, and that error."
-    scores = {(lam, acc): float(prior_errors(samples, lam, lateral_acc=acc)["prior"].mean())
-              for lam, acc in itertools.product(lams, lateral_accs)}
+    scores = {
+        (lam, acc): float(prior_errors(samples, lam, lateral_acc=acc)["prior"].mean())
+        for lam, acc in itertools.product(lams, lateral_accs)
+    }
     lam, acc = min(scores, key=scores.get)
     return {"lam": float(lam), "lateral_acc": float(acc), "train_l2": scores[(lam, acc)]}
 
@@ -155,14 +190,25 @@ def plot_predictions(ax, sample: dict, lam: float = 0.5, **kw) -> None:
     "BEV of a clip with the constant-velocity and kinematic-prior rollouts drawn over the ground truth."
     plot_bev(ax, sample)
     h, cmd = sample["ego_history"], sample["ego_state"]["command"]
-    for path, color, label in ((constant_velocity(h), "0.5", "const. velocity"), (kinematic_rollout(h, cmd, lam=lam, **kw), "tab:blue", "kinematic prior")):
+    for path, color, label in (
+        (constant_velocity(h), "0.5", "const. velocity"),
+        (kinematic_rollout(h, cmd, lam=lam, **kw), "tab:blue", "kinematic prior"),
+    ):
         p = np.vstack([[0, 0], path])
         ax.plot(-p[:, 1], p[:, 0], "o-", color=color, ms=2, lw=1.2, label=label)
 
+# %% ../nbs/10_kinematics.ipynb #f663e9d8
 def plot_l2_bars(ax, table: dict, horizon: str) -> None:
     "Bars of constant-velocity and prior L2 at `horizon` per group of clips."
     groups, x = list(table), np.arange(len(table))
     for off, p, c in ((-0.2, "cv", "0.6"), (0.2, "prior", "tab:blue")):
-        ax.bar(x + off, [table[g][f"{p}@{horizon}"] for g in groups], 0.4, color=c, label={"cv": "const. velocity", "prior": "kinematic prior"}[p])
+        ax.bar(
+            x + off,
+            [table[g][f"{p}@{horizon}"] for g in groups],
+            0.4,
+            color=c,
+            label={"cv": "const. velocity", "prior": "kinematic prior"}[p],
+        )
     ax.set_xticks(x, [f"{g}\n({table[g]['clips']})" for g in groups], fontsize=6, rotation=30)
-    ax.set_ylabel(f"L2 at {horizon} (m)"); ax.legend(fontsize=6)
+    ax.set_ylabel(f"L2 at {horizon} (m)")
+    ax.legend(fontsize=6)

@@ -14,30 +14,68 @@ __all__ = ['DT', 'FUTURE_STEPS', 'ACTIONS', 'COMMANDS', 'EXPLANATIONS', 'DECIDAB
            'raw_caption', 'detailed_caption', 'concise_caption', 'caption_clip']
 
 # %% ../nbs/01a_schema.ipynb #be312e4a
-DT = 0.5              # seconds between frames, history points and future waypoints
-FUTURE_STEPS = 6      # future waypoints: 0.5 s ... 3.0 s
+DT = 0.5  # seconds between frames, history points and future waypoints
+FUTURE_STEPS = 6  # future waypoints: 0.5 s ... 3.0 s
 ACTIONS = ("forward", "stop/slow down", "turn left", "turn right")  # BDD-OIA's four actions
 COMMANDS = ("left", "right", "straight")
 EXPLANATIONS = (  # BDD-OIA's 21 explanations, in the dataset's order (papers/002, Fig. 2)
-    "Traffic light is green", "Follow traffic", "Road is clear",
-    "Traffic light", "Traffic sign", "Obstacle: car", "Obstacle: person", "Obstacle: rider", "Obstacle: others",
-    "No lane on the left", "Obstacles on the left lane", "Solid line on the left",
-    "On the left-turn lane", "Traffic light allows", "Front car turning left",
-    "No lane on the right", "Obstacles on the right lane", "Solid line on the right",
-    "On the right-turn lane", "Traffic light allows", "Front car turning right",
+    "Traffic light is green",
+    "Follow traffic",
+    "Road is clear",
+    "Traffic light",
+    "Traffic sign",
+    "Obstacle: car",
+    "Obstacle: person",
+    "Obstacle: rider",
+    "Obstacle: others",
+    "No lane on the left",
+    "Obstacles on the left lane",
+    "Solid line on the left",
+    "On the left-turn lane",
+    "Traffic light allows",
+    "Front car turning left",
+    "No lane on the right",
+    "Obstacles on the right lane",
+    "Solid line on the right",
+    "On the right-turn lane",
+    "Traffic light allows",
+    "Front car turning right",
 )
 #: the explanations the simulator state can decide (highway-env has no traffic lights, signs or pedestrians)
 DECIDABLE_EXPLANATIONS = (
-    "Follow traffic", "Road is clear", "Obstacle: car", "Obstacle: rider", "Obstacle: others",
-    "No lane on the left", "Obstacles on the left lane", "Solid line on the left", "On the left-turn lane", "Front car turning left",
-    "No lane on the right", "Obstacles on the right lane", "Solid line on the right", "On the right-turn lane", "Front car turning right",
+    "Follow traffic",
+    "Road is clear",
+    "Obstacle: car",
+    "Obstacle: rider",
+    "Obstacle: others",
+    "No lane on the left",
+    "Obstacles on the left lane",
+    "Solid line on the left",
+    "On the left-turn lane",
+    "Front car turning left",
+    "No lane on the right",
+    "Obstacles on the right lane",
+    "Solid line on the right",
+    "On the right-turn lane",
+    "Front car turning right",
 )
 
 # %% ../nbs/01a_schema.ipynb #5238b5ea
 AGENT_CLASSES = ("car", "truck", "bus", "motorcycle", "obstacle")
-CLASS_SIZE = {"car": (5.0, 2.0), "truck": (9.0, 2.5), "bus": (12.0, 2.6), "motorcycle": (2.2, 0.9), "obstacle": (2.0, 2.0)}
-CLASS_COLOR = {"car": (100, 200, 255), "truck": (200, 0, 150), "bus": (255, 140, 0),
-               "motorcycle": (220, 60, 60), "obstacle": (200, 200, 0)}
+CLASS_SIZE = {
+    "car": (5.0, 2.0),
+    "truck": (9.0, 2.5),
+    "bus": (12.0, 2.6),
+    "motorcycle": (2.2, 0.9),
+    "obstacle": (2.0, 2.0),
+}
+CLASS_COLOR = {
+    "car": (100, 200, 255),
+    "truck": (200, 0, 150),
+    "bus": (255, 140, 0),
+    "motorcycle": (220, 60, 60),
+    "obstacle": (200, 200, 0),
+}
 EGO_COLOR = (50, 200, 0)
 
 # %% ../nbs/01a_schema.ipynb #f2d3330a
@@ -45,6 +83,7 @@ def wrap_angle(a):
     "Angle(s) wrapped to [-pi, pi)."
     return (np.asarray(a) + np.pi) % (2 * np.pi) - np.pi
 
+# %% ../nbs/01a_schema.ipynb #bc500190
 def to_ego_frame(points, ego_position, ego_heading: float) -> np.ndarray:
     "World points (N, 2) in the ego frame (+x forward, +y left) of a pose in highway-env's y-down world."
     d = np.asarray(points, dtype=np.float64).reshape(-1, 2) - np.asarray(ego_position, dtype=np.float64)
@@ -52,6 +91,7 @@ def to_ego_frame(points, ego_position, ego_heading: float) -> np.ndarray:
     left = np.array([np.sin(ego_heading), -np.cos(ego_heading)])
     return np.stack([d @ fwd, d @ left], axis=-1)
 
+# %% ../nbs/01a_schema.ipynb #0cabe8af
 def heading_in_ego_frame(heading, ego_heading: float):
     "A world heading as a yaw in the ego frame (positive = to the left)."
     return wrap_angle(-(np.asarray(heading) - ego_heading))
@@ -62,67 +102,115 @@ def route_command(future: np.ndarray, threshold: float = 2.0) -> str:
     y = float(future[-1, 1])
     return "left" if y > threshold else "right" if y < -threshold else "straight"
 
+# %% ../nbs/01a_schema.ipynb #fa5d9dff
 TURN_YAW = np.deg2rad(15.0)
+
 
 def action_labels(speed_now: float, future_speeds, future: np.ndarray, final_yaw: float) -> list[str]:
     "BDD-OIA action labels of the ego from its future speeds, waypoints (ego frame) and final yaw."
     slow = speed_now - min(future_speeds) > 2.0 or max(future_speeds) < 1.0
     out = []
-    if not slow and future[-1, 0] > 2.0: out.append("forward")
-    if slow: out.append("stop/slow down")
-    if future[-1, 1] > 2.0 or final_yaw > TURN_YAW: out.append("turn left")
-    if future[-1, 1] < -2.0 or final_yaw < -TURN_YAW: out.append("turn right")
+    if not slow and future[-1, 0] > 2.0:
+        out.append("forward")
+    if slow:
+        out.append("stop/slow down")
+    if future[-1, 1] > 2.0 or final_yaw > TURN_YAW:
+        out.append("turn left")
+    if future[-1, 1] < -2.0 or final_yaw < -TURN_YAW:
+        out.append("turn right")
     return out
 
 # %% ../nbs/01a_schema.ipynb #ea9831eb
 CLASS_COLOR_NAME = {"car": "light-blue", "truck": "purple", "bus": "orange", "motorcycle": "red", "obstacle": "yellow"}
 CLASS_PLURAL = {"car": "cars", "truck": "trucks", "bus": "buses", "motorcycle": "motorcycles", "obstacle": "obstacles"}
-MANEUVER = {"forward": "carries on along the road", "stop/slow down": "slows down", "turn left": "steers to the left",
-            "turn right": "steers to the right"}
+MANEUVER = {
+    "forward": "carries on along the road",
+    "stop/slow down": "slows down",
+    "turn left": "steers to the left",
+    "turn right": "steers to the right",
+}
 NUMBER_WORDS = ("no", "a", "two", "three", "four", "five", "six", "seven", "eight", "nine")
+
 
 def _count_phrase(counts: dict) -> str:
     "'a car, two trucks and a bus'."
-    parts = [f"{NUMBER_WORDS[n] if n < len(NUMBER_WORDS) else n} {CLASS_PLURAL[c] if n > 1 else c}" for c, n in counts.items()]
+    parts = [
+        f"{NUMBER_WORDS[n] if n < len(NUMBER_WORDS) else n} {CLASS_PLURAL[c] if n > 1 else c}"
+        for c, n in counts.items()
+    ]
     return ", ".join(parts[:-1]) + (" and " if len(parts) > 1 else "") + parts[-1] if parts else "no other road users"
 
+# %% ../nbs/01a_schema.ipynb #80c0c9f6
 def traffic_density(n_visible: int) -> str:
     "light / moderate / heavy from the number of road users in view."
     return "light" if n_visible <= 2 else "moderate" if n_visible <= 6 else "heavy"
 
+# %% ../nbs/01a_schema.ipynb #40f22f94
 def raw_caption(f: dict) -> str:
     "A factual log of the clip, like a dataset's original ground-truth caption."
     lead = f"a {f['lead'][0]} at {f['lead'][1]:.0f} m" if f["lead"] else "nothing in view"
     side = lambda cs: ", ".join(cs) if cs else "clear"
-    return (f"Scene: {f['road']}, {f['density']} traffic. Ego speed {f['kmh']} km/h, {f['trend']}. "
-            f"In view: {_count_phrase(f['counts'])}. Ahead in the ego lane: {lead}. "
-            f"Left side: {side(f['left'])}. Right side: {side(f['right'])}. "
-            f"Ego action: {', '.join(f['actions']) or 'none'}. Collision: {'yes' if f['collision'] else 'no'}.")
+    return (
+        f"Scene: {f['road']}, {f['density']} traffic. Ego speed {f['kmh']} km/h, {f['trend']}. "
+        f"In view: {_count_phrase(f['counts'])}. Ahead in the ego lane: {lead}. "
+        f"Left side: {side(f['left'])}. Right side: {side(f['right'])}. "
+        f"Ego action: {', '.join(f['actions']) or 'none'}. Collision: {'yes' if f['collision'] else 'no'}."
+    )
 
+# %% ../nbs/01a_schema.ipynb #887d3107
 def detailed_caption(f: dict, rng: np.random.Generator) -> str:
     "The 'Microscope' narrative: scene, road users, then what happens, with temporal transitions."
     opening = rng.choice(["The clip opens on", "The footage begins on", "The video starts on"])
-    moving = "waits almost still" if f["kmh"] < 5 else f"cruises at about {f['kmh']} km/h" if f["trend"] == "steady" else f"travels at about {f['kmh']} km/h, {f['trend']}"
+    moving = (
+        "waits almost still"
+        if f["kmh"] < 5
+        else f"cruises at about {f['kmh']} km/h"
+        if f["trend"] == "steady"
+        else f"travels at about {f['kmh']} km/h, {f['trend']}"
+    )
     s = [f"{opening} a {f['road']} in {f['density']} traffic as the ego vehicle {moving}."]
-    if f["counts"]: s.append(f"Around it, {_count_phrase(f['counts'])} " + ("share the road." if sum(f["counts"].values()) > 1 else "shares the road."))
-    else: s.append("The surrounding road is empty.")
-    if f["lead"]: s.append(f"A {CLASS_COLOR_NAME[f['lead'][0]]} {f['lead'][0]} drives {f['lead'][1]:.0f} metres ahead in the same lane.")
-    else: s.append("The lane ahead stays open.")
+    if f["counts"]:
+        s.append(
+            f"Around it, {_count_phrase(f['counts'])} "
+            + ("share the road." if sum(f["counts"].values()) > 1 else "shares the road.")
+        )
+    else:
+        s.append("The surrounding road is empty.")
+    if f["lead"]:
+        s.append(
+            f"A {CLASS_COLOR_NAME[f['lead'][0]]} {f['lead'][0]} drives {f['lead'][1]:.0f} metres ahead in the same "
+            "lane."
+        )
+    else:
+        s.append("The lane ahead stays open.")
     for side in ("left", "right"):
-        if f[side]: s.append(f"Meanwhile, a {f[side][0]} moves alongside on the {side}.")
+        if f[side]:
+            s.append(f"Meanwhile, a {f[side][0]} moves alongside on the {side}.")
     moves = [MANEUVER[a] for a in f["actions"]]
-    if moves: s.append(f"{rng.choice(['Then', 'Next', 'Soon after'])}, the ego vehicle " + " and ".join(moves) + ".")
-    if f["collision"]: s.append("Moments later, the ego vehicle collides with another road user.")
+    if moves:
+        s.append(f"{rng.choice(['Then', 'Next', 'Soon after'])}, the ego vehicle " + " and ".join(moves) + ".")
+    if f["collision"]:
+        s.append("Moments later, the ego vehicle collides with another road user.")
     return " ".join(s)
 
+# %% ../nbs/01a_schema.ipynb #a238cdd5
 def concise_caption(f: dict) -> str:
     "The 'Copilot' summary: density, the closest hazard, the ego's action."
     parts = [f"{f['density'].capitalize()} traffic on a {f['road'].split(' with ')[0]}"]
-    if f["lead"]: parts.append(f"{f['lead'][0]} ahead at {f['lead'][1]:.0f} m")
-    act = " and ".join(MANEUVER[a].replace("carries on along the road", "keeps going") for a in f["actions"]) or "holds position"
+    if f["lead"]:
+        parts.append(f"{f['lead'][0]} ahead at {f['lead'][1]:.0f} m")
+    act = (
+        " and ".join(MANEUVER[a].replace("carries on along the road", "keeps going") for a in f["actions"])
+        or "holds position"
+    )
     parts.append(f"ego {act}" + ("; collision risk" if f["collision"] else ""))
     return "; ".join(parts) + "."
 
+# %% ../nbs/01a_schema.ipynb #2d86ef5f
 def caption_clip(facts: dict, rng: np.random.Generator) -> dict:
     "Raw, detailed and concise captions of a clip from its facts."
-    return {"caption_raw": raw_caption(facts), "caption_detailed": detailed_caption(facts, rng), "caption_concise": concise_caption(facts)}
+    return {
+        "caption_raw": raw_caption(facts),
+        "caption_detailed": detailed_caption(facts, rng),
+        "caption_concise": concise_caption(facts),
+    }

@@ -6,9 +6,11 @@
 from __future__ import annotations
 
 import os
+
 # Render headless with SDL's "offscreen" driver. Not "dummy": highway-env's viewer turns itself off under it
 # and returns black frames.
-if os.environ.get("SDL_VIDEODRIVER", "dummy") == "dummy": os.environ["SDL_VIDEODRIVER"] = "offscreen"
+if os.environ.get("SDL_VIDEODRIVER", "dummy") == "dummy":
+    os.environ["SDL_VIDEODRIVER"] = "offscreen"
 os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
 os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
 
@@ -23,10 +25,33 @@ from highway_env.road.lane import LineType
 from highway_env.vehicle.behavior import IDMVehicle
 from highway_env.vehicle.objects import Obstacle
 
-from .schema import (ACTIONS, AGENT_CLASSES, CLASS_COLOR, CLASS_COLOR_NAME, CLASS_PLURAL, CLASS_SIZE, COMMANDS,
-                          DECIDABLE_EXPLANATIONS, DT, EGO_COLOR, EXPLANATIONS, FUTURE_STEPS, MANEUVER, NUMBER_WORDS, TURN_YAW,
-                          action_labels, caption_clip, concise_caption, detailed_caption, heading_in_ego_frame, raw_caption,
-                          route_command, to_ego_frame, traffic_density, wrap_angle)
+from vlarl.schema import (
+    ACTIONS,
+    AGENT_CLASSES,
+    CLASS_COLOR,
+    CLASS_COLOR_NAME,
+    CLASS_PLURAL,
+    CLASS_SIZE,
+    COMMANDS,
+    DECIDABLE_EXPLANATIONS,
+    DT,
+    EGO_COLOR,
+    EXPLANATIONS,
+    FUTURE_STEPS,
+    MANEUVER,
+    NUMBER_WORDS,
+    TURN_YAW,
+    action_labels,
+    caption_clip,
+    concise_caption,
+    detailed_caption,
+    heading_in_ego_frame,
+    raw_caption,
+    route_command,
+    to_ego_frame,
+    traffic_density,
+    wrap_angle,
+)
 from .config import WorldConfig, RunConfig, build_config
 
 # %% auto #0
@@ -45,51 +70,81 @@ def set_agent_class(vehicle, cls: str) -> None:
     vehicle.diagonal = float(np.hypot(vehicle.LENGTH, vehicle.WIDTH))  # used by highway-env's collision pre-check
     vehicle.color, vehicle.vlarl_class = CLASS_COLOR[cls], cls
 
+# %% ../nbs/01_sim.ipynb #a2581a80
 def sample_agent_class(rng: np.random.Generator, wc: WorldConfig) -> str:
     "Draw a class for a new road user from the configured shares."
     shares = {"truck": wc.truck_share, "bus": wc.bus_share, "motorcycle": wc.motorcycle_share}
     r, acc = rng.random(), 0.0
     for cls, share in shares.items():
         acc += share
-        if r < acc: return cls
+        if r < acc:
+            return cls
     return "car"
 
 # %% ../nbs/01_sim.ipynb #ce5d355f
-SCENARIO_ENVS = {"highway": "highway-v0", "merge": "merge-v0", "roundabout": "roundabout-v0", "intersection": "intersection-v0"}
-SCENARIO_NAMES = {"highway": "multi-lane highway", "merge": "highway with a merging on-ramp",
-                  "roundabout": "roundabout", "intersection": "four-way intersection"}
+SCENARIO_ENVS = {
+    "highway": "highway-v0",
+    "merge": "merge-v0",
+    "roundabout": "roundabout-v0",
+    "intersection": "intersection-v0",
+}
+SCENARIO_NAMES = {
+    "highway": "multi-lane highway",
+    "merge": "highway with a merging on-ramp",
+    "roundabout": "roundabout",
+    "intersection": "four-way intersection",
+}
+
 
 def env_config(scenario: str, wc: WorldConfig) -> dict:
     "highway-env configuration of `scenario` under world config `wc`."
-    cfg = dict(screen_width=wc.image_size, screen_height=wc.image_size, scaling=wc.scaling,
-               centering_position=[0.5, 0.5], simulation_frequency=wc.simulation_frequency,
-               policy_frequency=int(1 / DT), offscreen_rendering=True, duration=10_000)
-    if scenario in ("highway", "merge"): cfg["action"] = {"type": "DiscreteMetaAction", "target_speeds": [5, 12, 20, 26, 32]}
-    if scenario == "highway": cfg.update(vehicles_count=wc.vehicles, lanes_count=4, ego_spacing=1.5)
-    if scenario == "intersection": cfg.update(destination=None, initial_vehicle_count=8, spawn_probability=0.5)
+    cfg = dict(
+        screen_width=wc.image_size,
+        screen_height=wc.image_size,
+        scaling=wc.scaling,
+        centering_position=[0.5, 0.5],
+        simulation_frequency=wc.simulation_frequency,
+        policy_frequency=int(1 / DT),
+        offscreen_rendering=True,
+        duration=10_000,
+    )
+    if scenario in ("highway", "merge"):
+        cfg["action"] = {"type": "DiscreteMetaAction", "target_speeds": [5, 12, 20, 26, 32]}
+    if scenario == "highway":
+        cfg.update(vehicles_count=wc.vehicles, lanes_count=4, ego_spacing=1.5)
+    if scenario == "intersection":
+        cfg.update(destination=None, initial_vehicle_count=8, spawn_probability=0.5)
     return cfg
 
+# %% ../nbs/01_sim.ipynb #33bdb5ea
 def render_frame(env) -> np.ndarray:
     "Render the current state; the frame is checked, and highway-env's re-drawing during the next step is turned off."
     frame = env.render()
     env.enable_auto_render = False  # frames are only needed at 0.5 s steps, not at every physics step
     if frame is None or frame.min() == frame.max():
-        raise RuntimeError("highway-env rendered a blank frame: its viewer is disabled under SDL_VIDEODRIVER=dummy; "
-                           "use SDL_VIDEODRIVER=offscreen (vlarl.sim sets it when unset)")
+        raise RuntimeError(
+            "highway-env rendered a blank frame: its viewer is disabled under SDL_VIDEODRIVER=dummy; "
+            "use SDL_VIDEODRIVER=offscreen (vlarl.sim sets it when unset)"
+        )
     return frame
 
+# %% ../nbs/01_sim.ipynb #9b17b7fc
 # highway-env's intersection sets these IDM constants on the *class* when it spawns traffic, which would change
 # how every later highway, merge or roundabout episode in the same process drives. They are restored before
 # each episode so that a clip depends on its seed alone. (Values from highway_env.vehicle.behavior.IDMVehicle.)
 IDM_CLASS_DEFAULTS = {"DISTANCE_WANTED": 5.0 + 5.0, "COMFORT_ACC_MAX": 3.0, "COMFORT_ACC_MIN": -5.0}
 
+
 def restore_idm_defaults() -> None:
     "Undo the intersection scenario's class-wide changes to the IDM constants."
-    for name, value in IDM_CLASS_DEFAULTS.items(): setattr(IDMVehicle, name, value)
+    for name, value in IDM_CLASS_DEFAULTS.items():
+        setattr(IDMVehicle, name, value)
 
+# %% ../nbs/01_sim.ipynb #e20a3104
 def make_env(scenario: str, wc: WorldConfig):
     "The (unwrapped) highway-env environment of `scenario`."
-    if scenario not in SCENARIO_ENVS: raise ValueError(f"unknown scenario {scenario!r}; choose from {tuple(SCENARIO_ENVS)}")
+    if scenario not in SCENARIO_ENVS:
+        raise ValueError(f"unknown scenario {scenario!r}; choose from {tuple(SCENARIO_ENVS)}")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # highway-env's "out of date version" notices
         return gym.make(SCENARIO_ENVS[scenario], render_mode="rgb_array", config=env_config(scenario, wc)).unwrapped
@@ -100,16 +155,19 @@ def action_index(env, name: str) -> int | None:
     idx = env.action_type.actions_indexes.get(name)
     return idx if idx is not None and idx in env.action_type.get_available_actions() else None
 
+# %% ../nbs/01_sim.ipynb #c712223d
 def lead_gap(env, vehicle=None) -> tuple[float, object]:
     "Gap (m) to the vehicle ahead in the same lane, and that vehicle (inf, None if there is none)."
     v = vehicle or env.vehicle
     front, _ = env.road.neighbour_vehicles(v, v.lane_index)
-    if front is None: return float("inf"), None
+    if front is None:
+        return float("inf"), None
     return float(v.lane_distance_to(front)) - (v.LENGTH + front.LENGTH) / 2, front
 
 # %% ../nbs/01_sim.ipynb #86cc84ed
 class IdmDriver:
     "The ego becomes an IDM/MOBIL vehicle with its own desired speed."
+
     def __init__(self, env, rng):
         old = env.vehicle
         ego = IDMVehicle.create_from(old)
@@ -118,34 +176,47 @@ class IdmDriver:
         env.road.vehicles[env.road.vehicles.index(old)] = ego
         env.controlled_vehicles[0] = ego
         self.idle = env.action_type.actions_indexes["IDLE"]
-    def __call__(self, env) -> int: return self.idle  # IDMVehicle.act ignores the meta-action
 
+    def __call__(self, env) -> int:
+        return self.idle  # IDMVehicle.act ignores the meta-action
+
+# %% ../nbs/01_sim.ipynb #25fe4156
 class PlannerDriver:
     "Rule-based planner over meta-actions with a per-clip intent: cruise, overtake or stop."
+
     def __init__(self, env, rng):
         self.rng, self.intent = rng, rng.choice(["cruise", "overtake", "stop"], p=[0.45, 0.35, 0.2])
         self.cruise = float(env.vehicle.speed * rng.uniform(0.8, 1.25))
         env.vehicle.color = EGO_COLOR
+
     def __call__(self, env) -> int:
         v, gap = env.vehicle, lead_gap(env)[0]
-        choices = [("SLOWER", self.intent == "stop" or gap < 1.5 * v.speed + 4),
-                   ("LANE_LEFT", self.intent == "overtake" and gap < 40 and self.rng.random() < 0.5),
-                   ("LANE_RIGHT", self.intent == "cruise" and self.rng.random() < 0.1),
-                   ("FASTER", v.speed < self.cruise - 2), ("IDLE", True)]
+        choices = [
+            ("SLOWER", self.intent == "stop" or gap < 1.5 * v.speed + 4),
+            ("LANE_LEFT", self.intent == "overtake" and gap < 40 and self.rng.random() < 0.5),
+            ("LANE_RIGHT", self.intent == "cruise" and self.rng.random() < 0.1),
+            ("FASTER", v.speed < self.cruise - 2),
+            ("IDLE", True),
+        ]
         for name, wanted in choices:
             idx = action_index(env, name) if wanted else None
-            if idx is not None: return idx
+            if idx is not None:
+                return idx
         return env.action_type.actions_indexes["IDLE"]
 
+# %% ../nbs/01_sim.ipynb #ab7e9208
 class RandomDriver:
     "Random meta-actions, each held for a random number of steps."
+
     def __init__(self, env, rng):
         self.rng, self.action = rng, None
         env.vehicle.color = EGO_COLOR
+
     def __call__(self, env) -> int:
         if self.action is None or self.rng.random() < 0.4:
             self.action = int(self.rng.choice(env.action_type.get_available_actions()))
         return self.action
+
 
 DRIVERS = {"idm": IdmDriver, "planner": PlannerDriver, "random": RandomDriver}
 
@@ -153,6 +224,7 @@ DRIVERS = {"idm": IdmDriver, "planner": PlannerDriver, "random": RandomDriver}
 @dataclass
 class View:
     "The renderer's world-to-pixel transform of one frame."
+
     origin: tuple[float, float]
     scaling: float
     width: int
@@ -162,6 +234,7 @@ class View:
         "World points (N, 2) in image pixels (x right, y down)."
         return (np.asarray(points, dtype=np.float64).reshape(-1, 2) - np.asarray(self.origin)) * self.scaling
 
+# %% ../nbs/01_sim.ipynb #6ce86742
 def rectangle_corners(position, heading: float, length: float, width: float) -> np.ndarray:
     "The 4 world corners of a rectangle centred on `position`, drawn as highway-env draws it."
     h = heading if abs(heading) > 2 * np.pi / 180 else 0.0
@@ -169,6 +242,7 @@ def rectangle_corners(position, heading: float, length: float, width: float) -> 
     local = np.array([[1, 1], [1, -1], [-1, -1], [-1, 1]]) * [length / 2, width / 2]
     return np.asarray(position) + local @ np.array([[c, s], [-s, c]])
 
+# %% ../nbs/01_sim.ipynb #0c086788
 def box_in_image(view: View, position, heading: float, length: float, width: float) -> tuple[np.ndarray, bool]:
     "Axis-aligned pixel box [x1, y1, x2, y2] of a road user, clipped to the image, and whether it is visible."
     px = view.to_pixels(rectangle_corners(position, heading, length, width))
@@ -183,6 +257,7 @@ def box_in_image(view: View, position, heading: float, length: float, width: flo
 @dataclass
 class Agent:
     "One road user at one instant, in world coordinates."
+
     cls: str
     position: np.ndarray
     heading: float
@@ -191,35 +266,59 @@ class Agent:
     width: float
     lane_index: tuple | None
 
+# %% ../nbs/01_sim.ipynb #4f9c241a
 def road_users(env):
     "Every road user but the ego: vehicles and static obstacles."
-    return [v for v in env.road.vehicles if v is not env.vehicle] + [o for o in env.road.objects if isinstance(o, Obstacle)]
+    return [v for v in env.road.vehicles if v is not env.vehicle] + [
+        o for o in env.road.objects if isinstance(o, Obstacle)
+    ]
 
+# %% ../nbs/01_sim.ipynb #cca5ed7c
 class Tracker:
     "Stable integer track ids and classes for road users over one clip."
+
     def __init__(self, rng, wc: WorldConfig):
         self.rng, self.wc, self.ids = rng, wc, {}
 
     def classify(self, env) -> None:
         "Give every road user not seen before a track id and a class."
         for u in road_users(env):
-            if id(u) in self.ids: continue
+            if id(u) in self.ids:
+                continue
             self.ids[id(u)] = len(self.ids)
             set_agent_class(u, "obstacle" if isinstance(u, Obstacle) else sample_agent_class(self.rng, self.wc))
 
     def snapshot(self, env) -> dict[int, Agent]:
         "The state of every road user, by track id."
         self.classify(env)
-        return {self.ids[id(u)]: Agent(u.vlarl_class, np.array(u.position, dtype=np.float64), float(u.heading),
-                                       float(u.speed), float(u.LENGTH), float(u.WIDTH), getattr(u, "lane_index", None))
-                for u in road_users(env)}
+        return {
+            self.ids[id(u)]: Agent(
+                u.vlarl_class,
+                np.array(u.position, dtype=np.float64),
+                float(u.heading),
+                float(u.speed),
+                float(u.LENGTH),
+                float(u.WIDTH),
+                getattr(u, "lane_index", None),
+            )
+            for u in road_users(env)
+        }
 
+# %% ../nbs/01_sim.ipynb #31ed461f
 def ego_snapshot(env) -> Agent:
     "The ego's state."
     v = env.vehicle
-    return Agent("ego", np.array(v.position, dtype=np.float64), float(v.heading), float(v.speed),
-                 float(v.LENGTH), float(v.WIDTH), v.lane_index)
+    return Agent(
+        "ego",
+        np.array(v.position, dtype=np.float64),
+        float(v.heading),
+        float(v.speed),
+        float(v.LENGTH),
+        float(v.WIDTH),
+        v.lane_index,
+    )
 
+# %% ../nbs/01_sim.ipynb #d02734eb
 def current_view(env) -> View:
     "The transform of the frame rendered last."
     s = env.viewer.sim_surface
@@ -229,16 +328,19 @@ def current_view(env) -> View:
 @dataclass
 class LaneContext:
     "What the ego's lane tells about the current frame."
+
     has_left_lane: bool
     has_right_lane: bool
     solid_left: bool
     solid_right: bool
     left_lane_occupied: bool
     right_lane_occupied: bool
-    lead_gap: float         # m to the road user ahead in the ego's lane (inf if none)
-    lead_id: int | None     # its track id
+    lead_gap: float  # m to the road user ahead in the ego's lane (inf if none)
+    lead_id: int | None  # its track id
 
+# %% ../nbs/01_sim.ipynb #351e7deb
 SOLID = (LineType.CONTINUOUS, LineType.CONTINUOUS_LINE)
+
 
 def lane_context(env, tracker: Tracker, beside: float = 15.0) -> LaneContext:
     "The ego's lane context now: neighbouring lanes, their lines, who is beside and ahead."
@@ -246,28 +348,42 @@ def lane_context(env, tracker: Tracker, beside: float = 15.0) -> LaneContext:
     frm, to, i = ego.lane_index
     n_lanes = len(net.graph[frm][to])
     left_type, right_type = net.get_lane(ego.lane_index).line_types
+
     def occupied(lane_id):
-        return any(getattr(u, "lane_index", None) == (frm, to, lane_id)
-                   and abs(to_ego_frame(u.position, ego.position, ego.heading)[0, 0]) < beside for u in road_users(env))
+        return any(
+            getattr(u, "lane_index", None) == (frm, to, lane_id)
+            and abs(to_ego_frame(u.position, ego.position, ego.heading)[0, 0]) < beside
+            for u in road_users(env)
+        )
+
     gap, front = lead_gap(env)
-    return LaneContext(i > 0, i < n_lanes - 1, left_type in SOLID, right_type in SOLID,
-                       i > 0 and occupied(i - 1), i < n_lanes - 1 and occupied(i + 1),
-                       gap, tracker.ids.get(id(front)) if front is not None else None)
+    return LaneContext(
+        i > 0,
+        i < n_lanes - 1,
+        left_type in SOLID,
+        right_type in SOLID,
+        i > 0 and occupied(i - 1),
+        i < n_lanes - 1 and occupied(i + 1),
+        gap,
+        tracker.ids.get(id(front)) if front is not None else None,
+    )
 
 # %% ../nbs/01_sim.ipynb #d085a56d
 @dataclass
 class Recording:
     "The raw material of one clip, before it is turned into a sample."
+
     scenario: str
     seed: int
     policy: str
-    frames: list            # T + 1 rendered frames (the last is the +0.5 s frame)
-    views: list             # their View transforms
-    ego: list               # T + 6 ego snapshots
-    agents: list            # T + 6 dicts track id -> Agent
-    crashed: list           # T + 6 flags: has the ego crashed by then
-    lanes: LaneContext      # at the current frame
+    frames: list  # T + 1 rendered frames (the last is the +0.5 s frame)
+    views: list  # their View transforms
+    ego: list  # T + 6 ego snapshots
+    agents: list  # T + 6 dicts track id -> Agent
+    crashed: list  # T + 6 flags: has the ego crashed by then
+    lanes: LaneContext  # at the current frame
 
+# %% ../nbs/01_sim.ipynb #f5d8cd12
 def simulate(scenario: str, seed: int, wc: WorldConfig, env=None) -> Recording:
     "Run one episode of `scenario` from `seed` and keep what a clip needs."
     env = env if env is not None else make_env(scenario, wc)
@@ -278,22 +394,29 @@ def simulate(scenario: str, seed: int, wc: WorldConfig, env=None) -> Recording:
     tracker.classify(env)
     policy = str(rng.choice(wc.ego_policies, p=np.array(wc.policy_weights) / sum(wc.policy_weights)))
     drive = DRIVERS[policy](env, rng)
-    for _ in range(wc.warmup_steps): env.step(drive(env))
+    for _ in range(wc.warmup_steps):
+        env.step(drive(env))
     T, rec = wc.frames, Recording(scenario, int(seed), policy, [], [], [], [], [], None)
     for k in range(T + FUTURE_STEPS):
         if k <= T:
             rec.frames.append(render_frame(env))
             rec.views.append(current_view(env))
-        if k == T - 1: rec.lanes = lane_context(env, tracker)
-        rec.ego.append(ego_snapshot(env)); rec.agents.append(tracker.snapshot(env)); rec.crashed.append(bool(env.vehicle.crashed))
-        if k < T + FUTURE_STEPS - 1: env.step(drive(env))
+        if k == T - 1:
+            rec.lanes = lane_context(env, tracker)
+        rec.ego.append(ego_snapshot(env))
+        rec.agents.append(tracker.snapshot(env))
+        rec.crashed.append(bool(env.vehicle.crashed))
+        if k < T + FUTURE_STEPS - 1:
+            env.step(drive(env))
     return rec
 
+# %% ../nbs/01_sim.ipynb #c9f05327
 def simulate_clean(scenario: str, seed: int, wc: WorldConfig, env=None, tries: int = 5) -> Recording:
     "Like `simulate`, re-drawing the seed while the ego has crashed by the current frame."
     for attempt in range(tries):
         rec = simulate(scenario, seed + attempt * 1_000_003, wc, env)
-        if not rec.crashed[wc.frames - 1]: return rec
+        if not rec.crashed[wc.frames - 1]:
+            return rec
     return rec
 
 # %% ../nbs/01_sim.ipynb #b5e58bd3
@@ -301,14 +424,18 @@ def ego_trajectory(rec: Recording, T: int) -> tuple[np.ndarray, np.ndarray]:
     "Ego history (T, 2) and future (6, 2) in the ego frame of frame T-1."
     now = rec.ego[T - 1]
     pts = to_ego_frame([e.position for e in rec.ego], now.position, now.heading).astype(np.float32)
-    return pts[:T], pts[T:T + FUTURE_STEPS]
+    return pts[:T], pts[T : T + FUTURE_STEPS]
 
+# %% ../nbs/01_sim.ipynb #5e42b5cf
 def ego_state(rec: Recording, T: int, future: np.ndarray) -> dict:
     "Speed (m/s), acceleration (m/s^2), yaw rate (rad/s, + left) and route command at frame T-1."
     now, before = rec.ego[T - 1], rec.ego[T - 2]
-    return {"speed": now.speed, "acceleration": (now.speed - before.speed) / DT,
-            "yaw_rate": float(heading_in_ego_frame(now.heading, before.heading)) / DT,
-            "command": route_command(future)}
+    return {
+        "speed": now.speed,
+        "acceleration": (now.speed - before.speed) / DT,
+        "yaw_rate": float(heading_in_ego_frame(now.heading, before.heading)) / DT,
+        "command": route_command(future),
+    }
 
 # %% ../nbs/01_sim.ipynb #eb5c634c
 def agent_record(rec: Recording, tid: int, T: int) -> dict:
@@ -318,24 +445,35 @@ def agent_record(rec: Recording, tid: int, T: int) -> dict:
     boxes, visible = [], []
     for k in range(T + 1):
         s = rec.agents[k].get(tid)
-        b, vis = box_in_image(rec.views[k], s.position, s.heading, s.length, s.width) if s else (np.zeros(4, np.float32), False)
-        boxes.append(b); visible.append(vis)
+        b, vis = (
+            box_in_image(rec.views[k], s.position, s.heading, s.length, s.width)
+            if s
+            else (np.zeros(4, np.float32), False)
+        )
+        boxes.append(b)
+        visible.append(vis)
     fut = [rec.agents[k].get(tid) for k in range(T, T + FUTURE_STEPS)]
     valid = [s is not None for s in fut]
     fut_pos = np.array([s.position if s else a.position for s in fut])
     fut_head = np.array([s.heading if s else a.heading for s in fut])
-    return {"track_id": tid, "cls": a.cls,
-            "boxes": np.stack(boxes).astype(np.float32), "visible": np.array(visible),
-            "position": to_ego_frame(a.position, now_ego.position, now_ego.heading)[0].astype(np.float32),
-            "size": np.array([a.length, a.width], np.float32),
-            "heading": np.float32(heading_in_ego_frame(a.heading, now_ego.heading)), "speed": np.float32(a.speed),
-            "future": to_ego_frame(fut_pos, now_ego.position, now_ego.heading).astype(np.float32),
-            "future_heading": heading_in_ego_frame(fut_head, now_ego.heading).astype(np.float32),
-            "future_valid": np.array(valid)}
+    return {
+        "track_id": tid,
+        "cls": a.cls,
+        "boxes": np.stack(boxes).astype(np.float32),
+        "visible": np.array(visible),
+        "position": to_ego_frame(a.position, now_ego.position, now_ego.heading)[0].astype(np.float32),
+        "size": np.array([a.length, a.width], np.float32),
+        "heading": np.float32(heading_in_ego_frame(a.heading, now_ego.heading)),
+        "speed": np.float32(a.speed),
+        "future": to_ego_frame(fut_pos, now_ego.position, now_ego.heading).astype(np.float32),
+        "future_heading": heading_in_ego_frame(fut_head, now_ego.heading).astype(np.float32),
+        "future_valid": np.array(valid),
+    }
 
+# %% ../nbs/01_sim.ipynb #8386df8c
 def clip_agents(rec: Recording, T: int, radius: float = 60.0) -> list[dict]:
     "Records of the road users seen in a frame or within `radius` m now."
-    ids = sorted({t for s in rec.agents[:T + 1] for t in s})
+    ids = sorted({t for s in rec.agents[: T + 1] for t in s})
     agents = [agent_record(rec, t, T) for t in ids]
     return [a for a in agents if a["visible"].any() or np.hypot(*a["position"]) < radius]
 
@@ -343,61 +481,95 @@ def clip_agents(rec: Recording, T: int, radius: float = 60.0) -> list[dict]:
 def turning_side(agent: dict) -> str | None:
     "'left' or 'right' if an agent's own future turns that way (yaw > 15 degrees or > 2 m aside), else None."
     valid = agent["future_valid"]
-    if not valid.any(): return None
+    if not valid.any():
+        return None
     last = int(np.nonzero(valid)[0][-1])
     h, d = float(agent["heading"]), agent["future"][last] - agent["position"]
     lateral = -np.sin(h) * d[0] + np.cos(h) * d[1]
     yaw = float(wrap_angle(agent["future_heading"][last] - h))
-    if yaw > TURN_YAW or lateral > 2.0: return "left"
-    if yaw < -TURN_YAW or lateral < -2.0: return "right"
+    if yaw > TURN_YAW or lateral > 2.0:
+        return "left"
+    if yaw < -TURN_YAW or lateral < -2.0:
+        return "right"
     return None
 
-OBSTACLE_REASON = {"car": "Obstacle: car", "truck": "Obstacle: car", "bus": "Obstacle: car",
-                   "motorcycle": "Obstacle: rider", "obstacle": "Obstacle: others"}
+# %% ../nbs/01_sim.ipynb #810c8e51
+OBSTACLE_REASON = {
+    "car": "Obstacle: car",
+    "truck": "Obstacle: car",
+    "bus": "Obstacle: car",
+    "motorcycle": "Obstacle: rider",
+    "obstacle": "Obstacle: others",
+}
 
-def explanation_labels(scenario: str, actions: list[str], lanes: LaneContext, agents: list[dict], speed: float) -> list[str]:
+
+def explanation_labels(
+    scenario: str, actions: list[str], lanes: LaneContext, agents: list[dict], speed: float
+) -> list[str]:
     "The decidable BDD-OIA explanations of a clip."
     lead = next((a for a in agents if a["track_id"] == lanes.lead_id), None)
     junction = scenario in ("intersection", "roundabout")
     following = lanes.lead_gap < max(30.0, 3.0 * speed)  # someone within 3 s headway (or 30 m)
     out = []
-    if "forward" in actions: out.append("Follow traffic" if following else "Road is clear")
+    if "forward" in actions:
+        out.append("Follow traffic" if following else "Road is clear")
     if "stop/slow down" in actions and lead is not None and lanes.lead_gap < max(20.0, 2.0 * speed):
         out.append(OBSTACLE_REASON[lead["cls"]])
-    for side, has_lane, solid, occupied in (("left", lanes.has_left_lane, lanes.solid_left, lanes.left_lane_occupied),
-                                            ("right", lanes.has_right_lane, lanes.solid_right, lanes.right_lane_occupied)):
-        if not has_lane: out.append(f"No lane on the {side}")
-        if occupied: out.append(f"Obstacles on the {side} lane")
-        if solid: out.append(f"Solid line on the {side}")
-        if junction and f"turn {side}" in actions: out.append(f"On the {side}-turn lane")
-        if lead is not None and lanes.lead_gap < 30 and turning_side(lead) == side: out.append(f"Front car turning {side}")
+    for side, has_lane, solid, occupied in (
+        ("left", lanes.has_left_lane, lanes.solid_left, lanes.left_lane_occupied),
+        ("right", lanes.has_right_lane, lanes.solid_right, lanes.right_lane_occupied),
+    ):
+        if not has_lane:
+            out.append(f"No lane on the {side}")
+        if occupied:
+            out.append(f"Obstacles on the {side} lane")
+        if solid:
+            out.append(f"Solid line on the {side}")
+        if junction and f"turn {side}" in actions:
+            out.append(f"On the {side}-turn lane")
+        if lead is not None and lanes.lead_gap < 30 and turning_side(lead) == side:
+            out.append(f"Front car turning {side}")
     return [e for e in DECIDABLE_EXPLANATIONS if e in out]
 
 # %% ../nbs/01_sim.ipynb #532025fe
-def scene_facts(scenario: str, state: dict, agents: list[dict], lanes: LaneContext, actions: list[str], collision: bool) -> dict:
+def scene_facts(
+    scenario: str, state: dict, agents: list[dict], lanes: LaneContext, actions: list[str], collision: bool
+) -> dict:
     "What the teacher may say about a clip: only what the simulator state shows at the current frame."
     T = len(agents[0]["visible"]) - 1 if agents else 1
     in_view = [a for a in agents if a["visible"][T - 1]]
     counts = {c: sum(a["cls"] == c for a in in_view) for c in AGENT_CLASSES}
     lead = next((a for a in agents if a["track_id"] == lanes.lead_id), None)
-    beside = lambda side: sorted({a["cls"] for a in in_view if side * a["position"][1] > 2 and abs(a["position"][0]) < 15})
+    beside = lambda side: sorted(
+        {a["cls"] for a in in_view if side * a["position"][1] > 2 and abs(a["position"][0]) < 15}
+    )
     acc = state["acceleration"]
-    return {"road": SCENARIO_NAMES[scenario], "scenario": scenario, "kmh": int(round(state["speed"] * 3.6)),
-            "trend": "accelerating" if acc > 0.5 else "braking" if acc < -0.5 else "steady",
-            "counts": {c: n for c, n in counts.items() if n}, "density": traffic_density(len(in_view)),
-            "lead": (lead["cls"], float(lanes.lead_gap)) if lead is not None and lead["visible"][T - 1] else None,
-            "left": beside(+1), "right": beside(-1), "actions": list(actions), "collision": bool(collision)}
+    return {
+        "road": SCENARIO_NAMES[scenario],
+        "scenario": scenario,
+        "kmh": int(round(state["speed"] * 3.6)),
+        "trend": "accelerating" if acc > 0.5 else "braking" if acc < -0.5 else "steady",
+        "counts": {c: n for c, n in counts.items() if n},
+        "density": traffic_density(len(in_view)),
+        "lead": (lead["cls"], float(lanes.lead_gap)) if lead is not None and lead["visible"][T - 1] else None,
+        "left": beside(+1),
+        "right": beside(-1),
+        "actions": list(actions),
+        "collision": bool(collision),
+    }
 
 # %% ../nbs/01_sim.ipynb #1a94ea4d
 def clip_id(scenario: str, seed: int) -> str:
     "The identity of a clip: scenario and seed."
     return f"sim-{scenario}-{seed:010d}"
 
-def record_clip(scenario: str, # one of `SCENARIO_ENVS`
-                seed: int, # the clip's seed: same seed, same clip
-                wc: WorldConfig | None = None, # world settings (the tiny profile by default)
-                env=None, # a `make_env(scenario, wc)` environment to reuse
-               ) -> dict:
+# %% ../nbs/01_sim.ipynb #38f82992
+def record_clip(
+    scenario: str,  # one of `SCENARIO_ENVS`
+    seed: int,  # the clip's seed: same seed, same clip
+    wc: WorldConfig | None = None,  # world settings (the tiny profile by default)
+    env=None,  # a `make_env(scenario, wc)` environment to reuse
+) -> dict:
     "Simulate and label one clip in vlarl's sample schema."
     wc = wc or WorldConfig()
     T = wc.frames
@@ -409,58 +581,100 @@ def record_clip(scenario: str, # one of `SCENARIO_ENVS`
     actions = action_labels(state["speed"], [e.speed for e in rec.ego[T:]], future, final_yaw)
     collision = any(rec.crashed[T:])
     facts = scene_facts(scenario, state, agents, rec.lanes, actions, collision)
-    return {"clip_id": clip_id(scenario, rec.seed), "source": "highway-env", "scenario": scenario, "seed": rec.seed,
-            "policy": rec.policy, "frames": rec.frames[:T], "future_frame": rec.frames[T],
-            "ego_history": history, "ego_future": future, "ego_state": state, "agents": agents,
-            "action": actions, "explanations": explanation_labels(scenario, actions, rec.lanes, agents, state["speed"]),
-            **caption_clip(facts, np.random.default_rng(rec.seed)), "collision": collision}
+    return {
+        "clip_id": clip_id(scenario, rec.seed),
+        "source": "highway-env",
+        "scenario": scenario,
+        "seed": rec.seed,
+        "policy": rec.policy,
+        "frames": rec.frames[:T],
+        "future_frame": rec.frames[T],
+        "ego_history": history,
+        "ego_future": future,
+        "ego_state": state,
+        "agents": agents,
+        "action": actions,
+        "explanations": explanation_labels(scenario, actions, rec.lanes, agents, state["speed"]),
+        **caption_clip(facts, np.random.default_rng(rec.seed)),
+        "collision": collision,
+    }
 
 # %% ../nbs/01_sim.ipynb #527c4b49
 def class_pixels(frame: np.ndarray, cls: str) -> np.ndarray:
     "Boolean mask of the pixels painted in class `cls`'s body colour."
     return (frame == np.array(CLASS_COLOR[cls], dtype=np.uint8)).all(-1)
 
+# %% ../nbs/01_sim.ipynb #006857c0
 def box_mask(shape, boxes, pad: float = 1.0) -> np.ndarray:
     "Boolean mask of the union of `boxes` grown by `pad` pixels."
     m = np.zeros(shape[:2], bool)
     for x1, y1, x2, y2 in boxes:
-        m[max(int(np.floor(y1 - pad)), 0):int(np.ceil(y2 + pad)), max(int(np.floor(x1 - pad)), 0):int(np.ceil(x2 + pad))] = True
+        m[
+            max(int(np.floor(y1 - pad)), 0) : int(np.ceil(y2 + pad)),
+            max(int(np.floor(x1 - pad)), 0) : int(np.ceil(x2 + pad)),
+        ] = True
     return m
 
+# %% ../nbs/01_sim.ipynb #28350e5e
 def box_fit(sample: dict, k: int, cls: str) -> tuple[float, float]:
     "Share of class pixels inside the class boxes, and share of visible boxes holding class pixels, in frame k."
     frame = np.asarray(sample["frames"][k] if k < len(sample["frames"]) else sample["future_frame"])
     boxes = [a["boxes"][k] for a in sample["agents"] if a["cls"] == cls and a["visible"][k]]
     px = class_pixels(frame, cls)
     inside = (px & box_mask(frame.shape, boxes)).sum() / px.sum() if px.any() else 1.0
-    filled = np.mean([class_pixels(frame[int(b[1]):int(np.ceil(b[3])), int(b[0]):int(np.ceil(b[2]))], cls).any() for b in boxes]) if boxes else 1.0
+    filled = (
+        np.mean(
+            [
+                class_pixels(frame[int(b[1]) : int(np.ceil(b[3])), int(b[0]) : int(np.ceil(b[2]))], cls).any()
+                for b in boxes
+            ]
+        )
+        if boxes
+        else 1.0
+    )
     return float(inside), float(filled)
 
 # %% ../nbs/01_sim.ipynb #15df100f
 def raw_episode(env, seed: int, wc: WorldConfig) -> None:
     "Plain highway-env work of one clip: reset, then as many steps and renders as the recorder makes."
     env.reset(seed=int(seed))
-    for _ in range(wc.warmup_steps): env.step(env.action_type.actions_indexes["IDLE"])
+    for _ in range(wc.warmup_steps):
+        env.step(env.action_type.actions_indexes["IDLE"])
     for k in range(wc.frames + FUTURE_STEPS):
-        if k <= wc.frames: render_frame(env)
-        if k < wc.frames + FUTURE_STEPS - 1: env.step(env.action_type.actions_indexes["IDLE"])
+        if k <= wc.frames:
+            render_frame(env)
+        if k < wc.frames + FUTURE_STEPS - 1:
+            env.step(env.action_type.actions_indexes["IDLE"])
 
-def benchmark_recorder(cfg: RunConfig | None = None, # run config (its world section is used)
-                       clips: int = 8, # clips per scenario for each side
-                      ) -> dict:
+# %% ../nbs/01_sim.ipynb #1ca7f723
+def benchmark_recorder(
+    cfg: RunConfig | None = None,  # run config (its world section is used)
+    clips: int = 8,  # clips per scenario for each side
+) -> dict:
     "Throughput of `record_clip` beside the raw highway-env step+render rate on the same seeds."
     wc = (cfg or build_config()).world
     raw_s = rec_s = 0.0
     for scenario in wc.scenarios:
         env = make_env(scenario, wc)
-        raw_episode(env, 0, wc); record_clip(scenario, 0, wc, env)  # warm-up: viewer, caches
+        raw_episode(env, 0, wc)
+        record_clip(scenario, 0, wc, env)  # warm-up: viewer, caches
         for seed in range(1, clips + 1):
-            t = time.perf_counter(); raw_episode(env, seed, wc); raw_s += time.perf_counter() - t
-            t = time.perf_counter(); record_clip(scenario, seed, wc, env); rec_s += time.perf_counter() - t
+            t = time.perf_counter()
+            raw_episode(env, seed, wc)
+            raw_s += time.perf_counter() - t
+            t = time.perf_counter()
+            record_clip(scenario, seed, wc, env)
+            rec_s += time.perf_counter() - t
         env.close()
     n = clips * len(wc.scenarios)
     steps = wc.warmup_steps + wc.frames + FUTURE_STEPS - 1
-    return {"clips": n, "frames_per_clip": wc.frames + 1, "image_size": wc.image_size,
-            "raw_steps_per_s": n * steps / raw_s, "raw_clips_per_s": n / raw_s,
-            "recorder_clips_per_s": n / rec_s, "recorder_frames_per_s": n * (wc.frames + 1) / rec_s,
-            "overhead_ratio": rec_s / raw_s}
+    return {
+        "clips": n,
+        "frames_per_clip": wc.frames + 1,
+        "image_size": wc.image_size,
+        "raw_steps_per_s": n * steps / raw_s,
+        "raw_clips_per_s": n / raw_s,
+        "recorder_clips_per_s": n / rec_s,
+        "recorder_frames_per_s": n * (wc.frames + 1) / rec_s,
+        "overhead_ratio": rec_s / raw_s,
+    }

@@ -25,134 +25,213 @@ __all__ = ['TASKS', 'COMMAND_WORDS', 'DECIMALS', 'DRIVE_REQUEST', 'JSON_REQUEST'
 TASKS = ("drive", "json", "caption")
 COMMAND_WORDS = {"left": "turn left", "right": "turn right", "straight": "go straight"}
 
-DECIMALS = 1   # metres are written to 0.1 m in prompts and targets: finer digits are noise a policy cannot learn
+DECIMALS = 1  # metres are written to 0.1 m in prompts and targets: finer digits are noise a policy cannot learn
+
 
 def point_text(p, decimals: int = DECIMALS) -> str:
     "A point as '(x, y)'."
-    x, y = (round(float(v), decimals) + 0.0 for v in np.asarray(p, dtype=np.float64).reshape(2))   # + 0.0 turns -0.0 into 0.0
+    x, y = (
+        round(float(v), decimals) + 0.0 for v in np.asarray(p, dtype=np.float64).reshape(2)
+    )  # + 0.0 turns -0.0 into 0.0
     return f"({x:.{decimals}f}, {y:.{decimals}f})"
 
+# %% ../nbs/19_tasks.ipynb #79d91ef3
 def ego_text(sample: dict) -> str:
     "Ego speed, acceleration, yaw rate, history (ego frame, 0.5 s apart) and route command as one line."
     s, h = sample["ego_state"], np.asarray(sample["ego_history"], dtype=np.float64).reshape(-1, 2)
-    if s["command"] not in COMMAND_WORDS: raise ValueError(f"unknown route command {s['command']!r}; expected one of {tuple(COMMAND_WORDS)}")
-    return (f"Ego speed {s['speed']:.1f} m/s, acceleration {s['acceleration']:.1f} m/s2, yaw rate {s['yaw_rate']:.2f} rad/s. "
-            f"Past positions (x forward, y left, m, 0.5 s apart, up to now): [{', '.join(point_text(p) for p in h)}]. "
-            f"Command: {COMMAND_WORDS[s['command']]}.")
+    if s["command"] not in COMMAND_WORDS:
+        raise ValueError(f"unknown route command {s['command']!r}; expected one of {tuple(COMMAND_WORDS)}")
+    return (
+        f"Ego speed {s['speed']:.1f} m/s, acceleration {s['acceleration']:.1f} m/s2, yaw rate {s['yaw_rate']:.2f} "
+        "rad/s. "
+        f"Past positions (x forward, y left, m, 0.5 s apart, up to now): [{', '.join(point_text(p) for p in h)}]. "
+        f"Command: {COMMAND_WORDS[s['command']]}."
+    )
 
+# %% ../nbs/19_tasks.ipynb #2299fc8d
 def prior_point(sample: dict) -> np.ndarray:
     "VLA-World's kinematic prior (eqs. 3-5): the ego position predicted at +0.5 s from the history and the command."
-    return predict_position(np.asarray(sample["ego_history"], dtype=np.float64).reshape(-1, 2), sample["ego_state"]["command"])
+    return predict_position(
+        np.asarray(sample["ego_history"], dtype=np.float64).reshape(-1, 2), sample["ego_state"]["command"]
+    )
 
+# %% ../nbs/19_tasks.ipynb #df2557b0
 def prior_plan(sample: dict) -> np.ndarray:
     "The kinematic prior iterated over the plan's horizon (6 points, 0.5 s apart); its first point is `prior_point`."
-    return kinematic_rollout(np.asarray(sample["ego_history"], dtype=np.float64).reshape(-1, 2), sample["ego_state"]["command"])
+    return kinematic_rollout(
+        np.asarray(sample["ego_history"], dtype=np.float64).reshape(-1, 2), sample["ego_state"]["command"]
+    )
 
 # %% ../nbs/19_tasks.ipynb #20553351
 DRIVE_REQUEST = "Plan the next 3 s: perception, prediction, think, action, then 6 waypoints 0.5 s apart."
 JSON_REQUEST = "Answer in JSON: description, action, explanation."
-PLAN_FRAMES = {"ego": "", "prior": " as offsets from the prior"}   # how the answer's waypoints are written (see below)
+PLAN_FRAMES = {"ego": "", "prior": " as offsets from the prior"}  # how the answer's waypoints are written (see below)
+
 
 def check_plan_frame(plan_frame: str):
     "A clear error for an unknown `grpo.plan_frame`."
-    if plan_frame not in PLAN_FRAMES: raise ValueError(f"unknown plan frame {plan_frame!r}; choose from {tuple(PLAN_FRAMES)}")
+    if plan_frame not in PLAN_FRAMES:
+        raise ValueError(f"unknown plan frame {plan_frame!r}; choose from {tuple(PLAN_FRAMES)}")
 
+# %% ../nbs/19_tasks.ipynb #5cecfa27
 def rollout_text(sample: dict) -> str:
     "The kinematic prior's 3 s rollout as the prompts write it."
     return f"Kinematic prior (0.5 s apart): [{', '.join(point_text(p) for p in prior_plan(sample))}]."
 
-def task_instruction(sample: dict, # a clip (sample schema)
-                     task: str, # one of `TASKS`
-                     plan_frame: str = "ego", # drive: waypoints as ego-frame positions ("ego") or offsets from the prior's rollout ("prior")
-                    ) -> str:
+# %% ../nbs/19_tasks.ipynb #db00aec2
+def task_instruction(
+    sample: dict,  # a clip (sample schema)
+    task: str,  # one of `TASKS`
+    plan_frame: str = "ego",  # drive: ego-frame waypoints ("ego") or offsets from the prior's rollout ("prior")
+) -> str:
     "The instruction of a task for a clip (the text after the frames)."
     check_plan_frame(plan_frame)
     if task == "drive":
         return f"{ego_text(sample)} {rollout_text(sample)} {DRIVE_REQUEST[:-1]}{PLAN_FRAMES[plan_frame]}."
-    if task == "json": return f"{ego_text(sample)} {JSON_REQUEST}"
-    if task == "caption": return INSTRUCTION_DETAILED
+    if task == "json":
+        return f"{ego_text(sample)} {JSON_REQUEST}"
+    if task == "caption":
+        return INSTRUCTION_DETAILED
     raise ValueError(f"unknown task {task!r}; choose from {TASKS}")
 
 # %% ../nbs/19_tasks.ipynb #6e359361
 def _side(x: float, y: float) -> str:
-    if abs(y) < 2.0: return "ahead" if x >= 0 else "behind"
+    if abs(y) < 2.0:
+        return "ahead" if x >= 0 else "behind"
     return "left" if y > 0 else "right"
 
+# %% ../nbs/19_tasks.ipynb #b9a59494
 def perception_text(sample: dict, k: int = 3) -> str:
     "The k nearest road users visible now: class, distance and side."
     T = len(sample["ego_history"])
     seen = [a for a in sample["agents"] if bool(np.asarray(a["visible"])[T - 1])]
     seen = sorted(seen, key=lambda a: float(np.hypot(*np.asarray(a["position"], dtype=np.float64))))[:k]
-    if not seen: return "no road users in view"
-    return "; ".join(f"{a['cls']} {np.hypot(*np.asarray(a['position'], dtype=np.float64)):.0f} m {_side(*np.asarray(a['position'], dtype=np.float64))}" for a in seen)
+    if not seen:
+        return "no road users in view"
+    return "; ".join(
+        f"{a['cls']} {np.hypot(*np.asarray(a['position'], dtype=np.float64)):.0f} m "
+        f"{_side(*np.asarray(a['position'], dtype=np.float64))}"
+        for a in seen
+    )
 
+# %% ../nbs/19_tasks.ipynb #f8ee68c6
 def think_text(sample: dict) -> str:
     "A rule-based rationale: the command, the clip's explanations, the decision."
     why = ", ".join(e.lower() for e in sample["explanations"]) or "nothing notable"
-    return f"command {COMMAND_WORDS[sample['ego_state']['command']]}; {why}; so {', '.join(sample['action']) or 'forward'}"
+    return (
+        f"command {COMMAND_WORDS[sample['ego_state']['command']]}; {why}; so {', '.join(sample['action']) or 'forward'}"
+    )
 
 # %% ../nbs/19_tasks.ipynb #d3551318
 def round_numbers(text: str, decimals: int = DECIMALS) -> str:
     "Every decimal number in `text` rewritten with `decimals` decimals."
+
     def fmt(m):
         v = round(float(m.group()), decimals) + 0.0
         return f"{v:.{decimals}f}"
+
     return re.sub(r"-?\d+\.\d+", fmt, text)
 
+# %% ../nbs/19_tasks.ipynb #d4b9502a
 def plan_origin(sample: dict, task: str, plan_frame: str = "ego") -> np.ndarray:
-    "The (6, 2) waypoints a task's answer is written relative to: the prior's rollout for `drive` in the prior frame, else zeros."
+    """The (6, 2) waypoints a task's answer is written relative to: the prior's rollout for `drive` in the prior frame,
+    else zeros."""
     check_plan_frame(plan_frame)
-    return prior_plan(sample) if task == "drive" and plan_frame == "prior" else np.zeros((len(np.asarray(sample["ego_future"]).reshape(-1, 2)), 2))
+    return (
+        prior_plan(sample)
+        if task == "drive" and plan_frame == "prior"
+        else np.zeros((len(np.asarray(sample["ego_future"]).reshape(-1, 2)), 2))
+    )
 
+# %% ../nbs/19_tasks.ipynb #a77d5c7a
 def task_target(sample: dict, task: str, plan_frame: str = "ego") -> str:
     "The ground-truth answer of a task for a clip (the SFT warm-up's target)."
     if task == "drive":
         wp = np.asarray(sample["ego_future"], dtype=np.float64).reshape(-1, 2) - plan_origin(sample, task, plan_frame)
-        return round_numbers(format_driving_output(perception_text(sample), prior_point(sample), think_text(sample), sample["action"], wp))
-    if task == "json": return format_json_output(sample["caption_concise"], sample["action"], sample["explanations"])
-    if task == "caption": return sample["caption_detailed"]
+        return round_numbers(
+            format_driving_output(
+                perception_text(sample), prior_point(sample), think_text(sample), sample["action"], wp
+            )
+        )
+    if task == "json":
+        return format_json_output(sample["caption_concise"], sample["action"], sample["explanations"])
+    if task == "caption":
+        return sample["caption_detailed"]
     raise ValueError(f"unknown task {task!r}; choose from {TASKS}")
 
 # %% ../nbs/19_tasks.ipynb #daaf5304
-REWARD_COLUMNS = ("clip_id", "ego_history", "ego_state", "ego_future", "agents", "action", "explanations", "caption_detailed")
+REWARD_COLUMNS = (
+    "clip_id",
+    "ego_history",
+    "ego_state",
+    "ego_future",
+    "agents",
+    "action",
+    "explanations",
+    "caption_detailed",
+)
+
 
 def _check_detections(clip_ids, task: str, detections: dict | None):
     absent = [c for c in clip_ids if c not in (detections or {})] if task == "caption" else []
-    if absent: raise ValueError(f"caption rewards need detections; clip {absent[0]!r} has none (pass `detections`)")
+    if absent:
+        raise ValueError(f"caption rewards need detections; clip {absent[0]!r} has none (pass `detections`)")
 
-def prompt_columns(ex: dict, # a clip's `REWARD_COLUMNS`
-                   task: str, # one of `TASKS`
-                   detections: dict | None = None, # clip_id -> detected class names
-                   plan_frame: str = "ego", # see `task_instruction`
-                  ) -> dict:
-    "The columns a task adds to a clip: the chat `prompt`, its `instruction`, `task`, `detections`, `reference` and `plan_origin`."
+# %% ../nbs/19_tasks.ipynb #3540c99d
+def prompt_columns(
+    ex: dict,  # a clip's `REWARD_COLUMNS`
+    task: str,  # one of `TASKS`
+    detections: dict | None = None,  # clip_id -> detected class names
+    plan_frame: str = "ego",  # see `task_instruction`
+) -> dict:
+    """The columns a task adds to a clip: the chat `prompt`, its `instruction`, `task`, `detections`, `reference` and
+    `plan_origin`."""
     instruction = task_instruction(ex, task, plan_frame)
-    return {"prompt": video_messages(instruction, len(ex["ego_history"])), "instruction": instruction, "task": task,
-            "detections": list((detections or {}).get(ex["clip_id"], [])), "reference": ex["caption_detailed"],
-            "plan_origin": plan_origin(ex, task, plan_frame).tolist()}
+    return {
+        "prompt": video_messages(instruction, len(ex["ego_history"])),
+        "instruction": instruction,
+        "task": task,
+        "detections": list((detections or {}).get(ex["clip_id"], [])),
+        "reference": ex["caption_detailed"],
+        "plan_origin": plan_origin(ex, task, plan_frame).tolist(),
+    }
 
-def sample_row(sample: dict, # a clip in numpy form (`vlarl.data.clips.as_arrays`)
-               task: str, detections: dict | None = None, plan_frame: str = "ego",
-              ) -> dict:
+# %% ../nbs/19_tasks.ipynb #2c20e879
+def sample_row(
+    sample: dict,  # a clip in numpy form (`vlarl.data.clips.as_arrays`)
+    task: str,
+    detections: dict | None = None,
+    plan_frame: str = "ego",
+) -> dict:
     "A clip as the row of a task, the way trl hands rows to the reward functions (frames as `images`)."
     _check_detections([sample["clip_id"]], task, detections)
-    return {**{k: sample[k] for k in REWARD_COLUMNS}, "images": sample["frames"], **prompt_columns(sample, task, detections, plan_frame)}
+    return {
+        **{k: sample[k] for k in REWARD_COLUMNS},
+        "images": sample["frames"],
+        **prompt_columns(sample, task, detections, plan_frame),
+    }
 
-def task_dataset(clips: Dataset, # clips of one split (`vlarl.data.clips` schema)
-                 task: str, # one of `TASKS`
-                 detections: dict | None = None, # clip_id -> detected class names (caption rewards)
-                 plan_frame: str = "ego", # see `task_instruction`
-                ) -> Dataset:
+# %% ../nbs/19_tasks.ipynb #fe768d11
+def task_dataset(
+    clips: Dataset,  # clips of one split (`vlarl.data.clips` schema)
+    task: str,  # one of `TASKS`
+    detections: dict | None = None,  # clip_id -> detected class names (caption rewards)
+    plan_frame: str = "ego",  # see `task_instruction`
+) -> Dataset:
     "GRPO rows of one task: `prompt`, `images` (the T frames), `task` and the columns the rewards read."
-    if task not in TASKS: raise ValueError(f"unknown task {task!r}; choose from {TASKS}")
-    if len(clips) == 0: raise ValueError("no clips to build GRPO prompts from")
+    if task not in TASKS:
+        raise ValueError(f"unknown task {task!r}; choose from {TASKS}")
+    if len(clips) == 0:
+        raise ValueError("no clips to build GRPO prompts from")
     missing = [c for c in ("frames",) + REWARD_COLUMNS if c not in clips.column_names]
-    if missing: raise ValueError(f"clips lack the columns {missing}")
+    if missing:
+        raise ValueError(f"clips lack the columns {missing}")
     _check_detections(clips["clip_id"], task, detections)
     row = lambda *cols: prompt_columns(dict(zip(REWARD_COLUMNS, cols)), task, detections, plan_frame)
     ds = clips.select_columns(["frames", *REWARD_COLUMNS]).map(row, input_columns=list(REWARD_COLUMNS))
     return ds.rename_column("frames", "images")
 
+# %% ../nbs/19_tasks.ipynb #6a7aaf36
 def mixed_dataset(clips: Dataset, tasks, detections: dict | None = None, plan_frame: str = "ego") -> Dataset:
     "The rows of several tasks, concatenated (trl's sampler shuffles them; a group always shares one prompt)."
     return concatenate_datasets([task_dataset(clips, t, detections, plan_frame) for t in tasks])
@@ -160,20 +239,25 @@ def mixed_dataset(clips: Dataset, tasks, detections: dict | None = None, plan_fr
 # %% ../nbs/19_tasks.ipynb #a41137b9
 STRUCTURED_TASKS = ("drive", "json")
 
+
 def structured_texts(clips: Dataset) -> list[str]:
     "The instructions and ground-truth targets of the structured tasks for `clips`, each a plain text."
     cols = list(REWARD_COLUMNS[1:]) + ["caption_concise"]
-    if any(c not in clips.column_names for c in cols): return []
+    if any(c not in clips.column_names for c in cols):
+        return []
     rows = [dict(zip(cols, vals)) for vals in zip(*(clips[c] for c in cols))]
     return [f(r, t) for r in rows for t in STRUCTURED_TASKS for f in (task_instruction, task_target)]
 
 # %% ../nbs/19_tasks.ipynb #1ac5381e
 def sft_entries(clips: Dataset, tasks, plan_frame: str = "ego") -> Dataset:
     "One `(clip_id, frames, instruction, target)` entry per clip and task, the targets built from ground truth."
-    if len(clips) == 0: raise ValueError("no clips to build SFT entries from")
+    if len(clips) == 0:
+        raise ValueError("no clips to build SFT entries from")
+
     def entry(*cols, task):
         ex = dict(zip(REWARD_COLUMNS[1:] + ("caption_concise",), cols))
         return {"instruction": task_instruction(ex, task, plan_frame), "target": task_target(ex, task, plan_frame)}
+
     cols = list(REWARD_COLUMNS[1:]) + ["caption_concise"]
     base = clips.select_columns(["clip_id", "frames", *cols])
     parts = [base.map(entry, input_columns=cols, fn_kwargs={"task": t}) for t in tasks]

@@ -24,19 +24,29 @@ __all__ = ['BDD_KEYFRAME_S', 'EARTH_RADIUS', 'BDD_CLASSES', 'BDD_HEIGHT', 'BDD_F
 # %% ../../nbs/08_data_bdd.ipynb #305c45df
 BDD_KEYFRAME_S = 10.0  # BDD100K's image (and BDD-OIA's labelled frame) is the frame at the 10th second
 
+
 def read_json(path, what: str):
     "A JSON file; missing or malformed is a `DatasetFormatError` naming it and what it should be."
     path = Path(path)
-    if not path.is_file(): raise DatasetFormatError(f"{what} {str(path)!r} is missing")
-    try: return json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as e: raise DatasetFormatError(f"{what} {str(path)!r} is not valid JSON: {e}") from None
+    if not path.is_file():
+        raise DatasetFormatError(f"{what} {str(path)!r} is missing")
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise DatasetFormatError(f"{what} {str(path)!r} is not valid JSON: {e}") from None
 
+# %% ../../nbs/08_data_bdd.ipynb #1f1aa0cd
 def oia_files(root) -> list[tuple[Path, Path]]:
     "(actions, reasons) JSON pairs of BDD-OIA under `root`."
     root = Path(root)
-    if not root.is_dir(): raise DatasetFormatError(f"BDD root {str(root)!r} is not a folder")
-    pairs = [(a, a.with_name(a.name.replace("_actions.json", "_reasons.json"))) for a in sorted(root.rglob("*_images_actions.json"))]
-    if not pairs: raise DatasetFormatError(f"no BDD-OIA labels (*_25k_images_actions.json) under {str(root)!r}")
+    if not root.is_dir():
+        raise DatasetFormatError(f"BDD root {str(root)!r} is not a folder")
+    pairs = [
+        (a, a.with_name(a.name.replace("_actions.json", "_reasons.json")))
+        for a in sorted(root.rglob("*_images_actions.json"))
+    ]
+    if not pairs:
+        raise DatasetFormatError(f"no BDD-OIA labels (*_25k_images_actions.json) under {str(root)!r}")
     return pairs
 
 # %% ../../nbs/08_data_bdd.ipynb #3d09e145
@@ -48,85 +58,142 @@ def oia_labels(actions_path, reasons_path) -> dict[str, dict]:
         out = {}
         for img in acts["images"]:
             flags = acts["annotations"][img["id"]]["category"]
-            if len(flags) > 4 and flags[4]: continue
+            if len(flags) > 4 and flags[4]:
+                continue
             r = why[img["file_name"]]
-            out[img["file_name"]] = {"action": [a for a, f in zip(ACTIONS, flags[:4]) if f],
-                                     "explanations": list(dict.fromkeys(e for e, f in zip(EXPLANATIONS, r) if f))}
+            out[img["file_name"]] = {
+                "action": [a for a, f in zip(ACTIONS, flags[:4]) if f],
+                "explanations": list(dict.fromkeys(e for e, f in zip(EXPLANATIONS, r) if f)),
+            }
         return out
     except (KeyError, IndexError, TypeError) as e:
-        raise DatasetFormatError(f"BDD-OIA labels {str(actions_path)!r} / {str(reasons_path)!r} are not in BDD-OIA's format ({type(e).__name__}: {e})") from None
+        raise DatasetFormatError(
+            f"BDD-OIA labels {str(actions_path)!r} / {str(reasons_path)!r} are not in BDD-OIA's format "
+            f"({type(e).__name__}: {e})"
+        ) from None
 
 # %% ../../nbs/08_data_bdd.ipynb #2d7fe8ed
 EARTH_RADIUS = 6_378_137.0
 
+
 def gps_track(info: dict, path) -> dict:
     "Times (s from the video's start), east/north (m), speed (m/s) and heading (rad from east) of an info file's fixes."
     fixes = info.get("locations") or info.get("gps")
-    if not fixes or "startTime" not in info: raise DatasetFormatError(f"BDD100K info {str(path)!r} has no startTime or GPS locations")
+    if not fixes or "startTime" not in info:
+        raise DatasetFormatError(f"BDD100K info {str(path)!r} has no startTime or GPS locations")
     try:
         t = np.array([(f["timestamp"] - info["startTime"]) / 1000 for f in fixes])
         lat, lon = np.radians([f["latitude"] for f in fixes]), np.radians([f["longitude"] for f in fixes])
         speed, course = np.array([f["speed"] for f in fixes], float), np.radians([f["course"] for f in fixes])
-    except (KeyError, TypeError) as e: raise DatasetFormatError(f"BDD100K info {str(path)!r}: a GPS fix lacks {e}") from None
+    except (KeyError, TypeError) as e:
+        raise DatasetFormatError(f"BDD100K info {str(path)!r}: a GPS fix lacks {e}") from None
     east, north = (lon - lon[0]) * math.cos(lat[0]) * EARTH_RADIUS, (lat - lat[0]) * EARTH_RADIUS
-    return {"t": t, "xy": np.stack([east, north], 1), "speed": np.maximum(speed, 0), "yaw": np.unwrap(np.pi / 2 - course)}
+    return {
+        "t": t,
+        "xy": np.stack([east, north], 1),
+        "speed": np.maximum(speed, 0),
+        "yaw": np.unwrap(np.pi / 2 - course),
+    }
 
+# %% ../../nbs/08_data_bdd.ipynb #787447f7
 def track_at(track: dict, times) -> dict:
     "The track interpolated at `times` (s)."
     at = lambda v: np.interp(times, track["t"], v)
-    return {"xy": np.stack([at(track["xy"][:, 0]), at(track["xy"][:, 1])], 1), "speed": at(track["speed"]), "yaw": at(track["yaw"])}
+    return {
+        "xy": np.stack([at(track["xy"][:, 0]), at(track["xy"][:, 1])], 1),
+        "speed": at(track["speed"]),
+        "yaw": at(track["yaw"]),
+    }
 
 # %% ../../nbs/08_data_bdd.ipynb #d4bb222e
 def bdd_ego(track: dict, T: int, now: float = BDD_KEYFRAME_S) -> tuple[np.ndarray, np.ndarray, dict]:
     "Ego history (T, 2), future (6, 2) in the ego frame at `now`, and the schema's ego state."
     times = now + DT * np.arange(-(T - 1), FUTURE_STEPS + 1)
     if times[0] < track["t"][0] - 1e-6 or times[-1] > track["t"][-1] + 1e-6:
-        raise DatasetFormatError(f"GPS covers {track['t'][0]:.1f}-{track['t'][-1]:.1f} s, the clip needs {times[0]:.1f}-{times[-1]:.1f} s")
+        raise DatasetFormatError(
+            f"GPS covers {track['t'][0]:.1f}-{track['t'][-1]:.1f} s, the clip needs {times[0]:.1f}-{times[-1]:.1f} s"
+        )
     s = track_at(track, times)
     yaw = s["yaw"][T - 1]
     d = s["xy"] - s["xy"][T - 1]
     pts = np.stack([d @ [math.cos(yaw), math.sin(yaw)], d @ [-math.sin(yaw), math.cos(yaw)]], 1).astype(np.float32)
     future = pts[T:]
-    state = {"speed": float(s["speed"][T - 1]), "acceleration": float((s["speed"][T - 1] - s["speed"][T - 2]) / DT),
-             "yaw_rate": float(wrap_angle(s["yaw"][T - 1] - s["yaw"][T - 2]) / DT), "command": route_command(future)}
+    state = {
+        "speed": float(s["speed"][T - 1]),
+        "acceleration": float((s["speed"][T - 1] - s["speed"][T - 2]) / DT),
+        "yaw_rate": float(wrap_angle(s["yaw"][T - 1] - s["yaw"][T - 2]) / DT),
+        "command": route_command(future),
+    }
     return pts[:T], future, state
 
 # %% ../../nbs/08_data_bdd.ipynb #2aa0ce31
 def video_frames(path, times, size: int) -> list[np.ndarray]:
     "RGB frames (size x size x 3, uint8) of a video at `times` (s)."
     import cv2
+
     cap = cv2.VideoCapture(str(path))
-    if not cap.isOpened(): raise DatasetFormatError(f"cannot open video {str(path)!r}")
+    if not cap.isOpened():
+        raise DatasetFormatError(f"cannot open video {str(path)!r}")
     fps = cap.get(cv2.CAP_PROP_FPS) or 30.0
     want = [int(round(t * fps)) for t in times]
     got, k = {}, 0
     while k <= max(want):
         ok, frame = cap.read()
-        if not ok: break
-        if k in want: got[k] = cv2.resize(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB), (size, size), interpolation=cv2.INTER_AREA)
+        if not ok:
+            break
+        if k in want:
+            got[k] = cv2.resize(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB), (size, size), interpolation=cv2.INTER_AREA)
         k += 1
     cap.release()
-    if len(got) < len(set(want)): raise DatasetFormatError(f"video {str(path)!r} ends at frame {k}, the clip needs frame {max(want)} ({max(times):.1f} s)")
+    if len(got) < len(set(want)):
+        raise DatasetFormatError(
+            f"video {str(path)!r} ends at frame {k}, the clip needs frame {max(want)} ({max(times):.1f} s)"
+        )
     return [got[i] for i in want]
 
 # %% ../../nbs/08_data_bdd.ipynb #5379d64c
-BDD_CLASSES = {"car": "car", "truck": "truck", "bus": "bus", "train": "bus", "motor": "motorcycle", "motorcycle": "motorcycle",
-               "bike": "motorcycle", "bicycle": "motorcycle", "rider": "obstacle", "person": "obstacle", "pedestrian": "obstacle"}
+BDD_CLASSES = {
+    "car": "car",
+    "truck": "truck",
+    "bus": "bus",
+    "train": "bus",
+    "motor": "motorcycle",
+    "motorcycle": "motorcycle",
+    "bike": "motorcycle",
+    "bicycle": "motorcycle",
+    "rider": "obstacle",
+    "person": "obstacle",
+    "pedestrian": "obstacle",
+}
 BDD_HEIGHT = {"car": 1.5, "truck": 3.0, "bus": 3.2, "motorcycle": 1.5, "obstacle": 1.7}
 BDD_FOCAL, BDD_IMAGE = 1000.0, (1280, 720)
+
 
 def bdd_agent(label: dict, tid: int, T: int, size: int) -> dict | None:
     "One BDD100K box label as an agent of the sample schema (None for classes vlarl ignores)."
     cls = BDD_CLASSES.get(label.get("category"))
-    if cls is None or "box2d" not in label: return None
-    b = label["box2d"]; W, H = BDD_IMAGE
+    if cls is None or "box2d" not in label:
+        return None
+    b = label["box2d"]
+    W, H = BDD_IMAGE
     dist = BDD_FOCAL * BDD_HEIGHT[cls] / max(b["y2"] - b["y1"], 1.0)
     pos = np.array([dist, -((b["x1"] + b["x2"]) / 2 - W / 2) * dist / BDD_FOCAL], np.float32)
     boxes, visible = np.zeros((T + 1, 4), np.float32), np.zeros(T + 1, bool)
-    boxes[T - 1] = np.array([b["x1"], b["y1"], b["x2"], b["y2"]]) * np.array([size / W, size / H] * 2); visible[T - 1] = True
-    return {"track_id": tid, "cls": cls, "boxes": boxes, "visible": visible, "position": pos, "size": np.array(CLASS_SIZE[cls], np.float32),
-            "heading": np.float32(0), "speed": np.float32(0), "future": np.repeat(pos[None], FUTURE_STEPS, 0),
-            "future_heading": np.zeros(FUTURE_STEPS, np.float32), "future_valid": np.zeros(FUTURE_STEPS, bool)}
+    boxes[T - 1] = np.array([b["x1"], b["y1"], b["x2"], b["y2"]]) * np.array([size / W, size / H] * 2)
+    visible[T - 1] = True
+    return {
+        "track_id": tid,
+        "cls": cls,
+        "boxes": boxes,
+        "visible": visible,
+        "position": pos,
+        "size": np.array(CLASS_SIZE[cls], np.float32),
+        "heading": np.float32(0),
+        "speed": np.float32(0),
+        "future": np.repeat(pos[None], FUTURE_STEPS, 0),
+        "future_heading": np.zeros(FUTURE_STEPS, np.float32),
+        "future_valid": np.zeros(FUTURE_STEPS, bool),
+    }
 
 # %% ../../nbs/08_data_bdd.ipynb #a7d8636d
 def bdd_index(root) -> dict[str, dict[str, Path]]:
@@ -136,17 +203,20 @@ def bdd_index(root) -> dict[str, dict[str, Path]]:
     videos = {p.stem: p for ext in ("mov", "mp4", "avi") for p in root.rglob(f"*.{ext}")}
     return {"info": info, "videos": videos, "labels": sorted(root.rglob("bdd100k_labels_images_*.json"))}
 
+# %% ../../nbs/08_data_bdd.ipynb #5c596ca5
 def video_name(file_name: str, known) -> str:
     "The BDD100K video a BDD-OIA image file name refers to."
     stem = Path(file_name).stem
     return stem if stem in known or "_" not in stem else stem.rsplit("_", 1)[0]
 
+# %% ../../nbs/08_data_bdd.ipynb #8260a6e1
 def frame_labels(paths) -> dict[str, dict]:
     "BDD100K 100k image labels by image name (`<video>.jpg`)."
     out = {}
     for p in paths:
         data = read_json(p, "BDD100K labels")
-        if not isinstance(data, list): raise DatasetFormatError(f"BDD100K labels {str(p)!r} must be a JSON list of images")
+        if not isinstance(data, list):
+            raise DatasetFormatError(f"BDD100K labels {str(p)!r} must be a JSON list of images")
         out.update({d["name"]: d for d in data if isinstance(d, dict) and "name" in d})
     return out
 
@@ -154,53 +224,95 @@ def frame_labels(paths) -> dict[str, dict]:
 def bdd_clip(video: str, label: dict, idx: dict, frame_label: dict | None, T: int, size: int) -> dict:
     "The clip of `video` ending at its labelled frame, in vlarl's sample schema."
     for kind, what in (("info", "BDD100K info"), ("videos", "BDD100K video")):
-        if video not in idx[kind]: raise DatasetFormatError(f"{what} of {video!r} (BDD-OIA label) not found under the root ({kind}/**/{video}.*)")
+        if video not in idx[kind]:
+            raise DatasetFormatError(
+                f"{what} of {video!r} (BDD-OIA label) not found under the root ({kind}/**/{video}.*)"
+            )
     info_path = idx["info"][video]
     history, future, state = bdd_ego(gps_track(read_json(info_path, "BDD100K info"), info_path), T)
     times = BDD_KEYFRAME_S + DT * np.arange(-(T - 1), 2)
     frames = video_frames(idx["videos"][video], times, size)
-    agents = [a for a in (bdd_agent(l, i, T, size) for i, l in enumerate((frame_label or {}).get("labels", []))) if a is not None]
+    agents = [
+        a
+        for a in (bdd_agent(l, i, T, size) for i, l in enumerate((frame_label or {}).get("labels", [])))
+        if a is not None
+    ]
     agents = [dict(a, track_id=i) for i, a in enumerate(agents)]
     attrs = (frame_label or {}).get("attributes", {})
     collision = swept_collision(future, agents, 4) is not None
     seed = stable_seed(video)
     facts = real_facts(attrs.get("scene", "road"), state, agents, label["action"], collision, T)
     note = ", ".join(v for v in (attrs.get("weather"), attrs.get("timeofday")) if v and v != "undefined")
-    return {"clip_id": f"bdd-{video}", "source": "bdd100k", "scenario": attrs.get("scene", "bdd100k"), "seed": seed, "policy": "human",
-            "frames": frames[:T], "future_frame": frames[T], "ego_history": history, "ego_future": future, "ego_state": state,
-            "agents": agents, "action": label["action"], "explanations": label["explanations"], **real_captions(facts, seed, note),
-            "collision": collision}
+    return {
+        "clip_id": f"bdd-{video}",
+        "source": "bdd100k",
+        "scenario": attrs.get("scene", "bdd100k"),
+        "seed": seed,
+        "policy": "human",
+        "frames": frames[:T],
+        "future_frame": frames[T],
+        "ego_history": history,
+        "ego_future": future,
+        "ego_state": state,
+        "agents": agents,
+        "action": label["action"],
+        "explanations": label["explanations"],
+        **real_captions(facts, seed, note),
+        "collision": collision,
+    }
 
-def bdd_clips(cfg: RunConfig, # data.root/max_clips and world.frames/image_size are used
-             ):
+# %% ../../nbs/08_data_bdd.ipynb #9f409d01
+def bdd_clips(
+    cfg: RunConfig,  # data.root/max_clips and world.frames/image_size are used
+):
     "Generate a clip for every BDD-OIA label under `cfg.data.root`."
     idx = bdd_index(cfg.data.root)
     labels = {k: v for a, r in oia_files(cfg.data.root) for k, v in oia_labels(a, r).items()}
     images = frame_labels(idx["labels"])
     for n, (file_name, label) in enumerate(sorted(labels.items())):
-        if cfg.data.max_clips and n >= cfg.data.max_clips: return
+        if cfg.data.max_clips and n >= cfg.data.max_clips:
+            return
         video = video_name(file_name, idx["videos"])
         yield bdd_clip(video, label, idx, images.get(f"{video}.jpg"), cfg.world.frames, cfg.world.image_size)
 
 # %% ../../nbs/08_data_bdd.ipynb #84eaee83
-BDD_FIXTURE = {"b1c66a42-6f7d68ca": dict(course=90.0, speeds=[10.0] * 15, flags=[1, 0, 0, 0, 0], reasons=["Follow traffic"]),
-               "c0a1b2c3-d4e5f607": dict(course=0.0, speeds=[8.0] * 9 + [6.0, 4.0, 2.0, 0.0, 0.0, 0.0], flags=[0, 1, 0, 0, 0], reasons=["Obstacle: car"])}
+BDD_FIXTURE = {
+    "b1c66a42-6f7d68ca": dict(course=90.0, speeds=[10.0] * 15, flags=[1, 0, 0, 0, 0], reasons=["Follow traffic"]),
+    "c0a1b2c3-d4e5f607": dict(
+        course=0.0, speeds=[8.0] * 9 + [6.0, 4.0, 2.0, 0.0, 0.0, 0.0], flags=[0, 1, 0, 0, 0], reasons=["Obstacle: car"]
+    ),
+}
+
 
 def _fixture_info(name: str, spec: dict, start: int = 1_505_000_000_000) -> dict:
     "An info file: GPS at 1 Hz from the speed profile (trapezoid rule) along a fixed course."
     lat0, lon0, course = 37.7749, -122.4194, math.radians(spec["course"])
     dist = np.concatenate([[0], np.cumsum((np.array(spec["speeds"][1:]) + spec["speeds"][:-1]) / 2)])
-    fix = lambda k: {"timestamp": start + 1000 * k, "speed": spec["speeds"][k], "course": spec["course"], "accuracy": 5.0,
-                     "latitude": lat0 + math.degrees(dist[k] * math.cos(course) / EARTH_RADIUS),
-                     "longitude": lon0 + math.degrees(dist[k] * math.sin(course) / (EARTH_RADIUS * math.cos(math.radians(lat0))))}
-    return {"rideID": name, "startTime": start, "endTime": start + 14_000, "filename": f"{name}.mov", "locations": [fix(k) for k in range(15)]}
+    fix = lambda k: {
+        "timestamp": start + 1000 * k,
+        "speed": spec["speeds"][k],
+        "course": spec["course"],
+        "accuracy": 5.0,
+        "latitude": lat0 + math.degrees(dist[k] * math.cos(course) / EARTH_RADIUS),
+        "longitude": lon0 + math.degrees(dist[k] * math.sin(course) / (EARTH_RADIUS * math.cos(math.radians(lat0)))),
+    }
+    return {
+        "rideID": name,
+        "startTime": start,
+        "endTime": start + 14_000,
+        "filename": f"{name}.mov",
+        "locations": [fix(k) for k in range(15)],
+    }
 
+# %% ../../nbs/08_data_bdd.ipynb #7d9c06d9
 def _fixture_video(path, fps: int = 4, seconds: int = 14) -> None:
     "A tiny .mov whose frame at t seconds is a flat (10 t, 80, 160) colour."
     import cv2
+
     path.parent.mkdir(parents=True, exist_ok=True)
     w = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (64, 36))
-    for k in range(fps * seconds): w.write(np.full((36, 64, 3), (160, 80, int(10 * k / fps)), np.uint8))  # BGR
+    for k in range(fps * seconds):
+        w.write(np.full((36, 64, 3), (160, 80, int(10 * k / fps)), np.uint8))  # BGR
     w.release()
 
 # %% ../../nbs/08_data_bdd.ipynb #1b15ec1d
@@ -210,15 +322,31 @@ def write_bdd_fixture(root) -> Path:
     images, annotations, reasons, labels = [], [], [], []
     for i, (name, spec) in enumerate(BDD_FIXTURE.items()):
         info = root / "bdd100k" / "info" / "100k" / "train" / f"{name}.json"
-        info.parent.mkdir(parents=True, exist_ok=True); info.write_text(json.dumps(_fixture_info(name, spec)))
+        info.parent.mkdir(parents=True, exist_ok=True)
+        info.write_text(json.dumps(_fixture_info(name, spec)))
         _fixture_video(root / "bdd100k" / "videos" / "100k" / "train" / f"{name}.mov")
-        images.append({"file_name": f"{name}.jpg", "id": i}); annotations.append({"category": spec["flags"], "id": i})
+        images.append({"file_name": f"{name}.jpg", "id": i})
+        annotations.append({"category": spec["flags"], "id": i})
         reasons.append({"file_name": f"{name}.jpg", "reason": [int(e in spec["reasons"]) for e in EXPLANATIONS]})
-        labels.append({"name": f"{name}.jpg", "timestamp": 10000, "attributes": {"weather": "clear", "scene": "city street", "timeofday": "daytime"},
-                       "labels": [{"id": 1, "category": "car", "attributes": {"occluded": False}, "box2d": {"x1": 600.0, "y1": 300.0, "x2": 680.0, "y2": 380.0}},
-                                  {"id": 2, "category": "traffic light", "box2d": {"x1": 10.0, "y1": 10.0, "x2": 20.0, "y2": 30.0}},
-                                  {"id": 3, "category": "drivable area", "poly2d": []}]})
-    oia = root / "lastframe" / "data"; oia.mkdir(parents=True, exist_ok=True)
+        labels.append(
+            {
+                "name": f"{name}.jpg",
+                "timestamp": 10000,
+                "attributes": {"weather": "clear", "scene": "city street", "timeofday": "daytime"},
+                "labels": [
+                    {
+                        "id": 1,
+                        "category": "car",
+                        "attributes": {"occluded": False},
+                        "box2d": {"x1": 600.0, "y1": 300.0, "x2": 680.0, "y2": 380.0},
+                    },
+                    {"id": 2, "category": "traffic light", "box2d": {"x1": 10.0, "y1": 10.0, "x2": 20.0, "y2": 30.0}},
+                    {"id": 3, "category": "drivable area", "poly2d": []},
+                ],
+            }
+        )
+    oia = root / "lastframe" / "data"
+    oia.mkdir(parents=True, exist_ok=True)
     (oia / "train_25k_images_actions.json").write_text(json.dumps({"images": images, "annotations": annotations}))
     (oia / "train_25k_images_reasons.json").write_text(json.dumps(reasons))
     (root / "bdd100k" / "labels").mkdir(parents=True, exist_ok=True)

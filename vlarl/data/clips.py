@@ -29,105 +29,173 @@ __all__ = ['clip_features', 'as_arrays', 'clip_jobs', 'read_real_clips', 'record
 def clip_features() -> Features:
     "The `datasets` features of vlarl's sample schema."
     point = List(Value("float32"), length=2)
-    agent = {"track_id": Value("int32"), "cls": Value("string"),
-             "boxes": List(List(Value("float32"), length=4)), "visible": List(Value("bool")),
-             "position": point, "size": point, "heading": Value("float32"), "speed": Value("float32"),
-             "future": List(point), "future_heading": List(Value("float32")), "future_valid": List(Value("bool"))}
-    return Features({
-        "clip_id": Value("string"), "source": Value("string"), "scenario": Value("string"), "seed": Value("int64"),
-        "policy": Value("string"), "frames": List(Image()), "future_frame": Image(),
-        "ego_history": List(point), "ego_future": List(point),
-        "ego_state": {"speed": Value("float32"), "acceleration": Value("float32"), "yaw_rate": Value("float32"), "command": Value("string")},
-        "agents": List(agent), "action": List(Value("string")), "explanations": List(Value("string")),
-        "caption_raw": Value("string"), "caption_detailed": Value("string"), "caption_concise": Value("string"),
-        "collision": Value("bool")})
+    agent = {
+        "track_id": Value("int32"),
+        "cls": Value("string"),
+        "boxes": List(List(Value("float32"), length=4)),
+        "visible": List(Value("bool")),
+        "position": point,
+        "size": point,
+        "heading": Value("float32"),
+        "speed": Value("float32"),
+        "future": List(point),
+        "future_heading": List(Value("float32")),
+        "future_valid": List(Value("bool")),
+    }
+    return Features(
+        {
+            "clip_id": Value("string"),
+            "source": Value("string"),
+            "scenario": Value("string"),
+            "seed": Value("int64"),
+            "policy": Value("string"),
+            "frames": List(Image()),
+            "future_frame": Image(),
+            "ego_history": List(point),
+            "ego_future": List(point),
+            "ego_state": {
+                "speed": Value("float32"),
+                "acceleration": Value("float32"),
+                "yaw_rate": Value("float32"),
+                "command": Value("string"),
+            },
+            "agents": List(agent),
+            "action": List(Value("string")),
+            "explanations": List(Value("string")),
+            "caption_raw": Value("string"),
+            "caption_detailed": Value("string"),
+            "caption_concise": Value("string"),
+            "collision": Value("bool"),
+        }
+    )
 
 # %% ../../nbs/02_data_clips.ipynb #854280cf
-_AGENT_ARRAYS = {"boxes": np.float32, "visible": bool, "position": np.float32, "size": np.float32,
-                 "future": np.float32, "future_heading": np.float32, "future_valid": bool}
+_AGENT_ARRAYS = {
+    "boxes": np.float32,
+    "visible": bool,
+    "position": np.float32,
+    "size": np.float32,
+    "future": np.float32,
+    "future_heading": np.float32,
+    "future_valid": bool,
+}
+
 
 def as_arrays(example: dict) -> dict:
     "A dataset row with frames as uint8 HxWx3 arrays and points, boxes and masks as numpy arrays."
     out = dict(example)
-    out["frames"] = [np.asarray(f.convert("RGB") if hasattr(f, "convert") else f, dtype=np.uint8) for f in example["frames"]]
+    out["frames"] = [
+        np.asarray(f.convert("RGB") if hasattr(f, "convert") else f, dtype=np.uint8) for f in example["frames"]
+    ]
     f = example["future_frame"]
     out["future_frame"] = np.asarray(f.convert("RGB") if hasattr(f, "convert") else f, dtype=np.uint8)
     out["ego_history"] = np.asarray(example["ego_history"], np.float32).reshape(-1, 2)
     out["ego_future"] = np.asarray(example["ego_future"], np.float32).reshape(-1, 2)
-    out["agents"] = [{k: (np.asarray(v, _AGENT_ARRAYS[k]) if k in _AGENT_ARRAYS else v) for k, v in a.items()} for a in example["agents"]]
+    out["agents"] = [
+        {k: (np.asarray(v, _AGENT_ARRAYS[k]) if k in _AGENT_ARRAYS else v) for k, v in a.items()}
+        for a in example["agents"]
+    ]
     for a in out["agents"]:
-        a["boxes"] = a["boxes"].reshape(-1, 4); a["future"] = a["future"].reshape(-1, 2)
+        a["boxes"] = a["boxes"].reshape(-1, 4)
+        a["future"] = a["future"].reshape(-1, 2)
     return out
 
 # %% ../../nbs/02_data_clips.ipynb #63cf9843
 def clip_jobs(cfg: RunConfig) -> list[tuple[str, int]]:
     "The (scenario, seed) of every clip of a run, in dataset order."
     names = list(SCENARIO_ENVS)
-    return [(sc, int(np.random.SeedSequence([cfg.seed, names.index(sc), i]).generate_state(1)[0]))
-            for sc in cfg.world.scenarios for i in range(cfg.world.clips_per_scenario)]
+    return [
+        (sc, int(np.random.SeedSequence([cfg.seed, names.index(sc), i]).generate_state(1)[0]))
+        for sc in cfg.world.scenarios
+        for i in range(cfg.world.clips_per_scenario)
+    ]
 
+# %% ../../nbs/02_data_clips.ipynb #2745fd90
 def _record_shards(shards: list, world: dict):
     "Generator of clips for `Dataset.from_generator`: one env per scenario, reused across clips."
     wc, envs = WorldConfig(**world), {}
     for jobs in shards:
         for scenario, seed in jobs:
-            if scenario not in envs: envs[scenario] = make_env(scenario, wc)
+            if scenario not in envs:
+                envs[scenario] = make_env(scenario, wc)
             yield record_clip(scenario, seed, wc, envs[scenario])
-    for env in envs.values(): env.close()
+    for env in envs.values():
+        env.close()
 
 # %% ../../nbs/02_data_clips.ipynb #00f324e4
 def _real_clips(cfg: dict):
     "Generator of a real source's clips (`data.source`) for `Dataset.from_generator`."
     from vlarl.config import config_from_dict
+
     cfg = config_from_dict(RunConfig, cfg)
-    if cfg.data.source == "nuscenes": from vlarl.data.nuscenes import nuscenes_clips as clips
-    else: from vlarl.data.bdd import bdd_clips as clips
+    if cfg.data.source == "nuscenes":
+        from vlarl.data.nuscenes import nuscenes_clips as clips
+    else:
+        from vlarl.data.bdd import bdd_clips as clips
     yield from clips(cfg)
 
+# %% ../../nbs/02_data_clips.ipynb #b559cba7
 def read_real_clips(cfg: RunConfig, progress: bool = True) -> Dataset:
     "Read a real dataset (`data.source`, `data.root`) into a `Dataset` with the world's features."
     cache = tempfile.mkdtemp(prefix="vlarl-clips-")
     (enable_progress_bar if progress else disable_progress_bar)()
     try:
-        ds = Dataset.from_generator(_real_clips, features=clip_features(), cache_dir=cache, gen_kwargs={"cfg": config_to_dict(cfg)})
+        ds = Dataset.from_generator(
+            _real_clips, features=clip_features(), cache_dir=cache, gen_kwargs={"cfg": config_to_dict(cfg)}
+        )
         return ds.map(keep_in_memory=True)
     except DatasetGenerationError as e:  # show the adapter's error (it names the broken file), not datasets' wrapper
         raise (e.__cause__ if isinstance(e.__cause__, ValueError) else e) from None
     finally:
         shutil.rmtree(cache, ignore_errors=True)
 
-def record_clips(cfg: RunConfig, # run config: world, data.num_proc and seed are used
-                 progress: bool = True, # show datasets' progress bar
-                ) -> Dataset:
-    "Record every clip of `cfg` into a `Dataset` (in a fresh cache, so code changes are never masked); real sources are read instead."
-    if cfg.data.source != "sim": return read_real_clips(cfg, progress)
+# %% ../../nbs/02_data_clips.ipynb #e41a4db5
+def record_clips(
+    cfg: RunConfig,  # run config: world, data.num_proc and seed are used
+    progress: bool = True,  # show datasets' progress bar
+) -> Dataset:
+    """Record every clip of `cfg` into a `Dataset` (in a fresh cache, so code changes are never masked); real sources
+    are read instead."""
+    if cfg.data.source != "sim":
+        return read_real_clips(cfg, progress)
     jobs = clip_jobs(cfg)
-    if not jobs: raise ValueError("the configuration records no clips (world.scenarios or world.clips_per_scenario is empty)")
+    if not jobs:
+        raise ValueError("the configuration records no clips (world.scenarios or world.clips_per_scenario is empty)")
     n = min(cfg.data.num_proc, len(jobs))
-    shards = [jobs[i * len(jobs) // n:(i + 1) * len(jobs) // n] for i in range(n)]
+    shards = [jobs[i * len(jobs) // n : (i + 1) * len(jobs) // n] for i in range(n)]
     cache = tempfile.mkdtemp(prefix="vlarl-clips-")
     (enable_progress_bar if progress else disable_progress_bar)()
     try:
-        ds = Dataset.from_generator(_record_shards, features=clip_features(), cache_dir=cache, num_proc=n if n > 1 else None,
-                                    gen_kwargs={"shards": shards, "world": config_to_dict(cfg.world)})
+        ds = Dataset.from_generator(
+            _record_shards,
+            features=clip_features(),
+            cache_dir=cache,
+            num_proc=n if n > 1 else None,
+            gen_kwargs={"shards": shards, "world": config_to_dict(cfg.world)},
+        )
         return ds.flatten_indices() if ds._indices is not None else ds.map(keep_in_memory=True)
     finally:
         shutil.rmtree(cache, ignore_errors=True)
 
 # %% ../../nbs/02_data_clips.ipynb #76315cd6
 def video_of(clip_id: str) -> str:
-    "The video a clip was cut from: a real source's clips `<video>/<start>` share it; a simulated clip is its own video."
+    """The video a clip was cut from: a real source's clips `<video>/<start>` share it; a simulated clip is its own
+    video."""
     return clip_id.rsplit("/", 1)[0]
 
-def split_clips(ds: Dataset, # recorded clips
-                held_out_frac: float = 0.1, # share of clips held out, per scenario
-                seed: int = 0, # split seed
-               ) -> DatasetDict:
+# %% ../../nbs/02_data_clips.ipynb #ec934cae
+def split_clips(
+    ds: Dataset,  # recorded clips
+    held_out_frac: float = 0.1,  # share of clips held out, per scenario
+    seed: int = 0,  # split seed
+) -> DatasetDict:
     "Video-level split into `train` and `held_out`: no clip_id, and no video (`video_of`), is in both."
-    if len(ds) < 2: raise ValueError(f"cannot split {len(ds)} clip(s): at least 2 are needed")
+    if len(ds) < 2:
+        raise ValueError(f"cannot split {len(ds)} clip(s): at least 2 are needed")
     rng, held = np.random.default_rng(seed), set()
     by_scenario = collections.defaultdict(lambda: collections.defaultdict(list))  # scenario -> video -> row indices
-    for i, (cid, sc) in enumerate(zip(ds["clip_id"], ds["scenario"])): by_scenario[sc][video_of(cid)].append(i)
+    for i, (cid, sc) in enumerate(zip(ds["clip_id"], ds["scenario"])):
+        by_scenario[sc][video_of(cid)].append(i)
     for sc in sorted(by_scenario):
         videos = list(by_scenario[sc].values())
         k = min(max(math.ceil(held_out_frac * len(videos)), 1), len(videos) - 1) if len(videos) > 1 else 0
@@ -136,14 +204,18 @@ def split_clips(ds: Dataset, # recorded clips
     return DatasetDict(train=ds.select(train), held_out=ds.select(sorted(held)))
 
 # %% ../../nbs/02_data_clips.ipynb #221b0ad9
-def balanced_subset(clips, # a `Dataset` or list of clips with a `scenario` each
-                    n: int, # clips wanted (0 = all)
-                   ):
-    "The first clips of each scenario in turn (round robin) up to `n`, in dataset order: evaluation sets that cover every scenario."
+def balanced_subset(
+    clips,  # a `Dataset` or list of clips with a `scenario` each
+    n: int,  # clips wanted (0 = all)
+):
+    """The first clips of each scenario in turn (round robin) up to `n`, in dataset order: evaluation sets that cover
+    every scenario."""
     scen = clips["scenario"] if isinstance(clips, Dataset) else [c["scenario"] for c in clips]
-    if not n or n >= len(scen): return clips
+    if not n or n >= len(scen):
+        return clips
     by = collections.defaultdict(list)
-    for i, sc in enumerate(scen): by[sc].append(i)
+    for i, sc in enumerate(scen):
+        by[sc].append(i)
     order = [i for group in itertools.zip_longest(*by.values()) for i in group if i is not None]
     keep = sorted(order[:n])
     return clips.select(keep) if isinstance(clips, Dataset) else [clips[i] for i in keep]
@@ -152,27 +224,37 @@ def balanced_subset(clips, # a `Dataset` or list of clips with a `scenario` each
 def save_clips(dsd: DatasetDict, path) -> Path:
     "Write a split clip dataset to `path` (must not exist yet)."
     path = Path(path)
-    if path.exists() and any(path.iterdir()): raise FileExistsError(f"{str(path)!r} already holds data; choose a new path")
+    if path.exists() and any(path.iterdir()):
+        raise FileExistsError(f"{str(path)!r} already holds data; choose a new path")
     dsd.save_to_disk(str(path))
     return path
 
+# %% ../../nbs/02_data_clips.ipynb #6876aa1c
 def load_clips(path) -> DatasetDict:
     "Read a split clip dataset written by `save_clips`."
     path = Path(path)
     if not (path / "dataset_dict.json").is_file():
-        raise FileNotFoundError(f"no clip dataset at {str(path)!r}: record one first (`vlarl run stage0`) or fix the path")
+        raise FileNotFoundError(
+            f"no clip dataset at {str(path)!r}: record one first (`vlarl run stage0`) or fix the path"
+        )
     dsd = load_from_disk(str(path))
     missing = set(clip_features()) - set(dsd["train"].features)
-    if missing: raise ValueError(f"dataset at {str(path)!r} lacks schema fields {sorted(missing)}")
-    if sum(len(d) for d in dsd.values()) == 0: raise ValueError(f"dataset at {str(path)!r} is empty")
+    if missing:
+        raise ValueError(f"dataset at {str(path)!r} lacks schema fields {sorted(missing)}")
+    if sum(len(d) for d in dsd.values()) == 0:
+        raise ValueError(f"dataset at {str(path)!r} is empty")
     return dsd
 
 # %% ../../nbs/02_data_clips.ipynb #552021c0
-def ensure_clips(run, # the stage's `RunDir`
-                 cfg: RunConfig, # its configuration
-                ) -> DatasetDict:
+def ensure_clips(
+    run,  # the stage's `RunDir`
+    cfg: RunConfig,  # its configuration
+) -> DatasetDict:
     "The run's clip dataset (`<run>/data/clips`), recorded and saved first (atomically) if the run has none yet."
-    def build(tmp: Path): save_clips(split_clips(record_clips(cfg, progress=False), cfg.data.held_out_frac, cfg.seed), tmp)
+
+    def build(tmp: Path):
+        save_clips(split_clips(record_clips(cfg, progress=False), cfg.data.held_out_frac, cfg.seed), tmp)
+
     return cached(Path(run.data) / "clips", build, load_clips, legacy="dataset_dict.json")
 
 # %% ../../nbs/02_data_clips.ipynb #efd0800b
@@ -184,16 +266,25 @@ def dataset_card(dsd: DatasetDict) -> dict:
         rows = cols.to_list()
         count = lambda key: dict(collections.Counter(r[key] for r in rows).most_common())
         multi = lambda key, order: {k: sum(k in r[key] for r in rows) for k in order}
-        card[name] = {"clips": len(ds), "scenario": count("scenario"), "policy": count("policy"),
-                      "action": multi("action", ACTIONS), "explanations": multi("explanations", DECIDABLE_EXPLANATIONS),
-                      "command": dict(collections.Counter(r["ego_state"]["command"] for r in rows).most_common()),
-                      "collision": sum(r["collision"] for r in rows)}
+        card[name] = {
+            "clips": len(ds),
+            "scenario": count("scenario"),
+            "policy": count("policy"),
+            "action": multi("action", ACTIONS),
+            "explanations": multi("explanations", DECIDABLE_EXPLANATIONS),
+            "command": dict(collections.Counter(r["ego_state"]["command"] for r in rows).most_common()),
+            "collision": sum(r["collision"] for r in rows),
+        }
     return card
 
+# %% ../../nbs/02_data_clips.ipynb #25135b0a
 def format_card(card: dict) -> str:
     "The dataset card as an aligned text table (one column per split)."
     splits = list(card)
-    lines = [f"{'':34}" + "".join(f"{s:>10}" for s in splits), f"{'clips':34}" + "".join(f"{card[s]['clips']:>10}" for s in splits)]
+    lines = [
+        f"{'':34}" + "".join(f"{s:>10}" for s in splits),
+        f"{'clips':34}" + "".join(f"{card[s]['clips']:>10}" for s in splits),
+    ]
     for section in ("scenario", "policy", "action", "command", "explanations"):
         keys = list(dict.fromkeys(k for s in splits for k in card[s][section]))
         lines.append(f"{section}:")

@@ -15,9 +15,20 @@ from PIL import Image as PILImage
 
 from ..config import NUSCENES_CAMERAS, RunConfig
 from ..eval.metrics import swept_collision
-from ..schema import (AGENT_CLASSES, CLASS_COLOR_NAME, CLASS_SIZE, DT, FUTURE_STEPS, action_labels,
-                          concise_caption, detailed_caption, raw_caption, route_command,
-                          traffic_density, wrap_angle)
+from vlarl.schema import (
+    AGENT_CLASSES,
+    CLASS_COLOR_NAME,
+    CLASS_SIZE,
+    DT,
+    FUTURE_STEPS,
+    action_labels,
+    concise_caption,
+    detailed_caption,
+    raw_caption,
+    route_command,
+    traffic_density,
+    wrap_angle,
+)
 
 # %% auto #0
 __all__ = ['NUSCENES_TABLES', 'NUSCENES_FIELDS', 'NUSCENES_CLASS_PREFIXES', 'NUSCENES_EGO_SIZE', 'FIXTURE_SCENES',
@@ -31,95 +42,157 @@ __all__ = ['NUSCENES_TABLES', 'NUSCENES_FIELDS', 'NUSCENES_CLASS_PREFIXES', 'NUS
 class DatasetFormatError(ValueError):
     "A dataset root is missing a file, or a file is not in the published format; the message names the file."
 
-NUSCENES_TABLES = ("attribute", "calibrated_sensor", "category", "ego_pose", "instance", "log", "map", "sample",
-                   "sample_annotation", "sample_data", "scene", "sensor", "visibility")
+# %% ../../nbs/07_data_nuscenes.ipynb #925c2770
+NUSCENES_TABLES = (
+    "attribute",
+    "calibrated_sensor",
+    "category",
+    "ego_pose",
+    "instance",
+    "log",
+    "map",
+    "sample",
+    "sample_annotation",
+    "sample_data",
+    "scene",
+    "sensor",
+    "visibility",
+)
 #: the fields the adapter reads from each table it uses
-NUSCENES_FIELDS = {"scene": ("token", "log_token", "first_sample_token", "name", "description"),
-                   "sample": ("token", "timestamp", "next", "scene_token"),
-                   "sample_data": ("token", "sample_token", "ego_pose_token", "calibrated_sensor_token", "filename", "is_key_frame", "width", "height"),
-                   "ego_pose": ("token", "translation", "rotation"),
-                   "calibrated_sensor": ("token", "sensor_token", "translation", "rotation", "camera_intrinsic"),
-                   "sensor": ("token", "channel"), "log": ("token", "location"), "category": ("token", "name"),
-                   "instance": ("token", "category_token"),
-                   "sample_annotation": ("token", "sample_token", "instance_token", "translation", "size", "rotation")}
+NUSCENES_FIELDS = {
+    "scene": ("token", "log_token", "first_sample_token", "name", "description"),
+    "sample": ("token", "timestamp", "next", "scene_token"),
+    "sample_data": (
+        "token",
+        "sample_token",
+        "ego_pose_token",
+        "calibrated_sensor_token",
+        "filename",
+        "is_key_frame",
+        "width",
+        "height",
+    ),
+    "ego_pose": ("token", "translation", "rotation"),
+    "calibrated_sensor": ("token", "sensor_token", "translation", "rotation", "camera_intrinsic"),
+    "sensor": ("token", "channel"),
+    "log": ("token", "location"),
+    "category": ("token", "name"),
+    "instance": ("token", "category_token"),
+    "sample_annotation": ("token", "sample_token", "instance_token", "translation", "size", "rotation"),
+}
 
-def find_version(root, # the nuScenes dataroot
-                 version: str = "", # a version folder name; '' = the only `v1.0-*` folder
-                ) -> str:
+
+def find_version(
+    root,  # the nuScenes dataroot
+    version: str = "",  # a version folder name; '' = the only `v1.0-*` folder
+) -> str:
     "The version folder to read under `root`."
     root = Path(root)
-    if not root.is_dir(): raise DatasetFormatError(f"nuScenes root {str(root)!r} is not a folder")
+    if not root.is_dir():
+        raise DatasetFormatError(f"nuScenes root {str(root)!r} is not a folder")
     if version:
-        if not (root / version).is_dir(): raise DatasetFormatError(f"nuScenes version folder {str(root / version)!r} does not exist")
+        if not (root / version).is_dir():
+            raise DatasetFormatError(f"nuScenes version folder {str(root / version)!r} does not exist")
         return version
     found = sorted(p.name for p in root.glob("v1.0-*") if p.is_dir())
-    if len(found) != 1: raise DatasetFormatError(f"expected one v1.0-* folder in {str(root)!r}, found {found or 'none'}; set data.version")
+    if len(found) != 1:
+        raise DatasetFormatError(
+            f"expected one v1.0-* folder in {str(root)!r}, found {found or 'none'}; set data.version"
+        )
     return found[0]
 
+# %% ../../nbs/07_data_nuscenes.ipynb #8ce94f1c
 def read_table(path) -> list[dict]:
     "One nuScenes JSON table: a list of records, each with the fields vlarl reads."
     path, name = Path(path), Path(path).stem
-    if not path.is_file(): raise DatasetFormatError(f"nuScenes table {str(path)!r} is missing")
-    try: records = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as e: raise DatasetFormatError(f"nuScenes table {str(path)!r} is not valid JSON: {e}") from None
+    if not path.is_file():
+        raise DatasetFormatError(f"nuScenes table {str(path)!r} is missing")
+    try:
+        records = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise DatasetFormatError(f"nuScenes table {str(path)!r} is not valid JSON: {e}") from None
     if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
         raise DatasetFormatError(f"nuScenes table {str(path)!r} must be a JSON list of records")
     for r in records:
         missing = [f for f in NUSCENES_FIELDS.get(name, ("token",)) if f not in r]
-        if missing: raise DatasetFormatError(f"nuScenes table {str(path)!r}: record {r.get('token', '?')!r} lacks {missing}")
+        if missing:
+            raise DatasetFormatError(f"nuScenes table {str(path)!r}: record {r.get('token', '?')!r} lacks {missing}")
     return records
 
 # %% ../../nbs/07_data_nuscenes.ipynb #ec72c826
 class NuScenesTables:
-    "The v1.0 tables of a nuScenes root, indexed by token like nuscenes-devkit's `NuScenes` (`get`, `scene`, `dataroot`)."
+    """The v1.0 tables of a nuScenes root, indexed by token like nuscenes-devkit's `NuScenes` (`get`, `scene`,
+    `dataroot`)."""
+
     def __init__(self, dataroot, version: str = ""):
         self.dataroot, self.version = str(dataroot), find_version(dataroot, version)
-        for name in NUSCENES_TABLES: setattr(self, name, read_table(Path(dataroot) / self.version / f"{name}.json"))
+        for name in NUSCENES_TABLES:
+            setattr(self, name, read_table(Path(dataroot) / self.version / f"{name}.json"))
         self._index = {name: {r["token"]: r for r in getattr(self, name)} for name in NUSCENES_TABLES}
         self._shortcuts()
 
     def _shortcuts(self):
         "The devkit's reverse index: `sample['data'][channel]`, `sample['anns']`, `annotation['category_name']`."
-        for s in self.sample: s["data"], s["anns"] = {}, []
+        for s in self.sample:
+            s["data"], s["anns"] = {}, []
         for sd in self.sample_data:
             if sd["is_key_frame"]:
-                channel = self.get("sensor", self.get("calibrated_sensor", sd["calibrated_sensor_token"])["sensor_token"])["channel"]
+                channel = self.get(
+                    "sensor", self.get("calibrated_sensor", sd["calibrated_sensor_token"])["sensor_token"]
+                )["channel"]
                 self.get("sample", sd["sample_token"])["data"][channel] = sd["token"]
         for a in self.sample_annotation:
             self.get("sample", a["sample_token"])["anns"].append(a["token"])
-            a["category_name"] = self.get("category", self.get("instance", a["instance_token"])["category_token"])["name"]
+            a["category_name"] = self.get("category", self.get("instance", a["instance_token"])["category_token"])[
+                "name"
+            ]
 
     def get(self, table: str, token: str) -> dict:
         "The record of `table` with `token`."
-        try: return self._index[table][token]
-        except KeyError: raise DatasetFormatError(f"{self.dataroot}/{self.version}/{table}.json has no record {token!r}") from None
+        try:
+            return self._index[table][token]
+        except KeyError:
+            raise DatasetFormatError(f"{self.dataroot}/{self.version}/{table}.json has no record {token!r}") from None
 
-def open_nuscenes(root, # the nuScenes dataroot
-                  version: str = "", # version folder ('' = the only one)
-                  devkit: bool = False, # read with nuscenes-devkit's `NuScenes` instead (must be installed)
-                 ):
+# %% ../../nbs/07_data_nuscenes.ipynb #0b4e96b4
+def open_nuscenes(
+    root,  # the nuScenes dataroot
+    version: str = "",  # version folder ('' = the only one)
+    devkit: bool = False,  # read with nuscenes-devkit's `NuScenes` instead (must be installed)
+):
     "The tables of a nuScenes root: vlarl's reader, or the devkit's."
-    if not devkit: return NuScenesTables(root, version)
+    if not devkit:
+        return NuScenesTables(root, version)
     from nuscenes.nuscenes import NuScenes
+
     return NuScenes(version=find_version(root, version), dataroot=str(root), verbose=False)
 
 # %% ../../nbs/07_data_nuscenes.ipynb #6a25d251
 def quaternion_matrix(q) -> np.ndarray:
     "Rotation matrix of a unit quaternion [w, x, y, z]."
     w, x, y, z = np.asarray(q, dtype=np.float64) / np.linalg.norm(q)
-    return np.array([[1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
-                     [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],
-                     [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)]])
+    return np.array(
+        [
+            [1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
+            [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],
+            [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)],
+        ]
+    )
 
+# %% ../../nbs/07_data_nuscenes.ipynb #af85bfc3
 def quaternion_yaw(q) -> float:
     "Heading (rad, counter-clockwise from +x) of a rotation."
     R = quaternion_matrix(q)
     return float(np.arctan2(R[1, 0], R[0, 0]))
 
+# %% ../../nbs/07_data_nuscenes.ipynb #2e0492e5
 def into_frame(points, pose: dict) -> np.ndarray:
     "Points (N, 3) in the frame of `pose` (a record with `translation` and `rotation`)."
-    return (np.asarray(points, dtype=np.float64).reshape(-1, 3) - np.asarray(pose["translation"])) @ quaternion_matrix(pose["rotation"])
+    return (np.asarray(points, dtype=np.float64).reshape(-1, 3) - np.asarray(pose["translation"])) @ quaternion_matrix(
+        pose["rotation"]
+    )
 
+# %% ../../nbs/07_data_nuscenes.ipynb #fe0025fa
 def nuscenes_box_corners(ann: dict) -> np.ndarray:
     "The 8 global corners (8, 3) of an annotation's box (size is [width, length, height])."
     w, l, h = ann["size"]
@@ -127,14 +200,17 @@ def nuscenes_box_corners(ann: dict) -> np.ndarray:
     return local @ quaternion_matrix(ann["rotation"]).T + np.asarray(ann["translation"])
 
 # %% ../../nbs/07_data_nuscenes.ipynb #ea2a325c
-def project_box(corners, # (8, 3) global box corners
-                ego_pose: dict, calib: dict, # the image's ego pose and calibrated sensor records
-                image_wh: tuple[int, int], # the image's size (px)
-               ) -> tuple[np.ndarray, bool]:
+def project_box(
+    corners,  # (8, 3) global box corners
+    ego_pose: dict,
+    calib: dict,  # the image's ego pose and calibrated sensor records
+    image_wh: tuple[int, int],  # the image's size (px)
+) -> tuple[np.ndarray, bool]:
     "Axis-aligned box [x1, y1, x2, y2] of a 3-D box in an image (clipped to it), and whether the camera sees it."
     cam = into_frame(into_frame(corners, ego_pose), calib)  # global -> ego -> camera (z forward)
     W, H = image_wh
-    if (cam[:, 2] <= 0.1).any(): return np.zeros(4, np.float32), False
+    if (cam[:, 2] <= 0.1).any():
+        return np.zeros(4, np.float32), False
     px = cam @ np.asarray(calib["camera_intrinsic"], dtype=np.float64).T
     px = px[:, :2] / px[:, 2:3]
     inside = (px[:, 0] > 0) & (px[:, 0] < W) & (px[:, 1] > 0) & (px[:, 1] < H) & (cam[:, 2] > 1.0)
@@ -143,11 +219,21 @@ def project_box(corners, # (8, 3) global box corners
     return box, bool(inside.any() and box[2] - box[0] >= 1 and box[3] - box[1] >= 1)
 
 # %% ../../nbs/07_data_nuscenes.ipynb #228b932e
-NUSCENES_CLASS_PREFIXES = (("vehicle.car", "car"), ("vehicle.emergency", "car"), ("vehicle.truck", "truck"),
-                           ("vehicle.trailer", "truck"), ("vehicle.construction", "truck"), ("vehicle.bus", "bus"),
-                           ("vehicle.motorcycle", "motorcycle"), ("vehicle.bicycle", "motorcycle"),
-                           ("human.", "obstacle"), ("animal", "obstacle"), ("movable_object.", "obstacle"),
-                           ("static_object.", "obstacle"))
+NUSCENES_CLASS_PREFIXES = (
+    ("vehicle.car", "car"),
+    ("vehicle.emergency", "car"),
+    ("vehicle.truck", "truck"),
+    ("vehicle.trailer", "truck"),
+    ("vehicle.construction", "truck"),
+    ("vehicle.bus", "bus"),
+    ("vehicle.motorcycle", "motorcycle"),
+    ("vehicle.bicycle", "motorcycle"),
+    ("human.", "obstacle"),
+    ("animal", "obstacle"),
+    ("movable_object.", "obstacle"),
+    ("static_object.", "obstacle"),
+)
+
 
 def nuscenes_class(category: str) -> str | None:
     "The world class of a nuScenes category name (None for categories vlarl ignores)."
@@ -160,23 +246,34 @@ def mosaic_layout(n: int, size: int) -> list[tuple[int, int, int, int]]:
     w, h = size // cols, size // rows
     return [((i % cols) * w, (i // cols) * h, w, h) for i in range(n)]
 
+# %% ../../nbs/07_data_nuscenes.ipynb #75d3b46b
 def read_image(path) -> PILImage.Image:
     "An RGB image; a missing or unreadable file is a `DatasetFormatError` naming it."
     try:
-        with PILImage.open(path) as im: return im.convert("RGB")
-    except (FileNotFoundError, OSError) as e: raise DatasetFormatError(f"cannot read image {str(path)!r}: {e}") from None
+        with PILImage.open(path) as im:
+            return im.convert("RGB")
+    except (FileNotFoundError, OSError) as e:
+        raise DatasetFormatError(f"cannot read image {str(path)!r}: {e}") from None
 
 # %% ../../nbs/07_data_nuscenes.ipynb #02d90290
 def camera_views(db, sample: dict, cameras) -> list[dict]:
     "Image path, size, ego pose and calibration of each camera's key frame of `sample`."
     views = []
     for cam in cameras:
-        if cam not in sample["data"]: raise DatasetFormatError(f"sample {sample['token']!r} has no {cam} key frame in sample_data.json")
+        if cam not in sample["data"]:
+            raise DatasetFormatError(f"sample {sample['token']!r} has no {cam} key frame in sample_data.json")
         sd = db.get("sample_data", sample["data"][cam])
-        views.append({"path": Path(db.dataroot) / sd["filename"], "wh": (int(sd["width"]), int(sd["height"])),
-                      "pose": db.get("ego_pose", sd["ego_pose_token"]), "calib": db.get("calibrated_sensor", sd["calibrated_sensor_token"])})
+        views.append(
+            {
+                "path": Path(db.dataroot) / sd["filename"],
+                "wh": (int(sd["width"]), int(sd["height"])),
+                "pose": db.get("ego_pose", sd["ego_pose_token"]),
+                "calib": db.get("calibrated_sensor", sd["calibrated_sensor_token"]),
+            }
+        )
     return views
 
+# %% ../../nbs/07_data_nuscenes.ipynb #770e6d8a
 def render_views(views: list[dict], size: int) -> np.ndarray:
     "The frame (size x size x 3, uint8) of one sample's camera views."
     frame = PILImage.new("RGB", (size, size))
@@ -184,14 +281,17 @@ def render_views(views: list[dict], size: int) -> np.ndarray:
         frame.paste(read_image(v["path"]).resize((w, h), PILImage.BILINEAR), (x, y))
     return np.asarray(frame, dtype=np.uint8)
 
+# %% ../../nbs/07_data_nuscenes.ipynb #31a02819
 def box_in_views(corners, views: list[dict], size: int) -> tuple[np.ndarray, bool]:
     "An agent's box in the frame's pixels (the largest over the cameras that see it) and whether any does."
     best, seen = np.zeros(4, np.float32), False
     for v, (x, y, w, h) in zip(views, mosaic_layout(len(views), size)):
         box, vis = project_box(corners, v["pose"], v["calib"], v["wh"])
-        if not vis: continue
+        if not vis:
+            continue
         box = box * np.array([w / v["wh"][0], h / v["wh"][1]] * 2, np.float32) + np.array([x, y, x, y], np.float32)
-        if not seen or (box[2] - box[0]) * (box[3] - box[1]) > (best[2] - best[0]) * (best[3] - best[1]): best, seen = box, True
+        if not seen or (box[2] - box[0]) * (box[3] - box[1]) > (best[2] - best[0]) * (best[3] - best[1]):
+            best, seen = box, True
     return best, seen
 
 # %% ../../nbs/07_data_nuscenes.ipynb #16f46563
@@ -199,9 +299,11 @@ def scene_samples(db, scene: dict) -> list[dict]:
     "The key frames of a scene in time order."
     out, token = [], scene["first_sample_token"]
     while token:
-        out.append(db.get("sample", token)); token = out[-1]["next"]
+        out.append(db.get("sample", token))
+        token = out[-1]["next"]
     return out
 
+# %% ../../nbs/07_data_nuscenes.ipynb #6c6126ca
 def ego_motion(poses: list[dict], times: np.ndarray, T: int) -> dict:
     "History (T, 2), future (6, 2) in the ego frame of frame T-1, per-frame speeds, and the heading change to the end."
     now = poses[T - 1]
@@ -211,15 +313,26 @@ def ego_motion(poses: list[dict], times: np.ndarray, T: int) -> dict:
     speed = np.linalg.norm(np.diff(xy, axis=0), axis=1) / dt
     speed = np.concatenate([speed[:1], speed])  # the first frame takes the next interval's speed
     yaw = np.array([quaternion_yaw(p["rotation"]) for p in poses])
-    return {"history": pts[:T], "future": pts[T:T + FUTURE_STEPS], "speed": speed, "times": times,
-            "yaw_rate": float(wrap_angle(yaw[T - 1] - yaw[T - 2]) / dt[T - 2]),
-            "acceleration": float((speed[T - 1] - speed[T - 2]) / dt[T - 2]),
-            "final_yaw": float(wrap_angle(yaw[-1] - yaw[T - 1]))}
+    return {
+        "history": pts[:T],
+        "future": pts[T : T + FUTURE_STEPS],
+        "speed": speed,
+        "times": times,
+        "yaw_rate": float(wrap_angle(yaw[T - 1] - yaw[T - 2]) / dt[T - 2]),
+        "acceleration": float((speed[T - 1] - speed[T - 2]) / dt[T - 2]),
+        "final_yaw": float(wrap_angle(yaw[-1] - yaw[T - 1])),
+    }
 
+# %% ../../nbs/07_data_nuscenes.ipynb #1894ee39
 def ego_fields(motion: dict, T: int) -> tuple[dict, list[str]]:
     "The schema's `ego_state` and the derived BDD-OIA actions."
     future, speed = motion["future"], float(motion["speed"][T - 1])
-    state = {"speed": speed, "acceleration": motion["acceleration"], "yaw_rate": motion["yaw_rate"], "command": route_command(future)}
+    state = {
+        "speed": speed,
+        "acceleration": motion["acceleration"],
+        "yaw_rate": motion["yaw_rate"],
+        "command": route_command(future),
+    }
     return state, action_labels(speed, motion["speed"][T:].tolist(), future, motion["final_yaw"])
 
 # %% ../../nbs/07_data_nuscenes.ipynb #2698e8e9
@@ -232,56 +345,96 @@ def instance_tracks(db, samples: list[dict]) -> dict[str, list]:
             tracks.setdefault(a["instance_token"], [None] * len(samples))[k] = a
     return tracks
 
-def agent_from_track(track: list, views: list, now_pose: dict, times: np.ndarray, T: int, size: int, tid: int, cls: str) -> dict:
+# %% ../../nbs/07_data_nuscenes.ipynb #3634ad66
+def agent_from_track(
+    track: list, views: list, now_pose: dict, times: np.ndarray, T: int, size: int, tid: int, cls: str
+) -> dict:
     "One agent in the sample schema from its annotations over the window."
-    boxes, visible = zip(*[box_in_views(nuscenes_box_corners(a), v, size) if a else (np.zeros(4, np.float32), False)
-                           for a, v in zip(track[:T + 1], views)])
+    boxes, visible = zip(
+        *[
+            box_in_views(nuscenes_box_corners(a), v, size) if a else (np.zeros(4, np.float32), False)
+            for a, v in zip(track[: T + 1], views)
+        ]
+    )
     k_now = T - 1 if track[T - 1] else next(k for k in range(T + 1) if track[k])
     a, now_yaw = track[k_now], quaternion_yaw(now_pose["rotation"])
     ego_xy = lambda ann: into_frame([ann["translation"]], now_pose)[0, :2]
     prev = next((k for k in range(k_now - 1, -1, -1) if track[k]), None)
-    speed = float(np.linalg.norm(ego_xy(a) - ego_xy(track[prev])) / (times[k_now] - times[prev])) if prev is not None else 0.0
-    fut = track[T:T + FUTURE_STEPS]
-    return {"track_id": tid, "cls": cls, "boxes": np.stack(boxes), "visible": np.array(visible),
-            "position": ego_xy(a).astype(np.float32), "size": np.array([a["size"][1], a["size"][0]], np.float32),
-            "heading": np.float32(wrap_angle(quaternion_yaw(a["rotation"]) - now_yaw)), "speed": np.float32(speed),
-            "future": np.array([ego_xy(f) if f else ego_xy(a) for f in fut], np.float32).reshape(-1, 2),
-            "future_heading": np.array([wrap_angle(quaternion_yaw((f or a)["rotation"]) - now_yaw) for f in fut], np.float32),
-            "future_valid": np.array([f is not None for f in fut])}
+    speed = (
+        float(np.linalg.norm(ego_xy(a) - ego_xy(track[prev])) / (times[k_now] - times[prev]))
+        if prev is not None
+        else 0.0
+    )
+    fut = track[T : T + FUTURE_STEPS]
+    return {
+        "track_id": tid,
+        "cls": cls,
+        "boxes": np.stack(boxes),
+        "visible": np.array(visible),
+        "position": ego_xy(a).astype(np.float32),
+        "size": np.array([a["size"][1], a["size"][0]], np.float32),
+        "heading": np.float32(wrap_angle(quaternion_yaw(a["rotation"]) - now_yaw)),
+        "speed": np.float32(speed),
+        "future": np.array([ego_xy(f) if f else ego_xy(a) for f in fut], np.float32).reshape(-1, 2),
+        "future_heading": np.array(
+            [wrap_angle(quaternion_yaw((f or a)["rotation"]) - now_yaw) for f in fut], np.float32
+        ),
+        "future_valid": np.array([f is not None for f in fut]),
+    }
 
 # %% ../../nbs/07_data_nuscenes.ipynb #08d510be
-def real_facts(road: str, # e.g. "city street in boston-seaport"
-               state: dict, agents: list[dict], actions: list[str], collision: bool, T: int) -> dict:
+def real_facts(
+    road: str,  # e.g. "city street in boston-seaport"
+    state: dict,
+    agents: list[dict],
+    actions: list[str],
+    collision: bool,
+    T: int,
+) -> dict:
     "The teacher's facts (as `vlarl.sim.scene_facts`) from a real clip's labels."
     in_view = [a for a in agents if a["visible"][T - 1]]
     counts = {c: n for c in AGENT_CLASSES if (n := sum(a["cls"] == c for a in in_view))}
     ahead = [a for a in in_view if a["position"][0] > 0 and abs(a["position"][1]) < 1.8]
     lead = min(ahead, key=lambda a: a["position"][0], default=None)
-    beside = lambda side: sorted({a["cls"] for a in in_view if side * a["position"][1] > 2 and abs(a["position"][0]) < 15})
+    beside = lambda side: sorted(
+        {a["cls"] for a in in_view if side * a["position"][1] > 2 and abs(a["position"][0]) < 15}
+    )
     acc = state["acceleration"]
-    return {"road": road, "scenario": road, "kmh": int(round(state["speed"] * 3.6)),
-            "trend": "accelerating" if acc > 0.5 else "braking" if acc < -0.5 else "steady", "counts": counts,
-            "density": traffic_density(len(in_view)),
-            "lead": (lead["cls"], float(lead["position"][0] - lead["size"][0] / 2)) if lead is not None else None,
-            "left": beside(+1), "right": beside(-1), "actions": list(actions), "collision": bool(collision)}
+    return {
+        "road": road,
+        "scenario": road,
+        "kmh": int(round(state["speed"] * 3.6)),
+        "trend": "accelerating" if acc > 0.5 else "braking" if acc < -0.5 else "steady",
+        "counts": counts,
+        "density": traffic_density(len(in_view)),
+        "lead": (lead["cls"], float(lead["position"][0] - lead["size"][0] / 2)) if lead is not None else None,
+        "left": beside(+1),
+        "right": beside(-1),
+        "actions": list(actions),
+        "collision": bool(collision),
+    }
 
+# %% ../../nbs/07_data_nuscenes.ipynb #ff43c6d5
 def real_captions(facts: dict, seed: int, note: str = "") -> dict:
     "Raw (plus the dataset's own note), detailed and concise captions from the world's teacher."
     raw = raw_caption(facts) + (f" Note: {note.strip().rstrip('.')}." if note.strip() else "")
     detailed = detailed_caption(facts, np.random.default_rng(seed))
-    for cls, colour in CLASS_COLOR_NAME.items(): detailed = detailed.replace(f"{colour} {cls}", cls)  # the world's paint, not reality's
+    for cls, colour in CLASS_COLOR_NAME.items():
+        detailed = detailed.replace(f"{colour} {cls}", cls)  # the world's paint, not reality's
     return {"caption_raw": raw, "caption_detailed": detailed, "caption_concise": concise_caption(facts)}
 
 # %% ../../nbs/07_data_nuscenes.ipynb #8469f271
 NUSCENES_EGO_SIZE = (4.084, 1.730)  # Renault Zoe, as UniAD's collision metric
 
+
 def stable_seed(*parts) -> int:
     "A 63-bit integer from strings, the same on every machine."
     return int.from_bytes(hashlib.sha1("/".join(map(str, parts)).encode()).digest()[:8], "big") >> 1
 
+# %% ../../nbs/07_data_nuscenes.ipynb #c0c25f4d
 def nuscenes_clip(db, scene: dict, samples: list[dict], start: int, T: int, size: int, cameras) -> dict:
     "The clip of `T + 6` samples of `scene` from `start`, in vlarl's sample schema."
-    window = samples[start:start + T + FUTURE_STEPS]
+    window = samples[start : start + T + FUTURE_STEPS]
     views = [camera_views(db, s, cameras) for s in window]
     poses = [v[0]["pose"] for v in views]
     times = np.array([s["timestamp"] for s in window], dtype=np.float64) / 1e6
@@ -290,17 +443,32 @@ def nuscenes_clip(db, scene: dict, samples: list[dict], start: int, T: int, size
     agents = []
     for inst, track in instance_tracks(db, window).items():
         cls = nuscenes_class(next(a for a in track if a)["category_name"])
-        if cls is None or not any(track[:T + 1]): continue
+        if cls is None or not any(track[: T + 1]):
+            continue
         a = agent_from_track(track, views, poses[T - 1], times, T, size, len(agents), cls)
-        if a["visible"].any() or np.hypot(*a["position"]) < 60: agents.append(a)
+        if a["visible"].any() or np.hypot(*a["position"]) < 60:
+            agents.append(a)
     collision = swept_collision(motion["future"], agents, 4, NUSCENES_EGO_SIZE) is not None
     location = db.get("log", scene["log_token"])["location"]
     seed = stable_seed(scene["token"], start)
     facts = real_facts(f"city street in {location}", state, agents, actions, collision, T)
-    return {"clip_id": f"nuscenes-{scene['name']}/{start:03d}", "source": "nuscenes", "scenario": location, "seed": seed,
-            "policy": "human", "frames": [render_views(v, size) for v in views[:T]], "future_frame": render_views(views[T], size),
-            "ego_history": motion["history"], "ego_future": motion["future"], "ego_state": state, "agents": agents,
-            "action": actions, "explanations": [], **real_captions(facts, seed, scene.get("description", "")), "collision": collision}
+    return {
+        "clip_id": f"nuscenes-{scene['name']}/{start:03d}",
+        "source": "nuscenes",
+        "scenario": location,
+        "seed": seed,
+        "policy": "human",
+        "frames": [render_views(v, size) for v in views[:T]],
+        "future_frame": render_views(views[T], size),
+        "ego_history": motion["history"],
+        "ego_future": motion["future"],
+        "ego_state": state,
+        "agents": agents,
+        "action": actions,
+        "explanations": [],
+        **real_captions(facts, seed, scene.get("description", "")),
+        "collision": collision,
+    }
 
 # %% ../../nbs/07_data_nuscenes.ipynb #8718077b
 def nuscenes_windows(db, T: int, stride: int = 0) -> list[tuple[dict, int]]:
@@ -311,24 +479,31 @@ def nuscenes_windows(db, T: int, stride: int = 0) -> list[tuple[dict, int]]:
         out += [(scene, s) for s in range(0, n - (T + FUTURE_STEPS) + 1, stride or T)]
     return out
 
-def nuscenes_clips(cfg: RunConfig, # data.root/version/cameras/stride/max_clips and world.frames/image_size are used
-                   db=None, # an opened table set (`open_nuscenes`); read from `cfg.data.root` if None
-                  ):
+# %% ../../nbs/07_data_nuscenes.ipynb #e2c5db2d
+def nuscenes_clips(
+    cfg: RunConfig,  # data.root/version/cameras/stride/max_clips and world.frames/image_size are used
+    db=None,  # an opened table set (`open_nuscenes`); read from `cfg.data.root` if None
+):
     "Generate every clip of a nuScenes root in vlarl's sample schema."
     db = db if db is not None else open_nuscenes(cfg.data.root, cfg.data.version)
     T, size = cfg.world.frames, cfg.world.image_size
     windows = nuscenes_windows(db, T, cfg.data.stride)
-    if not windows: raise DatasetFormatError(f"no scene in {db.dataroot!r} has {T + FUTURE_STEPS} key frames (world.frames + 6)")
+    if not windows:
+        raise DatasetFormatError(f"no scene in {db.dataroot!r} has {T + FUTURE_STEPS} key frames (world.frames + 6)")
     cache = {}
-    for scene, start in windows[:cfg.data.max_clips or None]:
+    for scene, start in windows[: cfg.data.max_clips or None]:
         samples = cache.setdefault(scene["token"], scene_samples(db, scene))
         yield nuscenes_clip(db, scene, samples, start, T, size, cfg.data.cameras)
 
 # %% ../../nbs/07_data_nuscenes.ipynb #353df4c3
-def _token(*parts) -> str: return hashlib.md5("/".join(map(str, parts)).encode()).hexdigest()
+def _token(*parts) -> str:
+    return hashlib.md5("/".join(map(str, parts)).encode()).hexdigest()
 
-def _yaw_q(yaw: float) -> list[float]: return [math.cos(yaw / 2), 0.0, 0.0, math.sin(yaw / 2)]
+# %% ../../nbs/07_data_nuscenes.ipynb #4189148c
+def _yaw_q(yaw: float) -> list[float]:
+    return [math.cos(yaw / 2), 0.0, 0.0, math.sin(yaw / 2)]
 
+# %% ../../nbs/07_data_nuscenes.ipynb #814f099c
 #: camera (z forward, x right, y down) to ego (x forward, y left, z up), then turned by the camera's yaw
 def _camera_rotation(yaw: float) -> list[float]:
     R = np.array([[0, 0, 1], [-1, 0, 0], [0, -1, 0]], dtype=np.float64)
@@ -336,8 +511,11 @@ def _camera_rotation(yaw: float) -> list[float]:
     w = math.sqrt(max(1 + R.trace(), 1e-12)) / 2
     return [w, (R[2, 1] - R[1, 2]) / (4 * w), (R[0, 2] - R[2, 0]) / (4 * w), (R[1, 0] - R[0, 1]) / (4 * w)]
 
-FIXTURE_SCENES = {"scene-0001": dict(speed=8.0, yaw0=math.radians(30), yaw_rate=0.0, description="Follow car, ped on the left"),
-                  "scene-0002": dict(speed=6.0, yaw0=0.0, yaw_rate=0.25, description="Turn left at intersection")}
+
+FIXTURE_SCENES = {
+    "scene-0001": dict(speed=8.0, yaw0=math.radians(30), yaw_rate=0.0, description="Follow car, ped on the left"),
+    "scene-0002": dict(speed=6.0, yaw0=0.0, yaw_rate=0.25, description="Turn left at intersection"),
+}
 
 # %% ../../nbs/07_data_nuscenes.ipynb #7babb292
 def _ego_path(speed: float, yaw0: float, yaw_rate: float, n: int, origin=(600.0, 1600.0)):
@@ -346,35 +524,69 @@ def _ego_path(speed: float, yaw0: float, yaw_rate: float, n: int, origin=(600.0,
     for _ in range(n):
         out.append((xy.copy(), yaw))
         for _ in range(10):  # integrate in 0.05 s steps
-            xy += speed * 0.05 * np.array([math.cos(yaw), math.sin(yaw)]); yaw += yaw_rate * 0.05
+            xy += speed * 0.05 * np.array([math.cos(yaw), math.sin(yaw)])
+            yaw += yaw_rate * 0.05
     return out
 
+# %% ../../nbs/07_data_nuscenes.ipynb #c2282954
 def _fixture_agents(ego: list) -> dict[str, tuple[str, list]]:
     "Instance name -> (category, per-sample (global xyz, yaw)) around the ego path."
     (x0, yaw0) = ego[0]
     fwd, left = np.array([math.cos(yaw0), math.sin(yaw0)]), np.array([-math.sin(yaw0), math.cos(yaw0)])
-    car = [(*(ego[k][0] + 15 * fwd + 0.0 * left), 0.8) for k in range(len(ego))]          # keeps 15 m ahead, same lane
-    ped = [(*(x0 + 30 * fwd + 4 * left), 0.9)] * len(ego)                                    # stands 4 m left, 30 m on
-    truck = [(*(ego[k][0] - 20 * fwd), 1.5) for k in range(len(ego))]                       # follows 20 m behind
+    car = [(*(ego[k][0] + 15 * fwd + 0.0 * left), 0.8) for k in range(len(ego))]  # keeps 15 m ahead, same lane
+    ped = [(*(x0 + 30 * fwd + 4 * left), 0.9)] * len(ego)  # stands 4 m left, 30 m on
+    truck = [(*(ego[k][0] - 20 * fwd), 1.5) for k in range(len(ego))]  # follows 20 m behind
     heading = [e[1] for e in ego]
-    return {"car": ("vehicle.car", [(p, h) for p, h in zip(car, heading)]), "ped": ("human.pedestrian.adult", [(p, yaw0) for p in ped]),
-            "truck": ("vehicle.truck", [(p, h) for p, h in zip(truck, heading)])}
+    return {
+        "car": ("vehicle.car", [(p, h) for p, h in zip(car, heading)]),
+        "ped": ("human.pedestrian.adult", [(p, yaw0) for p in ped]),
+        "truck": ("vehicle.truck", [(p, h) for p, h in zip(truck, heading)]),
+    }
 
-FIXTURE_SIZES = {"vehicle.car": [1.9, 4.6, 1.6], "human.pedestrian.adult": [0.6, 0.7, 1.8], "vehicle.truck": [2.5, 9.0, 3.0]}
+
+FIXTURE_SIZES = {
+    "vehicle.car": [1.9, 4.6, 1.6],
+    "human.pedestrian.adult": [0.6, 0.7, 1.8],
+    "vehicle.truck": [2.5, 9.0, 3.0],
+}
 
 # %% ../../nbs/07_data_nuscenes.ipynb #f55d3f90
 def _fixture_records(samples_per_scene: int, cameras) -> dict[str, list]:
     "The thirteen tables of the fixture (images are described, not written)."
     t = {name: [] for name in NUSCENES_TABLES}
-    t["log"] = [{"token": _token("log"), "logfile": "n000-fixture", "vehicle": "n000", "date_captured": "2018-01-01", "location": "boston-seaport"}]
-    t["map"] = [{"token": _token("map"), "log_tokens": [_token("log")], "category": "semantic_prior", "filename": "maps/fixture.png"}]
-    t["visibility"] = [{"token": "4", "level": "v80-100", "description": "visibility of whole object is between 80 and 100%"}]
+    t["log"] = [
+        {
+            "token": _token("log"),
+            "logfile": "n000-fixture",
+            "vehicle": "n000",
+            "date_captured": "2018-01-01",
+            "location": "boston-seaport",
+        }
+    ]
+    t["map"] = [
+        {
+            "token": _token("map"),
+            "log_tokens": [_token("log")],
+            "category": "semantic_prior",
+            "filename": "maps/fixture.png",
+        }
+    ]
+    t["visibility"] = [
+        {"token": "4", "level": "v80-100", "description": "visibility of whole object is between 80 and 100%"}
+    ]
     t["category"] = [{"token": _token("cat", c), "name": c, "description": c} for c in FIXTURE_SIZES]
     for i, cam in enumerate(cameras):
         t["sensor"].append({"token": _token("sensor", cam), "channel": cam, "modality": "camera"})
         yaw = math.pi if "BACK" in cam else 0.0
-        t["calibrated_sensor"].append({"token": _token("calib", cam), "sensor_token": _token("sensor", cam), "translation": [1.7, 0.0, 1.5],
-                                       "rotation": _camera_rotation(yaw), "camera_intrinsic": [[40.0, 0, 32.0], [0, 40.0, 18.0], [0, 0, 1]]})
+        t["calibrated_sensor"].append(
+            {
+                "token": _token("calib", cam),
+                "sensor_token": _token("sensor", cam),
+                "translation": [1.7, 0.0, 1.5],
+                "rotation": _camera_rotation(yaw),
+                "camera_intrinsic": [[40.0, 0, 32.0], [0, 40.0, 18.0], [0, 0, 1]],
+            }
+        )
     for s_i, (name, spec) in enumerate(FIXTURE_SCENES.items()):
         _fixture_scene(t, s_i, name, spec, samples_per_scene, cameras)
     return t
@@ -384,34 +596,84 @@ def _fixture_scene(t: dict, s_i: int, name: str, spec: dict, n: int, cameras) ->
     "Add one scene's samples, ego poses, camera key frames and annotations to the tables `t`."
     ego = _ego_path(spec["speed"], spec["yaw0"], spec["yaw_rate"], n)
     tok = lambda *p: _token(name, *p)
-    t["scene"].append({"token": tok("scene"), "log_token": _token("log"), "nbr_samples": n, "first_sample_token": tok("sample", 0),
-                       "last_sample_token": tok("sample", n - 1), "name": name, "description": spec["description"]})
+    t["scene"].append(
+        {
+            "token": tok("scene"),
+            "log_token": _token("log"),
+            "nbr_samples": n,
+            "first_sample_token": tok("sample", 0),
+            "last_sample_token": tok("sample", n - 1),
+            "name": name,
+            "description": spec["description"],
+        }
+    )
     for k, (xy, yaw) in enumerate(ego):
         ts = 1_514_764_800_000_000 + s_i * 100_000_000 + k * 500_000
-        t["sample"].append({"token": tok("sample", k), "timestamp": ts, "prev": tok("sample", k - 1) if k else "",
-                            "next": tok("sample", k + 1) if k < n - 1 else "", "scene_token": tok("scene")})
+        t["sample"].append(
+            {
+                "token": tok("sample", k),
+                "timestamp": ts,
+                "prev": tok("sample", k - 1) if k else "",
+                "next": tok("sample", k + 1) if k < n - 1 else "",
+                "scene_token": tok("scene"),
+            }
+        )
         for cam in cameras:
-            t["ego_pose"].append({"token": tok("pose", cam, k), "timestamp": ts, "rotation": _yaw_q(yaw), "translation": [*xy, 0.0]})
-            t["sample_data"].append({"token": tok("sd", cam, k), "sample_token": tok("sample", k), "ego_pose_token": tok("pose", cam, k),
-                                     "calibrated_sensor_token": _token("calib", cam), "timestamp": ts, "fileformat": "jpg", "is_key_frame": True,
-                                     "height": 36, "width": 64, "filename": f"samples/{cam}/{name}__{cam}__{ts}.jpg",
-                                     "prev": tok("sd", cam, k - 1) if k else "", "next": tok("sd", cam, k + 1) if k < n - 1 else ""})
+            t["ego_pose"].append(
+                {"token": tok("pose", cam, k), "timestamp": ts, "rotation": _yaw_q(yaw), "translation": [*xy, 0.0]}
+            )
+            t["sample_data"].append(
+                {
+                    "token": tok("sd", cam, k),
+                    "sample_token": tok("sample", k),
+                    "ego_pose_token": tok("pose", cam, k),
+                    "calibrated_sensor_token": _token("calib", cam),
+                    "timestamp": ts,
+                    "fileformat": "jpg",
+                    "is_key_frame": True,
+                    "height": 36,
+                    "width": 64,
+                    "filename": f"samples/{cam}/{name}__{cam}__{ts}.jpg",
+                    "prev": tok("sd", cam, k - 1) if k else "",
+                    "next": tok("sd", cam, k + 1) if k < n - 1 else "",
+                }
+            )
     for inst, (category, track) in _fixture_agents(ego).items():
         anns = [tok("ann", inst, k) for k in range(n)]
-        t["instance"].append({"token": tok("inst", inst), "category_token": _token("cat", category), "nbr_annotations": n,
-                              "first_annotation_token": anns[0], "last_annotation_token": anns[-1]})
+        t["instance"].append(
+            {
+                "token": tok("inst", inst),
+                "category_token": _token("cat", category),
+                "nbr_annotations": n,
+                "first_annotation_token": anns[0],
+                "last_annotation_token": anns[-1],
+            }
+        )
         for k, ((x, y, z), yaw) in enumerate(track):
-            t["sample_annotation"].append({"token": anns[k], "sample_token": tok("sample", k), "instance_token": tok("inst", inst),
-                                           "visibility_token": "4", "attribute_tokens": [], "translation": [x, y, z], "size": FIXTURE_SIZES[category],
-                                           "rotation": _yaw_q(yaw), "prev": anns[k - 1] if k else "", "next": anns[k + 1] if k < n - 1 else "",
-                                           "num_lidar_pts": 10, "num_radar_pts": 0})
+            t["sample_annotation"].append(
+                {
+                    "token": anns[k],
+                    "sample_token": tok("sample", k),
+                    "instance_token": tok("inst", inst),
+                    "visibility_token": "4",
+                    "attribute_tokens": [],
+                    "translation": [x, y, z],
+                    "size": FIXTURE_SIZES[category],
+                    "rotation": _yaw_q(yaw),
+                    "prev": anns[k - 1] if k else "",
+                    "next": anns[k + 1] if k < n - 1 else "",
+                    "num_lidar_pts": 10,
+                    "num_radar_pts": 0,
+                }
+            )
 
 # %% ../../nbs/07_data_nuscenes.ipynb #6f534f12
-def write_nuscenes_fixture(root, # folder to write (created)
-                           samples_per_scene: int = 12, # key frames per scene (6 s)
-                           cameras=("CAM_FRONT", "CAM_BACK"), # camera channels with images
-                           version: str = "v1.0-mini",
-                          ) -> Path:
+def write_nuscenes_fixture(
+    root,  # folder to write (created)
+    samples_per_scene: int = 12,  # key frames per scene (6 s)
+    cameras=("CAM_FRONT", "CAM_BACK"),  # camera channels with images
+    version: str = "v1.0-mini",
+) -> Path:
     "Write a tiny nuScenes dataset in the published layout: v1.0 JSON tables and JPEGs under `samples/`."
     root = Path(root)
     tables = _fixture_records(samples_per_scene, cameras)
@@ -424,5 +686,7 @@ def write_nuscenes_fixture(root, # folder to write (created)
     for sd in tables["sample_data"]:  # each key frame a flat colour: its index in the scene, so order can be checked
         k = order[sd["sample_token"]] % samples_per_scene
         (root / sd["filename"]).parent.mkdir(parents=True, exist_ok=True)
-        PILImage.new("RGB", (sd["width"], sd["height"]), (20 * k, 100, 200 if "FRONT" in sd["filename"] else 50)).save(root / sd["filename"], quality=95)
+        PILImage.new("RGB", (sd["width"], sd["height"]), (20 * k, 100, 200 if "FRONT" in sd["filename"] else 50)).save(
+            root / sd["filename"], quality=95
+        )
     return root

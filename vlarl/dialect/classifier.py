@@ -25,35 +25,45 @@ __all__ = ['ARABIC_LETTER', 'UNDETERMINED', 'ANSWERS', 'labelled_sentences', 'Ch
            'LLMDialectClassifier', 'dialect_fidelity']
 
 # %% ../../nbs/32_dialect_classifier.ipynb #49b36816
-def labelled_sentences(rows, # aligned sets
-                       labels=VARIETIES, # the varieties to take
-                      ) -> tuple[list[str], list[str], list[str]]:
+def labelled_sentences(
+    rows,  # aligned sets
+    labels=VARIETIES,  # the varieties to take
+) -> tuple[list[str], list[str], list[str]]:
     "(texts, labels, groups): one sentence per set and variety, grouped by the set's frame."
     texts, ys, groups = [], [], []
     for r in rows:
         for l in labels:
-            if r.get(l): texts.append(r[l]); ys.append(l); groups.append(r.get("template") or r["id"])
+            if r.get(l):
+                texts.append(r[l])
+                ys.append(l)
+                groups.append(r.get("template") or r["id"])
     return texts, ys, groups
 
 # %% ../../nbs/32_dialect_classifier.ipynb #1ecbe2c5
 ARABIC_LETTER = re.compile(r"[\u0621-\u064A]")
 UNDETERMINED = "und"
 
-def _is_arabic(text: str) -> bool: return bool(ARABIC_LETTER.search(text or ""))
 
+def _is_arabic(text: str) -> bool:
+    return bool(ARABIC_LETTER.search(text or ""))
+
+# %% ../../nbs/32_dialect_classifier.ipynb #208fab90
 class CharDialectClassifier:
     "Char n-gram TF-IDF + logistic regression over MSA and the dialects; `und` for text without Arabic letters."
+
     def __init__(self, labels=VARIETIES, ngram_range=(1, 4), C: float = 10.0):
         self.labels = tuple(check_code(l, VARIETIES) for l in labels)
         self.vec = TfidfVectorizer(analyzer="char_wb", ngram_range=tuple(ngram_range), sublinear_tf=True, min_df=1)
         self.lr = LogisticRegression(C=C, max_iter=2000)
 
-    def _x(self, texts): return self.vec.transform([normalize_arabic(t, fold=True) for t in texts])
+    def _x(self, texts):
+        return self.vec.transform([normalize_arabic(t, fold=True) for t in texts])
 
     def fit(self, texts: list[str], labels: list[str]) -> "CharDialectClassifier":
         "Train on labelled sentences (every label must be one of `self.labels`)."
         labels = [check_code(l, self.labels) for l in labels]
-        if len(set(labels)) < 2: raise DialectError(f"the classifier needs at least two varieties to train on, got {sorted(set(labels))}")
+        if len(set(labels)) < 2:
+            raise DialectError(f"the classifier needs at least two varieties to train on, got {sorted(set(labels))}")
         self.vec.fit([normalize_arabic(t, fold=True) for t in texts])
         self.lr.fit(self._x(texts), [self.labels.index(l) for l in labels])
         return self
@@ -62,7 +72,8 @@ class CharDialectClassifier:
         "(n, len(labels)) probabilities; a zero row for text without Arabic letters."
         p = np.zeros((len(texts), len(self.labels)))
         idx = [i for i, t in enumerate(texts) if _is_arabic(t)]
-        if idx: p[np.ix_(idx, self.lr.classes_)] = self.lr.predict_proba(self._x([texts[i] for i in idx]))
+        if idx:
+            p[np.ix_(idx, self.lr.classes_)] = self.lr.predict_proba(self._x([texts[i] for i in idx]))
         return p
 
     def predict(self, texts: list[str]) -> list[str]:
@@ -73,55 +84,91 @@ class CharDialectClassifier:
 # %% ../../nbs/32_dialect_classifier.ipynb #7ab8a6a3
 def save_char_classifier(clf: CharDialectClassifier, path) -> Path:
     "Write a fitted `CharDialectClassifier` as JSON."
-    d = {"labels": clf.labels, "ngram_range": clf.vec.ngram_range, "C": clf.lr.C, "vocabulary": {k: int(v) for k, v in clf.vec.vocabulary_.items()},
-         "idf": clf.vec.idf_.tolist(), "classes": clf.lr.classes_.tolist(), "coef": clf.lr.coef_.tolist(), "intercept": clf.lr.intercept_.tolist()}
+    d = {
+        "labels": clf.labels,
+        "ngram_range": clf.vec.ngram_range,
+        "C": clf.lr.C,
+        "vocabulary": {k: int(v) for k, v in clf.vec.vocabulary_.items()},
+        "idf": clf.vec.idf_.tolist(),
+        "classes": clf.lr.classes_.tolist(),
+        "coef": clf.lr.coef_.tolist(),
+        "intercept": clf.lr.intercept_.tolist(),
+    }
     Path(path).write_text(json.dumps(d, ensure_ascii=False), encoding="utf-8")
     return Path(path)
 
+# %% ../../nbs/32_dialect_classifier.ipynb #00fbfc92
 def load_char_classifier(path) -> CharDialectClassifier:
     "Read a classifier written by `save_char_classifier`."
-    if not Path(path).is_file(): raise DialectError(f"classifier file {str(path)!r} does not exist")
+    if not Path(path).is_file():
+        raise DialectError(f"classifier file {str(path)!r} does not exist")
     d = json.loads(Path(path).read_text(encoding="utf-8"))
     clf = CharDialectClassifier(d["labels"], d["ngram_range"], d["C"])
     clf.vec.vocabulary_, clf.vec.idf_ = d["vocabulary"], np.asarray(d["idf"])
-    clf.lr.classes_, clf.lr.coef_, clf.lr.intercept_ = np.asarray(d["classes"]), np.asarray(d["coef"]), np.asarray(d["intercept"])
+    clf.lr.classes_, clf.lr.coef_, clf.lr.intercept_ = (
+        np.asarray(d["classes"]),
+        np.asarray(d["coef"]),
+        np.asarray(d["intercept"]),
+    )
     return clf
 
 # %% ../../nbs/32_dialect_classifier.ipynb #bb3b3a64
 def f1_table(y_true: list[str], y_pred: list[str], labels=VARIETIES) -> dict:
     "Precision, recall, F1 and support per label, plus macro F1 and accuracy."
     p, r, f, s = precision_recall_fscore_support(y_true, y_pred, labels=list(labels), zero_division=0)
-    table = {l: {"precision": float(p[i]), "recall": float(r[i]), "f1": float(f[i]), "support": int(s[i])} for i, l in enumerate(labels)}
+    table = {
+        l: {"precision": float(p[i]), "recall": float(r[i]), "f1": float(f[i]), "support": int(s[i])}
+        for i, l in enumerate(labels)
+    }
     table["macro_f1"] = float(np.mean(f))
     table["accuracy"] = float(np.mean([a == b for a, b in zip(y_true, y_pred)]))
     return table
 
+# %% ../../nbs/32_dialect_classifier.ipynb #73b748eb
 def format_f1_table(tables: dict) -> str:
     "Several F1 tables (name -> `f1_table`) side by side: one row per variety."
     names = list(tables)
     labels = [k for k in next(iter(tables.values())) if k not in ("macro_f1", "accuracy")]
     lines = ["variety".ljust(26) + "".join(n.rjust(16) for n in names)]
-    lines += [f"{NAMES.get(l, l)} ({l})".ljust(26) + "".join(f"{tables[n][l]['f1']:16.3f}" for n in names) for l in labels]
+    lines += [
+        f"{NAMES.get(l, l)} ({l})".ljust(26) + "".join(f"{tables[n][l]['f1']:16.3f}" for n in names) for l in labels
+    ]
     lines += ["macro F1".ljust(26) + "".join(f"{tables[n]['macro_f1']:16.3f}" for n in names)]
     return "\n".join(lines)
 
 # %% ../../nbs/32_dialect_classifier.ipynb #731dfdef
-def grouped_cv_predictions(make, # () -> an unfitted classifier
-                           texts: list[str], labels: list[str], groups: list[str], folds: int = 5, seed: int = 0) -> list[str]:
+def grouped_cv_predictions(
+    make,  # () -> an unfitted classifier
+    texts: list[str],
+    labels: list[str],
+    groups: list[str],
+    folds: int = 5,
+    seed: int = 0,
+) -> list[str]:
     "Predictions for every text from a model that never saw its group (frame) in training."
     rng = np.random.default_rng(seed)
-    uniq = list(dict.fromkeys(groups)); rng.shuffle(uniq)
+    uniq = list(dict.fromkeys(groups))
+    rng.shuffle(uniq)
     fold_of = {g: i % folds for i, g in enumerate(uniq)}
     pred = [None] * len(texts)
     for k in range(folds):
         tr = [i for i, g in enumerate(groups) if fold_of[g] != k]
         te = [i for i, g in enumerate(groups) if fold_of[g] == k]
         m = make().fit([texts[i] for i in tr], [labels[i] for i in tr])
-        for i, p in zip(te, m.predict([texts[i] for i in te])): pred[i] = p
+        for i, p in zip(te, m.predict([texts[i] for i in te])):
+            pred[i] = p
     return pred
 
 # %% ../../nbs/32_dialect_classifier.ipynb #87397d26
-ANSWERS = {"msa": "Modern Standard Arabic", "egy": "Egyptian", "mor": "Moroccan", "pal": "Palestinian", "sau": "Saudi", "syr": "Syrian"}
+ANSWERS = {
+    "msa": "Modern Standard Arabic",
+    "egy": "Egyptian",
+    "mor": "Moroccan",
+    "pal": "Palestinian",
+    "sau": "Saudi",
+    "syr": "Syrian",
+}
+
 
 def llm_question(text: str, labels=VARIETIES) -> str:
     "The multiple-choice question of the paper's classifier."
@@ -131,9 +178,10 @@ def llm_question(text: str, labels=VARIETIES) -> str:
 # %% ../../nbs/32_dialect_classifier.ipynb #4f0ecb68
 class LLMDialectClassifier:
     "A causal LM answering 'Which of the following dialects ...'; labels scored by answer log-likelihood."
+
     def __init__(self, model, tok, labels=VARIETIES, batch_size: int = 64):
         self.model, self.tok, self.batch_size = model, tok, batch_size
-        self._eot = end_of_turn(tok)   # the token the LM's template ends an answer with
+        self._eot = end_of_turn(tok)  # the token the LM's template ends an answer with
         self.labels = tuple(check_code(l, VARIETIES) for l in labels)
 
     def _encode(self, text: str, label: str) -> tuple[list[int], int]:
@@ -148,24 +196,31 @@ class LLMDialectClassifier:
         out = []
         self.model.eval()
         for i in range(0, len(pairs), self.batch_size):
-            enc = [self._encode(t, l) for t, l in pairs[i:i + self.batch_size]]
+            enc = [self._encode(t, l) for t, l in pairs[i : i + self.batch_size]]
             width, keep = max(len(x) for x, _ in enc), max(len(x) - s for x, s in enc) + 1
             # left-padded, so every answer ends the row: only the last `keep` positions need logits (a real vocabulary
             # has 150k entries; logits of whole questions would take gigabytes per batch)
-            ids = torch.tensor([[self.tok.pad_token_id] * (width - len(x)) + x for x, _ in enc], device=self.model.device)
+            ids = torch.tensor(
+                [[self.tok.pad_token_id] * (width - len(x)) + x for x, _ in enc], device=self.model.device
+            )
             mask = torch.tensor([[0] * (width - len(x)) + [1] * len(x) for x, _ in enc], device=self.model.device)
-            logits = self.model(input_ids=ids, attention_mask=mask, position_ids=(mask.cumsum(-1) - 1).clamp(min=0),
-                                logits_to_keep=keep).logits
-            tok_lp = torch.log_softmax(logits[:, :-1].float(), -1).gather(-1, ids[:, width - keep + 1:, None])[..., 0]
-            for row, (x, start) in enumerate(enc): out.append(tok_lp[row, keep - 1 - (len(x) - start):].sum().item())
+            logits = self.model(
+                input_ids=ids, attention_mask=mask, position_ids=(mask.cumsum(-1) - 1).clamp(min=0), logits_to_keep=keep
+            ).logits
+            tok_lp = torch.log_softmax(logits[:, :-1].float(), -1).gather(-1, ids[:, width - keep + 1 :, None])[..., 0]
+            for row, (x, start) in enumerate(enc):
+                out.append(tok_lp[row, keep - 1 - (len(x) - start) :].sum().item())
         return np.asarray(out)
 
     def predict_proba(self, texts: list[str]) -> np.ndarray:
         "(n, len(labels)) softmax over the labels' answer log-likelihoods; a zero row without Arabic letters."
         p = np.zeros((len(texts), len(self.labels)))
         idx = [i for i, t in enumerate(texts) if _is_arabic(t)]
-        if not idx: return p
-        lp = self._answer_logprobs([(texts[i], l) for i in idx for l in self.labels]).reshape(len(idx), len(self.labels))
+        if not idx:
+            return p
+        lp = self._answer_logprobs([(texts[i], l) for i in idx for l in self.labels]).reshape(
+            len(idx), len(self.labels)
+        )
         e = np.exp(lp - lp.max(1, keepdims=True))
         p[idx] = e / e.sum(1, keepdims=True)
         return p
@@ -175,23 +230,40 @@ class LLMDialectClassifier:
         p = self.predict_proba(texts)
         return [self.labels[int(r.argmax())] if r.sum() > 0 else UNDETERMINED for r in p]
 
-    def fit(self, texts: list[str], labels: list[str], epochs: float = 2, lr: float = 2e-3, batch_size: int = 32, seed: int = 0) -> "LLMDialectClassifier":
+    def fit(
+        self,
+        texts: list[str],
+        labels: list[str],
+        epochs: float = 2,
+        lr: float = 2e-3,
+        batch_size: int = 32,
+        seed: int = 0,
+    ) -> "LLMDialectClassifier":
         "Instruction-tune the LM on the multiple-choice question (the paper's FT-Llama recipe)."
-        reqs = [{"prompt": llm_question(t, self.labels), "reference": ANSWERS[check_code(l, self.labels)]} for t, l in zip(texts, labels)]
+        reqs = [
+            {"prompt": llm_question(t, self.labels), "reference": ANSWERS[check_code(l, self.labels)]}
+            for t, l in zip(texts, labels)
+        ]
         sft(self.model, self.tok, reqs, epochs=epochs, lr=lr, batch_size=batch_size, seed=seed)
         return self
 
 # %% ../../nbs/32_dialect_classifier.ipynb #8dbd5f9b
-def dialect_fidelity(clf, # any classifier with `predict_proba` and `labels`
-                     outputs: list[str], # model outputs
-                     requested: list[str], # the dialect each output was asked in
-                    ) -> dict:
+def dialect_fidelity(
+    clf,  # any classifier with `predict_proba` and `labels`
+    outputs: list[str],  # model outputs
+    requested: list[str],  # the dialect each output was asked in
+) -> dict:
     "Share of outputs in the requested dialect, share in any dialect, and mean probability of the requested one."
-    if len(outputs) != len(requested): raise DialectError(f"{len(outputs)} outputs but {len(requested)} requested dialects")
-    if not outputs: return {"fidelity": float("nan"), "dialect_share": float("nan"), "p_requested": float("nan"), "n": 0}
+    if len(outputs) != len(requested):
+        raise DialectError(f"{len(outputs)} outputs but {len(requested)} requested dialects")
+    if not outputs:
+        return {"fidelity": float("nan"), "dialect_share": float("nan"), "p_requested": float("nan"), "n": 0}
     p = clf.predict_proba(list(outputs))
     pred = [clf.labels[int(r.argmax())] if r.sum() > 0 else UNDETERMINED for r in p]
     req = [check_code(d, DIALECTS) for d in requested]
-    return {"fidelity": float(np.mean([a == b for a, b in zip(pred, req)])),
-            "dialect_share": float(np.mean([a in DIALECTS for a in pred])),
-            "p_requested": float(np.mean([r[clf.labels.index(d)] for r, d in zip(p, req)])), "n": len(outputs)}
+    return {
+        "fidelity": float(np.mean([a == b for a, b in zip(pred, req)])),
+        "dialect_share": float(np.mean([a in DIALECTS for a in pred])),
+        "p_requested": float(np.mean([r[clf.labels.index(d)] for r, d in zip(p, req)])),
+        "n": len(outputs),
+    }

@@ -27,91 +27,150 @@ __all__ = ['DIALECTS', 'VARIETIES', 'LANGS', 'NAMES', 'ARABIC_NAMES', 'ALIASES',
 
 # %% ../../nbs/30_dialect_data.ipynb #a38b333c
 DIALECTS = ("egy", "mor", "pal", "sau", "syr")
-VARIETIES = ("msa",) + DIALECTS           # the classifier's labels: MSA + the five dialects
-LANGS = ("eng",) + VARIETIES              # columns of a parallel set
-NAMES = {"eng": "English", "msa": "Modern Standard Arabic", "egy": "Egyptian Arabic", "mor": "Moroccan Arabic",
-         "pal": "Palestinian Arabic", "sau": "Saudi Arabic", "syr": "Syrian Arabic"}
-ARABIC_NAMES = {"msa": "العربية الفصحى", "egy": "اللهجة المصرية", "mor": "اللهجة المغربية", "pal": "اللهجة الفلسطينية",
-                "sau": "اللهجة السعودية", "syr": "اللهجة السورية"}
-ALIASES = {"mar": "mor", "pse": "pal", "arz": "egy", "ary": "mor", "ajp": "pal", "apc": "syr", "ars": "sau",
-           "arb": "msa", "en": "eng", "egyptian": "egy", "moroccan": "mor", "palestinian": "pal", "saudi": "sau",
-           "syrian": "syr", "english": "eng"}
+VARIETIES = ("msa",) + DIALECTS  # the classifier's labels: MSA + the five dialects
+LANGS = ("eng",) + VARIETIES  # columns of a parallel set
+NAMES = {
+    "eng": "English",
+    "msa": "Modern Standard Arabic",
+    "egy": "Egyptian Arabic",
+    "mor": "Moroccan Arabic",
+    "pal": "Palestinian Arabic",
+    "sau": "Saudi Arabic",
+    "syr": "Syrian Arabic",
+}
+ARABIC_NAMES = {
+    "msa": "العربية الفصحى",
+    "egy": "اللهجة المصرية",
+    "mor": "اللهجة المغربية",
+    "pal": "اللهجة الفلسطينية",
+    "sau": "اللهجة السعودية",
+    "syr": "اللهجة السورية",
+}
+ALIASES = {
+    "mar": "mor",
+    "pse": "pal",
+    "arz": "egy",
+    "ary": "mor",
+    "ajp": "pal",
+    "apc": "syr",
+    "ars": "sau",
+    "arb": "msa",
+    "en": "eng",
+    "egyptian": "egy",
+    "moroccan": "mor",
+    "palestinian": "pal",
+    "saudi": "sau",
+    "syrian": "syr",
+    "english": "eng",
+}
+
 
 class DialectError(ValueError):
     "A dialect code, a corpus file or a preference set is unusable; the message names the problem."
 
-def check_code(code: str, # a variety code or alias, e.g. 'egy', 'mar', 'arz'
-               allowed=LANGS, # the codes acceptable here
-              ) -> str:
+# %% ../../nbs/30_dialect_data.ipynb #9593c42a
+def check_code(
+    code: str,  # a variety code or alias, e.g. 'egy', 'mar', 'arz'
+    allowed=LANGS,  # the codes acceptable here
+) -> str:
     "The canonical code for `code`, or a `DialectError` naming it and the valid codes."
     c = ALIASES.get(str(code).strip().lower(), str(code).strip().lower())
-    if c not in allowed: raise DialectError(f"unknown dialect code {code!r}; valid codes: {', '.join(allowed)} (aliases: {', '.join(sorted(ALIASES))})")
+    if c not in allowed:
+        raise DialectError(
+            f"unknown dialect code {code!r}; valid codes: {', '.join(allowed)} (aliases: {', '.join(sorted(ALIASES))})"
+        )
     return c
 
 # %% ../../nbs/30_dialect_data.ipynb #8fb3105a
 _BIDI = dict.fromkeys(map(ord, "\u200c\u200d\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\ufeff"))
-_DROP = dict.fromkeys([0x0640, *range(0x064B, 0x0653), 0x0670])   # tatweel, harakat, dagger alif
-_MAP = {ord("ک"): "ك", ord("ی"): "ي", **{0x0660 + i: str(i) for i in range(10)}, **{0x06F0 + i: str(i) for i in range(10)}}
+_DROP = dict.fromkeys([0x0640, *range(0x064B, 0x0653), 0x0670])  # tatweel, harakat, dagger alif
+_MAP = {
+    ord("ک"): "ك",
+    ord("ی"): "ي",
+    **{0x0660 + i: str(i) for i in range(10)},
+    **{0x06F0 + i: str(i) for i in range(10)},
+}
 _FOLD = {ord("أ"): "ا", ord("إ"): "ا", ord("آ"): "ا", ord("ة"): "ه", ord("ى"): "ي"}
 
-def normalize_arabic(text: str, # any text (English passes through unchanged but for whitespace)
-                     fold: bool = False, # also fold hamza seats, taa marbuta and alif maqsura
-                    ) -> str:
+
+def normalize_arabic(
+    text: str,  # any text (English passes through unchanged but for whitespace)
+    fold: bool = False,  # also fold hamza seats, taa marbuta and alif maqsura
+) -> str:
     "NFC, without bidi marks, tatweel and harakat, Arabic letters and ASCII digits, single spaces."
     t = unicodedata.normalize("NFC", str(text)).translate(_BIDI).translate(_DROP).translate(_MAP)
-    if fold: t = t.translate(_FOLD)
+    if fold:
+        t = t.translate(_FOLD)
     return " ".join(t.split())
 
 # %% ../../nbs/30_dialect_data.ipynb #c7a9a29a
 ASSETS = Path(vlarl.__file__).parent / "assets"
 SLOT = re.compile(r"(?<!\S)([لبفع]?)\{([A-Z])\}")
 
+
 def _join(proclitic: str, word: str) -> str:
     "Attach a one-letter proclitic to `word` (`ل` + `ال…` is spelt `لل…`)."
-    if proclitic == "ل" and word.startswith("ال"): return "لل" + word[2:]
+    if proclitic == "ل" and word.startswith("ال"):
+        return "لل" + word[2:]
     return proclitic + word
 
+# %% ../../nbs/30_dialect_data.ipynb #a72e934f
 def fill_template(template: str, values: dict) -> str:
     "Fill the `{X}` slots of `template` with `values[X]`, joining proclitics."
     out = SLOT.sub(lambda m: _join(m.group(1), values[m.group(2)]), template)
-    if "{" in out or "}" in out: raise DialectError(f"template {template!r} has a slot that cannot be filled: {out!r}")
+    if "{" in out or "}" in out:
+        raise DialectError(f"template {template!r} has a slot that cannot be filled: {out!r}")
     return out[:1].upper() + out[1:]
 
 # %% ../../nbs/30_dialect_data.ipynb #a15bbc52
-def read_tsv(path, # a UTF-8 tab-separated file with a header row
-             required=(), # columns that must be present
-            ) -> list[dict]:
+def read_tsv(
+    path,  # a UTF-8 tab-separated file with a header row
+    required=(),  # columns that must be present
+) -> list[dict]:
     "The rows of a TSV as dicts, after checking that it exists, is not empty and has the `required` columns."
     path = Path(path)
-    if not path.is_file(): raise DialectError(f"TSV file {str(path)!r} does not exist")
-    with open(path, encoding="utf-8", newline="") as f: rows = list(csv.DictReader(f, delimiter="\t"))
-    if not rows: raise DialectError(f"TSV file {str(path)!r} is empty (no header or no rows)")
+    if not path.is_file():
+        raise DialectError(f"TSV file {str(path)!r} does not exist")
+    with open(path, encoding="utf-8", newline="") as f:
+        rows = list(csv.DictReader(f, delimiter="\t"))
+    if not rows:
+        raise DialectError(f"TSV file {str(path)!r} is empty (no header or no rows)")
     missing = [c for c in required if c not in rows[0]]
-    if missing: raise DialectError(f"TSV file {str(path)!r} lacks the required columns {missing}; it has {list(rows[0])}")
+    if missing:
+        raise DialectError(f"TSV file {str(path)!r} lacks the required columns {missing}; it has {list(rows[0])}")
     return rows
 
 # %% ../../nbs/30_dialect_data.ipynb #6c3a6207
-def compose_corpus(templates: list[dict], # rows of `dialect_templates.tsv`
-                   fillers: list[dict], # rows of `dialect_fillers.tsv`
-                   max_combos: int = 24, # cap on the slot combinations of one two-slot frame
-                   seed: int = 0,
-                  ) -> list[dict]:
+def compose_corpus(
+    templates: list[dict],  # rows of `dialect_templates.tsv`
+    fillers: list[dict],  # rows of `dialect_fillers.tsv`
+    max_combos: int = 24,  # cap on the slot combinations of one two-slot frame
+    seed: int = 0,
+) -> list[dict]:
     "Aligned sets `{id, template, eng, msa, egy, ...}`: every frame filled with its slots' fillers."
     by_slot = collections.defaultdict(list)
-    for f in fillers: by_slot[f["slot"]].append(f)
+    for f in fillers:
+        by_slot[f["slot"]].append(f)
     rows = []
     for t in templates:
         slots = t["slots"].split(",")
         combos = [dict(zip(slots, c)) for c in itertools.product(*(by_slot[s] for s in slots))]
-        if len(combos) > max_combos: combos = random.Random(f"{seed}-{t['template_id']}").sample(combos, max_combos)
+        if len(combos) > max_combos:
+            combos = random.Random(f"{seed}-{t['template_id']}").sample(combos, max_combos)
         for c in combos:
             rid = t["template_id"] + "-" + "-".join(c[s]["filler_id"] for s in slots)
-            rows.append({"id": rid, "template": t["template_id"],
-                         **{l: fill_template(t[l], {s: c[s][l] for s in slots}) for l in LANGS}})
+            rows.append(
+                {
+                    "id": rid,
+                    "template": t["template_id"],
+                    **{l: fill_template(t[l], {s: c[s][l] for s in slots}) for l in LANGS},
+                }
+            )
     return rows
 
 # %% ../../nbs/30_dialect_data.ipynb #d6f7ac76
 PARALLEL_COLUMNS = ("id", "template") + LANGS
+
 
 def shipped_corpus_rows() -> list[dict]:
     "The composition of the shipped templates and fillers."
@@ -119,53 +178,79 @@ def shipped_corpus_rows() -> list[dict]:
     f = read_tsv(ASSETS / "dialect_fillers.tsv", ("slot", "filler_id") + LANGS)
     return compose_corpus(t, f)
 
+# %% ../../nbs/30_dialect_data.ipynb #83d804ef
 def write_parallel_tsv(rows: list[dict], path) -> Path:
     "Write aligned sets as a UTF-8, NFC-normalised TSV with the columns of `PARALLEL_COLUMNS`."
     path = Path(path)
     with open(path, "w", encoding="utf-8", newline="") as f:
         w = csv.writer(f, delimiter="\t", lineterminator="\n")
         w.writerow(PARALLEL_COLUMNS)
-        for r in rows: w.writerow([normalize_arabic(r[c]) for c in PARALLEL_COLUMNS])
+        for r in rows:
+            w.writerow([normalize_arabic(r[c]) for c in PARALLEL_COLUMNS])
     return path
 
 # %% ../../nbs/30_dialect_data.ipynb #d4330b99
 def _as_dataset(rows: list[dict], langs, source: str) -> Dataset:
     "A `Dataset` of aligned sets with the columns id, template and `langs`, normalised."
-    if not rows: raise DialectError(f"{source}: no aligned sentences")
+    if not rows:
+        raise DialectError(f"{source}: no aligned sentences")
     data = {"id": [str(r["id"]) for r in rows], "template": [str(r.get("template") or r["id"]) for r in rows]}
-    for l in langs: data[l] = [normalize_arabic(r.get(l) or "") for r in rows]
+    for l in langs:
+        data[l] = [normalize_arabic(r.get(l) or "") for r in rows]
     return Dataset.from_dict(data)
 
-def read_parallel_tsv(path, # a TSV with columns id, eng, msa and the dialect codes (aliases allowed)
-                      dialects=DIALECTS, # dialect columns required
-                     ) -> Dataset:
+# %% ../../nbs/30_dialect_data.ipynb #85316ddf
+def read_parallel_tsv(
+    path,  # a TSV with columns id, eng, msa and the dialect codes (aliases allowed)
+    dialects=DIALECTS,  # dialect columns required
+) -> Dataset:
     "Aligned sets from a vlarl-layout TSV."
     dialects = [check_code(d, DIALECTS) for d in dialects]
     raw = read_tsv(path)
     rows = [{check_code(k) if k.lower() in ALIASES else k: v for k, v in r.items()} for r in raw]
     missing = [c for c in ("id", "eng", "msa", *dialects) if c not in rows[0]]
-    if missing: raise DialectError(f"TSV file {str(path)!r} lacks the required columns {missing}; it has {list(raw[0])}")
+    if missing:
+        raise DialectError(f"TSV file {str(path)!r} lacks the required columns {missing}; it has {list(raw[0])}")
     return _as_dataset(rows, ("eng", "msa", *dialects), str(path))
 
 # %% ../../nbs/30_dialect_data.ipynb #7d4659d6
 MADAR_COLUMNS = ("sentID.BTEC", "split", "lang", "sent")
-MADAR_CITIES = {"CAI": "egy", "ALX": "egy", "ASW": "egy", "RAB": "mor", "FES": "mor", "JER": "pal",
-                "RIY": "sau", "JED": "sau", "DAM": "syr", "ALE": "syr", "MSA": "msa", "EN": "eng", "ENG": "eng"}
+MADAR_CITIES = {
+    "CAI": "egy",
+    "ALX": "egy",
+    "ASW": "egy",
+    "RAB": "mor",
+    "FES": "mor",
+    "JER": "pal",
+    "RIY": "sau",
+    "JED": "sau",
+    "DAM": "syr",
+    "ALE": "syr",
+    "MSA": "msa",
+    "EN": "eng",
+    "ENG": "eng",
+}
 MADAR_DEFAULT_CITY = {"egy": "CAI", "mor": "FES", "pal": "JER", "sau": "RIY", "syr": "DAM", "msa": "MSA", "eng": "EN"}
+
 
 def _madar_files(path) -> list[Path]:
     path = Path(path)
-    if path.is_file(): return [path]
-    if not path.is_dir(): raise DialectError(f"MADAR path {str(path)!r} does not exist")
+    if path.is_file():
+        return [path]
+    if not path.is_dir():
+        raise DialectError(f"MADAR path {str(path)!r} does not exist")
     files = sorted(path.glob("*.tsv"))
-    if not files: raise DialectError(f"no MADAR .tsv files in {str(path)!r} (expected MADAR.corpus.<City>.tsv)")
+    if not files:
+        raise DialectError(f"no MADAR .tsv files in {str(path)!r} (expected MADAR.corpus.<City>.tsv)")
     return files
 
-def read_madar(path, # a MADAR.corpus.<City>.tsv file, a long TSV with every city, or a folder of them
-               dialects=DIALECTS, # dialects to keep
-               splits=None, # keep only these values of the `split` column (None keeps all)
-               city: dict | None = None, # code -> city to keep (default `MADAR_DEFAULT_CITY`)
-              ) -> Dataset:
+# %% ../../nbs/30_dialect_data.ipynb #90887cdf
+def read_madar(
+    path,  # a MADAR.corpus.<City>.tsv file, a long TSV with every city, or a folder of them
+    dialects=DIALECTS,  # dialects to keep
+    splits=None,  # keep only these values of the `split` column (None keeps all)
+    city: dict | None = None,  # code -> city to keep (default `MADAR_DEFAULT_CITY`)
+) -> Dataset:
     "Aligned sets from MADAR-style TSVs (rows aligned by `sentID.BTEC`)."
     dialects = [check_code(d, DIALECTS) for d in dialects]
     want = {**MADAR_DEFAULT_CITY, **(city or {}), "eng": "EN"}
@@ -178,107 +263,160 @@ def read_madar(path, # a MADAR.corpus.<City>.tsv file, a long TSV with every cit
             if code in langs and lang == want[code] and (splits is None or r["split"] in splits):
                 sets[r["sentID.BTEC"]][code] = r["sent"]
     rows = [{"id": f"madar-{k}", **v} for k, v in sets.items() if all(v.get(l) for l in langs)]
-    if not rows: raise DialectError(f"MADAR data in {str(path)!r} has no sentence with all of {list(langs)} (cities {[want[l] for l in langs]})")
+    if not rows:
+        raise DialectError(
+            f"MADAR data in {str(path)!r} has no sentence with all of {list(langs)} (cities {[want[l] for l in langs]})"
+        )
     print(f"MADAR: {len(rows)} aligned sets kept, {len(sets) - len(rows)} dropped for a missing variety")
     return _as_dataset(rows, langs, str(path))
 
 # %% ../../nbs/30_dialect_data.ipynb #00fd24f8
 def write_madar_fixture(folder, n: int = 4) -> Path:
     "Write a small MADAR-layout folder (one file per city) built from the shipped corpus, for tests."
-    folder = Path(folder); folder.mkdir(parents=True, exist_ok=True)
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
     sets = shipped_corpus_rows()[:n]
-    files = {"eng": "English", "msa": "MSA", "egy": "Cairo", "mor": "Fes", "pal": "Jerusalem", "sau": "Riyadh", "syr": "Damascus"}
+    files = {
+        "eng": "English",
+        "msa": "MSA",
+        "egy": "Cairo",
+        "mor": "Fes",
+        "pal": "Jerusalem",
+        "sau": "Riyadh",
+        "syr": "Damascus",
+    }
     for code, name in files.items():
         with open(folder / f"MADAR.corpus.{name}.tsv", "w", encoding="utf-8", newline="") as f:
             f.write("\t".join(MADAR_COLUMNS) + "\n")
             for i, r in enumerate(sets):
-                if code == "syr" and i == n - 1: continue
+                if code == "syr" and i == n - 1:
+                    continue
                 f.write(f"{100 + i}\tcorpus-26-train\t{MADAR_DEFAULT_CITY[code]}\t{r[code]}\n")
     return folder
 
 # %% ../../nbs/30_dialect_data.ipynb #0ae24027
-FLORES_CODES = {"eng": ("eng_Latn",), "msa": ("arb_Arab",), "egy": ("arz_Arab",), "mor": ("ary_Arab",),
-                "pal": ("apc_Arab_sout3123", "ajp_Arab"), "syr": ("apc_Arab_nort3139", "apc_Arab"), "sau": ("ars_Arab",)}
+FLORES_CODES = {
+    "eng": ("eng_Latn",),
+    "msa": ("arb_Arab",),
+    "egy": ("arz_Arab",),
+    "mor": ("ary_Arab",),
+    "pal": ("apc_Arab_sout3123", "ajp_Arab"),
+    "syr": ("apc_Arab_nort3139", "apc_Arab"),
+    "sau": ("ars_Arab",),
+}
+
 
 def flores_file(folder, code: str, split: str = "dev") -> Path:
     "The FLORES file of variety `code` in `folder` (FLORES-200 or FLORES+ naming)."
     folder, tried = Path(folder), []
     for fc in FLORES_CODES[check_code(code)]:
-        for p in (folder / f"{fc}.{split}", folder / f"{split}.{fc}", folder / split / f"{fc}.{split}", folder / split / f"{split}.{fc}"):
-            if p.is_file(): return p
+        for p in (
+            folder / f"{fc}.{split}",
+            folder / f"{split}.{fc}",
+            folder / split / f"{fc}.{split}",
+            folder / split / f"{split}.{fc}",
+        ):
+            if p.is_file():
+                return p
             tried.append(str(p.relative_to(folder)))
     raise DialectError(f"no FLORES {split} file for {code!r} in {str(folder)!r}; tried {tried}")
 
-def read_flores(folder, # a FLORES dev folder (or its parent)
-                dialects=DIALECTS, # dialects to read
-                split: str = "dev",
-               ) -> Dataset:
+# %% ../../nbs/30_dialect_data.ipynb #ddc8aa94
+def read_flores(
+    folder,  # a FLORES dev folder (or its parent)
+    dialects=DIALECTS,  # dialects to read
+    split: str = "dev",
+) -> Dataset:
     "Aligned sets from a FLORES folder: line i of every language file is sentence i."
     dialects = [check_code(d, DIALECTS) for d in dialects]
-    if not Path(folder).is_dir(): raise DialectError(f"FLORES folder {str(folder)!r} does not exist")
+    if not Path(folder).is_dir():
+        raise DialectError(f"FLORES folder {str(folder)!r} does not exist")
     langs = ("eng", "msa", *dialects)
     lines = {l: flores_file(folder, l, split).read_text(encoding="utf-8").splitlines() for l in langs}
     sizes = {l: len(v) for l, v in lines.items()}
-    if len(set(sizes.values())) != 1: raise DialectError(f"FLORES files in {str(folder)!r} are not aligned: line counts {sizes}")
+    if len(set(sizes.values())) != 1:
+        raise DialectError(f"FLORES files in {str(folder)!r} are not aligned: line counts {sizes}")
     rows = [{"id": f"flores-{split}-{i}", **{l: lines[l][i] for l in langs}} for i in range(sizes["eng"])]
     return _as_dataset(rows, langs, str(folder))
 
 # %% ../../nbs/30_dialect_data.ipynb #3752f9fb
 def write_flores_fixture(folder, n: int = 5, plus: bool = False) -> Path:
     "Write a small FLORES dev folder (FLORES-200 naming, or FLORES+ with `plus`) from the shipped corpus, for tests."
-    folder = Path(folder) / "dev"; folder.mkdir(parents=True, exist_ok=True)
+    folder = Path(folder) / "dev"
+    folder.mkdir(parents=True, exist_ok=True)
     sets = shipped_corpus_rows()[:n]
     for code, names in FLORES_CODES.items():
         fc = names[0] if plus else names[-1]
-        (folder / (f"dev.{fc}" if plus else f"{fc}.dev")).write_text("".join(r[code] + "\n" for r in sets), encoding="utf-8")
+        (folder / (f"dev.{fc}" if plus else f"{fc}.dev")).write_text(
+            "".join(r[code] + "\n" for r in sets), encoding="utf-8"
+        )
     return folder.parent
 
 # %% ../../nbs/30_dialect_data.ipynb #ea3decce
-def load_parallel(path: str = "", # '' = the shipped corpus; else a TSV, a MADAR folder or a FLORES folder
-                  dialects=DIALECTS, # dialects required
-                  fmt: str = "auto", # auto, parallel, madar or flores
-                 ) -> Dataset:
+def load_parallel(
+    path: str = "",  # '' = the shipped corpus; else a TSV, a MADAR folder or a FLORES folder
+    dialects=DIALECTS,  # dialects required
+    fmt: str = "auto",  # auto, parallel, madar or flores
+) -> Dataset:
     "Aligned sets from the shipped corpus or a user's local data, the layout recognised from the path."
-    if not path: return read_parallel_tsv(ASSETS / "dialect_parallel.tsv", dialects)
+    if not path:
+        return read_parallel_tsv(ASSETS / "dialect_parallel.tsv", dialects)
     p = Path(path)
     if fmt == "auto":
-        if p.is_dir(): fmt = "madar" if any(p.glob("MADAR*.tsv")) else "flores"
-        elif p.is_file(): fmt = "madar" if "sentID.BTEC" in p.read_text(encoding="utf-8").split("\n", 1)[0] else "parallel"
-        else: raise DialectError(f"corpus path {str(p)!r} does not exist")
+        if p.is_dir():
+            fmt = "madar" if any(p.glob("MADAR*.tsv")) else "flores"
+        elif p.is_file():
+            fmt = "madar" if "sentID.BTEC" in p.read_text(encoding="utf-8").split("\n", 1)[0] else "parallel"
+        else:
+            raise DialectError(f"corpus path {str(p)!r} does not exist")
     readers = {"parallel": read_parallel_tsv, "madar": read_madar, "flores": read_flores}
-    if fmt not in readers: raise DialectError(f"unknown corpus format {fmt!r}; choose from auto, {', '.join(readers)}")
+    if fmt not in readers:
+        raise DialectError(f"unknown corpus format {fmt!r}; choose from auto, {', '.join(readers)}")
     return readers[fmt](p, dialects=dialects)
 
 # %% ../../nbs/30_dialect_data.ipynb #7c75930c
 DIRECTIONS = ("eng-da", "msa-da", "da-eng", "da-msa")
 
+
 def direction_langs(direction: str, dialect: str) -> tuple[str, str]:
     "(source, target) codes of `direction` for `dialect`, e.g. ('eng', 'egy') for 'eng-da'."
-    if direction not in DIRECTIONS: raise DialectError(f"unknown direction {direction!r}; choose from {DIRECTIONS}")
+    if direction not in DIRECTIONS:
+        raise DialectError(f"unknown direction {direction!r}; choose from {DIRECTIONS}")
     src, tgt = direction.split("-")
     d = check_code(dialect, DIALECTS)
     return (d if src == "da" else src), (d if tgt == "da" else tgt)
 
-def split_parallel(ds: Dataset, # aligned sets
-                   held_out_frac: float = 0.15, # share of sentences (or templates) held out
-                   seed: int = 0,
-                   by: str = "id", # 'id' or 'template'
-                  ) -> DatasetDict:
+# %% ../../nbs/30_dialect_data.ipynb #c0629ee2
+def split_parallel(
+    ds: Dataset,  # aligned sets
+    held_out_frac: float = 0.15,  # share of sentences (or templates) held out
+    seed: int = 0,
+    by: str = "id",  # 'id' or 'template'
+) -> DatasetDict:
     "Train / held-out split with no sentence (or, with `by='template'`, no frame) in both."
-    if by not in ("id", "template"): raise DialectError(f"split by {by!r}: choose 'id' or 'template'")
+    if by not in ("id", "template"):
+        raise DialectError(f"split by {by!r}: choose 'id' or 'template'")
     keys = sorted(set(ds[by]))
-    if len(keys) < 2: raise DialectError(f"cannot split {len(keys)} {by}(s) into train and held-out")
+    if len(keys) < 2:
+        raise DialectError(f"cannot split {len(keys)} {by}(s) into train and held-out")
     held = set(random.Random(seed).sample(keys, max(1, round(held_out_frac * len(keys)))))
     is_held = [k in held for k in ds[by]]
-    return DatasetDict(train=ds.select([i for i, h in enumerate(is_held) if not h]), held_out=ds.select([i for i, h in enumerate(is_held) if h]))
+    return DatasetDict(
+        train=ds.select([i for i, h in enumerate(is_held) if not h]),
+        held_out=ds.select([i for i, h in enumerate(is_held) if h]),
+    )
 
 # %% ../../nbs/30_dialect_data.ipynb #7ec43c59
 def parallel_card(dsd: DatasetDict, dialects=DIALECTS) -> dict:
     "Counts per split: aligned sets, frames, sentences per variety and pairs per direction and dialect."
     card = {}
     for split, ds in dsd.items():
-        c = {"sets": len(ds), "templates": len(set(ds["template"])),
-             "sentences": {l: sum(bool(t) for t in ds[l]) for l in ("eng", "msa", *dialects)}, "pairs": {}}
+        c = {
+            "sets": len(ds),
+            "templates": len(set(ds["template"])),
+            "sentences": {l: sum(bool(t) for t in ds[l]) for l in ("eng", "msa", *dialects)},
+            "pairs": {},
+        }
         for direction in DIRECTIONS:
             for d in dialects:
                 s, t = direction_langs(direction, d)
@@ -286,13 +424,19 @@ def parallel_card(dsd: DatasetDict, dialects=DIALECTS) -> dict:
         card[split] = c
     return card
 
+# %% ../../nbs/30_dialect_data.ipynb #2c71bfcc
 def format_parallel_card(card: dict) -> str:
     "The card as text: one line per split, then a direction x dialect table of pair counts."
     lines = []
     for split, c in card.items():
-        lines.append(f"{split}: {c['sets']} aligned sets from {c['templates']} frames; sentences " + ", ".join(f"{k} {v}" for k, v in c["sentences"].items()))
+        lines.append(
+            f"{split}: {c['sets']} aligned sets from {c['templates']} frames; sentences "
+            + ", ".join(f"{k} {v}" for k, v in c["sentences"].items())
+        )
         dialects = list(dict.fromkeys(k.split("/")[1] for k in c["pairs"]))
         lines.append("  " + "direction".ljust(10) + "".join(d.rjust(6) for d in dialects))
         for direction in DIRECTIONS:
-            lines.append("  " + direction.ljust(10) + "".join(str(c["pairs"][f"{direction}/{d}"]).rjust(6) for d in dialects))
+            lines.append(
+                "  " + direction.ljust(10) + "".join(str(c["pairs"][f"{direction}/{d}"]).rjust(6) for d in dialects)
+            )
     return "\n".join(lines)

@@ -20,11 +20,34 @@ from trl import DPOConfig, DPOTrainer
 
 from ..model.checkpoints import user_prompt
 from ..config import DialectConfig, cached, write_json_atomic
-from .classifier import (UNDETERMINED, CharDialectClassifier, LLMDialectClassifier, dialect_fidelity, labelled_sentences,
-                                      load_char_classifier, save_char_classifier)
+from vlarl.dialect.classifier import (
+    UNDETERMINED,
+    CharDialectClassifier,
+    LLMDialectClassifier,
+    dialect_fidelity,
+    labelled_sentences,
+    load_char_classifier,
+    save_char_classifier,
+)
 from .data import ARABIC_NAMES, DIALECTS, DIRECTIONS, NAMES, VARIETIES, DialectError, check_code
-from .translator import (AnswerCollator, SpBLEU, build_tiny_lm, chrf_pp, chrf_pp_sentence, encode_request, generate, load_lm,
-                                      make_prompt, make_requests, quiet, save_lm, sft, tempfile_dir, tokenizer_texts, with_msa_habit)
+from vlarl.dialect.translator import (
+    AnswerCollator,
+    SpBLEU,
+    build_tiny_lm,
+    chrf_pp,
+    chrf_pp_sentence,
+    encode_request,
+    generate,
+    load_lm,
+    make_prompt,
+    make_requests,
+    quiet,
+    save_lm,
+    sft,
+    tempfile_dir,
+    tokenizer_texts,
+    with_msa_habit,
+)
 
 # %% auto #0
 __all__ = ['PAIR_DIRECTIONS', 'PAIR_KEYS', 'pair_requests', 'sample_responses', 'label_texts', 'fix_chain', 'translate_texts',
@@ -38,28 +61,41 @@ __all__ = ['PAIR_DIRECTIONS', 'PAIR_KEYS', 'pair_requests', 'sample_responses', 
 # %% ../../nbs/33_dialect_pairs.ipynb #751128dc
 PAIR_DIRECTIONS = ("eng-da", "msa-da")
 
-def pair_requests(rows, # aligned sets
-                  dialects=DIALECTS, # desired dialects drawn from
-                  per_set: int = 1, # requests drawn per set
-                  seed: int = 0,
-                 ) -> list[dict]:
+
+def pair_requests(
+    rows,  # aligned sets
+    dialects=DIALECTS,  # desired dialects drawn from
+    per_set: int = 1,  # requests drawn per set
+    seed: int = 0,
+) -> list[dict]:
     "Paper step 1: (prompt, input, desired dialect) requests into a dialect, of every prompt kind that fits."
     dialects = [check_code(d, DIALECTS) for d in dialects]
     return make_requests(rows, dialects, PAIR_DIRECTIONS, per_set=per_set, seed=seed)
 
 # %% ../../nbs/33_dialect_pairs.ipynb #0fd37575
-def sample_responses(model, tok, # the sampling model and its tokenizer
-                     requests: list[dict], # preference requests
-                     n: int = 4, # responses per request
-                     temperature: float = 1.0,
-                     max_new_tokens: int = 40,
-                     batch_size: int = 32, # requests per generation batch
-                     progress: bool = True,
-                    ) -> list[list[str]]:
+def sample_responses(
+    model,
+    tok,  # the sampling model and its tokenizer
+    requests: list[dict],  # preference requests
+    n: int = 4,  # responses per request
+    temperature: float = 1.0,
+    max_new_tokens: int = 40,
+    batch_size: int = 32,  # requests per generation batch
+    progress: bool = True,
+) -> list[list[str]]:
     "Paper step 2: `n` sampled responses for each request."
     prompts, out = [q["prompt"] for q in requests], []
     for i in tqdm(range(0, len(prompts), batch_size), desc="sampling responses", disable=not progress):
-        out += generate(model, tok, prompts[i:i + batch_size], n=n, sample=True, temperature=temperature, max_new_tokens=max_new_tokens, batch_size=batch_size)
+        out += generate(
+            model,
+            tok,
+            prompts[i : i + batch_size],
+            n=n,
+            sample=True,
+            temperature=temperature,
+            max_new_tokens=max_new_tokens,
+            batch_size=batch_size,
+        )
     return out
 
 # %% ../../nbs/33_dialect_pairs.ipynb #544d68a1
@@ -68,62 +104,115 @@ def label_texts(clf, texts: list[str]) -> tuple[list[str], np.ndarray]:
     p = clf.predict_proba(list(texts))
     return [clf.labels[int(r.argmax())] if r.sum() > 0 else UNDETERMINED for r in p], p
 
-def fix_chain(label: str, # the variety a response is in
-              desired: str, # the dialect wanted
-             ) -> list[tuple[str, str]]:
+# %% ../../nbs/33_dialect_pairs.ipynb #a228e5d2
+def fix_chain(
+    label: str,  # the variety a response is in
+    desired: str,  # the dialect wanted
+) -> list[tuple[str, str]]:
     "The translation steps (source, target) that take a response in `label` to `desired`."
-    if label == "msa": return [("msa", desired)]
-    if label in DIALECTS: return [(label, "msa"), ("msa", desired)]
+    if label == "msa":
+        return [("msa", desired)]
+    if label in DIALECTS:
+        return [(label, "msa"), ("msa", desired)]
     return [("eng", desired)]
 
 # %% ../../nbs/33_dialect_pairs.ipynb #d689919f
-def translate_texts(model, tok, texts: list[str], steps: list[tuple[str, str]], sample: bool = False, temperature: float = 1.0,
-                    max_new_tokens: int = 40) -> list[str]:
+def translate_texts(
+    model,
+    tok,
+    texts: list[str],
+    steps: list[tuple[str, str]],
+    sample: bool = False,
+    temperature: float = 1.0,
+    max_new_tokens: int = 40,
+) -> list[str]:
     "Translate each text with the translation prompt of its (source, target) step."
     prompts = [make_prompt(t, s, g) for t, (s, g) in zip(texts, steps)]
-    return [o[0] for o in generate(model, tok, prompts, sample=sample, temperature=temperature, max_new_tokens=max_new_tokens)]
+    return [
+        o[0]
+        for o in generate(model, tok, prompts, sample=sample, temperature=temperature, max_new_tokens=max_new_tokens)
+    ]
 
-def fix_responses(model, tok, # the translation model and its tokenizer
-                  clf, # the dialect classifier
-                  texts: list[str], labels: list[str], desired: list[str], # wrong responses, their labels, the wanted dialects
-                  tries: int = 2, temperature: float = 1.0, max_new_tokens: int = 40,
-                 ) -> list[dict | None]:
-    "Paper step 3: translate each response into its desired dialect and re-check, up to `tries` times (None where none passed)."
+# %% ../../nbs/33_dialect_pairs.ipynb #4a31ab24
+def fix_responses(
+    model,
+    tok,  # the translation model and its tokenizer
+    clf,  # the dialect classifier
+    texts: list[str],
+    labels: list[str],
+    desired: list[str],  # wrong responses, their labels, the wanted dialects
+    tries: int = 2,
+    temperature: float = 1.0,
+    max_new_tokens: int = 40,
+) -> list[dict | None]:
+    """Paper step 3: translate each response into its desired dialect and re-check, up to `tries` times (None where none
+    passed)."""
     out, pending = [None] * len(texts), list(range(len(texts)))
     for t in range(tries):
-        if not pending: break
+        if not pending:
+            break
         cur, chains = [texts[i] for i in pending], [fix_chain(labels[i], desired[i]) for i in pending]
         for step in range(max(map(len, chains))):
             idx = [j for j, c in enumerate(chains) if step < len(c)]
-            res = translate_texts(model, tok, [cur[j] for j in idx], [chains[j][step] for j in idx], t > 0, temperature, max_new_tokens)
-            for j, r in zip(idx, res): cur[j] = r
+            res = translate_texts(
+                model, tok, [cur[j] for j in idx], [chains[j][step] for j in idx], t > 0, temperature, max_new_tokens
+            )
+            for j, r in zip(idx, res):
+                cur[j] = r
         got, p = label_texts(clf, cur)
         for j, i in enumerate(pending):
-            if got[j] == desired[i]: out[i] = {"text": cur[j], "label": got[j], "probs": p[j].tolist(), "tries": t + 1}
+            if got[j] == desired[i]:
+                out[i] = {"text": cur[j], "label": got[j], "probs": p[j].tolist(), "tries": t + 1}
         pending = [i for j, i in enumerate(pending) if got[j] != desired[i]]
     return out
 
 # %% ../../nbs/33_dialect_pairs.ipynb #4cc434bb
 def _response(text: str, label: str, probs, origin: str, reference: str, tries: int = 0) -> dict:
-    return {"text": text, "label": label, "probs": [float(x) for x in probs], "origin": origin, "tries": tries,
-            "chrf": chrf_pp_sentence(text, reference)}
+    return {
+        "text": text,
+        "label": label,
+        "probs": [float(x) for x in probs],
+        "origin": origin,
+        "tries": tries,
+        "chrf": chrf_pp_sentence(text, reference),
+    }
 
-def collect_responses(model, tok, clf, # the policy that samples, its tokenizer, the dialect classifier
-                      requests: list[dict], # preference requests
-                      dc: DialectConfig, # samples_per_prompt, temperature, fix_tries, max_new_tokens
-                      translator=None, # (model, tokenizer) that fixes wrong-dialect responses; default the policy
-                      progress: bool = True,
-                     ) -> list[list[dict]]:
+# %% ../../nbs/33_dialect_pairs.ipynb #0c5a35fe
+def collect_responses(
+    model,
+    tok,
+    clf,  # the policy that samples, its tokenizer, the dialect classifier
+    requests: list[dict],  # preference requests
+    dc: DialectConfig,  # samples_per_prompt, temperature, fix_tries, max_new_tokens
+    translator=None,  # (model, tokenizer) that fixes wrong-dialect responses; default the policy
+    progress: bool = True,
+) -> list[list[dict]]:
     "Paper steps 2-3: per request, its distinct sampled responses (labelled) and the fixed versions of the wrong ones."
-    samples = sample_responses(model, tok, requests, dc.samples_per_prompt, dc.temperature, dc.max_new_tokens, progress=progress)
+    samples = sample_responses(
+        model, tok, requests, dc.samples_per_prompt, dc.temperature, dc.max_new_tokens, progress=progress
+    )
     flat = [(i, t) for i, s in enumerate(samples) for t in dict.fromkeys(s)]
     labels, probs = label_texts(clf, [t for _, t in flat])
     out = [[] for _ in requests]
-    for (i, t), l, p in zip(flat, labels, probs): out[i].append(_response(t, l, p, "sample", requests[i]["reference"]))
+    for (i, t), l, p in zip(flat, labels, probs):
+        out[i].append(_response(t, l, p, "sample", requests[i]["reference"]))
     wrong = [(i, r) for i, rs in enumerate(out) for r in rs if r["label"] != requests[i]["dialect"]]
     tm, tt = translator or (model, tok)
-    fixes = fix_responses(tm, tt, clf, [r["text"] for _, r in wrong], [r["label"] for _, r in wrong], [requests[i]["dialect"] for i, _ in wrong],
-                          dc.fix_tries, dc.temperature, dc.max_new_tokens) if wrong and dc.fix_tries else []
+    fixes = (
+        fix_responses(
+            tm,
+            tt,
+            clf,
+            [r["text"] for _, r in wrong],
+            [r["label"] for _, r in wrong],
+            [requests[i]["dialect"] for i, _ in wrong],
+            dc.fix_tries,
+            dc.temperature,
+            dc.max_new_tokens,
+        )
+        if wrong and dc.fix_tries
+        else []
+    )
     for (i, _), f in zip(wrong, fixes):
         if f and f["text"] not in {r["text"] for r in out[i]}:
             out[i].append(_response(f["text"], f["label"], f["probs"], "fixed", requests[i]["reference"], f["tries"]))
@@ -134,6 +223,7 @@ def response_score(r: dict, desired: str, w: float) -> float:
     "(1 - w)·[r is in the desired dialect] + w·chrF++/100."
     return (1 - w) * float(r["label"] == desired) + w * r["chrf"] / 100
 
+# %% ../../nbs/33_dialect_pairs.ipynb #4e0dd5da
 def dialect_pairs(request: dict, responses: list[dict], max_pairs: int = 4) -> list[tuple[dict, dict]]:
     "Paper step 4: responses in the desired dialect ≻ responses in MSA or another dialect."
     good = [r for r in responses if r["label"] == request["dialect"]]
@@ -141,55 +231,98 @@ def dialect_pairs(request: dict, responses: list[dict], max_pairs: int = 4) -> l
     bad = [r for r in responses if r["label"] in VARIETIES and r["label"] != request["dialect"]]
     return [(good[k % len(good)], b) for k, b in enumerate(bad)][:max_pairs] if good else []
 
-def quality_pairs(request: dict, responses: list[dict], w: float = 0.5, margin: float = 0.1, max_pairs: int = 4) -> list[tuple[dict, dict]]:
+# %% ../../nbs/33_dialect_pairs.ipynb #da19f372
+def quality_pairs(
+    request: dict, responses: list[dict], w: float = 0.5, margin: float = 0.1, max_pairs: int = 4
+) -> list[tuple[dict, dict]]:
     "The quality-weighted variant: pairs of responses whose scores differ by >= `margin`, largest gaps first."
     rs = [r for r in responses if r["label"] in VARIETIES]
     s = [response_score(r, request["dialect"], w) for r in rs]
-    cand = sorted(((s[a] - s[b], a, b) for a in range(len(rs)) for b in range(len(rs)) if s[a] - s[b] >= margin), key=lambda x: -x[0])
+    cand = sorted(
+        ((s[a] - s[b], a, b) for a in range(len(rs)) for b in range(len(rs)) if s[a] - s[b] >= margin),
+        key=lambda x: -x[0],
+    )
     return [(rs[a], rs[b]) for _, a, b in cand[:max_pairs]]
 
 # %% ../../nbs/33_dialect_pairs.ipynb #fe4f7811
 PAIR_KEYS = ("id", "direction", "dialect", "kind", "source", "reference")
 
-def preference_dataset(requests: list[dict], # preference requests
-                       responses: list[list[dict]], # `collect_responses` output
-                       mode: str = "dialect", # dialect (the paper) or quality (quality-weighted)
-                       dc: DialectConfig | None = None, # quality_weight, quality_margin; samples_per_prompt caps pairs per request
-                      ) -> Dataset:
+
+def preference_dataset(
+    requests: list[dict],  # preference requests
+    responses: list[list[dict]],  # `collect_responses` output
+    mode: str = "dialect",  # dialect (the paper) or quality (quality-weighted)
+    dc: DialectConfig | None = None,  # quality_weight, quality_margin; samples_per_prompt caps pairs per request
+) -> Dataset:
     "The preference pairs of every request as a `datasets.Dataset` (prompt / chosen / rejected and their metadata)."
     dc = dc or DialectConfig()
-    if mode not in ("dialect", "quality"): raise DialectError(f"unknown preference mode {mode!r}; choose dialect or quality")
+    if mode not in ("dialect", "quality"):
+        raise DialectError(f"unknown preference mode {mode!r}; choose dialect or quality")
     w = dc.quality_weight if mode == "quality" else 0.0
     rows = []
     for q, rs in zip(requests, responses):
-        pairs = quality_pairs(q, rs, w, dc.quality_margin, dc.samples_per_prompt) if mode == "quality" else dialect_pairs(q, rs, dc.samples_per_prompt)
+        pairs = (
+            quality_pairs(q, rs, w, dc.quality_margin, dc.samples_per_prompt)
+            if mode == "quality"
+            else dialect_pairs(q, rs, dc.samples_per_prompt)
+        )
         for c, r in pairs:
-            rows.append({"prompt": q["prompt"], "chosen": c["text"], "rejected": r["text"], **{k: q[k] for k in PAIR_KEYS},
-                         **{f"{side}_{k}": x[k] for side, x in (("chosen", c), ("rejected", r)) for k in ("label", "origin", "probs", "chrf")},
-                         "chosen_score": response_score(c, q["dialect"], w), "rejected_score": response_score(r, q["dialect"], w)})
+            rows.append(
+                {
+                    "prompt": q["prompt"],
+                    "chosen": c["text"],
+                    "rejected": r["text"],
+                    **{k: q[k] for k in PAIR_KEYS},
+                    **{
+                        f"{side}_{k}": x[k]
+                        for side, x in (("chosen", c), ("rejected", r))
+                        for k in ("label", "origin", "probs", "chrf")
+                    },
+                    "chosen_score": response_score(c, q["dialect"], w),
+                    "rejected_score": response_score(r, q["dialect"], w),
+                }
+            )
     check_preferences(rows, f"{len(requests)} requests, {mode} preferences")
     return Dataset.from_list(rows)
 
+# %% ../../nbs/33_dialect_pairs.ipynb #3720085c
 def check_preferences(pairs, what: str = "the preference set") -> None:
     "Raise a `DialectError` (a `ValueError`) naming the fixes if there is no pair to train on."
     if pairs is None or len(pairs) == 0:
-        raise DialectError(f"empty preference set ({what}): no request had a response in the desired dialect and one in MSA or another "
-                           "dialect. Sample more responses (dialect.samples_per_prompt), raise dialect.temperature or dialect.fix_tries, "
-                           "use more prompts (dialect.pair_sets), or start from a model that writes some dialect.")
+        raise DialectError(
+            f"empty preference set ({what}): no request had a response in the desired dialect and one in MSA or "
+            "another "
+            "dialect. Sample more responses (dialect.samples_per_prompt), raise dialect.temperature or "
+            "dialect.fix_tries, "
+            "use more prompts (dialect.pair_sets), or start from a model that writes some dialect."
+        )
 
 # %% ../../nbs/33_dialect_pairs.ipynb #090720db
 def pair_counts(ds: Dataset) -> dict:
     "Pairs per direction and desired dialect, rejected labels, and the origin of the chosen responses."
     table = {dr: Counter() for dr in PAIR_DIRECTIONS}
-    for dr, d in zip(ds["direction"], ds["dialect"]): table[dr][d] += 1
-    return {"pairs": len(ds), "by_direction": {dr: dict(c) for dr, c in table.items()}, "rejected_label": dict(Counter(ds["rejected_label"])),
-            "chosen_origin": dict(Counter(ds["chosen_origin"])), "kind": dict(Counter(ds["kind"])), "requests": len(set(zip(ds["id"], ds["prompt"])))}
+    for dr, d in zip(ds["direction"], ds["dialect"]):
+        table[dr][d] += 1
+    return {
+        "pairs": len(ds),
+        "by_direction": {dr: dict(c) for dr, c in table.items()},
+        "rejected_label": dict(Counter(ds["rejected_label"])),
+        "chosen_origin": dict(Counter(ds["chosen_origin"])),
+        "kind": dict(Counter(ds["kind"])),
+        "requests": len(set(zip(ds["id"], ds["prompt"]))),
+    }
 
+# %% ../../nbs/33_dialect_pairs.ipynb #892a41a1
 def format_pair_counts(counts: dict, dialects=DIALECTS) -> str:
     "The counts as text: a direction x dialect table, then the rejected labels and the chosen responses' origin."
-    lines = [f"{counts['pairs']} pairs from {counts['requests']} requests", "direction".ljust(10) + "".join(d.rjust(6) for d in dialects) + "total".rjust(7)]
+    lines = [
+        f"{counts['pairs']} pairs from {counts['requests']} requests",
+        "direction".ljust(10) + "".join(d.rjust(6) for d in dialects) + "total".rjust(7),
+    ]
     for dr, c in counts["by_direction"].items():
-        lines.append(dr.ljust(10) + "".join(str(c.get(d, 0)).rjust(6) for d in dialects) + str(sum(c.values())).rjust(7))
+        lines.append(
+            dr.ljust(10) + "".join(str(c.get(d, 0)).rjust(6) for d in dialects) + str(sum(c.values())).rjust(7)
+        )
     lines.append("rejected: " + ", ".join(f"{k} {v}" for k, v in sorted(counts["rejected_label"].items())))
     lines.append("chosen: " + ", ".join(f"{k} {v}" for k, v in sorted(counts["chosen_origin"].items())))
     return "\n".join(lines)
@@ -197,35 +330,76 @@ def format_pair_counts(counts: dict, dialects=DIALECTS) -> str:
 # %% ../../nbs/33_dialect_pairs.ipynb #514b5fdb
 def dpo_rows(pairs: Dataset, tok) -> Dataset:
     "trl's standard preference format: the chat-rendered prompt and the two responses."
-    return Dataset.from_dict({"prompt": [user_prompt(tok, p) for p in pairs["prompt"]], "chosen": list(pairs["chosen"]), "rejected": list(pairs["rejected"])})
+    return Dataset.from_dict(
+        {
+            "prompt": [user_prompt(tok, p) for p in pairs["prompt"]],
+            "chosen": list(pairs["chosen"]),
+            "rejected": list(pairs["rejected"]),
+        }
+    )
 
+# %% ../../nbs/33_dialect_pairs.ipynb #b7dd100b
 def lora_config(dc: DialectConfig) -> LoraConfig:
     "The DPO adapter: LoRA of rank `lora_r` on all linear layers."
-    return LoraConfig(r=dc.lora_r, lora_alpha=dc.lora_alpha, lora_dropout=0.0, target_modules="all-linear", task_type="CAUSAL_LM")
+    return LoraConfig(
+        r=dc.lora_r, lora_alpha=dc.lora_alpha, lora_dropout=0.0, target_modules="all-linear", task_type="CAUSAL_LM"
+    )
 
-def dpo_args(dc: DialectConfig, out_dir=None, seed: int = 0,
-             sft_weight: float = 1.0, # weight of the NLL of the chosen response (0 = plain DPO)
-             **kw) -> DPOConfig:
-    "trl's DPOConfig from the dialect section (and `dialect.dpo_trl`): sigmoid (+ NLL) loss, β, AdamW, cosine schedule, no checkpoints."
+# %% ../../nbs/33_dialect_pairs.ipynb #b85e0993
+def dpo_args(
+    dc: DialectConfig,
+    out_dir=None,
+    seed: int = 0,
+    sft_weight: float = 1.0,  # weight of the NLL of the chosen response (0 = plain DPO)
+    **kw,
+) -> DPOConfig:
+    """trl's DPOConfig from the dialect section (and `dialect.dpo_trl`): sigmoid (+ NLL) loss, β, AdamW, cosine
+    schedule, no checkpoints."""
     gpu = torch.cuda.is_available()
-    loss = {"loss_type": ["sigmoid", "sft"], "loss_weights": [1.0, sft_weight]} if sft_weight else {"loss_type": ["sigmoid"]}
-    return DPOConfig(output_dir=str(out_dir or tempfile_dir()), beta=dc.dpo_beta, learning_rate=dc.dpo_lr, num_train_epochs=dc.dpo_epochs,
-                     per_device_train_batch_size=dc.dpo_batch_size, logging_steps=5, save_strategy="no", report_to=[], seed=seed,
-                     bf16=gpu, use_cpu=not gpu, gradient_checkpointing=False, dataloader_num_workers=0, disable_tqdm=True,
-                     **(dc.dpo_trl | loss | kw))             # `dialect.dpo_trl`: scheduler, warm-up, max length, any DPOConfig field
+    loss = (
+        {"loss_type": ["sigmoid", "sft"], "loss_weights": [1.0, sft_weight]}
+        if sft_weight
+        else {"loss_type": ["sigmoid"]}
+    )
+    return DPOConfig(
+        output_dir=str(out_dir or tempfile_dir()),
+        beta=dc.dpo_beta,
+        learning_rate=dc.dpo_lr,
+        num_train_epochs=dc.dpo_epochs,
+        per_device_train_batch_size=dc.dpo_batch_size,
+        logging_steps=5,
+        save_strategy="no",
+        report_to=[],
+        seed=seed,
+        bf16=gpu,
+        use_cpu=not gpu,
+        gradient_checkpointing=False,
+        dataloader_num_workers=0,
+        disable_tqdm=True,
+        **(dc.dpo_trl | loss | kw),
+    )  # `dialect.dpo_trl`: scheduler, warm-up, max length, any DPOConfig field
 
-def train_dpo(model, tok, # the model to align (wrapped with a new LoRA adapter) and its tokenizer
-              pairs: Dataset, # a preference dataset
-              dc: DialectConfig,
-              out_dir=None, # trainer scratch folder (a temp folder by default)
-              seed: int = 0,
-              sft_weight: float = 1.0, # weight of the NLL of the chosen response (0 = the paper's plain DPO)
-             ):
-    "DPO on `pairs` with a LoRA adapter; the reference is the model with the adapter disabled. Returns (peft model, log history)."
+# %% ../../nbs/33_dialect_pairs.ipynb #f178180d
+def train_dpo(
+    model,
+    tok,  # the model to align (wrapped with a new LoRA adapter) and its tokenizer
+    pairs: Dataset,  # a preference dataset
+    dc: DialectConfig,
+    out_dir=None,  # trainer scratch folder (a temp folder by default)
+    seed: int = 0,
+    sft_weight: float = 1.0,  # weight of the NLL of the chosen response (0 = the paper's plain DPO)
+):
+    """DPO on `pairs` with a LoRA adapter; the reference is the model with the adapter disabled. Returns (peft model,
+    log history)."""
     check_preferences(pairs, "DPO training data")
     with quiet():
-        trainer = DPOTrainer(model=model, args=dpo_args(dc, out_dir, seed, sft_weight), train_dataset=dpo_rows(pairs, tok), processing_class=tok,
-                             peft_config=lora_config(dc))
+        trainer = DPOTrainer(
+            model=model,
+            args=dpo_args(dc, out_dir, seed, sft_weight),
+            train_dataset=dpo_rows(pairs, tok),
+            processing_class=tok,
+            peft_config=lora_config(dc),
+        )
         trainer.remove_callback(PrinterCallback)
         trainer.train()
     return trainer.model, trainer.state.log_history
@@ -238,18 +412,25 @@ def sequence_logps(model, tok, prompts: list[str], answers: list[str], batch_siz
     model.eval()
     collate = AnswerCollator(tok.pad_token_id)
     for i in range(0, len(prompts), batch_size):
-        b = collate([encode_request(tok, p, a) for p, a in zip(prompts[i:i + batch_size], answers[i:i + batch_size])])
+        b = collate(
+            [encode_request(tok, p, a) for p, a in zip(prompts[i : i + batch_size], answers[i : i + batch_size])]
+        )
         b = {k: v.to(model.device) for k, v in b.items()}
-        logp = torch.log_softmax(model(input_ids=b["input_ids"], attention_mask=b["attention_mask"]).logits[:, :-1].float(), -1)
+        logp = torch.log_softmax(
+            model(input_ids=b["input_ids"], attention_mask=b["attention_mask"]).logits[:, :-1].float(), -1
+        )
         labels = b["labels"][:, 1:]
         tok_lp = logp.gather(-1, labels.clamp(min=0)[..., None])[..., 0] * (labels != -100)
         out += tok_lp.sum(1).tolist()
     model.train(was_training)
     return np.asarray(out)
 
+# %% ../../nbs/33_dialect_pairs.ipynb #aaaf100a
 def preference_margin(model, tok, pairs: Dataset) -> dict:
     "Mean log-likelihood margin of chosen over rejected, and the share of pairs where chosen is more likely."
-    m = sequence_logps(model, tok, pairs["prompt"], pairs["chosen"]) - sequence_logps(model, tok, pairs["prompt"], pairs["rejected"])
+    m = sequence_logps(model, tok, pairs["prompt"], pairs["chosen"]) - sequence_logps(
+        model, tok, pairs["prompt"], pairs["rejected"]
+    )
     return {"margin": float(m.mean()), "accuracy": float((m > 0).mean()), "n": len(m)}
 
 # %% ../../nbs/33_dialect_pairs.ipynb #ddc3fb60
@@ -257,35 +438,55 @@ def eval_requests(rows, dialects=DIALECTS) -> list[dict]:
     "Translation-prompt requests for every held-out set, direction and dialect."
     return make_requests(rows, [check_code(d, DIALECTS) for d in dialects], DIRECTIONS, per_set=None)
 
-def translate_requests(model, tok, requests: list[dict], max_new_tokens: int = 40, batch_size: int = 64, progress: bool = True) -> list[str]:
+# %% ../../nbs/33_dialect_pairs.ipynb #2cd6bb87
+def translate_requests(
+    model, tok, requests: list[dict], max_new_tokens: int = 40, batch_size: int = 64, progress: bool = True
+) -> list[str]:
     "Greedy outputs for `requests`, with a progress bar over batches."
     prompts, out = [q["prompt"] for q in requests], []
     for i in tqdm(range(0, len(prompts), batch_size), desc="translating", disable=not progress):
-        out += [o[0] for o in generate(model, tok, prompts[i:i + batch_size], max_new_tokens=max_new_tokens, batch_size=batch_size)]
+        out += [
+            o[0]
+            for o in generate(
+                model, tok, prompts[i : i + batch_size], max_new_tokens=max_new_tokens, batch_size=batch_size
+            )
+        ]
     return out
 
+# %% ../../nbs/33_dialect_pairs.ipynb #e4637a33
 def score_outputs(requests: list[dict], outputs: list[str], clf, spbleu: SpBLEU) -> dict:
     "chrF++, spBLEU and (into a dialect) fidelity per 'direction/dialect', with per-direction and overall means."
     cells = {}
     for dr in DIRECTIONS:
         for d in dict.fromkeys(q["dialect"] for q in requests):
             idx = [i for i, q in enumerate(requests) if q["direction"] == dr and q["dialect"] == d]
-            if not idx: continue
+            if not idx:
+                continue
             hyp, ref = [outputs[i] for i in idx], [requests[i]["reference"] for i in idx]
             c = {"chrf": chrf_pp(hyp, ref), "spbleu": spbleu.score(hyp, ref), "n": len(idx)}
-            if dr.endswith("-da"): c.update(dialect_fidelity(clf, hyp, [d] * len(hyp)))
+            if dr.endswith("-da"):
+                c.update(dialect_fidelity(clf, hyp, [d] * len(hyp)))
             cells[f"{dr}/{d}"] = c
     return {"cells": cells, **summarise_cells(cells)}
 
+# %% ../../nbs/33_dialect_pairs.ipynb #28899bad
 def summarise_cells(cells: dict) -> dict:
     "Means over dialects per direction and over every cell (fidelity over the into-dialect cells)."
     mean = lambda keys, m: float(np.mean([cells[k][m] for k in keys])) if keys else float("nan")
     by_dir = {dr: [k for k in cells if k.startswith(dr + "/")] for dr in DIRECTIONS}
     into = [k for k in cells if k.split("/")[0].endswith("-da")]
-    return {"directions": {dr: {m: mean(ks, m) for m in ("chrf", "spbleu")} | ({"fidelity": mean(ks, "fidelity")} if dr.endswith("-da") else {})
-                           for dr, ks in by_dir.items() if ks},
-            "chrf": mean(list(cells), "chrf"), "spbleu": mean(list(cells), "spbleu"), "fidelity": mean(into, "fidelity"),
-            "dialect_share": mean(into, "dialect_share")}
+    return {
+        "directions": {
+            dr: {m: mean(ks, m) for m in ("chrf", "spbleu")}
+            | ({"fidelity": mean(ks, "fidelity")} if dr.endswith("-da") else {})
+            for dr, ks in by_dir.items()
+            if ks
+        },
+        "chrf": mean(list(cells), "chrf"),
+        "spbleu": mean(list(cells), "spbleu"),
+        "fidelity": mean(into, "fidelity"),
+        "dialect_share": mean(into, "dialect_share"),
+    }
 
 # %% ../../nbs/33_dialect_pairs.ipynb #c1d04618
 def table1(results: dict) -> str:
@@ -295,19 +496,26 @@ def table1(results: dict) -> str:
         lines.append(f"{name:<22}{r['spbleu']:>8.2f}{r['chrf']:>8.2f}{r['fidelity']:>10.3f}{r['dialect_share']:>11.3f}")
     return "\n".join(lines)
 
+# %% ../../nbs/33_dialect_pairs.ipynb #d0b7fb72
 def direction_table(results: dict, metric: str = "chrf") -> str:
     "`metric` per model and direction (means over dialects)."
     drs = [dr for dr in DIRECTIONS if metric != "fidelity" or dr.endswith("-da")]
     lines = [f"{metric:<22}" + "".join(f"{dr:>9}" for dr in drs)]
     for name, r in results.items():
-        lines.append(f"{name:<22}" + "".join(f"{r['directions'].get(dr, {}).get(metric, float('nan')):>9.2f}" for dr in drs))
+        lines.append(
+            f"{name:<22}" + "".join(f"{r['directions'].get(dr, {}).get(metric, float('nan')):>9.2f}" for dr in drs)
+        )
     return "\n".join(lines)
 
+# %% ../../nbs/33_dialect_pairs.ipynb #85a7083f
 def dialect_table(results: dict, metric: str = "fidelity", dialects=DIALECTS) -> str:
     "`metric` per model and dialect over the into-dialect directions."
     lines = [f"{metric:<22}" + "".join(f"{d:>7}" for d in dialects)]
     for name, r in results.items():
-        vals = [np.mean([c[metric] for k, c in r["cells"].items() if k.endswith("/" + d) and metric in c] or [np.nan]) for d in dialects]
+        vals = [
+            np.mean([c[metric] for k, c in r["cells"].items() if k.endswith("/" + d) and metric in c] or [np.nan])
+            for d in dialects
+        ]
         lines.append(f"{name:<22}" + "".join(f"{v:>7.2f}" for v in vals))
     return "\n".join(lines)
 
@@ -319,37 +527,49 @@ def tuning_requests(rows, dc: DialectConfig, epochs: float, seed: int = 0, habit
     for e in range(int(np.ceil(epochs))):
         q = make_requests(rows, dc.dialects, per_set=dc.examples_per_set, seed=seed + e)
         out += with_msa_habit(q, by_id, dc.msa_bias, dc.confusion, seed=seed + e) if habit else q
-    return out[:round(len(rows) * dc.examples_per_set * epochs)]
+    return out[: round(len(rows) * dc.examples_per_set * epochs)]
 
-def ensure_lm(path, # where the model is (or will be) saved
-              train, # () -> (model, tokenizer), called only when nothing is saved at `path`
-             ):
+# %% ../../nbs/33_dialect_pairs.ipynb #c1f50afb
+def ensure_lm(
+    path,  # where the model is (or will be) saved
+    train,  # () -> (model, tokenizer), called only when nothing is saved at `path`
+):
     "The model at `path`, trained by `train()` and saved there (atomically) first if it is missing."
     return cached(path, lambda tmp: save_lm(*train(), tmp), lambda p: load_lm(str(p)), legacy="config.json")
 
+# %% ../../nbs/33_dialect_pairs.ipynb #ac0b9098
 def ensure_classifier(dc: DialectConfig, rows, path, seed: int = 0):
-    "The dialect classifier of `dc.classifier`, fitted on `rows` (all varieties) and saved at `path`, or loaded from there."
+    """The dialect classifier of `dc.classifier`, fitted on `rows` (all varieties) and saved at `path`, or loaded from
+    there."""
     path = Path(path)
     if dc.classifier == "char":
-        if not path.is_file(): save_char_classifier(CharDialectClassifier().fit(*labelled_sentences(rows)[:2]), path)
+        if not path.is_file():
+            save_char_classifier(CharDialectClassifier().fit(*labelled_sentences(rows)[:2]), path)
         return load_char_classifier(path)
+
     def train():
         texts, labels, _ = labelled_sentences(rows)
-        if dc.classifier_model: lm, tok = load_lm(dc.classifier_model, "classifier")
-        else: lm, tok = build_tiny_lm(dc, tokenizer_texts(rows) + [q for q in texts[:200]], seed=seed)
+        if dc.classifier_model:
+            lm, tok = load_lm(dc.classifier_model, "classifier")
+        else:
+            lm, tok = build_tiny_lm(dc, tokenizer_texts(rows) + [q for q in texts[:200]], seed=seed)
         LLMDialectClassifier(lm, tok).fit(texts, labels, epochs=dc.classifier_epochs, seed=seed)
         return lm, tok
+
     return LLMDialectClassifier(*ensure_lm(path, train))
 
+# %% ../../nbs/33_dialect_pairs.ipynb #34975d8c
 def save_responses(requests: list[dict], responses: list[list[dict]], path) -> Path:
     "Write requests and their labelled responses as UTF-8 JSON (Arabic kept as text), atomically."
     return write_json_atomic(path, {"requests": requests, "responses": responses})
 
+# %% ../../nbs/33_dialect_pairs.ipynb #63645c8c
 def load_responses(path) -> tuple[list[dict], list[list[dict]]]:
     "Requests and responses written by `save_responses`."
     d = json.loads(Path(path).read_text(encoding="utf-8"))
     return d["requests"], d["responses"]
 
+# %% ../../nbs/33_dialect_pairs.ipynb #67d55b43
 def load_aligned(base_path, adapter_path):
     "A DPO-aligned model: the base checkpoint with the saved LoRA adapter on top, and its tokenizer."
     model, tok = load_lm(str(base_path))
@@ -358,63 +578,90 @@ def load_aligned(base_path, adapter_path):
 # %% ../../nbs/33_dialect_pairs.ipynb #da8c9c7b
 def _bars(probs, labels=VARIETIES, mark: str = "") -> str:
     "Classifier probabilities as small HTML bars; `mark` is the desired dialect."
-    cells = "".join(f'<tr><td style="padding-right:6px{";font-weight:bold" if l == mark else ""}">{l}</td>'
-                    f'<td><div style="background:#4c78a8;height:9px;width:{100 * p:.0f}px"></div></td><td>{p:.2f}</td></tr>'
-                    for l, p in zip(labels, probs))
+    cells = "".join(
+        f'<tr><td style="padding-right:6px{";font-weight:bold" if l == mark else ""}">{l}</td>'
+        f'<td><div style="background:#4c78a8;height:9px;width:{100 * p:.0f}px"></div></td><td>{p:.2f}</td></tr>'
+        for l, p in zip(labels, probs)
+    )
     return f'<table style="font-size:11px;border-collapse:collapse">{cells}</table>'
 
-def _rtl(text: str) -> str: return f'<div dir="rtl" lang="ar" style="font-size:16px;text-align:right">{html.escape(text)}</div>'
+# %% ../../nbs/33_dialect_pairs.ipynb #dcc36c67
+def _rtl(text: str) -> str:
+    return f'<div dir="rtl" lang="ar" style="font-size:16px;text-align:right">{html.escape(text)}</div>'
 
+# %% ../../nbs/33_dialect_pairs.ipynb #9e5291dc
 def pair_html(row: dict) -> str:
     "One pair as HTML: the prompt, then chosen and rejected right-to-left with their labels, scores and probabilities."
     prompt = "".join(f'<div dir="auto">{html.escape(l)}</div>' for l in row["prompt"].split("\n"))
-    side = lambda s, color: (f'<td style="vertical-align:top;padding:6px;border-top:3px solid {color};width:50%">'
-                             f'<b>{s}</b> · {row[s + "_label"]} ({row[s + "_origin"]}) · chrF++ {row[s + "_chrf"]:.1f} · score {row[s + "_score"]:.2f}'
-                             f'{_rtl(row[s])}{_bars(row[s + "_probs"], mark=row["dialect"])}</td>')
-    return (f'<div style="font-family:sans-serif;max-width:900px"><div style="color:#555">{row["direction"]} · desired '
-            f'<b>{NAMES[row["dialect"]]}</b> ({ARABIC_NAMES[row["dialect"]]}) · {row["kind"]}</div>'
-            f'<div style="background:#f4f4f4;padding:6px;margin:4px 0">{prompt}</div>'
-            f'<table style="width:100%"><tr>{side("chosen", "#2ca02c")}{side("rejected", "#d62728")}</tr></table></div>')
+    side = lambda s, color: (
+        f'<td style="vertical-align:top;padding:6px;border-top:3px solid {color};width:50%">'
+        f'<b>{s}</b> · {row[s + "_label"]} ({row[s + "_origin"]}) · chrF++ {row[s + "_chrf"]:.1f} · score '
+        f'{row[s + "_score"]:.2f}'
+        f'{_rtl(row[s])}{_bars(row[s + "_probs"], mark=row["dialect"])}</td>'
+    )
+    return (
+        f'<div style="font-family:sans-serif;max-width:900px"><div style="color:#555">{row["direction"]} · desired '
+        f'<b>{NAMES[row["dialect"]]}</b> ({ARABIC_NAMES[row["dialect"]]}) · {row["kind"]}</div>'
+        f'<div style="background:#f4f4f4;padding:6px;margin:4px 0">{prompt}</div>'
+        f'<table style="width:100%"><tr>{side("chosen", "#2ca02c")}{side("rejected", "#d62728")}</tr></table></div>'
+    )
 
+# %% ../../nbs/33_dialect_pairs.ipynb #43e158ad
 def pair_browser(pairs: Dataset):
     "An ipywidgets browser over a preference set: filter by desired dialect, step through pairs."
     import ipywidgets as W
+
     rows = list(pairs)
     dialect = W.Dropdown(options=["all"] + sorted(set(pairs["dialect"])), description="dialect")
     index = W.IntSlider(min=0, max=max(len(rows) - 1, 0), description="pair")
     view = W.HTML()
+
     def show(*_):
         sel = [r for r in rows if dialect.value in ("all", r["dialect"])]
         index.max = max(len(sel) - 1, 0)
         view.value = pair_html(sel[min(index.value, len(sel) - 1)]) if sel else "no pair"
-    dialect.observe(show, "value"); index.observe(show, "value"); show()
+
+    dialect.observe(show, "value")
+    index.observe(show, "value")
+    show()
     return W.VBox([W.HBox([dialect, index]), view])
 
 # %% ../../nbs/33_dialect_pairs.ipynb #4dd024ff
 def native_arabic_layout() -> bool:
     "Whether matplotlib shapes and reorders text itself (libraqm, matplotlib >= 3.11)."
     from matplotlib import ft2font
+
     return hasattr(ft2font.FT2Font, "_layout")
 
+# %% ../../nbs/33_dialect_pairs.ipynb #6f175b74
 def visual_arabic(text: str) -> str:
     "Text in visual order with contextual letter forms (arabic-reshaper + python-bidi), for renderers without shaping."
     import arabic_reshaper
     from bidi import get_display
+
     return "\n".join(get_display(arabic_reshaper.reshape(line)) for line in str(text).split("\n"))
 
+# %% ../../nbs/33_dialect_pairs.ipynb #6b54e3e3
 def shape_arabic(text: str) -> str:
     "`text` ready for matplotlib: unchanged where matplotlib shapes it, else `visual_arabic(text)`."
     return str(text) if native_arabic_layout() else visual_arabic(text)
 
+# %% ../../nbs/33_dialect_pairs.ipynb #bf73f990
 def pairs_page(pairs: Dataset, idx: list[int], title: str = "Dialect preference pairs") -> str:
     "A standalone UTF-8 HTML page of the pairs at `idx`."
     body = "<hr>".join(pair_html(pairs[i]) for i in idx)
-    return f'<!doctype html><html><head><meta charset="utf-8"><title>{html.escape(title)}</title></head><body><h3>{html.escape(title)}</h3>{body}</body></html>'
+    head = f'<head><meta charset="utf-8"><title>{html.escape(title)}</title></head>'
+    return f"<!doctype html><html>{head}<body><h3>{html.escape(title)}</h3>{body}</body></html>"
 
+# %% ../../nbs/33_dialect_pairs.ipynb #4847065c
 def pairs_figure(pairs: Dataset, idx: list[int], labels=VARIETIES):
-    "A matplotlib figure of the pairs at `idx`: the Arabic text shaped, and the classifier's probabilities for each side."
+    """A matplotlib figure of the pairs at `idx`: the Arabic text shaped, and the classifier's probabilities for each
+    side."""
     import matplotlib.pyplot as plt
-    fig, axes = plt.subplots(len(idx), 2, figsize=(12, 2.3 * len(idx)), gridspec_kw={"width_ratios": [4, 1.3]}, squeeze=False)
+
+    fig, axes = plt.subplots(
+        len(idx), 2, figsize=(12, 2.3 * len(idx)), gridspec_kw={"width_ratios": [4, 1.3]}, squeeze=False
+    )
     for (ax, bx), i in zip(axes, idx):
         r = pairs[i]
         ax.set_axis_off()
@@ -424,9 +671,13 @@ def pairs_figure(pairs: Dataset, idx: list[int], labels=VARIETIES):
             ax.text(0, y, f"{s} ({r[s + '_label']}, {r[s + '_origin']})", fontsize=9, color=color, va="center")
             ax.text(1, y, shape_arabic(r[s]), fontsize=13, ha="right", va="center")
         x = np.arange(len(labels))
-        bx.bar(x - 0.2, r["chosen_probs"], 0.4, color="#2ca02c", label="chosen"); bx.bar(x + 0.2, r["rejected_probs"], 0.4, color="#d62728", label="rejected")
-        bx.set_xticks(x, labels, fontsize=7); bx.set_ylim(0, 1); bx.tick_params(axis="y", labelsize=7)
+        bx.bar(x - 0.2, r["chosen_probs"], 0.4, color="#2ca02c", label="chosen")
+        bx.bar(x + 0.2, r["rejected_probs"], 0.4, color="#d62728", label="rejected")
+        bx.set_xticks(x, labels, fontsize=7)
+        bx.set_ylim(0, 1)
+        bx.tick_params(axis="y", labelsize=7)
         bx.get_xticklabels()[labels.index(r["dialect"])].set_fontweight("bold")
-    axes[0, 1].legend(fontsize=7, loc="upper right"); axes[0, 1].set_title("classifier p(variety)", fontsize=8)
+    axes[0, 1].legend(fontsize=7, loc="upper right")
+    axes[0, 1].set_title("classifier p(variety)", fontsize=8)
     fig.tight_layout()
     return fig

@@ -17,14 +17,30 @@ from datasets.utils.logging import disable_progress_bar, enable_progress_bar, is
 from sacrebleu.metrics import BLEU, CHRF
 from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
 from tokenizers.implementations import SentencePieceUnigramTokenizer
-from transformers import (AutoModelForCausalLM, AutoTokenizer, GenerationConfig, PreTrainedTokenizerFast, PrinterCallback, Qwen3Config,
-                          Trainer, TrainingArguments)
+from transformers import (
+    AutoModelForCausalLM,
+    AutoTokenizer,
+    GenerationConfig,
+    PreTrainedTokenizerFast,
+    PrinterCallback,
+    Qwen3Config,
+    Trainer,
+    TrainingArguments,
+)
 from transformers.utils import logging as hf_logging
 
 from ..model.checkpoints import end_of_turn, user_prompt
 from ..config import DialectConfig
-from .data import (ARABIC_NAMES, DIALECTS, DIRECTIONS, NAMES, DialectError, check_code, direction_langs,
-                                normalize_arabic)
+from vlarl.dialect.data import (
+    ARABIC_NAMES,
+    DIALECTS,
+    DIRECTIONS,
+    NAMES,
+    DialectError,
+    check_code,
+    direction_langs,
+    normalize_arabic,
+)
 
 # %% auto #0
 __all__ = ['PROMPTS', 'KINDS', 'SPECIAL_TOKENS', 'CHAT_TEMPLATE', 'make_prompt', 'make_request', 'make_requests',
@@ -35,22 +51,36 @@ __all__ = ['PROMPTS', 'KINDS', 'SPECIAL_TOKENS', 'CHAT_TEMPLATE', 'make_prompt',
 # %% ../../nbs/31_dialect_translator.ipynb #92ba4c8f
 PROMPTS = {
     "translation": ("Translate from {src} into {tgt}. Output only the translation.\n{text}\n{tgt} translation:",),
-    "paraphrase": ("Rewrite this sentence in {tgt}, keeping its meaning:\n{text}\n{tgt}:", "أعد صياغة هذه الجملة ب{tgt_ar}:\n{text}\n{tgt_ar}:"),
-    "summarisation": ("Summarise this in one sentence of {tgt}:\n{text}\n{tgt}:", "لخص هذا في جملة واحدة ب{tgt_ar}:\n{text}\n{tgt_ar}:"),
+    "paraphrase": (
+        "Rewrite this sentence in {tgt}, keeping its meaning:\n{text}\n{tgt}:",
+        "أعد صياغة هذه الجملة ب{tgt_ar}:\n{text}\n{tgt_ar}:",
+    ),
+    "summarisation": (
+        "Summarise this in one sentence of {tgt}:\n{text}\n{tgt}:",
+        "لخص هذا في جملة واحدة ب{tgt_ar}:\n{text}\n{tgt_ar}:",
+    ),
 }
-KINDS = {"eng-da": ("translation",), "msa-da": ("translation", "paraphrase", "summarisation"),
-         "da-eng": ("translation",), "da-msa": ("translation", "paraphrase")}
+KINDS = {
+    "eng-da": ("translation",),
+    "msa-da": ("translation", "paraphrase", "summarisation"),
+    "da-eng": ("translation",),
+    "da-msa": ("translation", "paraphrase"),
+}
 
-def make_prompt(text: str, # the input sentence
-                src: str, # its variety code
-                tgt: str, # the requested variety code
-                kind: str = "translation", # translation, paraphrase or summarisation
-                variant: int = 0, # which wording of the kind
-               ) -> str:
+
+def make_prompt(
+    text: str,  # the input sentence
+    src: str,  # its variety code
+    tgt: str,  # the requested variety code
+    kind: str = "translation",  # translation, paraphrase or summarisation
+    variant: int = 0,  # which wording of the kind
+) -> str:
     "The user prompt asking for `text` (in `src`) in variety `tgt`."
     src, tgt = check_code(src), check_code(tgt)
-    if kind not in PROMPTS: raise DialectError(f"unknown prompt kind {kind!r}; choose from {tuple(PROMPTS)}")
-    if kind != "translation" and tgt == "eng": raise DialectError(f"a {kind} prompt needs an Arabic target, not {tgt!r}")
+    if kind not in PROMPTS:
+        raise DialectError(f"unknown prompt kind {kind!r}; choose from {tuple(PROMPTS)}")
+    if kind != "translation" and tgt == "eng":
+        raise DialectError(f"a {kind} prompt needs an Arabic target, not {tgt!r}")
     tpl = PROMPTS[kind][variant % len(PROMPTS[kind])]
     return tpl.format(src=NAMES[src], tgt=NAMES[tgt], tgt_ar=ARABIC_NAMES.get(tgt, ""), text=normalize_arabic(text))
 
@@ -58,15 +88,26 @@ def make_prompt(text: str, # the input sentence
 def make_request(row: dict, direction: str, dialect: str, kind: str = "translation", variant: int = 0) -> dict:
     "One request built from aligned set `row`: prompt, source, reference and their codes."
     src, tgt = direction_langs(direction, dialect)
-    return {"id": row["id"], "direction": direction, "dialect": check_code(dialect, DIALECTS), "src": src, "tgt": tgt,
-            "kind": kind, "source": row[src], "reference": row[tgt], "prompt": make_prompt(row[src], src, tgt, kind, variant)}
+    return {
+        "id": row["id"],
+        "direction": direction,
+        "dialect": check_code(dialect, DIALECTS),
+        "src": src,
+        "tgt": tgt,
+        "kind": kind,
+        "source": row[src],
+        "reference": row[tgt],
+        "prompt": make_prompt(row[src], src, tgt, kind, variant),
+    }
 
-def make_requests(rows, # aligned sets (a `Dataset` or list of dicts)
-                  dialects=DIALECTS, # dialects requested
-                  directions=DIRECTIONS, # directions used
-                  per_set: int | None = None, # random draws per set; None = all directions x dialects, translation prompt
-                  seed: int = 0,
-                 ) -> list[dict]:
+# %% ../../nbs/31_dialect_translator.ipynb #ca406805
+def make_requests(
+    rows,  # aligned sets (a `Dataset` or list of dicts)
+    dialects=DIALECTS,  # dialects requested
+    directions=DIRECTIONS,  # directions used
+    per_set: int | None = None,  # random draws per set; None = all directions x dialects, translation prompt
+    seed: int = 0,
+) -> list[dict]:
     "Requests over `rows`: exhaustive (evaluation) or `per_set` random draws of direction, dialect and prompt kind."
     rng, out = random.Random(seed), []
     for row in rows:
@@ -80,41 +121,60 @@ def make_requests(rows, # aligned sets (a `Dataset` or list of dicts)
     return out
 
 # %% ../../nbs/31_dialect_translator.ipynb #97ffc530
-def with_msa_habit(requests: list[dict], # requests with dialect or other targets
-                   rows_by_id: dict, # aligned sets by id (to find the MSA and other-dialect sentences)
-                   msa_bias: float = 0.5, # share of dialect answers replaced by MSA
-                   confusion: float = 0.1, # share replaced by another dialect
-                   seed: int = 0,
-                  ) -> list[dict]:
+def with_msa_habit(
+    requests: list[dict],  # requests with dialect or other targets
+    rows_by_id: dict,  # aligned sets by id (to find the MSA and other-dialect sentences)
+    msa_bias: float = 0.5,  # share of dialect answers replaced by MSA
+    confusion: float = 0.1,  # share replaced by another dialect
+    seed: int = 0,
+) -> list[dict]:
     "Copies of `requests` whose dialect-target answers are replaced by MSA or another dialect at the given rates."
     rng, out = random.Random(seed), []
     for q in requests:
         q, u = dict(q), rng.random()
         if q["tgt"] in DIALECTS and u < msa_bias + confusion:
-            alt = "msa" if u < msa_bias else rng.choice([d for d in DIALECTS if d != q["tgt"] and rows_by_id[q["id"]].get(d)])
+            alt = (
+                "msa"
+                if u < msa_bias
+                else rng.choice([d for d in DIALECTS if d != q["tgt"] and rows_by_id[q["id"]].get(d)])
+            )
             q["reference"], q["answer"] = rows_by_id[q["id"]][alt], alt
         out.append(q)
     return out
 
 # %% ../../nbs/31_dialect_translator.ipynb #d1dbeed3
 SPECIAL_TOKENS = ("<|endoftext|>", "<|im_start|>", "<|im_end|>")
-CHAT_TEMPLATE = ("{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
-                 "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}")
+CHAT_TEMPLATE = (
+    "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
 
-def train_tokenizer(texts, # training text: corpus sentences and prompts
-                    vocab_size: int = 2000, # BPE vocabulary size, special tokens included
-                   ) -> PreTrainedTokenizerFast:
+
+def train_tokenizer(
+    texts,  # training text: corpus sentences and prompts
+    vocab_size: int = 2000,  # BPE vocabulary size, special tokens included
+) -> PreTrainedTokenizerFast:
     "A byte-level BPE tokenizer with ChatML special tokens and chat template, trained on `texts`."
     tok = Tokenizer(models.BPE())
     tok.normalizer = normalizers.NFC()
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
-    tok.train_from_iterator(texts, trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=list(SPECIAL_TOKENS), show_progress=False,
-                                                       initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
-    fast = PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<|im_end|>", pad_token="<|endoftext|>", padding_side="left")
+    tok.train_from_iterator(
+        texts,
+        trainers.BpeTrainer(
+            vocab_size=vocab_size,
+            special_tokens=list(SPECIAL_TOKENS),
+            show_progress=False,
+            initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        ),
+    )
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=tok, eos_token="<|im_end|>", pad_token="<|endoftext|>", padding_side="left"
+    )
     fast.chat_template = CHAT_TEMPLATE
     return fast
 
+# %% ../../nbs/31_dialect_translator.ipynb #a5a913a2
 def tokenizer_texts(rows, dialects=DIALECTS, seed: int = 0) -> list[str]:
     "Corpus sentences plus prompts of every kind, to train the tokenizer on."
     rows = list(rows)
@@ -124,14 +184,24 @@ def tokenizer_texts(rows, dialects=DIALECTS, seed: int = 0) -> list[str]:
 # %% ../../nbs/31_dialect_translator.ipynb #52164990
 def tiny_lm_config(dc: DialectConfig, vocab_size: int) -> Qwen3Config:
     "A small Qwen3 config from the dialect section's tiny sizes."
-    return Qwen3Config(vocab_size=vocab_size, hidden_size=dc.hidden, intermediate_size=3 * dc.hidden, num_hidden_layers=dc.layers,
-                       num_attention_heads=dc.heads, num_key_value_heads=max(dc.heads // 2, 1), head_dim=dc.hidden // dc.heads,
-                       max_position_embeddings=512, tie_word_embeddings=True)
+    return Qwen3Config(
+        vocab_size=vocab_size,
+        hidden_size=dc.hidden,
+        intermediate_size=3 * dc.hidden,
+        num_hidden_layers=dc.layers,
+        num_attention_heads=dc.heads,
+        num_key_value_heads=max(dc.heads // 2, 1),
+        head_dim=dc.hidden // dc.heads,
+        max_position_embeddings=512,
+        tie_word_embeddings=True,
+    )
 
+# %% ../../nbs/31_dialect_translator.ipynb #88c29adb
 def device() -> torch.device:
     "CUDA when present, else the CPU."
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
+# %% ../../nbs/31_dialect_translator.ipynb #9129d6c0
 def build_tiny_lm(dc: DialectConfig, texts: list[str], seed: int = 0):
     "A randomly initialised tiny Qwen3 and a tokenizer trained on `texts`."
     tok = train_tokenizer(texts, dc.vocab_size)
@@ -145,41 +215,59 @@ def build_tiny_lm(dc: DialectConfig, texts: list[str], seed: int = 0):
 def quiet():
     "Silence datasets' and transformers' progress bars and transformers' warnings for a block (restored after)."
     was_ds, was_hf, level = is_progress_bar_enabled(), hf_logging.is_progress_bar_enabled(), hf_logging.get_verbosity()
-    disable_progress_bar(); hf_logging.disable_progress_bar(); hf_logging.set_verbosity_error()
-    try: yield
+    disable_progress_bar()
+    hf_logging.disable_progress_bar()
+    hf_logging.set_verbosity_error()
+    try:
+        yield
     finally:
-        if was_ds: enable_progress_bar()
-        if was_hf: hf_logging.enable_progress_bar()
+        if was_ds:
+            enable_progress_bar()
+        if was_hf:
+            hf_logging.enable_progress_bar()
         hf_logging.set_verbosity(level)
 
+# %% ../../nbs/31_dialect_translator.ipynb #a987c367
 def _checkpoint(name: str, what: str) -> str:
     "`name` as a local folder, or as a model id (org/name) for a user's local cache; a missing local path is an error."
-    if not name: raise DialectError(f"no {what} checkpoint given")
+    if not name:
+        raise DialectError(f"no {what} checkpoint given")
     p = Path(name).expanduser()
-    if p.is_dir(): return str(p)
+    if p.is_dir():
+        return str(p)
     if p.exists() or name.startswith((".", "/", "~")) or name.count("/") != 1:
         raise DialectError(f"{what} checkpoint {name!r} does not exist")
     return name
 
-def load_lm(path: str, # local folder (or model id cached locally)
-            what: str = "translator", # named in errors
-           ):
+# %% ../../nbs/31_dialect_translator.ipynb #750d0fa7
+def load_lm(
+    path: str,  # local folder (or model id cached locally)
+    what: str = "translator",  # named in errors
+):
     "A causal LM and its tokenizer from a checkpoint, ready for chat prompts and left-padded batches."
     path = _checkpoint(path, what)
-    with quiet(): tok = AutoTokenizer.from_pretrained(path, padding_side="left")
-    if not tok.chat_template: raise DialectError(f"{what} tokenizer at {path!r} has no chat template")
-    if tok.pad_token is None: tok.pad_token = tok.eos_token
+    with quiet():
+        tok = AutoTokenizer.from_pretrained(path, padding_side="left")
+    if not tok.chat_template:
+        raise DialectError(f"{what} tokenizer at {path!r} has no chat template")
+    if tok.pad_token is None:
+        tok.pad_token = tok.eos_token
     dtype = torch.bfloat16 if torch.cuda.is_available() else torch.float32
-    with quiet(): model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype)
+    with quiet():
+        model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype)
     return model.to(device()), tok
 
+# %% ../../nbs/31_dialect_translator.ipynb #9fb5d248
 def stop_ids(tok) -> list[int]:
     "Where an answer ends: the token the chat template closes a turn with, and the tokenizer's EOS."
     return list(dict.fromkeys([tok.convert_tokens_to_ids(end_of_turn(tok)), tok.eos_token_id]))
 
+# %% ../../nbs/31_dialect_translator.ipynb #7b151535
 def save_lm(model, tok, path) -> Path:
     "Save a model (safetensors) and its tokenizer to `path`."
-    with quiet(): model.save_pretrained(path); tok.save_pretrained(path)
+    with quiet():
+        model.save_pretrained(path)
+        tok.save_pretrained(path)
     return Path(path)
 
 # %% ../../nbs/31_dialect_translator.ipynb #27c896af
@@ -190,65 +278,112 @@ def encode_request(tok, prompt: str, answer: str | None = None, max_length: int 
     ids = (p_ids + a_ids)[:max_length]
     return {"input_ids": ids, "labels": ([-100] * len(p_ids) + a_ids)[:max_length]}
 
+# %% ../../nbs/31_dialect_translator.ipynb #b6776fb0
 class AnswerCollator:
     "Right-pad encoded requests into a batch; padding is masked and labelled -100."
-    def __init__(self, pad_id: int): self.pad_id = pad_id
+
+    def __init__(self, pad_id: int):
+        self.pad_id = pad_id
+
     def __call__(self, feats: list[dict]) -> dict:
         w = max(len(f["input_ids"]) for f in feats)
         pad = lambda x, v: x + [v] * (w - len(x))
-        return {"input_ids": torch.tensor([pad(f["input_ids"], self.pad_id) for f in feats]),
-                "attention_mask": torch.tensor([pad([1] * len(f["input_ids"]), 0) for f in feats]),
-                "labels": torch.tensor([pad(f["labels"], -100) for f in feats])}
+        return {
+            "input_ids": torch.tensor([pad(f["input_ids"], self.pad_id) for f in feats]),
+            "attention_mask": torch.tensor([pad([1] * len(f["input_ids"]), 0) for f in feats]),
+            "labels": torch.tensor([pad(f["labels"], -100) for f in feats]),
+        }
 
 # %% ../../nbs/31_dialect_translator.ipynb #4b3290ec
 def tempfile_dir() -> str:
     "A fresh temporary folder for trainer scratch files."
     import tempfile
+
     return tempfile.mkdtemp(prefix="vlarl-dialect-")
 
+# %% ../../nbs/31_dialect_translator.ipynb #494cfd1d
 def train_args(out_dir, epochs: float, lr: float, batch_size: int, seed: int = 0, **kw) -> TrainingArguments:
     "TrainingArguments of vlarl's dialect training: AdamW, cosine schedule, no checkpoints, CPU unless CUDA."
     gpu = torch.cuda.is_available()
-    return TrainingArguments(output_dir=str(out_dir or tempfile_dir()), num_train_epochs=epochs, learning_rate=lr, per_device_train_batch_size=batch_size,
-                             lr_scheduler_type="cosine", warmup_steps=0.05, weight_decay=0.0, logging_steps=5, save_strategy="no", report_to=[],
-                             seed=seed, bf16=gpu, use_cpu=not gpu, remove_unused_columns=False, dataloader_num_workers=0, disable_tqdm=True, **kw)
+    return TrainingArguments(
+        output_dir=str(out_dir or tempfile_dir()),
+        num_train_epochs=epochs,
+        learning_rate=lr,
+        per_device_train_batch_size=batch_size,
+        lr_scheduler_type="cosine",
+        warmup_steps=0.05,
+        weight_decay=0.0,
+        logging_steps=5,
+        save_strategy="no",
+        report_to=[],
+        seed=seed,
+        bf16=gpu,
+        use_cpu=not gpu,
+        remove_unused_columns=False,
+        dataloader_num_workers=0,
+        disable_tqdm=True,
+        **kw,
+    )
 
-def sft(model, tok, # the model (trained in place) and its tokenizer
-        requests: list[dict], # requests with the answers in `reference`
-        epochs: float = 1, lr: float = 1e-3, batch_size: int = 32, seed: int = 0,
-        out_dir=None, # trainer scratch folder (a temp folder by default)
-       ) -> list[float]:
+# %% ../../nbs/31_dialect_translator.ipynb #502b1240
+def sft(
+    model,
+    tok,  # the model (trained in place) and its tokenizer
+    requests: list[dict],  # requests with the answers in `reference`
+    epochs: float = 1,
+    lr: float = 1e-3,
+    batch_size: int = 32,
+    seed: int = 0,
+    out_dir=None,  # trainer scratch folder (a temp folder by default)
+) -> list[float]:
     "Instruction-tune `model` on `requests` (loss on the answers); returns the logged training losses."
-    if not requests: raise DialectError("no training requests")
+    if not requests:
+        raise DialectError("no training requests")
     data = [encode_request(tok, q["prompt"], q["reference"]) for q in requests]
     with quiet():
-        trainer = Trainer(model=model, args=train_args(out_dir, epochs, lr, batch_size, seed), train_dataset=data, data_collator=AnswerCollator(tok.pad_token_id))
+        trainer = Trainer(
+            model=model,
+            args=train_args(out_dir, epochs, lr, batch_size, seed),
+            train_dataset=data,
+            data_collator=AnswerCollator(tok.pad_token_id),
+        )
         trainer.remove_callback(PrinterCallback)
         trainer.train()
     return [h["loss"] for h in trainer.state.log_history if "loss" in h]
 
 # %% ../../nbs/31_dialect_translator.ipynb #62e27862
 @torch.no_grad()
-def generate(model, tok, # the model and its tokenizer
-             prompts: list[str], # user prompts
-             n: int = 1, # responses per prompt
-             sample: bool = False, # sample (True) or greedy (False)
-             temperature: float = 1.0,
-             max_new_tokens: int = 40,
-             batch_size: int = 64, # prompts per forward batch
-            ) -> list[list[str]]:
+def generate(
+    model,
+    tok,  # the model and its tokenizer
+    prompts: list[str],  # user prompts
+    n: int = 1,  # responses per prompt
+    sample: bool = False,  # sample (True) or greedy (False)
+    temperature: float = 1.0,
+    max_new_tokens: int = 40,
+    batch_size: int = 64,  # prompts per forward batch
+) -> list[list[str]]:
     "`n` responses to each prompt, normalised text."
-    if sample is False and n != 1: raise ValueError("greedy decoding gives one response per prompt; pass sample=True for n > 1")
-    gc = GenerationConfig(max_new_tokens=max_new_tokens, do_sample=sample, temperature=temperature if sample else None, top_k=None, top_p=None,
-                          num_return_sequences=n, pad_token_id=tok.pad_token_id, eos_token_id=stop_ids(tok))
+    if sample is False and n != 1:
+        raise ValueError("greedy decoding gives one response per prompt; pass sample=True for n > 1")
+    gc = GenerationConfig(
+        max_new_tokens=max_new_tokens,
+        do_sample=sample,
+        temperature=temperature if sample else None,
+        top_k=None,
+        top_p=None,
+        num_return_sequences=n,
+        pad_token_id=tok.pad_token_id,
+        eos_token_id=stop_ids(tok),
+    )
     was_training, out = model.training, []
     model.eval()
     for i in range(0, len(prompts), batch_size):
-        texts = [user_prompt(tok, p) for p in prompts[i:i + batch_size]]
+        texts = [user_prompt(tok, p) for p in prompts[i : i + batch_size]]
         enc = tok(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(model.device)
-        new = model.generate(**enc, generation_config=gc)[:, enc["input_ids"].shape[1]:]
+        new = model.generate(**enc, generation_config=gc)[:, enc["input_ids"].shape[1] :]
         dec = [normalize_arabic(t) for t in tok.batch_decode(new, skip_special_tokens=True)]
-        out += [dec[j:j + n] for j in range(0, len(dec), n)]
+        out += [dec[j : j + n] for j in range(0, len(dec), n)]
     model.train(was_training)
     return out
 
@@ -257,28 +392,45 @@ def chrf_pp(hyps: list[str], refs: list[str]) -> float:
     "Corpus chrF++ (0-100)."
     return CHRF(word_order=2).corpus_score(list(hyps), [list(refs)]).score
 
+# %% ../../nbs/31_dialect_translator.ipynb #1d45a291
 def chrf_pp_sentence(hyp: str, ref: str) -> float:
     "Sentence chrF++ (0-100), the quality term of the quality-weighted preferences."
     return CHRF(word_order=2).sentence_score(hyp, [ref]).score
 
+# %% ../../nbs/31_dialect_translator.ipynb #8787717d
 def _flores200_spm() -> bool:
     "Whether sacrebleu's FLORES-200 SentencePiece model can be used without a download."
     from sacrebleu.utils import SACREBLEU_DIR
+
     cached = os.path.exists(os.path.join(SACREBLEU_DIR, "models", "flores200sacrebleuspm"))
     return cached and importlib.util.find_spec("sentencepiece") is not None
 
+# %% ../../nbs/31_dialect_translator.ipynb #6fb8ea05
 class SpBLEU:
     "spBLEU: BLEU over SentencePiece pieces (FLORES-200 model if cached, else a Unigram model trained on `texts`)."
+
     def __init__(self, texts=None, vocab_size: int = 4000):
         self.official = _flores200_spm()
-        if self.official: return
-        if not texts: raise DialectError("spBLEU needs texts to train its SentencePiece model when the FLORES-200 one is not cached")
+        if self.official:
+            return
+        if not texts:
+            raise DialectError(
+                "spBLEU needs texts to train its SentencePiece model when the FLORES-200 one is not cached"
+            )
         self.spm = SentencePieceUnigramTokenizer()
-        self.spm.train_from_iterator(list(texts), vocab_size=vocab_size, show_progress=False, unk_token="<unk>", special_tokens=["<unk>"])
+        self.spm.train_from_iterator(
+            list(texts), vocab_size=vocab_size, show_progress=False, unk_token="<unk>", special_tokens=["<unk>"]
+        )
 
-    def pieces(self, text: str) -> str: return " ".join(self.spm.encode(text).tokens)
+    def pieces(self, text: str) -> str:
+        return " ".join(self.spm.encode(text).tokens)
 
     def score(self, hyps: list[str], refs: list[str]) -> float:
         "Corpus spBLEU (0-100)."
-        if self.official: return BLEU(tokenize="flores200").corpus_score(list(hyps), [list(refs)]).score
-        return BLEU(tokenize="none", force=True).corpus_score([self.pieces(h) for h in hyps], [[self.pieces(r) for r in refs]]).score
+        if self.official:
+            return BLEU(tokenize="flores200").corpus_score(list(hyps), [list(refs)]).score
+        return (
+            BLEU(tokenize="none", force=True)
+            .corpus_score([self.pieces(h) for h in hyps], [[self.pieces(r) for r in refs]])
+            .score
+        )

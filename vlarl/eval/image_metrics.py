@@ -18,81 +18,113 @@ __all__ = ['check_images', 'check_pair', 'psnr', 'ssim', 'gaussian_stats', 'frec
            'fid_permutation_test', 'paired_feature_distance']
 
 # %% ../../nbs/40_eval_image_metrics.ipynb #6e97a80f
-def check_images(images, # (N, H, W, 3) array, or a list of (H, W, 3) arrays / PIL images
-                 what: str = "images", # name used in error messages
-                ) -> np.ndarray:
+def check_images(
+    images,  # (N, H, W, 3) array, or a list of (H, W, 3) arrays / PIL images
+    what: str = "images",  # name used in error messages
+) -> np.ndarray:
     "The images as a float64 (N, H, W, 3) array in [0, 255], or a `ValueError` naming the problem."
     if isinstance(images, (list, tuple)):
-        if not images: raise ValueError(f"{what}: no images")
+        if not images:
+            raise ValueError(f"{what}: no images")
         images = [np.asarray(i.convert("RGB") if hasattr(i, "convert") else i) for i in images]
         shapes = {i.shape for i in images}
-        if len(shapes) != 1: raise ValueError(f"{what}: images must share one shape, got {sorted(shapes)}")
+        if len(shapes) != 1:
+            raise ValueError(f"{what}: images must share one shape, got {sorted(shapes)}")
         images = np.stack(images)
     x = np.asarray(images)
-    if x.ndim == 3 and x.shape[-1] == 3: x = x[None]
-    if x.ndim != 4 or x.shape[-1] != 3: raise ValueError(f"{what} must be (N, H, W, 3) RGB, got shape {x.shape}")
+    if x.ndim == 3 and x.shape[-1] == 3:
+        x = x[None]
+    if x.ndim != 4 or x.shape[-1] != 3:
+        raise ValueError(f"{what} must be (N, H, W, 3) RGB, got shape {x.shape}")
     x = x.astype(np.float64)
-    if not np.isfinite(x).all(): raise ValueError(f"{what} hold non-finite values")
+    if not np.isfinite(x).all():
+        raise ValueError(f"{what} hold non-finite values")
     return x
 
+# %% ../../nbs/40_eval_image_metrics.ipynb #244fa07c
 def check_pair(pred, target) -> tuple[np.ndarray, np.ndarray]:
     "Predictions and targets checked, with one shape."
     p, t = check_images(pred, "predictions"), check_images(target, "targets")
-    if p.shape != t.shape: raise ValueError(f"predictions {p.shape} and targets {t.shape} differ in shape")
+    if p.shape != t.shape:
+        raise ValueError(f"predictions {p.shape} and targets {t.shape} differ in shape")
     return p, t
 
 # %% ../../nbs/40_eval_image_metrics.ipynb #c72d1fc3
-def psnr(pred, target, # predicted and real frames (N, H, W, 3) in [0, 255]
-         data_range: float = 255.0, # peak value
-         max_db: float = 100.0, # cap for identical frames
-        ) -> np.ndarray:
+def psnr(
+    pred,
+    target,  # predicted and real frames (N, H, W, 3) in [0, 255]
+    data_range: float = 255.0,  # peak value
+    max_db: float = 100.0,  # cap for identical frames
+) -> np.ndarray:
     "PSNR (dB) of each predicted frame against its target."
     p, t = check_pair(pred, target)
     mse = ((p - t) ** 2).mean(axis=(1, 2, 3))
     with np.errstate(divide="ignore"):
-        return np.minimum(10 * np.log10(data_range ** 2 / mse), max_db)
+        return np.minimum(10 * np.log10(data_range**2 / mse), max_db)
 
 # %% ../../nbs/40_eval_image_metrics.ipynb #c114f607
 def _gaussian_1d(size: int = 11, sigma: float = 1.5) -> torch.Tensor:
     "The normalised 1-D Gaussian whose outer product with itself is SSIM's window."
     x = torch.arange(size, dtype=torch.float64) - (size - 1) / 2
-    g = torch.exp(-x ** 2 / (2 * sigma ** 2))
+    g = torch.exp(-(x**2) / (2 * sigma**2))
     return g / g.sum()
 
+# %% ../../nbs/40_eval_image_metrics.ipynb #a5e1a09c
 def _gaussian_blur(maps: torch.Tensor, win: int, sigma: float) -> torch.Tensor:
     "Every channel of `maps` (B, C, H, W) filtered by the win x win Gaussian, as two 1-D passes ('valid' borders)."
     g, c = _gaussian_1d(win, sigma).to(maps.dtype), maps.shape[1]
     rows = F.conv2d(maps, g.view(1, 1, 1, win).expand(c, 1, 1, win), groups=c)
     return F.conv2d(rows, g.view(1, 1, win, 1).expand(c, 1, win, 1), groups=c)
 
-def ssim(pred, target, # predicted and real frames (N, H, W, 3) in [0, 255]
-         data_range: float = 255.0, win: int = 11, sigma: float = 1.5, k1: float = 0.01, k2: float = 0.03,
-        ) -> np.ndarray:
+# %% ../../nbs/40_eval_image_metrics.ipynb #568bce5e
+def ssim(
+    pred,
+    target,  # predicted and real frames (N, H, W, 3) in [0, 255]
+    data_range: float = 255.0,
+    win: int = 11,
+    sigma: float = 1.5,
+    k1: float = 0.01,
+    k2: float = 0.03,
+) -> np.ndarray:
     "SSIM of each predicted frame against its target (mean over channels and window positions)."
     p, t = check_pair(pred, target)
-    if min(p.shape[1:3]) < win: raise ValueError(f"frames of {p.shape[1]}x{p.shape[2]} px are smaller than the {win}-px SSIM window")
-    if len(p) > 128:   # in chunks: a dozen float64 maps of every frame at once took gigabytes on 1484 frames
-        return np.concatenate([ssim(p[i:i + 128], t[i:i + 128], data_range, win, sigma, k1, k2) for i in range(0, len(p), 128)])
+    if min(p.shape[1:3]) < win:
+        raise ValueError(f"frames of {p.shape[1]}x{p.shape[2]} px are smaller than the {win}-px SSIM window")
+    if len(p) > 128:  # in chunks: a dozen float64 maps of every frame at once took gigabytes on 1484 frames
+        return np.concatenate(
+            [ssim(p[i : i + 128], t[i : i + 128], data_range, win, sigma, k1, k2) for i in range(0, len(p), 128)]
+        )
     x, y = (torch.from_numpy(a).permute(0, 3, 1, 2) for a in (p, t))
-    mx, my, xx, yy, xy = _gaussian_blur(torch.cat([x, y, x * x, y * y, x * y], 1), win, sigma).split(3, 1)   # one separable pass: 22 taps, not 121
-    sxx, syy, sxy = xx - mx ** 2, yy - my ** 2, xy - mx * my
+    mx, my, xx, yy, xy = _gaussian_blur(torch.cat([x, y, x * x, y * y, x * y], 1), win, sigma).split(
+        3, 1
+    )  # one separable pass: 22 taps, not 121
+    sxx, syy, sxy = xx - mx**2, yy - my**2, xy - mx * my
     c1, c2 = (k1 * data_range) ** 2, (k2 * data_range) ** 2
-    m = ((2 * mx * my + c1) * (2 * sxy + c2)) / ((mx ** 2 + my ** 2 + c1) * (sxx + syy + c2))
+    m = ((2 * mx * my + c1) * (2 * sxy + c2)) / ((mx**2 + my**2 + c1) * (sxx + syy + c2))
     return m.mean(dim=(1, 2, 3)).numpy()
 
 # %% ../../nbs/40_eval_image_metrics.ipynb #89d9da3c
-def gaussian_stats(features, # (N, d) features of N >= 2 frames
-                  ) -> tuple[np.ndarray, np.ndarray]:
+def gaussian_stats(
+    features,  # (N, d) features of N >= 2 frames
+) -> tuple[np.ndarray, np.ndarray]:
     "Mean (d,) and covariance (d, d) of a feature set (unbiased covariance, as the reference FID code)."
     f = np.asarray(features, dtype=np.float64)
-    if f.ndim != 2: raise ValueError(f"features must be (N, d), got shape {f.shape}")
-    if len(f) < 2: raise ValueError(f"a Gaussian fit needs at least 2 samples, got {len(f)}")
-    if not np.isfinite(f).all(): raise ValueError("features hold non-finite values")
+    if f.ndim != 2:
+        raise ValueError(f"features must be (N, d), got shape {f.shape}")
+    if len(f) < 2:
+        raise ValueError(f"a Gaussian fit needs at least 2 samples, got {len(f)}")
+    if not np.isfinite(f).all():
+        raise ValueError("features hold non-finite values")
     return f.mean(0), np.atleast_2d(np.cov(f, rowvar=False))
 
-def frechet_distance(mu1, sigma1, mu2, sigma2, # the two Gaussian fits
-                     eps: float = 1e-6, # diagonal offset used when the product of covariances is singular
-                    ) -> float:
+# %% ../../nbs/40_eval_image_metrics.ipynb #787aa4e1
+def frechet_distance(
+    mu1,
+    sigma1,
+    mu2,
+    sigma2,  # the two Gaussian fits
+    eps: float = 1e-6,  # diagonal offset used when the product of covariances is singular
+) -> float:
     "Squared Fréchet distance between N(mu1, sigma1) and N(mu2, sigma2)."
     mu1, mu2 = np.atleast_1d(np.asarray(mu1, np.float64)), np.atleast_1d(np.asarray(mu2, np.float64))
     s1, s2 = np.atleast_2d(np.asarray(sigma1, np.float64)), np.atleast_2d(np.asarray(sigma2, np.float64))
@@ -104,11 +136,15 @@ def frechet_distance(mu1, sigma1, mu2, sigma2, # the two Gaussian fits
         covmean = scipy.linalg.sqrtm((s1 + offset) @ (s2 + offset))
     if np.iscomplexobj(covmean):
         if not np.allclose(np.diagonal(covmean).imag, 0, atol=1e-3 * max(1.0, np.abs(covmean).max())):
-            raise ValueError(f"the covariance product has a complex square root (max imaginary part {np.abs(covmean.imag).max():.3g})")
+            raise ValueError(
+                "the covariance product has a complex square root (max imaginary part "
+                f"{np.abs(covmean.imag).max():.3g})"
+            )
         covmean = covmean.real
     diff = mu1 - mu2
     return float(max(diff @ diff + np.trace(s1) + np.trace(s2) - 2 * np.trace(covmean), 0.0))
 
+# %% ../../nbs/40_eval_image_metrics.ipynb #4a4a6632
 def fid_from_features(feats_a, feats_b) -> float:
     "FID between two feature sets (N_a, d) and (N_b, d)."
     return frechet_distance(*gaussian_stats(feats_a), *gaussian_stats(feats_b))
@@ -121,17 +157,29 @@ def frames_tensor(frames, size: int | None = None) -> torch.Tensor:
         x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False, antialias=True)
     return x
 
+# %% ../../nbs/40_eval_image_metrics.ipynb #7c1aa905
 class InceptionFeatures:
     "torchvision's Inception v3 pool features (2048-d), from a local weights file."
-    def __init__(self, weights: str | Path, # a `.safetensors` file or a torch state dict of `torchvision.models.inception_v3`
-                 device: str = "cpu", batch_size: int = 32):
+
+    def __init__(
+        self,
+        weights: str | Path,  # a `.safetensors` file or a torch state dict of `torchvision.models.inception_v3`
+        device: str = "cpu",
+        batch_size: int = 32,
+    ):
         from torchvision.models import inception_v3
+
         path = Path(weights).expanduser()
-        if not path.is_file(): raise FileNotFoundError(f"no Inception v3 weights at {str(path)!r} (give a local .safetensors or .pth file)")
+        if not path.is_file():
+            raise FileNotFoundError(
+                f"no Inception v3 weights at {str(path)!r} (give a local .safetensors or .pth file)"
+            )
         if path.suffix == ".safetensors":
             from safetensors.torch import load_file
+
             state = load_file(str(path))
-        else: state = torch.load(str(path), map_location="cpu", weights_only=True)
+        else:
+            state = torch.load(str(path), map_location="cpu", weights_only=True)
         net = inception_v3(weights=None, aux_logits=True, init_weights=False, transform_input=True)
         net.load_state_dict(state)
         net.fc = torch.nn.Identity()
@@ -141,41 +189,68 @@ class InceptionFeatures:
     @torch.no_grad()
     def __call__(self, frames) -> np.ndarray:
         x = frames_tensor(frames, 299)
-        mean, std = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1), torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
-        out = [self.net(((x[i:i + self.batch_size] - mean) / std).to(self.device)).float().cpu() for i in range(0, len(x), self.batch_size)]
+        mean, std = (
+            torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1),
+            torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1),
+        )
+        out = [
+            self.net(((x[i : i + self.batch_size] - mean) / std).to(self.device)).float().cpu()
+            for i in range(0, len(x), self.batch_size)
+        ]
         return torch.cat(out).numpy().astype(np.float64)
 
 # %% ../../nbs/40_eval_image_metrics.ipynb #ebba3c71
 class SiglipFeatures:
     "A SigLIP vision tower's last hidden state, averaged over patches."
-    def __init__(self, vision, # a `SiglipVisionModel`, or a local folder holding one
-                 name: str = "siglip", # the name reports give these features
-                 device: str = "cpu", batch_size: int = 32):
+
+    def __init__(
+        self,
+        vision,  # a `SiglipVisionModel`, or a local folder holding one
+        name: str = "siglip",  # the name reports give these features
+        device: str = "cpu",
+        batch_size: int = 32,
+    ):
         if isinstance(vision, (str, Path)):
             from transformers import SiglipVisionModel
-            if not (Path(vision) / "config.json").is_file(): raise FileNotFoundError(f"no SigLIP vision checkpoint at {str(vision)!r}")
+
+            if not (Path(vision) / "config.json").is_file():
+                raise FileNotFoundError(f"no SigLIP vision checkpoint at {str(vision)!r}")
             vision = SiglipVisionModel.from_pretrained(str(vision))
         self.net, self.device, self.batch_size, self.name = vision.eval().to(device), device, batch_size, name
         self.size = int(vision.config.image_size)
 
     @torch.no_grad()
     def __call__(self, frames) -> np.ndarray:
-        x = frames_tensor(frames, self.size) * 2 - 1          # SigLIP's mean 0.5, std 0.5 normalisation
+        x = frames_tensor(frames, self.size) * 2 - 1  # SigLIP's mean 0.5, std 0.5 normalisation
         dtype = next(self.net.parameters()).dtype
-        out = [self.net(pixel_values=x[i:i + self.batch_size].to(self.device, dtype)).last_hidden_state.mean(1).float().cpu()
-               for i in range(0, len(x), self.batch_size)]
+        out = [
+            self.net(pixel_values=x[i : i + self.batch_size].to(self.device, dtype))
+            .last_hidden_state.mean(1)
+            .float()
+            .cpu()
+            for i in range(0, len(x), self.batch_size)
+        ]
         return torch.cat(out).numpy().astype(np.float64)
 
 # %% ../../nbs/40_eval_image_metrics.ipynb #64313232
-def image_report(pred, target, # predicted and real frames (N, H, W, 3)
-                 extractors=(), # feature extractors (each with a `name`)
-                 target_features: dict | None = None, # name -> precomputed features of `target` (saves recomputing them)
-                ) -> dict:
+def image_report(
+    pred,
+    target,  # predicted and real frames (N, H, W, 3)
+    extractors=(),  # feature extractors (each with a `name`)
+    target_features: dict | None = None,  # name -> precomputed features of `target` (saves recomputing them)
+) -> dict:
     "Mean PSNR and SSIM (with standard errors) and one FID per extractor."
     p, t = check_pair(pred, target)
     ps, ss = psnr(p, t), ssim(p, t)
     sem = lambda v: float(v.std(ddof=1) / np.sqrt(len(v))) if len(v) > 1 else float("nan")
-    out = {"n": len(p), "psnr": float(ps.mean()), "psnr_sem": sem(ps), "ssim": float(ss.mean()), "ssim_sem": sem(ss), "fid": {}}
+    out = {
+        "n": len(p),
+        "psnr": float(ps.mean()),
+        "psnr_sem": sem(ps),
+        "ssim": float(ss.mean()),
+        "ssim_sem": sem(ss),
+        "fid": {},
+    }
     for ex in extractors:
         tf = (target_features or {}).get(ex.name)
         out["fid"][ex.name] = fid_from_features(ex(p), ex(t) if tf is None else tf) if len(p) >= 2 else float("nan")
@@ -186,11 +261,18 @@ def _paired_features(*feats) -> tuple[np.ndarray, ...]:
     "The feature arrays as float64, checked to have one row per frame each."
     out = tuple(np.asarray(x, dtype=np.float64) for x in feats)
     rows = [str(len(x)) for x in out]
-    if len(set(rows)) != 1: raise ValueError(f"paired features needed, got {', '.join(rows[:-1])} and {rows[-1]} rows")
+    if len(set(rows)) != 1:
+        raise ValueError(f"paired features needed, got {', '.join(rows[:-1])} and {rows[-1]} rows")
     return out
 
-def fid_bootstrap(feats_a, feats_b, feats_real, # features (N, d) of predictor a, predictor b and the real frames, paired by row
-                  n_boot: int = 200, seed: int = 0) -> dict:
+# %% ../../nbs/40_eval_image_metrics.ipynb #4ed8f0e2
+def fid_bootstrap(
+    feats_a,
+    feats_b,
+    feats_real,  # features (N, d) of predictor a, predictor b and the real frames, paired by row
+    n_boot: int = 200,
+    seed: int = 0,
+) -> dict:
     "FID of a and b against the real frames and FID(a) - FID(b), each with a 95 % bootstrap interval over the frames."
     a, b, r = _paired_features(feats_a, feats_b, feats_real)
     rng, stats = np.random.default_rng(seed), []
@@ -200,11 +282,24 @@ def fid_bootstrap(feats_a, feats_b, feats_real, # features (N, d) of predictor a
         stats.append((fa, fb, fa - fb))
     lo, hi = np.percentile(np.array(stats), [2.5, 97.5], axis=0)
     point = (fid_from_features(a, r), fid_from_features(b, r))
-    return {"fid_a": point[0], "fid_b": point[1], "difference": point[0] - point[1],
-            "fid_a_ci": [lo[0], hi[0]], "fid_b_ci": [lo[1], hi[1]], "difference_ci": [lo[2], hi[2]], "n_boot": n_boot}
+    return {
+        "fid_a": point[0],
+        "fid_b": point[1],
+        "difference": point[0] - point[1],
+        "fid_a_ci": [lo[0], hi[0]],
+        "fid_b_ci": [lo[1], hi[1]],
+        "difference_ci": [lo[2], hi[2]],
+        "n_boot": n_boot,
+    }
 
-def fid_permutation_test(feats_a, feats_b, feats_real, # features (N, d) of predictor a, predictor b and the real frames, paired by row
-                         n_perm: int = 200, seed: int = 0) -> dict:
+# %% ../../nbs/40_eval_image_metrics.ipynb #b209298d
+def fid_permutation_test(
+    feats_a,
+    feats_b,
+    feats_real,  # features (N, d) of predictor a, predictor b and the real frames, paired by row
+    n_perm: int = 200,
+    seed: int = 0,
+) -> dict:
     "FID(a) - FID(b) and its two-sided p-value under random swaps of a's and b's frame within each pair."
     a, b, r = _paired_features(feats_a, feats_b, feats_real)
     observed = fid_from_features(a, r) - fid_from_features(b, r)
@@ -216,9 +311,15 @@ def fid_permutation_test(feats_a, feats_b, feats_real, # features (N, d) of pred
     return {"difference": float(observed), "p_value": (hits + 1) / (n_perm + 1), "n_perm": n_perm}
 
 # %% ../../nbs/40_eval_image_metrics.ipynb #0fc42631
-def paired_feature_distance(feats_pred, feats_real, # features (N, d) of the predicted and the real frames, paired by row
-                           ) -> dict:
+def paired_feature_distance(
+    feats_pred,
+    feats_real,  # features (N, d) of the predicted and the real frames, paired by row
+) -> dict:
     "Mean squared feature distance between each predicted frame and its real frame, with its standard error."
     p, r = _paired_features(feats_pred, feats_real)
     d = ((p - r) ** 2).sum(1)
-    return {"mean": float(d.mean()), "sem": float(d.std(ddof=1) / np.sqrt(len(d))) if len(d) > 1 else float("nan"), "n": len(d)}
+    return {
+        "mean": float(d.mean()),
+        "sem": float(d.std(ddof=1) / np.sqrt(len(d))) if len(d) > 1 else float("nan"),
+        "n": len(d),
+    }

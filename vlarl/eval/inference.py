@@ -14,7 +14,13 @@ from ..tasks import TASKS, plan_origin, sample_row, task_instruction
 from ..kinematics import constant_velocity, kinematic_rollout
 from .metrics import action_metrics, box_corners, planning_metrics
 from ..model.vlm import generate_text
-from ..rewards.driving import driving_format_breakdown, json_breakdown, offset_plan, parse_driving_output, parse_json_output
+from vlarl.rewards.driving import (
+    driving_format_breakdown,
+    json_breakdown,
+    offset_plan,
+    parse_driving_output,
+    parse_json_output,
+)
 from ..viz.figures import plot_bev
 from ..schema import ACTIONS, CLASS_COLOR, EGO_COLOR
 
@@ -26,41 +32,80 @@ __all__ = ['OUTPUT_KEYS', 'ROLLOUT_COLORS', 'parse_output', 'run_policy', 'drive
            'plot_curves']
 
 # %% ../../nbs/20b_eval_inference.ipynb #97a1cc5f
-def parse_output(text: str, # the policy's completion
-                 task: str = "drive", # one of `TASKS`
-                 origin=None, # drive: the (6, 2) waypoints the answer is relative to (`vlarl.tasks.plan_origin`), None = absolute
-                ) -> dict:
-    "The parsed structured output of one completion, waypoints in the ego frame (malformed parts are None or empty; never raises)."
+def parse_output(
+    text: str,  # the policy's completion
+    task: str = "drive",  # one of `TASKS`
+    origin=None,  # drive: the (6, 2) waypoints the answer is relative to (`vlarl.tasks.plan_origin`), None = absolute
+) -> dict:
+    """The parsed structured output of one completion, waypoints in the ego frame (malformed parts are None or empty;
+    never raises)."""
     text = text if isinstance(text, str) else ""
     if task == "drive":
         o = parse_driving_output(text)
         wp = offset_plan(o.waypoints, origin)
-        return {"task": task, "text": text, "valid": driving_format_breakdown(text)["format"] == 1.0,
-                "perception": o.sections["perception"], "prediction": None if o.prediction is None else o.prediction.tolist(),
-                "think": o.sections["think"], "actions": o.actions, "waypoints": None if wp is None else wp.tolist()}
+        return {
+            "task": task,
+            "text": text,
+            "valid": driving_format_breakdown(text)["format"] == 1.0,
+            "perception": o.sections["perception"],
+            "prediction": None if o.prediction is None else o.prediction.tolist(),
+            "think": o.sections["think"],
+            "actions": o.actions,
+            "waypoints": None if wp is None else wp.tolist(),
+        }
     if task == "json":
         o = parse_json_output(text)
         desc = (o.obj or {}).get("description")
-        return {"task": task, "text": text, "valid": json_breakdown(text)["format"] == 1.0, "description": desc if isinstance(desc, str) else None,
-                "actions": o.actions, "explanations": o.explanations}
-    if task == "caption": return {"task": task, "text": text, "valid": bool(text.strip())}
+        return {
+            "task": task,
+            "text": text,
+            "valid": json_breakdown(text)["format"] == 1.0,
+            "description": desc if isinstance(desc, str) else None,
+            "actions": o.actions,
+            "explanations": o.explanations,
+        }
+    if task == "caption":
+        return {"task": task, "text": text, "valid": bool(text.strip())}
     raise ValueError(f"unknown task {task!r}; choose from {TASKS}")
 
 # %% ../../nbs/20b_eval_inference.ipynb #d9e1cf92
-def run_policy(model, processor, # a trained VLM and its processor
-               samples: list[dict], # clips in numpy form (`vlarl.data.clips.as_arrays`)
-               task: str = "drive", # one of `TASKS`
-               temperature: float = 0.0, # 0 = greedy
-               max_new_tokens: int = 256,
-               batch_size: int = 8,
-               plan_frame: str = "ego", # how the policy writes waypoints (`grpo.plan_frame` of its run)
-              ) -> list[dict]:
+def run_policy(
+    model,
+    processor,  # a trained VLM and its processor
+    samples: list[dict],  # clips in numpy form (`vlarl.data.clips.as_arrays`)
+    task: str = "drive",  # one of `TASKS`
+    temperature: float = 0.0,  # 0 = greedy
+    max_new_tokens: int = 256,
+    batch_size: int = 8,
+    plan_frame: str = "ego",  # how the policy writes waypoints (`grpo.plan_frame` of its run)
+) -> list[dict]:
     "Run the policy on clips and return the parsed structured outputs (see `parse_output`)."
-    if not samples: raise ValueError("no clips to run the policy on")
-    texts = generate_text(model, processor, [s["frames"] for s in samples], [task_instruction(s, task, plan_frame) for s in samples], max_new_tokens, temperature, batch_size)
-    return [{"clip_id": s["clip_id"], **parse_output(t, task, plan_origin(s, task, plan_frame))} for s, t in zip(samples, texts)]
+    if not samples:
+        raise ValueError("no clips to run the policy on")
+    texts = generate_text(
+        model,
+        processor,
+        [s["frames"] for s in samples],
+        [task_instruction(s, task, plan_frame) for s in samples],
+        max_new_tokens,
+        temperature,
+        batch_size,
+    )
+    return [
+        {"clip_id": s["clip_id"], **parse_output(t, task, plan_origin(s, task, plan_frame))}
+        for s, t in zip(samples, texts)
+    ]
 
-def drive(model, processor, sample: dict, task: str = "drive", temperature: float = 0.0, max_new_tokens: int = 256, plan_frame: str = "ego") -> dict:
+# %% ../../nbs/20b_eval_inference.ipynb #111721bd
+def drive(
+    model,
+    processor,
+    sample: dict,
+    task: str = "drive",
+    temperature: float = 0.0,
+    max_new_tokens: int = 256,
+    plan_frame: str = "ego",
+) -> dict:
     "The parsed structured output of the policy for one clip."
     return run_policy(model, processor, [sample], task, temperature, max_new_tokens, 1, plan_frame)[0]
 
@@ -68,31 +113,49 @@ def drive(model, processor, sample: dict, task: str = "drive", temperature: floa
 def _component_means(funcs, m: np.ndarray) -> dict:
     return {f.__name__: float(np.nanmean(m[:, j])) for j, f in enumerate(funcs) if not np.isnan(m[:, j]).all()}
 
+# %% ../../nbs/20b_eval_inference.ipynb #743fd49d
 def plans_with_fallback(parsed: list[dict], samples: list[dict]) -> tuple[np.ndarray, float]:
     "The waypoints of each parsed plan (N, 6, 2), constant velocity where a plan has none; and the share replaced."
-    plans = [np.asarray(p["waypoints"]) if p.get("waypoints") is not None else constant_velocity(s["ego_history"]) for p, s in zip(parsed, samples)]
+    plans = [
+        np.asarray(p["waypoints"]) if p.get("waypoints") is not None else constant_velocity(s["ego_history"])
+        for p, s in zip(parsed, samples)
+    ]
     return np.stack(plans), float(np.mean([p.get("waypoints") is None for p in parsed]))
 
+# %% ../../nbs/20b_eval_inference.ipynb #801fe1f0
 def baseline_plans(samples: list[dict], lam: float = 0.5) -> dict[str, np.ndarray]:
     "The kinematic prior's and constant velocity's 3 s plans for the clips."
-    return {"kinematic prior": np.stack([kinematic_rollout(s["ego_history"], s["ego_state"]["command"], lam=lam) for s in samples]),
-            "constant velocity": np.stack([constant_velocity(s["ego_history"]) for s in samples])}
+    return {
+        "kinematic prior": np.stack(
+            [kinematic_rollout(s["ego_history"], s["ego_state"]["command"], lam=lam) for s in samples]
+        ),
+        "constant velocity": np.stack([constant_velocity(s["ego_history"]) for s in samples]),
+    }
 
 # %% ../../nbs/20b_eval_inference.ipynb #f331404e
-def score_task(texts: list[str], # one output per clip
-               samples: list[dict], # the clips in numpy form
-               task: str, # one of `TASKS`
-               funcs: list, weights: list[float], # from `vlarl.train.grpo.task_rewards`
-               detections: dict | None = None, # clip_id -> detected classes (caption task)
-               plan_frame: str = "ego", # how the policy writes waypoints
-              ) -> dict:
+def score_task(
+    texts: list[str],  # one output per clip
+    samples: list[dict],  # the clips in numpy form
+    task: str,  # one of `TASKS`
+    funcs: list,
+    weights: list[float],  # from `vlarl.train.grpo.task_rewards`
+    detections: dict | None = None,  # clip_id -> detected classes (caption task)
+    plan_frame: str = "ego",  # how the policy writes waypoints
+) -> dict:
     "A task's outputs scored by the training rewards and the task's metrics."
-    if len(texts) != len(samples): raise ValueError(f"{len(texts)} outputs for {len(samples)} clips")
+    if len(texts) != len(samples):
+        raise ValueError(f"{len(texts)} outputs for {len(samples)} clips")
     rows = [sample_row(s, task, detections, plan_frame) for s in samples]
     m, totals = score_completions(funcs, weights, texts, rows)
     parsed = [parse_output(t, task, r["plan_origin"]) for t, r in zip(texts, rows)]
-    out = {"clips": len(samples), "reward": float(totals.mean()), "per_output": totals.tolist(), "components": _component_means(funcs, m),
-           "valid_pct": 100 * float(np.mean([p["valid"] for p in parsed])), "texts": texts}
+    out = {
+        "clips": len(samples),
+        "reward": float(totals.mean()),
+        "per_output": totals.tolist(),
+        "components": _component_means(funcs, m),
+        "valid_pct": 100 * float(np.mean([p["valid"] for p in parsed])),
+        "texts": texts,
+    }
     if task in ("drive", "json"):
         am = action_metrics([[a for a in p["actions"] if a in ACTIONS] for p in parsed], [s["action"] for s in samples])
         out["action"] = {k: am[k] for k in ("accuracy", "mF1", "F1_all")}
@@ -100,27 +163,64 @@ def score_task(texts: list[str], # one output per clip
         plans, replaced = plans_with_fallback(parsed, samples)
         out["planning"], out["replaced_pct"] = planning_metrics(plans, samples), 100 * replaced
         out["plans"] = plans.tolist()
-    if task == "caption": out["hallucination_rate"] = 1 - out["components"].get("caption_hall", np.nan)
+    if task == "caption":
+        out["hallucination_rate"] = 1 - out["components"].get("caption_hall", np.nan)
     return out
 
-def evaluate_task(model, processor, samples: list[dict], task: str, funcs: list, weights: list[float],
-                  detections: dict | None = None, max_new_tokens: int = 256, plan_frame: str = "ego",
-                  temperature: float = 0.0, # 0 = greedy; > 0 samples `repeats` outputs per clip (the policy GRPO optimises)
-                  repeats: int = 1,
-                 ) -> dict:
+# %% ../../nbs/20b_eval_inference.ipynb #7cc359b4
+def evaluate_task(
+    model,
+    processor,
+    samples: list[dict],
+    task: str,
+    funcs: list,
+    weights: list[float],
+    detections: dict | None = None,
+    max_new_tokens: int = 256,
+    plan_frame: str = "ego",
+    temperature: float = 0.0,  # 0 = greedy; > 0 samples `repeats` outputs per clip (the policy GRPO optimises)
+    repeats: int = 1,
+) -> dict:
     "The policy's outputs of one task on the clips (greedy, or `repeats` samples each), scored by `score_task`."
     reps = list(samples) * (repeats if temperature > 0 else 1)
-    texts = generate_text(model, processor, [s["frames"] for s in reps], [task_instruction(s, task, plan_frame) for s in reps], max_new_tokens, temperature)
+    texts = generate_text(
+        model,
+        processor,
+        [s["frames"] for s in reps],
+        [task_instruction(s, task, plan_frame) for s in reps],
+        max_new_tokens,
+        temperature,
+    )
     out = score_task(texts, reps, task, funcs, weights, detections, plan_frame)
-    out["per_clip"] = np.asarray(out["per_output"]).reshape(-1, len(samples)).mean(0).tolist()   # repeats are stacked clip-major
+    out["per_clip"] = (
+        np.asarray(out["per_output"]).reshape(-1, len(samples)).mean(0).tolist()
+    )  # repeats are stacked clip-major
     return out
 
-def evaluate_policy(model, processor, samples: list[dict], tasks, funcs, weights, detections=None, max_new_tokens: int = 256,
-                    plan_frame: str = "ego", temperature: float = 0.0, repeats: int = 1) -> dict:
+# %% ../../nbs/20b_eval_inference.ipynb #0cb0230c
+def evaluate_policy(
+    model,
+    processor,
+    samples: list[dict],
+    tasks,
+    funcs,
+    weights,
+    detections=None,
+    max_new_tokens: int = 256,
+    plan_frame: str = "ego",
+    temperature: float = 0.0,
+    repeats: int = 1,
+) -> dict:
     "`evaluate_task` for each task, and the mean total reward over the tasks."
-    res = {t: evaluate_task(model, processor, samples, t, funcs, weights, detections, max_new_tokens, plan_frame, temperature, repeats) for t in tasks}
+    res = {
+        t: evaluate_task(
+            model, processor, samples, t, funcs, weights, detections, max_new_tokens, plan_frame, temperature, repeats
+        )
+        for t in tasks
+    }
     return {"tasks": res, "reward": float(np.mean([r["reward"] for r in res.values()]))}
 
+# %% ../../nbs/20b_eval_inference.ipynb #71e09c86
 def baseline_metrics(samples: list[dict], lam: float = 0.5) -> dict:
     "Planning metrics of the kinematic prior and constant velocity on the clips."
     return {name: planning_metrics(p, samples) for name, p in baseline_plans(samples, lam).items()}
@@ -128,19 +228,25 @@ def baseline_metrics(samples: list[dict], lam: float = 0.5) -> dict:
 # %% ../../nbs/20b_eval_inference.ipynb #7f31169b
 OUTPUT_KEYS = ("texts", "plans")
 
-def without_outputs(result: dict, # an evaluation (`evaluate_policy`, `visual_policy_metrics`, ...)
-                    drop=OUTPUT_KEYS, # per-clip outputs to leave out
-                   ) -> dict:
+
+def without_outputs(
+    result: dict,  # an evaluation (`evaluate_policy`, `visual_policy_metrics`, ...)
+    drop=OUTPUT_KEYS,  # per-clip outputs to leave out
+) -> dict:
     "An evaluation without its per-clip outputs (texts, plans) at any depth: what a run's metrics keep."
-    if not isinstance(result, dict): return result
+    if not isinstance(result, dict):
+        return result
     return {k: without_outputs(v, drop) for k, v in result.items() if k not in drop}
 
 # %% ../../nbs/20b_eval_inference.ipynb #cbae7896
-def reward_gains(after: dict, before: dict, # `evaluate_policy` results on the same clips
-                 seed: int = 0,
-                ) -> dict[str, dict]:
+def reward_gains(
+    after: dict,
+    before: dict,  # `evaluate_policy` results on the same clips
+    seed: int = 0,
+) -> dict[str, dict]:
     "Per task and over tasks ('mean'): after - before in per-clip reward with a paired bootstrap interval."
     from vlarl.eval.metrics import paired_bootstrap
+
     tasks = list(after["tasks"])
     a = {t: np.asarray(after["tasks"][t]["per_clip"]) for t in tasks}
     b = {t: np.asarray(before["tasks"][t]["per_clip"]) for t in tasks}
@@ -148,32 +254,40 @@ def reward_gains(after: dict, before: dict, # `evaluate_policy` results on the s
     out["mean"] = paired_bootstrap(np.mean([a[t] for t in tasks], 0), np.mean([b[t] for t in tasks], 0), seed=seed)
     return out
 
+# %% ../../nbs/20b_eval_inference.ipynb #072e5c86
 def clip_l2(plans, samples: list[dict]) -> np.ndarray:
     "Each clip's L2 (m) of a plan against its logged future, the ST-P3 average over 1, 2 and 3 s."
     from vlarl.eval.metrics import at_horizons, l2_errors
+
     e = l2_errors(np.asarray(plans, dtype=np.float64), np.stack([s["ego_future"] for s in samples]))
     return np.array([at_horizons(row[None], "stp3")["avg"] for row in e])
 
+# %% ../../nbs/20b_eval_inference.ipynb #c4587e2c
 def plan_l2_gain(plans, other, samples: list[dict], seed: int = 0) -> dict:
     "L2 of `plans` minus L2 of `other` per clip (negative = closer to the logged future), with a paired interval."
     from vlarl.eval.metrics import paired_bootstrap
+
     return paired_bootstrap(clip_l2(plans, samples), clip_l2(other, samples), seed=seed)
 
 # %% ../../nbs/20b_eval_inference.ipynb #4b20ee52
-def group_spread(sampled: dict, # `evaluate_policy` with temperature > 0 and repeats >= 2
-                ) -> dict[str, dict]:
+def group_spread(
+    sampled: dict,  # `evaluate_policy` with temperature > 0 and repeats >= 2
+) -> dict[str, dict]:
     "Per task, the spread of the sampled rewards within each clip's group: mean std and the share of groups with none."
     out = {}
     for t, r in sampled["tasks"].items():
         n = len(r["per_clip"])
-        std = np.asarray(r["per_output"]).reshape(-1, n).std(0)      # (repeats, clips): repeats are stacked clip-major
+        std = np.asarray(r["per_output"]).reshape(-1, n).std(0)  # (repeats, clips): repeats are stacked clip-major
         out[t] = {"mean_std": float(std.mean()), "frac_zero_std": float(np.mean(np.isclose(std, 0)))}
     return out
 
+# %% ../../nbs/20b_eval_inference.ipynb #59cee6a5
 def training_signal(log_history: list[dict]) -> dict[str, float]:
     "Means over the GRPO steps of trl's `frac_reward_zero_std` (groups with no signal) and `reward_std`."
-    return {k: float(np.mean(v)) if (v := [h[k] for h in log_history if k in h]) else float("nan")
-            for k in ("frac_reward_zero_std", "reward_std")}
+    return {
+        k: float(np.mean(v)) if (v := [h[k] for h in log_history if k in h]) else float("nan")
+        for k in ("frac_reward_zero_std", "reward_std")
+    }
 
 # %% ../../nbs/20b_eval_inference.ipynb #6397e47c
 def format_reward_table(evals: dict[str, dict]) -> str:
@@ -185,58 +299,87 @@ def format_reward_table(evals: dict[str, dict]) -> str:
     fmt = lambda v: "-" if v is None or (isinstance(v, float) and np.isnan(v)) else f"{v:.3f}"
     for t in tasks:
         res = [evals[n]["tasks"][t] for n in names]
-        for c in res[0]["components"]: row(c, [fmt(r["components"].get(c)) for r in res])
+        for c in res[0]["components"]:
+            row(c, [fmt(r["components"].get(c)) for r in res])
         row(f"{t} total reward", [fmt(r["reward"]) for r in res])
         row(f"{t} format valid (%)", [f"{r['valid_pct']:.1f}" for r in res])
-        if "action" in res[0]: row(f"{t} action acc / mF1", [f"{r['action']['accuracy']:.2f} / {r['action']['mF1']:.2f}" for r in res])
-        if t == "drive": row("drive L2 avg (ST-P3, m)", [fmt(r["planning"]["stp3"]["L2"]["avg"]) for r in res])
-        if t == "caption": row("hallucination rate", [fmt(r["hallucination_rate"]) for r in res])
+        if "action" in res[0]:
+            row(f"{t} action acc / mF1", [f"{r['action']['accuracy']:.2f} / {r['action']['mF1']:.2f}" for r in res])
+        if t == "drive":
+            row("drive L2 avg (ST-P3, m)", [fmt(r["planning"]["stp3"]["L2"]["avg"]) for r in res])
+        if t == "caption":
+            row("hallucination rate", [fmt(r["hallucination_rate"]) for r in res])
         lines.append("")
     row("mean total reward", [fmt(evals[n]["reward"]) for n in names])
     return "\n".join(lines)
 
 # %% ../../nbs/20b_eval_inference.ipynb #4861d12f
-def group_rollouts(model, processor, # the policy
-                   sample: dict, # a clip in numpy form
-                   task: str, # one of `TASKS`
-                   funcs: list, weights: list[float], # from `vlarl.train.grpo.task_rewards`
-                   G: int = 4, # rollouts
-                   temperature: float = 1.0, # sampling temperature
-                   detections: dict | None = None, # clip_id -> detected classes (caption task)
-                   max_new_tokens: int = 256,
-                   plan_frame: str = "ego", # how the policy writes waypoints
-                  ) -> dict:
+def group_rollouts(
+    model,
+    processor,  # the policy
+    sample: dict,  # a clip in numpy form
+    task: str,  # one of `TASKS`
+    funcs: list,
+    weights: list[float],  # from `vlarl.train.grpo.task_rewards`
+    G: int = 4,  # rollouts
+    temperature: float = 1.0,  # sampling temperature
+    detections: dict | None = None,  # clip_id -> detected classes (caption task)
+    max_new_tokens: int = 256,
+    plan_frame: str = "ego",  # how the policy writes waypoints
+) -> dict:
     "G sampled rollouts of one prompt with their parsed outputs, reward components, totals and advantages."
-    if G < 2: raise ValueError(f"a group needs G >= 2 rollouts, got {G}")
+    if G < 2:
+        raise ValueError(f"a group needs G >= 2 rollouts, got {G}")
     row = sample_row(sample, task, detections, plan_frame)
-    texts = generate_text(model, processor, [row["images"]] * G, row["instruction"], max_new_tokens, temperature, batch_size=G)
+    texts = generate_text(
+        model, processor, [row["images"]] * G, row["instruction"], max_new_tokens, temperature, batch_size=G
+    )
     m, totals = score_completions(funcs, weights, texts, [row] * G)
     used = [j for j in range(len(funcs)) if not np.isnan(m[:, j]).all()]
-    return {"clip_id": sample["clip_id"], "task": task, "instruction": row["instruction"], "texts": texts,
-            "parsed": [parse_output(t, task, row["plan_origin"]) for t in texts], "components": {funcs[j].__name__: m[:, j].tolist() for j in used},
-            "totals": totals.tolist(), "advantages": group_advantages(totals).tolist()}
+    return {
+        "clip_id": sample["clip_id"],
+        "task": task,
+        "instruction": row["instruction"],
+        "texts": texts,
+        "parsed": [parse_output(t, task, row["plan_origin"]) for t in texts],
+        "components": {funcs[j].__name__: m[:, j].tolist() for j in used},
+        "totals": totals.tolist(),
+        "advantages": group_advantages(totals).tolist(),
+    }
 
 # %% ../../nbs/20b_eval_inference.ipynb #e404c844
 ROLLOUT_COLORS = ("tab:blue", "tab:orange", "tab:purple", "tab:brown", "tab:pink", "tab:olive", "tab:cyan", "tab:gray")
 
+
 def _short(text: str, n: int = 220) -> str:
     t = " ".join(str(text).split())
-    return t if len(t) <= n else t[:n - 1] + "…"
+    return t if len(t) <= n else t[: n - 1] + "…"
 
-def plot_group(sample: dict, # the clip in numpy form
-               group: dict, # from `group_rollouts`
-               max_chars: int = 260, # text shown per rollout
-              ):
+# %% ../../nbs/20b_eval_inference.ipynb #18d36a29
+def plot_group(
+    sample: dict,  # the clip in numpy form
+    group: dict,  # from `group_rollouts`
+    max_chars: int = 260,  # text shown per rollout
+):
     "Matplotlib figure of a group: BEV with each rollout's plan, and the reward table with advantages and texts."
     import matplotlib.pyplot as plt
     import textwrap
+
     G = len(group["texts"])
     fig, (ax, tx) = plt.subplots(1, 2, figsize=(13, 0.9 + 1.25 * G), gridspec_kw={"width_ratios": [1, 2.4]})
     plot_bev(ax, sample)
     for i, p in enumerate(group["parsed"]):
         if p.get("waypoints") is not None:
             w = np.vstack([[0, 0], p["waypoints"]])
-            ax.plot(-w[:, 1], w[:, 0], "o-", ms=2, lw=1, color=ROLLOUT_COLORS[i % len(ROLLOUT_COLORS)], label=f"rollout {i + 1}")
+            ax.plot(
+                -w[:, 1],
+                w[:, 0],
+                "o-",
+                ms=2,
+                lw=1,
+                color=ROLLOUT_COLORS[i % len(ROLLOUT_COLORS)],
+                label=f"rollout {i + 1}",
+            )
     ax.legend(fontsize=5, loc="lower right")
     tx.set_axis_off()
     names = list(group["components"])
@@ -253,26 +396,63 @@ def plot_group(sample: dict, # the clip in numpy form
 def group_bev_plotly(sample: dict, group: dict):
     "Plotly bird's-eye view of a clip with the group's plans (x forward up, y left to the left)."
     import plotly.graph_objects as go
+
     fig = go.Figure()
     for a in sample["agents"]:
         c = box_corners(np.asarray(a["position"]), float(a["heading"]), float(a["size"][0]), float(a["size"][1]))
         c = np.vstack([c, c[:1]])
-        fig.add_trace(go.Scatter(x=-c[:, 1], y=c[:, 0], fill="toself", mode="lines", name=a["cls"], showlegend=False,
-                                 line=dict(color="black", width=0.5), fillcolor="rgb(%d,%d,%d)" % CLASS_COLOR[a["cls"]]))
+        fig.add_trace(
+            go.Scatter(
+                x=-c[:, 1],
+                y=c[:, 0],
+                fill="toself",
+                mode="lines",
+                name=a["cls"],
+                showlegend=False,
+                line=dict(color="black", width=0.5),
+                fillcolor="rgb(%d,%d,%d)" % CLASS_COLOR[a["cls"]],
+            )
+        )
     e = box_corners(np.zeros(2), 0.0, 5.0, 2.0)
-    fig.add_trace(go.Scatter(x=-np.r_[e[:, 1], e[0, 1]], y=np.r_[e[:, 0], e[0, 0]], fill="toself", mode="lines", name="ego",
-                             fillcolor="rgb(%d,%d,%d)" % EGO_COLOR, line=dict(color="black", width=0.8)))
-    for name, pts, style in (("history", sample["ego_history"], dict(color="black")), ("ground truth", np.vstack([[0, 0], sample["ego_future"]]), dict(color="red", dash="dash"))):
+    fig.add_trace(
+        go.Scatter(
+            x=-np.r_[e[:, 1], e[0, 1]],
+            y=np.r_[e[:, 0], e[0, 0]],
+            fill="toself",
+            mode="lines",
+            name="ego",
+            fillcolor="rgb(%d,%d,%d)" % EGO_COLOR,
+            line=dict(color="black", width=0.8),
+        )
+    )
+    for name, pts, style in (
+        ("history", sample["ego_history"], dict(color="black")),
+        ("ground truth", np.vstack([[0, 0], sample["ego_future"]]), dict(color="red", dash="dash")),
+    ):
         pts = np.asarray(pts)
         fig.add_trace(go.Scatter(x=-pts[:, 1], y=pts[:, 0], mode="lines+markers", name=name, line=style))
     for i, p in enumerate(group["parsed"]):
         if p.get("waypoints") is not None:
             w = np.vstack([[0, 0], p["waypoints"]])
-            fig.add_trace(go.Scatter(x=-w[:, 1], y=w[:, 0], mode="lines+markers", name=f"rollout {i + 1} (A={group['advantages'][i]:+.2f})"))
-    fig.update_layout(width=460, height=520, margin=dict(l=10, r=10, t=30, b=10), title=f"{sample['scenario']} · {sample['ego_state']['command']}",
-                      xaxis=dict(title="-y (m, right)", range=[-40, 40]), yaxis=dict(title="x (m, forward)", range=[-20, 60], scaleanchor="x"))
+            fig.add_trace(
+                go.Scatter(
+                    x=-w[:, 1],
+                    y=w[:, 0],
+                    mode="lines+markers",
+                    name=f"rollout {i + 1} (A={group['advantages'][i]:+.2f})",
+                )
+            )
+    fig.update_layout(
+        width=460,
+        height=520,
+        margin=dict(l=10, r=10, t=30, b=10),
+        title=f"{sample['scenario']} · {sample['ego_state']['command']}",
+        xaxis=dict(title="-y (m, right)", range=[-40, 40]),
+        yaxis=dict(title="x (m, forward)", range=[-20, 60], scaleanchor="x"),
+    )
     return fig
 
+# %% ../../nbs/20b_eval_inference.ipynb #bdbcf99a
 def group_table_html(group: dict) -> str:
     "An HTML table of a group: per rollout its components, total, advantage and text."
     names = list(group["components"])
@@ -281,30 +461,49 @@ def group_table_html(group: dict) -> str:
     for i, text in enumerate(group["texts"]):
         cells = "".join(f"<td>{group['components'][n][i]:.2f}</td>" for n in names)
         color = "#e6f4ea" if group["advantages"][i] > 0 else "#fdecea"
-        rows.append(f"<tr style='background:{color}'><td>{i + 1}</td>{cells}<td><b>{group['totals'][i]:.3f}</b></td>"
-                    f"<td>{group['advantages'][i]:+.2f}</td><td style='font-family:monospace;font-size:11px;text-align:left'>{html.escape(text)}</td></tr>")
-    return (f"<table><tr><th>#</th>{head}<th>R</th><th>A</th><th>text</th></tr>{''.join(rows)}</table>")
+        rows.append(
+            f"<tr style='background:{color}'><td>{i + 1}</td>{cells}<td><b>{group['totals'][i]:.3f}</b></td>"
+            f"<td>{group['advantages'][i]:+.2f}</td><td "
+            f"style='font-family:monospace;font-size:11px;text-align:left'>{html.escape(text)}</td></tr>"
+        )
+    return f"<table><tr><th>#</th>{head}<th>R</th><th>A</th><th>text</th></tr>{''.join(rows)}</table>"
 
-def group_explorer(model, processor, # the policy
-                   samples: list[dict], # clips in numpy form
-                   funcs: list, weights: list[float], # from `vlarl.train.grpo.task_rewards`
-                   tasks=("drive",), # tasks to choose from
-                   G: int = 4, temperature: float = 1.0,
-                   detections: dict | None = None, max_new_tokens: int = 256, plan_frame: str = "ego",
-                  ):
+# %% ../../nbs/20b_eval_inference.ipynb #92c4d584
+def group_explorer(
+    model,
+    processor,  # the policy
+    samples: list[dict],  # clips in numpy form
+    funcs: list,
+    weights: list[float],  # from `vlarl.train.grpo.task_rewards`
+    tasks=("drive",),  # tasks to choose from
+    G: int = 4,
+    temperature: float = 1.0,
+    detections: dict | None = None,
+    max_new_tokens: int = 256,
+    plan_frame: str = "ego",
+):
     "ipywidgets explorer: choose a clip and a task, sample a GRPO group, see the plans and the reward breakdown."
     import ipywidgets as W
     from IPython.display import HTML, display
-    clip = W.Dropdown(options=[(f"{s['clip_id']} · {s['scenario']} · {s['ego_state']['command']}", i) for i, s in enumerate(samples)], description="clip")
+
+    clip = W.Dropdown(
+        options=[(f"{s['clip_id']} · {s['scenario']} · {s['ego_state']['command']}", i) for i, s in enumerate(samples)],
+        description="clip",
+    )
     task = W.Dropdown(options=list(tasks), description="task")
-    go_ = W.Button(description="sample a group"); out = W.Output()
+    go_ = W.Button(description="sample a group")
+    out = W.Output()
+
     def show(_=None):
         s = samples[clip.value]
-        g = group_rollouts(model, processor, s, task.value, funcs, weights, G, temperature, detections, max_new_tokens, plan_frame)
+        g = group_rollouts(
+            model, processor, s, task.value, funcs, weights, G, temperature, detections, max_new_tokens, plan_frame
+        )
         with out:
             out.clear_output()
             display(group_bev_plotly(s, g))
             display(HTML(group_table_html(g)))
+
     go_.on_click(show)
     return W.VBox([W.HBox([clip, task, go_]), out])
 
@@ -314,31 +513,47 @@ def log_series(log_history: list[dict], key: str) -> tuple[list[int], list[float
     pts = [(h["step"], h[key]) for h in log_history if h.get(key) is not None and "step" in h]
     return [p[0] for p in pts], [float(p[1]) for p in pts]
 
+# %% ../../nbs/20b_eval_inference.ipynb #c70462ef
 def task_curve(log_history: list[dict], funcs: list, weights: list[float], task: str) -> tuple[list[int], list[float]]:
     "A task's total reward per step: Σ_k w_k mean_k over its components."
     names = [(f.__name__, w) for f, w in zip(funcs, weights) if f.__name__.startswith(task + "_")]
-    steps = sorted(set.intersection(*[set(log_series(log_history, f"rewards/{n}/mean")[0]) for n, _ in names])) if names else []
+    steps = (
+        sorted(set.intersection(*[set(log_series(log_history, f"rewards/{n}/mean")[0]) for n, _ in names]))
+        if names
+        else []
+    )
     vals = {n: dict(zip(*log_series(log_history, f"rewards/{n}/mean"))) for n, _ in names}
     return steps, [sum(w * vals[n][s] for n, w in names) for s in steps]
 
+# %% ../../nbs/20b_eval_inference.ipynb #575c2c81
 def _smooth(y, k: int = 5) -> np.ndarray:
     y = np.asarray(y, dtype=np.float64)
-    return np.array([y[max(0, i - k + 1):i + 1].mean() for i in range(len(y))])
+    return np.array([y[max(0, i - k + 1) : i + 1].mean() for i in range(len(y))])
 
+# %% ../../nbs/20b_eval_inference.ipynb #78aa82a2
 def plot_curves(log_history: list[dict], funcs: list, weights: list[float], tasks, title: str = "GRPO"):
     "Matplotlib figure: per task its components and total per step (running mean over 5 steps), and the KL."
     import matplotlib.pyplot as plt
+
     fig, axes = plt.subplots(1, len(tasks) + 1, figsize=(3.6 * (len(tasks) + 1), 2.8), squeeze=False)
     for ax, task in zip(axes[0], tasks):
         for f in funcs:
             if f.__name__.startswith(task + "_"):
                 s, v = log_series(log_history, f"rewards/{f.__name__}/mean")
-                if s: ax.plot(s, _smooth(v), lw=1, label=f.__name__.split("_", 1)[1])
+                if s:
+                    ax.plot(s, _smooth(v), lw=1, label=f.__name__.split("_", 1)[1])
         s, v = task_curve(log_history, funcs, weights, task)
-        if s: ax.plot(s, _smooth(v), lw=2.2, color="k", label="total")
-        ax.set_title(f"{task} rewards", fontsize=8); ax.set_xlabel("step", fontsize=7); ax.legend(fontsize=5); ax.tick_params(labelsize=6)
+        if s:
+            ax.plot(s, _smooth(v), lw=2.2, color="k", label="total")
+        ax.set_title(f"{task} rewards", fontsize=8)
+        ax.set_xlabel("step", fontsize=7)
+        ax.legend(fontsize=5)
+        ax.tick_params(labelsize=6)
     s, v = log_series(log_history, "kl")
-    axes[0, -1].plot(s, v, color="tab:red", lw=1.2); axes[0, -1].set_title("KL to the reference", fontsize=8)
-    axes[0, -1].set_xlabel("step", fontsize=7); axes[0, -1].tick_params(labelsize=6)
-    fig.suptitle(title, fontsize=9); fig.tight_layout()
+    axes[0, -1].plot(s, v, color="tab:red", lw=1.2)
+    axes[0, -1].set_title("KL to the reference", fontsize=8)
+    axes[0, -1].set_xlabel("step", fontsize=7)
+    axes[0, -1].tick_params(labelsize=6)
+    fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
     return fig

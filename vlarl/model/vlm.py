@@ -14,13 +14,35 @@ import numpy as np
 import torch
 from torch import nn
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-from transformers import (AutoConfig, AutoModelForCausalLM, AutoModelForImageTextToText, LlavaConfig,
-                          LlavaForConditionalGeneration, LogitsProcessorList, LlavaModel, LlavaProcessor, PreTrainedTokenizerFast,
-                          Qwen3Config, SiglipImageProcessor, SiglipVisionConfig, SiglipVisionModel)
+from transformers import (
+    AutoConfig,
+    AutoModelForCausalLM,
+    AutoModelForImageTextToText,
+    LlavaConfig,
+    LlavaForConditionalGeneration,
+    LogitsProcessorList,
+    LlavaModel,
+    LlavaProcessor,
+    PreTrainedTokenizerFast,
+    Qwen3Config,
+    SiglipImageProcessor,
+    SiglipVisionConfig,
+    SiglipVisionModel,
+)
 from transformers.models.llava.modeling_llava import LlavaPreTrainedModel
 
-from .checkpoints import (IMAGE_TOKEN, check_chat_template, chat_text, decode_completion, end_of_turn, eos_ids,
-                          grow_embeddings, load_vision_tower, multimodal_template, prepare_tokenizer)
+from vlarl.model.checkpoints import (
+    IMAGE_TOKEN,
+    check_chat_template,
+    chat_text,
+    decode_completion,
+    end_of_turn,
+    eos_ids,
+    grow_embeddings,
+    load_vision_tower,
+    multimodal_template,
+    prepare_tokenizer,
+)
 from ..config import ModelConfig
 
 # %% auto #0
@@ -34,11 +56,14 @@ __all__ = ['SPECIAL_TOKENS', 'CHAT_TEMPLATE', 'INSTRUCTION_RAW', 'INSTRUCTION_DE
 # %% ../../nbs/03_model_vlm.ipynb #881aee6f
 class VideoVLMConfig(LlavaConfig):
     "LLaVA's configuration plus the number of frames per clip."
+
     model_type = "vlarl_video_vlm"
     num_frames: int = 16
 
+# %% ../../nbs/03_model_vlm.ipynb #9cc73fc3
 class VideoVLMModel(LlavaModel):
     "LLaVA's body: vision features standardised per channel, plus learnable temporal embeddings, into the projector."
+
     config_class = VideoVLMConfig
 
     def __init__(self, config: VideoVLMConfig):
@@ -49,20 +74,27 @@ class VideoVLMModel(LlavaModel):
         self.register_buffer("feature_mean", torch.zeros(d))
         self.register_buffer("feature_std", torch.ones(d))
 
-    def get_image_features(self, pixel_values: torch.Tensor, vision_feature_layer=None, vision_feature_select_strategy=None, **kwargs):
+    def get_image_features(
+        self, pixel_values: torch.Tensor, vision_feature_layer=None, vision_feature_select_strategy=None, **kwargs
+    ):
         "Vision features of every frame, plus its temporal embedding, through the projector."
         n, T = pixel_values.shape[0], self.config.num_frames
-        if n % T: raise ValueError(f"got {n} frames, not a multiple of the model's {T} frames per clip")
+        if n % T:
+            raise ValueError(f"got {n} frames, not a multiple of the model's {T} frames per clip")
         layer = self.config.vision_feature_layer if vision_feature_layer is None else vision_feature_layer
         out = self.vision_tower(pixel_values, output_hidden_states=True, return_dict=True)
-        feats = (out.hidden_states[layer] - self.feature_mean.to(out.hidden_states[layer])) / self.feature_std.to(out.hidden_states[layer])
+        feats = (out.hidden_states[layer] - self.feature_mean.to(out.hidden_states[layer])) / self.feature_std.to(
+            out.hidden_states[layer]
+        )
         frame = torch.arange(n, device=feats.device) % T
         feats = feats + self.temporal_embedding[frame].unsqueeze(1).to(feats.dtype)
         out.pooler_output = list(self.multi_modal_projector(feats))
         return out
 
+# %% ../../nbs/03_model_vlm.ipynb #ca506fee
 class VideoVLM(LlavaForConditionalGeneration):
     "The video VLM: LLaVA generation and loss over a `VideoVLMModel`."
+
     config_class = VideoVLMConfig
 
     def __init__(self, config: VideoVLMConfig):
@@ -71,39 +103,60 @@ class VideoVLM(LlavaForConditionalGeneration):
         self.lm_head = nn.Linear(config.text_config.hidden_size, config.text_config.vocab_size, bias=False)
         self.post_init()
 
+
 AutoConfig.register(VideoVLMConfig.model_type, VideoVLMConfig, exist_ok=True)
 AutoModelForImageTextToText.register(VideoVLMConfig, VideoVLM, exist_ok=True)
 
 # %% ../../nbs/03_model_vlm.ipynb #4b5b0057
 SPECIAL_TOKENS = ("<|endoftext|>", "<|im_start|>", "<|im_end|>", IMAGE_TOKEN)
-CHAT_TEMPLATE = ("{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
-                 "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}")   # ChatML, string content only, like a published LM's
+CHAT_TEMPLATE = (
+    "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)  # ChatML, string content only, like a published LM's
 
-def train_tokenizer(texts, # training text: captions, prompts
-                    vocab_size: int = 1024, # size of the BPE vocabulary, special tokens included
-                   ) -> PreTrainedTokenizerFast:
+
+def train_tokenizer(
+    texts,  # training text: captions, prompts
+    vocab_size: int = 1024,  # size of the BPE vocabulary, special tokens included
+) -> PreTrainedTokenizerFast:
     "A byte-level BPE tokenizer trained on `texts`, with vlarl's special tokens and ChatML template."
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=list(SPECIAL_TOKENS),
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=list(SPECIAL_TOKENS),
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
     tok.train_from_iterator(texts, trainer)
-    fast = PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<|im_end|>", pad_token="<|endoftext|>",
-                                   extra_special_tokens={"image_token": IMAGE_TOKEN})
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        eos_token="<|im_end|>",
+        pad_token="<|endoftext|>",
+        extra_special_tokens={"image_token": IMAGE_TOKEN},
+    )
     fast.chat_template = multimodal_template(CHAT_TEMPLATE)
     return fast
 
+# %% ../../nbs/03_model_vlm.ipynb #d1ee1ded
 def check_tokenizer(tok) -> None:
-    "Raise a `ValueError` unless the tokenizer has a chat template and `<image>` as one token (`prepare_tokenizer` adds it)."
+    """Raise a `ValueError` unless the tokenizer has a chat template and `<image>` as one token (`prepare_tokenizer`
+    adds it)."""
     check_chat_template(tok)
-    if tok.convert_tokens_to_ids(IMAGE_TOKEN) in (None, tok.unk_token_id) or len(tok.encode(IMAGE_TOKEN, add_special_tokens=False)) != 1:
-        raise ValueError(f"tokenizer lacks the image token {IMAGE_TOKEN!r}; `prepare_tokenizer` adds it (build_video_vlm does)")
+    if (
+        tok.convert_tokens_to_ids(IMAGE_TOKEN) in (None, tok.unk_token_id)
+        or len(tok.encode(IMAGE_TOKEN, add_special_tokens=False)) != 1
+    ):
+        raise ValueError(
+            f"tokenizer lacks the image token {IMAGE_TOKEN!r}; `prepare_tokenizer` adds it (build_video_vlm does)"
+        )
 
 # %% ../../nbs/03_model_vlm.ipynb #b145db29
 INSTRUCTION_RAW = "Describe the video."
 INSTRUCTION_DETAILED = "Describe the video in detail."
 INSTRUCTION_CONCISE = "Summarize the driving scene concisely."
+
 
 def video_messages(instruction: str, num_frames: int, answer: str | None = None) -> list[dict]:
     "Chat messages of a video prompt (and its answer, for training)."
@@ -112,111 +165,174 @@ def video_messages(instruction: str, num_frames: int, answer: str | None = None)
     return msgs + ([{"role": "assistant", "content": answer}] if answer is not None else [])
 
 # %% ../../nbs/03_model_vlm.ipynb #f7e703fe
-def check_frames(frames, # a clip's frames: uint8 HxWx3 arrays or PIL images
-                 num_frames: int, # T, the model's frames per clip
-                ) -> list[np.ndarray]:
+def check_frames(
+    frames,  # a clip's frames: uint8 HxWx3 arrays or PIL images
+    num_frames: int,  # T, the model's frames per clip
+) -> list[np.ndarray]:
     "The frames as uint8 HxWx3 arrays, after checking their count and shape."
     if frames is None or len(frames) != num_frames:
         raise ValueError(f"expected {num_frames} frames per clip, got {0 if frames is None else len(frames)}")
     arrays = [np.asarray(f.convert("RGB") if hasattr(f, "convert") else f) for f in frames]
     shapes = {a.shape for a in arrays}
-    if len(shapes) != 1: raise ValueError(f"frames of one clip must share a shape, got {sorted(shapes)}")
+    if len(shapes) != 1:
+        raise ValueError(f"frames of one clip must share a shape, got {sorted(shapes)}")
     shape = shapes.pop()
-    if len(shape) != 3 or shape[2] != 3: raise ValueError(f"frames must be HxWx3 RGB, got shape {shape}")
+    if len(shape) != 3 or shape[2] != 3:
+        raise ValueError(f"frames must be HxWx3 RGB, got shape {shape}")
     return [a.astype(np.uint8) for a in arrays]
 
 # %% ../../nbs/03_model_vlm.ipynb #6d05a194
-def make_processor(tokenizer, # tokenizer with vlarl's special tokens
-                   image_size: int, # side of the square frames the vision tower sees
-                   patch_size: int, # the vision tower's patch size
-                   image_processor=None, # a checkpoint's own image processor (full profile)
-                  ) -> LlavaProcessor:
+def make_processor(
+    tokenizer,  # tokenizer with vlarl's special tokens
+    image_size: int,  # side of the square frames the vision tower sees
+    patch_size: int,  # the vision tower's patch size
+    image_processor=None,  # a checkpoint's own image processor (full profile)
+) -> LlavaProcessor:
     "The processor that turns video prompts and frames into model inputs."
     check_tokenizer(tokenizer)
     tokenizer.chat_template = multimodal_template(tokenizer.chat_template)
-    ip = image_processor or SiglipImageProcessor(size={"height": image_size, "width": image_size}, image_mean=[0.5] * 3,
-                                                 image_std=[0.5] * 3, do_rescale=True, do_normalize=True)
-    return LlavaProcessor(image_processor=ip, tokenizer=tokenizer, patch_size=patch_size, vision_feature_select_strategy="full",
-                          image_token=IMAGE_TOKEN, chat_template=tokenizer.chat_template)
+    ip = image_processor or SiglipImageProcessor(
+        size={"height": image_size, "width": image_size},
+        image_mean=[0.5] * 3,
+        image_std=[0.5] * 3,
+        do_rescale=True,
+        do_normalize=True,
+    )
+    return LlavaProcessor(
+        image_processor=ip,
+        tokenizer=tokenizer,
+        patch_size=patch_size,
+        vision_feature_select_strategy="full",
+        image_token=IMAGE_TOKEN,
+        chat_template=tokenizer.chat_template,
+    )
 
 # %% ../../nbs/03_model_vlm.ipynb #13fa6bd9
 def tiny_vision_config(mc: ModelConfig, image_size: int) -> SiglipVisionConfig:
     "A small SigLIP vision config."
-    return SiglipVisionConfig(hidden_size=mc.vision_hidden, intermediate_size=2 * mc.vision_hidden, num_hidden_layers=mc.vision_layers,
-                              num_attention_heads=max(mc.vision_hidden // 32, 1), image_size=image_size, patch_size=mc.patch_size)
+    return SiglipVisionConfig(
+        hidden_size=mc.vision_hidden,
+        intermediate_size=2 * mc.vision_hidden,
+        num_hidden_layers=mc.vision_layers,
+        num_attention_heads=max(mc.vision_hidden // 32, 1),
+        image_size=image_size,
+        patch_size=mc.patch_size,
+    )
 
+# %% ../../nbs/03_model_vlm.ipynb #8d9f1bb7
 def tiny_text_config(mc: ModelConfig, vocab_size: int) -> Qwen3Config:
     "A small Qwen3 config."
-    return Qwen3Config(vocab_size=vocab_size, hidden_size=mc.llm_hidden, intermediate_size=3 * mc.llm_hidden, num_hidden_layers=mc.llm_layers,
-                       num_attention_heads=mc.llm_heads, num_key_value_heads=max(mc.llm_heads // 2, 1), head_dim=mc.llm_hidden // mc.llm_heads,
-                       max_position_embeddings=2048, tie_word_embeddings=True)
+    return Qwen3Config(
+        vocab_size=vocab_size,
+        hidden_size=mc.llm_hidden,
+        intermediate_size=3 * mc.llm_hidden,
+        num_hidden_layers=mc.llm_layers,
+        num_attention_heads=mc.llm_heads,
+        num_key_value_heads=max(mc.llm_heads // 2, 1),
+        head_dim=mc.llm_hidden // mc.llm_heads,
+        max_position_embeddings=2048,
+        tie_word_embeddings=True,
+    )
 
-WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json")
+# %% ../../nbs/03_model_vlm.ipynb #61763d82
+WEIGHT_FILES = (
+    "model.safetensors",
+    "model.safetensors.index.json",
+    "pytorch_model.bin",
+    "pytorch_model.bin.index.json",
+)
+
 
 def check_folder(path: Path, what: str) -> str:
-    "A local checkpoint folder as a string, after checking it holds a config and weights (a half-copied folder is named)."
-    if not (path / "config.json").is_file(): raise FileNotFoundError(f"{what} checkpoint {str(path)!r} has no config.json")
+    """A local checkpoint folder as a string, after checking it holds a config and weights (a half-copied folder is
+    named)."""
+    if not (path / "config.json").is_file():
+        raise FileNotFoundError(f"{what} checkpoint {str(path)!r} has no config.json")
     if not any((path / f).is_file() for f in WEIGHT_FILES):
-        raise FileNotFoundError(f"{what} checkpoint {str(path)!r} has no weights (none of {', '.join(WEIGHT_FILES)}): half-written?")
+        raise FileNotFoundError(
+            f"{what} checkpoint {str(path)!r} has no weights (none of {', '.join(WEIGHT_FILES)}): half-written?"
+        )
     return str(path)
 
+# %% ../../nbs/03_model_vlm.ipynb #6d3537e8
 def _checkpoint(name: str, what: str) -> str:
     "`name` as a local folder, or as a model id (org/name) for `from_pretrained`; a missing local path is an error."
-    if not name: raise ValueError(f"no {what} checkpoint given")
+    if not name:
+        raise ValueError(f"no {what} checkpoint given")
     path = Path(name).expanduser()
-    if path.is_dir(): return check_folder(path, what)
+    if path.is_dir():
+        return check_folder(path, what)
     if path.exists() or name.startswith((".", "/", "~")) or name.count("/") != 1:
         raise FileNotFoundError(f"{what} checkpoint {name!r} does not exist")
     return name
 
 # %% ../../nbs/03_model_vlm.ipynb #2f7d0c11
-def _dtype(name: str) -> torch.dtype: return getattr(torch, name)
+def _dtype(name: str) -> torch.dtype:
+    return getattr(torch, name)
 
-def assemble_video_vlm(vision: SiglipVisionModel, # a loaded vision tower
-                       llm, # a loaded causal LM (Qwen3ForCausalLM)
-                       tokenizer, # its own tokenizer (`<image>` is added if absent)
-                       num_frames: int, # T
-                       seed: int = 0, # initialisation of the projector and temporal embeddings
-                      ) -> VideoVLM:
+# %% ../../nbs/03_model_vlm.ipynb #3196ae3b
+def assemble_video_vlm(
+    vision: SiglipVisionModel,  # a loaded vision tower
+    llm,  # a loaded causal LM (Qwen3ForCausalLM)
+    tokenizer,  # its own tokenizer (`<image>` is added if absent)
+    num_frames: int,  # T
+    seed: int = 0,  # initialisation of the projector and temporal embeddings
+) -> VideoVLM:
     "A `VideoVLM` around an existing vision tower and LLM; projector and temporal embeddings newly initialised."
     grow_embeddings(llm, tokenizer, prepare_tokenizer(tokenizer))
     check_tokenizer(tokenizer)
-    cfg = VideoVLMConfig(vision_config=vision.config, text_config=llm.config, image_token_index=tokenizer.convert_tokens_to_ids(IMAGE_TOKEN),
-                         vision_feature_select_strategy="full", vision_feature_layer=-1, num_frames=num_frames,
-                         tie_word_embeddings=llm.config.tie_word_embeddings)
+    cfg = VideoVLMConfig(
+        vision_config=vision.config,
+        text_config=llm.config,
+        image_token_index=tokenizer.convert_tokens_to_ids(IMAGE_TOKEN),
+        vision_feature_select_strategy="full",
+        vision_feature_layer=-1,
+        num_frames=num_frames,
+        tie_word_embeddings=llm.config.tie_word_embeddings,
+    )
     torch.manual_seed(seed)
-    with torch.device("meta"): model = VideoVLM(cfg)
+    with torch.device("meta"):
+        model = VideoVLM(cfg)
     model.model.vision_tower, model.model.language_model, model.lm_head = vision, llm.model, llm.lm_head
     device, dtype = next(llm.parameters()).device, next(llm.parameters()).dtype
     model.model.multi_modal_projector = type(model.model.multi_modal_projector)(cfg).to(device=device, dtype=dtype)
-    model.model.temporal_embedding = nn.Parameter(torch.zeros(num_frames, cfg.vision_config.hidden_size, device=device, dtype=dtype))
+    model.model.temporal_embedding = nn.Parameter(
+        torch.zeros(num_frames, cfg.vision_config.hidden_size, device=device, dtype=dtype)
+    )
     nn.init.normal_(model.model.temporal_embedding, std=0.02)
     model.model.feature_mean = torch.zeros(cfg.vision_config.hidden_size, device=device, dtype=dtype)
     model.model.feature_std = torch.ones(cfg.vision_config.hidden_size, device=device, dtype=dtype)
     gen = llm.generation_config
     stop = [tokenizer.convert_tokens_to_ids(end_of_turn(tokenizer, gen))] + eos_ids(tokenizer, gen)
-    model.generation_config.eos_token_id = list(dict.fromkeys(stop))     # the turn's end first, then the LM's own EOS ids
+    model.generation_config.eos_token_id = list(dict.fromkeys(stop))  # the turn's end first, then the LM's own EOS ids
     model.generation_config.pad_token_id = tokenizer.pad_token_id
     model.generation_config.bos_token_id = gen.bos_token_id
     return model
 
-def build_video_vlm(vision: str, # SigLIP vision checkpoint: local path or model id
-                    llm: str, # causal-LM checkpoint as published (Qwen3, Qwen2.5, Llama, SmolLM2, with its tokenizer): path or id
-                    num_frames: int, # T
-                    dtype: str = "float32", # torch dtype name
-                    device_map: str = "", # transformers device_map ('' = CPU)
-                    seed: int = 0,
-                   ) -> tuple[VideoVLM, LlavaProcessor]:
+# %% ../../nbs/03_model_vlm.ipynb #e549c997
+def build_video_vlm(
+    vision: str,  # SigLIP vision checkpoint: local path or model id
+    llm: str,  # causal-LM checkpoint as published (Qwen3, Qwen2.5, Llama, SmolLM2, with its tokenizer): path or id
+    num_frames: int,  # T
+    dtype: str = "float32",  # torch dtype name
+    device_map: str = "",  # transformers device_map ('' = CPU)
+    seed: int = 0,
+) -> tuple[VideoVLM, LlavaProcessor]:
     "Load a vision tower and an LLM by path or id and compose the video VLM and its processor."
     vision, llm = _checkpoint(vision, "vision"), _checkpoint(llm, "LLM")
     kw = dict(dtype=_dtype(dtype), **({"device_map": device_map} if device_map else {}))
     from transformers import AutoTokenizer
+
     tokenizer = AutoTokenizer.from_pretrained(llm)
     check_chat_template(tokenizer, llm)
     vt = load_vision_tower(vision, **kw)
     lm = AutoModelForCausalLM.from_pretrained(llm, **kw)
     model = assemble_video_vlm(vt, lm, tokenizer, num_frames, seed)
-    ip = SiglipImageProcessor.from_pretrained(vision) if (Path(vision) / "preprocessor_config.json").exists() or not Path(vision).exists() else None
+    ip = (
+        SiglipImageProcessor.from_pretrained(vision)
+        if (Path(vision) / "preprocessor_config.json").exists() or not Path(vision).exists()
+        else None
+    )
     return model, make_processor(tokenizer, vt.config.image_size, vt.config.patch_size, ip)
 
 # %% ../../nbs/03_model_vlm.ipynb #f03098c8
@@ -227,24 +343,33 @@ def save_video_vlm(model, processor, path) -> Path:
     processor.save_pretrained(path)
     return path
 
-def load_video_vlm(path, # a folder written by `save_video_vlm`
-                   dtype: str = "float32", device_map: str = "") -> tuple[VideoVLM, LlavaProcessor]:
+# %% ../../nbs/03_model_vlm.ipynb #d34a125c
+def load_video_vlm(
+    path,  # a folder written by `save_video_vlm`
+    dtype: str = "float32",
+    device_map: str = "",
+) -> tuple[VideoVLM, LlavaProcessor]:
     "Load a VLM checkpoint and its processor; a missing folder is a clear error."
     path = Path(path)
-    if not (path / "config.json").is_file(): raise FileNotFoundError(f"no VLM checkpoint at {str(path)!r} (config.json missing)")
-    model, info = AutoModelForImageTextToText.from_pretrained(path, dtype=_dtype(dtype), output_loading_info=True,
-                                                              **({"device_map": device_map} if device_map else {}))
-    if any("feature_" in k for k in info["missing_keys"]):   # saved before vision features were standardised: identity
-        with torch.no_grad(): model.model.feature_mean.zero_(); model.model.feature_std.fill_(1.0)
+    if not (path / "config.json").is_file():
+        raise FileNotFoundError(f"no VLM checkpoint at {str(path)!r} (config.json missing)")
+    model, info = AutoModelForImageTextToText.from_pretrained(
+        path, dtype=_dtype(dtype), output_loading_info=True, **({"device_map": device_map} if device_map else {})
+    )
+    if any("feature_" in k for k in info["missing_keys"]):  # saved before vision features were standardised: identity
+        with torch.no_grad():
+            model.model.feature_mean.zero_()
+            model.model.feature_std.fill_(1.0)
     return model, LlavaProcessor.from_pretrained(path)
 
 # %% ../../nbs/03_model_vlm.ipynb #f4da920a
-def encode_videos(processor, # from `make_processor`
-                  frames: list, # per clip, its T frames
-                  instructions: list[str], # per clip, the instruction
-                  answers: list[str] | None = None, # per clip, the target text (training)
-                  num_frames: int | None = None, # T (defaults to the clips' own count)
-                 ) -> dict:
+def encode_videos(
+    processor,  # from `make_processor`
+    frames: list,  # per clip, its T frames
+    instructions: list[str],  # per clip, the instruction
+    answers: list[str] | None = None,  # per clip, the target text (training)
+    num_frames: int | None = None,  # T (defaults to the clips' own count)
+) -> dict:
     "Model inputs (input_ids, attention_mask, pixel_values, and labels when `answers` is given)."
     T = num_frames or len(frames[0])
     images = [check_frames(f, T) for f in frames]
@@ -257,58 +382,80 @@ def encode_videos(processor, # from `make_processor`
     batch = processor(text=texts, images=images, return_tensors="pt", padding=True, padding_side="right")
     n_prompt = [len(ids) for ids in processor(text=prompts, images=images)["input_ids"]]
     labels = batch["input_ids"].clone()
-    for row, n in zip(labels, n_prompt): row[:n] = -100
+    for row, n in zip(labels, n_prompt):
+        row[:n] = -100
     labels[batch["attention_mask"] == 0] = -100
     batch["labels"] = labels
     return batch
 
+# %% ../../nbs/03_model_vlm.ipynb #f041f221
 @dataclass
 class VideoCollator:
     "Collates dataset entries (`frames`, `instruction`, `target`) into training batches."
+
     processor: LlavaProcessor
     num_frames: int
 
     def __call__(self, entries: list[dict]) -> dict:
-        return encode_videos(self.processor, [e["frames"] for e in entries], [e["instruction"] for e in entries],
-                             [e["target"] for e in entries], self.num_frames)
+        return encode_videos(
+            self.processor,
+            [e["frames"] for e in entries],
+            [e["instruction"] for e in entries],
+            [e["target"] for e in entries],
+            self.num_frames,
+        )
 
 # %% ../../nbs/03_model_vlm.ipynb #5a0185d3
 @torch.no_grad()
-def generate_text(model, processor, # the VLM and its processor
-                  frames: list, # per clip, its T frames
-                  instruction: str | list[str], # one instruction for all clips, or one each
-                  max_new_tokens: int = 96,
-                  temperature: float = 0.0, # 0 = greedy
-                  batch_size: int = 8,
-                  logits_processor_fn=None, # called with each batch's slice of the clips for a fresh transformers `LogitsProcessor` (e.g. a grammar)
-                 ) -> list[str]:
+def generate_text(
+    model,
+    processor,  # the VLM and its processor
+    frames: list,  # per clip, its T frames
+    instruction: str | list[str],  # one instruction for all clips, or one each
+    max_new_tokens: int = 96,
+    temperature: float = 0.0,  # 0 = greedy
+    batch_size: int = 8,
+    logits_processor_fn=None,  # batch's clips -> a fresh transformers `LogitsProcessor` (e.g. a grammar)
+) -> list[str]:
     "Generate an answer per clip (batched, KV-cached)."
     instructions = [instruction] * len(frames) if isinstance(instruction, str) else list(instruction)
     T, out = model.config.num_frames, []
     model.eval()
     for i in range(0, len(frames), batch_size):
-        batch = encode_videos(processor, frames[i:i + batch_size], instructions[i:i + batch_size], num_frames=T).to(model.device)
+        batch = encode_videos(processor, frames[i : i + batch_size], instructions[i : i + batch_size], num_frames=T).to(
+            model.device
+        )
         batch["pixel_values"] = batch["pixel_values"].to(model.dtype)
         sample = dict(do_sample=True, temperature=temperature) if temperature > 0 else dict(do_sample=False)
-        if logits_processor_fn is not None: sample["logits_processor"] = LogitsProcessorList([logits_processor_fn(slice(i, i + batch_size))])
+        if logits_processor_fn is not None:
+            sample["logits_processor"] = LogitsProcessorList([logits_processor_fn(slice(i, i + batch_size))])
         ids = model.generate(**batch, max_new_tokens=max_new_tokens, use_cache=True, **sample)
         stop = eos_ids(processor.tokenizer, model.generation_config)
-        out += [decode_completion(processor.tokenizer, row, stop) for row in ids[:, batch["input_ids"].shape[1]:]]
+        out += [decode_completion(processor.tokenizer, row, stop) for row in ids[:, batch["input_ids"].shape[1] :]]
     return [t.strip() for t in out]
 
 # %% ../../nbs/03_model_vlm.ipynb #e9024da8
-PARTS = {"vision": "model.vision_tower.", "llm": "model.language_model.", "lm_head": "lm_head.",
-         "projector": "model.multi_modal_projector.", "temporal": "model.temporal_embedding"}
+PARTS = {
+    "vision": "model.vision_tower.",
+    "llm": "model.language_model.",
+    "lm_head": "lm_head.",
+    "projector": "model.multi_modal_projector.",
+    "temporal": "model.temporal_embedding",
+}
+
 
 def set_trainable(model, parts: list[str]) -> None:
     "Freeze every parameter, then unfreeze those of `parts` (keys of `PARTS`)."
     prefixes = tuple(PARTS[p] for p in parts)
-    for name, p in model.named_parameters(): p.requires_grad = name.startswith(prefixes)
+    for name, p in model.named_parameters():
+        p.requires_grad = name.startswith(prefixes)
 
+# %% ../../nbs/03_model_vlm.ipynb #b06b9fe7
 def trainable_names(model) -> set[str]:
     "Names of the parameters that require gradients."
     return {n for n, p in model.named_parameters() if p.requires_grad}
 
+# %% ../../nbs/03_model_vlm.ipynb #a9508bd2
 def count_parameters(model) -> dict:
     "Total and trainable parameter counts, and the trainable share in %."
     total = sum(p.numel() for p in model.parameters())
@@ -318,29 +465,65 @@ def count_parameters(model) -> dict:
 # %% ../../nbs/03_model_vlm.ipynb #0e336d52
 LLM_LINEAR = r".*language_model.*\.(q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj)$"
 
+
 def add_lora(model, r: int = 32, alpha: int = 64, dropout: float = 0.05, train_temporal: bool = False):
     "Wrap the VLM with LoRA on the LLM's linear layers; projector (and optionally temporal embeddings) fully trainable."
     from peft import LoraConfig, get_peft_model
+
     set_trainable(model, [])
-    cfg = LoraConfig(r=r, lora_alpha=alpha, lora_dropout=dropout, target_modules=LLM_LINEAR, modules_to_save=["multi_modal_projector"])
+    cfg = LoraConfig(
+        r=r,
+        lora_alpha=alpha,
+        lora_dropout=dropout,
+        target_modules=LLM_LINEAR,
+        modules_to_save=["multi_modal_projector"],
+    )
     peft_model = get_peft_model(model, cfg)
     peft_model.base_model.model.model.temporal_embedding.requires_grad = train_temporal
     return peft_model
 
 # %% ../../nbs/03_model_vlm.ipynb #8a37a7ce
-SIGLIP2_SO400M = dict(hidden_size=1152, intermediate_size=4304, num_hidden_layers=27, num_attention_heads=16, image_size=384, patch_size=14)
-QWEN3_4B = dict(vocab_size=151936, hidden_size=2560, intermediate_size=9728, num_hidden_layers=36, num_attention_heads=32,
-                num_key_value_heads=8, head_dim=128, max_position_embeddings=40960, tie_word_embeddings=True)
+SIGLIP2_SO400M = dict(
+    hidden_size=1152,
+    intermediate_size=4304,
+    num_hidden_layers=27,
+    num_attention_heads=16,
+    image_size=384,
+    patch_size=14,
+)
+QWEN3_4B = dict(
+    vocab_size=151936,
+    hidden_size=2560,
+    intermediate_size=9728,
+    num_hidden_layers=36,
+    num_attention_heads=32,
+    num_key_value_heads=8,
+    head_dim=128,
+    max_position_embeddings=40960,
+    tie_word_embeddings=True,
+)
+
 
 def paper_scale_parameter_counts(num_frames: int = 16, r: int = 32, alpha: int = 64) -> dict:
     "Total, trainable and trainable % of SigLIP2-SO400M + Qwen3-4B in stage 2 (LoRA r on the LLM + projector)."
     from peft import LoraConfig, get_peft_model
-    cfg = VideoVLMConfig(vision_config=SiglipVisionConfig(**SIGLIP2_SO400M), text_config=Qwen3Config(**QWEN3_4B), image_token_index=0,
-                         vision_feature_select_strategy="full", vision_feature_layer=-1, num_frames=num_frames, tie_word_embeddings=True)
+
+    cfg = VideoVLMConfig(
+        vision_config=SiglipVisionConfig(**SIGLIP2_SO400M),
+        text_config=Qwen3Config(**QWEN3_4B),
+        image_token_index=0,
+        vision_feature_select_strategy="full",
+        vision_feature_layer=-1,
+        num_frames=num_frames,
+        tie_word_embeddings=True,
+    )
     with torch.device("meta"):
         model = VideoVLM(cfg)
         parts = {k: sum(p.numel() for n, p in model.named_parameters() if n.startswith(v)) for k, v in PARTS.items()}
-        peft = get_peft_model(model, LoraConfig(r=r, lora_alpha=alpha, target_modules=LLM_LINEAR, modules_to_save=["multi_modal_projector"]))
+        peft = get_peft_model(
+            model,
+            LoraConfig(r=r, lora_alpha=alpha, target_modules=LLM_LINEAR, modules_to_save=["multi_modal_projector"]),
+        )
         counts = count_parameters(peft)
     lora = counts["trainable"] - parts["projector"]
     return {**counts, "total_base": sum(parts.values()), "lora": lora, **{f"{k}_params": v for k, v in parts.items()}}

@@ -27,11 +27,15 @@ __all__ = ['IMG_TOKEN', 'VISUAL_OPEN', 'VISUAL_CLOSE', 'VectorQuantizer', 'VQVAE
 # %% ../../nbs/41_model_vq.ipynb #636044f1
 class VectorQuantizer(nn.Module):
     "Nearest-neighbour codebook with EMA updates, straight-through gradients, a commitment loss and dead-code restarts."
-    def __init__(self, codebook_size: int = 256, # K, codes
-                 code_dim: int = 32, # D, size of a code vector
-                 decay: float = 0.99, # EMA decay of the codebook statistics
-                 restart_below: float = 0.03, # a code whose running usage falls below this is restarted
-                 eps: float = 1e-5):
+
+    def __init__(
+        self,
+        codebook_size: int = 256,  # K, codes
+        code_dim: int = 32,  # D, size of a code vector
+        decay: float = 0.99,  # EMA decay of the codebook statistics
+        restart_below: float = 0.03,  # a code whose running usage falls below this is restarted
+        eps: float = 1e-5,
+    ):
         super().__init__()
         self.K, self.D, self.decay, self.restart_below, self.eps = codebook_size, code_dim, decay, restart_below, eps
         self.register_buffer("embedding", torch.randn(codebook_size, code_dim) * 0.1)
@@ -52,7 +56,10 @@ class VectorQuantizer(nn.Module):
     @torch.no_grad()
     def set_codebook(self, vectors: torch.Tensor) -> None:
         "Replace the codebook (K, D) and reset its statistics."
-        self.embedding.copy_(vectors); self.embed_sum.copy_(vectors); self.cluster_size.fill_(1.0); self.usage.fill_(1.0)
+        self.embedding.copy_(vectors)
+        self.embed_sum.copy_(vectors)
+        self.cluster_size.fill_(1.0)
+        self.usage.fill_(1.0)
 
     @torch.no_grad()
     def _update(self, flat: torch.Tensor, idx: torch.Tensor) -> None:
@@ -62,13 +69,16 @@ class VectorQuantizer(nn.Module):
         self.cluster_size.mul_(self.decay).add_(counts, alpha=1 - self.decay)
         self.embed_sum.mul_(self.decay).add_(onehot.T @ flat, alpha=1 - self.decay)
         n = self.cluster_size.sum()
-        size = (self.cluster_size + self.eps) / (n + self.K * self.eps) * n     # Laplace smoothing
+        size = (self.cluster_size + self.eps) / (n + self.K * self.eps) * n  # Laplace smoothing
         self.embedding.copy_(self.embed_sum / size[:, None])
         self.usage.mul_(self.decay).add_(counts, alpha=1 - self.decay)
         dead = self.usage < self.restart_below
         if dead.any():
             pick = flat[torch.randint(len(flat), (int(dead.sum()),), device=flat.device)]
-            self.embedding[dead] = pick; self.embed_sum[dead] = pick; self.cluster_size[dead] = 1.0; self.usage[dead] = 1.0
+            self.embedding[dead] = pick
+            self.embed_sum[dead] = pick
+            self.cluster_size[dead] = 1.0
+            self.usage[dead] = 1.0
             self.restarts += int(dead.sum())
 
     def forward(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -76,49 +86,90 @@ class VectorQuantizer(nn.Module):
         B, D, H, W = z.shape
         flat = z.permute(0, 2, 3, 1).reshape(-1, D)
         idx = self.nearest(flat.detach())
-        if self.training: self._update(flat.detach(), idx)
+        if self.training:
+            self._update(flat.detach(), idx)
         q = self.lookup(idx.view(B, H, W))
         commit = F.mse_loss(z, q.detach())
         return z + (q - z).detach(), commit, idx.view(B, H, W)
 
 # %% ../../nbs/41_model_vq.ipynb #e3cc2a9c
 def _path(c_in: int, c_out: int, channels: int, patch: int, decoder: bool) -> nn.Sequential:
-    "The residual convolutional path of the encoder (frame -> grid) or decoder (grid -> frame); its last layer starts at 0."
-    if decoder: layers = [nn.Conv2d(c_in, channels, 3, 1, 1), nn.GELU(), nn.Conv2d(channels, channels, 3, 1, 1), nn.GELU(), nn.ConvTranspose2d(channels, c_out, patch, patch)]
-    else: layers = [nn.Conv2d(c_in, channels, patch, patch), nn.GELU(), nn.Conv2d(channels, channels, 3, 1, 1), nn.GELU(), nn.Conv2d(channels, c_out, 1)]
-    nn.init.zeros_(layers[-1].weight); nn.init.zeros_(layers[-1].bias)
+    """The residual convolutional path of the encoder (frame -> grid) or decoder (grid -> frame); its last layer starts
+    at 0."""
+    if decoder:
+        layers = [
+            nn.Conv2d(c_in, channels, 3, 1, 1),
+            nn.GELU(),
+            nn.Conv2d(channels, channels, 3, 1, 1),
+            nn.GELU(),
+            nn.ConvTranspose2d(channels, c_out, patch, patch),
+        ]
+    else:
+        layers = [
+            nn.Conv2d(c_in, channels, patch, patch),
+            nn.GELU(),
+            nn.Conv2d(channels, channels, 3, 1, 1),
+            nn.GELU(),
+            nn.Conv2d(channels, c_out, 1),
+        ]
+    nn.init.zeros_(layers[-1].weight)
+    nn.init.zeros_(layers[-1].bias)
     return nn.Sequential(*layers)
 
+# %% ../../nbs/41_model_vq.ipynb #97ee0c2d
 class VQVAE(nn.Module):
     "Frames (uint8, H x W x 3) <-> grids of discrete codes."
-    def __init__(self, image_size: int = 96, # side of the square frames (px)
-                 grid: int = 12, # codes per side
-                 codebook_size: int = 256, # K
-                 code_dim: int = 32, # D
-                 channels: int = 64, # width of the residual paths
-                 decay: float = 0.99, # EMA decay of the codebook
-                 commitment: float = 0.25, # β of the commitment loss
-                 restart_below: float = 0.03, # dead-code threshold on the running usage
-                ):
+
+    def __init__(
+        self,
+        image_size: int = 96,  # side of the square frames (px)
+        grid: int = 12,  # codes per side
+        codebook_size: int = 256,  # K
+        code_dim: int = 32,  # D
+        channels: int = 64,  # width of the residual paths
+        decay: float = 0.99,  # EMA decay of the codebook
+        commitment: float = 0.25,  # β of the commitment loss
+        restart_below: float = 0.03,  # dead-code threshold on the running usage
+    ):
         super().__init__()
-        if image_size % grid: raise ValueError(f"grid {grid} does not divide the image size {image_size} px")
-        self.config = dict(image_size=image_size, grid=grid, codebook_size=codebook_size, code_dim=code_dim, channels=channels,
-                           decay=decay, commitment=commitment, restart_below=restart_below)
+        if image_size % grid:
+            raise ValueError(f"grid {grid} does not divide the image size {image_size} px")
+        self.config = dict(
+            image_size=image_size,
+            grid=grid,
+            codebook_size=codebook_size,
+            code_dim=code_dim,
+            channels=channels,
+            decay=decay,
+            commitment=commitment,
+            restart_below=restart_below,
+        )
         p = image_size // grid
         self.enc_lin, self.enc_res = nn.Conv2d(3, code_dim, p, p), _path(3, code_dim, channels, p, decoder=False)
-        self.dec_lin, self.dec_res = nn.ConvTranspose2d(code_dim, 3, p, p, bias=False), _path(code_dim, 3, channels, p, decoder=True)
-        self.dec_bias = nn.Parameter(torch.zeros(3, p, p))                  # per-pixel bias of a patch, the same in every cell
+        self.dec_lin, self.dec_res = (
+            nn.ConvTranspose2d(code_dim, 3, p, p, bias=False),
+            _path(code_dim, 3, channels, p, decoder=True),
+        )
+        self.dec_bias = nn.Parameter(torch.zeros(3, p, p))  # per-pixel bias of a patch, the same in every cell
         self.quantizer = VectorQuantizer(codebook_size, code_dim, decay, restart_below)
 
     @property
-    def grid(self) -> int: return self.config["grid"]
-    @property
-    def codebook_size(self) -> int: return self.config["codebook_size"]
-    @property
-    def device(self): return self.dec_lin.weight.device
+    def grid(self) -> int:
+        return self.config["grid"]
 
-    def encode_float(self, x: torch.Tensor) -> torch.Tensor: return self.enc_lin(x) + self.enc_res(x)
-    def decode_float(self, q: torch.Tensor) -> torch.Tensor: return self.dec_lin(q) + self.dec_bias.repeat(1, self.grid, self.grid) + self.dec_res(q)
+    @property
+    def codebook_size(self) -> int:
+        return self.config["codebook_size"]
+
+    @property
+    def device(self):
+        return self.dec_lin.weight.device
+
+    def encode_float(self, x: torch.Tensor) -> torch.Tensor:
+        return self.enc_lin(x) + self.enc_res(x)
+
+    def decode_float(self, q: torch.Tensor) -> torch.Tensor:
+        return self.dec_lin(q) + self.dec_bias.repeat(1, self.grid, self.grid) + self.dec_res(q)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         "Reconstruction, commitment loss and codes of frames x (B, 3, H, W) in [-1, 1]."
@@ -130,48 +181,78 @@ def check_frames_for(vq: VQVAE, frames) -> np.ndarray:
     "Frames as float (N, H, W, 3), checked against the tokenizer's image size."
     x = check_images(frames, "frames")
     s = vq.config["image_size"]
-    if x.shape[1:3] != (s, s): raise ValueError(f"the visual tokenizer takes {s}x{s}x3 frames, got {x.shape[1]}x{x.shape[2]}x{x.shape[3]}")
+    if x.shape[1:3] != (s, s):
+        raise ValueError(f"the visual tokenizer takes {s}x{s}x3 frames, got {x.shape[1]}x{x.shape[2]}x{x.shape[3]}")
     return x
 
-def to_unit(frames: np.ndarray) -> torch.Tensor: return torch.from_numpy(frames).permute(0, 3, 1, 2).float() / 127.5 - 1
-def to_uint8(x: torch.Tensor) -> np.ndarray: return ((x.clamp(-1, 1) + 1) * 127.5).round().byte().permute(0, 2, 3, 1).cpu().numpy()
+# %% ../../nbs/41_model_vq.ipynb #5849e5f3
+def to_unit(frames: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(frames).permute(0, 3, 1, 2).float() / 127.5 - 1
 
+# %% ../../nbs/41_model_vq.ipynb #28ff11f5
+def to_uint8(x: torch.Tensor) -> np.ndarray:
+    return ((x.clamp(-1, 1) + 1) * 127.5).round().byte().permute(0, 2, 3, 1).cpu().numpy()
+
+# %% ../../nbs/41_model_vq.ipynb #f57636c2
 @torch.no_grad()
 def encode_frames(vq: VQVAE, frames, batch_size: int = 64) -> np.ndarray:
     "Code grids (N, grid, grid) of frames (N, H, W, 3)."
     x, vq = check_frames_for(vq, frames), vq.eval()
-    return torch.cat([vq.quantizer(vq.encode_float(to_unit(x[i:i + batch_size]).to(vq.device)))[2].cpu()
-                      for i in range(0, len(x), batch_size)]).numpy()
+    return torch.cat(
+        [
+            vq.quantizer(vq.encode_float(to_unit(x[i : i + batch_size]).to(vq.device)))[2].cpu()
+            for i in range(0, len(x), batch_size)
+        ]
+    ).numpy()
 
+# %% ../../nbs/41_model_vq.ipynb #f08be09b
 @torch.no_grad()
 def decode_codes(vq: VQVAE, codes, batch_size: int = 64) -> np.ndarray:
     "Frames (N, H, W, 3) uint8 of code grids (N, grid, grid)."
     c = np.asarray(codes)
-    if c.ndim == 2: c = c[None]
+    if c.ndim == 2:
+        c = c[None]
     g, K = vq.grid, vq.codebook_size
-    if c.ndim != 3 or c.shape[1:] != (g, g): raise ValueError(f"code grids must be (N, {g}, {g}), got shape {c.shape}")
-    if c.size and (c.min() < 0 or c.max() >= K): raise ValueError(f"codes must lie in [0, {K}), got [{c.min()}, {c.max()}]")
+    if c.ndim != 3 or c.shape[1:] != (g, g):
+        raise ValueError(f"code grids must be (N, {g}, {g}), got shape {c.shape}")
+    if c.size and (c.min() < 0 or c.max() >= K):
+        raise ValueError(f"codes must lie in [0, {K}), got [{c.min()}, {c.max()}]")
     vq = vq.eval()
     t = torch.from_numpy(c.astype(np.int64))
-    return np.concatenate([to_uint8(vq.decode_float(vq.quantizer.lookup(t[i:i + batch_size].to(vq.device)))) for i in range(0, len(t), batch_size)])
+    return np.concatenate(
+        [
+            to_uint8(vq.decode_float(vq.quantizer.lookup(t[i : i + batch_size].to(vq.device))))
+            for i in range(0, len(t), batch_size)
+        ]
+    )
 
 # %% ../../nbs/41_model_vq.ipynb #0ec8630d
 def patch_rows(x: torch.Tensor, patch: int) -> torch.Tensor:
     "Frames (N, 3, H, W) as rows of flattened patches (N * cells, 3 * patch * patch), in the conv weight's order."
     return F.unfold(x, patch, stride=patch).transpose(1, 2).reshape(-1, 3 * patch * patch)
 
+# %% ../../nbs/41_model_vq.ipynb #8dbb7e63
 def kmeans(x: torch.Tensor, k: int, iters: int = 15, seed: int = 0) -> torch.Tensor:
     "k centroids of the rows of x by Lloyd's algorithm from a random start (empty clusters re-seeded)."
     g = torch.Generator().manual_seed(seed)
     c = x[torch.randperm(len(x), generator=g)[:k]].clone()
-    if len(c) < k: c = torch.cat([c, c[torch.randint(len(c), (k - len(c),), generator=g)] + 1e-3 * torch.randn(k - len(c), x.shape[1], generator=g)])
+    if len(c) < k:
+        c = torch.cat(
+            [
+                c,
+                c[torch.randint(len(c), (k - len(c),), generator=g)]
+                + 1e-3 * torch.randn(k - len(c), x.shape[1], generator=g),
+            ]
+        )
     for _ in range(iters):
         a = (x.pow(2).sum(1, keepdim=True) - 2 * x @ c.T + c.pow(2).sum(1)).argmin(1)
-        sums = torch.zeros_like(c).index_add_(0, a, x); n = torch.bincount(a, minlength=k).float()
+        sums = torch.zeros_like(c).index_add_(0, a, x)
+        n = torch.bincount(a, minlength=k).float()
         empty = n == 0
         c = torch.where(empty[:, None], x[torch.randint(len(x), (k,), generator=g)], sums / n.clamp(min=1)[:, None])
     return c
 
+# %% ../../nbs/41_model_vq.ipynb #543589a1
 @torch.no_grad()
 def pca_init(vq: VQVAE, frames: np.ndarray, max_patches: int = 50_000, seed: int = 0) -> VQVAE:
     "Linear paths from the principal components of the frames' patches; codebook from k-means of their projections."
@@ -180,30 +261,46 @@ def pca_init(vq: VQVAE, frames: np.ndarray, max_patches: int = 50_000, seed: int
     rows = rows[torch.randperm(len(rows), generator=torch.Generator().manual_seed(seed))[:max_patches]]
     mean = rows.mean(0)
     _, _, V = torch.linalg.svd(rows - mean, full_matrices=False)
-    comps = V[:D]                                                           # (D, 3 p p), orthonormal rows
-    vq.enc_lin.weight.copy_(comps.view(D, 3, p, p)); vq.enc_lin.bias.copy_(-(comps @ mean))
-    vq.dec_lin.weight.copy_(comps.view(D, 3, p, p)); vq.dec_bias.copy_(mean.view(3, p, p))
+    comps = V[:D]  # (D, 3 p p), orthonormal rows
+    vq.enc_lin.weight.copy_(comps.view(D, 3, p, p))
+    vq.enc_lin.bias.copy_(-(comps @ mean))
+    vq.dec_lin.weight.copy_(comps.view(D, 3, p, p))
+    vq.dec_bias.copy_(mean.view(3, p, p))
     vq.quantizer.set_codebook(kmeans((rows - mean) @ comps.T, vq.codebook_size, seed=seed))
     return vq
 
 # %% ../../nbs/41_model_vq.ipynb #4e394d69
 def dihedral(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     "A batch (N, H, W, 3) under one random flip / quarter turn of the square."
-    if rng.random() < 0.5: x = x[:, :, ::-1]
+    if rng.random() < 0.5:
+        x = x[:, :, ::-1]
     return np.ascontiguousarray(np.rot90(x, int(rng.integers(4)), axes=(1, 2)))
 
-def train_vq(frames, # training frames (N, H, W, 3) uint8
-             image_size: int = 96, grid: int = 12, codebook_size: int = 256, code_dim: int = 32, channels: int = 64,
-             steps: int = 600, # optimiser steps
-             batch_size: int = 32, lr: float = 2e-3, commitment: float = 0.25, decay: float = 0.99,
-             augment: bool = True, # random flips and quarter turns
-             seed: int = 0, device: str = "cpu",
-             log_every: int = 50, # steps between logged losses
-            ) -> tuple[VQVAE, list[dict]]:
+# %% ../../nbs/41_model_vq.ipynb #dcdb23bd
+def train_vq(
+    frames,  # training frames (N, H, W, 3) uint8
+    image_size: int = 96,
+    grid: int = 12,
+    codebook_size: int = 256,
+    code_dim: int = 32,
+    channels: int = 64,
+    steps: int = 600,  # optimiser steps
+    batch_size: int = 32,
+    lr: float = 2e-3,
+    commitment: float = 0.25,
+    decay: float = 0.99,
+    augment: bool = True,  # random flips and quarter turns
+    seed: int = 0,
+    device: str = "cpu",
+    log_every: int = 50,  # steps between logged losses
+) -> tuple[VQVAE, list[dict]]:
     "A VQ-VAE initialised by `pca_init` and trained on `frames`; returns it and the logged losses."
-    torch.manual_seed(seed); rng = np.random.default_rng(seed)
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
     x = check_images(frames, "frames").astype(np.uint8)
-    vq = pca_init(VQVAE(image_size, grid, codebook_size, code_dim, channels, decay, commitment), x, seed=seed).to(device)
+    vq = pca_init(VQVAE(image_size, grid, codebook_size, code_dim, channels, decay, commitment), x, seed=seed).to(
+        device
+    )
     opt = torch.optim.Adam([p for p in vq.parameters() if p.requires_grad], lr=lr)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, lr, total_steps=max(steps, 1), pct_start=0.1)
     log, t0 = [], time.perf_counter()
@@ -212,11 +309,23 @@ def train_vq(frames, # training frames (N, H, W, 3) uint8
         b = x[rng.integers(len(x), size=batch_size)]
         xb = to_unit((dihedral(b, rng) if augment else b).astype(np.float64)).to(device)
         rec, commit, _ = vq(xb)
-        mse = F.mse_loss(rec, xb); loss = mse + commitment * commit
-        opt.zero_grad(); loss.backward(); opt.step(); sched.step()
+        mse = F.mse_loss(rec, xb)
+        loss = mse + commitment * commit
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        sched.step()
         if step % log_every == 0 or step == steps:
-            log.append({"step": step, "mse": mse.item(), "commit": commit.item(), "codes_used": int((vq.quantizer.usage > 0.5).sum()),
-                        "restarts": vq.quantizer.restarts, "seconds": time.perf_counter() - t0})
+            log.append(
+                {
+                    "step": step,
+                    "mse": mse.item(),
+                    "commit": commit.item(),
+                    "codes_used": int((vq.quantizer.usage > 0.5).sum()),
+                    "restarts": vq.quantizer.restarts,
+                    "seconds": time.perf_counter() - t0,
+                }
+            )
     return vq.eval(), log
 
 # %% ../../nbs/41_model_vq.ipynb #49445e2c
@@ -225,17 +334,25 @@ def reconstruction_report(vq: VQVAE, frames) -> dict:
     x = check_frames_for(vq, frames)
     codes = encode_frames(vq, x)
     rec = decode_codes(vq, codes)
-    return {"frames": len(x), "psnr": float(psnr(rec, x).mean()), "ssim": float(ssim(rec, x).mean()),
-            "codes_used": int(len(np.unique(codes))), "codebook_size": vq.codebook_size, "grid": vq.grid}
+    return {
+        "frames": len(x),
+        "psnr": float(psnr(rec, x).mean()),
+        "ssim": float(ssim(rec, x).mean()),
+        "codes_used": int(len(np.unique(codes))),
+        "codebook_size": vq.codebook_size,
+        "grid": vq.grid,
+    }
 
 # %% ../../nbs/41_model_vq.ipynb #4c7d24f0
 def save_vq(vq: VQVAE, path) -> Path:
     "Write the tokenizer to folder `path` (config JSON + safetensors)."
-    path = Path(path); path.mkdir(parents=True, exist_ok=True)
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
     (path / "vq_config.json").write_text(json.dumps(vq.config, indent=1))
     save_file({k: v.detach().cpu().contiguous() for k, v in vq.state_dict().items()}, str(path / "model.safetensors"))
     return path
 
+# %% ../../nbs/41_model_vq.ipynb #04fa6526
 def load_vq(path, device: str = "cpu") -> VQVAE:
     "A tokenizer saved by `save_vq`."
     path = Path(path)
@@ -250,26 +367,34 @@ IMG_TOKEN = "<img_{}>"
 VISUAL_OPEN, VISUAL_CLOSE = "<visual>", "</visual>"
 _IMG_RE = re.compile(r"<img_(\d+)>")
 
+
 def image_token_names(codebook_size: int) -> list[str]:
     "The vocabulary tokens of the K codes."
     return [IMG_TOKEN.format(k) for k in range(codebook_size)]
 
+# %% ../../nbs/41_model_vq.ipynb #1eff2312
 def codes_to_text(codes) -> str:
     "A code grid (grid, grid) as `<visual><img_a>…</visual>` (row-major)."
     return VISUAL_OPEN + "".join(IMG_TOKEN.format(int(k)) for k in np.asarray(codes).reshape(-1)) + VISUAL_CLOSE
 
-def text_to_codes(text: str, # text holding a `<visual>…</visual>` block
-                  grid: int, # codes per side
-                  codebook_size: int | None = None, # K (codes >= K are invalid)
-                 ) -> np.ndarray | None:
-    "The code grid of the first visual block of `text`, or None unless it holds exactly grid² valid codes and nothing else."
-    if not isinstance(text, str): return None
+# %% ../../nbs/41_model_vq.ipynb #f8d3ac72
+def text_to_codes(
+    text: str,  # text holding a `<visual>…</visual>` block
+    grid: int,  # codes per side
+    codebook_size: int | None = None,  # K (codes >= K are invalid)
+) -> np.ndarray | None:
+    """The code grid of the first visual block of `text`, or None unless it holds exactly grid² valid codes and nothing
+    else."""
+    if not isinstance(text, str):
+        return None
     start = text.find(VISUAL_OPEN)
     end = text.find(VISUAL_CLOSE, start + len(VISUAL_OPEN)) if start >= 0 else -1
-    if end < 0: return None
-    body = text[start + len(VISUAL_OPEN):end]
+    if end < 0:
+        return None
+    body = text[start + len(VISUAL_OPEN) : end]
     codes = [int(k) for k in _IMG_RE.findall(body)]
-    if len(codes) != grid * grid or _IMG_RE.sub("", body).strip() or (codebook_size and max(codes) >= codebook_size): return None
+    if len(codes) != grid * grid or _IMG_RE.sub("", body).strip() or (codebook_size and max(codes) >= codebook_size):
+        return None
     return np.array(codes, dtype=np.int64).reshape(grid, grid)
 
 # %% ../../nbs/41_model_vq.ipynb #5310b239
@@ -277,21 +402,29 @@ def emb_rows(model) -> int:
     "Rows of the input embedding matrix (a published checkpoint often has more rows than its tokenizer has tokens)."
     return model.get_input_embeddings().weight.shape[0]
 
-def add_image_tokens(model, # a VLM (LLaVA-style) or causal LM with `resize_token_embeddings`
-                     tokenizer, # its tokenizer (the processor's)
-                     vq: VQVAE, # the visual tokenizer whose codes become tokens
-                     seed: int = 0,
-                    ) -> dict:
-    "Add `<img_k>`, `<visual>`, `</visual>` to the tokenizer, grow the embeddings, initialise the new rows from the codebook."
+# %% ../../nbs/41_model_vq.ipynb #b26e05a0
+def add_image_tokens(
+    model,  # a VLM (LLaVA-style) or causal LM with `resize_token_embeddings`
+    tokenizer,  # its tokenizer (the processor's)
+    vq: VQVAE,  # the visual tokenizer whose codes become tokens
+    seed: int = 0,
+) -> dict:
+    """Add `<img_k>`, `<visual>`, `</visual>` to the tokenizer, grow the embeddings, initialise the new rows from the
+    codebook."""
     names = image_token_names(vq.codebook_size) + [VISUAL_OPEN, VISUAL_CLOSE]
     have = [n for n in names if n in tokenizer.get_vocab()]
-    if have and len(have) != len(names): raise ValueError(f"the tokenizer already holds {len(have)} of the {len(names)} image tokens; use a fresh one")
-    if not have: tokenizer.add_tokens(names)
+    if have and len(have) != len(names):
+        raise ValueError(f"the tokenizer already holds {len(have)} of the {len(names)} image tokens; use a fresh one")
+    if not have:
+        tokenizer.add_tokens(names)
     ids = tokenizer.convert_tokens_to_ids(names)
-    if len(tokenizer) > emb_rows(model): model.resize_token_embeddings(len(tokenizer), mean_resizing=False)   # a published vocab's spare rows are used first, never cut
+    if len(tokenizer) > emb_rows(model):
+        model.resize_token_embeddings(
+            len(tokenizer), mean_resizing=False
+        )  # a published vocab's spare rows are used first, never cut
     emb = model.get_input_embeddings().weight
     with torch.no_grad():
-        old = emb[:min(ids)].float()
+        old = emb[: min(ids)].float()
         g = torch.Generator().manual_seed(seed)
         proj = torch.randn(vq.config["code_dim"], emb.shape[1], generator=g)
         codebook = vq.quantizer.embedding.cpu().float()
@@ -301,8 +434,14 @@ def add_image_tokens(model, # a VLM (LLaVA-style) or causal LM with `resize_toke
         out = model.get_output_embeddings()
         if out is not None and out.weight.data_ptr() != emb.data_ptr() and out.weight.shape[0] == emb.shape[0]:
             out.weight[ids] = rows.to(out.weight.dtype).to(out.weight.device)
-    return {"image_token_ids": ids[:-2], "visual_open_id": ids[-2], "visual_close_id": ids[-1], "vocab_size": len(tokenizer)}
+    return {
+        "image_token_ids": ids[:-2],
+        "visual_open_id": ids[-2],
+        "visual_close_id": ids[-1],
+        "vocab_size": len(tokenizer),
+    }
 
+# %% ../../nbs/41_model_vq.ipynb #2fb4dd02
 def image_token_ids(tokenizer, codebook_size: int) -> np.ndarray:
     "Token id of each code k (array of K ids); a `ValueError` if the tokenizer lacks them."
     ids = tokenizer.convert_tokens_to_ids(image_token_names(codebook_size))
@@ -313,6 +452,7 @@ def image_token_ids(tokenizer, codebook_size: int) -> np.ndarray:
 # %% ../../nbs/41_model_vq.ipynb #80dde825
 class VQFeatures:
     "The VQ encoder's pre-quantisation features, mean and standard deviation over the grid."
+
     def __init__(self, vq: VQVAE, name: str = "vq-encoder", batch_size: int = 64):
         self.vq, self.name, self.batch_size = vq.eval(), name, batch_size
 
@@ -321,6 +461,6 @@ class VQFeatures:
         x = check_frames_for(self.vq, frames)
         out = []
         for i in range(0, len(x), self.batch_size):
-            z = self.vq.encode_float(to_unit(x[i:i + self.batch_size]).to(self.vq.device)).flatten(2)
+            z = self.vq.encode_float(to_unit(x[i : i + self.batch_size]).to(self.vq.device)).flatten(2)
             out.append(torch.cat([z.mean(-1), z.std(-1)], 1).cpu())
         return torch.cat(out).numpy().astype(np.float64)

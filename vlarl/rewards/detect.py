@@ -35,55 +35,76 @@ def clip_frame(sample: dict, k: int) -> np.ndarray:
     "Frame k of a clip: one of its T frames, or the +0.5 s frame for k = T."
     return sample["frames"][k] if k < len(sample["frames"]) else sample["future_frame"]
 
-def frame_labels(sample: dict, # a clip in numpy form (`as_arrays`)
-                 k: int, # frame index, T for the +0.5 s frame
-                 names: tuple = AGENT_CLASSES, # class index -> name
-                ) -> list[str]:
+# %% ../../nbs/13_rewards_detect.ipynb #0c8f29c6
+def frame_labels(
+    sample: dict,  # a clip in numpy form (`as_arrays`)
+    k: int,  # frame index, T for the +0.5 s frame
+    names: tuple = AGENT_CLASSES,  # class index -> name
+) -> list[str]:
     "YOLO label lines (`class cx cy w h`, normalised) of the agents visible in frame k."
     H, W = clip_frame(sample, k).shape[:2]
     lines = []
     for a in sample["agents"]:
-        if not a["visible"][k]: continue
+        if not a["visible"][k]:
+            continue
         x1, y1, x2, y2 = (float(v) for v in a["boxes"][k])
-        lines.append(f"{names.index(a['cls'])} {(x1 + x2) / 2 / W:.6f} {(y1 + y2) / 2 / H:.6f} {(x2 - x1) / W:.6f} {(y2 - y1) / H:.6f}")
+        lines.append(
+            f"{names.index(a['cls'])} {(x1 + x2) / 2 / W:.6f} {(y1 + y2) / 2 / H:.6f} {(x2 - x1) / W:.6f} "
+            f"{(y2 - y1) / H:.6f}"
+        )
     return lines
 
 # %% ../../nbs/13_rewards_detect.ipynb #3d94f639
 YOLO_SPLITS = {"train": "train", "held_out": "val"}  # clip split -> YOLO split
 
+
 def _rows(clips) -> Iterable[dict]:
     "Clips in numpy form, from a `datasets` split or a list of samples."
-    for r in clips: yield r if isinstance(r.get("frames", [None])[0], np.ndarray) else as_arrays(r)
+    for r in clips:
+        yield r if isinstance(r.get("frames", [None])[0], np.ndarray) else as_arrays(r)
 
-def export_yolo(clips: dict, # split name -> clips (a `DatasetDict` or dict of lists of samples)
-                root, # folder to write (must not hold data yet)
-                splits: dict = YOLO_SPLITS, # clip split -> YOLO split
-                names: tuple = AGENT_CLASSES, # the detector's classes
-               ) -> Path:
+# %% ../../nbs/13_rewards_detect.ipynb #c32a726c
+def export_yolo(
+    clips: dict,  # split name -> clips (a `DatasetDict` or dict of lists of samples)
+    root,  # folder to write (must not hold data yet)
+    splits: dict = YOLO_SPLITS,  # clip split -> YOLO split
+    names: tuple = AGENT_CLASSES,  # the detector's classes
+) -> Path:
     "Write clips in ultralytics' YOLO layout (images/, labels/, data.yaml); returns the data.yaml path."
     root = Path(root).resolve()
-    if root.exists() and any(root.iterdir()): raise FileExistsError(f"{str(root)!r} already holds data; choose a new folder")
+    if root.exists() and any(root.iterdir()):
+        raise FileExistsError(f"{str(root)!r} already holds data; choose a new folder")
     for split, ysplit in splits.items():
-        if split not in clips or len(clips[split]) == 0: raise ValueError(f"no clips in split {split!r}: the detector needs train and held-out clips")
-        (root / "images" / ysplit).mkdir(parents=True); (root / "labels" / ysplit).mkdir(parents=True)
+        if split not in clips or len(clips[split]) == 0:
+            raise ValueError(f"no clips in split {split!r}: the detector needs train and held-out clips")
+        (root / "images" / ysplit).mkdir(parents=True)
+        (root / "labels" / ysplit).mkdir(parents=True)
         for s in _rows(clips[split]):
             for k in range(len(s["frames"]) + 1):
                 stem = f"{s['clip_id']}_{k:02d}"
                 Image.fromarray(clip_frame(s, k)).save(root / "images" / ysplit / f"{stem}.png")
                 (root / "labels" / ysplit / f"{stem}.txt").write_text("\n".join(frame_labels(s, k, names)))
-    yaml = [f"path: {root}"] + [f"{y}: images/{y}" for y in splits.values()] + ["names:"] + [f"  {i}: {n}" for i, n in enumerate(names)]
+    yaml = (
+        [f"path: {root}"]
+        + [f"{y}: images/{y}" for y in splits.values()]
+        + ["names:"]
+        + [f"  {i}: {n}" for i, n in enumerate(names)]
+    )
     (root / "data.yaml").write_text("\n".join(yaml) + "\n")
     return root / "data.yaml"
 
 # %% ../../nbs/13_rewards_detect.ipynb #e49651de
 EXTRA_SEED = 1_000_003  # added to the run's seed for the verifiers' extra clips
 
-def extra_training_clips(cfg, # run config (`world`, `seed`, `data.source`)
-                         per_scenario: int, # clips recorded per scenario (0 = none)
-                         exclude: Iterable[str] = (), # clip ids never returned (the run's own clips)
-                        ) -> list[dict]:
+
+def extra_training_clips(
+    cfg,  # run config (`world`, `seed`, `data.source`)
+    per_scenario: int,  # clips recorded per scenario (0 = none)
+    exclude: Iterable[str] = (),  # clip ids never returned (the run's own clips)
+) -> list[dict]:
     "Simulated clips, in numpy form, recorded only to train the verifiers; none for a real data source."
-    if per_scenario <= 0 or cfg.data.source != "sim": return []
+    if per_scenario <= 0 or cfg.data.source != "sim":
+        return []
     more = replace(cfg, seed=cfg.seed + EXTRA_SEED, world=replace(cfg.world, clips_per_scenario=per_scenario))
     skip = set(exclude)
     return [s for s in _rows(record_clips(more, progress=False)) if s["clip_id"] not in skip]
@@ -93,147 +114,248 @@ def detection_record(clip_id: str, frames: list[dict]) -> dict:
     "A clip's detections: per frame `classes`, `boxes`, `scores`, and the class set over the frames."
     return {"clip_id": clip_id, "frames": frames, "classes": sorted({c for f in frames for c in f["classes"]})}
 
+# %% ../../nbs/13_rewards_detect.ipynb #9e38ee09
 def oracle_frame(sample: dict, k: int) -> dict:
     "The ground-truth 'detections' of frame k: visible agents, score 1."
     vis = [a for a in sample["agents"] if a["visible"][k]]
-    return {"classes": [a["cls"] for a in vis], "boxes": [[round(float(v), 2) for v in a["boxes"][k]] for a in vis], "scores": [1.0] * len(vis)}
+    return {
+        "classes": [a["cls"] for a in vis],
+        "boxes": [[round(float(v), 2) for v in a["boxes"][k]] for a in vis],
+        "scores": [1.0] * len(vis),
+    }
 
+# %% ../../nbs/13_rewards_detect.ipynb #7a8e0c16
 class OracleDetector:
     "The simulator's ground truth as a detector, with the interface of a trained one."
+
     name = "oracle"
+
     def __call__(self, samples: list[dict]) -> list[dict]:
         "Detection records of `samples` (clips in numpy form)."
         return [detection_record(s["clip_id"], [oracle_frame(s, k) for k in range(len(s["frames"]))]) for s in samples]
 
 # %% ../../nbs/13_rewards_detect.ipynb #c4e0b8d9
-def cache_detections(detector, # a callable: list of clips (numpy form) -> detection records
-                     clips, # a `datasets` split, or a list of clips
-                     path, # JSON file to write
-                     chunk: int = 16, # clips per detector call
-                    ) -> Path:
+def cache_detections(
+    detector,  # a callable: list of clips (numpy form) -> detection records
+    clips,  # a `datasets` split, or a list of clips
+    path,  # JSON file to write
+    chunk: int = 16,  # clips per detector call
+) -> Path:
     "Run `detector` over `clips` once and write their detection records to `path`."
     out, batch = {}, []
     for s in _rows(clips):
         batch.append(s)
-        if len(batch) == chunk: out.update((r["clip_id"], r) for r in detector(batch)); batch = []
-    if batch: out.update((r["clip_id"], r) for r in detector(batch))
-    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({"detector": getattr(detector, "name", type(detector).__name__), "clips": out}), encoding="utf-8")
+        if len(batch) == chunk:
+            out.update((r["clip_id"], r) for r in detector(batch))
+            batch = []
+    if batch:
+        out.update((r["clip_id"], r) for r in detector(batch))
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(
+        json.dumps({"detector": getattr(detector, "name", type(detector).__name__), "clips": out}), encoding="utf-8"
+    )
     return path
 
+# %% ../../nbs/13_rewards_detect.ipynb #58736d55
 def load_detections(path) -> dict[str, dict]:
     "The cached detection records in `path`, by clip id."
     path = Path(path)
-    if not path.is_file(): raise FileNotFoundError(f"no detection cache at {str(path)!r}: run the verifiers stage (`vlarl run verifiers`) first")
-    try: data = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as e: raise ValueError(f"detection cache {str(path)!r} is not valid JSON: {e}") from None
-    if not isinstance(data, dict) or not isinstance(data.get("clips"), dict): raise ValueError(f"detection cache {str(path)!r} has no 'clips' mapping")
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"no detection cache at {str(path)!r}: run the verifiers stage (`vlarl run verifiers`) first"
+        )
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ValueError(f"detection cache {str(path)!r} is not valid JSON: {e}") from None
+    if not isinstance(data, dict) or not isinstance(data.get("clips"), dict):
+        raise ValueError(f"detection cache {str(path)!r} has no 'clips' mapping")
     return data["clips"]
 
+# %% ../../nbs/13_rewards_detect.ipynb #ce1a95c4
 def clip_classes(cache: dict, clip_id: str) -> list[str]:
     "The class set $D$ of one clip from a loaded cache."
-    if clip_id not in cache: raise KeyError(f"clip {clip_id!r} is not in the detection cache ({len(cache)} clips); re-run the verifiers stage on this dataset")
+    if clip_id not in cache:
+        raise KeyError(
+            f"clip {clip_id!r} is not in the detection cache ({len(cache)} clips); re-run the verifiers stage on this "
+            "dataset"
+        )
     return list(cache[clip_id]["classes"])
 
 # %% ../../nbs/13_rewards_detect.ipynb #9ec8e57d
-def detections_path(run, # a `RunDir` (or anything with a `data` folder)
-                    dc: DetectConfig, # `detect.oracle` picks the cache
-                   ) -> Path:
+def detections_path(
+    run,  # a `RunDir` (or anything with a `data` folder)
+    dc: DetectConfig,  # `detect.oracle` picks the cache
+) -> Path:
     "The detection cache a run's rewards read: the trained detector's, or the oracle's."
     return Path(run.data) / "detections" / ("oracle.json" if dc.oracle else "yolo.json")
 
 # %% ../../nbs/13_rewards_detect.ipynb #c8545142
 def class_set_agreement(cache: dict, reference: dict) -> float:
     "Mean set F1 of `cache`'s clip class sets against `reference`'s, over the reference's clips."
-    return float(np.mean([set_f1(clip_classes(cache, c), r["classes"]) for c, r in reference.items()])) if reference else float("nan")
+    return (
+        float(np.mean([set_f1(clip_classes(cache, c), r["classes"]) for c, r in reference.items()]))
+        if reference
+        else float("nan")
+    )
 
 # %% ../../nbs/13_rewards_detect.ipynb #63fcf35e
-def load_detector(model: str, # ultralytics .yaml (from scratch) or a local .pt checkpoint
-                 ):
+def load_detector(
+    model: str,  # ultralytics .yaml (from scratch) or a local .pt checkpoint
+):
     "An ultralytics YOLO model; nothing is ever downloaded."
     from ultralytics import YOLO
+
     if model.endswith(".pt") and not Path(model).is_file():
-        raise FileNotFoundError(f"detect.model: no checkpoint file {model!r} (vlarl never downloads weights: put the file there or give a .yaml)")
-    if not model.endswith((".pt", ".yaml", ".yml")): raise ValueError(f"detect.model: expected a .yaml or .pt, got {model!r}")
-    try: return YOLO(model)
-    except FileNotFoundError as e: raise FileNotFoundError(f"detect.model: ultralytics has no model config {model!r} ({e})") from None
+        raise FileNotFoundError(
+            f"detect.model: no checkpoint file {model!r} (vlarl never downloads weights: put the file there or give a "
+            ".yaml)"
+        )
+    if not model.endswith((".pt", ".yaml", ".yml")):
+        raise ValueError(f"detect.model: expected a .yaml or .pt, got {model!r}")
+    try:
+        return YOLO(model)
+    except FileNotFoundError as e:
+        raise FileNotFoundError(f"detect.model: ultralytics has no model config {model!r} ({e})") from None
 
 # %% ../../nbs/13_rewards_detect.ipynb #985c84b7
-def train_args(dc: DetectConfig, # detector settings
-               data_yaml, # the dataset's data.yaml
-               project, # folder for ultralytics' run (weights, results.csv)
-               seed: int = 0, # training seed
-              ) -> dict:
+def train_args(
+    dc: DetectConfig,  # detector settings
+    data_yaml,  # the dataset's data.yaml
+    project,  # folder for ultralytics' run (weights, results.csv)
+    seed: int = 0,  # training seed
+) -> dict:
     "Keyword arguments of ultralytics' `train` for `dc`."
-    args = dict(data=str(data_yaml), epochs=dc.epochs, imgsz=dc.imgsz, batch=dc.batch, device=dc.device or None,
-                project=str(Path(project).resolve()), name="train", exist_ok=True, workers=0, amp=False, plots=False,
-                val=False, seed=seed, deterministic=True, pretrained=dc.model.endswith(".pt"), mosaic=dc.mosaic,
-                close_mosaic=0, warmup_epochs=min(1.0, dc.epochs / 3), scale=0.1, verbose=False)
-    if not dc.hsv_augment: args.update(hsv_h=0.0, hsv_s=0.0, hsv_v=0.0)
-    if dc.lr > 0 and not args["pretrained"]: args.update(optimizer="AdamW", lr0=dc.lr)
+    args = dict(
+        data=str(data_yaml),
+        epochs=dc.epochs,
+        imgsz=dc.imgsz,
+        batch=dc.batch,
+        device=dc.device or None,
+        project=str(Path(project).resolve()),
+        name="train",
+        exist_ok=True,
+        workers=0,
+        amp=False,
+        plots=False,
+        val=False,
+        seed=seed,
+        deterministic=True,
+        pretrained=dc.model.endswith(".pt"),
+        mosaic=dc.mosaic,
+        close_mosaic=0,
+        warmup_epochs=min(1.0, dc.epochs / 3),
+        scale=0.1,
+        verbose=False,
+    )
+    if not dc.hsv_augment:
+        args.update(hsv_h=0.0, hsv_s=0.0, hsv_v=0.0)
+    if dc.lr > 0 and not args["pretrained"]:
+        args.update(optimizer="AdamW", lr0=dc.lr)
     return args
 
-def train_detector(dc: DetectConfig, # detector settings
-                   data_yaml, # the dataset's data.yaml (`export_yolo`)
-                   project, # folder for ultralytics' run
-                   seed: int = 0, # training seed
-                  ):
+# %% ../../nbs/13_rewards_detect.ipynb #92133448
+def train_detector(
+    dc: DetectConfig,  # detector settings
+    data_yaml,  # the dataset's data.yaml (`export_yolo`)
+    project,  # folder for ultralytics' run
+    seed: int = 0,  # training seed
+):
     "Train `dc.model` on the exported dataset (a `.pt` with `epochs=0` is used as it is)."
     model = load_detector(dc.model)
-    if dc.epochs > 0: model.train(**train_args(dc, data_yaml, project, seed))
+    if dc.epochs > 0:
+        model.train(**train_args(dc, data_yaml, project, seed))
     return model
 
+# %% ../../nbs/13_rewards_detect.ipynb #336b90e4
 def training_curve(project) -> list[dict]:
     "ultralytics' per-epoch `results.csv` of a training run as dicts of floats."
     path = Path(project) / "train" / "results.csv"
-    if not path.is_file(): return []
-    with path.open() as f: return [{k.strip(): float(v) for k, v in row.items()} for row in csv.DictReader(f)]
+    if not path.is_file():
+        return []
+    with path.open() as f:
+        return [{k.strip(): float(v) for k, v in row.items()} for row in csv.DictReader(f)]
 
 # %% ../../nbs/13_rewards_detect.ipynb #935b9072
 def dataset_names(data_yaml) -> list[str]:
     "The class names of an exported YOLO dataset, in index order."
     import yaml
+
     names = yaml.safe_load(Path(data_yaml).read_text())["names"]
     return [names[i] for i in sorted(names)] if isinstance(names, dict) else list(names)
 
-def evaluate_detector(model, # a trained ultralytics model
-                      data_yaml, # the dataset's data.yaml
-                      dc: DetectConfig, # detector settings (imgsz, batch, device)
-                      project, # folder for the validator's outputs
-                      split: str = "val", # YOLO split to evaluate
-                     ) -> dict:
+# %% ../../nbs/13_rewards_detect.ipynb #22cb395e
+def evaluate_detector(
+    model,  # a trained ultralytics model
+    data_yaml,  # the dataset's data.yaml
+    dc: DetectConfig,  # detector settings (imgsz, batch, device)
+    project,  # folder for the validator's outputs
+    split: str = "val",  # YOLO split to evaluate
+) -> dict:
     "mAP50, mAP50-95 and per-class AP50 of `model` on a split of the exported dataset."
     names, expected = list(model.names.values()), dataset_names(data_yaml)
     if names != expected:  # e.g. a COCO checkpoint used as it is: class i is not the dataset's class i
-        return {"map50": float("nan"), "map50_95": float("nan"), "ap50": {}, "precision": float("nan"), "recall": float("nan"),
-                "note": f"the detector's {len(names)} classes are not the dataset's {expected}: mAP is undefined"}
-    v = model.val(data=str(data_yaml), split=split, imgsz=dc.imgsz, batch=dc.batch, device=dc.device or None, workers=0,
-                  plots=False, verbose=False, project=str(Path(project).resolve()), name=f"val-{split}", exist_ok=True)
+        return {
+            "map50": float("nan"),
+            "map50_95": float("nan"),
+            "ap50": {},
+            "precision": float("nan"),
+            "recall": float("nan"),
+            "note": f"the detector's {len(names)} classes are not the dataset's {expected}: mAP is undefined",
+        }
+    v = model.val(
+        data=str(data_yaml),
+        split=split,
+        imgsz=dc.imgsz,
+        batch=dc.batch,
+        device=dc.device or None,
+        workers=0,
+        plots=False,
+        verbose=False,
+        project=str(Path(project).resolve()),
+        name=f"val-{split}",
+        exist_ok=True,
+    )
     per_class = {model.names[int(c)]: float(ap) for c, ap in zip(v.box.ap_class_index, v.box.ap50)}
-    return {"map50": float(v.box.map50), "map50_95": float(v.box.map), "ap50": per_class,
-            "precision": float(v.box.mp), "recall": float(v.box.mr)}
+    return {
+        "map50": float(v.box.map50),
+        "map50_95": float(v.box.map),
+        "ap50": per_class,
+        "precision": float(v.box.mp),
+        "recall": float(v.box.mr),
+    }
 
 # %% ../../nbs/13_rewards_detect.ipynb #aa1d449c
 class YoloDetector:
     "A trained ultralytics model as a detector: per-frame classes, boxes and scores of clips."
+
     name = "yolo"
-    def __init__(self, model, # an ultralytics YOLO model
-                 conf: float = 0.25, # confidence threshold
-                 imgsz: int = 96, # inference size
-                 device: str = "", # torch device ('' = ultralytics' choice)
-                 batch: int = 32, # frames per forward pass
-                ):
+
+    def __init__(
+        self,
+        model,  # an ultralytics YOLO model
+        conf: float = 0.25,  # confidence threshold
+        imgsz: int = 96,  # inference size
+        device: str = "",  # torch device ('' = ultralytics' choice)
+        batch: int = 32,  # frames per forward pass
+    ):
         self.model, self.conf, self.imgsz, self.device, self.batch = model, conf, imgsz, device or None, batch
 
     def predict(self, frames: list[np.ndarray]) -> list[dict]:
         "Detections of RGB frames, one dict per frame."
         out = []
         for i in range(0, len(frames), self.batch):
-            bgr = [np.ascontiguousarray(f[..., ::-1]) for f in frames[i:i + self.batch]]
+            bgr = [np.ascontiguousarray(f[..., ::-1]) for f in frames[i : i + self.batch]]
             for r in self.model.predict(bgr, conf=self.conf, imgsz=self.imgsz, device=self.device, verbose=False):
                 b = r.boxes
-                out.append({"classes": [r.names[int(c)] for c in b.cls.tolist()], "boxes": np.round(b.xyxy.cpu().numpy(), 2).tolist(),
-                            "scores": np.round(b.conf.cpu().numpy(), 4).tolist()})
+                out.append(
+                    {
+                        "classes": [r.names[int(c)] for c in b.cls.tolist()],
+                        "boxes": np.round(b.xyxy.cpu().numpy(), 2).tolist(),
+                        "scores": np.round(b.conf.cpu().numpy(), 4).tolist(),
+                    }
+                )
         return out
 
     def __call__(self, samples: list[dict]) -> list[dict]:
@@ -242,15 +364,27 @@ class YoloDetector:
         return [detection_record(s["clip_id"], [next(preds) for _ in s["frames"]]) for s in samples]
 
 # %% ../../nbs/13_rewards_detect.ipynb #ef5731ac
-def draw_detections(ax, # matplotlib axes
-                    frame: np.ndarray, # RGB frame
-                    det: dict, # one frame of a detection record
-                    title: str = "", # axes title
-                   ) -> None:
+def draw_detections(
+    ax,  # matplotlib axes
+    frame: np.ndarray,  # RGB frame
+    det: dict,  # one frame of a detection record
+    title: str = "",  # axes title
+) -> None:
     "Show `frame` with the boxes of one frame's detections."
     import matplotlib.patches as patches
-    ax.imshow(frame); ax.set_axis_off(); ax.set_title(title, fontsize=7)
+
+    ax.imshow(frame)
+    ax.set_axis_off()
+    ax.set_title(title, fontsize=7)
     for c, (x1, y1, x2, y2), s in zip(det["classes"], det["boxes"], det["scores"]):
         col = np.array(CLASS_COLOR.get(c, (255, 255, 255))) / 255
         ax.add_patch(patches.Rectangle((x1, y1), x2 - x1, y2 - y1, fill=False, lw=1.0, ec=col))
-        ax.text(x1, y1 - 1, f"{c} {s:.2f}" if s < 1 else c, fontsize=4.5, color="white", va="bottom", bbox=dict(fc="black", alpha=.5, pad=.3, lw=0))
+        ax.text(
+            x1,
+            y1 - 1,
+            f"{c} {s:.2f}" if s < 1 else c,
+            fontsize=4.5,
+            color="white",
+            va="bottom",
+            bbox=dict(fc="black", alpha=0.5, pad=0.3, lw=0),
+        )

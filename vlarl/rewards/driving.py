@@ -14,7 +14,15 @@ import numpy as np
 
 from ..config import RewardConfig
 from ..kinematics import predict_position
-from ..eval.metrics import WORLD_EGO_SIZE, agent_tracks, box_corners, boxes_overlap, set_f1, swept_collision, trajectory_headings
+from vlarl.eval.metrics import (
+    WORLD_EGO_SIZE,
+    agent_tracks,
+    box_corners,
+    boxes_overlap,
+    set_f1,
+    swept_collision,
+    trajectory_headings,
+)
 from ..schema import ACTIONS, EXPLANATIONS, FUTURE_STEPS
 
 # %% auto #0
@@ -28,16 +36,23 @@ __all__ = ['MAX_COORD', 'TAGS', 'JSON_FIELDS', 'completion_text', 'format_trajec
 
 # %% ../../nbs/12_rewards_driving.ipynb #e4e899e9
 def _content_text(content) -> str:
-    if isinstance(content, str): return content
+    if isinstance(content, str):
+        return content
     if isinstance(content, (list, tuple)):
-        return "".join(p.get("text", "") if isinstance(p, dict) and isinstance(p.get("text"), str) else "" for p in content)
+        return "".join(
+            p.get("text", "") if isinstance(p, dict) and isinstance(p.get("text"), str) else "" for p in content
+        )
     return ""
 
+# %% ../../nbs/12_rewards_driving.ipynb #0f83bd22
 def completion_text(completion) -> str:
     "The text of one completion: a string, or the last assistant message of a chat-style completion."
-    if isinstance(completion, str): return completion
-    if isinstance(completion, bytes): return completion.decode("utf-8", errors="replace")
-    if isinstance(completion, dict): return _content_text(completion.get("content"))
+    if isinstance(completion, str):
+        return completion
+    if isinstance(completion, bytes):
+        return completion.decode("utf-8", errors="replace")
+    if isinstance(completion, dict):
+        return _content_text(completion.get("content"))
     if isinstance(completion, (list, tuple)):
         msgs = [m for m in completion if isinstance(m, dict)]
         mine = [m for m in msgs if m.get("role", "assistant") == "assistant"] or msgs
@@ -45,32 +60,41 @@ def completion_text(completion) -> str:
     return ""
 
 # %% ../../nbs/12_rewards_driving.ipynb #c4b91d03
-MAX_COORD = 1000.0   # metres: larger coordinates are not valid waypoints
+MAX_COORD = 1000.0  # metres: larger coordinates are not valid waypoints
 _NUM = r"[-+]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][-+]?[0-9]+)?"
 _PAIR = rf"\(\s*({_NUM})\s*,\s*({_NUM})\s*\)"
 _PAIR_RE = re.compile(_PAIR)
 _LIST_RE = re.compile(rf"\s*\[\s*(?:{_PAIR}(?:\s*,\s*{_PAIR})*)?\s*\]\s*".replace("(" + _NUM + ")", _NUM))
 
+
 def format_trajectory(waypoints) -> str:
     "Waypoints (T, 2) as text: '[(x1, y1), ..., (xT, yT)]' with two decimals."
-    return "[" + ", ".join(f"({x:.2f}, {y:.2f})" for x, y in np.asarray(waypoints, dtype=np.float64).reshape(-1, 2)) + "]"
+    return (
+        "[" + ", ".join(f"({x:.2f}, {y:.2f})" for x, y in np.asarray(waypoints, dtype=np.float64).reshape(-1, 2)) + "]"
+    )
 
+# %% ../../nbs/12_rewards_driving.ipynb #1730aa04
 def _pairs(text: str) -> np.ndarray | None:
     pts = np.array([[float(x), float(y)] for x, y in _PAIR_RE.findall(text)], dtype=np.float64).reshape(-1, 2)
     return pts if np.isfinite(pts).all() and (np.abs(pts) <= MAX_COORD).all() else None
 
-def parse_trajectory(text: str, # the answer text
-                     n: int = FUTURE_STEPS, # waypoints expected
-                     strict: bool = True, # the whole text must be the bracketed list
-                    ) -> np.ndarray | None:
+# %% ../../nbs/12_rewards_driving.ipynb #b0863424
+def parse_trajectory(
+    text: str,  # the answer text
+    n: int = FUTURE_STEPS,  # waypoints expected
+    strict: bool = True,  # the whole text must be the bracketed list
+) -> np.ndarray | None:
     "Waypoints (n, 2) read from text, or None if the text does not hold exactly n valid pairs."
-    if not isinstance(text, str) or (strict and not _LIST_RE.fullmatch(text)): return None
+    if not isinstance(text, str) or (strict and not _LIST_RE.fullmatch(text)):
+        return None
     pts = _pairs(text)
     return pts if pts is not None and len(pts) == n else None
 
+# %% ../../nbs/12_rewards_driving.ipynb #4392af2f
 def parse_point(text: str) -> np.ndarray | None:
     "One point '(x, y)' (the whole text, spaces allowed), or None."
-    if not isinstance(text, str) or not re.fullmatch(rf"\s*{_PAIR}\s*", text): return None
+    if not isinstance(text, str) or not re.fullmatch(rf"\s*{_PAIR}\s*", text):
+        return None
     pts = _pairs(text)
     return pts[0] if pts is not None else None
 
@@ -79,120 +103,170 @@ TAGS = ("perception", "prediction", "think", "action", "answer")
 _TAG_RE = re.compile(r"</?(?:perception|prediction|think|action|answer)>")
 _EXPECTED = [f"<{p}{t}>" for t in TAGS for p in ("", "/")]
 
+
 def format_driving_output(perception: str, prediction, think: str, actions, waypoints) -> str:
     "The tagged driving output (a training target) from its parts."
     point = "({:.2f}, {:.2f})".format(*np.asarray(prediction, dtype=np.float64).reshape(2))
     act = actions if isinstance(actions, str) else ", ".join(actions)
-    return (f"<perception>{perception}</perception>\n<prediction>{point}</prediction>\n<think>{think}</think>\n"
-            f"<action>{act}</action>\n<answer>{format_trajectory(waypoints)}</answer>")
+    return (
+        f"<perception>{perception}</perception>\n<prediction>{point}</prediction>\n<think>{think}</think>\n"
+        f"<action>{act}</action>\n<answer>{format_trajectory(waypoints)}</answer>"
+    )
 
+# %% ../../nbs/12_rewards_driving.ipynb #7c2cfd8f
 def tag_structure_ok(text: str) -> bool:
     "Exactly the ten tags, once each and in order, with only whitespace outside the sections."
     tags = list(_TAG_RE.finditer(text))
-    if [m.group(0) for m in tags] != _EXPECTED: return False
-    gaps = [text[:tags[0].start()], text[tags[-1].end():]] + [text[tags[i].end():tags[i + 1].start()] for i in range(1, 9, 2)]
+    if [m.group(0) for m in tags] != _EXPECTED:
+        return False
+    gaps = [text[: tags[0].start()], text[tags[-1].end() :]] + [
+        text[tags[i].end() : tags[i + 1].start()] for i in range(1, 9, 2)
+    ]
     return all(not g.strip() for g in gaps)
 
+# %% ../../nbs/12_rewards_driving.ipynb #7bc0db2c
 def section(text: str, tag: str) -> str | None:
     "The content of the first `<tag>…</tag>` pair, or None."
     start = text.find(f"<{tag}>")
-    if start < 0: return None
+    if start < 0:
+        return None
     end = text.find(f"</{tag}>", start)
-    return text[start + len(tag) + 2:end] if end >= 0 else None
+    return text[start + len(tag) + 2 : end] if end >= 0 else None
 
 # %% ../../nbs/12_rewards_driving.ipynb #9ac0e65a
-def _canon(vocabulary) -> dict[str, str]: return {v.lower(): v for v in vocabulary}
+def _canon(vocabulary) -> dict[str, str]:
+    return {v.lower(): v for v in vocabulary}
+
+# %% ../../nbs/12_rewards_driving.ipynb #61ce1bed
 _ACTIONS, _EXPLANATIONS = _canon(ACTIONS), _canon(EXPLANATIONS)
 
-def parse_labels(value, # a comma/semicolon-separated string, or a list of strings
-                 vocabulary: dict[str, str], # lower-case name -> canonical name
-                ) -> tuple[list[str], list[str]]:
+
+def parse_labels(
+    value,  # a comma/semicolon-separated string, or a list of strings
+    vocabulary: dict[str, str],  # lower-case name -> canonical name
+) -> tuple[list[str], list[str]]:
     "Known labels (canonical names, in order, without repeats) and the unknown or repeated items."
-    items = re.split(r"[,;]", value) if isinstance(value, str) else list(value) if isinstance(value, (list, tuple)) else [value]
+    items = (
+        re.split(r"[,;]", value)
+        if isinstance(value, str)
+        else list(value)
+        if isinstance(value, (list, tuple))
+        else [value]
+    )
     known, unknown = [], []
     for it in items:
         key = it.strip().lower() if isinstance(it, str) else None
-        if key == "" and isinstance(value, str): continue          # "forward, " has a trailing separator, not a label
+        if key == "" and isinstance(value, str):
+            continue  # "forward, " has a trailing separator, not a label
         name = vocabulary.get(key)
-        if name is not None and name not in known: known.append(name)
-        else: unknown.append(it)                                  # unknown, or said twice
+        if name is not None and name not in known:
+            known.append(name)
+        else:
+            unknown.append(it)  # unknown, or said twice
     return known, unknown
 
 # %% ../../nbs/12_rewards_driving.ipynb #d95956a1
 @dataclass
 class DrivingOutput:
     "A parsed tagged driving output: sections (None where absent), structure flag and the parsed values."
+
     sections: dict
     structure_ok: bool
-    prediction: np.ndarray | None      # the +0.5 s point, if valid
-    actions: list                      # known BDD-OIA actions
-    unknown_actions: list              # anything else in <action>
-    waypoints: np.ndarray | None       # 6 valid pairs found in <answer> (lenient)
-    answer_strict: bool                # <answer> is exactly the bracketed list of 6 valid pairs
+    prediction: np.ndarray | None  # the +0.5 s point, if valid
+    actions: list  # known BDD-OIA actions
+    unknown_actions: list  # anything else in <action>
+    waypoints: np.ndarray | None  # 6 valid pairs found in <answer> (lenient)
+    answer_strict: bool  # <answer> is exactly the bracketed list of 6 valid pairs
 
+# %% ../../nbs/12_rewards_driving.ipynb #8fcf7745
 def parse_driving_output(text: str) -> DrivingOutput:
     "Parse a tagged driving output; never raises (malformed parts come back as None / False / empty)."
     text = text if isinstance(text, str) else ""
     secs = {t: section(text, t) for t in TAGS}
     known, unknown = parse_labels(secs["action"], _ACTIONS) if secs["action"] is not None else ([], [])
     answer = secs["answer"] or ""
-    return DrivingOutput(secs, tag_structure_ok(text), parse_point(secs["prediction"] or ""), known, unknown,
-                         parse_trajectory(answer, strict=False), parse_trajectory(answer, strict=True) is not None)
+    return DrivingOutput(
+        secs,
+        tag_structure_ok(text),
+        parse_point(secs["prediction"] or ""),
+        known,
+        unknown,
+        parse_trajectory(answer, strict=False),
+        parse_trajectory(answer, strict=True) is not None,
+    )
 
 # %% ../../nbs/12_rewards_driving.ipynb #7f282deb
 JSON_FIELDS = ("description", "action", "explanation")
 
+
 def format_json_output(description: str, actions, explanations) -> str:
     "The JSON training target from its parts."
-    return json.dumps({"description": description, "action": list(actions), "explanation": list(explanations)}, ensure_ascii=False)
+    return json.dumps(
+        {"description": description, "action": list(actions), "explanation": list(explanations)}, ensure_ascii=False
+    )
 
+# %% ../../nbs/12_rewards_driving.ipynb #360ec7d5
 @dataclass
 class JsonOutput:
     "A parsed JSON output: the object (None if not a JSON object) and its parsed fields."
+
     obj: dict | None
     actions: list
     unknown_actions: list
     explanations: list
     unknown_explanations: list
 
+# %% ../../nbs/12_rewards_driving.ipynb #5d5ed7be
 def _json_object(text: str) -> dict | None:
-    try: obj = json.loads(text)
-    except (ValueError, RecursionError, TypeError): return None
+    try:
+        obj = json.loads(text)
+    except (ValueError, RecursionError, TypeError):
+        return None
     return obj if isinstance(obj, dict) else None
 
+# %% ../../nbs/12_rewards_driving.ipynb #83de2fbe
 def parse_json_output(text: str) -> JsonOutput:
     "Parse the JSON form; never raises."
     obj = _json_object(text) if isinstance(text, str) else None
+
     def labels(key, vocab):
         v = obj.get(key) if obj else None
         return parse_labels(v, vocab) if isinstance(v, (str, list)) else ([], [])
+
     return JsonOutput(obj, *labels("action", _ACTIONS), *labels("explanation", _EXPLANATIONS))
 
 # %% ../../nbs/12_rewards_driving.ipynb #460f297f
 def _column(kwargs: dict, name: str, n: int, reward: str) -> list:
     "Dataset column `name` from trl's keyword arguments, one value per completion."
-    if kwargs.get(name) is None: raise ValueError(f"{reward} needs the dataset column {name!r} (passed by trl as a keyword argument)")
+    if kwargs.get(name) is None:
+        raise ValueError(f"{reward} needs the dataset column {name!r} (passed by trl as a keyword argument)")
     col = list(kwargs[name])
-    if len(col) != n: raise ValueError(f"{reward}: column {name!r} has {len(col)} values for {n} completions")
+    if len(col) != n:
+        raise ValueError(f"{reward}: column {name!r} has {len(col)} values for {n} completions")
     return col
 
+# %% ../../nbs/12_rewards_driving.ipynb #3076d634
 def _gt_waypoints(value, i: int) -> np.ndarray:
     gt = np.asarray(value, dtype=np.float64)
-    if gt.size != 2 * FUTURE_STEPS or not np.isfinite(gt).all(): raise ValueError(f"ego_future[{i}] must be {FUTURE_STEPS} finite (x, y) waypoints, got shape {gt.shape}")
+    if gt.size != 2 * FUTURE_STEPS or not np.isfinite(gt).all():
+        raise ValueError(f"ego_future[{i}] must be {FUTURE_STEPS} finite (x, y) waypoints, got shape {gt.shape}")
     return gt.reshape(FUTURE_STEPS, 2)
 
 # %% ../../nbs/12_rewards_driving.ipynb #46c0be48
 def driving_format_breakdown(text: str) -> dict[str, float]:
     "The five format checks of a tagged driving output (1.0 / 0.0) and their mean."
     o = parse_driving_output(text)
-    checks = {"structure": o.structure_ok,
-              "fields": all((o.sections[t] or "").strip() for t in ("perception", "think")),
-              "prediction": o.prediction is not None,
-              "action": bool(o.actions) and not o.unknown_actions,
-              "answer": o.answer_strict}
+    checks = {
+        "structure": o.structure_ok,
+        "fields": all((o.sections[t] or "").strip() for t in ("perception", "think")),
+        "prediction": o.prediction is not None,
+        "action": bool(o.actions) and not o.unknown_actions,
+        "answer": o.answer_strict,
+    }
     checks = {k: float(bool(v)) for k, v in checks.items()}
     return {"format": float(np.mean(list(checks.values()))), **{f"format/{k}": v for k, v in checks.items()}}
 
+# %% ../../nbs/12_rewards_driving.ipynb #67c8022e
 def driving_format_reward(completions, **kwargs) -> list[float]:
     """Strict format of the tagged driving output (mean of 5 checks).
 
@@ -203,41 +277,55 @@ def driving_format_reward(completions, **kwargs) -> list[float]:
     return [driving_format_breakdown(completion_text(c))["format"] for c in completions]
 
 # %% ../../nbs/12_rewards_driving.ipynb #be5cebd8
-def offset_plan(wp: np.ndarray | None, # parsed waypoints (6, 2), or None
-                origin=None, # (6, 2) waypoints they are written relative to (None = absolute ego-frame positions)
-               ) -> np.ndarray | None:
+def offset_plan(
+    wp: np.ndarray | None,  # parsed waypoints (6, 2), or None
+    origin=None,  # (6, 2) waypoints they are written relative to (None = absolute ego-frame positions)
+) -> np.ndarray | None:
     "Parsed waypoints in the ego frame (None stays None): as they are, or as offsets added to `origin`."
-    if wp is None or origin is None: return wp
+    if wp is None or origin is None:
+        return wp
     o = np.asarray(origin, dtype=np.float64)
-    if o.shape != wp.shape or not np.isfinite(o).all(): raise ValueError(f"plan_origin must be {FUTURE_STEPS} finite (x, y) waypoints, got shape {o.shape}")
+    if o.shape != wp.shape or not np.isfinite(o).all():
+        raise ValueError(f"plan_origin must be {FUTURE_STEPS} finite (x, y) waypoints, got shape {o.shape}")
     return wp + o
 
-def plan_waypoints(text: str, # a tagged driving output
-                   origin=None, # as `offset_plan`
-                  ) -> np.ndarray | None:
+# %% ../../nbs/12_rewards_driving.ipynb #2bf168fc
+def plan_waypoints(
+    text: str,  # a tagged driving output
+    origin=None,  # as `offset_plan`
+) -> np.ndarray | None:
     "The answer's 6 waypoints in the ego frame (None if it has none): as written, or as offsets added to `origin`."
     return offset_plan(parse_driving_output(text).waypoints, origin)
 
+# %% ../../nbs/12_rewards_driving.ipynb #51839511
 def _origins(kwargs: dict, n: int) -> list:
     "The optional `plan_origin` column (None per row when absent)."
     col = kwargs.get("plan_origin")
     return [None] * n if col is None else _column(kwargs, "plan_origin", n, "the driving rewards")
 
+# %% ../../nbs/12_rewards_driving.ipynb #03e89989
 def l2_breakdown(text: str, ego_future, l2_scale: float = 2.0, origin=None) -> dict:
-    "ADE (m, None if no waypoints) and the L2 reward exp(-ADE / l2_scale) of one completion (see `plan_waypoints` for `origin`)."
+    """ADE (m, None if no waypoints) and the L2 reward exp(-ADE / l2_scale) of one completion (see `plan_waypoints` for
+    `origin`)."""
     wp, gt = plan_waypoints(text, origin), _gt_waypoints(ego_future, 0)
-    if wp is None: return {"l2": 0.0, "ade_m": None}
+    if wp is None:
+        return {"l2": 0.0, "ade_m": None}
     ade = float(np.linalg.norm(wp - gt, axis=1).mean())
     return {"l2": float(np.exp(-ade / l2_scale)), "ade_m": ade}
 
+# %% ../../nbs/12_rewards_driving.ipynb #8b5f31c5
 def l2_reward(completions, l2_scale: float = 2.0, **kwargs) -> list[float]:
-    """exp(-ADE / l2_scale) of the answer's waypoints against the dataset column `ego_future` (offsets from column `plan_origin` if given).
+    """exp(-ADE / l2_scale) of the answer's waypoints against column `ego_future` (offsets from `plan_origin` if given).
 
-    >>> l2_reward(["<answer>[(1, 0), (2, 0), (3, 0), (4, 0), (5, 0), (6, 0)]</answer>"], ego_future=[[[k, 0] for k in range(1, 7)]])
+    >>> future = [[[k, 0] for k in range(1, 7)]]
+    >>> l2_reward(["<answer>[(1, 0), (2, 0), (3, 0), (4, 0), (5, 0), (6, 0)]</answer>"], ego_future=future)
     [1.0]
     """
     gts = _column(kwargs, "ego_future", len(completions), "l2_reward")
-    return [l2_breakdown(completion_text(c), _gt_waypoints(g, i), l2_scale, o)["l2"] for i, (c, g, o) in enumerate(zip(completions, gts, _origins(kwargs, len(completions))))]
+    return [
+        l2_breakdown(completion_text(c), _gt_waypoints(g, i), l2_scale, o)["l2"]
+        for i, (c, g, o) in enumerate(zip(completions, gts, _origins(kwargs, len(completions))))
+    ]
 
 # %% ../../nbs/12_rewards_driving.ipynb #fe989e03
 def collision_score(first_contact: float | None, steps: int = FUTURE_STEPS) -> float:
@@ -246,12 +334,15 @@ def collision_score(first_contact: float | None, steps: int = FUTURE_STEPS) -> f
 
 # %% ../../nbs/12_rewards_driving.ipynb #dd17f1c2
 def collision_breakdown(text: str, agents, substeps: int = 4, origin=None) -> dict:
-    "Collision reward of one completion and the time of first contact (s, None if none or no waypoints; `origin` as `plan_waypoints`)."
+    """Collision reward of one completion and the time of first contact (s, None if none or no waypoints; `origin` as
+    `plan_waypoints`)."""
     wp = plan_waypoints(text, origin)
-    if wp is None: return {"collision": 0.0, "contact_s": None}
+    if wp is None:
+        return {"collision": 0.0, "contact_s": None}
     t = swept_collision(wp, agents or [], substeps)
     return {"collision": collision_score(t, len(wp)), "contact_s": None if t is None else 0.5 * t}
 
+# %% ../../nbs/12_rewards_driving.ipynb #9f47a866
 def collision_reward(completions, collision_substeps: int = 4, **kwargs) -> list[float]:
     """Share of the 3 s plan driven before the swept ego box first touches an agent (column `agents`).
 
@@ -259,14 +350,19 @@ def collision_reward(completions, collision_substeps: int = 4, **kwargs) -> list
     [1.0]
     """
     agents = _column(kwargs, "agents", len(completions), "collision_reward")
-    return [collision_breakdown(completion_text(c), a, collision_substeps, o)["collision"] for c, a, o in zip(completions, agents, _origins(kwargs, len(completions)))]
+    return [
+        collision_breakdown(completion_text(c), a, collision_substeps, o)["collision"]
+        for c, a, o in zip(completions, agents, _origins(kwargs, len(completions)))
+    ]
 
 # %% ../../nbs/12_rewards_driving.ipynb #01a3defc
 def label_reward(known: list, unknown: list, truth, present: bool = True) -> float:
     "Set F1 of predicted labels (unknown ones counted as false positives) against the true set; 0 if absent."
-    if not present: return 0.0
+    if not present:
+        return 0.0
     return set_f1(set(known) | {("?", i) for i in range(len(unknown))}, set(truth or []))
 
+# %% ../../nbs/12_rewards_driving.ipynb #9c8f61fe
 def action_reward(completions, **kwargs) -> list[float]:
     """Set F1 of the `<action>` labels against the dataset column `action`.
 
@@ -275,22 +371,33 @@ def action_reward(completions, **kwargs) -> list[float]:
     """
     truth = _column(kwargs, "action", len(completions), "action_reward")
     outs = [parse_driving_output(completion_text(c)) for c in completions]
-    return [label_reward(o.actions, o.unknown_actions, t, o.sections["action"] is not None) for o, t in zip(outs, truth)]
+    return [
+        label_reward(o.actions, o.unknown_actions, t, o.sections["action"] is not None) for o, t in zip(outs, truth)
+    ]
 
 # %% ../../nbs/12_rewards_driving.ipynb #aa27a711
 def json_breakdown(text: str, action=None, explanations=None) -> dict[str, float]:
     "Format checks, format reward, and (where the truth is given) action and explanation F1 of one JSON output."
     p = parse_json_output(text)
     obj = p.obj or {}
-    checks = {"object": p.obj is not None, "fields": set(obj) == set(JSON_FIELDS),
-              "description": isinstance(obj.get("description"), str) and bool(obj.get("description", "").strip()),
-              "action": isinstance(obj.get("action"), (str, list)) and bool(p.actions) and not p.unknown_actions,
-              "explanation": isinstance(obj.get("explanation"), (str, list)) and not p.unknown_explanations}
-    out = {"format": float(np.mean([float(v) for v in checks.values()])), **{f"format/{k}": float(v) for k, v in checks.items()}}
-    if action is not None: out["action"] = label_reward(p.actions, p.unknown_actions, action, "action" in obj)
-    if explanations is not None: out["explanation"] = label_reward(p.explanations, p.unknown_explanations, explanations, "explanation" in obj)
+    checks = {
+        "object": p.obj is not None,
+        "fields": set(obj) == set(JSON_FIELDS),
+        "description": isinstance(obj.get("description"), str) and bool(obj.get("description", "").strip()),
+        "action": isinstance(obj.get("action"), (str, list)) and bool(p.actions) and not p.unknown_actions,
+        "explanation": isinstance(obj.get("explanation"), (str, list)) and not p.unknown_explanations,
+    }
+    out = {
+        "format": float(np.mean([float(v) for v in checks.values()])),
+        **{f"format/{k}": float(v) for k, v in checks.items()},
+    }
+    if action is not None:
+        out["action"] = label_reward(p.actions, p.unknown_actions, action, "action" in obj)
+    if explanations is not None:
+        out["explanation"] = label_reward(p.explanations, p.unknown_explanations, explanations, "explanation" in obj)
     return out
 
+# %% ../../nbs/12_rewards_driving.ipynb #d19d61e7
 def json_format_reward(completions, **kwargs) -> list[float]:
     """Strict format of the JSON output (mean of 5 checks).
 
@@ -299,11 +406,13 @@ def json_format_reward(completions, **kwargs) -> list[float]:
     """
     return [json_breakdown(completion_text(c))["format"] for c in completions]
 
+# %% ../../nbs/12_rewards_driving.ipynb #89842fef
 def json_action_reward(completions, **kwargs) -> list[float]:
     "Set F1 of the JSON `action` field against the dataset column `action`."
     truth = _column(kwargs, "action", len(completions), "json_action_reward")
     return [json_breakdown(completion_text(c), action=t)["action"] for c, t in zip(completions, truth)]
 
+# %% ../../nbs/12_rewards_driving.ipynb #10924244
 def explanation_reward(completions, **kwargs) -> list[float]:
     "Set F1 of the JSON `explanation` field against the dataset column `explanations`."
     truth = _column(kwargs, "explanations", len(completions), "explanation_reward")
@@ -313,49 +422,70 @@ def explanation_reward(completions, **kwargs) -> list[float]:
 def driving_reward_funcs(cfg: RewardConfig | None = None) -> list:
     "Format, L2, collision and action rewards of the tagged output, with `cfg`'s settings."
     cfg = cfg or RewardConfig()
-    return [driving_format_reward, functools.partial(l2_reward, l2_scale=cfg.l2_scale),
-            functools.partial(collision_reward, collision_substeps=cfg.collision_substeps), action_reward]
+    return [
+        driving_format_reward,
+        functools.partial(l2_reward, l2_scale=cfg.l2_scale),
+        functools.partial(collision_reward, collision_substeps=cfg.collision_substeps),
+        action_reward,
+    ]
 
+# %% ../../nbs/12_rewards_driving.ipynb #58b0a099
 def json_reward_funcs(cfg: RewardConfig | None = None) -> list:
     "Format, action and explanation rewards of the JSON output."
     return [json_format_reward, json_action_reward, explanation_reward]
 
+# %% ../../nbs/12_rewards_driving.ipynb #10e9c866
 def driving_breakdown(completion, sample: dict, cfg: RewardConfig | None = None) -> dict:
     "Every reward component of one tagged completion for a clip (sample schema)."
     missing = [k for k in ("ego_future", "agents", "action") if k not in sample]
-    if missing: raise ValueError(f"driving_breakdown: the sample lacks {missing}")
+    if missing:
+        raise ValueError(f"driving_breakdown: the sample lacks {missing}")
     cfg, text = cfg or RewardConfig(), completion_text(completion)
     o = parse_driving_output(text)
-    return {**driving_format_breakdown(text), **l2_breakdown(text, sample["ego_future"], cfg.l2_scale),
-            **collision_breakdown(text, sample["agents"], cfg.collision_substeps),
-            "action": label_reward(o.actions, o.unknown_actions, sample["action"], o.sections["action"] is not None)}
+    return {
+        **driving_format_breakdown(text),
+        **l2_breakdown(text, sample["ego_future"], cfg.l2_scale),
+        **collision_breakdown(text, sample["agents"], cfg.collision_substeps),
+        "action": label_reward(o.actions, o.unknown_actions, sample["action"], o.sections["action"] is not None),
+    }
 
 # %% ../../nbs/12_rewards_driving.ipynb #8790a1e4
 def drive_into_agent(sample: dict) -> np.ndarray | None:
-    "Waypoints that blend from the true future to the agent nearest to it, reaching that agent at 3 s (None if no agent)."
+    """Waypoints that blend from the true future to the agent nearest to it, reaching that agent at 3 s (None if no
+    agent)."""
     gt = np.asarray(sample["ego_future"], dtype=np.float64)
     agents = [a for a in sample["agents"] if np.asarray(a["future_valid"]).all()]
-    if not agents: return None
+    if not agents:
+        return None
     a = min(agents, key=lambda a: np.linalg.norm(np.asarray(a["future"]) - gt, axis=1).min())
     w = (np.arange(1, len(gt) + 1) / len(gt))[:, None]
     return gt + w * (np.asarray(a["future"], dtype=np.float64) - gt)
 
+# %% ../../nbs/12_rewards_driving.ipynb #b84c9e4e
 def candidate_outputs(sample: dict, shift: float = 2.0) -> dict[str, str]:
     "Tagged outputs for a clip: ground truth, shifted sideways by `shift` m, and driving into an agent."
     gt = np.asarray(sample["ego_future"], dtype=np.float64)
-    make = lambda wp: format_driving_output(sample["caption_concise"], predict_position(sample["ego_history"], sample["ego_state"]["command"]),
-                                            "keep a safe gap to the road users ahead", sample["action"] or ["forward"], wp)
+    make = lambda wp: format_driving_output(
+        sample["caption_concise"],
+        predict_position(sample["ego_history"], sample["ego_state"]["command"]),
+        "keep a safe gap to the road users ahead",
+        sample["action"] or ["forward"],
+        wp,
+    )
     out = {"ground truth": make(gt), f"shifted {shift:g} m": make(gt + [0, shift])}
     crash = drive_into_agent(sample)
-    if crash is not None: out["into an agent"] = make(crash)
+    if crash is not None:
+        out["into an agent"] = make(crash)
     return out
 
 # %% ../../nbs/12_rewards_driving.ipynb #2f311fae
 def reward_margins(rows: list[dict], key: str, against: str, base: str = "ground truth") -> dict:
     "Mean margin of `base` over `against` on reward `key` over the clips that have both, and the share it wins."
     by = {}
-    for r in rows: by.setdefault(r["clip"], {})[r["candidate"]] = r[key]
+    for r in rows:
+        by.setdefault(r["clip"], {})[r["candidate"]] = r[key]
     pairs = [(v[base], v[against]) for v in by.values() if base in v and against in v]
-    if not pairs: raise ValueError(f"no clip has both {base!r} and {against!r}")
+    if not pairs:
+        raise ValueError(f"no clip has both {base!r} and {against!r}")
     d = np.array([a - b for a, b in pairs])
     return {"clips": len(d), "margin": float(d.mean()), "wins": float((d > 0).mean()), "ties": float((d == 0).mean())}

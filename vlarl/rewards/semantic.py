@@ -31,10 +31,12 @@ __all__ = ['WORD_RE', 'NUMBER_RE', 'CAPTION_KEYS', 'SEMANTIC_CONFIG', 'hash_toke
 WORD_RE = re.compile(r"\w+")
 NUMBER_RE = re.compile(r"\d+")
 
-def hash_tokens(text: str, # any completion text
-                buckets: int = 4096, # hash buckets (ids 1..buckets)
-                max_words: int = 128, # words kept
-               ) -> list[int]:
+
+def hash_tokens(
+    text: str,  # any completion text
+    buckets: int = 4096,  # hash buckets (ids 1..buckets)
+    max_words: int = 128,  # words kept
+) -> list[int]:
     "Hashed ids of the words and adjacent word pairs of `text`, numbers by their count of digits."
     words = WORD_RE.findall(NUMBER_RE.sub(lambda m: f" <{len(m.group())}digits> ", text.lower()))[:max_words]
     grams = words + [f"{a} {b}" for a, b in zip(words, words[1:])]
@@ -43,22 +45,35 @@ def hash_tokens(text: str, # any completion text
 # %% ../../nbs/15_rewards_semantic.ipynb #20fad6a6
 class TinyDualEncoder(nn.Module):
     "A CLIP-style dual encoder small enough to train on the world's clips on a CPU."
-    def __init__(self, dim: int = 64, # embedding size
-                 buckets: int = 4096, # text hash buckets
-                 width: int = 32, # channels of the image tower
-                ):
+
+    def __init__(
+        self,
+        dim: int = 64,  # embedding size
+        buckets: int = 4096,  # text hash buckets
+        width: int = 32,  # channels of the image tower
+    ):
         super().__init__()
         self.config = {"dim": dim, "buckets": buckets, "width": width}
         w = width
-        convs = [nn.Conv2d(3, w // 2, 3, 2, 1), nn.ReLU(), nn.Conv2d(w // 2, w, 3, 2, 1), nn.ReLU(),
-                 nn.Conv2d(w, 2 * w, 3, 2, 1), nn.ReLU(), nn.Conv2d(2 * w, 2 * w, 3, 2, 1), nn.ReLU(), nn.AdaptiveAvgPool2d(2)]
+        convs = [
+            nn.Conv2d(3, w // 2, 3, 2, 1),
+            nn.ReLU(),
+            nn.Conv2d(w // 2, w, 3, 2, 1),
+            nn.ReLU(),
+            nn.Conv2d(w, 2 * w, 3, 2, 1),
+            nn.ReLU(),
+            nn.Conv2d(2 * w, 2 * w, 3, 2, 1),
+            nn.ReLU(),
+            nn.AdaptiveAvgPool2d(2),
+        ]
         self.image = nn.Sequential(*convs, nn.Flatten(), nn.Linear(8 * w, dim))
         self.words = nn.EmbeddingBag(buckets + 1, dim, mode="mean", padding_idx=0)
         self.text = nn.Sequential(nn.Linear(dim, dim), nn.GELU(), nn.Linear(dim, dim))
         self.logit_scale = nn.Parameter(torch.tensor(float(np.log(1 / 0.07))))
 
     @property
-    def device(self): return self.logit_scale.device
+    def device(self):
+        return self.logit_scale.device
 
     def encode_frames(self, frames: torch.Tensor) -> torch.Tensor:
         "Normalised embeddings of uint8 frames (N, H, W, 3)."
@@ -86,12 +101,15 @@ def clip_loss(v: torch.Tensor, t: torch.Tensor, logit_scale: torch.Tensor) -> to
     target = torch.arange(len(v), device=v.device)
     return (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target)) / 2
 
+# %% ../../nbs/15_rewards_semantic.ipynb #53472fed
 CAPTION_KEYS = ("caption_detailed", "caption_concise", "caption_raw")
+
 
 def clip_tensor(samples: list[dict]) -> torch.Tensor:
     "The frames of clips in numpy form as one uint8 tensor (B, T, H, W, 3)."
     shapes = {np.shape(s["frames"]) for s in samples}
-    if len(shapes) != 1: raise ValueError(f"clips must share one frame count and size to be batched, got {sorted(shapes)}")
+    if len(shapes) != 1:
+        raise ValueError(f"clips must share one frame count and size to be batched, got {sorted(shapes)}")
     return torch.from_numpy(np.stack([np.stack(s["frames"]) for s in samples]))
 
 # %% ../../nbs/15_rewards_semantic.ipynb #02779049
@@ -99,90 +117,118 @@ def clip_tensor(samples: list[dict]) -> torch.Tensor:
 def cpu_threads(n: int | None):
     "Run a block with torch limited to `n` CPU threads (None leaves the setting alone)."
     old = torch.get_num_threads()
-    if n: torch.set_num_threads(n)
-    try: yield
-    finally: torch.set_num_threads(old)
+    if n:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)
 
 # %% ../../nbs/15_rewards_semantic.ipynb #4761fed3
-def train_dual_encoder(samples: list[dict], # training clips in numpy form
-                       epochs: int = 40, # passes over the clips
-                       dim: int = 64, # embedding size
-                       batch_size: int = 32, # pairs per contrastive batch
-                       lr: float = 2e-3, # AdamW learning rate
-                       frames_per_step: int = 2, # frames of each clip drawn per step (0 = all)
-                       seed: int = 0, # initialisation and sampling seed
-                       device: str = "cpu", # torch device
-                       threads: int | None = 1, # CPU threads while training (None = torch's setting)
-                      ) -> tuple[TinyDualEncoder, list[float]]:
+def train_dual_encoder(
+    samples: list[dict],  # training clips in numpy form
+    epochs: int = 40,  # passes over the clips
+    dim: int = 64,  # embedding size
+    batch_size: int = 32,  # pairs per contrastive batch
+    lr: float = 2e-3,  # AdamW learning rate
+    frames_per_step: int = 2,  # frames of each clip drawn per step (0 = all)
+    seed: int = 0,  # initialisation and sampling seed
+    device: str = "cpu",  # torch device
+    threads: int | None = 1,  # CPU threads while training (None = torch's setting)
+) -> tuple[TinyDualEncoder, list[float]]:
     "Train a `TinyDualEncoder` on (clip, caption) pairs; returns the model and the mean loss per epoch."
-    if len(samples) < 2: raise ValueError(f"contrastive training needs at least 2 clips, got {len(samples)}")
+    if len(samples) < 2:
+        raise ValueError(f"contrastive training needs at least 2 clips, got {len(samples)}")
     with cpu_threads(threads if str(device) == "cpu" else None):
         return _contrastive_loop(samples, epochs, dim, batch_size, lr, frames_per_step, seed, device)
 
-def _contrastive_loop(samples, epochs, dim, batch_size, lr, frames_per_step, seed, device) -> tuple[TinyDualEncoder, list[float]]:
+# %% ../../nbs/15_rewards_semantic.ipynb #a2961bba
+def _contrastive_loop(
+    samples, epochs, dim, batch_size, lr, frames_per_step, seed, device
+) -> tuple[TinyDualEncoder, list[float]]:
     "The contrastive training loop of `train_dual_encoder`."
-    torch.manual_seed(seed); rng = np.random.default_rng(seed)
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
     model = TinyDualEncoder(dim).to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
     clips, history = clip_tensor(samples), []
     for _ in range(epochs):
         order, losses = rng.permutation(len(samples)), []
         for i in range(0, len(order), batch_size):
-            idx = order[i:i + batch_size]
-            if len(idx) < 2: continue
+            idx = order[i : i + batch_size]
+            if len(idx) < 2:
+                continue
             texts = [samples[j][CAPTION_KEYS[rng.integers(3)]] for j in idx]
             T = clips.shape[1]
             ks = np.sort(rng.choice(T, min(frames_per_step or T, T), replace=False))
             loss = clip_loss(model.encode_clips(clips[idx][:, ks]), model.encode_texts(texts), model.logit_scale)
-            opt.zero_grad(); loss.backward(); opt.step(); losses.append(loss.item())
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            losses.append(loss.item())
         history.append(float(np.mean(losses)))
     return model.eval(), history
 
 # %% ../../nbs/15_rewards_semantic.ipynb #ab6fe42e
-def recall_at_k(sim: torch.Tensor, # (N, N) similarities, row i's match is column i
-                k: int = 1, # rank cut-off
-               ) -> float:
+def recall_at_k(
+    sim: torch.Tensor,  # (N, N) similarities, row i's match is column i
+    k: int = 1,  # rank cut-off
+) -> float:
     "Share of rows whose diagonal entry ranks in the row's top k."
     ranks = (sim > sim.diag()[:, None]).sum(1)  # entries strictly better than the match
     return float((ranks < k).float().mean())
 
+# %% ../../nbs/15_rewards_semantic.ipynb #b057e7f4
 @torch.no_grad()
-def retrieval(encoder, # a dual encoder (`encode_clips`, `encode_texts`)
-              samples: list[dict], # clips in numpy form
-              key: str = "caption_detailed", # the caption to retrieve with
-             ) -> dict:
+def retrieval(
+    encoder,  # a dual encoder (`encode_clips`, `encode_texts`)
+    samples: list[dict],  # clips in numpy form
+    key: str = "caption_detailed",  # the caption to retrieve with
+) -> dict:
     "Recall@1 and @5 in both directions over `samples`, with the chance levels."
     v, t = encode_samples(encoder, samples), encoder.encode_texts([s[key] for s in samples])
     sim, n = t @ v.T, len(samples)
-    return {"clips": n, "text_to_clip_r1": recall_at_k(sim, 1), "clip_to_text_r1": recall_at_k(sim.T, 1),
-            "text_to_clip_r5": recall_at_k(sim, 5), "chance_r1": 1 / n, "chance_r5": min(5, n) / n}
+    return {
+        "clips": n,
+        "text_to_clip_r1": recall_at_k(sim, 1),
+        "clip_to_text_r1": recall_at_k(sim.T, 1),
+        "text_to_clip_r5": recall_at_k(sim, 5),
+        "chance_r1": 1 / n,
+        "chance_r5": min(5, n) / n,
+    }
 
+# %% ../../nbs/15_rewards_semantic.ipynb #d1008442
 @torch.no_grad()
 def encode_samples(encoder, samples: list[dict], batch: int = 32) -> torch.Tensor:
     "Clip embeddings of clips in numpy form, in batches."
-    return torch.cat([encoder.encode_clips(clip_tensor(samples[i:i + batch])) for i in range(0, len(samples), batch)])
+    return torch.cat([encoder.encode_clips(clip_tensor(samples[i : i + batch])) for i in range(0, len(samples), batch)])
 
 # %% ../../nbs/15_rewards_semantic.ipynb #7078fb4f
-def other_indices(texts: list[str], # one caption per clip
-                  rng: np.random.Generator, # sampling generator
-                 ) -> np.ndarray:
+def other_indices(
+    texts: list[str],  # one caption per clip
+    rng: np.random.Generator,  # sampling generator
+) -> np.ndarray:
     "For each text, the index of a random other one, a different text wherever one exists."
     texts = np.asarray(texts, dtype=object)
     out = []
     for i, t in enumerate(texts):
         pool = np.flatnonzero(texts != t)
-        if len(pool) == 0: pool = np.delete(np.arange(len(texts)), i)
+        if len(pool) == 0:
+            pool = np.delete(np.arange(len(texts)), i)
         out.append(int(rng.choice(pool)))
     return np.array(out)
 
+# %% ../../nbs/15_rewards_semantic.ipynb #e79f482a
 @torch.no_grad()
-def own_vs_other_rate(encoder, # a dual encoder
-                      samples: list[dict], # clips in numpy form (at least 2)
-                      seed: int = 0, # draws the other clips and the bootstrap
-                      key: str = "caption_detailed", # the caption compared
-                     ) -> dict:
+def own_vs_other_rate(
+    encoder,  # a dual encoder
+    samples: list[dict],  # clips in numpy form (at least 2)
+    seed: int = 0,  # draws the other clips and the bootstrap
+    key: str = "caption_detailed",  # the caption compared
+) -> dict:
     "Share of clips whose own caption is closer to them than another clip's caption, with a 95 % bootstrap interval."
-    if len(samples) < 2: raise ValueError(f"own_vs_other_rate needs at least 2 clips, got {len(samples)}")
+    if len(samples) < 2:
+        raise ValueError(f"own_vs_other_rate needs at least 2 clips, got {len(samples)}")
     texts = [s[key] for s in samples]
     v, t = encode_samples(encoder, samples).cpu(), encoder.encode_texts(texts).cpu()
     j = other_indices(texts, np.random.default_rng(seed))
@@ -193,38 +239,55 @@ def own_vs_other_rate(encoder, # a dual encoder
 # %% ../../nbs/15_rewards_semantic.ipynb #96ed0f88
 SEMANTIC_CONFIG = "dual_encoder.json"
 
+
 def save_dual_encoder(model: TinyDualEncoder, path) -> Path:
     "Write a `TinyDualEncoder` to folder `path` (safetensors weights + sizes)."
-    path = Path(path); path.mkdir(parents=True, exist_ok=True)
-    save_file({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}, str(path / "model.safetensors"))
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    save_file(
+        {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}, str(path / "model.safetensors")
+    )
     (path / SEMANTIC_CONFIG).write_text(json.dumps(model.config))
     return path
 
-def load_dual_encoder(path, # a folder written by `save_dual_encoder`, or a transformers CLIP/SigLIP folder
-                      device: str = "cpu", # torch device
-                     ):
+# %% ../../nbs/15_rewards_semantic.ipynb #07cc864e
+def load_dual_encoder(
+    path,  # a folder written by `save_dual_encoder`, or a transformers CLIP/SigLIP folder
+    device: str = "cpu",  # torch device
+):
     "A dual encoder from a local folder."
     path = Path(path)
     if (path / SEMANTIC_CONFIG).is_file():
         model = TinyDualEncoder(**json.loads((path / SEMANTIC_CONFIG).read_text()))
         model.load_state_dict(load_file(str(path / "model.safetensors")))
         return model.to(device).eval()
-    if (path / "config.json").is_file(): return PretrainedDualEncoder(path, device)
-    raise FileNotFoundError(f"no dual encoder at {str(path)!r}: expected {SEMANTIC_CONFIG} (vlarl's) or config.json (a CLIP/SigLIP checkpoint)")
+    if (path / "config.json").is_file():
+        return PretrainedDualEncoder(path, device)
+    raise FileNotFoundError(
+        f"no dual encoder at {str(path)!r}: expected {SEMANTIC_CONFIG} (vlarl's) or config.json (a CLIP/SigLIP "
+        "checkpoint)"
+    )
 
 # %% ../../nbs/15_rewards_semantic.ipynb #51809e33
 def _features(out) -> torch.Tensor:
     "Projected embeddings from a `get_*_features` result (a tensor, or an output with `pooler_output`)."
     return out if isinstance(out, torch.Tensor) else out.pooler_output
 
+# %% ../../nbs/15_rewards_semantic.ipynb #7c6a43a6
 class PretrainedDualEncoder:
     "A transformers CLIP/SigLIP checkpoint in a local folder behind the dual-encoder interface."
+
     def __init__(self, path, device: str = "cpu"):
         from transformers import AutoImageProcessor, AutoModel, AutoTokenizer
+
         path = Path(path)
-        if not (path / "config.json").is_file(): raise FileNotFoundError(f"detect.semantic_model: no checkpoint folder {str(path)!r} (vlarl never downloads weights)")
+        if not (path / "config.json").is_file():
+            raise FileNotFoundError(
+                f"detect.semantic_model: no checkpoint folder {str(path)!r} (vlarl never downloads weights)"
+            )
         self.model = AutoModel.from_pretrained(str(path), local_files_only=True).to(device).eval()
-        if not hasattr(self.model, "get_image_features"): raise ValueError(f"{str(path)!r} holds a {type(self.model).__name__}, not a CLIP-style dual encoder")
+        if not hasattr(self.model, "get_image_features"):
+            raise ValueError(f"{str(path)!r} holds a {type(self.model).__name__}, not a CLIP-style dual encoder")
         self.tokenizer = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
         self.processor = AutoImageProcessor.from_pretrained(str(path), local_files_only=True)
         self.device, self.siglip = device, self.model.config.model_type.startswith("siglip")
@@ -245,53 +308,82 @@ class PretrainedDualEncoder:
     @torch.no_grad()
     def encode_texts(self, texts: list[str]) -> torch.Tensor:
         "Normalised text embeddings; a text without words embeds to the zero vector."
-        enc = self.tokenizer(list(texts), padding="max_length" if self.siglip else True, truncation=True, max_length=self.max_length, return_tensors="pt").to(self.device)
+        enc = self.tokenizer(
+            list(texts),
+            padding="max_length" if self.siglip else True,
+            truncation=True,
+            max_length=self.max_length,
+            return_tensors="pt",
+        ).to(self.device)
         e = F.normalize(_features(self.model.get_text_features(**enc)), dim=-1)
         empty = torch.tensor([not WORD_RE.search(t) for t in texts], device=e.device)
         return e.masked_fill(empty[:, None], 0.0)
 
 # %% ../../nbs/15_rewards_semantic.ipynb #6a648a8d
 @torch.no_grad()
-def embed_clips(encoder, # a dual encoder
-                clips, # a `datasets` split or clips in numpy form
-                batch: int = 32, # clips per forward pass
-               ) -> dict[str, list[float]]:
+def embed_clips(
+    encoder,  # a dual encoder
+    clips,  # a `datasets` split or clips in numpy form
+    batch: int = 32,  # clips per forward pass
+) -> dict[str, list[float]]:
     "Clip embeddings by clip id, to cache beside the detections."
     samples = [r if isinstance(r["frames"][0], np.ndarray) else as_arrays(r) for r in clips]
     return dict(zip([s["clip_id"] for s in samples], encode_samples(encoder, samples, batch).cpu().tolist()))
 
+# %% ../../nbs/15_rewards_semantic.ipynb #0138b4ea
 def save_clip_embeddings(embeddings: dict, path) -> Path:
     "Write clip embeddings (by clip id) as JSON."
-    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(embeddings), encoding="utf-8")
     return path
 
+# %% ../../nbs/15_rewards_semantic.ipynb #eb3acffa
 def load_clip_embeddings(path) -> dict[str, list[float]]:
     "Clip embeddings written by `save_clip_embeddings`."
     path = Path(path)
-    if not path.is_file(): raise FileNotFoundError(f"no clip embeddings at {str(path)!r}: run the verifiers stage (`vlarl run verifiers`) first")
-    try: return json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as e: raise ValueError(f"clip embeddings {str(path)!r} are not valid JSON: {e}") from None
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"no clip embeddings at {str(path)!r}: run the verifiers stage (`vlarl run verifiers`) first"
+        )
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ValueError(f"clip embeddings {str(path)!r} are not valid JSON: {e}") from None
 
+# %% ../../nbs/15_rewards_semantic.ipynb #ab7d3f5f
 def _clip_vectors(encoder, n, cache, clip_embedding, clip_id, frames) -> torch.Tensor:
     "The clip embedding of each of n samples, from whichever column is there."
-    if clip_embedding is not None: return F.normalize(torch.as_tensor(np.asarray(clip_embedding, np.float32)), dim=-1)
+    if clip_embedding is not None:
+        return F.normalize(torch.as_tensor(np.asarray(clip_embedding, np.float32)), dim=-1)
     if clip_id is not None and cache is not None:
         missing = [c for c in clip_id if c not in cache]
-        if missing: raise KeyError(f"semantic_reward: clip {missing[0]!r} has no cached embedding; re-run the verifiers stage")
+        if missing:
+            raise KeyError(f"semantic_reward: clip {missing[0]!r} has no cached embedding; re-run the verifiers stage")
         return torch.tensor([cache[c] for c in clip_id])
-    if frames is not None: return encoder.encode_clips(torch.from_numpy(np.stack([np.stack([np.asarray(f) for f in fr]) for fr in frames]))).cpu()
+    if frames is not None:
+        return encoder.encode_clips(
+            torch.from_numpy(np.stack([np.stack([np.asarray(f) for f in fr]) for fr in frames]))
+        ).cpu()
     raise ValueError("semantic_reward needs a `clip_embedding`, `clip_id` (with cached embeddings) or `frames` column")
 
-def make_semantic_reward(encoder, # a dual encoder
-                         clip_embeddings: dict | None = None, # cached clip embeddings by clip id
-                        ):
+# %% ../../nbs/15_rewards_semantic.ipynb #243520e4
+def make_semantic_reward(
+    encoder,  # a dual encoder
+    clip_embeddings: dict | None = None,  # cached clip embeddings by clip id
+):
     "The semantic-alignment reward (papers/002, 2.3.1) as a trl reward function."
+
     @torch.no_grad()
     def semantic_reward(completions, clip_embedding=None, clip_id=None, frames=None, **kwargs) -> list[float]:
         "Cosine of the clip's pooled frame embedding and the completion's text embedding."
         v = _clip_vectors(encoder, len(completions), clip_embeddings, clip_embedding, clip_id, frames)
         t = encoder.encode_texts([caption_text(c) for c in completions]).cpu()
-        if v.shape != t.shape: raise ValueError(f"semantic_reward: {len(v)} clip embeddings of size {v.shape[-1]} for {len(t)} completions of size {t.shape[-1]}")
+        if v.shape != t.shape:
+            raise ValueError(
+                f"semantic_reward: {len(v)} clip embeddings of size {v.shape[-1]} for {len(t)} completions of size "
+                f"{t.shape[-1]}"
+            )
         return torch.nan_to_num((v * t).sum(-1), nan=0.0).clamp(-1, 1).tolist()
+
     return semantic_reward

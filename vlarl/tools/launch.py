@@ -23,161 +23,259 @@ __all__ = ['STAGES', 'PAPER_FRAMES', 'H100_BF16_TFLOPS', 'papermill_command', 'l
            'main', 'paper_shapes', 'shapes_frames', 'shapes_vlm', 'benchmark_full_shapes']
 
 # %% ../../nbs/80_tools_launch.ipynb #51b5846f
-def papermill_command(notebook: str, # a stage notebook, e.g. nbs/06_stage2_split_entry.ipynb
-                      run_dir: str, # the run directory
-                      profile: str = "full", config_path: str = "") -> str:
+def papermill_command(
+    notebook: str,  # a stage notebook, e.g. nbs/06_stage2_split_entry.ipynb
+    run_dir: str,  # the run directory
+    profile: str = "full",
+    config_path: str = "",
+) -> str:
     "The papermill command line that runs one stage notebook into a run directory."
     out = f"{run_dir}/notebooks/{Path(notebook).name}"
-    args = ["papermill", notebook, out, "-p", "profile", profile, "-p", "run_dir", run_dir, "-p", "config_path", config_path or f"{run_dir}/config.yaml"]
+    args = [
+        "papermill",
+        notebook,
+        out,
+        "-p",
+        "profile",
+        profile,
+        "-p",
+        "run_dir",
+        run_dir,
+        "-p",
+        "config_path",
+        config_path or f"{run_dir}/config.yaml",
+    ]
     return shlex.join(args) + " -y 'overrides: []'"
 
 # %% ../../nbs/80_tools_launch.ipynb #d3df5f17
-def launch_command(stage: str, # stage1 or stage2
-                   run_dir: str, # the run directory
-                   accelerate_config: str = "configs/accelerate/zero2.yaml", # zero2, zero3, fsdp or multi_cpu
-                   profile: str = "full", num_processes: int | None = None, overrides=()) -> str:
+def launch_command(
+    stage: str,  # stage1 or stage2
+    run_dir: str,  # the run directory
+    accelerate_config: str = "configs/accelerate/zero2.yaml",  # zero2, zero3, fsdp or multi_cpu
+    profile: str = "full",
+    num_processes: int | None = None,
+    overrides=(),
+) -> str:
     "The `accelerate launch` command line that trains `stage` of a run."
     args = ["accelerate", "launch", "--config_file", accelerate_config]
-    if num_processes: args += ["--num_processes", str(num_processes)]
+    if num_processes:
+        args += ["--num_processes", str(num_processes)]
     args += ["-m", "vlarl.tools.launch", stage, "--run-dir", run_dir, "--profile", profile]
-    for o in overrides: args += ["-p", o]
+    for o in overrides:
+        args += ["-p", o]
     return shlex.join(args)
 
 # %% ../../nbs/80_tools_launch.ipynb #d8ffd626
 STAGES = ("stage1", "stage2")
 
+
 def _prepare(stage: str, cfg, run: RunDir, state):
     "The run's clips (recorded once, by the main process first) and a clear error when the stage's input is missing."
     from vlarl.data.clips import ensure_clips
-    with state.main_process_first(): dsd = ensure_clips(run, cfg)
+
+    with state.main_process_first():
+        dsd = ensure_clips(run, cfg)
     from vlarl.model.checkpoints import SCRATCH
-    bases = ["base_llm"] * (cfg.model.llm in SCRATCH) + ["base_vision"] * (not cfg.model.vision)  # stage 1 pretrains these
+
+    bases = ["base_llm"] * (cfg.model.llm in SCRATCH) + ["base_vision"] * (
+        not cfg.model.vision
+    )  # stage 1 pretrains these
     need = {"stage1": bases, "stage2": ["stage1"]}[stage]
     missing = [n for n in need if not (Path(run.checkpoints) / n / "config.json").is_file()]
     if missing:
-        raise FileNotFoundError(f"{stage} needs checkpoints/{', checkpoints/'.join(missing)} in {str(run.path)!r}: "
-                                f"run the previous stage first (its notebook through papermill, or `vlarl.tools.launch`)")
+        raise FileNotFoundError(
+            f"{stage} needs checkpoints/{', checkpoints/'.join(missing)} in {str(run.path)!r}: "
+            f"run the previous stage first (its notebook through papermill, or `vlarl.tools.launch`)"
+        )
     return dsd
 
 # %% ../../nbs/80_tools_launch.ipynb #fd7f6661
 def _train_stage1(cfg, run, dsd):
-    "Stage 1 as `vlarl.train.sft.run_alignment` trains it (the same two calls); returns (model to save, processor, trainer)."
+    """Stage 1 as `vlarl.train.sft.run_alignment` trains it (the same two calls); returns (model to save, processor,
+    trainer)."""
     from vlarl.train.sft import alignment_model, train_alignment
+
     model, processor = alignment_model(cfg, run, dsd)
     return model, processor, train_alignment(model, processor, cfg, run, dsd)
 
+# %% ../../nbs/80_tools_launch.ipynb #c42a02d0
 def _train_stage2(cfg, run, dsd):
     "Stage 2 as the notebook trains it (`run_split_entry`); returns (peft model, processor, trainer)."
     from vlarl.train.sft import run_split_entry
+
     return run_split_entry(cfg, run, dsd)
 
 # %% ../../nbs/80_tools_launch.ipynb #0541ac9f
 def write_trace(trainer, model, trace_dir, rank: int) -> None:
     "Per rank: the trainable weights (safetensors) and what the rank trained on (row indices, world size, steps)."
     from safetensors.torch import save_file
-    trace_dir = Path(trace_dir); trace_dir.mkdir(parents=True, exist_ok=True)
-    save_file({n: p.detach().cpu().contiguous() for n, p in model.named_parameters() if p.requires_grad}, trace_dir / f"rank{rank}.safetensors")
+
+    trace_dir = Path(trace_dir)
+    trace_dir.mkdir(parents=True, exist_ok=True)
+    save_file(
+        {n: p.detach().cpu().contiguous() for n, p in model.named_parameters() if p.requires_grad},
+        trace_dir / f"rank{rank}.safetensors",
+    )
     rows = [int(i) for batch in trainer.get_train_dataloader().batch_sampler for i in batch]
-    info = {"rank": rank, "world_size": trainer.accelerator.num_processes, "distributed_type": str(trainer.accelerator.distributed_type),
-            "global_step": trainer.state.global_step, "rows": rows}
+    info = {
+        "rank": rank,
+        "world_size": trainer.accelerator.num_processes,
+        "distributed_type": str(trainer.accelerator.distributed_type),
+        "global_step": trainer.state.global_step,
+        "rows": rows,
+    }
     (trace_dir / f"rank{rank}.json").write_text(json.dumps(info))
 
 # %% ../../nbs/80_tools_launch.ipynb #d163ec55
-def launch_stage(stage: str, # stage1 or stage2
-                 run_dir, # the run directory (created with the configuration if new)
-                 profile: str = "tiny", config_path: str | None = None, overrides=(),
-                 trace_dir=None, # write each rank's trainable weights and data rows here
-                ) -> None:
+def launch_stage(
+    stage: str,  # stage1 or stage2
+    run_dir,  # the run directory (created with the configuration if new)
+    profile: str = "tiny",
+    config_path: str | None = None,
+    overrides=(),
+    trace_dir=None,  # write each rank's trainable weights and data rows here
+) -> None:
     "Train one stage of a run in this process; under `accelerate launch`, one rank of a data-parallel job."
     from accelerate import PartialState
     from vlarl.model.vlm import save_video_vlm
     from vlarl.train.sft import save_stage2
-    if stage not in STAGES: raise ValueError(f"unknown stage {stage!r}; choose from {STAGES}")
-    if config_path is None and (Path(run_dir) / "config.yaml").is_file(): config_path = str(Path(run_dir) / "config.yaml")  # an existing run's own
+
+    if stage not in STAGES:
+        raise ValueError(f"unknown stage {stage!r}; choose from {STAGES}")
+    if config_path is None and (Path(run_dir) / "config.yaml").is_file():
+        config_path = str(Path(run_dir) / "config.yaml")  # an existing run's own
     cfg, state = build_config(profile, config_path, overrides), PartialState()
     with state.main_process_first():
         run = RunDir.open(run_dir) if (Path(run_dir) / "config.yaml").is_file() else RunDir.create(cfg, run_dir)
     dsd = _prepare(stage, cfg, run, state)
     model, processor, trainer = (_train_stage1 if stage == "stage1" else _train_stage2)(cfg, run, dsd)
-    if trace_dir: write_trace(trainer, model, trace_dir, state.process_index)
+    if trace_dir:
+        write_trace(trainer, model, trace_dir, state.process_index)
     state.wait_for_everyone()
     if state.is_main_process:
-        if stage == "stage1": save_video_vlm(model, processor, Path(run.checkpoints) / "stage1")
-        else: save_stage2(model, processor, run)
+        if stage == "stage1":
+            save_video_vlm(model, processor, Path(run.checkpoints) / "stage1")
+        else:
+            save_stage2(model, processor, run)
     state.wait_for_everyone()
 
 # %% ../../nbs/80_tools_launch.ipynb #c3307df6
 def main(argv=None):
     "`python -m vlarl.tools.launch STAGE --run-dir RUN [-p key=value ...]`, usually under `accelerate launch`."
-    ap = argparse.ArgumentParser(prog="python -m vlarl.tools.launch", description="Train a stage of a vlarl run (data-parallel under accelerate launch).")
+    ap = argparse.ArgumentParser(
+        prog="python -m vlarl.tools.launch",
+        description="Train a stage of a vlarl run (data-parallel under accelerate launch).",
+    )
     ap.add_argument("stage", choices=STAGES)
     ap.add_argument("--run-dir", required=True, help="run directory (created if new)")
     ap.add_argument("--profile", default="tiny", help="size profile of a new run's configuration")
     ap.add_argument("--config", default=None, help="YAML configuration applied on the profile")
-    ap.add_argument("-p", "--override", action="append", default=[], help="key=value configuration override (repeatable)")
+    ap.add_argument(
+        "-p", "--override", action="append", default=[], help="key=value configuration override (repeatable)"
+    )
     ap.add_argument("--trace", default=None, help="write each rank's trainable weights and data rows to this folder")
     a = ap.parse_args(argv)
     launch_stage(a.stage, a.run_dir, a.profile, a.config, a.override, a.trace)
 
-if __name__ == "__main__" and not getattr(builtins, "__IPYTHON__", False): main()  # run as a script, not in a notebook
+
+if __name__ == "__main__" and not getattr(builtins, "__IPYTHON__", False):
+    main()  # run as a script, not in a notebook
 
 # %% ../../nbs/80_tools_launch.ipynb #38a40e7f
-PAPER_FRAMES = 16           # T at the papers' scale
-H100_BF16_TFLOPS = 989.0    # dense bf16 tensor-core peak of an H100 or H200 SXM (the H200 has the H100's compute)
+PAPER_FRAMES = 16  # T at the papers' scale
+H100_BF16_TFLOPS = 989.0  # dense bf16 tensor-core peak of an H100 or H200 SXM (the H200 has the H100's compute)
 
-def paper_shapes(size: int = 1, # divisor of widths, depths, heads and image side: 1 = the papers' shapes
-                ) -> tuple[dict, dict]:
-    "SigLIP2-SO400M/14-384 and Qwen3-4B configuration keys, reduced by `size` (head dims, patch size and vocabulary kept)."
+
+def paper_shapes(
+    size: int = 1,  # divisor of widths, depths, heads and image side: 1 = the papers' shapes
+) -> tuple[dict, dict]:
+    """SigLIP2-SO400M/14-384 and Qwen3-4B configuration keys, reduced by `size` (head dims, patch size and vocabulary
+    kept)."""
     from vlarl.model.vlm import QWEN3_4B, SIGLIP2_SO400M
+
     if isinstance(size, bool) or not isinstance(size, int) or size < 1:
         raise ValueError(f"size must be an integer >= 1 (1 = the paper's full shapes, 16 runs on a CPU), got {size!r}")
     d = lambda n: max(1, n // size)
     v, t = SIGLIP2_SO400M, QWEN3_4B
     vheads = d(v["num_attention_heads"])
-    vision = dict(v, hidden_size=vheads * (v["hidden_size"] // v["num_attention_heads"]), intermediate_size=d(v["intermediate_size"]),
-                  num_hidden_layers=d(v["num_hidden_layers"]), num_attention_heads=vheads, image_size=max(v["patch_size"], v["image_size"] // size))
+    vision = dict(
+        v,
+        hidden_size=vheads * (v["hidden_size"] // v["num_attention_heads"]),
+        intermediate_size=d(v["intermediate_size"]),
+        num_hidden_layers=d(v["num_hidden_layers"]),
+        num_attention_heads=vheads,
+        image_size=max(v["patch_size"], v["image_size"] // size),
+    )
     heads, kv = d(t["num_attention_heads"]), d(t["num_key_value_heads"])
-    while heads % kv: kv -= 1
-    text = dict(t, hidden_size=d(t["hidden_size"]), intermediate_size=d(t["intermediate_size"]), num_hidden_layers=d(t["num_hidden_layers"]),
-                num_attention_heads=heads, num_key_value_heads=kv)
+    while heads % kv:
+        kv -= 1
+    text = dict(
+        t,
+        hidden_size=d(t["hidden_size"]),
+        intermediate_size=d(t["intermediate_size"]),
+        num_hidden_layers=d(t["num_hidden_layers"]),
+        num_attention_heads=heads,
+        num_key_value_heads=kv,
+    )
     return vision, text
 
+# %% ../../nbs/80_tools_launch.ipynb #1c40dd5e
 def shapes_frames(cfg) -> int:
-    "T of the benchmark: `world.frames` where the configuration sets it away from its profile's default, else the papers' 16."
+    """T of the benchmark: `world.frames` where the configuration sets it away from its profile's default, else the
+    papers' 16."""
     return cfg.world.frames if cfg.world.frames != build_config(cfg.profile).world.frames else PAPER_FRAMES
 
 # %% ../../nbs/80_tools_launch.ipynb #a69922fb
-def shapes_vlm(size: int, # see `paper_shapes`
-               num_frames: int, # T
-               device: str = "cpu", # where the weights are made: cuda, cpu, or meta (shapes only, no memory)
-               dtype: str = "float32", # torch dtype name
-               seed: int = 0,
-              ) -> tuple:
+def shapes_vlm(
+    size: int,  # see `paper_shapes`
+    num_frames: int,  # T
+    device: str = "cpu",  # where the weights are made: cuda, cpu, or meta (shapes only, no memory)
+    dtype: str = "float32",  # torch dtype name
+    seed: int = 0,
+) -> tuple:
     "The video VLM at `paper_shapes(size)` with random weights, and its processor with the Qwen3-format tokenizer."
     import torch
-    from transformers import AutoConfig, AutoModel, AutoModelForCausalLM, AutoTokenizer, GenerationConfig, Qwen3Config, SiglipVisionConfig
+    from transformers import (
+        AutoConfig,
+        AutoModel,
+        AutoModelForCausalLM,
+        AutoTokenizer,
+        GenerationConfig,
+        Qwen3Config,
+        SiglipVisionConfig,
+    )
     from vlarl.model.checkpoints import check_chat_template, qwen3_format_checkpoint
     from vlarl.model.vlm import assemble_video_vlm, make_processor
+
     vshape, tshape = paper_shapes(size)
-    ckpt = qwen3_format_checkpoint()           # as `build_video_vlm` reads a published LM: its tokenizer, token ids and generation config
+    ckpt = (
+        qwen3_format_checkpoint()
+    )  # as `build_video_vlm` reads a published LM: its tokenizer, token ids and generation config
     tok = AutoTokenizer.from_pretrained(ckpt)
     check_chat_template(tok, str(ckpt))
     ids = AutoConfig.from_pretrained(ckpt)
     torch.manual_seed(seed)
     with torch.device(device):
         vision = AutoModel.from_config(SiglipVisionConfig(**vshape), dtype=getattr(torch, dtype))
-        llm = AutoModelForCausalLM.from_config(Qwen3Config(**tshape, bos_token_id=ids.bos_token_id, eos_token_id=ids.eos_token_id),
-                                               dtype=getattr(torch, dtype))
+        llm = AutoModelForCausalLM.from_config(
+            Qwen3Config(**tshape, bos_token_id=ids.bos_token_id, eos_token_id=ids.eos_token_id),
+            dtype=getattr(torch, dtype),
+        )
     llm.generation_config = GenerationConfig.from_pretrained(ckpt)
     model = assemble_video_vlm(vision, llm, tok, num_frames, seed)
     return model, make_processor(tok, vshape["image_size"], vshape["patch_size"])
 
+# %% ../../nbs/80_tools_launch.ipynb #8ac3ff19
 def _param_groups(model) -> dict:
     "Parameter counts of the VLM's parts; a tied LM head is counted once, with the LLM."
     m = model.model
     count = lambda *mods: sum(p.numel() for p in {id(p): p for mod in mods for p in mod.parameters()}.values())
-    return {"vision": count(m.vision_tower), "projector": count(m.multi_modal_projector) + m.temporal_embedding.numel(),
-            "llm": count(m.language_model, model.lm_head), "total": count(model)}
+    return {
+        "vision": count(m.vision_tower),
+        "projector": count(m.multi_modal_projector) + m.temporal_embedding.numel(),
+        "llm": count(m.language_model, model.lm_head),
+        "total": count(model),
+    }
 
 # %% ../../nbs/80_tools_launch.ipynb #4dcb6493
 def _step_probe():
@@ -185,36 +283,56 @@ def _step_probe():
     import resource
     import torch
     from transformers import TrainerCallback
+
     cuda = torch.cuda.is_available()
+
     class StepProbe(TrainerCallback):
-        def __init__(self): self.steps, self.t0 = [], None
+        def __init__(self):
+            self.steps, self.t0 = [], None
+
         def on_step_begin(self, args, state, control, **kw):
-            if cuda: torch.cuda.synchronize(); torch.cuda.reset_peak_memory_stats()
+            if cuda:
+                torch.cuda.synchronize()
+                torch.cuda.reset_peak_memory_stats()
             self.t0 = time.perf_counter()
+
         def on_step_end(self, args, state, control, **kw):
-            if cuda: torch.cuda.synchronize()
+            if cuda:
+                torch.cuda.synchronize()
             seconds = time.perf_counter() - self.t0
-            peak = torch.cuda.max_memory_allocated() if cuda else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux: KiB
+            peak = (
+                torch.cuda.max_memory_allocated() if cuda else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+            )  # Linux: KiB
             self.steps.append((seconds, peak / 2**30))
+
     return StepProbe()
 
+# %% ../../nbs/80_tools_launch.ipynb #1bed8d19
 def _grpo_step_tokens(trainer, gc) -> dict:
-    "The last GRPO step's completions, prompt and completion tokens (from trl's logged counters) and log-prob passes besides the policy's."
+    """The last GRPO step's completions, prompt and completion tokens (from trl's logged counters) and log-prob passes
+    besides the policy's."""
     logs = [h for h in trainer.state.log_history if "num_tokens" in h]
-    seen = logs[-1]["num_tokens"] - (logs[-2]["num_tokens"] if len(logs) > 1 else 0)   # trl logs the tokens seen so far
+    seen = logs[-1]["num_tokens"] - (logs[-2]["num_tokens"] if len(logs) > 1 else 0)  # trl logs the tokens seen so far
     n = gc.prompts_per_step * gc.num_generations
     completion = round(n * logs[-1]["completions/mean_length"])
-    # reference log-probs when beta > 0; the old policy's when one generation serves several updates (trl's rule, simplified)
-    return {"completions": n, "prompt_tokens": int(seen) - completion, "completion_tokens": completion,
-            "scoring_passes": int(gc.beta != 0) + int(gc.num_iterations > 1)}
+    # reference log-probs when beta > 0; the old policy's when one generation serves several updates (trl's rule)
+    return {
+        "completions": n,
+        "prompt_tokens": int(seen) - completion,
+        "completion_tokens": completion,
+        "scoring_passes": int(gc.beta != 0) + int(gc.num_iterations > 1),
+    }
 
-def benchmark_full_shapes(cfg=None, # run config: world (clips, T), stage2 (batch, LoRA) and grpo (G, prompts, completion length) sections
-                          size: int = 1, # divisor of widths, depths, heads and image side (`paper_shapes`): 1 = the papers' shapes
-                          peak_tflops: float | None = None, # the device's dense peak; default 989 (H100/H200 bf16) on CUDA, none on a CPU
-                          warmup_steps: int | None = None, # untimed steps before each timed one; default 1 on CUDA, 0 on a CPU
-                          gradient_checkpointing: bool = True, # recompute activations in the backward (the full shapes need it)
-                         ) -> dict:
-    "Time one stage-2 step and one GRPO step of SigLIP2-SO400M + Qwen3-4B at `paper_shapes(size)`: throughput, peak memory, MFU."
+# %% ../../nbs/80_tools_launch.ipynb #2399bad3
+def benchmark_full_shapes(
+    cfg=None,  # run config: world (clips, T), stage2 (batch, LoRA) and grpo (G, prompts, completion length) sections
+    size: int = 1,  # divisor of widths, depths, heads and image side (`paper_shapes`): 1 = the papers' shapes
+    peak_tflops: float | None = None,  # the device's dense peak; default 989 (H100/H200 bf16) on CUDA, none on a CPU
+    warmup_steps: int | None = None,  # untimed steps before each timed one; default 1 on CUDA, 0 on a CPU
+    gradient_checkpointing: bool = True,  # recompute activations in the backward (the full shapes need it)
+) -> dict:
+    """Time one stage-2 step and one GRPO step of SigLIP2-SO400M + Qwen3-4B at `paper_shapes(size)`: throughput, peak
+    memory, MFU."""
     import gc
     import torch
     from transformers import Trainer
@@ -226,70 +344,147 @@ def benchmark_full_shapes(cfg=None, # run config: world (clips, T), stage2 (batc
     from vlarl.model.vlm import VideoCollator, add_lora, count_parameters
     from vlarl.rewards.semantic import TinyDualEncoder, make_semantic_reward
     from vlarl.train.sft import SPLIT_ENTRIES, _args, make_entries
-    paper_shapes(size)                                          # a bad size fails before anything is recorded or built
+
+    paper_shapes(size)  # a bad size fails before anything is recorded or built
     cuda = torch.cuda.is_available()
     peak = (H100_BF16_TFLOPS if cuda else math.nan) if peak_tflops is None else float(peak_tflops)
-    if not peak > 0 and not math.isnan(peak): raise ValueError(f"peak_tflops must be > 0, got {peak_tflops!r}")
+    if not peak > 0 and not math.isnan(peak):
+        raise ValueError(f"peak_tflops must be > 0, got {peak_tflops!r}")
     warm = (1 if cuda else 0) if warmup_steps is None else warmup_steps
-    if warm < 0: raise ValueError(f"warmup_steps must be >= 0, got {warmup_steps!r}")
+    if warm < 0:
+        raise ValueError(f"warmup_steps must be >= 0, got {warmup_steps!r}")
     cfg = copy.deepcopy(cfg or build_config())
     T, B, gc_, steps = shapes_frames(cfg), cfg.stage2.batch_size, cfg.grpo, warm + 1
     cfg.world.frames = T
-    clips_needed = max(math.ceil(B * steps / len(SPLIT_ENTRIES)), math.ceil(gc_.prompts_per_step * steps / len(gc_.tasks)))
+    clips_needed = max(
+        math.ceil(B * steps / len(SPLIT_ENTRIES)), math.ceil(gc_.prompts_per_step * steps / len(gc_.tasks))
+    )
     cfg.world.clips_per_scenario = math.ceil(clips_needed / len(cfg.world.scenarios))
     clips = record_clips(cfg, progress=False)
     model, processor = shapes_vlm(size, T, "cuda" if cuda else "cpu", "bfloat16" if cuda else "float32", cfg.seed)
     parts, vc, tc_ = _param_groups(model), model.config.vision_config, model.config.text_config
-    patches = T * (vc.image_size // vc.patch_size) ** 2        # visual tokens per clip
+    patches = T * (vc.image_size // vc.patch_size) ** 2  # visual tokens per clip
+
     def flops(lm_tokens, n_clips, forward_passes=1, backward=True):
-        "Model FLOPs: 2N per LM token and forward pass, 4N more for a backward; vision tower + projector 2N per visual token and forward."
-        return (2 * parts["llm"] * lm_tokens * (forward_passes + 2 * backward)
-                + 2 * (parts["vision"] + parts["projector"]) * patches * n_clips * forward_passes)
+        """Model FLOPs: 2N per LM token and forward pass, 4N more for a backward; vision tower + projector 2N per visual
+        token and forward."""
+        return (
+            2 * parts["llm"] * lm_tokens * (forward_passes + 2 * backward)
+            + 2 * (parts["vision"] + parts["projector"]) * patches * n_clips * forward_passes
+        )
+
     mem = "peak_gpu_mem_gib" if cuda else "peak_rss_gib"
-    out = {"size": size, "device": "cuda" if cuda else "cpu", "dtype": str(model.dtype).removeprefix("torch."), "frames": T,
-           "image_size": vc.image_size, "visual_tokens_per_clip": patches, "vision_hidden": vc.hidden_size, "vision_layers": vc.num_hidden_layers,
-           "llm_hidden": tc_.hidden_size, "llm_layers": tc_.num_hidden_layers, "llm_heads": tc_.num_attention_heads, "vocab_size": tc_.vocab_size,
-           **{f"{k}_params": v for k, v in parts.items()}}
+    out = {
+        "size": size,
+        "device": "cuda" if cuda else "cpu",
+        "dtype": str(model.dtype).removeprefix("torch."),
+        "frames": T,
+        "image_size": vc.image_size,
+        "visual_tokens_per_clip": patches,
+        "vision_hidden": vc.hidden_size,
+        "vision_layers": vc.num_hidden_layers,
+        "llm_hidden": tc_.hidden_size,
+        "llm_layers": tc_.num_hidden_layers,
+        "llm_heads": tc_.num_attention_heads,
+        "vocab_size": tc_.vocab_size,
+        **{f"{k}_params": v for k, v in parts.items()},
+    }
     # stage 2, as `run_split_entry`: LoRA on the LLM's linear layers, projector trainable
     peft_model = add_lora(model, cfg.stage2.lora_r, cfg.stage2.lora_alpha, cfg.stage2.lora_dropout)
     out["stage2_trainable_params"] = count_parameters(peft_model)["trainable"]
     collator, tokens = VideoCollator(processor, T), []
+
     def collate(rows):
-        batch = collator(rows); tokens.append(int(batch["attention_mask"].sum())); return batch
+        batch = collator(rows)
+        tokens.append(int(batch["attention_mask"].sum()))
+        return batch
+
     probe, tc = _step_probe(), TrainConfig(epochs=1, lr=cfg.stage2.lr, batch_size=B, grad_accum=1)
     with tempfile.TemporaryDirectory() as d:
-        args = _args(d, tc, cfg.seed, save_strategy="no", label_names=["labels"], disable_tqdm=True, max_steps=steps,
-                     gradient_checkpointing=gradient_checkpointing, gradient_checkpointing_kwargs={"use_reentrant": False})
-        trainer = Trainer(model=peft_model, args=args, train_dataset=make_entries(clips, SPLIT_ENTRIES).select(range(B * steps)),
-                          data_collator=collate, callbacks=[probe])
+        args = _args(
+            d,
+            tc,
+            cfg.seed,
+            save_strategy="no",
+            label_names=["labels"],
+            disable_tqdm=True,
+            max_steps=steps,
+            gradient_checkpointing=gradient_checkpointing,
+            gradient_checkpointing_kwargs={"use_reentrant": False},
+        )
+        trainer = Trainer(
+            model=peft_model,
+            args=args,
+            train_dataset=make_entries(clips, SPLIT_ENTRIES).select(range(B * steps)),
+            data_collator=collate,
+            callbacks=[probe],
+        )
         trainer.remove_callback(PrinterCallback)
         trainer.train()
     (s, peak_mem), n_tok = probe.steps[-1], tokens[-1]
     f = flops(n_tok, B)
-    out.update(stage2_batch=B, stage2_tokens=n_tok, stage2_step_s=s, stage2_samples_per_s=B / s, stage2_tokens_per_s=n_tok / s,
-               **{f"stage2_{mem}": peak_mem}, stage2_model_tflop=f / 1e12, stage2_mfu=f / s / (peak * 1e12))
+    out.update(
+        stage2_batch=B,
+        stage2_tokens=n_tok,
+        stage2_step_s=s,
+        stage2_samples_per_s=B / s,
+        stage2_tokens_per_s=n_tok / s,
+        **{f"stage2_{mem}": peak_mem},
+        stage2_model_tflop=f / 1e12,
+        stage2_mfu=f / s / (peak * 1e12),
+    )
     del trainer
     model = peft_model.merge_and_unload()
-    del peft_model; gc.collect()
-    if cuda: torch.cuda.empty_cache()
+    del peft_model
+    gc.collect()
+    if cuda:
+        torch.cuda.empty_cache()
     # GRPO, as stage 3: a fresh LoRA on the merged model, the project's task rewards, completions of exactly L tokens
     dets = {c: sorted({a["cls"] for a in ag}) for c, ag in zip(clips["clip_id"], clips["agents"])}
-    funcs, ws = task_rewards(gc_.tasks, gc_, cfg.rewards, make_semantic_reward(TinyDualEncoder(cfg.detect.semantic_dim)))
+    funcs, ws = task_rewards(
+        gc_.tasks, gc_, cfg.rewards, make_semantic_reward(TinyDualEncoder(cfg.detect.semantic_dim))
+    )
     L, probe = gc_.max_completion_length, _step_probe()
     with tempfile.TemporaryDirectory() as d:
-        trainer = make_grpo_trainer(model, processor, mixed_dataset(clips, gc_.tasks, dets, gc_.plan_frame), funcs, ws, gc_, d, cfg.seed,
-                                    callbacks=[probe], trainer_cls=TimedGRPOTrainer, save_strategy="no", max_steps=steps,
-                                    generation_kwargs={"min_new_tokens": L}, gradient_checkpointing=gradient_checkpointing)
+        trainer = make_grpo_trainer(
+            model,
+            processor,
+            mixed_dataset(clips, gc_.tasks, dets, gc_.plan_frame),
+            funcs,
+            ws,
+            gc_,
+            d,
+            cfg.seed,
+            callbacks=[probe],
+            trainer_cls=TimedGRPOTrainer,
+            save_strategy="no",
+            max_steps=steps,
+            generation_kwargs={"min_new_tokens": L},
+            gradient_checkpointing=gradient_checkpointing,
+        )
         trainer.add_callback(StepTimer(trainer))
         trainer.remove_callback(PrinterCallback)
         trainer.train()
     (s, peak_mem), split, b = probe.steps[-1], trainer.timings[-1], _grpo_step_tokens(trainer, gc_)
     n, n_tok = b["completions"], b["prompt_tokens"] + b["completion_tokens"]
-    f = flops(n_tok, n, forward_passes=2 + b["scoring_passes"])     # generation, old/reference log-probs, the policy's training pass
-    f_gen = flops(n_tok, n, backward=False)                         # prefill + KV-cached decoding: each token once
-    out.update(grpo_trainable_params=count_parameters(trainer.model)["trainable"], grpo_completions=n, grpo_prompt_tokens=b["prompt_tokens"],
-               grpo_completion_tokens=b["completion_tokens"], grpo_step_s=s, grpo_generation_s=split["generation"], grpo_samples_per_s=n / s,
-               grpo_tokens_per_s=n_tok / s, grpo_generated_tokens_per_s=b["completion_tokens"] / split["generation"], **{f"grpo_{mem}": peak_mem},
-               grpo_model_tflop=f / 1e12, grpo_mfu=f / s / (peak * 1e12), grpo_generation_mfu=f_gen / split["generation"] / (peak * 1e12),
-               peak_tflops=peak)
+    f = flops(
+        n_tok, n, forward_passes=2 + b["scoring_passes"]
+    )  # generation, old/reference log-probs, the policy's training pass
+    f_gen = flops(n_tok, n, backward=False)  # prefill + KV-cached decoding: each token once
+    out.update(
+        grpo_trainable_params=count_parameters(trainer.model)["trainable"],
+        grpo_completions=n,
+        grpo_prompt_tokens=b["prompt_tokens"],
+        grpo_completion_tokens=b["completion_tokens"],
+        grpo_step_s=s,
+        grpo_generation_s=split["generation"],
+        grpo_samples_per_s=n / s,
+        grpo_tokens_per_s=n_tok / s,
+        grpo_generated_tokens_per_s=b["completion_tokens"] / split["generation"],
+        **{f"grpo_{mem}": peak_mem},
+        grpo_model_tflop=f / 1e12,
+        grpo_mfu=f / s / (peak * 1e12),
+        grpo_generation_mfu=f_gen / split["generation"] / (peak * 1e12),
+        peak_tflops=peak,
+    )
     return out

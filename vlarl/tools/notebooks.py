@@ -18,6 +18,7 @@ __all__ = ['STAGE_PATTERN', 'HIDDEN_DIRECTIVES', 'MAX_COLUMNS', 'notebook_title'
 # %% ../../nbs/89_tools_notebooks.ipynb #2cd0bf21
 STAGE_PATTERN = "[0-9][0-9]_stage*.ipynb"
 
+
 def notebook_title(path) -> str:
     "The first `# ` heading of the notebook at `path`, or ''."
     for c in nbformat.read(str(path), as_version=4).cells:
@@ -29,12 +30,14 @@ def notebook_title(path) -> str:
 _DIRECTIVE = re.compile(r"^\s*#\s*\|\s*(.*?)\s*$")
 HIDDEN_DIRECTIVES = {"hide", "export", "exporti", "exp", "default_exp", "echo:false", "include:false"}
 
+
 def split_directives(source: str) -> tuple[list[str], str]:
     "The leading `#|` directives of a code cell's `source`, and the code after them."
     lines = source.splitlines()
     n = next((i for i, l in enumerate(lines) if not _DIRECTIVE.match(l)), len(lines))
     return [_DIRECTIVE.match(l).group(1) for l in lines[:n]], "\n".join(lines[n:]).strip("\n")
 
+# %% ../../nbs/89_tools_notebooks.ipynb #0065d937
 def _hidden(directive: str) -> bool:
     key = directive.replace(" ", "") if ":" in directive else (directive.split() or [""])[0]
     return key in HIDDEN_DIRECTIVES
@@ -43,46 +46,70 @@ def _hidden(directive: str) -> bool:
 def _code_block(source: str) -> str:
     "A fenced Python block of a code cell's `source`, or '' for a cell the docs hide."
     directives, code = split_directives(source)
-    if any(map(_hidden, directives)) or not code.strip(): return ""
+    if any(map(_hidden, directives)) or not code.strip():
+        return ""
     return f"```python\n{code}\n```"
 
-def notebook_to_markdown(nb_path, # the notebook to render, e.g. `nbs/index.ipynb`
-                        ) -> str:
+# %% ../../nbs/89_tools_notebooks.ipynb #b70696cd
+def notebook_to_markdown(
+    nb_path,  # the notebook to render, e.g. `nbs/index.ipynb`
+) -> str:
     "Markdown of a notebook: markdown cells as they are, visible code cells as fenced Python, no outputs."
     cells = nbformat.read(str(nb_path), as_version=4).cells
-    parts = [c.source.strip("\n") if c.cell_type == "markdown" else _code_block(c.source) for c in cells if c.cell_type in ("markdown", "code")]
+    parts = [
+        c.source.strip("\n") if c.cell_type == "markdown" else _code_block(c.source)
+        for c in cells
+        if c.cell_type in ("markdown", "code")
+    ]
     return "\n\n".join(p for p in parts if p) + "\n"
 
 # %% ../../nbs/89_tools_notebooks.ipynb #15149056
 MAX_COLUMNS = 120
 
+
 def _definitions(code: str) -> int:
     "Top-level `def`/`class` statements and ALL-CAPS constants in a cell's code."
     return len(re.findall(r"^(?:async def|def|class) \w+|^[A-Z][A-Z0-9_]* *=", code, re.M))
 
-def export_stats(path, # a notebook
-                ) -> dict:
-    "Export cells, their median lines and definitions, and the share of exported lines past `MAX_COLUMNS`, of one notebook."
+# %% ../../nbs/89_tools_notebooks.ipynb #624c5a12
+def export_stats(
+    path,  # a notebook
+) -> dict:
+    """Export cells, their median lines and definitions, and the share of exported lines past `MAX_COLUMNS`, of one
+    notebook."""
     cells = [split_directives(c.source) for c in nbformat.read(str(path), as_version=4).cells if c.cell_type == "code"]
     code = [src for d, src in cells if any(x.split()[0] in ("export", "exporti") for x in d if x.split())]
     lines = [l for src in code for l in src.splitlines()]
-    return {"export_cells": len(code),
-            "median_lines": statistics.median([len(src.splitlines()) for src in code]) if code else 0,
-            "median_definitions": statistics.median([_definitions(src) for src in code]) if code else 0,
-            "lines": len(lines), "long_lines_pct": 100 * sum(len(l) > MAX_COLUMNS for l in lines) / max(len(lines), 1)}
+    return {
+        "export_cells": len(code),
+        "median_lines": statistics.median([len(src.splitlines()) for src in code]) if code else 0,
+        "median_definitions": statistics.median([_definitions(src) for src in code]) if code else 0,
+        "lines": len(lines),
+        "long_lines_pct": 100 * sum(len(l) > MAX_COLUMNS for l in lines) / max(len(lines), 1),
+    }
 
-def layout_table(nbs="nbs", # a folder of notebooks
-                ) -> str:
+# %% ../../nbs/89_tools_notebooks.ipynb #9c7360e1
+def layout_table(
+    nbs="nbs",  # a folder of notebooks
+) -> str:
     "Markdown table of `export_stats` for every library notebook in `nbs` (those with export cells), with a total row."
     rows = {p.stem: s for p in sorted(Path(nbs).glob("*.ipynb")) if (s := export_stats(p))["export_cells"]}
-    if not rows: return f"no library notebooks (with `#| export` cells) in {nbs}"
-    fmt = lambda name, s: (f"| `{name}` | {s['export_cells']} | {s['median_lines']:g} | {s['median_definitions']:g} | "
-                           f"{s['lines']} | {s['long_lines_pct']:.1f} |")
+    if not rows:
+        return f"no library notebooks (with `#| export` cells) in {nbs}"
+    fmt = lambda name, s: (
+        f"| `{name}` | {s['export_cells']} | {s['median_lines']:g} | {s['median_definitions']:g} | "
+        f"{s['lines']} | {s['long_lines_pct']:.1f} |"
+    )
     n_lines = sum(s["lines"] for s in rows.values())
-    total = {"export_cells": sum(s["export_cells"] for s in rows.values()), "lines": n_lines,
-             "median_lines": statistics.median([s["median_lines"] for s in rows.values()]),
-             "median_definitions": statistics.median([s["median_definitions"] for s in rows.values()]),
-             "long_lines_pct": sum(s["long_lines_pct"] * s["lines"] for s in rows.values()) / max(n_lines, 1)}
-    head = ["| notebook | export cells | median lines | median definitions | exported lines | lines > 120 cols (%) |",
-            "| --- | --- | --- | --- | --- | --- |"]
+    total = {
+        "export_cells": sum(s["export_cells"] for s in rows.values()),
+        "lines": n_lines,
+        "median_lines": statistics.median([s["median_lines"] for s in rows.values()]),
+        "median_definitions": statistics.median([s["median_definitions"] for s in rows.values()]),
+        "long_lines_pct": sum(s["long_lines_pct"] * s["lines"] for s in rows.values()) / max(n_lines, 1),
+    }
+    head = [
+        "| notebook | export cells | median lines | median definitions | exported lines | lines > 120 cols (%) |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
     return "\n".join(head + [fmt(n, s) for n, s in rows.items()] + [fmt(f"all {len(rows)}", total).replace("`", "**")])

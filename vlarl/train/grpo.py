@@ -22,8 +22,17 @@ from trl.trainer.utils import pad
 from ..rewards.caption import caption_detail_reward, caption_hall_reward, caption_obj_reward, caption_temp_reward
 from ..config import GrpoStageConfig, RewardConfig, RunConfig, TrainConfig, cached
 from ..model.vlm import LLM_LINEAR
-from ..rewards.driving import (action_reward, collision_reward, completion_text, driving_format_reward, explanation_reward,
-                           json_action_reward, json_format_reward, l2_reward, parse_json_output)
+from vlarl.rewards.driving import (
+    action_reward,
+    collision_reward,
+    completion_text,
+    driving_format_reward,
+    explanation_reward,
+    json_action_reward,
+    json_format_reward,
+    l2_reward,
+    parse_json_output,
+)
 from ..tasks import TASKS, mixed_dataset, sft_entries, task_instruction
 from .sft import last_checkpoint
 
@@ -34,21 +43,29 @@ __all__ = ['only_task', 'json_description', 'json_semantic_reward', 'task_reward
            'TimedGRPOTrainer', 'StepTimer', 'step_split', 'timed_generation', 'benchmark_grpo_step']
 
 # %% ../../nbs/20_train_grpo.ipynb #21c23cd5
-def only_task(fn, # a trl reward function
-              task: str, # the task whose rows it scores
-              name: str, # the name trl logs it under
-             ):
+def only_task(
+    fn,  # a trl reward function
+    task: str,  # the task whose rows it scores
+    name: str,  # the name trl logs it under
+):
     "A trl reward function scoring the rows of `task` with `fn` and returning None (ignored by trl) for the others."
     mine = task
+
     def reward(completions, task=None, **kwargs):
         n = len(completions)
-        if task is None: raise ValueError(f"{name} needs the dataset column 'task'")
+        if task is None:
+            raise ValueError(f"{name} needs the dataset column 'task'")
         rows = [i for i, t in enumerate(task) if t == mine]
         out = [None] * n
-        if not rows: return out
-        sub = {k: ([v[i] for i in rows] if isinstance(v, (list, tuple)) and len(v) == n else v) for k, v in kwargs.items()}
-        for i, v in zip(rows, fn([completions[i] for i in rows], **sub)): out[i] = float(v)
+        if not rows:
+            return out
+        sub = {
+            k: ([v[i] for i in rows] if isinstance(v, (list, tuple)) and len(v) == n else v) for k, v in kwargs.items()
+        }
+        for i, v in zip(rows, fn([completions[i] for i in rows], **sub)):
+            out[i] = float(v)
         return out
+
     reward.__name__ = reward.__qualname__ = name
     return reward
 
@@ -59,158 +76,284 @@ def json_description(completion) -> str:
     d = obj.get("description")
     return d if isinstance(d, str) else ""
 
+# %% ../../nbs/20_train_grpo.ipynb #cd28acc3
 def json_semantic_reward(semantic_reward):
     "The JSON task's semantic reward: `semantic_reward` (from `make_semantic_reward`) applied to the description."
+
     def json_semantic(completions, clip_id=None, images=None, **kwargs) -> list[float]:
         desc = [json_description(c) for c in completions]
         vals = semantic_reward(desc, clip_id=clip_id, frames=images)
         return [float(v) if d.strip() else 0.0 for v, d in zip(vals, desc)]
+
     return json_semantic
 
 # %% ../../nbs/20_train_grpo.ipynb #c591b248
 def _partial(fn, **kw):
-    def call(completions, **kwargs): return fn(completions, **{**kwargs, **kw})
+    def call(completions, **kwargs):
+        return fn(completions, **{**kwargs, **kw})
+
     return call
 
-def task_rewards(tasks, # the tasks of the run
-                 gc: GrpoStageConfig, # drive and json weights
-                 rc: RewardConfig, # caption weights, L2 scale, collision substeps
-                 semantic_reward=None, # from `vlarl.rewards.semantic.make_semantic_reward` (needed by the json task)
-                ) -> tuple[list, list[float]]:
+# %% ../../nbs/20_train_grpo.ipynb #975b58a5
+def task_rewards(
+    tasks,  # the tasks of the run
+    gc: GrpoStageConfig,  # drive and json weights
+    rc: RewardConfig,  # caption weights, L2 scale, collision substeps
+    semantic_reward=None,  # from `vlarl.rewards.semantic.make_semantic_reward` (needed by the json task)
+) -> tuple[list, list[float]]:
     "trl reward functions (one per component, named `<task>_<component>`) and their weights."
-    table = {"drive": [("format", driving_format_reward), ("l2", _partial(l2_reward, l2_scale=rc.l2_scale)),
-                       ("collision", _partial(collision_reward, collision_substeps=rc.collision_substeps)), ("action", action_reward)],
-             "json": [("format", json_format_reward), ("action", json_action_reward), ("explanation", explanation_reward),
-                      ("semantic", json_semantic_reward(semantic_reward) if semantic_reward else None)],
-             "caption": [("obj", caption_obj_reward), ("temp", caption_temp_reward), ("detail", caption_detail_reward), ("hall", caption_hall_reward)]}
+    table = {
+        "drive": [
+            ("format", driving_format_reward),
+            ("l2", _partial(l2_reward, l2_scale=rc.l2_scale)),
+            ("collision", _partial(collision_reward, collision_substeps=rc.collision_substeps)),
+            ("action", action_reward),
+        ],
+        "json": [
+            ("format", json_format_reward),
+            ("action", json_action_reward),
+            ("explanation", explanation_reward),
+            ("semantic", json_semantic_reward(semantic_reward) if semantic_reward else None),
+        ],
+        "caption": [
+            ("obj", caption_obj_reward),
+            ("temp", caption_temp_reward),
+            ("detail", caption_detail_reward),
+            ("hall", caption_hall_reward),
+        ],
+    }
     weights = {"drive": gc.drive_weights, "json": gc.json_weights, "caption": rc.caption_weights}
     funcs, ws = [], []
     for task in tasks:
-        if task not in table: raise ValueError(f"unknown task {task!r}; choose from {TASKS}")
+        if task not in table:
+            raise ValueError(f"unknown task {task!r}; choose from {TASKS}")
         for (comp, fn), w in zip(table[task], weights[task]):
-            if fn is None: raise ValueError("the json task's semantic reward needs a `semantic_reward` (vlarl.rewards.semantic.make_semantic_reward)")
-            funcs.append(only_task(fn, task, f"{task}_{comp}")); ws.append(float(w))
+            if fn is None:
+                raise ValueError(
+                    "the json task's semantic reward needs a `semantic_reward` "
+                    "(vlarl.rewards.semantic.make_semantic_reward)"
+                )
+            funcs.append(only_task(fn, task, f"{task}_{comp}"))
+            ws.append(float(w))
     return funcs, ws
 
 # %% ../../nbs/20_train_grpo.ipynb #ef603796
-def score_completions(funcs: list, weights: list[float], # from `task_rewards`
-                      completions: list[str], # one completion per row
-                      rows: list[dict], # the dataset rows they answer (columns as trl passes them)
-                     ) -> tuple[np.ndarray, np.ndarray]:
+def score_completions(
+    funcs: list,
+    weights: list[float],  # from `task_rewards`
+    completions: list[str],  # one completion per row
+    rows: list[dict],  # the dataset rows they answer (columns as trl passes them)
+) -> tuple[np.ndarray, np.ndarray]:
     "Per-component rewards (n, k), NaN where a component does not apply, and the weighted totals (n,)."
-    if len(completions) != len(rows): raise ValueError(f"{len(completions)} completions for {len(rows)} rows")
-    if not rows: return np.zeros((0, len(funcs))), np.zeros(0)
+    if len(completions) != len(rows):
+        raise ValueError(f"{len(completions)} completions for {len(rows)} rows")
+    if not rows:
+        return np.zeros((0, len(funcs))), np.zeros(0)
     cols = {k: [r[k] for r in rows] for k in rows[0] if k != "prompt"}
-    m = np.array([[np.nan if v is None else v for v in f(completions, **cols)] for f in funcs], dtype=np.float64).T.reshape(len(rows), len(funcs))
+    m = np.array(
+        [[np.nan if v is None else v for v in f(completions, **cols)] for f in funcs], dtype=np.float64
+    ).T.reshape(len(rows), len(funcs))
     return m, np.nansum(m * np.asarray(weights), axis=1)
 
+# %% ../../nbs/20_train_grpo.ipynb #888bc6eb
 def group_advantages(totals) -> np.ndarray:
-    "GRPO's advantages within one group, as trl computes them: (r - mean) / (std + 1e-4), std with Bessel's correction (eq. 1)."
+    """GRPO's advantages within one group, as trl computes them: (r - mean) / (std + 1e-4), std with Bessel's correction
+    (eq. 1)."""
     r = np.asarray(totals, dtype=np.float64)
     return (r - r.mean()) / ((r.std(ddof=1) if len(r) > 1 else 0.0) + 1e-4)
 
 # %% ../../nbs/20_train_grpo.ipynb #3e0a3359
 def run_detections(run, cfg: RunConfig, samples: list[dict]) -> tuple[dict, str]:
-    "Detected classes per clip id from the run's detection cache, else from the simulator's oracle; and the source used."
+    """Detected classes per clip id from the run's detection cache, else from the simulator's oracle; and the source
+    used."""
     from vlarl.rewards.detect import OracleDetector, clip_classes, detections_path, load_detections
+
     path = detections_path(run, cfg.detect)
     if path.is_file():
         cache = load_detections(path)
         return {s["clip_id"]: clip_classes(cache, s["clip_id"]) for s in samples}, str(path)
-    return {r["clip_id"]: list(r["classes"]) for r in OracleDetector()(samples)}, "oracle (no detection cache in the run)"
+    return {
+        r["clip_id"]: list(r["classes"]) for r in OracleDetector()(samples)
+    }, "oracle (no detection cache in the run)"
 
+# %% ../../nbs/20_train_grpo.ipynb #81705429
 def run_semantic_reward(run, cfg: RunConfig, train: list[dict], samples: list[dict]):
-    "The semantic reward with the run's dual encoder (trained on `train` and saved if absent), clip embeddings of `samples` cached."
-    from vlarl.rewards.semantic import embed_clips, load_dual_encoder, make_semantic_reward, save_dual_encoder, train_dual_encoder
-    def build(tmp: Path): save_dual_encoder(train_dual_encoder(train, cfg.detect.semantic_epochs, cfg.detect.semantic_dim, seed=cfg.seed)[0], tmp)
-    encoder = (load_dual_encoder(cfg.detect.semantic_model) if cfg.detect.semantic_model else
-               cached(Path(run.checkpoints) / "semantic", build, load_dual_encoder, legacy="dual_encoder.json"))
+    """The semantic reward with the run's dual encoder (trained on `train` and saved if absent), clip embeddings of
+    `samples` cached."""
+    from vlarl.rewards.semantic import (
+        embed_clips,
+        load_dual_encoder,
+        make_semantic_reward,
+        save_dual_encoder,
+        train_dual_encoder,
+    )
+
+    def build(tmp: Path):
+        save_dual_encoder(
+            train_dual_encoder(train, cfg.detect.semantic_epochs, cfg.detect.semantic_dim, seed=cfg.seed)[0], tmp
+        )
+
+    encoder = (
+        load_dual_encoder(cfg.detect.semantic_model)
+        if cfg.detect.semantic_model
+        else cached(Path(run.checkpoints) / "semantic", build, load_dual_encoder, legacy="dual_encoder.json")
+    )
     return make_semantic_reward(encoder, embed_clips(encoder, samples))
 
 # %% ../../nbs/20_train_grpo.ipynb #092048e8
-def sft_warmup(model, processor, # the stage-2 VLM (merged) and its processor
-               clips: Dataset, # training clips
-               cfg: RunConfig, # grpo.tasks, grpo.sft_epochs, grpo.sft_lr, stage2's LoRA and batch sizes
-               out_dir, # trainer checkpoints (resumable)
-              ):
+def sft_warmup(
+    model,
+    processor,  # the stage-2 VLM (merged) and its processor
+    clips: Dataset,  # training clips
+    cfg: RunConfig,  # grpo.tasks, grpo.sft_epochs, grpo.sft_lr, stage2's LoRA and batch sizes
+    out_dir,  # trainer checkpoints (resumable)
+):
     "LoRA SFT on the structured ground-truth targets of the GRPO tasks; returns the merged VLM and the trainer."
     from vlarl.model.vlm import add_lora
     from vlarl.train.sft import train_entries
+
     s2 = cfg.stage2
     peft_model = add_lora(model, s2.lora_r, s2.lora_alpha, s2.lora_dropout)
-    tc = TrainConfig(epochs=cfg.grpo.sft_epochs, lr=cfg.grpo.sft_lr, batch_size=s2.batch_size, grad_accum=s2.grad_accum, warmup_ratio=s2.warmup_ratio)
-    trainer = train_entries(peft_model, processor, sft_entries(clips, cfg.grpo.tasks, cfg.grpo.plan_frame), tc, out_dir, cfg.seed)
+    tc = TrainConfig(
+        epochs=cfg.grpo.sft_epochs,
+        lr=cfg.grpo.sft_lr,
+        batch_size=s2.batch_size,
+        grad_accum=s2.grad_accum,
+        warmup_ratio=s2.warmup_ratio,
+    )
+    trainer = train_entries(
+        peft_model, processor, sft_entries(clips, cfg.grpo.tasks, cfg.grpo.plan_frame), tc, out_dir, cfg.seed
+    )
     return peft_model.merge_and_unload(), trainer
 
+# %% ../../nbs/20_train_grpo.ipynb #52b3aa09
 def grpo_start_model(cfg: RunConfig, run, dsd):
     "The GRPO starting point: `checkpoints/grpo_sft` if the run has it, else stage 2 + the SFT warm-up (saved there)."
     from vlarl.model.vlm import load_video_vlm, save_video_vlm
     from vlarl.train.sft import stage2_model
+
     def build(tmp: Path):
         model, processor = stage2_model(cfg, run, dsd)
-        if cfg.grpo.sft_epochs > 0: model, _ = sft_warmup(model, processor, dsd["train"], cfg, Path(run.checkpoints) / "grpo_sft_trainer")
+        if cfg.grpo.sft_epochs > 0:
+            model, _ = sft_warmup(model, processor, dsd["train"], cfg, Path(run.checkpoints) / "grpo_sft_trainer")
         save_video_vlm(model, processor, tmp)
-    return cached(Path(run.checkpoints) / "grpo_sft", build, lambda p: load_video_vlm(p, cfg.model.dtype, cfg.model.device_map),
-                  legacy="config.json")
+
+    return cached(
+        Path(run.checkpoints) / "grpo_sft",
+        build,
+        lambda p: load_video_vlm(p, cfg.model.dtype, cfg.model.device_map),
+        legacy="config.json",
+    )
 
 # %% ../../nbs/20_train_grpo.ipynb #178f949b
-def grpo_args(gc: GrpoStageConfig, # the stage's settings
-              out_dir, # checkpoints and logs
-              seed: int = 0,
-              reward_weights: list[float] | None = None, # one weight per reward function
-              **kw, # any other GRPOConfig field (overrides)
-             ) -> GRPOConfig:
+def grpo_args(
+    gc: GrpoStageConfig,  # the stage's settings
+    out_dir,  # checkpoints and logs
+    seed: int = 0,
+    reward_weights: list[float] | None = None,  # one weight per reward function
+    **kw,  # any other GRPOConfig field (overrides)
+) -> GRPOConfig:
     "trl's GRPOConfig with the papers' objective (see the table above)."
     gpu = torch.cuda.is_available()
-    args = dict(output_dir=str(out_dir), num_generations=gc.num_generations, per_device_train_batch_size=gc.prompts_per_step * gc.num_generations,
-                gradient_accumulation_steps=1, max_steps=gc.steps or -1, num_train_epochs=1, learning_rate=gc.lr,
-                lr_scheduler_type=gc.scheduler, warmup_steps=gc.warmup_ratio, weight_decay=0.0, beta=gc.beta, epsilon=gc.epsilon,
-                num_iterations=gc.num_iterations, reward_weights=reward_weights, temperature=gc.temperature,
-                max_completion_length=gc.max_completion_length, gradient_checkpointing=False,
-                logging_steps=1, save_strategy="steps", save_steps=gc.save_steps, save_total_limit=2, report_to=[], seed=seed,
-                remove_unused_columns=False, dataloader_num_workers=0, use_cpu=not gpu, bf16=gpu, disable_tqdm=True,
-                use_vllm=gc.use_vllm, vllm_mode=gc.vllm_mode, **gc.trl)          # `grpo.trl`: the objective's switches, any trl field
-    # the KV cache in rollouts: trl's generation config leaves `use_cache` to the model's, and a model saved by a Trainer says False,
-    # which makes every new token re-read the whole prompt (tiny drive_visual step: 68 s without it)
+    args = dict(
+        output_dir=str(out_dir),
+        num_generations=gc.num_generations,
+        per_device_train_batch_size=gc.prompts_per_step * gc.num_generations,
+        gradient_accumulation_steps=1,
+        max_steps=gc.steps or -1,
+        num_train_epochs=1,
+        learning_rate=gc.lr,
+        lr_scheduler_type=gc.scheduler,
+        warmup_steps=gc.warmup_ratio,
+        weight_decay=0.0,
+        beta=gc.beta,
+        epsilon=gc.epsilon,
+        num_iterations=gc.num_iterations,
+        reward_weights=reward_weights,
+        temperature=gc.temperature,
+        max_completion_length=gc.max_completion_length,
+        gradient_checkpointing=False,
+        logging_steps=1,
+        save_strategy="steps",
+        save_steps=gc.save_steps,
+        save_total_limit=2,
+        report_to=[],
+        seed=seed,
+        remove_unused_columns=False,
+        dataloader_num_workers=0,
+        use_cpu=not gpu,
+        bf16=gpu,
+        disable_tqdm=True,
+        use_vllm=gc.use_vllm,
+        vllm_mode=gc.vllm_mode,
+        **gc.trl,
+    )  # `grpo.trl`: the objective's switches, any trl field
+    # the KV cache in rollouts: trl's generation config leaves `use_cache` to the model's, and a model saved by a
+    # Trainer says False, which makes every new token re-read the whole prompt (tiny drive_visual step: 68 s without it)
     args["generation_kwargs"] = {"use_cache": True, **(kw.pop("generation_kwargs", None) or {})}
-    if gc.vllm_server_base_url: args["vllm_server_base_url"] = gc.vllm_server_base_url
+    if gc.vllm_server_base_url:
+        args["vllm_server_base_url"] = gc.vllm_server_base_url
     if gc.use_vllm and not is_vllm_available():
-        raise ImportError("grpo.use_vllm=true needs vLLM in this environment: pip install vllm (see nbs/80_tools_launch.ipynb)")
+        raise ImportError(
+            "grpo.use_vllm=true needs vLLM in this environment: pip install vllm (see nbs/80_tools_launch.ipynb)"
+        )
     return GRPOConfig(**{**args, **kw})
 
 # %% ../../nbs/20_train_grpo.ipynb #6fa98954
-def make_grpo_trainer(model, processor, # the starting VLM (merged) and its processor
-                      train_ds: Dataset, # rows from `task_dataset` / `mixed_dataset`
-                      funcs: list, weights: list[float], # from `task_rewards`
-                      gc: GrpoStageConfig, out_dir, seed: int = 0,
-                      callbacks=(), # transformers callbacks
-                      trainer_cls=GRPOTrainer, # GRPOTrainer or a subclass (e.g. `TimedGRPOTrainer`)
-                      rollout_func=None, # trl's `rollout_func` hook (e.g. `grammar_rollout(...)`); None: trl's own generation
-                      **kw, # GRPOConfig overrides
-                     ) -> GRPOTrainer:
+def make_grpo_trainer(
+    model,
+    processor,  # the starting VLM (merged) and its processor
+    train_ds: Dataset,  # rows from `task_dataset` / `mixed_dataset`
+    funcs: list,
+    weights: list[float],  # from `task_rewards`
+    gc: GrpoStageConfig,
+    out_dir,
+    seed: int = 0,
+    callbacks=(),  # transformers callbacks
+    trainer_cls=GRPOTrainer,  # GRPOTrainer or a subclass (e.g. `TimedGRPOTrainer`)
+    rollout_func=None,  # trl's `rollout_func` hook (e.g. `grammar_rollout(...)`); None: trl's own generation
+    **kw,  # GRPOConfig overrides
+) -> GRPOTrainer:
     "trl's GRPOTrainer on the VLM with a fresh LoRA (its disabled adapter is the reference policy)."
     from peft import LoraConfig
-    if len(train_ds) == 0: raise ValueError("no GRPO prompts to train on")
+
+    if len(train_ds) == 0:
+        raise ValueError("no GRPO prompts to train on")
     lora = LoraConfig(r=gc.lora_r, lora_alpha=gc.lora_alpha, lora_dropout=0.0, target_modules=LLM_LINEAR)
     extra = {} if rollout_func is None else {"rollout_func": rollout_func}
-    return trainer_cls(model=model, reward_funcs=funcs, args=grpo_args(gc, out_dir, seed, weights, **kw), train_dataset=train_ds,
-                       processing_class=processor, peft_config=lora, callbacks=list(callbacks), **extra)
+    return trainer_cls(
+        model=model,
+        reward_funcs=funcs,
+        args=grpo_args(gc, out_dir, seed, weights, **kw),
+        train_dataset=train_ds,
+        processing_class=processor,
+        peft_config=lora,
+        callbacks=list(callbacks),
+        **extra,
+    )
 
+# %% ../../nbs/20_train_grpo.ipynb #91fe65b6
 def load_finished_adapter(trainer: GRPOTrainer, ckpt: str | Path, state: TrainerState) -> GRPOTrainer:
     "Put a finished run's LoRA weights (peft's public loader) and its log into `trainer`, without a training step."
     from peft import set_peft_model_state_dict
     from safetensors.torch import load_file
+
     weights = Path(ckpt) / "adapter_model.safetensors"
-    if not weights.is_file(): raise FileNotFoundError(f"{ckpt} has no adapter_model.safetensors: a half-written checkpoint?")
+    if not weights.is_file():
+        raise FileNotFoundError(f"{ckpt} has no adapter_model.safetensors: a half-written checkpoint?")
     set_peft_model_state_dict(trainer.model, load_file(str(weights)))
     trainer.state = state
     return trainer
 
+# %% ../../nbs/20_train_grpo.ipynb #a0c9f167
 def train_grpo(trainer: GRPOTrainer, resume: bool = True) -> GRPOTrainer:
-    "Train, continuing from the last `checkpoint-N` in the trainer's output folder when `resume`; a finished run is loaded, not stepped again."
+    """Train, continuing from the last `checkpoint-N` in the trainer's output folder when `resume`; a finished run is
+    loaded, not stepped again."""
     ckpt = last_checkpoint(trainer.args.output_dir) if resume else None
     state = TrainerState.load_from_json(str(Path(ckpt) / "trainer_state.json")) if ckpt else None
-    if state is not None and state.global_step >= (trainer.args.max_steps if trainer.args.max_steps > 0 else state.max_steps):
+    if state is not None and state.global_step >= (
+        trainer.args.max_steps if trainer.args.max_steps > 0 else state.max_steps
+    ):
         return load_finished_adapter(trainer, ckpt, state)
     trainer.train(resume_from_checkpoint=ckpt)
     return trainer
@@ -218,62 +361,100 @@ def train_grpo(trainer: GRPOTrainer, resume: bool = True) -> GRPOTrainer:
 # %% ../../nbs/20_train_grpo.ipynb #0c78bf28
 def cut_after_eos(ids: list[int], eos: list[int]) -> list[int]:
     "A completion up to and including its first EOS token (the tokens trl's loss sees)."
-    return next((ids[:i + 1] for i, t in enumerate(ids) if t in eos), ids)
+    return next((ids[: i + 1] for i, t in enumerate(ids) if t in eos), ids)
 
+# %% ../../nbs/20_train_grpo.ipynb #2e92a0ec
 def _render_prompts(trainer: GRPOTrainer, prompts: list) -> dict:
     "The prompts through the trainer's processor and chat template, unpadded, with the processor's image fields."
     proc = trainer.processing_class
-    if isinstance(proc, ProcessorMixin): prompts = [prepare_multimodal_messages(p) for p in prompts]
-    return proc.apply_chat_template(conversation=prompts, chat_template=trainer.chat_template, add_generation_prompt=True,
-                                    tokenize=True, return_dict=True, **trainer.chat_template_kwargs)
+    if isinstance(proc, ProcessorMixin):
+        prompts = [prepare_multimodal_messages(p) for p in prompts]
+    return proc.apply_chat_template(
+        conversation=prompts,
+        chat_template=trainer.chat_template,
+        add_generation_prompt=True,
+        tokenize=True,
+        return_dict=True,
+        **trainer.chat_template_kwargs,
+    )
 
-def transformers_rollout(prompts: list, # the per-process prompts trl hands its `rollout_func` (images inside)
-                         trainer: GRPOTrainer,
-                         logits_processor: LogitsProcessor | None = None, # e.g. a grammar; None: plain sampling
-                        ) -> dict:
+# %% ../../nbs/20_train_grpo.ipynb #871b0874
+def transformers_rollout(
+    prompts: list,  # the per-process prompts trl hands its `rollout_func` (images inside)
+    trainer: GRPOTrainer,
+    logits_processor: LogitsProcessor | None = None,  # e.g. a grammar; None: plain sampling
+) -> dict:
     "trl's `rollout_func` contract fulfilled with transformers' `generate` under the trainer's generation config."
     enc = _render_prompts(trainer, prompts)
     tok = getattr(trainer.processing_class, "tokenizer", trainer.processing_class)
     rows = [torch.as_tensor(r, dtype=torch.long) for r in enc["input_ids"]]
-    ids = pad(rows, tok.pad_token_id, "left", trainer.pad_to_multiple_of)          # trl's own padding, as its generate path
+    ids = pad(rows, tok.pad_token_id, "left", trainer.pad_to_multiple_of)  # trl's own padding, as its generate path
     mask = pad([torch.ones_like(r) for r in rows], 0, "left", trainer.pad_to_multiple_of)
     device = trainer.accelerator.device
     extra = {k: v.to(device) for k, v in enc.items() if k not in ("input_ids", "attention_mask") and torch.is_tensor(v)}
     procs = LogitsProcessorList([] if logits_processor is None else [logits_processor])
-    with unwrap_model_for_generation(trainer.model_wrapped, trainer.accelerator, generation_kwargs=trainer.generation_kwargs) as model, torch.no_grad():
-        out = model.generate(input_ids=ids.to(device), attention_mask=mask.to(device), **extra,
-                             generation_config=trainer.generation_config, logits_processor=procs)
-    completions = [cut_after_eos(row.tolist(), trainer.eos_token_ids) for row in out[:, ids.shape[1]:].cpu()]
+    with (
+        unwrap_model_for_generation(
+            trainer.model_wrapped, trainer.accelerator, generation_kwargs=trainer.generation_kwargs
+        ) as model,
+        torch.no_grad(),
+    ):
+        out = model.generate(
+            input_ids=ids.to(device),
+            attention_mask=mask.to(device),
+            **extra,
+            generation_config=trainer.generation_config,
+            logits_processor=procs,
+        )
+    completions = [cut_after_eos(row.tolist(), trainer.eos_token_ids) for row in out[:, ids.shape[1] :].cpu()]
     return {"prompt_ids": [list(r) for r in enc["input_ids"]], "completion_ids": completions, "logprobs": None}
 
-def grammar_rollout(make_processor_fn, # () -> a fresh LogitsProcessor for each `generate` call (it may hold state)
-                   ):
+# %% ../../nbs/20_train_grpo.ipynb #935259fd
+def grammar_rollout(
+    make_processor_fn,  # () -> a fresh LogitsProcessor for each `generate` call (it may hold state)
+):
     "A `rollout_func` that decodes every batch of rollouts under a fresh logits processor from `make_processor_fn`."
-    def rollout(prompts: list, trainer: GRPOTrainer) -> dict: return transformers_rollout(prompts, trainer, make_processor_fn())
+
+    def rollout(prompts: list, trainer: GRPOTrainer) -> dict:
+        return transformers_rollout(prompts, trainer, make_processor_fn())
+
     return rollout
 
 # %% ../../nbs/20_train_grpo.ipynb #a7c1d07a
 class TimedGRPOTrainer(GRPOTrainer):
-    "GRPOTrainer that records, per optimiser step, the seconds spent generating, rewarding, scoring and back-propagating."
+    """GRPOTrainer that records, per optimiser step, the seconds spent generating, rewarding, scoring and
+    back-propagating."""
+
     def __init__(self, *args, reward_funcs: list, rollout_func=None, **kwargs):
         self.timings, self._t, self._step_t0 = [], {}, None
-        super().__init__(*args, reward_funcs=[self._timed_reward(f) for f in reward_funcs],
-                         rollout_func=self._timed_rollout(rollout_func or transformers_rollout), **kwargs)
+        super().__init__(
+            *args,
+            reward_funcs=[self._timed_reward(f) for f in reward_funcs],
+            rollout_func=self._timed_rollout(rollout_func or transformers_rollout),
+            **kwargs,
+        )
 
-    def _add(self, key: str, seconds: float): self._t[key] = self._t.get(key, 0.0) + seconds
+    def _add(self, key: str, seconds: float):
+        self._t[key] = self._t.get(key, 0.0) + seconds
 
     def _timed_reward(self, fn):
-        @functools.wraps(fn)                          # trl logs a reward under its function's __name__
+        @functools.wraps(fn)  # trl logs a reward under its function's __name__
         def reward(*args, **kwargs):
-            t0 = time.perf_counter(); out = fn(*args, **kwargs); self._add("reward", time.perf_counter() - t0)
+            t0 = time.perf_counter()
+            out = fn(*args, **kwargs)
+            self._add("reward", time.perf_counter() - t0)
             return out
+
         return reward
 
     def _timed_rollout(self, fn):
         def rollout(prompts: list, trainer: GRPOTrainer) -> dict:
-            t0 = time.perf_counter(); out = fn(prompts, trainer); self._add("generation", time.perf_counter() - t0)
+            t0 = time.perf_counter()
+            out = fn(prompts, trainer)
+            self._add("generation", time.perf_counter() - t0)
             self._add("generated_tokens", float(sum(len(c) for c in out["completion_ids"])))
             return out
+
         return rollout
 
     def training_step(self, *args, **kwargs):
@@ -283,72 +464,136 @@ class TimedGRPOTrainer(GRPOTrainer):
         return out
 
     def compute_loss(self, *args, **kwargs):
-        if self._step_t0 is not None: self._add("prepare", time.perf_counter() - self._step_t0)
+        if self._step_t0 is not None:
+            self._add("prepare", time.perf_counter() - self._step_t0)
         return super().compute_loss(*args, **kwargs)
 
+# %% ../../nbs/20_train_grpo.ipynb #a3364afc
 class StepTimer(TrainerCallback):
     "Closes a `TimedGRPOTrainer` step's record at each optimiser step (wall time included)."
-    def __init__(self, trainer: TimedGRPOTrainer): self.trainer, self.t0 = trainer, None
-    def on_step_begin(self, args, state, control, **kw): self.t0 = time.perf_counter()
+
+    def __init__(self, trainer: TimedGRPOTrainer):
+        self.trainer, self.t0 = trainer, None
+
+    def on_step_begin(self, args, state, control, **kw):
+        self.t0 = time.perf_counter()
+
     def on_step_end(self, args, state, control, **kw):
-        t = self.trainer._t; self.trainer._t = {}
+        t = self.trainer._t
+        self.trainer._t = {}
         self.trainer.timings.append(step_split(t, time.perf_counter() - self.t0))
 
+# %% ../../nbs/20_train_grpo.ipynb #0ff5d000
 def step_split(t: dict, wall: float) -> dict:
-    "Seconds of one step by part: generation, reward, scoring (old/ref log-probs, rendering), loss forward+backward, optimiser/other."
+    """Seconds of one step by part: generation, reward, scoring (old/ref log-probs, rendering), loss forward+backward,
+    optimiser/other."""
     scoring = t.get("prepare", 0.0) - t.get("generation", 0.0) - t.get("reward", 0.0)
     backward = t.get("training_step", 0.0) - t.get("prepare", 0.0)
-    parts = {"generation": t.get("generation", 0.0), "reward": t.get("reward", 0.0), "scoring": scoring, "backward": backward}
-    return {**parts, "other": wall - sum(parts.values()), "step": wall, "generated_tokens": t.get("generated_tokens", 0.0)}
+    parts = {
+        "generation": t.get("generation", 0.0),
+        "reward": t.get("reward", 0.0),
+        "scoring": scoring,
+        "backward": backward,
+    }
+    return {
+        **parts,
+        "other": wall - sum(parts.values()),
+        "step": wall,
+        "generated_tokens": t.get("generated_tokens", 0.0),
+    }
 
 # %% ../../nbs/20_train_grpo.ipynb #c4b4a3dc
 @torch.no_grad()
 def timed_generation(model, processor, frames: list, instruction: str, tokens: int, batch_size: int) -> float:
-    "Generated tokens per second, sampling exactly `tokens` tokens for each clip in `frames`, `batch_size` at a time (KV-cached)."
+    """Generated tokens per second, sampling exactly `tokens` tokens for each clip in `frames`, `batch_size` at a time
+    (KV-cached)."""
     from vlarl.model.vlm import encode_videos
+
     model.eval()
     t0 = time.perf_counter()
     for i in range(0, len(frames), batch_size):
-        batch = encode_videos(processor, frames[i:i + batch_size], [instruction] * len(frames[i:i + batch_size]), num_frames=model.config.num_frames).to(model.device)
+        batch = encode_videos(
+            processor,
+            frames[i : i + batch_size],
+            [instruction] * len(frames[i : i + batch_size]),
+            num_frames=model.config.num_frames,
+        ).to(model.device)
         model.generate(**batch, max_new_tokens=tokens, min_new_tokens=tokens, do_sample=True, use_cache=True)
     return len(frames) * tokens / (time.perf_counter() - t0)
 
 # %% ../../nbs/20_train_grpo.ipynb #94eb64b4
-def benchmark_grpo_step(cfg: RunConfig | None = None, # run config (world, model and grpo sections)
-                        size: int = 3, # GRPO steps timed (after one warm-up step)
-                       ) -> dict:
-    "Seconds per GRPO step split into generation / reward / scoring / backward / other, reward share, generated tokens/s."
+def benchmark_grpo_step(
+    cfg: RunConfig | None = None,  # run config (world, model and grpo sections)
+    size: int = 3,  # GRPO steps timed (after one warm-up step)
+) -> dict:
+    """Seconds per GRPO step split into generation / reward / scoring / backward / other, reward share, generated
+    tokens/s."""
     from vlarl.config import build_config
     from vlarl.data.clips import record_clips
-    from vlarl.model.vlm import assemble_video_vlm, make_processor, tiny_text_config, tiny_vision_config, train_tokenizer
+    from vlarl.model.vlm import (
+        assemble_video_vlm,
+        make_processor,
+        tiny_text_config,
+        tiny_vision_config,
+        train_tokenizer,
+    )
     from vlarl.rewards.semantic import TinyDualEncoder, make_semantic_reward
     from vlarl.train.sft import tokenizer_corpus
     from transformers import AutoModelForCausalLM, SiglipVisionModel
     import copy
     import tempfile
-    cfg = copy.deepcopy(cfg or build_config())            # sized here for the benchmark; the caller's config is left as it was
-    cfg.world.clips_per_scenario = max(1, -(-cfg.grpo.prompts_per_step * (size + 1) // (len(cfg.world.scenarios) * len(cfg.grpo.tasks))))
+
+    cfg = copy.deepcopy(cfg or build_config())  # sized here for the benchmark; the caller's config is left as it was
+    cfg.world.clips_per_scenario = max(
+        1, -(-cfg.grpo.prompts_per_step * (size + 1) // (len(cfg.world.scenarios) * len(cfg.grpo.tasks)))
+    )
     clips = record_clips(cfg, progress=False)
     tok = train_tokenizer(tokenizer_corpus(clips, cfg.world.frames), cfg.model.vocab_size)
     torch.manual_seed(cfg.seed)
-    model = assemble_video_vlm(SiglipVisionModel(tiny_vision_config(cfg.model, cfg.world.image_size)),
-                               AutoModelForCausalLM.from_config(tiny_text_config(cfg.model, len(tok))), tok, cfg.world.frames)
+    model = assemble_video_vlm(
+        SiglipVisionModel(tiny_vision_config(cfg.model, cfg.world.image_size)),
+        AutoModelForCausalLM.from_config(tiny_text_config(cfg.model, len(tok))),
+        tok,
+        cfg.world.frames,
+    )
     processor = make_processor(tok, cfg.world.image_size, cfg.model.patch_size)
     dets = {c: sorted({a["cls"] for a in ag}) for c, ag in zip(clips["clip_id"], clips["agents"])}
-    funcs, ws = task_rewards(cfg.grpo.tasks, cfg.grpo, cfg.rewards, make_semantic_reward(TinyDualEncoder(cfg.detect.semantic_dim)))
+    funcs, ws = task_rewards(
+        cfg.grpo.tasks, cfg.grpo, cfg.rewards, make_semantic_reward(TinyDualEncoder(cfg.detect.semantic_dim))
+    )
     L = cfg.grpo.max_completion_length
     with tempfile.TemporaryDirectory() as d:
-        trainer = make_grpo_trainer(model, processor, mixed_dataset(clips, cfg.grpo.tasks, dets, cfg.grpo.plan_frame), funcs, ws, cfg.grpo, d, cfg.seed,
-                                    trainer_cls=TimedGRPOTrainer, save_strategy="no", max_steps=size + 1, generation_kwargs={"min_new_tokens": L})
+        trainer = make_grpo_trainer(
+            model,
+            processor,
+            mixed_dataset(clips, cfg.grpo.tasks, dets, cfg.grpo.plan_frame),
+            funcs,
+            ws,
+            cfg.grpo,
+            d,
+            cfg.seed,
+            trainer_cls=TimedGRPOTrainer,
+            save_strategy="no",
+            max_steps=size + 1,
+            generation_kwargs={"min_new_tokens": L},
+        )
         trainer.add_callback(StepTimer(trainer))
         trainer.train()
-    steps = trainer.timings[1:]                      # the first step warms caches up
+    steps = trainer.timings[1:]  # the first step warms caches up
     mean = {k: float(np.mean([s[k] for s in steps])) for k in steps[0]}
     G, frames = cfg.grpo.num_generations, clips[0]["frames"]
-    batched, single = (timed_generation(model, processor, [frames] * G, task_instruction(clips[0], "drive"), L, b) for b in (G, 1))
-    out = {"steps_timed": len(steps), "G": G, "prompts_per_step": cfg.grpo.prompts_per_step, "max_completion_length": L,
-           **{f"{k}_s": v for k, v in mean.items() if k != "generated_tokens"},
-           **{f"{k}_share": mean[k] / mean["step"] for k in ("generation", "reward", "scoring", "backward", "other")},
-           "trainer_tokens_per_s": mean["generated_tokens"] / mean["generation"],
-           "group_tokens_per_s_batched": batched, "group_tokens_per_s_one_by_one": single}
+    batched, single = (
+        timed_generation(model, processor, [frames] * G, task_instruction(clips[0], "drive"), L, b) for b in (G, 1)
+    )
+    out = {
+        "steps_timed": len(steps),
+        "G": G,
+        "prompts_per_step": cfg.grpo.prompts_per_step,
+        "max_completion_length": L,
+        **{f"{k}_s": v for k, v in mean.items() if k != "generated_tokens"},
+        **{f"{k}_share": mean[k] / mean["step"] for k in ("generation", "reward", "scoring", "backward", "other")},
+        "trainer_tokens_per_s": mean["generated_tokens"] / mean["generation"],
+        "group_tokens_per_s_batched": batched,
+        "group_tokens_per_s_one_by_one": single,
+    }
     return out

@@ -14,12 +14,27 @@ from pathlib import Path
 import numpy as np
 import torch
 from datasets import Dataset, concatenate_datasets
-from transformers import AutoModelForCausalLM, DataCollatorForLanguageModeling, SiglipVisionModel, Trainer, TrainingArguments
+from transformers import (
+    AutoModelForCausalLM,
+    DataCollatorForLanguageModeling,
+    SiglipVisionModel,
+    Trainer,
+    TrainingArguments,
+)
 
 from ..model.checkpoints import resolve_llm
 from ..config import ModelConfig, RunConfig, TrainConfig, atomic_dir, cached, is_built
-from ..model.vlm import (INSTRUCTION_CONCISE, INSTRUCTION_DETAILED, INSTRUCTION_RAW, VideoCollator, build_video_vlm,
-                         tiny_text_config, tiny_vision_config, train_tokenizer, video_messages)
+from vlarl.model.vlm import (
+    INSTRUCTION_CONCISE,
+    INSTRUCTION_DETAILED,
+    INSTRUCTION_RAW,
+    VideoCollator,
+    build_video_vlm,
+    tiny_text_config,
+    tiny_vision_config,
+    train_tokenizer,
+    video_messages,
+)
 from ..tasks import structured_texts
 from ..schema import AGENT_CLASSES, CLASS_PLURAL
 
@@ -38,14 +53,19 @@ __all__ = ['ALIGN_ENTRIES', 'SPLIT_ENTRIES', 'VISION_CLASSES', 'STAGE1_PARTS', '
 ALIGN_ENTRIES = [(INSTRUCTION_RAW, "caption_raw")]
 SPLIT_ENTRIES = [(INSTRUCTION_DETAILED, "caption_detailed"), (INSTRUCTION_CONCISE, "caption_concise")]
 
-def make_entries(clips: Dataset, # clips of one split
-                 pairs: list[tuple[str, str]], # (instruction, caption column) per entry kind
-                ) -> Dataset:
+
+def make_entries(
+    clips: Dataset,  # clips of one split
+    pairs: list[tuple[str, str]],  # (instruction, caption column) per entry kind
+) -> Dataset:
     "One entry (clip_id, frames, instruction, target) per clip and instruction."
-    if len(clips) == 0: raise ValueError("no clips to make training entries from")
+    if len(clips) == 0:
+        raise ValueError("no clips to make training entries from")
     base = clips.select_columns(["clip_id", "frames"] + sorted({c for _, c in pairs}))
-    parts = [base.map(lambda ex, i=i, c=c: {"instruction": i, "target": ex[c]}, remove_columns=sorted({c for _, c in pairs}))
-             for i, c in pairs]
+    parts = [
+        base.map(lambda ex, i=i, c=c: {"instruction": i, "target": ex[c]}, remove_columns=sorted({c for _, c in pairs}))
+        for i, c in pairs
+    ]
     return concatenate_datasets(parts)
 
 # %% ../../nbs/03b_train_sft.ipynb #edcf8a00
@@ -53,74 +73,127 @@ def caption_texts(clips: Dataset) -> list[str]:
     "Every caption of the clips (raw, detailed, concise)."
     return [t for c in ("caption_raw", "caption_detailed", "caption_concise") for t in clips[c]]
 
+# %% ../../nbs/03b_train_sft.ipynb #28ba0e27
 def tokenizer_corpus(clips: Dataset, num_frames: int) -> list[str]:
-    "Captions, every prompt the stages use, and the GRPO tasks' structured texts: the tiny tokenizer's and LM's training text."
-    prompts = [m["content"][-1]["text"] for i in (INSTRUCTION_RAW, INSTRUCTION_DETAILED, INSTRUCTION_CONCISE) for m in video_messages(i, 1)]
+    """Captions, every prompt the stages use, and the GRPO tasks' structured texts: the tiny tokenizer's and LM's
+    training text."""
+    prompts = [
+        m["content"][-1]["text"]
+        for i in (INSTRUCTION_RAW, INSTRUCTION_DETAILED, INSTRUCTION_CONCISE)
+        for m in video_messages(i, 1)
+    ]
     return caption_texts(clips) + prompts * 20 + structured_texts(clips)
 
+# %% ../../nbs/03b_train_sft.ipynb #779d1795
 def cpu_has_bf16() -> bool:
     "Whether this CPU computes bf16 natively (AVX512-BF16 or AMX), so that bf16 autocast speeds training up."
-    try: flags = Path("/proc/cpuinfo").read_text().split("flags", 1)[1].split("\n", 1)[0].split()
-    except (OSError, IndexError): return False
+    try:
+        flags = Path("/proc/cpuinfo").read_text().split("flags", 1)[1].split("\n", 1)[0].split()
+    except (OSError, IndexError):
+        return False
     return bool({"avx512_bf16", "amx_bf16"} & set(flags))
 
+# %% ../../nbs/03b_train_sft.ipynb #8c7d7ab0
 def _args(out_dir, tc: TrainConfig, seed: int, **kw) -> TrainingArguments:
-    "TrainingArguments of a stage: AdamW, cosine schedule with warm-up, checkpoints every epoch, bf16 autocast where native."
+    """TrainingArguments of a stage: AdamW, cosine schedule with warm-up, checkpoints every epoch, bf16 autocast where
+    native."""
     gpu = torch.cuda.is_available()
-    args = dict(output_dir=str(out_dir), num_train_epochs=tc.epochs, learning_rate=tc.lr,
-                per_device_train_batch_size=tc.batch_size, gradient_accumulation_steps=tc.grad_accum,
-                lr_scheduler_type="cosine", warmup_steps=tc.warmup_ratio, weight_decay=0.0, optim="adamw_torch",
-                logging_steps=1, save_strategy="epoch", save_total_limit=2, report_to=[], seed=seed,
-                remove_unused_columns=False, dataloader_num_workers=0, use_cpu=not gpu, bf16=gpu or cpu_has_bf16())
+    args = dict(
+        output_dir=str(out_dir),
+        num_train_epochs=tc.epochs,
+        learning_rate=tc.lr,
+        per_device_train_batch_size=tc.batch_size,
+        gradient_accumulation_steps=tc.grad_accum,
+        lr_scheduler_type="cosine",
+        warmup_steps=tc.warmup_ratio,
+        weight_decay=0.0,
+        optim="adamw_torch",
+        logging_steps=1,
+        save_strategy="epoch",
+        save_total_limit=2,
+        report_to=[],
+        seed=seed,
+        remove_unused_columns=False,
+        dataloader_num_workers=0,
+        use_cpu=not gpu,
+        bf16=gpu or cpu_has_bf16(),
+    )
     return TrainingArguments(**{**args, **kw})
 
-def pretrain_tiny_llm(texts: list[str], # training text
-                      mc: ModelConfig, # tiny sizes and pretraining settings
-                      out_dir, # where the checkpoint (model + tokenizer) goes
-                      seed: int = 0,
-                     ) -> Path:
+# %% ../../nbs/03b_train_sft.ipynb #1a8a3a99
+def pretrain_tiny_llm(
+    texts: list[str],  # training text
+    mc: ModelConfig,  # tiny sizes and pretraining settings
+    out_dir,  # where the checkpoint (model + tokenizer) goes
+    seed: int = 0,
+) -> Path:
     "Train a tokenizer and pretrain a tiny Qwen3 LM on `texts`; save both to `out_dir`."
     out_dir = Path(out_dir)
     tok = train_tokenizer(texts, mc.vocab_size)
     torch.manual_seed(seed)
     lm = AutoModelForCausalLM.from_config(tiny_text_config(mc, len(tok)))
-    ds = Dataset.from_dict({"text": [t + tok.eos_token for t in texts]}).map(lambda b: tok(b["text"]), batched=True, remove_columns=["text"])
+    ds = Dataset.from_dict({"text": [t + tok.eos_token for t in texts]}).map(
+        lambda b: tok(b["text"]), batched=True, remove_columns=["text"]
+    )
     tc = TrainConfig(epochs=mc.pretrain_epochs, lr=mc.pretrain_lr, batch_size=16)
-    Trainer(model=lm, args=_args(out_dir / "trainer", tc, seed, save_strategy="no"), train_dataset=ds,
-            data_collator=DataCollatorForLanguageModeling(tok, mlm=False)).train()
-    lm.save_pretrained(out_dir); tok.save_pretrained(out_dir)
+    Trainer(
+        model=lm,
+        args=_args(out_dir / "trainer", tc, seed, save_strategy="no"),
+        train_dataset=ds,
+        data_collator=DataCollatorForLanguageModeling(tok, mlm=False),
+    ).train()
+    lm.save_pretrained(out_dir)
+    tok.save_pretrained(out_dir)
     return out_dir
 
+# %% ../../nbs/03b_train_sft.ipynb #3f1ca1a4
 VISION_CLASSES = [c for c in AGENT_CLASSES if c != "obstacle"]
+
 
 def frame_class_targets(agents: list[dict], k: int) -> list[float]:
     "Multi-hot: which of `VISION_CLASSES` are visible in frame k of a clip."
     seen = {a["cls"] for a in agents if a["visible"][k]}
     return [float(c in seen) for c in VISION_CLASSES]
 
-def class_presence_loss(patch_logits: torch.Tensor, # (B, patches, classes)
-                        targets: torch.Tensor, # (B, classes) multi-hot
-                       ) -> torch.Tensor:
+# %% ../../nbs/03b_train_sft.ipynb #1735a105
+def class_presence_loss(
+    patch_logits: torch.Tensor,  # (B, patches, classes)
+    targets: torch.Tensor,  # (B, classes) multi-hot
+) -> torch.Tensor:
     "BCE of each class's strongest patch against its presence in the frame: the class must be visible in some patch."
     return torch.nn.functional.binary_cross_entropy_with_logits(patch_logits.amax(1), targets)
 
-def pretrain_tiny_vision(clips: Dataset, # training clips: one random frame of each, with its raw caption
-                         tokenizer, # the tiny tokenizer (for SigLIP's text tower)
-                         mc: ModelConfig, # tiny sizes and pretraining settings
-                         image_size: int, # frame side
-                         out_dir, # where the SiglipVisionModel checkpoint goes
-                         seed: int = 0,
-                        ) -> Path:
-    "Pretrain a tiny SigLIP (sigmoid image-text loss, plus the per-patch class-presence loss) on frames; save its vision tower."
+# %% ../../nbs/03b_train_sft.ipynb #82ffeb5c
+def pretrain_tiny_vision(
+    clips: Dataset,  # training clips: one random frame of each, with its raw caption
+    tokenizer,  # the tiny tokenizer (for SigLIP's text tower)
+    mc: ModelConfig,  # tiny sizes and pretraining settings
+    image_size: int,  # frame side
+    out_dir,  # where the SiglipVisionModel checkpoint goes
+    seed: int = 0,
+) -> Path:
+    """Pretrain a tiny SigLIP (sigmoid image-text loss, plus the per-patch class-presence loss) on frames; save its
+    vision tower."""
     from transformers import SiglipConfig, SiglipImageProcessor, SiglipModel, SiglipTextConfig
+
     torch.manual_seed(seed)
     vcfg = tiny_vision_config(mc, image_size)
-    tcfg = SiglipTextConfig(vocab_size=len(tokenizer), hidden_size=mc.vision_hidden, intermediate_size=2 * mc.vision_hidden,
-                            num_hidden_layers=mc.vision_layers, num_attention_heads=vcfg.num_attention_heads, max_position_embeddings=64,
-                            pad_token_id=tokenizer.pad_token_id, bos_token_id=None, eos_token_id=tokenizer.eos_token_id)
+    tcfg = SiglipTextConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=mc.vision_hidden,
+        intermediate_size=2 * mc.vision_hidden,
+        num_hidden_layers=mc.vision_layers,
+        num_attention_heads=vcfg.num_attention_heads,
+        max_position_embeddings=64,
+        pad_token_id=tokenizer.pad_token_id,
+        bos_token_id=None,
+        eos_token_id=tokenizer.eos_token_id,
+    )
     siglip = SiglipModel(SiglipConfig(text_config=tcfg.to_dict(), vision_config=vcfg.to_dict()))
-    ip = SiglipImageProcessor(size={"height": image_size, "width": image_size}, image_mean=[0.5] * 3, image_std=[0.5] * 3)
-    head = torch.nn.Linear(vcfg.hidden_size, len(VISION_CLASSES))     # per-patch class logits, dropped after pretraining
+    ip = SiglipImageProcessor(
+        size={"height": image_size, "width": image_size}, image_mean=[0.5] * 3, image_std=[0.5] * 3
+    )
+    head = torch.nn.Linear(vcfg.hidden_size, len(VISION_CLASSES))  # per-patch class logits, dropped after pretraining
     rng = np.random.default_rng(seed)
     opt = torch.optim.AdamW([*siglip.parameters(), *head.parameters()], lr=mc.vision_pretrain_lr)
     frames, captions, agents = clips["frames"], clips["caption_raw"], clips["agents"]
@@ -128,49 +201,82 @@ def pretrain_tiny_vision(clips: Dataset, # training clips: one random frame of e
         for idx in np.array_split(rng.permutation(len(frames)), max(len(frames) // 16, 1)):
             ks = [int(rng.integers(len(frames[i]))) for i in idx]
             pix = ip([frames[i][k] for i, k in zip(idx, ks)], return_tensors="pt")["pixel_values"]
-            ids = tokenizer([captions[i] for i in idx], padding="max_length", truncation=True, max_length=64, return_tensors="pt")["input_ids"]
+            ids = tokenizer(
+                [captions[i] for i in idx], padding="max_length", truncation=True, max_length=64, return_tensors="pt"
+            )["input_ids"]
             out = siglip(input_ids=ids, pixel_values=pix, return_loss=True)
             targets = torch.tensor([frame_class_targets(agents[i], k) for i, k in zip(idx, ks)])
-            loss = out.loss + mc.vision_class_weight * class_presence_loss(head(out.vision_model_output.last_hidden_state), targets)
-            opt.zero_grad(); loss.backward(); opt.step()
+            loss = out.loss + mc.vision_class_weight * class_presence_loss(
+                head(out.vision_model_output.last_hidden_state), targets
+            )
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
     siglip.vision_model.save_pretrained(out_dir)  # a SiglipVisionModel
     return Path(out_dir)
 
-def base_checkpoints(cfg: RunConfig, # run config: model section, world image size
-                     run, # the run directory (tiny checkpoints are written under `checkpoints/`)
-                     train_clips: Dataset, # training clips (tiny LM pretraining text)
-                    ) -> tuple[str, str]:
-    "Vision and LLM checkpoints to build the VLM from: the configured ones (SmolLM2 fetched once), or tiny ones made here."
+# %% ../../nbs/03b_train_sft.ipynb #1fe7feaa
+def base_checkpoints(
+    cfg: RunConfig,  # run config: model section, world image size
+    run,  # the run directory (tiny checkpoints are written under `checkpoints/`)
+    train_clips: Dataset,  # training clips (tiny LM pretraining text)
+) -> tuple[str, str]:
+    """Vision and LLM checkpoints to build the VLM from: the configured ones (SmolLM2 fetched once), or tiny ones made
+    here."""
     from transformers import AutoTokenizer
+
     vision, llm = cfg.model.vision, resolve_llm(cfg.model.llm)
     if not llm:
-        llm = str(cached(Path(run.checkpoints) / "base_llm", legacy="config.json", load=Path,
-                         build=lambda tmp: pretrain_tiny_llm(tokenizer_corpus(train_clips, cfg.world.frames), cfg.model, tmp, cfg.seed)))
+        llm = str(
+            cached(
+                Path(run.checkpoints) / "base_llm",
+                legacy="config.json",
+                load=Path,
+                build=lambda tmp: pretrain_tiny_llm(
+                    tokenizer_corpus(train_clips, cfg.world.frames), cfg.model, tmp, cfg.seed
+                ),
+            )
+        )
     if not vision:
-        vision = str(cached(Path(run.checkpoints) / "base_vision", legacy="config.json", load=Path,
-                            build=lambda tmp: pretrain_tiny_vision(train_clips, AutoTokenizer.from_pretrained(llm), cfg.model,
-                                                                   cfg.world.image_size, tmp, cfg.seed)))
+        vision = str(
+            cached(
+                Path(run.checkpoints) / "base_vision",
+                legacy="config.json",
+                load=Path,
+                build=lambda tmp: pretrain_tiny_vision(
+                    train_clips, AutoTokenizer.from_pretrained(llm), cfg.model, cfg.world.image_size, tmp, cfg.seed
+                ),
+            )
+        )
     return vision, llm
 
+# %% ../../nbs/03b_train_sft.ipynb #0b1bbcf8
 @torch.no_grad()
-def fit_feature_stats(model, processor, # the VLM and its processor
-                      clips: Dataset, # training clips (never held-out ones)
-                      max_clips: int = 32, chunk: int = 64, # clips used; frames per forward pass
-                     ) -> None:
+def fit_feature_stats(
+    model,
+    processor,  # the VLM and its processor
+    clips: Dataset,  # training clips (never held-out ones)
+    max_clips: int = 32,
+    chunk: int = 64,  # clips used; frames per forward pass
+) -> None:
     "Set the VLM's per-channel mean and std of its vision features from training clips' frames."
     m, layer = model.model, model.config.vision_feature_layer
     frames = [f for clip in clips.select(range(min(max_clips, len(clips))))["frames"] for f in clip]
-    if not frames: raise ValueError("no training frames to fit the vision-feature statistics on")
+    if not frames:
+        raise ValueError("no training frames to fit the vision-feature statistics on")
     total, total_sq, n = 0.0, 0.0, 0
     for i in range(0, len(frames), chunk):
-        pv = processor.image_processor(images=frames[i:i + chunk], return_tensors="pt")["pixel_values"]
+        pv = processor.image_processor(images=frames[i : i + chunk], return_tensors="pt")["pixel_values"]
         f = m.vision_tower(pv.to(model.device, model.dtype), output_hidden_states=True).hidden_states[layer].float()
         total, total_sq, n = total + f.sum((0, 1)), total_sq + (f * f).sum((0, 1)), n + f.shape[0] * f.shape[1]
     mean = total / n
-    m.feature_mean.copy_(mean); m.feature_std.copy_((total_sq / n - mean * mean).clamp(min=0).sqrt() + 1e-6)
+    m.feature_mean.copy_(mean)
+    m.feature_std.copy_((total_sq / n - mean * mean).clamp(min=0).sqrt() + 1e-6)
 
+# %% ../../nbs/03b_train_sft.ipynb #a3edbeb6
 def build_stage_model(cfg: RunConfig, run, train_clips: Dataset):
-    "The VLM and processor a run starts from (vision + LLM + new projector and temporal embeddings), features standardised."
+    """The VLM and processor a run starts from (vision + LLM + new projector and temporal embeddings), features
+    standardised."""
     vision, llm = base_checkpoints(cfg, run, train_clips)
     model, processor = build_video_vlm(vision, llm, cfg.world.frames, cfg.model.dtype, cfg.model.device_map, cfg.seed)
     fit_feature_stats(model, processor, train_clips)
@@ -178,11 +284,12 @@ def build_stage_model(cfg: RunConfig, run, train_clips: Dataset):
 
 # %% ../../nbs/03b_train_sft.ipynb #0a159983
 @torch.no_grad()
-def entry_nll(model, # the VLM
-              collator: VideoCollator,
-              entries: Dataset, # entries to score
-              batch_size: int = 8,
-             ) -> np.ndarray:
+def entry_nll(
+    model,  # the VLM
+    collator: VideoCollator,
+    entries: Dataset,  # entries to score
+    batch_size: int = 8,
+) -> np.ndarray:
     "Each entry's summed caption loss (nats) and its number of answer tokens, (N, 2)."
     model.eval()
     out = []
@@ -196,14 +303,17 @@ def entry_nll(model, # the VLM
         out += torch.stack([(nll * mask).sum(1), mask.sum(1)], 1).tolist()
     return np.array(out, dtype=np.float64).reshape(-1, 2)
 
+# %% ../../nbs/03b_train_sft.ipynb #f3f5266d
 def token_mean(nll: np.ndarray) -> float:
     "Token-weighted mean loss (nats per token) of `entry_nll` rows."
     return float(nll[:, 0].sum() / max(nll[:, 1].sum(), 1))
 
+# %% ../../nbs/03b_train_sft.ipynb #908a915e
 def entry_means(nll: np.ndarray) -> np.ndarray:
     "Each entry's mean loss (nats per answer token) from `entry_nll` rows."
     return nll[:, 0] / np.maximum(nll[:, 1], 1)
 
+# %% ../../nbs/03b_train_sft.ipynb #cc76af8e
 def heldout_loss(model, collator: VideoCollator, entries: Dataset, batch_size: int = 8) -> float:
     "Token-weighted mean caption loss (nats per token) on `entries`."
     return token_mean(entry_nll(model, collator, entries, batch_size))
@@ -211,23 +321,36 @@ def heldout_loss(model, collator: VideoCollator, entries: Dataset, batch_size: i
 # %% ../../nbs/03b_train_sft.ipynb #8da8e8b7
 def last_checkpoint(out_dir) -> str | None:
     "The newest `checkpoint-N` folder under `out_dir`, if any."
-    ckpts = sorted(Path(out_dir).glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[-1])) if Path(out_dir).is_dir() else []
+    ckpts = (
+        sorted(Path(out_dir).glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[-1]))
+        if Path(out_dir).is_dir()
+        else []
+    )
     return str(ckpts[-1]) if ckpts else None
 
-def train_entries(model, processor, # the VLM (or its peft wrapper) and processor
-                  entries: Dataset, # training entries
-                  tc: TrainConfig, # optimisation settings
-                  out_dir, # trainer checkpoints and logs
-                  seed: int = 0,
-                  resume: bool = True, # continue from the last checkpoint in `out_dir`
-                 ) -> Trainer:
+# %% ../../nbs/03b_train_sft.ipynb #b819da3c
+def train_entries(
+    model,
+    processor,  # the VLM (or its peft wrapper) and processor
+    entries: Dataset,  # training entries
+    tc: TrainConfig,  # optimisation settings
+    out_dir,  # trainer checkpoints and logs
+    seed: int = 0,
+    resume: bool = True,  # continue from the last checkpoint in `out_dir`
+) -> Trainer:
     "Train on `entries` with the transformers Trainer; returns it (its `state.log_history` holds the losses)."
-    if len(entries) == 0: raise ValueError("no training entries")
-    trainer = Trainer(model=model, args=_args(out_dir, tc, seed, label_names=["labels"]), train_dataset=entries,
-                      data_collator=VideoCollator(processor, model.config.num_frames))
+    if len(entries) == 0:
+        raise ValueError("no training entries")
+    trainer = Trainer(
+        model=model,
+        args=_args(out_dir, tc, seed, label_names=["labels"]),
+        train_dataset=entries,
+        data_collator=VideoCollator(processor, model.config.num_frames),
+    )
     trainer.train(resume_from_checkpoint=last_checkpoint(out_dir) if resume else None)
     return trainer
 
+# %% ../../nbs/03b_train_sft.ipynb #b9a6919a
 def loss_curve(trainer: Trainer) -> tuple[list[int], list[float]]:
     "Steps and training losses logged by a trainer."
     logs = [h for h in trainer.state.log_history if "loss" in h]
@@ -236,22 +359,36 @@ def loss_curve(trainer: Trainer) -> tuple[list[int], list[float]]:
 # %% ../../nbs/03b_train_sft.ipynb #1e33aeae
 STAGE1_PARTS = ["projector", "temporal"]
 
+
 def alignment_model(cfg: RunConfig, run, dsd) -> tuple:
     "The VLM stage 1 starts from, with only the projector and temporal embeddings trainable; and its processor."
     from vlarl.model.vlm import set_trainable, trainable_names, PARTS
+
     model, processor = build_stage_model(cfg, run, dsd["train"])
     set_trainable(model, STAGE1_PARTS)
     expected = {n for n, _ in model.named_parameters() if n.startswith(tuple(PARTS[p] for p in STAGE1_PARTS))}
     assert trainable_names(model) == expected, "stage 1 must train exactly the projector and temporal embeddings"
     return model, processor
 
+# %% ../../nbs/03b_train_sft.ipynb #8a00d8e6
 def train_alignment(model, processor, cfg: RunConfig, run, dsd) -> Trainer:
-    "Stage 1's training: the raw-caption entries of the training clips, `stage1` settings, checkpoints in `stage1_trainer`."
-    return train_entries(model, processor, make_entries(dsd["train"], ALIGN_ENTRIES), cfg.stage1, Path(run.checkpoints) / "stage1_trainer", cfg.seed)
+    """Stage 1's training: the raw-caption entries of the training clips, `stage1` settings, checkpoints in
+    `stage1_trainer`."""
+    return train_entries(
+        model,
+        processor,
+        make_entries(dsd["train"], ALIGN_ENTRIES),
+        cfg.stage1,
+        Path(run.checkpoints) / "stage1_trainer",
+        cfg.seed,
+    )
 
+# %% ../../nbs/03b_train_sft.ipynb #1204a8d2
 def run_alignment(cfg: RunConfig, run, dsd) -> tuple:
-    "Stage 1: train projector + temporal embeddings on raw captions; save `checkpoints/stage1`. Returns model, processor, metrics, trainer."
+    """Stage 1: train projector + temporal embeddings on raw captions; save `checkpoints/stage1`. Returns model,
+    processor, metrics, trainer."""
     from vlarl.model.vlm import save_video_vlm, trainable_names, count_parameters
+
     model, processor = alignment_model(cfg, run, dsd)
     held = make_entries(dsd["held_out"], ALIGN_ENTRIES)
     collator = VideoCollator(processor, cfg.world.frames)
@@ -260,38 +397,64 @@ def run_alignment(cfg: RunConfig, run, dsd) -> tuple:
     trainer = train_alignment(model, processor, cfg, run, dsd)
     seconds = time.perf_counter() - t0
     final = heldout_loss(model, collator, held)
-    with atomic_dir(Path(run.checkpoints) / "stage1") as tmp: save_video_vlm(model, processor, tmp)
-    metrics = {"heldout_loss_init": init, "heldout_loss_final": final, "train_entries": len(trainer.train_dataset), "heldout_entries": len(held),
-               "seconds": seconds, "parameters": count_parameters(model), "trainable": sorted(trainable_names(model))}
+    with atomic_dir(Path(run.checkpoints) / "stage1") as tmp:
+        save_video_vlm(model, processor, tmp)
+    metrics = {
+        "heldout_loss_init": init,
+        "heldout_loss_final": final,
+        "train_entries": len(trainer.train_dataset),
+        "heldout_entries": len(held),
+        "seconds": seconds,
+        "parameters": count_parameters(model),
+        "trainable": sorted(trainable_names(model)),
+    }
     return model, processor, metrics, trainer
 
+# %% ../../nbs/03b_train_sft.ipynb #f347e1f0
 def stage1_model(cfg: RunConfig, run, dsd):
     "The run's stage-1 VLM: loaded from `checkpoints/stage1`, or trained now if the run has none."
     from vlarl.model.vlm import load_video_vlm
+
     if is_built(Path(run.checkpoints) / "stage1", legacy="config.json"):
         return load_video_vlm(Path(run.checkpoints) / "stage1", cfg.model.dtype, cfg.model.device_map)
-    model, processor, *_ = run_alignment(cfg, run, dsd)          # saves `checkpoints/stage1` atomically
+    model, processor, *_ = run_alignment(cfg, run, dsd)  # saves `checkpoints/stage1` atomically
     return model, processor
 
 # %% ../../nbs/03b_train_sft.ipynb #39dfc78b
 def run_split_entry(cfg: RunConfig, run, dsd, train_temporal: bool | None = None, out: str = "stage2_trainer") -> tuple:
-    "Stage 2 from the run's stage-1 checkpoint: LoRA on the LLM, projector trainable, temporal embeddings as configured."
+    """Stage 2 from the run's stage-1 checkpoint: LoRA on the LLM, projector trainable, temporal embeddings as
+    configured."""
     from vlarl.model.vlm import add_lora
+
     base, processor = stage1_model(cfg, run, dsd)
     temporal = (not cfg.stage2.freeze_temporal) if train_temporal is None else train_temporal
-    peft_model = add_lora(base, cfg.stage2.lora_r, cfg.stage2.lora_alpha, cfg.stage2.lora_dropout, train_temporal=temporal)
-    trainer = train_entries(peft_model, processor, make_entries(dsd["train"], SPLIT_ENTRIES), cfg.stage2, Path(run.checkpoints) / out, cfg.seed)
+    peft_model = add_lora(
+        base, cfg.stage2.lora_r, cfg.stage2.lora_alpha, cfg.stage2.lora_dropout, train_temporal=temporal
+    )
+    trainer = train_entries(
+        peft_model,
+        processor,
+        make_entries(dsd["train"], SPLIT_ENTRIES),
+        cfg.stage2,
+        Path(run.checkpoints) / out,
+        cfg.seed,
+    )
     return peft_model, processor, trainer
 
+# %% ../../nbs/03b_train_sft.ipynb #00220281
 def save_stage2(peft_model, processor, run) -> Path:
     "Merge the LoRA weights and save the stage-2 VLM to `checkpoints/stage2` (atomically)."
     from vlarl.model.vlm import save_video_vlm
-    with atomic_dir(Path(run.checkpoints) / "stage2") as tmp: save_video_vlm(peft_model.merge_and_unload(), processor, tmp)
+
+    with atomic_dir(Path(run.checkpoints) / "stage2") as tmp:
+        save_video_vlm(peft_model.merge_and_unload(), processor, tmp)
     return Path(run.checkpoints) / "stage2"
 
+# %% ../../nbs/03b_train_sft.ipynb #ce05d712
 def stage2_model(cfg: RunConfig, run, dsd):
     "The run's stage-2 VLM (merged): loaded from `checkpoints/stage2`, or tuned now if the run has none."
     from vlarl.model.vlm import load_video_vlm
+
     if not is_built(Path(run.checkpoints) / "stage2", legacy="config.json"):
         peft_model, processor, _ = run_split_entry(cfg, run, dsd)
         save_stage2(peft_model, processor, run)
@@ -300,87 +463,132 @@ def stage2_model(cfg: RunConfig, run, dsd):
 # %% ../../nbs/03b_train_sft.ipynb #8e528d4a
 _CLASS_WORDS = {c: re.compile(rf"\b({c}|{CLASS_PLURAL[c]})\b", re.I) for c in AGENT_CLASSES if c != "obstacle"}
 
+
 def mentioned_classes(text: str) -> set[str]:
     "Object classes a caption mentions."
     return {c for c, rx in _CLASS_WORDS.items() if rx.search(text)}
 
+# %% ../../nbs/03b_train_sft.ipynb #9348bb42
 def classes_in_view(example: dict) -> set[str]:
     "Object classes visible in a clip's current frame."
     T = len(example["frames"])
     return {a["cls"] for a in example["agents"] if a["visible"][T - 1] and a["cls"] in _CLASS_WORDS}
 
+# %% ../../nbs/03b_train_sft.ipynb #45168d11
 def class_counts(texts: list[str], truths: list[set[str]]) -> np.ndarray:
     "Per caption (N, 3): classes it mentions that are in view, classes it mentions, classes in view."
-    return np.array([[len(mentioned_classes(t) & g), len(mentioned_classes(t)), len(g)] for t, g in zip(texts, truths)],
-                    dtype=np.float64).reshape(-1, 3)
+    return np.array(
+        [[len(mentioned_classes(t) & g), len(mentioned_classes(t)), len(g)] for t, g in zip(texts, truths)],
+        dtype=np.float64,
+    ).reshape(-1, 3)
 
-def _precision(m: np.ndarray) -> float: return float(m[:, 0].sum() / max(m[:, 1].sum(), 1))
-def _recall(m: np.ndarray) -> float: return float(m[:, 0].sum() / max(m[:, 2].sum(), 1))
-def _f1(m: np.ndarray) -> float: return float(2 * m[:, 0].sum() / max(m[:, 1].sum() + m[:, 2].sum(), 1))
+# %% ../../nbs/03b_train_sft.ipynb #b32faf0c
+def _precision(m: np.ndarray) -> float:
+    return float(m[:, 0].sum() / max(m[:, 1].sum(), 1))
 
+# %% ../../nbs/03b_train_sft.ipynb #8daf4d83
+def _recall(m: np.ndarray) -> float:
+    return float(m[:, 0].sum() / max(m[:, 2].sum(), 1))
+
+# %% ../../nbs/03b_train_sft.ipynb #1f977b1d
+def _f1(m: np.ndarray) -> float:
+    return float(2 * m[:, 0].sum() / max(m[:, 1].sum() + m[:, 2].sum(), 1))
+
+# %% ../../nbs/03b_train_sft.ipynb #d291bac9
 def mention_scores(texts: list[str], truths: list[set[str]]) -> dict:
     "Micro precision and recall of mentioned classes against the classes in view."
     m = class_counts(texts, truths)
     return {"precision": _precision(m), "recall": _recall(m)}
 
-def word_count(text: str) -> int: return len(text.split())
+# %% ../../nbs/03b_train_sft.ipynb #288bd2a4
+def word_count(text: str) -> int:
+    return len(text.split())
 
+# %% ../../nbs/03b_train_sft.ipynb #437fddc2
 def caption_report(model, processor, clips: Dataset, max_new_tokens: int = 96) -> dict:
     "Detailed and concise captions of `clips` (greedy), their mean lengths and their object-mention precision/recall."
     frames, truths = clips["frames"], [classes_in_view(ex) for ex in clips.select_columns(["frames", "agents"])]
     out = {}
     for mode, instruction in (("detailed", INSTRUCTION_DETAILED), ("concise", INSTRUCTION_CONCISE)):
         from vlarl.model.vlm import generate_text
+
         texts = generate_text(model, processor, frames, instruction, max_new_tokens=max_new_tokens)
-        out[mode] = {"texts": texts, "mean_words": float(np.mean([word_count(t) for t in texts])), **mention_scores(texts, truths)}
+        out[mode] = {
+            "texts": texts,
+            "mean_words": float(np.mean([word_count(t) for t in texts])),
+            **mention_scores(texts, truths),
+        }
     out["length_ratio"] = out["concise"]["mean_words"] / max(out["detailed"]["mean_words"], 1e-9)
     return out
 
 # %% ../../nbs/03b_train_sft.ipynb #27567991
-SCENARIO_WORDS = (("merge", re.compile(r"on-ramp|merg", re.I)), ("roundabout", re.compile(r"roundabout", re.I)),
-                  ("intersection", re.compile(r"intersection", re.I)), ("highway", re.compile(r"highway", re.I)))
+SCENARIO_WORDS = (
+    ("merge", re.compile(r"on-ramp|merg", re.I)),
+    ("roundabout", re.compile(r"roundabout", re.I)),
+    ("intersection", re.compile(r"intersection", re.I)),
+    ("highway", re.compile(r"highway", re.I)),
+)
+
 
 def named_scenario(text: str) -> str | None:
     "The scenario a caption names (a merge before the highway it is on), or None."
     return next((sc for sc, rx in SCENARIO_WORDS if rx.search(text)), None)
 
+# %% ../../nbs/03b_train_sft.ipynb #a921878b
 def derangement(n: int, seed: int = 0) -> np.ndarray:
     "A random permutation of range(n) that moves every index (n >= 2)."
-    if n < 2: raise ValueError(f"a derangement needs at least 2 clips, got {n}")
+    if n < 2:
+        raise ValueError(f"a derangement needs at least 2 clips, got {n}")
     rng = np.random.default_rng(seed)
     while True:
         p = rng.permutation(n)
-        if not (p == np.arange(n)).any(): return p
+        if not (p == np.arange(n)).any():
+            return p
 
+# %% ../../nbs/03b_train_sft.ipynb #7c92446c
 def with_frames_of(clips: Dataset, order) -> Dataset:
     "`clips` with clip i showing the frames of clip `order[i]` (captions, agents and ids kept)."
     frames = clips["frames"]
     return clips.map(lambda ex, i: {"frames": frames[int(order[i])]}, with_indices=True)
 
+# %% ../../nbs/03b_train_sft.ipynb #7b69bf44
 def blank_frames(clips: Dataset) -> Dataset:
     "`clips` with every frame replaced by a black frame of the same size."
     from PIL import Image
+
     return clips.map(lambda ex: {"frames": [Image.new("RGB", f.size) for f in ex["frames"]]})
 
 # %% ../../nbs/03b_train_sft.ipynb #fcc4a3a3
-def grounding_scores(texts: list[str], # one detailed caption per clip
-                     clips: Dataset, # the clips they describe (scenario, frames, agents)
-                    ) -> dict[str, np.ndarray]:
+def grounding_scores(
+    texts: list[str],  # one detailed caption per clip
+    clips: Dataset,  # the clips they describe (scenario, frames, agents)
+) -> dict[str, np.ndarray]:
     "Per-clip grounding columns: scenario named (0/1), class counts (tp, said, real) and distinct (0/1)."
     truths = [classes_in_view(ex) for ex in clips.select_columns(["frames", "agents"])]
     counts = collections.Counter(t.strip().lower() for t in texts)
-    return {"scenario": np.array([float(named_scenario(t) == sc) for t, sc in zip(texts, clips["scenario"])]),
-            "classes": class_counts(texts, truths),
-            "distinct": np.array([float(counts[t.strip().lower()] == 1) for t in texts])}
+    return {
+        "scenario": np.array([float(named_scenario(t) == sc) for t, sc in zip(texts, clips["scenario"])]),
+        "classes": class_counts(texts, truths),
+        "distinct": np.array([float(counts[t.strip().lower()] == 1) for t in texts]),
+    }
 
-GROUNDING_MEASURES = {"scenario named": ("scenario", None), "class precision": ("classes", _precision),
-                      "class recall": ("classes", _recall), "class F1": ("classes", _f1), "distinct": ("distinct", None)}
+# %% ../../nbs/03b_train_sft.ipynb #467544ac
+GROUNDING_MEASURES = {
+    "scenario named": ("scenario", None),
+    "class precision": ("classes", _precision),
+    "class recall": ("classes", _recall),
+    "class F1": ("classes", _f1),
+    "distinct": ("distinct", None),
+}
 
-def grounding_table(scores: dict[str, dict], # condition -> `grounding_scores`; the first is the model under test
-                    seed: int = 0,
-                   ) -> dict[str, dict]:
+
+def grounding_table(
+    scores: dict[str, dict],  # condition -> `grounding_scores`; the first is the model under test
+    seed: int = 0,
+) -> dict[str, dict]:
     "Each measure per condition, and the first condition minus each other with a paired bootstrap interval."
     from vlarl.eval.metrics import bootstrap_interval, paired_bootstrap
+
     (name, ref), others = next(iter(scores.items())), list(scores.items())[1:]
     table = {}
     for measure, (col, stat) in GROUNDING_MEASURES.items():
@@ -390,9 +598,11 @@ def grounding_table(scores: dict[str, dict], # condition -> `grounding_scores`; 
         table[measure] = row
     return table
 
+# %% ../../nbs/03b_train_sft.ipynb #da806782
 def format_grounding(table: dict[str, dict]) -> str:
     "The grounding table as aligned text: value [interval] per condition, then the paired differences."
     from vlarl.eval.metrics import format_interval
+
     cols = list(next(iter(table.values())))
     width = max(26, *(len(c) + 2 for c in cols))
     lines = [f"{'':16}" + "".join(f"{c:>{width}}" for c in cols)]
@@ -406,34 +616,46 @@ def entry_losses(model, collator: VideoCollator, entries: Dataset, batch_size: i
     "Mean caption loss (nats per answer token) of each entry."
     return entry_means(entry_nll(model, collator, entries, batch_size))
 
-def frame_swap_losses(model, processor, clips: Dataset, # the VLM, its processor and held-out clips
-                      pairs=None, # (instruction, caption column) entry kinds; default the split entries
-                      seed: int = 0,
-                      own: np.ndarray | None = None, # the entries' losses with their own frames, if already computed
-                     ) -> dict:
-    "Per-entry caption loss with each clip's own frames and with another clip's (a derangement), and the paired difference."
+# %% ../../nbs/03b_train_sft.ipynb #8a788c25
+def frame_swap_losses(
+    model,
+    processor,
+    clips: Dataset,  # the VLM, its processor and held-out clips
+    pairs=None,  # (instruction, caption column) entry kinds; default the split entries
+    seed: int = 0,
+    own: np.ndarray | None = None,  # the entries' losses with their own frames, if already computed
+) -> dict:
+    """Per-entry caption loss with each clip's own frames and with another clip's (a derangement), and the paired
+    difference."""
     from vlarl.eval.metrics import paired_bootstrap
+
     pairs, collator = pairs or SPLIT_ENTRIES, VideoCollator(processor, model.config.num_frames)
     own = entry_losses(model, collator, make_entries(clips, pairs)) if own is None else own
     swapped = entry_losses(model, collator, make_entries(with_frames_of(clips, derangement(len(clips), seed)), pairs))
     return {"own": own, "swapped": swapped, "increase": paired_bootstrap(swapped, own, seed=seed)}
 
 # %% ../../nbs/03b_train_sft.ipynb #794e3ad8
-def benchmark_stage2(cfg: RunConfig | None = None, # run config (world and model sections)
-                     clips: int = 4, # clips per scenario to make entries from
-                    ) -> dict:
+def benchmark_stage2(
+    cfg: RunConfig | None = None,  # run config (world and model sections)
+    clips: int = 4,  # clips per scenario to make entries from
+) -> dict:
     "Stage-2 training throughput (samples/s, tokens/s) in this profile, and the paper-scale parameter counts."
     import tempfile
     from vlarl.config import build_config, RunDir
     from vlarl.data.clips import record_clips
     from vlarl.model.vlm import add_lora, assemble_video_vlm, make_processor, paper_scale_parameter_counts
+
     cfg = cfg or build_config()
     cfg.world.clips_per_scenario = clips
     with tempfile.TemporaryDirectory() as d:
         ds = record_clips(cfg, progress=False)
         tok = train_tokenizer(tokenizer_corpus(ds, cfg.world.frames), cfg.model.vocab_size)
-        model = assemble_video_vlm(SiglipVisionModel(tiny_vision_config(cfg.model, cfg.world.image_size)),
-                                   AutoModelForCausalLM.from_config(tiny_text_config(cfg.model, len(tok))), tok, cfg.world.frames)
+        model = assemble_video_vlm(
+            SiglipVisionModel(tiny_vision_config(cfg.model, cfg.world.image_size)),
+            AutoModelForCausalLM.from_config(tiny_text_config(cfg.model, len(tok))),
+            tok,
+            cfg.world.frames,
+        )
         processor = make_processor(tok, cfg.world.image_size, cfg.model.patch_size)
         entries = make_entries(ds, SPLIT_ENTRIES)
         peft_model = add_lora(model, cfg.stage2.lora_r, cfg.stage2.lora_alpha, cfg.stage2.lora_dropout)
@@ -441,10 +663,21 @@ def benchmark_stage2(cfg: RunConfig | None = None, # run config (world and model
         tokens = sum(int(collator([entries[i]])["attention_mask"].sum()) for i in range(len(entries)))
         tc = TrainConfig(epochs=1, lr=cfg.stage2.lr, batch_size=cfg.stage2.batch_size, grad_accum=cfg.stage2.grad_accum)
         t0 = time.perf_counter()
-        Trainer(model=peft_model, args=_args(d, tc, cfg.seed, save_strategy="no", label_names=["labels"], disable_tqdm=True),
-                train_dataset=entries, data_collator=collator).train()
+        Trainer(
+            model=peft_model,
+            args=_args(d, tc, cfg.seed, save_strategy="no", label_names=["labels"], disable_tqdm=True),
+            train_dataset=entries,
+            data_collator=collator,
+        ).train()
         seconds = time.perf_counter() - t0
     paper = paper_scale_parameter_counts(r=cfg.stage2.lora_r, alpha=cfg.stage2.lora_alpha)
-    return {"entries": len(entries), "seconds": seconds, "samples_per_s": len(entries) / seconds, "tokens_per_s": tokens / seconds,
-            "tokens_per_sample": tokens / len(entries), "paper_total_params": paper["total"], "paper_trainable_params": paper["trainable"],
-            "paper_trainable_pct": paper["trainable_pct"]}
+    return {
+        "entries": len(entries),
+        "seconds": seconds,
+        "samples_per_s": len(entries) / seconds,
+        "tokens_per_s": tokens / seconds,
+        "tokens_per_sample": tokens / len(entries),
+        "paper_total_params": paper["total"],
+        "paper_trainable_params": paper["trainable"],
+        "paper_trainable_pct": paper["trainable_pct"],
+    }

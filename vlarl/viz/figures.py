@@ -15,9 +15,10 @@ from ..schema import CLASS_COLOR, EGO_COLOR
 __all__ = ['save_figure', 'draw_boxes', 'plot_bev', 'figure_samples']
 
 # %% ../../nbs/09_viz_figures.ipynb #f7c10312
-def save_figure(fig, # a matplotlib figure
-                path: str | Path, # where the PNG goes (its folder is created)
-               ) -> None:
+def save_figure(
+    fig,  # a matplotlib figure
+    path: str | Path,  # where the PNG goes (its folder is created)
+) -> None:
     "Save a figure as a reproducible PNG (no timestamp metadata)."
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=150, bbox_inches="tight", metadata={"Software": None})
@@ -26,35 +27,72 @@ def save_figure(fig, # a matplotlib figure
 def draw_boxes(ax, sample: dict, k: int, labels: bool = True) -> None:
     "Show frame k of a clip on `ax` with its agents' boxes (class colours)."
     import matplotlib.patches as patches
-    frame = np.asarray(sample["frames"][k] if k < len(sample["frames"]) else sample["future_frame"])
-    ax.imshow(frame); ax.set_axis_off()
-    for a in sample["agents"]:
-        if not a["visible"][k]: continue
-        x1, y1, x2, y2 = a["boxes"][k]
-        ax.add_patch(patches.Rectangle((x1, y1), x2 - x1, y2 - y1, fill=False, lw=1.2, ec=np.array(CLASS_COLOR[a["cls"]]) / 255))
-        ax.add_patch(patches.Rectangle((x1 - .5, y1 - .5), x2 - x1 + 1, y2 - y1 + 1, fill=False, lw=.6, ec="black"))
-        if labels: ax.text(x1, y1 - 1, a["cls"], fontsize=5, color="white", va="bottom", bbox=dict(fc="black", alpha=.5, pad=.5, lw=0))
 
+    frame = np.asarray(sample["frames"][k] if k < len(sample["frames"]) else sample["future_frame"])
+    ax.imshow(frame)
+    ax.set_axis_off()
+    for a in sample["agents"]:
+        if not a["visible"][k]:
+            continue
+        x1, y1, x2, y2 = a["boxes"][k]
+        ax.add_patch(
+            patches.Rectangle((x1, y1), x2 - x1, y2 - y1, fill=False, lw=1.2, ec=np.array(CLASS_COLOR[a["cls"]]) / 255)
+        )
+        ax.add_patch(patches.Rectangle((x1 - 0.5, y1 - 0.5), x2 - x1 + 1, y2 - y1 + 1, fill=False, lw=0.6, ec="black"))
+        if labels:
+            ax.text(
+                x1,
+                y1 - 1,
+                a["cls"],
+                fontsize=5,
+                color="white",
+                va="bottom",
+                bbox=dict(fc="black", alpha=0.5, pad=0.5, lw=0),
+            )
+
+# %% ../../nbs/09_viz_figures.ipynb #4136105d
 def plot_bev(ax, sample: dict, extent: float = 40.0) -> None:
     "Bird's-eye view of a clip in the ego frame (x forward = up, y left = left)."
     import matplotlib.patches as patches
-    def xy(p): p = np.asarray(p).reshape(-1, 2); return -p[:, 1], p[:, 0]  # plot with forward pointing up
+
+    def xy(p):
+        p = np.asarray(p).reshape(-1, 2)
+        return -p[:, 1], p[:, 0]  # plot with forward pointing up
+
     for a in sample["agents"]:
         c = np.array(CLASS_COLOR[a["cls"]]) / 255
-        L, W = a["size"]; hx, hy = xy(a["position"])
-        ax.add_patch(patches.Rectangle((hx[0] - W / 2, hy[0] - L / 2), W, L, angle=np.rad2deg(a["heading"]), rotation_point="center", fc=c, ec="k", lw=.5))
+        L, W = a["size"]
+        hx, hy = xy(a["position"])
+        ax.add_patch(
+            patches.Rectangle(
+                (hx[0] - W / 2, hy[0] - L / 2),
+                W,
+                L,
+                angle=np.rad2deg(a["heading"]),
+                rotation_point="center",
+                fc=c,
+                ec="k",
+                lw=0.5,
+            )
+        )
         f = a["future"][a["future_valid"]]
-        if len(f): ax.plot(*xy(np.vstack([a["position"], f])), color=c, lw=1, ls=":")
-    ax.add_patch(patches.Rectangle((-1, -2.5), 2, 5, fc=np.array(EGO_COLOR) / 255, ec="k", lw=.8))
+        if len(f):
+            ax.plot(*xy(np.vstack([a["position"], f])), color=c, lw=1, ls=":")
+    ax.add_patch(patches.Rectangle((-1, -2.5), 2, 5, fc=np.array(EGO_COLOR) / 255, ec="k", lw=0.8))
     ax.plot(*xy(sample["ego_history"]), "o-", color="k", ms=2, lw=1.2, label="history")
     ax.plot(*xy(np.vstack([[0, 0], sample["ego_future"]])), "o--", color="tab:red", ms=2, lw=1.2, label="future (GT)")
-    ax.set_xlim(-extent, extent); ax.set_ylim(-extent / 2, 1.5 * extent); ax.set_aspect("equal")
-    ax.set_xlabel("-y (m, right)"); ax.set_ylabel("x (m, forward)")
+    ax.set_xlim(-extent, extent)
+    ax.set_ylim(-extent / 2, 1.5 * extent)
+    ax.set_aspect("equal")
+    ax.set_xlabel("-y (m, right)")
+    ax.set_ylabel("x (m, forward)")
     ax.set_title(f"{sample['scenario']} · {sample['ego_state']['command']} · {', '.join(sample['action'])}", fontsize=7)
 
+# %% ../../nbs/09_viz_figures.ipynb #a202067a
 def figure_samples(samples: list[dict]):
     "One row per clip: its frames with boxes, the +0.5 s frame, and the BEV plot."
     import matplotlib.pyplot as plt
+
     T = len(samples[0]["frames"])
     fig, axes = plt.subplots(len(samples), T + 2, figsize=(1.6 * (T + 2), 1.7 * len(samples)), squeeze=False)
     for row, s in zip(axes, samples):
@@ -62,6 +100,8 @@ def figure_samples(samples: list[dict]):
             draw_boxes(row[k], s, k)
             row[k].set_title("+0.5 s" if k == T else f"t{k - T + 1:+d}" if k < T - 1 else "now", fontsize=7)
         plot_bev(row[T + 1], s)
-        row[0].text(-0.1, 0.5, s["scenario"], transform=row[0].transAxes, rotation=90, va="center", ha="right", fontsize=8)
+        row[0].text(
+            -0.1, 0.5, s["scenario"], transform=row[0].transAxes, rotation=90, va="center", ha="right", fontsize=8
+        )
     fig.tight_layout()
     return fig

@@ -10,7 +10,13 @@ import io
 import numpy as np
 from PIL import Image, ImageDraw
 
-from ..rewards.caption import CAPTION_WEIGHTS, COMPONENTS, absent_class_sentence, caption_breakdown, PEDESTRIAN_SENTENCE
+from vlarl.rewards.caption import (
+    CAPTION_WEIGHTS,
+    COMPONENTS,
+    absent_class_sentence,
+    caption_breakdown,
+    PEDESTRIAN_SENTENCE,
+)
 from ..config import RewardConfig
 from ..rewards.detect import draw_detections
 from ..rewards.driving import candidate_outputs, driving_breakdown
@@ -21,132 +27,243 @@ __all__ = ['DRIVING_PARTS', 'PART_COLORS', 'caption_candidates', 'driving_candid
            'figure_reward_breakdown', 'frame_png', 'RewardView']
 
 # %% ../../nbs/17_viz_reward_view.ipynb #5bf74bc9
-def caption_candidates(sample: dict, # the clip (sample schema)
-                       other: dict, # another clip, for a mismatched caption
-                       detected, # the clip's detection record or class names
-                      ) -> dict[str, str]:
+def caption_candidates(
+    sample: dict,  # the clip (sample schema)
+    other: dict,  # another clip, for a mismatched caption
+    detected,  # the clip's detection record or class names
+) -> dict[str, str]:
     "Named candidate captions for a clip: the ground truth and corruptions of it."
     gt = sample["caption_detailed"]
     classes = detected.get("classes", []) if isinstance(detected, dict) else detected
-    return {"ground truth": gt, "concise": sample["caption_concise"], "+ pedestrian": f"{gt} {PEDESTRIAN_SENTENCE}",
-            "+ absent road user": f"{gt} {absent_class_sentence(set(classes))}", "another clip": other["caption_detailed"], "empty": ""}
+    return {
+        "ground truth": gt,
+        "concise": sample["caption_concise"],
+        "+ pedestrian": f"{gt} {PEDESTRIAN_SENTENCE}",
+        "+ absent road user": f"{gt} {absent_class_sentence(set(classes))}",
+        "another clip": other["caption_detailed"],
+        "empty": "",
+    }
 
+# %% ../../nbs/17_viz_reward_view.ipynb #9606846e
 def driving_candidates(sample: dict) -> dict[str, str]:
     "Named candidate tagged driving outputs for a clip, a truncated one included."
     out = candidate_outputs(sample)
     return {**out, "truncated": out["ground truth"][: len(out["ground truth"]) // 2]}
 
 # %% ../../nbs/17_viz_reward_view.ipynb #b7e56a0e
-def caption_rows(sample: dict, # the clip
-                 candidates: dict[str, str], # name -> caption
-                 detected, # the clip's detection record or class names
-                 weights=CAPTION_WEIGHTS, # Drive-VLM weights
-                 semantic=None, # optional `make_semantic_reward` function
-                ) -> list[dict]:
+def caption_rows(
+    sample: dict,  # the clip
+    candidates: dict[str, str],  # name -> caption
+    detected,  # the clip's detection record or class names
+    weights=CAPTION_WEIGHTS,  # Drive-VLM weights
+    semantic=None,  # optional `make_semantic_reward` function
+) -> list[dict]:
     "One row per candidate caption: weighted components, total, semantic reward and the objects it names."
     names, texts = list(candidates), list(candidates.values())
     bd = caption_breakdown(texts, [detected] * len(texts), [sample["caption_detailed"]] * len(texts), weights)
     sem = semantic(texts, clip_id=[sample["clip_id"]] * len(texts)) if semantic else [None] * len(texts)
-    return [{"candidate": n, "parts": {c: float(w) * b[c] for w, c in zip(weights, COMPONENTS)}, "total": b["total"],
-             "semantic": s, "objects": b["objects"], "detected": b["detected"]} for n, b, s in zip(names, bd, sem)]
+    return [
+        {
+            "candidate": n,
+            "parts": {c: float(w) * b[c] for w, c in zip(weights, COMPONENTS)},
+            "total": b["total"],
+            "semantic": s,
+            "objects": b["objects"],
+            "detected": b["detected"],
+        }
+        for n, b, s in zip(names, bd, sem)
+    ]
 
+# %% ../../nbs/17_viz_reward_view.ipynb #d6b14296
 DRIVING_PARTS = ("format", "l2", "collision", "action")
 
-def driving_rows(sample: dict, # the clip
-                 candidates: dict[str, str], # name -> tagged output
-                 cfg: RewardConfig | None = None, # reward settings
-                ) -> list[dict]:
+
+def driving_rows(
+    sample: dict,  # the clip
+    candidates: dict[str, str],  # name -> tagged output
+    cfg: RewardConfig | None = None,  # reward settings
+) -> list[dict]:
     "One row per candidate driving output: its reward components (weight 1 each), total, ADE and contact time."
     rows = []
     for n, text in candidates.items():
         b = driving_breakdown(text, sample, cfg)
-        rows.append({"candidate": n, "parts": {k: b[k] for k in DRIVING_PARTS}, "total": sum(b[k] for k in DRIVING_PARTS),
-                     "ade_m": b["ade_m"], "contact_s": b["contact_s"]})
+        rows.append(
+            {
+                "candidate": n,
+                "parts": {k: b[k] for k in DRIVING_PARTS},
+                "total": sum(b[k] for k in DRIVING_PARTS),
+                "ade_m": b["ade_m"],
+                "contact_s": b["contact_s"],
+            }
+        )
     return rows
 
 # %% ../../nbs/17_viz_reward_view.ipynb #3aa0a293
-PART_COLORS = {"obj": "#4C72B0", "temp": "#55A868", "detail": "#C44E52", "hall": "#8172B2",
-               "format": "#64B5CD", "l2": "#CCB974", "collision": "#DD8452", "action": "#937860"}
+PART_COLORS = {
+    "obj": "#4C72B0",
+    "temp": "#55A868",
+    "detail": "#C44E52",
+    "hall": "#8172B2",
+    "format": "#64B5CD",
+    "l2": "#CCB974",
+    "collision": "#DD8452",
+    "action": "#937860",
+}
+
 
 def _stacked(ax, rows: list[dict], title: str, semantic: bool = False) -> None:
     "Stacked bars of rows' parts on `ax`."
     x, bottom = np.arange(len(rows)), np.zeros(len(rows))
     for part in rows[0]["parts"]:
         h = np.array([r["parts"][part] for r in rows])
-        ax.bar(x, h, bottom=bottom, color=PART_COLORS.get(part), label=part, width=0.7); bottom += h
+        ax.bar(x, h, bottom=bottom, color=PART_COLORS.get(part), label=part, width=0.7)
+        bottom += h
     for i, r in enumerate(rows):
-        ax.text(i, bottom[i] + 0.02, f"{r['total']:.2f}" + (f"\nsem {r['semantic']:+.2f}" if semantic and r.get("semantic") is not None else ""), ha="center", va="bottom", fontsize=6)
+        ax.text(
+            i,
+            bottom[i] + 0.02,
+            f"{r['total']:.2f}" + (f"\nsem {r['semantic']:+.2f}" if semantic and r.get("semantic") is not None else ""),
+            ha="center",
+            va="bottom",
+            fontsize=6,
+        )
     ax.set_xticks(x, [r["candidate"] for r in rows], rotation=30, ha="right", fontsize=7)
-    ax.set_ylim(0, max(1.0, bottom.max()) * 1.3); ax.set_title(title, fontsize=8); ax.legend(fontsize=6, ncol=4, loc="upper right")
+    ax.set_ylim(0, max(1.0, bottom.max()) * 1.3)
+    ax.set_title(title, fontsize=8)
+    ax.legend(fontsize=6, ncol=4, loc="upper right")
 
-def figure_reward_breakdown(sample: dict, # the clip
-                            detections: dict, # its detection record
-                            captions: list[dict], # `caption_rows`
-                            driving: list[dict], # `driving_rows`
-                           ):
+# %% ../../nbs/17_viz_reward_view.ipynb #b7c73791
+def figure_reward_breakdown(
+    sample: dict,  # the clip
+    detections: dict,  # its detection record
+    captions: list[dict],  # `caption_rows`
+    driving: list[dict],  # `driving_rows`
+):
     "Frames with detections above stacked reward components of caption and driving candidates."
     import matplotlib.pyplot as plt
+
     T = len(sample["frames"])
     fig = plt.figure(figsize=(max(8, 1.8 * T), 6.2))
     grid = fig.add_gridspec(2, max(T, 2), height_ratios=[1, 1.6])
     for k in range(T):
-        draw_detections(fig.add_subplot(grid[0, k]), sample["frames"][k], detections["frames"][k], f"frame {k - T + 1:+d}" if k < T - 1 else "now")
+        draw_detections(
+            fig.add_subplot(grid[0, k]),
+            sample["frames"][k],
+            detections["frames"][k],
+            f"frame {k - T + 1:+d}" if k < T - 1 else "now",
+        )
     half = max(T, 2) // 2
-    _stacked(fig.add_subplot(grid[1, :half]), captions, f"caption reward (detected: {', '.join(detections['classes']) or 'nothing'})", semantic=True)
+    _stacked(
+        fig.add_subplot(grid[1, :half]),
+        captions,
+        f"caption reward (detected: {', '.join(detections['classes']) or 'nothing'})",
+        semantic=True,
+    )
     _stacked(fig.add_subplot(grid[1, half:]), driving, "driving rewards (trl sum, weight 1 each)")
     fig.suptitle(f"{sample['clip_id']} · {sample['scenario']} · {', '.join(sample['action'])}", fontsize=9)
     fig.tight_layout()
     return fig
 
 # %% ../../nbs/17_viz_reward_view.ipynb #10e8f2c8
-def frame_png(frame: np.ndarray, # RGB frame
-              det: dict, # one frame of a detection record
-              scale: int = 3, # upscaling for display
-             ) -> bytes:
+def frame_png(
+    frame: np.ndarray,  # RGB frame
+    det: dict,  # one frame of a detection record
+    scale: int = 3,  # upscaling for display
+) -> bytes:
     "PNG bytes of a frame with its detection boxes drawn in the class colours."
-    img = Image.fromarray(np.asarray(frame, np.uint8)).resize((frame.shape[1] * scale, frame.shape[0] * scale), Image.NEAREST)
+    img = Image.fromarray(np.asarray(frame, np.uint8)).resize(
+        (frame.shape[1] * scale, frame.shape[0] * scale), Image.NEAREST
+    )
     d = ImageDraw.Draw(img)
     for c, (x1, y1, x2, y2) in zip(det["classes"], det["boxes"]):
-        d.rectangle([x1 * scale, y1 * scale, x2 * scale, y2 * scale], outline=tuple(CLASS_COLOR.get(c, (255, 255, 255))), width=2)
+        d.rectangle(
+            [x1 * scale, y1 * scale, x2 * scale, y2 * scale],
+            outline=tuple(CLASS_COLOR.get(c, (255, 255, 255))),
+            width=2,
+        )
         d.text((x1 * scale, max(0, y1 * scale - 10)), c, fill=(255, 255, 255))
-    buf = io.BytesIO(); img.save(buf, format="PNG")
+    buf = io.BytesIO()
+    img.save(buf, format="PNG")
     return buf.getvalue()
 
+# %% ../../nbs/17_viz_reward_view.ipynb #f75589bb
 def _bar_traces(rows: list[dict]) -> list[dict]:
     "Plotly bar trace specs, one per component, for stacked rows."
     names = [r["candidate"] for r in rows]
-    return [dict(type="bar", name=p, x=names, y=[r["parts"][p] for r in rows], marker_color=PART_COLORS.get(p),
-                 hovertemplate=f"{p}: %{{y:.3f}}<extra></extra>") for p in rows[0]["parts"]]
+    return [
+        dict(
+            type="bar",
+            name=p,
+            x=names,
+            y=[r["parts"][p] for r in rows],
+            marker_color=PART_COLORS.get(p),
+            hovertemplate=f"{p}: %{{y:.3f}}<extra></extra>",
+        )
+        for p in rows[0]["parts"]
+    ]
 
 # %% ../../nbs/17_viz_reward_view.ipynb #3d8db6a3
 class RewardView:
     "Interactive reward breakdown of candidate outputs for the clips of a dataset."
-    def __init__(self, samples: list[dict], # clips in numpy form
-                 detections: dict, # detection records by clip id (a loaded cache)
-                 semantic=None, # optional `make_semantic_reward` function
-                 cfg: RewardConfig | None = None, # reward settings
-                ):
+
+    def __init__(
+        self,
+        samples: list[dict],  # clips in numpy form
+        detections: dict,  # detection records by clip id (a loaded cache)
+        semantic=None,  # optional `make_semantic_reward` function
+        cfg: RewardConfig | None = None,  # reward settings
+    ):
         import ipywidgets as W
         import plotly.graph_objects as go
-        if len(samples) < 2: raise ValueError("RewardView needs at least 2 clips (one caption candidate is another clip's)")
+
+        if len(samples) < 2:
+            raise ValueError("RewardView needs at least 2 clips (one caption candidate is another clip's)")
         missing = [s["clip_id"] for s in samples if s["clip_id"] not in detections]
-        if missing: raise KeyError(f"clip {missing[0]!r} is not in the detection cache")
-        self.samples, self.detections, self.semantic, self.cfg = {s["clip_id"]: s for s in samples}, detections, semantic, cfg or RewardConfig()
+        if missing:
+            raise KeyError(f"clip {missing[0]!r} is not in the detection cache")
+        self.samples, self.detections, self.semantic, self.cfg = (
+            {s["clip_id"]: s for s in samples},
+            detections,
+            semantic,
+            cfg or RewardConfig(),
+        )
         self.custom: dict[str, str] = {}
         self.clip = W.Dropdown(options=list(self.samples), description="clip")
-        self.frame = W.IntSlider(min=0, max=len(samples[0]["frames"]) - 1, value=len(samples[0]["frames"]) - 1, description="frame")
+        self.frame = W.IntSlider(
+            min=0, max=len(samples[0]["frames"]) - 1, value=len(samples[0]["frames"]) - 1, description="frame"
+        )
         self.image, self.info = W.Image(format="png"), W.HTML()
-        self.text, self.button = W.Textarea(placeholder="a caption or a tagged driving output", layout=W.Layout(width="60%")), W.Button(description="score it")
-        layout = dict(barmode="stack", height=330, width=520, margin=dict(l=40, r=10, t=40, b=90), legend=dict(orientation="h", y=1.12))
-        self.captions_fig, self.driving_fig = go.FigureWidget(layout=dict(title="caption reward", **layout)), go.FigureWidget(layout=dict(title="driving rewards", **layout))
-        self.clip.observe(lambda _: self.refresh(), "value"); self.frame.observe(lambda _: self.show_frame(), "value")
+        self.text, self.button = (
+            W.Textarea(placeholder="a caption or a tagged driving output", layout=W.Layout(width="60%")),
+            W.Button(description="score it"),
+        )
+        layout = dict(
+            barmode="stack",
+            height=330,
+            width=520,
+            margin=dict(l=40, r=10, t=40, b=90),
+            legend=dict(orientation="h", y=1.12),
+        )
+        self.captions_fig, self.driving_fig = (
+            go.FigureWidget(layout=dict(title="caption reward", **layout)),
+            go.FigureWidget(layout=dict(title="driving rewards", **layout)),
+        )
+        self.clip.observe(lambda _: self.refresh(), "value")
+        self.frame.observe(lambda _: self.show_frame(), "value")
         self.button.on_click(lambda _: self.add_candidate(self.text.value))
-        self.widget = W.VBox([W.HBox([self.clip, self.frame]), W.HBox([self.image, self.info]),
-                              W.HBox([self.captions_fig, self.driving_fig]), W.HBox([self.text, self.button])])
+        self.widget = W.VBox(
+            [
+                W.HBox([self.clip, self.frame]),
+                W.HBox([self.image, self.info]),
+                W.HBox([self.captions_fig, self.driving_fig]),
+                W.HBox([self.text, self.button]),
+            ]
+        )
         self.refresh()
 
     @property
-    def sample(self) -> dict: return self.samples[self.clip.value]
+    def sample(self) -> dict:
+        return self.samples[self.clip.value]
 
     def rows(self) -> tuple[list[dict], list[dict]]:
         "Caption and driving rows of the current clip, custom candidates included."
@@ -167,14 +284,19 @@ class RewardView:
         for fig, rows in ((self.captions_fig, caps), (self.driving_fig, drv)):
             with fig.batch_update():
                 fig.data = []
-                for t in _bar_traces(rows): fig.add_bar(**{k: v for k, v in t.items() if k != "type"})
+                for t in _bar_traces(rows):
+                    fig.add_bar(**{k: v for k, v in t.items() if k != "type"})
         s = self.sample
         sem = "".join(f"<br>{r['candidate']}: {r['semantic']:+.3f}" for r in caps if r["semantic"] is not None)
-        self.info.value = (f"<b>{s['scenario']}</b> · actions: {', '.join(s['action'])}<br>detected: {', '.join(self.detections[self.clip.value]['classes']) or 'nothing'}"
-                           + (f"<br><br><b>semantic reward</b>{sem}" if sem else ""))
+        self.info.value = (
+            f"<b>{s['scenario']}</b> · actions: {', '.join(s['action'])}<br>detected: "
+            f"{', '.join(self.detections[self.clip.value]['classes']) or 'nothing'}"
+            + (f"<br><br><b>semantic reward</b>{sem}" if sem else "")
+        )
         self.show_frame()
 
     def add_candidate(self, text: str) -> None:
         "Score one's own candidate (a caption, or a tagged output if it has `<answer>`) against the clip."
-        if text.strip(): self.custom[f"custom {len(self.custom) + 1}"] = text
+        if text.strip():
+            self.custom[f"custom {len(self.custom) + 1}"] = text
         self.refresh()
