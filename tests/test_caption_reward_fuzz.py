@@ -5,7 +5,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from vlarl.rewards.caption import (CAPTION_CLASSES, CAPTION_REWARD_FUNCS, caption_breakdown, caption_reward,
+from vlarl.rewards.caption import (CAPTION_CLASSES, CAPTION_REWARD_FUNCS, caption_breakdowns, caption_reward,
                                   make_caption_reward)
 
 TAGS = ["<perception>", "</perception>", "<prediction>", "</prediction>", "<think>", "</think>", "<action>", "</action>",
@@ -41,7 +41,7 @@ def test_caption_rewards_are_finite_for_any_completion(batch):
     n = len(comps)
     for f in (*CAPTION_REWARD_FUNCS, caption_reward, make_caption_reward([0.1, 0.2, 0.3, 0.4])):
         _finite_unit(f(comps, detections=dets, reference=refs, prompts=["p"] * n, completion_ids=[[0]] * n), n)
-    for b in caption_breakdown(comps, dets, refs):
+    for b in caption_breakdowns(comps, dets, refs):
         assert set(b["objects"]) <= set(CAPTION_CLASSES) and set(b["detected"]) <= set(CAPTION_CLASSES)
 
 

@@ -8,10 +8,10 @@ from vlarl.config import ConfigError, DialectConfig, build_config
 from vlarl.dialect.classifier import CharDialectClassifier, labelled_sentences
 from vlarl.dialect.data import VARIETIES, DialectError, load_parallel, read_madar, read_parallel_tsv, split_parallel
 from vlarl.dialect.pairs import (collect_responses, pair_counts, pair_requests, preference_dataset, preference_margin, train_dpo)
-from vlarl.dialect.translator import build_tiny_lm, make_requests, sft, tokenizer_texts, with_msa_habit
+from vlarl.dialect.translator import make_tiny_lm, make_requests, sft, tokenizer_texts, with_msa_habit
 
 DC = DialectConfig(hidden=64, layers=2, heads=2, vocab_size=800, samples_per_prompt=4, fix_tries=1, max_new_tokens=20,
-                   dpo_epochs=3, dpo_lr=5e-3, dpo_batch_size=8)
+                   dpo_trl={"num_train_epochs": 3, "learning_rate": 5e-3, "per_device_train_batch_size": 8})
 
 
 @pytest.fixture(scope="module")
@@ -21,7 +21,7 @@ def setting():
     rows = list(split_parallel(load_parallel(), 0.15, seed=0)["train"])
     by_id = {r["id"]: r for r in rows}
     clf = CharDialectClassifier().fit(*labelled_sentences(rows[::2])[:2])
-    model, tok = build_tiny_lm(DC, tokenizer_texts(rows), seed=0)
+    model, tok = make_tiny_lm(DC, tokenizer_texts(rows), seed=0)
     sft(model, tok, with_msa_habit(make_requests(rows[:120], per_set=6, seed=0), by_id, 0.5, 0.1), epochs=2, lr=4e-3, batch_size=32)
     return rows, clf, model, tok
 

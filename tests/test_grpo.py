@@ -8,7 +8,7 @@ from transformers import AutoModelForCausalLM, SiglipVisionModel, TrainerCallbac
 
 from vlarl.config import ConfigError, RewardConfig, build_config
 from vlarl.data.clips import as_arrays, record_clips
-from vlarl.train.grpo import make_grpo_trainer, score_completions, task_rewards, train_grpo
+from vlarl.train.grpo import make_grpo_trainer, score_completions, make_task_rewards, train_grpo
 from vlarl.tasks import TASKS, mixed_dataset, task_dataset, task_target
 from vlarl.eval.inference import parse_output, run_policy
 from vlarl.model.vlm import assemble_video_vlm, make_processor, tiny_text_config, tiny_vision_config, train_tokenizer
@@ -17,8 +17,8 @@ from vlarl.train.sft import last_checkpoint, tokenizer_corpus
 
 CFG = build_config(overrides=["world.clips_per_scenario=2", "world.frames=2", "world.image_size=48",
                               "world.scenarios=[highway,merge]", "model.llm=scratch", "model.llm_layers=1",
-                              "grpo.num_generations=2", "grpo.prompts_per_step=1", "grpo.steps=4", "grpo.save_steps=1",
-                              "grpo.max_completion_length=8", "grpo.lr=0.01"])
+                              "grpo.trl.num_generations=2", "grpo.prompts_per_step=1", "grpo.trl.max_steps=4", "grpo.trl.save_steps=1",
+                              "grpo.trl.max_completion_length=8", "grpo.trl.learning_rate=0.01"])
 
 
 @pytest.fixture(scope="module")
@@ -57,7 +57,7 @@ class Kill(TrainerCallback):
 
 def grpo(tok, clips, out, callbacks=()):
     model, processor = tiny_vlm(tok)
-    funcs, ws = task_rewards(["drive"], CFG.grpo, RewardConfig())
+    funcs, ws = make_task_rewards(["drive"], CFG.grpo, RewardConfig())
     return make_grpo_trainer(model, processor, task_dataset(clips, "drive"), funcs + [length], ws + [1.0], CFG.grpo, out, seed=0,
                              callbacks=callbacks)
 
@@ -99,7 +99,7 @@ def rows(clips, samples):
 @settings(max_examples=60, deadline=None)
 @given(junk=st.one_of(st.text(max_size=300), st.binary(max_size=80), st.none(), st.integers(), st.lists(st.text(max_size=20), max_size=3)))
 def test_rewards_and_parsing_take_any_completion(rows, junk):
-    funcs, ws = task_rewards(list(TASKS), CFG.grpo, RewardConfig(), lambda texts, clip_id=None, frames=None: [0.0] * len(texts))
+    funcs, ws = make_task_rewards(list(TASKS), CFG.grpo, RewardConfig(), lambda texts, clip_id=None, frames=None: [0.0] * len(texts))
     m, tot = score_completions(funcs, ws, [junk] * len(rows), rows)
     assert np.isfinite(tot).all() and (np.isnan(m) | ((m >= -1) & (m <= 1))).all()
     for t in TASKS:
@@ -109,8 +109,8 @@ def test_rewards_and_parsing_take_any_completion(rows, junk):
 def test_clear_errors(clips, samples, tokenizer, tmp_path):
     with pytest.raises(ConfigError, match="grpo.tasks: unknown task 'poems'"):
         build_config(overrides=["grpo.tasks=[drive, poems]"])
-    with pytest.raises(ConfigError, match="grpo.num_generations"):
-        build_config(overrides=["grpo.num_generations=1"])
+    with pytest.raises(ConfigError, match="grpo.trl.num_generations"):
+        build_config(overrides=["grpo.trl.num_generations=1"])
     with pytest.raises(ValueError, match="unknown task 'poems'"):
         task_dataset(clips, "poems")
     with pytest.raises(ValueError, match="lack the columns"):
@@ -118,10 +118,10 @@ def test_clear_errors(clips, samples, tokenizer, tmp_path):
     with pytest.raises(ValueError, match="caption rewards need detections"):
         task_dataset(clips, "caption")
     with pytest.raises(ValueError, match="needs a `semantic_reward`"):
-        task_rewards(["json"], CFG.grpo, RewardConfig())
+        make_task_rewards(["json"], CFG.grpo, RewardConfig())
     model, processor = tiny_vlm(tokenizer)
     with pytest.raises(ValueError, match="no GRPO prompts"):
-        funcs, ws = task_rewards(["drive"], CFG.grpo, RewardConfig())
+        funcs, ws = make_task_rewards(["drive"], CFG.grpo, RewardConfig())
         make_grpo_trainer(model, processor, task_dataset(clips, "drive").select([]), funcs, ws, CFG.grpo, tmp_path)
     with pytest.raises(ValueError, match="expected 2 frames per clip, got 1"):
         run_policy(model, processor, [{**samples[0], "frames": samples[0]["frames"][:1]}], "drive", max_new_tokens=2)
@@ -130,7 +130,7 @@ def test_clear_errors(clips, samples, tokenizer, tmp_path):
 def test_ground_truth_outscores_a_shifted_plan(samples):
     "The drive rewards rank the true plan above the same plan 3 m to the side, on every clip."
     from vlarl.tasks import sample_row
-    funcs, ws = task_rewards(["drive"], CFG.grpo, RewardConfig())
+    funcs, ws = make_task_rewards(["drive"], CFG.grpo, RewardConfig())
     rows = [sample_row(s, "drive") for s in samples]
     gt = [task_target(s, "drive") for s in samples]
     shifted = [task_target({**s, "ego_future": np.asarray(s["ego_future"]) + [0, 3.0]}, "drive") for s in samples]

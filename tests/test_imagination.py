@@ -11,7 +11,7 @@ from vlarl.config import build_config
 from vlarl.data.clips import as_arrays, record_clips, split_clips
 from vlarl.eval.image_metrics import InceptionFeatures, SiglipFeatures, fid_from_features, psnr, ssim
 from vlarl.imagination import (EMPTY_VISUAL, VISUAL_TASK, split_visual, stage_tokenizer, visual_clips, visual_format_breakdown, visual_target,
-                               visual_task_dataset, visual_task_rewards, warp_frame)
+                               visual_task_dataset, make_visual_task_rewards, warp_frame)
 from vlarl.model.vlm import assemble_video_vlm, load_video_vlm, make_processor, save_video_vlm, tiny_text_config, tiny_vision_config, train_tokenizer
 from vlarl.rewards.driving import driving_format_breakdown, l2_reward, parse_driving_output
 from vlarl.train.sft import tokenizer_corpus
@@ -112,7 +112,7 @@ def test_the_visual_sequence_parses(world):
 def test_rewards_are_zero_on_malformed_output(world, masked):
     dsd, samples, _, vq = world
     rows = visual_task_dataset(visual_clips(dsd["train"], vq, CFG.world.scaling), CFG.world.scaling, 48, GRID, masked)
-    funcs, _ = visual_task_rewards(vq, CFG.world.scaling, CFG.grpo.drive_weights, CFG.imagine.visual_weight, masked=masked)
+    funcs, _ = make_visual_task_rewards(vq, CFG.world.scaling, CFG.grpo.drive_weights, CFG.imagine.visual_weight, masked=masked)
     bad = ["", None, "<visual>", "<visual><img_1></visual>", "<answer>[(1, 2)]</answer>", b"\xff", 7, [{"role": "assistant", "content": 3}]]
     cols = {k: [rows[0][k]] * len(bad) for k in rows.column_names if k not in ("prompt", "task")}
     for f in funcs:

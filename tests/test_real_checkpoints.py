@@ -16,8 +16,8 @@ def smoke_overrides(name: str) -> dict:
     "The `overrides` mapping of a stage notebook's parameters cell (its smoke size)."
     nb = nbformat.read(NBS / f"{name}.ipynb", as_version=4)
     cell = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
-    line = next(l for l in cell.source.splitlines() if l.startswith("overrides"))
-    return ast.literal_eval(line.split("=", 1)[1].split("  #")[0].strip())
+    assign = next(n for n in ast.parse(cell.source).body if isinstance(n, ast.Assign) and n.targets[0].id == "overrides")
+    return ast.literal_eval(assign.value)
 
 
 def run_stage(name: str, run_dir: Path, overrides: dict) -> nbformat.NotebookNode:
@@ -104,16 +104,16 @@ def test_smollm2_stage2_grpo_and_dpo_steps(smollm2, tmp_path):
     from vlarl.data.clips import record_clips
     from vlarl.dialect.pairs import train_dpo
     from vlarl.dialect.translator import load_lm
-    from vlarl.train.grpo import make_grpo_trainer, task_rewards
+    from vlarl.train.grpo import make_grpo_trainer, make_task_rewards
     from vlarl.tasks import task_dataset
-    from vlarl.model.vlm import add_lora, build_video_vlm, generate_text, tiny_vision_config
+    from vlarl.model.vlm import add_lora, make_video_vlm, generate_text, tiny_vision_config
     from vlarl.train.sft import SPLIT_ENTRIES, make_entries, train_entries
 
     cfg = build_config(overrides=["world.clips_per_scenario=1", "world.frames=2", "world.image_size=48", "world.scenarios=[highway]",
-                                  "grpo.num_generations=2", "grpo.prompts_per_step=1", "grpo.steps=1", "grpo.max_completion_length=8"])
+                                  "grpo.trl.num_generations=2", "grpo.prompts_per_step=1", "grpo.trl.max_steps=1", "grpo.trl.max_completion_length=8"])
     clips = record_clips(cfg, progress=False)
     SiglipVisionModel(tiny_vision_config(cfg.model, 48)).save_pretrained(tmp_path / "vision")
-    model, processor = build_video_vlm(str(tmp_path / "vision"), smollm2, cfg.world.frames)
+    model, processor = make_video_vlm(str(tmp_path / "vision"), smollm2, cfg.world.frames)
     assert processor.tokenizer.chat_template.endswith(open(Path(smollm2) / "chat_template.jinja").read())   # SmolLM2's own template
     text = generate_text(model, processor, clips["frames"], "Describe the video.", max_new_tokens=4)
     assert len(text) == 1
@@ -125,7 +125,7 @@ def test_smollm2_stage2_grpo_and_dpo_steps(smollm2, tmp_path):
     assert any(not torch.equal(p, before[n]) for n, p in lora.named_parameters() if n in before), "stage 2 changed no LoRA weight"
     merged = lora.merge_and_unload()
 
-    funcs, ws = task_rewards(["drive"], cfg.grpo, RewardConfig())
+    funcs, ws = make_task_rewards(["drive"], cfg.grpo, RewardConfig())
     length = lambda completions, **kw: [len(str(c)) / 20 for c in completions]
     trainer = make_grpo_trainer(merged, processor, task_dataset(clips, "drive"), funcs + [length], ws + [1.0], cfg.grpo,
                                 tmp_path / "grpo", save_strategy="no")
@@ -135,6 +135,6 @@ def test_smollm2_stage2_grpo_and_dpo_steps(smollm2, tmp_path):
     lm, tok = load_lm(smollm2)
     pairs = Dataset.from_dict({"prompt": ["Say hello in Egyptian Arabic."] * 2, "chosen": ["ازيك"] * 2, "rejected": ["كيف حالك"] * 2})
     dc = cfg.dialect
-    dc.dpo_epochs, dc.dpo_batch_size = 1, 2
+    dc.dpo_trl.update(num_train_epochs=1, per_device_train_batch_size=2)
     _, log = train_dpo(lm, tok, pairs, dc, tmp_path / "dpo")
     assert any("loss" in h or "train_loss" in h for h in log)

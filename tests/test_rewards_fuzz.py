@@ -7,8 +7,8 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from vlarl.config import RewardConfig
-from vlarl.rewards.driving import (TAGS, driving_breakdown, driving_reward_funcs, format_driving_output, format_trajectory,
-                           json_breakdown, json_reward_funcs, parse_driving_output)
+from vlarl.rewards.driving import (TAGS, driving_breakdown, make_driving_rewards, format_driving_output, format_trajectory,
+                           json_breakdown, make_json_rewards, parse_driving_output)
 
 # One clip's ground truth, as trl passes it (dataset columns, here as plain lists like `datasets` returns them).
 EGO_FUTURE = [[5.0 * k, 0.1 * k] for k in range(1, 7)]
@@ -18,7 +18,7 @@ AGENTS = [{"track_id": 1, "cls": "car", "position": [20.0, 0.0], "size": [5.0, 2
            "future": [[-5.0 + 6 * k, 3.5] for k in range(1, 7)], "future_heading": [0.1] * 6, "future_valid": [True] * 4 + [False] * 2}]
 COLUMNS = {"ego_future": EGO_FUTURE, "agents": AGENTS, "action": ["forward"], "explanations": ["Follow traffic"]}
 SAMPLE = {"ego_future": np.array(EGO_FUTURE), "agents": AGENTS, "action": ["forward"]}
-REWARDS = driving_reward_funcs(RewardConfig()) + json_reward_funcs(RewardConfig())
+REWARDS = make_driving_rewards(RewardConfig()) + make_json_rewards(RewardConfig())
 
 # --- strategies ----------------------------------------------------------------------------------------------------
 any_unicode = st.text(alphabet=st.characters(exclude_categories=()), max_size=200)        # surrogates included

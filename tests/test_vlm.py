@@ -7,7 +7,7 @@ from tokenizers import Tokenizer, models
 
 from vlarl.config import TrainConfig, build_config
 from vlarl.data.clips import record_clips
-from vlarl.model.vlm import (INSTRUCTION_CONCISE, add_lora, assemble_video_vlm, build_video_vlm, generate_text, load_video_vlm,
+from vlarl.model.vlm import (INSTRUCTION_CONCISE, add_lora, assemble_video_vlm, make_video_vlm, generate_text, load_video_vlm,
                          make_processor, save_video_vlm, set_trainable, tiny_text_config, tiny_vision_config, trainable_names,
                          train_tokenizer)
 from vlarl.train.sft import SPLIT_ENTRIES, STAGE1_PARTS, last_checkpoint, make_entries, tokenizer_corpus, train_entries
@@ -74,7 +74,7 @@ def test_saved_vlm_generates_the_same(vlm, clips, tmp_path):
 def test_clear_errors(vlm, clips, tmp_path):
     model, processor = vlm
     with pytest.raises(FileNotFoundError, match="vision checkpoint"):
-        build_video_vlm(str(tmp_path / "missing"), str(tmp_path / "also-missing"), 2)
+        make_video_vlm(str(tmp_path / "missing"), str(tmp_path / "also-missing"), 2)
     with pytest.raises(FileNotFoundError, match="no VLM checkpoint"):
         load_video_vlm(tmp_path / "nothing-here")
     frames = clips["frames"][0]

@@ -9,6 +9,7 @@ import contextlib
 import dataclasses
 import datetime
 import difflib
+import enum
 import json
 import os
 import random
@@ -26,18 +27,35 @@ import numpy as np
 import yaml
 
 # %% auto #0
-__all__ = ['SCENARIOS', 'EGO_POLICIES', 'DATA_SOURCES', 'NUSCENES_CAMERAS', 'GRPO_OBJECTIVE', 'GRPO_OWN_FIELDS', 'DPO_DEFAULTS',
-           'DPO_OWN_FIELDS', 'PROFILES', 'RUN_SUBDIRS', 'RUN_SPECIFIC', 'COMPLETE', 'ConfigError', 'WorldConfig',
-           'DataConfig', 'ModelConfig', 'TrainConfig', 'AlignConfig', 'SplitEntryConfig', 'DetectConfig',
-           'RewardConfig', 'DialectConfig', 'GrpoStageConfig', 'ImagineConfig', 'RunConfig', 'trl_config_fields',
-           'check_trl_passthrough', 'config_from_dict', 'config_to_dict', 'parse_override', 'nest_key', 'load_yaml',
-           'save_config', 'build_config', 'override_dicts', 'seed_everything', 'RunDir', 'write_metrics',
+__all__ = ['SCENARIOS', 'EGO_POLICIES', 'DATA_SOURCES', 'NUSCENES_CAMERAS', 'GRPO_OBJECTIVE', 'GRPO_OWN_FIELDS', 'GRPO_TRAINING',
+           'GRPO_DEFAULTS', 'MOVED_TO_TRL', 'DPO_DEFAULTS', 'DPO_OWN_FIELDS', 'PROFILES', 'RUN_SUBDIRS', 'RUN_SPECIFIC',
+           'COMPLETE', 'ConfigError', 'PlanFrame', 'WorldConfig', 'DataConfig', 'ModelConfig', 'TrainConfig',
+           'AlignConfig', 'SplitEntryConfig', 'DetectConfig', 'RewardConfig', 'DialectConfig', 'GrpoStageConfig',
+           'ImagineConfig', 'RunConfig', 'trl_config_fields', 'check_trl_passthrough', 'typed_passthrough',
+           'config_from_dict', 'config_to_dict', 'parse_override', 'nest_key', 'load_yaml', 'save_config',
+           'migrate_config', 'build_config', 'override_dicts', 'seed_everything', 'RunDir', 'write_metrics',
            'read_metrics', 'flat_items', 'config_differences', 'open_run', 'metrics_differences', 'atomic_dir',
            'is_built', 'cached', 'write_json_atomic', 'cached_json']
 
 # %% ../nbs/00_config.ipynb #e40410b7
 class ConfigError(ValueError):
     "A configuration value, key or file is invalid; the message names the offending key."
+
+# %% ../nbs/00_config.ipynb #feab4946
+class PlanFrame(str, enum.Enum):
+    "How a drive answer writes its 6 waypoints: ego-frame positions, or offsets from the kinematic prior's rollout."
+
+    EGO = "ego"
+    PRIOR = "prior"
+
+    @classmethod
+    def _missing_(cls, value):
+        raise ValueError(f"unknown plan frame {value!r}; choose from {tuple(m.value for m in cls)}")
+
+    @property
+    def phrase(self) -> str:
+        "What the instruction says after 'waypoints' in this frame."
+        return " as offsets from the prior" if self is PlanFrame.PRIOR else ""
 
 # %% ../nbs/00_config.ipynb #830162a0
 SCENARIOS = ("highway", "merge", "roundabout", "intersection")
@@ -464,10 +482,6 @@ class DialectConfig:
         },
     )
     max_new_tokens: int = field(default=40, metadata={"help": "generation budget per response"})
-    dpo_beta: float = field(default=0.1, metadata={"help": "DPO beta (LlamaFactory's default)"})
-    dpo_lr: float = field(default=2e-3, metadata={"help": "DPO learning rate (LoRA)"})
-    dpo_epochs: float = field(default=2, metadata={"help": "DPO epochs over the preference pairs (3 in the paper)"})
-    dpo_batch_size: int = field(default=16, metadata={"help": "DPO batch size (pairs per step)"})
     sft_weight: float = field(
         default=1.0,
         metadata={"help": "weight of the chosen response's NLL in the headline DPO loss (0 = the paper's plain DPO)"},
@@ -490,11 +504,15 @@ class DialectConfig:
     eval_sets: int = field(default=0, metadata={"help": "held-out sets evaluated per model (0 = all)"})
     dpo_trl: dict = field(
         default_factory=lambda: dict(DPO_DEFAULTS),
-        metadata={"help": "any other field of trl's DPOConfig, passed through (e.g. dialect.dpo_trl.max_length=512)"},
+        metadata={
+            "help": "trl's DPOConfig fields (beta, learning_rate, num_train_epochs, per_device_train_batch_size, "
+            "max_length, …): `DPO_DEFAULTS` as vlarl's defaults, any other field passed through"
+        },
     )
 
     def __post_init__(self):
         check_trl_passthrough("dialect.dpo_trl", self.dpo_trl, DPO_OWN_FIELDS, DPO_DEFAULTS, "DPOConfig")
+        self.dpo_trl = typed_passthrough("dialect.dpo_trl", {**DPO_DEFAULTS, **self.dpo_trl}, DPO_DEFAULTS)
         _check(len(self.dialects) > 0, "dialect.dialects", "at least one dialect is needed")
         codes, aliases = (
             ("egy", "mor", "pal", "sau", "syr"),
@@ -523,18 +541,18 @@ class DialectConfig:
             "msa_bias and confusion must be in [0, 1) and sum to < 1",
         )
         _check(
-            min(self.base_epochs, self.sft_epochs, self.dpo_epochs, self.classifier_epochs) >= 0,
-            "dialect.dpo_epochs",
+            min(self.base_epochs, self.sft_epochs, self.dpo_trl["num_train_epochs"], self.classifier_epochs) >= 0,
+            "dialect.*epochs",
             "epochs must be >= 0",
         )
         _check(
-            self.examples_per_set >= 1 and self.batch_size >= 1 and self.dpo_batch_size >= 1,
+            self.examples_per_set >= 1 and self.batch_size >= 1 and self.dpo_trl["per_device_train_batch_size"] >= 1,
             "dialect.batch_size",
             "sizes must be >= 1",
         )
         _check(self.samples_per_prompt >= 2, "dialect.samples_per_prompt", "needs >= 2 responses to form a pair")
         _check(self.temperature > 0, "dialect.temperature", "must be > 0")
-        _check(self.dpo_beta > 0, "dialect.dpo_beta", "must be > 0")
+        _check(self.dpo_trl["beta"] > 0, "dialect.dpo_trl.beta", "must be > 0")
         _check(0 <= self.quality_weight <= 1, "dialect.quality_weight", "must be in [0, 1]")
         _check(self.lora_r >= 1 and self.lora_alpha >= 1, "dialect.lora_r", "LoRA rank and alpha must be >= 1")
 
@@ -548,44 +566,13 @@ class GrpoStageConfig:
         default_factory=lambda: ["drive", "json", "caption"],
         metadata={"help": "tasks mixed in GRPO: drive (tagged plan), json (BDD-OIA JSON), caption (physics-aware)"},
     )
-    num_generations: int = field(default=4, metadata={"help": "G, rollouts per prompt (8 in the papers)"})
     prompts_per_step: int = field(
         default=2, metadata={"help": "prompts per optimiser step (batch = prompts_per_step x G completions)"}
     )
-    steps: int = field(
-        default=40, metadata={"help": "GRPO optimiser steps (0 = one epoch over the training prompts, as VLA-World)"}
-    )
-    beta: float = field(
-        default=0.01, metadata={"help": "β, KL coefficient to the reference policy (VLA-World B.2: 1e-2)"}
-    )
-    lr: float = field(
-        default=3e-4,
-        metadata={"help": "peak learning rate (the papers' 1e-6 is for pretrained billion-parameter models)"},
-    )
-    epsilon: float = field(default=0.2, metadata={"help": "ε of the clipped ratio in eq. 2"})
-    num_iterations: int = field(
-        default=1,
-        metadata={"help": "μ, policy updates per generated batch (1 = on-policy: the ratio is 1 at the update)"},
-    )
-    warmup_ratio: float = field(
-        default=0.1, metadata={"help": "share of steps of linear warm-up before the cosine decay (VLA-World: 0.1)"}
-    )
-    scheduler: str = field(default="cosine", metadata={"help": "transformers learning-rate schedule"})
-    temperature: float = field(
-        default=0.8,
-        metadata={
-            "help": "sampling temperature of the G rollouts (tiny: 0.8, at 1.0 the tiny LM's JSON breaks in most "
-            "samples)"
-        },
-    )
-    max_completion_length: int = field(default=224, metadata={"help": "tokens generated per rollout at most"})
     lora_r: int = field(
         default=16, metadata={"help": "rank of the GRPO LoRA on the LLM (its disabled adapter is the reference policy)"}
     )
     lora_alpha: int = field(default=32, metadata={"help": "alpha of the GRPO LoRA"})
-    save_steps: int = field(
-        default=8, metadata={"help": "checkpoint every N steps (a killed run resumes from the last)"}
-    )
     sft_epochs: float = field(
         default=3,
         metadata={
@@ -593,6 +580,12 @@ class GrpoStageConfig:
         },
     )
     sft_lr: float = field(default=2e-3, metadata={"help": "learning rate of the SFT warm-up (LoRA, merged afterwards)"})
+    sft_lora_r: int = field(
+        default=32,
+        metadata={"help": "LoRA rank of the SFT warm-ups (this stage's and the imagination arms'); batches as stage 2"},
+    )
+    sft_lora_alpha: int = field(default=64, metadata={"help": "LoRA alpha of the SFT warm-ups"})
+    sft_lora_dropout: float = field(default=0.05, metadata={"help": "LoRA dropout of the SFT warm-ups"})
     drive_weights: list[float] = field(
         default_factory=lambda: [0.2, 0.4, 0.2, 0.2],
         metadata={"help": "weights of the drive task's format, L2, collision, action rewards"},
@@ -622,28 +615,19 @@ class GrpoStageConfig:
         default=True,
         metadata={"help": "also train GRPO on the drive task alone with the same budget (the 'w/o mixed' row)"},
     )
-    use_vllm: bool = field(
-        default=False,
-        metadata={"help": "generate the rollouts with vLLM (trl's switch; needs `pip install vllm` and a GPU)"},
-    )
-    vllm_mode: str = field(
-        default="colocate",
-        metadata={"help": "colocate (vLLM inside the trainer's processes) or server (a `trl vllm-serve` process)"},
-    )
-    vllm_server_base_url: str = field(
-        default="",
-        metadata={"help": "server mode: URL of the `trl vllm-serve` server ('' = trl's default host and port)"},
-    )
     trl: dict = field(
-        default_factory=lambda: dict(GRPO_OBJECTIVE),
+        default_factory=lambda: dict(GRPO_DEFAULTS),
         metadata={
-            "help": "any other field of trl's GRPOConfig, passed through (e.g. grpo.trl.loss_type=dr_grpo); defaults: "
-            "VLA-World's objective"
+            "help": "trl's GRPOConfig fields (G = num_generations, max_steps, learning_rate, beta, epsilon, "
+            "temperature, max_completion_length, use_vllm, loss_type, …): `GRPO_DEFAULTS` as vlarl's defaults, "
+            "any other "
+            "field passed through (e.g. grpo.trl.loss_type=dr_grpo)"
         },
     )
 
     def __post_init__(self):
-        check_trl_passthrough("grpo.trl", self.trl, GRPO_OWN_FIELDS, GRPO_OBJECTIVE, "GRPOConfig")
+        check_trl_passthrough("grpo.trl", self.trl, GRPO_OWN_FIELDS, GRPO_DEFAULTS, "GRPOConfig")
+        self.trl = typed_passthrough("grpo.trl", {**GRPO_DEFAULTS, **self.trl}, GRPO_DEFAULTS)
         for t in self.tasks:
             _check(
                 t in ("drive", "json", "caption"),
@@ -656,26 +640,29 @@ class GrpoStageConfig:
             "needs at least one task, each once",
         )
         _check(
-            self.num_generations >= 2, "grpo.num_generations", "must be >= 2 (advantages are normalised within a group)"
+            self.num_generations >= 2,
+            "grpo.trl.num_generations",
+            "must be >= 2 (advantages are normalised within a group)",
         )
         _check(
-            self.prompts_per_step >= 1 and self.steps >= 0,
+            self.prompts_per_step >= 1,
             "grpo.prompts_per_step",
-            "prompts_per_step must be >= 1 and steps >= 0",
+            "must be >= 1",
         )
-        _check(self.beta >= 0, "grpo.beta", "must be >= 0")
-        _check(self.lr > 0 and self.sft_lr > 0, "grpo.lr", "lr and sft_lr must be > 0")
-        _check(0 < self.epsilon < 1, "grpo.epsilon", "must be in (0, 1)")
-        _check(self.num_iterations >= 1, "grpo.num_iterations", "must be >= 1")
-        _check(0 <= self.warmup_ratio < 1, "grpo.warmup_ratio", "must be in [0, 1)")
-        _check(self.temperature > 0, "grpo.temperature", "must be > 0 (the rollouts are sampled)")
-        _check(self.max_completion_length >= 8, "grpo.max_completion_length", "must be >= 8 tokens")
-        _check(self.lora_r >= 1 and self.lora_alpha >= 1, "grpo.lora_r", "lora_r and lora_alpha must be >= 1")
+        _check(self.trl["beta"] >= 0, "grpo.trl.beta", "must be >= 0")
+        _check(self.trl["learning_rate"] > 0, "grpo.trl.learning_rate", "must be > 0")
+        _check(self.sft_lr > 0, "grpo.sft_lr", "must be > 0")
+        _check(0 < self.trl["epsilon"] < 1, "grpo.trl.epsilon", "must be in (0, 1)")
+        _check(self.trl["num_iterations"] >= 1, "grpo.trl.num_iterations", "must be >= 1")
+
+        _check(self.temperature > 0, "grpo.trl.temperature", "must be > 0 (the rollouts are sampled)")
+        _check(self.max_completion_length >= 8, "grpo.trl.max_completion_length", "must be >= 8 tokens")
         _check(
-            self.save_steps >= 1 and self.sft_epochs >= 0,
-            "grpo.save_steps",
-            "save_steps must be >= 1 and sft_epochs >= 0",
+            self.trl.get("vllm_mode", "colocate") in ("colocate", "server"), "grpo.trl.vllm_mode", "colocate or server"
         )
+        _check(self.lora_r >= 1 and self.lora_alpha >= 1, "grpo.lora_r", "lora_r and lora_alpha must be >= 1")
+        _check(self.sft_epochs >= 0, "grpo.sft_epochs", "must be >= 0")
+        _check(min(self.sft_lora_r, self.sft_lora_alpha) >= 1, "grpo.sft_lora_r", "rank and alpha must be >= 1")
         _check(
             len(self.drive_weights) == 4 and len(self.json_weights) == 4,
             "grpo.drive_weights",
@@ -690,11 +677,34 @@ class GrpoStageConfig:
             "eval_clips and eval_samples must be >= 0",
         )
         _check(
-            self.plan_frame in ("prior", "ego"),
+            self.plan_frame in PlanFrame._value2member_map_,
             "grpo.plan_frame",
-            f"unknown plan frame {self.plan_frame!r}; choose from ('prior', 'ego')",
+            f"unknown plan frame {self.plan_frame!r}; choose from {tuple(PlanFrame._value2member_map_)}",
         )
-        _check(self.vllm_mode in ("colocate", "server"), "grpo.vllm_mode", "must be colocate or server")
+
+    @property
+    def num_generations(self) -> int:
+        "G, rollouts per prompt (`trl.num_generations`)."
+        return int(self.trl["num_generations"])
+
+    @property
+    def steps(self) -> int:
+        "GRPO optimiser steps (`trl.max_steps`; 0 = one epoch over the training prompts)."
+        return max(int(self.trl["max_steps"]), 0)
+
+    @property
+    def temperature(self) -> float:
+        "Sampling temperature of the rollouts (`trl.temperature`)."
+        return float(self.trl["temperature"])
+
+    @property
+    def max_completion_length(self) -> int:
+        "Tokens generated per rollout at most (`trl.max_completion_length`)."
+        return int(self.trl["max_completion_length"])
+
+    def with_trl(self, **fields) -> "GrpoStageConfig":
+        "A copy with some trl fields changed (e.g. `max_steps=2`), checked like the original."
+        return dataclasses.replace(self, trl={**self.trl, **fields})
 
 # %% ../nbs/00_config.ipynb #08b8dfd3
 @dataclass
@@ -772,7 +782,8 @@ class ImagineConfig:
     grpo_steps: int = field(
         default=16,
         metadata={
-            "help": "GRPO steps of each arm of the imagination stage (0 = grpo.steps); G, prompts per step, β and "
+            "help": "GRPO steps of each arm of the imagination stage (0 = grpo.trl.max_steps); G, prompts per step, "
+            "β and "
             "LoRA come from grpo"
         },
     )
@@ -878,40 +889,57 @@ GRPO_OBJECTIVE = {
     "top_k": 0,
     "disable_dropout": True,
 }
-# GRPOConfig fields that vlarl's own `grpo.*` keys set: `grpo.trl` may not set them a second time
+# trl fields vlarl's stage settings set: a vlarl key names them, or vlarl sets them itself
 GRPO_OWN_FIELDS = {
-    "num_generations": "num_generations",
     "per_device_train_batch_size": "prompts_per_step",
-    "max_steps": "steps",
-    "learning_rate": "lr",
-    "beta": "beta",
-    "epsilon": "epsilon",
-    "num_iterations": "num_iterations",
-    "warmup_steps": "warmup_ratio",
-    "lr_scheduler_type": "scheduler",
-    "temperature": "temperature",
-    "max_completion_length": "max_completion_length",
-    "save_steps": "save_steps",
-    "use_vllm": "use_vllm",
-    "vllm_mode": "vllm_mode",
-    "vllm_server_base_url": "vllm_server_base_url",
     "reward_weights": "the task weights grpo.drive_weights, grpo.json_weights",
     "output_dir": "the run directory",
     "seed": "seed",
 }
+# the papers' training settings (VLA-World B.2) sized for the tiny profile: with the objective, `grpo.trl`'s defaults
+GRPO_TRAINING = {
+    "num_generations": 4,  # G (8 in the papers)
+    "max_steps": 40,  # optimiser steps (-1 = one epoch over the training prompts, as VLA-World)
+    "learning_rate": 3e-4,  # peak (the papers' 1e-6 is for pretrained billion-parameter models)
+    "beta": 0.01,  # β, KL coefficient to the reference policy (VLA-World B.2: 1e-2)
+    "epsilon": 0.2,  # ε of the clipped ratio in eq. 2
+    "num_iterations": 1,  # μ, policy updates per generated batch (1 = on-policy)
+    "warmup_steps": 0.1,  # a float below 1 is a share of the steps (VLA-World: 0.1)
+    "lr_scheduler_type": "cosine",
+    "temperature": 0.8,  # rollouts (tiny: at 1.0 the tiny LM's JSON breaks in most samples)
+    "max_completion_length": 224,
+    "save_steps": 8,  # a killed run resumes from the last checkpoint
+    "use_vllm": False,  # needs `pip install vllm` and a GPU; vllm_mode colocate or server
+}
+GRPO_DEFAULTS = {**GRPO_TRAINING, **GRPO_OBJECTIVE}
 
-# vlarl's DPO settings that are trl fields without a `dialect.*` key of their own: the defaults of `dialect.dpo_trl`
+# keys of earlier vlarl versions that are trl fields now: (section, old key) -> (passthrough key, trl field)
+MOVED_TO_TRL = {
+    **{("grpo", k): ("trl", k) for k in ("num_generations", "beta", "epsilon", "num_iterations", "temperature")},
+    **{("grpo", k): ("trl", k) for k in ("max_completion_length", "save_steps", "use_vllm", "vllm_mode")},
+    ("grpo", "vllm_server_base_url"): ("trl", "vllm_server_base_url"),
+    ("grpo", "steps"): ("trl", "max_steps"),
+    ("grpo", "lr"): ("trl", "learning_rate"),
+    ("grpo", "warmup_ratio"): ("trl", "warmup_steps"),
+    ("grpo", "scheduler"): ("trl", "lr_scheduler_type"),
+    ("dialect", "dpo_beta"): ("dpo_trl", "beta"),
+    ("dialect", "dpo_lr"): ("dpo_trl", "learning_rate"),
+    ("dialect", "dpo_epochs"): ("dpo_trl", "num_train_epochs"),
+    ("dialect", "dpo_batch_size"): ("dpo_trl", "per_device_train_batch_size"),
+}
+
+# vlarl's DPO settings, all trl fields: the defaults of `dialect.dpo_trl`
 DPO_DEFAULTS = {
+    "beta": 0.1,  # LlamaFactory's default
+    "learning_rate": 2e-3,  # LoRA
+    "num_train_epochs": 2.0,  # over the preference pairs (3 in the paper)
+    "per_device_train_batch_size": 16,  # pairs per step
     "lr_scheduler_type": "cosine",
     "warmup_steps": 0.05,
     "max_length": 256,
     "precompute_ref_log_probs": True,
 }
 DPO_OWN_FIELDS = {
-    "beta": "dpo_beta",
-    "learning_rate": "dpo_lr",
-    "num_train_epochs": "dpo_epochs",
-    "per_device_train_batch_size": "dpo_batch_size",
     "loss_type": "sft_weight",
     "loss_weights": "sft_weight",
     "output_dir": "the run directory",
@@ -952,6 +980,18 @@ def check_trl_passthrough(
             f"{key}.{missing[0]}: trl's {cls_name} has no such field"
             + (f" (did you mean {close[0]!r}?)" if close else "")
         )
+
+# %% ../nbs/00_config.ipynb #cf914e4b
+def typed_passthrough(
+    key: str,  # the config key, e.g. `grpo.trl`
+    given: dict,  # the passthrough mapping, vlarl's defaults filled in
+    defaults: dict,  # vlarl's defaults: their types are the fields' types
+) -> dict:
+    "The passthrough mapping with each value vlarl has a default for checked against that default's type."
+    return {
+        k: (_check_value(v, type(defaults[k]), f"{key}.{k}") if k in defaults and defaults[k] is not None else v)
+        for k, v in given.items()
+    }
 
 # %% ../nbs/00_config.ipynb #65ac3713
 PROFILES: dict[str, dict] = {
@@ -995,25 +1035,25 @@ PROFILES: dict[str, dict] = {
             "samples_per_prompt": 4,
             "temperature": 0.8,
             "max_new_tokens": 256,
-            "dpo_epochs": 3,
-            "dpo_lr": 5e-6,
-            "dpo_batch_size": 8,
+            "dpo_trl": {"num_train_epochs": 3, "learning_rate": 5e-6, "per_device_train_batch_size": 8},
             "lora_r": 8,
             "lora_alpha": 16,
             "eval_sets": 0,
         },
         "grpo": {
-            "num_generations": 8,
             "prompts_per_step": 2,
-            "steps": 0,
-            "lr": 1e-6,
-            "max_completion_length": 512,
             "lora_r": 32,
             "lora_alpha": 64,
-            "save_steps": 100,
             "sft_epochs": 12,
             "sft_lr": 1e-4,
-            "temperature": 1.0,
+            "trl": {
+                "num_generations": 8,
+                "max_steps": -1,
+                "learning_rate": 1e-6,
+                "max_completion_length": 512,
+                "save_steps": 100,
+                "temperature": 1.0,
+            },
         },
         "imagine": {
             "grid": 16,
@@ -1061,6 +1101,10 @@ def _check_value(value, tp, key: str):
 
 # %% ../nbs/00_config.ipynb #64dc1edf
 def _unknown_key(key: str, known) -> ConfigError:
+    section, _, name = key.rpartition(".")
+    if (section, name) in MOVED_TO_TRL:
+        passthrough, field_name = MOVED_TO_TRL[section, name]
+        return ConfigError(f"config key {key!r} is trl's field now: {section}.{passthrough}.{field_name}")
     close = difflib.get_close_matches(key.rsplit(".", 1)[-1], list(known), n=1)
     hint = f" (did you mean {close[0]!r}?)" if close else f"; valid keys: {', '.join(sorted(known))}"
     return ConfigError(f"unknown config key {key!r}{hint}")
@@ -1142,6 +1186,17 @@ def save_config(cfg: RunConfig, path) -> Path:
     path.write_text(yaml.safe_dump(config_to_dict(cfg), sort_keys=False), encoding="utf-8")
     return path
 
+# %% ../nbs/00_config.ipynb #50fa2e6d
+def migrate_config(d: dict) -> dict:
+    "A saved configuration with the keys of earlier vlarl versions moved to their trl fields (`MOVED_TO_TRL`)."
+    d = {k: (dict(v) if isinstance(v, dict) else v) for k, v in d.items()}
+    for (section, old), (passthrough, new) in MOVED_TO_TRL.items():
+        if isinstance(d.get(section), dict) and old in d[section]:
+            value = d[section].pop(old)
+            value = -1 if (section, old) == ("grpo", "steps") and value == 0 else value  # 0 meant one epoch
+            d[section][passthrough] = {**d[section].get(passthrough, {}), new: value}
+    return d
+
 # %% ../nbs/00_config.ipynb #28c46377
 def build_config(
     profile: str = "tiny",  # a key of `PROFILES`
@@ -1155,7 +1210,7 @@ def build_config(
     d = _deep_merge(config_to_dict(RunConfig()), PROFILES[profile])
     d["profile"] = profile
     if config_path:
-        d = _deep_merge(d, load_yaml(config_path))
+        d = _deep_merge(d, migrate_config(load_yaml(config_path)))
     for item in override_dicts(overrides):
         d = _deep_merge(d, item)
     return config_from_dict(RunConfig, d)

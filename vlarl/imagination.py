@@ -17,12 +17,10 @@ from PIL import Image as PILImage
 from transformers import LogitsProcessor
 
 from .model.checkpoints import end_of_turn
-from .config import RunConfig, atomic_dir, is_built
+from .config import PlanFrame, RunConfig, atomic_dir, is_built
 from .train.grpo import only_task
 from vlarl.tasks import (
     COMMAND_WORDS,
-    PLAN_FRAMES,
-    check_plan_frame,
     ego_text,
     plan_origin,
     point_text,
@@ -65,13 +63,14 @@ __all__ = ['EGO_RGB', 'EGO_LIGHT_RGB', 'WM_REQUEST', 'CONTEXTS', 'VISUAL_TASK', 
            'transition_samples', 'frame_codes', 'wm_entries', 'VisualGrammar', 'generate_frames', 'covered_cells',
            'imagine', 'render_with_context', 'tune_prior_bias', 'visual_instruction', 'visual_target', 'split_visual',
            'visual_format_breakdown', 'visual_format_reward', 'psnr_score', 'visual_quality_breakdowns',
-           'visual_quality_reward', 'visual_clips', 'visual_sft_entries', 'visual_task_dataset', 'visual_task_rewards',
-           'baseline_frames', 'imagination_table', 'format_imagination_table', 'best_scene_shift', 'shift_oracle',
-           'real_features', 'significance_vs_copy_last', 'format_significance', 'robust_psnr', 'format_robust_psnr',
-           'imagination_errors', 'format_imagination_errors', 'psnr_by_scenario', 'format_by_scenario',
-           'VisualBlockGrammar', 'run_visual_policy', 'visual_policy_metrics', 'difference_map', 'imagination_figure',
-           'figure_rows', 'imagination_plotly', 'imagination_viewer', 'imagination_page', 'extra_clips',
-           'stage_tokenizer', 'stage_world_model', 'completion_length', 'visual_sft', 'visual_grpo_trainer']
+           'visual_quality_reward', 'visual_clips', 'visual_sft_entries', 'visual_task_dataset',
+           'make_visual_task_rewards', 'baseline_frames', 'imagination_table', 'format_imagination_table',
+           'best_scene_shift', 'shift_oracle', 'real_features', 'significance_vs_copy_last', 'format_significance',
+           'robust_psnr', 'format_robust_psnr', 'imagination_errors', 'format_imagination_errors', 'psnr_by_scenario',
+           'format_by_scenario', 'VisualBlockGrammar', 'run_visual_policy', 'visual_policy_metrics', 'difference_map',
+           'imagination_figure', 'figure_rows', 'imagination_plotly', 'imagination_viewer', 'imagination_page',
+           'extra_clips', 'stage_tokenizer', 'stage_world_model', 'completion_length', 'visual_sft',
+           'visual_grpo_trainer']
 
 # %% ../nbs/42_imagination.ipynb #4f29e36a
 EGO_RGB = np.array(EGO_COLOR, dtype=np.int64)
@@ -514,17 +513,18 @@ def visual_instruction(
     image_size: int,
     grid: int,
     context: str = "warped",  # which frame `codes_ctx` is (see `CONTEXTS`)
-    plan_frame: str = "ego",  # waypoints as ego-frame positions or offsets from the prior's rollout (`grpo.plan_frame`)
+    plan_frame: PlanFrame
+    | str = PlanFrame.EGO,  # waypoints as ego-frame positions or offsets from the prior's rollout (`grpo.plan_frame`)
 ) -> str:
     """The `drive_visual` instruction: ego state, history, command, the prior, the definitions and the context frame's
     tokens."""
-    check_plan_frame(plan_frame)
+    plan_frame = PlanFrame(plan_frame)
     ctx = context_text(codes_ctx, context)
     rollout = f" {rollout_text(sample)}" if plan_frame == "prior" else ""
     return (
         f"{ego_text(sample)} {displacement_text(sample, scaling)}{rollout} "
         f"{frame_definition(scaling, image_size, grid)} "
-        f"{ctx + ' ' if ctx else ''}{DRIVE_VISUAL_REQUEST[:-1]}{PLAN_FRAMES[plan_frame]}."
+        f"{ctx + ' ' if ctx else ''}{DRIVE_VISUAL_REQUEST[:-1]}{plan_frame.phrase}."
     )
 
 # %% ../nbs/42_imagination.ipynb #f417ab77
@@ -532,7 +532,7 @@ def visual_target(
     sample: dict,  # a clip
     codes_future,  # the +0.5 s frame's code grid (ignored when masked)
     masked: bool = False,  # the imagination masked: an empty visual block
-    plan_frame: str = "ego",  # see `visual_instruction`
+    plan_frame: PlanFrame | str = PlanFrame.EGO,  # see `visual_instruction`
 ) -> str:
     "The `drive` target with the +0.5 s frame's visual block (or the empty block) after `</prediction>`."
     block = EMPTY_VISUAL if masked else codes_to_text(codes_future)
@@ -687,7 +687,7 @@ def _as_grid(v) -> np.ndarray | None:
 
 # %% ../nbs/42_imagination.ipynb #d4134841
 def _visual_columns(
-    ex: dict, scaling: float, image_size: int, grid: int, masked: bool, context: str, plan_frame: str
+    ex: dict, scaling: float, image_size: int, grid: int, masked: bool, context: str, plan_frame: PlanFrame | str
 ) -> dict:
     return {
         "instruction": visual_instruction(
@@ -712,7 +712,7 @@ def visual_sft_entries(
     grid: int,
     masked: bool = False,
     context: str = "warped",
-    plan_frame: str = "ego",  # see `visual_instruction`
+    plan_frame: PlanFrame | str = PlanFrame.EGO,  # see `visual_instruction`
 ) -> Dataset:
     "SFT entries `(clip_id, frames, instruction, target)` of the `drive_visual` task."
     if len(clips) == 0:
@@ -730,7 +730,8 @@ def visual_task_dataset(
     masked: bool = False,
     context: str = "warped",
     with_future: bool = True,  # keep `future_frame` for the offline real-future reward (training clips)
-    plan_frame: str = "ego",  # see `visual_instruction`; the rows carry the `plan_origin` the rewards add back
+    plan_frame: PlanFrame
+    | str = PlanFrame.EGO,  # see `visual_instruction`; the rows carry the `plan_origin` the rewards add back
 ) -> Dataset:
     "GRPO rows of the `drive_visual` task: `prompt`, `images`, `task`, `plan_origin` and the columns its rewards read."
     if len(clips) == 0:
@@ -753,7 +754,7 @@ def visual_task_dataset(
     return clips.select_columns(keep).map(row, input_columns=_VISUAL_COLS).rename_column("frames", "images")
 
 # %% ../nbs/42_imagination.ipynb #316754ac
-def visual_task_rewards(
+def make_visual_task_rewards(
     vq: VQVAE,
     scaling: float,  # the tokenizer, the world's px per metre
     drive_weights,  # weights of format, L2, collision, action (as `grpo.drive_weights`)
@@ -1088,7 +1089,7 @@ def run_visual_policy(
     masked: bool = False,
     context: str = "warped",
     batch_size: int = 8,
-    plan_frame: str = "ego",  # how the policy writes waypoints (see `visual_instruction`)
+    plan_frame: PlanFrame | str = PlanFrame.EGO,  # how the policy writes waypoints (see `visual_instruction`)
     grammar: bool = False,  # decode the visual block under `VisualBlockGrammar`
     block_codes=None,
     block_bias: float = 0.0,  # per clip, codes the block favours (with `grammar`; see `VisualBlockGrammar`)
@@ -1452,7 +1453,7 @@ def stage_tokenizer(cfg: RunConfig, run, frames_fn) -> tuple[VQVAE, dict]:
     return vq.cpu().eval(), info
 
 # %% ../nbs/42_imagination.ipynb #65fa973c
-def stage_world_model(cfg: RunConfig, run, dsd, vq: VQVAE, train_samples_fn) -> tuple:
+def stage_world_model(cfg: RunConfig, run, splits, vq: VQVAE, train_samples_fn) -> tuple:
     """The world model (VLM with image tokens, pretrained to write the +0.5 s frame), its processor and how it was
     obtained."""
     from vlarl.config import TrainConfig
@@ -1464,7 +1465,7 @@ def stage_world_model(cfg: RunConfig, run, dsd, vq: VQVAE, train_samples_fn) -> 
     if (path / "config.json").is_file():
         model, processor = load_video_vlm(path, cfg.model.dtype, cfg.model.device_map)
         return model, processor, {"source": str(path)}
-    model, processor = stage2_model(cfg, run, dsd)
+    model, processor = stage2_model(cfg, run, splits)
     tokens = add_image_tokens(model, processor.tokenizer, vq, cfg.seed)
     set_trainable(model, ["llm", "lm_head", "projector"])
     ic = cfg.imagine
@@ -1507,7 +1508,7 @@ def visual_sft(
     from vlarl.train.sft import train_entries
 
     s2, gc = cfg.stage2, cfg.grpo
-    peft_model = add_lora(model, s2.lora_r, s2.lora_alpha, s2.lora_dropout)
+    peft_model = add_lora(model, gc.sft_lora_r, gc.sft_lora_alpha, gc.sft_lora_dropout)
     tc = TrainConfig(
         epochs=cfg.imagine.sft_epochs,
         lr=gc.sft_lr,
@@ -1530,17 +1531,16 @@ def visual_sft(
 # %% ../nbs/42_imagination.ipynb #d742d15c
 def visual_grpo_trainer(model, processor, clips: Dataset, vq: VQVAE, cfg: RunConfig, masked: bool, out_dir, **kw):
     """trl's GRPOTrainer on the `drive_visual` rows of `clips`, with its rewards (and weights) as configured
-    (`imagine.grpo_steps` steps, else `grpo.steps`; rollouts under `VisualBlockGrammar` with
+    (`imagine.grpo_steps` steps, else `grpo.trl.max_steps`; rollouts under `VisualBlockGrammar` with
     `imagine.visual_grammar`)."""
-    import dataclasses
     from vlarl.train.grpo import grammar_rollout, make_grpo_trainer
 
     ic, rc = cfg.imagine, cfg.rewards
-    gc = dataclasses.replace(cfg.grpo, steps=ic.grpo_steps) if ic.grpo_steps else cfg.grpo
+    gc = cfg.grpo.with_trl(max_steps=ic.grpo_steps) if ic.grpo_steps else cfg.grpo
     rows = visual_task_dataset(
         clips, cfg.world.scaling, cfg.world.image_size, ic.grid, masked, ic.context, plan_frame=cfg.grpo.plan_frame
     )
-    funcs, weights = visual_task_rewards(
+    funcs, weights = make_visual_task_rewards(
         vq,
         cfg.world.scaling,
         cfg.grpo.drive_weights,

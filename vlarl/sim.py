@@ -71,9 +71,9 @@ def set_agent_class(vehicle, cls: str) -> None:
     vehicle.color, vehicle.vlarl_class = CLASS_COLOR[cls], cls
 
 # %% ../nbs/01_sim.ipynb #a2581a80
-def sample_agent_class(rng: np.random.Generator, wc: WorldConfig) -> str:
+def sample_agent_class(rng: np.random.Generator, world_cfg: WorldConfig) -> str:
     "Draw a class for a new road user from the configured shares."
-    shares = {"truck": wc.truck_share, "bus": wc.bus_share, "motorcycle": wc.motorcycle_share}
+    shares = {"truck": world_cfg.truck_share, "bus": world_cfg.bus_share, "motorcycle": world_cfg.motorcycle_share}
     r, acc = rng.random(), 0.0
     for cls, share in shares.items():
         acc += share
@@ -96,14 +96,14 @@ SCENARIO_NAMES = {
 }
 
 
-def env_config(scenario: str, wc: WorldConfig) -> dict:
+def env_config(scenario: str, world_cfg: WorldConfig) -> dict:
     "highway-env configuration of `scenario` under world config `wc`."
     cfg = dict(
-        screen_width=wc.image_size,
-        screen_height=wc.image_size,
-        scaling=wc.scaling,
+        screen_width=world_cfg.image_size,
+        screen_height=world_cfg.image_size,
+        scaling=world_cfg.scaling,
         centering_position=[0.5, 0.5],
-        simulation_frequency=wc.simulation_frequency,
+        simulation_frequency=world_cfg.simulation_frequency,
         policy_frequency=int(1 / DT),
         offscreen_rendering=True,
         duration=10_000,
@@ -111,7 +111,7 @@ def env_config(scenario: str, wc: WorldConfig) -> dict:
     if scenario in ("highway", "merge"):
         cfg["action"] = {"type": "DiscreteMetaAction", "target_speeds": [5, 12, 20, 26, 32]}
     if scenario == "highway":
-        cfg.update(vehicles_count=wc.vehicles, lanes_count=4, ego_spacing=1.5)
+        cfg.update(vehicles_count=world_cfg.vehicles, lanes_count=4, ego_spacing=1.5)
     if scenario == "intersection":
         cfg.update(destination=None, initial_vehicle_count=8, spawn_probability=0.5)
     return cfg
@@ -141,13 +141,15 @@ def restore_idm_defaults() -> None:
         setattr(IDMVehicle, name, value)
 
 # %% ../nbs/01_sim.ipynb #e20a3104
-def make_env(scenario: str, wc: WorldConfig):
+def make_env(scenario: str, world_cfg: WorldConfig):
     "The (unwrapped) highway-env environment of `scenario`."
     if scenario not in SCENARIO_ENVS:
         raise ValueError(f"unknown scenario {scenario!r}; choose from {tuple(SCENARIO_ENVS)}")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # highway-env's "out of date version" notices
-        return gym.make(SCENARIO_ENVS[scenario], render_mode="rgb_array", config=env_config(scenario, wc)).unwrapped
+        return gym.make(
+            SCENARIO_ENVS[scenario], render_mode="rgb_array", config=env_config(scenario, world_cfg)
+        ).unwrapped
 
 # %% ../nbs/01_sim.ipynb #27cb2f66
 def action_index(env, name: str) -> int | None:
@@ -277,8 +279,8 @@ def road_users(env):
 class Tracker:
     "Stable integer track ids and classes for road users over one clip."
 
-    def __init__(self, rng, wc: WorldConfig):
-        self.rng, self.wc, self.ids = rng, wc, {}
+    def __init__(self, rng, world_cfg: WorldConfig):
+        self.rng, self.wc, self.ids = rng, world_cfg, {}
 
     def classify(self, env) -> None:
         "Give every road user not seen before a track id and a class."
@@ -384,19 +386,21 @@ class Recording:
     lanes: LaneContext  # at the current frame
 
 # %% ../nbs/01_sim.ipynb #f5d8cd12
-def simulate(scenario: str, seed: int, wc: WorldConfig, env=None) -> Recording:
+def simulate(scenario: str, seed: int, world_cfg: WorldConfig, env=None) -> Recording:
     "Run one episode of `scenario` from `seed` and keep what a clip needs."
-    env = env if env is not None else make_env(scenario, wc)
+    env = env if env is not None else make_env(scenario, world_cfg)
     restore_idm_defaults()
     env.reset(seed=int(seed))
     rng = np.random.default_rng(seed)
-    tracker = Tracker(rng, wc)
+    tracker = Tracker(rng, world_cfg)
     tracker.classify(env)
-    policy = str(rng.choice(wc.ego_policies, p=np.array(wc.policy_weights) / sum(wc.policy_weights)))
+    policy = str(
+        rng.choice(world_cfg.ego_policies, p=np.array(world_cfg.policy_weights) / sum(world_cfg.policy_weights))
+    )
     drive = DRIVERS[policy](env, rng)
-    for _ in range(wc.warmup_steps):
+    for _ in range(world_cfg.warmup_steps):
         env.step(drive(env))
-    T, rec = wc.frames, Recording(scenario, int(seed), policy, [], [], [], [], [], None)
+    T, rec = world_cfg.frames, Recording(scenario, int(seed), policy, [], [], [], [], [], None)
     for k in range(T + FUTURE_STEPS):
         if k <= T:
             rec.frames.append(render_frame(env))
@@ -411,11 +415,11 @@ def simulate(scenario: str, seed: int, wc: WorldConfig, env=None) -> Recording:
     return rec
 
 # %% ../nbs/01_sim.ipynb #c9f05327
-def simulate_clean(scenario: str, seed: int, wc: WorldConfig, env=None, tries: int = 5) -> Recording:
+def simulate_clean(scenario: str, seed: int, world_cfg: WorldConfig, env=None, tries: int = 5) -> Recording:
     "Like `simulate`, re-drawing the seed while the ego has crashed by the current frame."
     for attempt in range(tries):
-        rec = simulate(scenario, seed + attempt * 1_000_003, wc, env)
-        if not rec.crashed[wc.frames - 1]:
+        rec = simulate(scenario, seed + attempt * 1_000_003, world_cfg, env)
+        if not rec.crashed[world_cfg.frames - 1]:
             return rec
     return rec
 
@@ -567,13 +571,13 @@ def clip_id(scenario: str, seed: int) -> str:
 def record_clip(
     scenario: str,  # one of `SCENARIO_ENVS`
     seed: int,  # the clip's seed: same seed, same clip
-    wc: WorldConfig | None = None,  # world settings (the tiny profile by default)
+    world_cfg: WorldConfig | None = None,  # world settings (the tiny profile by default)
     env=None,  # a `make_env(scenario, wc)` environment to reuse
 ) -> dict:
     "Simulate and label one clip in vlarl's sample schema."
-    wc = wc or WorldConfig()
-    T = wc.frames
-    rec = simulate_clean(scenario, seed, wc, env)
+    world_cfg = world_cfg or WorldConfig()
+    T = world_cfg.frames
+    rec = simulate_clean(scenario, seed, world_cfg, env)
     history, future = ego_trajectory(rec, T)
     state = ego_state(rec, T, future)
     agents = clip_agents(rec, T)
@@ -635,15 +639,15 @@ def box_fit(sample: dict, k: int, cls: str) -> tuple[float, float]:
     return float(inside), float(filled)
 
 # %% ../nbs/01_sim.ipynb #15df100f
-def raw_episode(env, seed: int, wc: WorldConfig) -> None:
+def raw_episode(env, seed: int, world_cfg: WorldConfig) -> None:
     "Plain highway-env work of one clip: reset, then as many steps and renders as the recorder makes."
     env.reset(seed=int(seed))
-    for _ in range(wc.warmup_steps):
+    for _ in range(world_cfg.warmup_steps):
         env.step(env.action_type.actions_indexes["IDLE"])
-    for k in range(wc.frames + FUTURE_STEPS):
-        if k <= wc.frames:
+    for k in range(world_cfg.frames + FUTURE_STEPS):
+        if k <= world_cfg.frames:
             render_frame(env)
-        if k < wc.frames + FUTURE_STEPS - 1:
+        if k < world_cfg.frames + FUTURE_STEPS - 1:
             env.step(env.action_type.actions_indexes["IDLE"])
 
 # %% ../nbs/01_sim.ipynb #1ca7f723

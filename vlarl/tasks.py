@@ -10,16 +10,16 @@ import re
 import numpy as np
 from datasets import Dataset, concatenate_datasets
 
+from .config import PlanFrame
 from .kinematics import kinematic_rollout, predict_position
 from .model.vlm import INSTRUCTION_DETAILED, video_messages
 from .rewards.driving import format_driving_output, format_json_output
 
 # %% auto #0
-__all__ = ['TASKS', 'COMMAND_WORDS', 'DECIMALS', 'DRIVE_REQUEST', 'JSON_REQUEST', 'PLAN_FRAMES', 'REWARD_COLUMNS',
-           'STRUCTURED_TASKS', 'point_text', 'ego_text', 'prior_point', 'prior_plan', 'check_plan_frame',
-           'rollout_text', 'task_instruction', 'perception_text', 'think_text', 'round_numbers', 'plan_origin',
-           'task_target', 'prompt_columns', 'sample_row', 'task_dataset', 'mixed_dataset', 'structured_texts',
-           'sft_entries']
+__all__ = ['TASKS', 'COMMAND_WORDS', 'DECIMALS', 'DRIVE_REQUEST', 'JSON_REQUEST', 'REWARD_COLUMNS', 'STRUCTURED_TASKS',
+           'point_text', 'ego_text', 'prior_point', 'prior_plan', 'rollout_text', 'task_instruction', 'perception_text',
+           'think_text', 'round_numbers', 'plan_origin', 'task_target', 'prompt_columns', 'sample_row', 'task_dataset',
+           'mixed_dataset', 'structured_texts', 'sft_entries']
 
 # %% ../nbs/19_tasks.ipynb #119dae5d
 TASKS = ("drive", "json", "caption")
@@ -65,13 +65,6 @@ def prior_plan(sample: dict) -> np.ndarray:
 # %% ../nbs/19_tasks.ipynb #20553351
 DRIVE_REQUEST = "Plan the next 3 s: perception, prediction, think, action, then 6 waypoints 0.5 s apart."
 JSON_REQUEST = "Answer in JSON: description, action, explanation."
-PLAN_FRAMES = {"ego": "", "prior": " as offsets from the prior"}  # how the answer's waypoints are written (see below)
-
-
-def check_plan_frame(plan_frame: str):
-    "A clear error for an unknown `grpo.plan_frame`."
-    if plan_frame not in PLAN_FRAMES:
-        raise ValueError(f"unknown plan frame {plan_frame!r}; choose from {tuple(PLAN_FRAMES)}")
 
 # %% ../nbs/19_tasks.ipynb #5cecfa27
 def rollout_text(sample: dict) -> str:
@@ -82,12 +75,13 @@ def rollout_text(sample: dict) -> str:
 def task_instruction(
     sample: dict,  # a clip (sample schema)
     task: str,  # one of `TASKS`
-    plan_frame: str = "ego",  # drive: ego-frame waypoints ("ego") or offsets from the prior's rollout ("prior")
+    plan_frame: PlanFrame
+    | str = PlanFrame.EGO,  # drive: ego-frame waypoints ("ego") or offsets from the prior's rollout ("prior")
 ) -> str:
     "The instruction of a task for a clip (the text after the frames)."
-    check_plan_frame(plan_frame)
+    plan_frame = PlanFrame(plan_frame)
     if task == "drive":
-        return f"{ego_text(sample)} {rollout_text(sample)} {DRIVE_REQUEST[:-1]}{PLAN_FRAMES[plan_frame]}."
+        return f"{ego_text(sample)} {rollout_text(sample)} {DRIVE_REQUEST[:-1]}{plan_frame.phrase}."
     if task == "json":
         return f"{ego_text(sample)} {JSON_REQUEST}"
     if task == "caption":
@@ -133,10 +127,10 @@ def round_numbers(text: str, decimals: int = DECIMALS) -> str:
     return re.sub(r"-?\d+\.\d+", fmt, text)
 
 # %% ../nbs/19_tasks.ipynb #d4b9502a
-def plan_origin(sample: dict, task: str, plan_frame: str = "ego") -> np.ndarray:
+def plan_origin(sample: dict, task: str, plan_frame: PlanFrame | str = PlanFrame.EGO) -> np.ndarray:
     """The (6, 2) waypoints a task's answer is written relative to: the prior's rollout for `drive` in the prior frame,
     else zeros."""
-    check_plan_frame(plan_frame)
+    plan_frame = PlanFrame(plan_frame)
     return (
         prior_plan(sample)
         if task == "drive" and plan_frame == "prior"
@@ -144,7 +138,7 @@ def plan_origin(sample: dict, task: str, plan_frame: str = "ego") -> np.ndarray:
     )
 
 # %% ../nbs/19_tasks.ipynb #a77d5c7a
-def task_target(sample: dict, task: str, plan_frame: str = "ego") -> str:
+def task_target(sample: dict, task: str, plan_frame: PlanFrame | str = PlanFrame.EGO) -> str:
     "The ground-truth answer of a task for a clip (the SFT warm-up's target)."
     if task == "drive":
         wp = np.asarray(sample["ego_future"], dtype=np.float64).reshape(-1, 2) - plan_origin(sample, task, plan_frame)
@@ -182,7 +176,7 @@ def prompt_columns(
     ex: dict,  # a clip's `REWARD_COLUMNS`
     task: str,  # one of `TASKS`
     detections: dict | None = None,  # clip_id -> detected class names
-    plan_frame: str = "ego",  # see `task_instruction`
+    plan_frame: PlanFrame | str = PlanFrame.EGO,  # see `task_instruction`
 ) -> dict:
     """The columns a task adds to a clip: the chat `prompt`, its `instruction`, `task`, `detections`, `reference` and
     `plan_origin`."""
@@ -201,7 +195,7 @@ def sample_row(
     sample: dict,  # a clip in numpy form (`vlarl.data.clips.as_arrays`)
     task: str,
     detections: dict | None = None,
-    plan_frame: str = "ego",
+    plan_frame: PlanFrame | str = PlanFrame.EGO,
 ) -> dict:
     "A clip as the row of a task, the way trl hands rows to the reward functions (frames as `images`)."
     _check_detections([sample["clip_id"]], task, detections)
@@ -216,7 +210,7 @@ def task_dataset(
     clips: Dataset,  # clips of one split (`vlarl.data.clips` schema)
     task: str,  # one of `TASKS`
     detections: dict | None = None,  # clip_id -> detected class names (caption rewards)
-    plan_frame: str = "ego",  # see `task_instruction`
+    plan_frame: PlanFrame | str = PlanFrame.EGO,  # see `task_instruction`
 ) -> Dataset:
     "GRPO rows of one task: `prompt`, `images` (the T frames), `task` and the columns the rewards read."
     if task not in TASKS:
@@ -232,7 +226,9 @@ def task_dataset(
     return ds.rename_column("frames", "images")
 
 # %% ../nbs/19_tasks.ipynb #6a7aaf36
-def mixed_dataset(clips: Dataset, tasks, detections: dict | None = None, plan_frame: str = "ego") -> Dataset:
+def mixed_dataset(
+    clips: Dataset, tasks, detections: dict | None = None, plan_frame: PlanFrame | str = PlanFrame.EGO
+) -> Dataset:
     "The rows of several tasks, concatenated (trl's sampler shuffles them; a group always shares one prompt)."
     return concatenate_datasets([task_dataset(clips, t, detections, plan_frame) for t in tasks])
 
@@ -249,7 +245,7 @@ def structured_texts(clips: Dataset) -> list[str]:
     return [f(r, t) for r in rows for t in STRUCTURED_TASKS for f in (task_instruction, task_target)]
 
 # %% ../nbs/19_tasks.ipynb #1ac5381e
-def sft_entries(clips: Dataset, tasks, plan_frame: str = "ego") -> Dataset:
+def sft_entries(clips: Dataset, tasks, plan_frame: PlanFrame | str = PlanFrame.EGO) -> Dataset:
     "One `(clip_id, frames, instruction, target)` entry per clip and task, the targets built from ground truth."
     if len(clips) == 0:
         raise ValueError("no clips to build SFT entries from")

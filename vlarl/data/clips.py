@@ -221,12 +221,12 @@ def balanced_subset(
     return clips.select(keep) if isinstance(clips, Dataset) else [clips[i] for i in keep]
 
 # %% ../../nbs/02_data_clips.ipynb #b2bfb69c
-def save_clips(dsd: DatasetDict, path) -> Path:
+def save_clips(splits: DatasetDict, path) -> Path:
     "Write a split clip dataset to `path` (must not exist yet)."
     path = Path(path)
     if path.exists() and any(path.iterdir()):
         raise FileExistsError(f"{str(path)!r} already holds data; choose a new path")
-    dsd.save_to_disk(str(path))
+    splits.save_to_disk(str(path))
     return path
 
 # %% ../../nbs/02_data_clips.ipynb #6876aa1c
@@ -258,10 +258,10 @@ def ensure_clips(
     return cached(Path(run.data) / "clips", build, load_clips, legacy="dataset_dict.json")
 
 # %% ../../nbs/02_data_clips.ipynb #efd0800b
-def dataset_card(dsd: DatasetDict) -> dict:
+def dataset_card(splits: DatasetDict) -> dict:
     "Counts that describe a split clip dataset."
     card = {}
-    for name, ds in dsd.items():
+    for name, ds in splits.items():
         cols = ds.select_columns(["scenario", "policy", "action", "explanations", "ego_state", "collision"])
         rows = cols.to_list()
         count = lambda key: dict(collections.Counter(r[key] for r in rows).most_common())

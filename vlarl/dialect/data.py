@@ -407,10 +407,10 @@ def split_parallel(
     )
 
 # %% ../../nbs/30_dialect_data.ipynb #7ec43c59
-def parallel_card(dsd: DatasetDict, dialects=DIALECTS) -> dict:
+def parallel_card(splits: DatasetDict, dialects=DIALECTS) -> dict:
     "Counts per split: aligned sets, frames, sentences per variety and pairs per direction and dialect."
     card = {}
-    for split, ds in dsd.items():
+    for split, ds in splits.items():
         c = {
             "sets": len(ds),
             "templates": len(set(ds["template"])),

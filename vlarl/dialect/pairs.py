@@ -33,7 +33,7 @@ from .data import ARABIC_NAMES, DIALECTS, DIRECTIONS, NAMES, VARIETIES, DialectE
 from vlarl.dialect.translator import (
     AnswerCollator,
     SpBLEU,
-    build_tiny_lm,
+    make_tiny_lm,
     chrf_pp,
     chrf_pp_sentence,
     encode_request,
@@ -183,13 +183,19 @@ def collect_responses(
     tok,
     clf,  # the policy that samples, its tokenizer, the dialect classifier
     requests: list[dict],  # preference requests
-    dc: DialectConfig,  # samples_per_prompt, temperature, fix_tries, max_new_tokens
+    dialect_cfg: DialectConfig,  # samples_per_prompt, temperature, fix_tries, max_new_tokens
     translator=None,  # (model, tokenizer) that fixes wrong-dialect responses; default the policy
     progress: bool = True,
 ) -> list[list[dict]]:
     "Paper steps 2-3: per request, its distinct sampled responses (labelled) and the fixed versions of the wrong ones."
     samples = sample_responses(
-        model, tok, requests, dc.samples_per_prompt, dc.temperature, dc.max_new_tokens, progress=progress
+        model,
+        tok,
+        requests,
+        dialect_cfg.samples_per_prompt,
+        dialect_cfg.temperature,
+        dialect_cfg.max_new_tokens,
+        progress=progress,
     )
     flat = [(i, t) for i, s in enumerate(samples) for t in dict.fromkeys(s)]
     labels, probs = label_texts(clf, [t for _, t in flat])
@@ -206,11 +212,11 @@ def collect_responses(
             [r["text"] for _, r in wrong],
             [r["label"] for _, r in wrong],
             [requests[i]["dialect"] for i, _ in wrong],
-            dc.fix_tries,
-            dc.temperature,
-            dc.max_new_tokens,
+            dialect_cfg.fix_tries,
+            dialect_cfg.temperature,
+            dialect_cfg.max_new_tokens,
         )
-        if wrong and dc.fix_tries
+        if wrong and dialect_cfg.fix_tries
         else []
     )
     for (i, _), f in zip(wrong, fixes):
@@ -252,19 +258,20 @@ def preference_dataset(
     requests: list[dict],  # preference requests
     responses: list[list[dict]],  # `collect_responses` output
     mode: str = "dialect",  # dialect (the paper) or quality (quality-weighted)
-    dc: DialectConfig | None = None,  # quality_weight, quality_margin; samples_per_prompt caps pairs per request
+    dialect_cfg: DialectConfig
+    | None = None,  # quality_weight, quality_margin; samples_per_prompt caps pairs per request
 ) -> Dataset:
     "The preference pairs of every request as a `datasets.Dataset` (prompt / chosen / rejected and their metadata)."
-    dc = dc or DialectConfig()
+    dialect_cfg = dialect_cfg or DialectConfig()
     if mode not in ("dialect", "quality"):
         raise DialectError(f"unknown preference mode {mode!r}; choose dialect or quality")
-    w = dc.quality_weight if mode == "quality" else 0.0
+    w = dialect_cfg.quality_weight if mode == "quality" else 0.0
     rows = []
     for q, rs in zip(requests, responses):
         pairs = (
-            quality_pairs(q, rs, w, dc.quality_margin, dc.samples_per_prompt)
+            quality_pairs(q, rs, w, dialect_cfg.quality_margin, dialect_cfg.samples_per_prompt)
             if mode == "quality"
-            else dialect_pairs(q, rs, dc.samples_per_prompt)
+            else dialect_pairs(q, rs, dialect_cfg.samples_per_prompt)
         )
         for c, r in pairs:
             rows.append(
@@ -339,15 +346,19 @@ def dpo_rows(pairs: Dataset, tok) -> Dataset:
     )
 
 # %% ../../nbs/33_dialect_pairs.ipynb #b7dd100b
-def lora_config(dc: DialectConfig) -> LoraConfig:
+def lora_config(dialect_cfg: DialectConfig) -> LoraConfig:
     "The DPO adapter: LoRA of rank `lora_r` on all linear layers."
     return LoraConfig(
-        r=dc.lora_r, lora_alpha=dc.lora_alpha, lora_dropout=0.0, target_modules="all-linear", task_type="CAUSAL_LM"
+        r=dialect_cfg.lora_r,
+        lora_alpha=dialect_cfg.lora_alpha,
+        lora_dropout=0.0,
+        target_modules="all-linear",
+        task_type="CAUSAL_LM",
     )
 
 # %% ../../nbs/33_dialect_pairs.ipynb #b85e0993
 def dpo_args(
-    dc: DialectConfig,
+    dialect_cfg: DialectConfig,
     out_dir=None,
     seed: int = 0,
     sft_weight: float = 1.0,  # weight of the NLL of the chosen response (0 = plain DPO)
@@ -363,10 +374,6 @@ def dpo_args(
     )
     return DPOConfig(
         output_dir=str(out_dir or tempfile_dir()),
-        beta=dc.dpo_beta,
-        learning_rate=dc.dpo_lr,
-        num_train_epochs=dc.dpo_epochs,
-        per_device_train_batch_size=dc.dpo_batch_size,
         logging_steps=5,
         save_strategy="no",
         report_to=[],
@@ -376,15 +383,15 @@ def dpo_args(
         gradient_checkpointing=False,
         dataloader_num_workers=0,
         disable_tqdm=True,
-        **(dc.dpo_trl | loss | kw),
-    )  # `dialect.dpo_trl`: scheduler, warm-up, max length, any DPOConfig field
+        **(dialect_cfg.dpo_trl | loss | kw),
+    )  # `dialect.dpo_trl`: β, learning rate, epochs, batch, scheduler, warm-up, max length, any DPOConfig field
 
 # %% ../../nbs/33_dialect_pairs.ipynb #f178180d
 def train_dpo(
     model,
     tok,  # the model to align (wrapped with a new LoRA adapter) and its tokenizer
     pairs: Dataset,  # a preference dataset
-    dc: DialectConfig,
+    dialect_cfg: DialectConfig,
     out_dir=None,  # trainer scratch folder (a temp folder by default)
     seed: int = 0,
     sft_weight: float = 1.0,  # weight of the NLL of the chosen response (0 = the paper's plain DPO)
@@ -395,10 +402,10 @@ def train_dpo(
     with quiet():
         trainer = DPOTrainer(
             model=model,
-            args=dpo_args(dc, out_dir, seed, sft_weight),
+            args=dpo_args(dialect_cfg, out_dir, seed, sft_weight),
             train_dataset=dpo_rows(pairs, tok),
             processing_class=tok,
-            peft_config=lora_config(dc),
+            peft_config=lora_config(dialect_cfg),
         )
         trainer.remove_callback(PrinterCallback)
         trainer.train()
@@ -520,14 +527,14 @@ def dialect_table(results: dict, metric: str = "fidelity", dialects=DIALECTS) ->
     return "\n".join(lines)
 
 # %% ../../nbs/33_dialect_pairs.ipynb #7b22a7ff
-def tuning_requests(rows, dc: DialectConfig, epochs: float, seed: int = 0, habit: bool = False) -> list[dict]:
+def tuning_requests(rows, dialect_cfg: DialectConfig, epochs: float, seed: int = 0, habit: bool = False) -> list[dict]:
     "`examples_per_set` fresh requests per set and epoch (a fractional last epoch is cut); `habit` adds the MSA habit."
     rows, out = list(rows), []
     by_id = {r["id"]: r for r in rows}
     for e in range(int(np.ceil(epochs))):
-        q = make_requests(rows, dc.dialects, per_set=dc.examples_per_set, seed=seed + e)
-        out += with_msa_habit(q, by_id, dc.msa_bias, dc.confusion, seed=seed + e) if habit else q
-    return out[: round(len(rows) * dc.examples_per_set * epochs)]
+        q = make_requests(rows, dialect_cfg.dialects, per_set=dialect_cfg.examples_per_set, seed=seed + e)
+        out += with_msa_habit(q, by_id, dialect_cfg.msa_bias, dialect_cfg.confusion, seed=seed + e) if habit else q
+    return out[: round(len(rows) * dialect_cfg.examples_per_set * epochs)]
 
 # %% ../../nbs/33_dialect_pairs.ipynb #c1f50afb
 def ensure_lm(
@@ -538,22 +545,22 @@ def ensure_lm(
     return cached(path, lambda tmp: save_lm(*train(), tmp), lambda p: load_lm(str(p)), legacy="config.json")
 
 # %% ../../nbs/33_dialect_pairs.ipynb #ac0b9098
-def ensure_classifier(dc: DialectConfig, rows, path, seed: int = 0):
+def ensure_classifier(dialect_cfg: DialectConfig, rows, path, seed: int = 0):
     """The dialect classifier of `dc.classifier`, fitted on `rows` (all varieties) and saved at `path`, or loaded from
     there."""
     path = Path(path)
-    if dc.classifier == "char":
+    if dialect_cfg.classifier == "char":
         if not path.is_file():
             save_char_classifier(CharDialectClassifier().fit(*labelled_sentences(rows)[:2]), path)
         return load_char_classifier(path)
 
     def train():
         texts, labels, _ = labelled_sentences(rows)
-        if dc.classifier_model:
-            lm, tok = load_lm(dc.classifier_model, "classifier")
+        if dialect_cfg.classifier_model:
+            lm, tok = load_lm(dialect_cfg.classifier_model, "classifier")
         else:
-            lm, tok = build_tiny_lm(dc, tokenizer_texts(rows) + [q for q in texts[:200]], seed=seed)
-        LLMDialectClassifier(lm, tok).fit(texts, labels, epochs=dc.classifier_epochs, seed=seed)
+            lm, tok = make_tiny_lm(dialect_cfg, tokenizer_texts(rows) + [q for q in texts[:200]], seed=seed)
+        LLMDialectClassifier(lm, tok).fit(texts, labels, epochs=dialect_cfg.classifier_epochs, seed=seed)
         return lm, tok
 
     return LLMDialectClassifier(*ensure_lm(path, train))

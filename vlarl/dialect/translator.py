@@ -44,7 +44,7 @@ from vlarl.dialect.data import (
 
 # %% auto #0
 __all__ = ['PROMPTS', 'KINDS', 'SPECIAL_TOKENS', 'CHAT_TEMPLATE', 'make_prompt', 'make_request', 'make_requests',
-           'with_msa_habit', 'train_tokenizer', 'tokenizer_texts', 'tiny_lm_config', 'device', 'build_tiny_lm', 'quiet',
+           'with_msa_habit', 'train_tokenizer', 'tokenizer_texts', 'tiny_lm_config', 'device', 'make_tiny_lm', 'quiet',
            'load_lm', 'stop_ids', 'save_lm', 'encode_request', 'AnswerCollator', 'tempfile_dir', 'train_args', 'sft',
            'generate', 'chrf_pp', 'chrf_pp_sentence', 'SpBLEU']
 
@@ -182,16 +182,16 @@ def tokenizer_texts(rows, dialects=DIALECTS, seed: int = 0) -> list[str]:
     return sents + [q["prompt"] for q in make_requests(rows, dialects, per_set=2, seed=seed)]
 
 # %% ../../nbs/31_dialect_translator.ipynb #52164990
-def tiny_lm_config(dc: DialectConfig, vocab_size: int) -> Qwen3Config:
+def tiny_lm_config(dialect_cfg: DialectConfig, vocab_size: int) -> Qwen3Config:
     "A small Qwen3 config from the dialect section's tiny sizes."
     return Qwen3Config(
         vocab_size=vocab_size,
-        hidden_size=dc.hidden,
-        intermediate_size=3 * dc.hidden,
-        num_hidden_layers=dc.layers,
-        num_attention_heads=dc.heads,
-        num_key_value_heads=max(dc.heads // 2, 1),
-        head_dim=dc.hidden // dc.heads,
+        hidden_size=dialect_cfg.hidden,
+        intermediate_size=3 * dialect_cfg.hidden,
+        num_hidden_layers=dialect_cfg.layers,
+        num_attention_heads=dialect_cfg.heads,
+        num_key_value_heads=max(dialect_cfg.heads // 2, 1),
+        head_dim=dialect_cfg.hidden // dialect_cfg.heads,
         max_position_embeddings=512,
         tie_word_embeddings=True,
     )
@@ -202,11 +202,11 @@ def device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 # %% ../../nbs/31_dialect_translator.ipynb #9129d6c0
-def build_tiny_lm(dc: DialectConfig, texts: list[str], seed: int = 0):
+def make_tiny_lm(dialect_cfg: DialectConfig, texts: list[str], seed: int = 0):
     "A randomly initialised tiny Qwen3 and a tokenizer trained on `texts`."
-    tok = train_tokenizer(texts, dc.vocab_size)
+    tok = train_tokenizer(texts, dialect_cfg.vocab_size)
     torch.manual_seed(seed)
-    model = AutoModelForCausalLM.from_config(tiny_lm_config(dc, len(tok)))
+    model = AutoModelForCausalLM.from_config(tiny_lm_config(dialect_cfg, len(tok)))
     model.generation_config.pad_token_id, model.generation_config.eos_token_id = tok.pad_token_id, tok.eos_token_id
     return model.to(device()), tok
 

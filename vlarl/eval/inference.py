@@ -9,6 +9,7 @@ import html
 
 import numpy as np
 
+from ..config import PlanFrame
 from ..train.grpo import group_advantages, score_completions
 from ..tasks import TASKS, plan_origin, sample_row, task_instruction
 from ..kinematics import constant_velocity, kinematic_rollout
@@ -77,7 +78,7 @@ def run_policy(
     temperature: float = 0.0,  # 0 = greedy
     max_new_tokens: int = 256,
     batch_size: int = 8,
-    plan_frame: str = "ego",  # how the policy writes waypoints (`grpo.plan_frame` of its run)
+    plan_frame: PlanFrame | str = PlanFrame.EGO,  # how the policy writes waypoints (`grpo.plan_frame` of its run)
 ) -> list[dict]:
     "Run the policy on clips and return the parsed structured outputs (see `parse_output`)."
     if not samples:
@@ -104,7 +105,7 @@ def drive(
     task: str = "drive",
     temperature: float = 0.0,
     max_new_tokens: int = 256,
-    plan_frame: str = "ego",
+    plan_frame: PlanFrame | str = PlanFrame.EGO,
 ) -> dict:
     "The parsed structured output of the policy for one clip."
     return run_policy(model, processor, [sample], task, temperature, max_new_tokens, 1, plan_frame)[0]
@@ -138,9 +139,9 @@ def score_task(
     samples: list[dict],  # the clips in numpy form
     task: str,  # one of `TASKS`
     funcs: list,
-    weights: list[float],  # from `vlarl.train.grpo.task_rewards`
+    weights: list[float],  # from `vlarl.train.grpo.make_task_rewards`
     detections: dict | None = None,  # clip_id -> detected classes (caption task)
-    plan_frame: str = "ego",  # how the policy writes waypoints
+    plan_frame: PlanFrame | str = PlanFrame.EGO,  # how the policy writes waypoints
 ) -> dict:
     "A task's outputs scored by the training rewards and the task's metrics."
     if len(texts) != len(samples):
@@ -177,7 +178,7 @@ def evaluate_task(
     weights: list[float],
     detections: dict | None = None,
     max_new_tokens: int = 256,
-    plan_frame: str = "ego",
+    plan_frame: PlanFrame | str = PlanFrame.EGO,
     temperature: float = 0.0,  # 0 = greedy; > 0 samples `repeats` outputs per clip (the policy GRPO optimises)
     repeats: int = 1,
 ) -> dict:
@@ -207,7 +208,7 @@ def evaluate_policy(
     weights,
     detections=None,
     max_new_tokens: int = 256,
-    plan_frame: str = "ego",
+    plan_frame: PlanFrame | str = PlanFrame.EGO,
     temperature: float = 0.0,
     repeats: int = 1,
 ) -> dict:
@@ -320,12 +321,12 @@ def group_rollouts(
     sample: dict,  # a clip in numpy form
     task: str,  # one of `TASKS`
     funcs: list,
-    weights: list[float],  # from `vlarl.train.grpo.task_rewards`
+    weights: list[float],  # from `vlarl.train.grpo.make_task_rewards`
     G: int = 4,  # rollouts
     temperature: float = 1.0,  # sampling temperature
     detections: dict | None = None,  # clip_id -> detected classes (caption task)
     max_new_tokens: int = 256,
-    plan_frame: str = "ego",  # how the policy writes waypoints
+    plan_frame: PlanFrame | str = PlanFrame.EGO,  # how the policy writes waypoints
 ) -> dict:
     "G sampled rollouts of one prompt with their parsed outputs, reward components, totals and advantages."
     if G < 2:
@@ -474,13 +475,13 @@ def group_explorer(
     processor,  # the policy
     samples: list[dict],  # clips in numpy form
     funcs: list,
-    weights: list[float],  # from `vlarl.train.grpo.task_rewards`
+    weights: list[float],  # from `vlarl.train.grpo.make_task_rewards`
     tasks=("drive",),  # tasks to choose from
     G: int = 4,
     temperature: float = 1.0,
     detections: dict | None = None,
     max_new_tokens: int = 256,
-    plan_frame: str = "ego",
+    plan_frame: PlanFrame | str = PlanFrame.EGO,
 ):
     "ipywidgets explorer: choose a clip and a task, sample a GRPO group, see the plans and the reward breakdown."
     import ipywidgets as W

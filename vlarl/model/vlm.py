@@ -49,7 +49,7 @@ from ..config import ModelConfig
 __all__ = ['SPECIAL_TOKENS', 'CHAT_TEMPLATE', 'INSTRUCTION_RAW', 'INSTRUCTION_DETAILED', 'INSTRUCTION_CONCISE', 'WEIGHT_FILES',
            'PARTS', 'LLM_LINEAR', 'SIGLIP2_SO400M', 'QWEN3_4B', 'VideoVLMConfig', 'VideoVLMModel', 'VideoVLM',
            'train_tokenizer', 'check_tokenizer', 'video_messages', 'check_frames', 'make_processor',
-           'tiny_vision_config', 'tiny_text_config', 'check_folder', 'assemble_video_vlm', 'build_video_vlm',
+           'tiny_vision_config', 'tiny_text_config', 'check_folder', 'assemble_video_vlm', 'make_video_vlm',
            'save_video_vlm', 'load_video_vlm', 'encode_videos', 'VideoCollator', 'generate_text', 'set_trainable',
            'trainable_names', 'count_parameters', 'add_lora', 'paper_scale_parameter_counts']
 
@@ -149,7 +149,7 @@ def check_tokenizer(tok) -> None:
         or len(tok.encode(IMAGE_TOKEN, add_special_tokens=False)) != 1
     ):
         raise ValueError(
-            f"tokenizer lacks the image token {IMAGE_TOKEN!r}; `prepare_tokenizer` adds it (build_video_vlm does)"
+            f"tokenizer lacks the image token {IMAGE_TOKEN!r}; `prepare_tokenizer` adds it (make_video_vlm does)"
         )
 
 # %% ../../nbs/03_model_vlm.ipynb #b145db29
@@ -310,7 +310,7 @@ def assemble_video_vlm(
     return model
 
 # %% ../../nbs/03_model_vlm.ipynb #e549c997
-def build_video_vlm(
+def make_video_vlm(
     vision: str,  # SigLIP vision checkpoint: local path or model id
     llm: str,  # causal-LM checkpoint as published (Qwen3, Qwen2.5, Llama, SmolLM2, with its tokenizer): path or id
     num_frames: int,  # T

@@ -20,7 +20,7 @@ __all__ = ['VOCABULARY', 'CAPTION_CLASSES', 'EGO_WORDS', 'NEGATIONS', 'TEMPORAL_
            'DOMAIN_ADJECTIVES', 'ADJECTIVE_TAGS', 'DETERMINERS', 'SPACY_MODEL', 'REWARD_EXCLUDE', 'MAX_CHARS',
            'NOUN_POS', 'CACHE_SIZE', 'CAPTION_WEIGHTS', 'TEMPORAL_SATURATION', 'COMPONENTS', 'CAPTION_REWARD_FUNCS',
            'PEDESTRIAN_SENTENCE', 'canonical_class', 'detected_classes', 'load_nlp', 'caption_text', 'CaptionParse',
-           'parse_doc', 'parse_captions', 'r_obj', 'r_temp', 'r_detail', 'r_hall', 'score_parse', 'caption_breakdown',
+           'parse_doc', 'parse_captions', 'r_obj', 'r_temp', 'r_detail', 'r_hall', 'score_parse', 'caption_breakdowns',
            'caption_obj_reward', 'caption_temp_reward', 'caption_detail_reward', 'caption_hall_reward',
            'caption_reward', 'make_caption_reward', 'absent_class_sentence', 'caption_variants', 'reward_sanity',
            'benchmark_batch', 'benchmark_caption_reward', 'bench_rewards']
@@ -443,7 +443,7 @@ def score_parse(
     }
 
 # %% ../../nbs/14_rewards_caption.ipynb #8e61e0f2
-def caption_breakdown(
+def caption_breakdowns(
     completions: list,  # completions in any trl shape
     detections: list | None = None,  # per sample: detected class names or a detection record
     reference: list | None = None,  # per sample: the ground-truth caption (for R_detail)
@@ -452,8 +452,8 @@ def caption_breakdown(
 ) -> list[dict]:
     "Per completion: each component, the weighted total, the objects mentioned and the detection set."
     n = len(completions)
-    dets = [detected_classes(d) for d in _column(detections, n, "detections", "caption_breakdown")]
-    refs = parse_captions(_column(reference, n, "reference", "caption_breakdown"))
+    dets = [detected_classes(d) for d in _column(detections, n, "detections", "caption_breakdowns")]
+    refs = parse_captions(_column(reference, n, "reference", "caption_breakdowns"))
     return [
         score_parse(p, d, r, weights, temporal_saturation) for p, d, r in zip(parse_captions(completions), dets, refs)
     ]
@@ -462,28 +462,28 @@ def caption_breakdown(
 def caption_obj_reward(completions, detections=None, **kwargs) -> list[float]:
     "R_obj (Drive-VLM eq. 3) per completion. Example: `caption_obj_reward(['A bus.'], detections=[['bus']])` -> [1.0]"
     n = len(completions)
-    return [b["obj"] for b in caption_breakdown(completions, detections, [""] * n)]
+    return [b["obj"] for b in caption_breakdowns(completions, detections, [""] * n)]
 
 # %% ../../nbs/14_rewards_caption.ipynb #7661dd20
 def caption_temp_reward(completions, **kwargs) -> list[float]:
     "R_temp per completion. Example: `caption_temp_reward(['Then it turns.'])` -> [1.0]"
     n = len(completions)
-    return [b["temp"] for b in caption_breakdown(completions, [[]] * n, [""] * n)]
+    return [b["temp"] for b in caption_breakdowns(completions, [[]] * n, [""] * n)]
 
 # %% ../../nbs/14_rewards_caption.ipynb #9ec7ef57
 def caption_detail_reward(completions, reference=None, **kwargs) -> list[float]:
     "R_detail per completion. Example: `caption_detail_reward(['A red car.'], reference=['A red car.'])` -> [1.0]"
-    return [b["detail"] for b in caption_breakdown(completions, [[]] * len(completions), reference)]
+    return [b["detail"] for b in caption_breakdowns(completions, [[]] * len(completions), reference)]
 
 # %% ../../nbs/14_rewards_caption.ipynb #dcb0e8e5
 def caption_hall_reward(completions, detections=None, **kwargs) -> list[float]:
     "R_hall (Drive-VLM eq. 4) per completion. Example: `caption_hall_reward(['A dog.'], detections=[['car']])` -> [0.0]"
-    return [b["hall"] for b in caption_breakdown(completions, detections, [""] * len(completions))]
+    return [b["hall"] for b in caption_breakdowns(completions, detections, [""] * len(completions))]
 
 # %% ../../nbs/14_rewards_caption.ipynb #9f15529d
 def caption_reward(completions, detections=None, reference=None, weights=CAPTION_WEIGHTS, **kwargs) -> list[float]:
     "Drive-VLM's total R = 0.4 R_obj + 0.25 R_temp + 0.20 R_detail + 0.15 R_hall per completion."
-    return [b["total"] for b in caption_breakdown(completions, detections, reference, weights)]
+    return [b["total"] for b in caption_breakdowns(completions, detections, reference, weights)]
 
 # %% ../../nbs/14_rewards_caption.ipynb #76415422
 CAPTION_REWARD_FUNCS = (caption_obj_reward, caption_temp_reward, caption_detail_reward, caption_hall_reward)
@@ -495,7 +495,7 @@ def make_caption_reward(
     "The total caption reward with configured weights, named `caption_reward` for trl's logs."
 
     def caption_reward(completions, detections=None, reference=None, **kwargs) -> list[float]:
-        return [b["total"] for b in caption_breakdown(completions, detections, reference, weights)]
+        return [b["total"] for b in caption_breakdowns(completions, detections, reference, weights)]
 
     return caption_reward
 
@@ -537,7 +537,7 @@ def reward_sanity(
     if len(captions) < 2:
         raise ValueError(f"reward sanity needs at least 2 clips, got {len(captions)}")
     v = caption_variants(captions, detections, seed)
-    scores = {k: caption_breakdown(t, detections, captions, weights) for k, t in v.items()}
+    scores = {k: caption_breakdowns(t, detections, captions, weights) for k, t in v.items()}
     gt, out = (
         scores["ground_truth"],
         {"clips": len(captions), "ground_truth_mean": float(np.mean([b["total"] for b in scores["ground_truth"]]))},

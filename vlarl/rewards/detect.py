@@ -186,10 +186,10 @@ def clip_classes(cache: dict, clip_id: str) -> list[str]:
 # %% ../../nbs/13_rewards_detect.ipynb #9ec8e57d
 def detections_path(
     run,  # a `RunDir` (or anything with a `data` folder)
-    dc: DetectConfig,  # `detect.oracle` picks the cache
+    detect_cfg: DetectConfig,  # `detect.oracle` picks the cache
 ) -> Path:
     "The detection cache a run's rewards read: the trained detector's, or the oracle's."
-    return Path(run.data) / "detections" / ("oracle.json" if dc.oracle else "yolo.json")
+    return Path(run.data) / "detections" / ("oracle.json" if detect_cfg.oracle else "yolo.json")
 
 # %% ../../nbs/13_rewards_detect.ipynb #c8545142
 def class_set_agreement(cache: dict, reference: dict) -> float:
@@ -221,7 +221,7 @@ def load_detector(
 
 # %% ../../nbs/13_rewards_detect.ipynb #985c84b7
 def train_args(
-    dc: DetectConfig,  # detector settings
+    detect_cfg: DetectConfig,  # detector settings
     data_yaml,  # the dataset's data.yaml
     project,  # folder for ultralytics' run (weights, results.csv)
     seed: int = 0,  # training seed
@@ -229,10 +229,10 @@ def train_args(
     "Keyword arguments of ultralytics' `train` for `dc`."
     args = dict(
         data=str(data_yaml),
-        epochs=dc.epochs,
-        imgsz=dc.imgsz,
-        batch=dc.batch,
-        device=dc.device or None,
+        epochs=detect_cfg.epochs,
+        imgsz=detect_cfg.imgsz,
+        batch=detect_cfg.batch,
+        device=detect_cfg.device or None,
         project=str(Path(project).resolve()),
         name="train",
         exist_ok=True,
@@ -242,30 +242,30 @@ def train_args(
         val=False,
         seed=seed,
         deterministic=True,
-        pretrained=dc.model.endswith(".pt"),
-        mosaic=dc.mosaic,
+        pretrained=detect_cfg.model.endswith(".pt"),
+        mosaic=detect_cfg.mosaic,
         close_mosaic=0,
-        warmup_epochs=min(1.0, dc.epochs / 3),
+        warmup_epochs=min(1.0, detect_cfg.epochs / 3),
         scale=0.1,
         verbose=False,
     )
-    if not dc.hsv_augment:
+    if not detect_cfg.hsv_augment:
         args.update(hsv_h=0.0, hsv_s=0.0, hsv_v=0.0)
-    if dc.lr > 0 and not args["pretrained"]:
-        args.update(optimizer="AdamW", lr0=dc.lr)
+    if detect_cfg.lr > 0 and not args["pretrained"]:
+        args.update(optimizer="AdamW", lr0=detect_cfg.lr)
     return args
 
 # %% ../../nbs/13_rewards_detect.ipynb #92133448
 def train_detector(
-    dc: DetectConfig,  # detector settings
+    detect_cfg: DetectConfig,  # detector settings
     data_yaml,  # the dataset's data.yaml (`export_yolo`)
     project,  # folder for ultralytics' run
     seed: int = 0,  # training seed
 ):
     "Train `dc.model` on the exported dataset (a `.pt` with `epochs=0` is used as it is)."
-    model = load_detector(dc.model)
-    if dc.epochs > 0:
-        model.train(**train_args(dc, data_yaml, project, seed))
+    model = load_detector(detect_cfg.model)
+    if detect_cfg.epochs > 0:
+        model.train(**train_args(detect_cfg, data_yaml, project, seed))
     return model
 
 # %% ../../nbs/13_rewards_detect.ipynb #336b90e4
@@ -289,7 +289,7 @@ def dataset_names(data_yaml) -> list[str]:
 def evaluate_detector(
     model,  # a trained ultralytics model
     data_yaml,  # the dataset's data.yaml
-    dc: DetectConfig,  # detector settings (imgsz, batch, device)
+    detect_cfg: DetectConfig,  # detector settings (imgsz, batch, device)
     project,  # folder for the validator's outputs
     split: str = "val",  # YOLO split to evaluate
 ) -> dict:
@@ -307,9 +307,9 @@ def evaluate_detector(
     v = model.val(
         data=str(data_yaml),
         split=split,
-        imgsz=dc.imgsz,
-        batch=dc.batch,
-        device=dc.device or None,
+        imgsz=detect_cfg.imgsz,
+        batch=detect_cfg.batch,
+        device=detect_cfg.device or None,
         workers=0,
         plots=False,
         verbose=False,

@@ -31,8 +31,8 @@ __all__ = ['MAX_COORD', 'TAGS', 'JSON_FIELDS', 'completion_text', 'format_trajec
            'parse_driving_output', 'format_json_output', 'JsonOutput', 'parse_json_output', 'driving_format_breakdown',
            'driving_format_reward', 'offset_plan', 'plan_waypoints', 'l2_breakdown', 'l2_reward', 'collision_score',
            'collision_breakdown', 'collision_reward', 'label_reward', 'action_reward', 'json_breakdown',
-           'json_format_reward', 'json_action_reward', 'explanation_reward', 'driving_reward_funcs',
-           'json_reward_funcs', 'driving_breakdown', 'drive_into_agent', 'candidate_outputs', 'reward_margins']
+           'json_format_reward', 'json_action_reward', 'explanation_reward', 'make_driving_rewards',
+           'make_json_rewards', 'driving_breakdown', 'drive_into_agent', 'candidate_outputs', 'reward_margins']
 
 # %% ../../nbs/12_rewards_driving.ipynb #e4e899e9
 def _content_text(content) -> str:
@@ -419,7 +419,7 @@ def explanation_reward(completions, **kwargs) -> list[float]:
     return [json_breakdown(completion_text(c), explanations=t)["explanation"] for c, t in zip(completions, truth)]
 
 # %% ../../nbs/12_rewards_driving.ipynb #d17f39cc
-def driving_reward_funcs(cfg: RewardConfig | None = None) -> list:
+def make_driving_rewards(cfg: RewardConfig | None = None) -> list:
     "Format, L2, collision and action rewards of the tagged output, with `cfg`'s settings."
     cfg = cfg or RewardConfig()
     return [
@@ -430,7 +430,7 @@ def driving_reward_funcs(cfg: RewardConfig | None = None) -> list:
     ]
 
 # %% ../../nbs/12_rewards_driving.ipynb #58b0a099
-def json_reward_funcs(cfg: RewardConfig | None = None) -> list:
+def make_json_rewards(cfg: RewardConfig | None = None) -> list:
     "Format, action and explanation rewards of the JSON output."
     return [json_format_reward, json_action_reward, explanation_reward]
 

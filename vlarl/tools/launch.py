@@ -90,20 +90,20 @@ def _prepare(stage: str, cfg, run: RunDir, state):
     return dsd
 
 # %% ../../nbs/80_tools_launch.ipynb #fd7f6661
-def _train_stage1(cfg, run, dsd):
+def _train_stage1(cfg, run, splits):
     """Stage 1 as `vlarl.train.sft.run_alignment` trains it (the same two calls); returns (model to save, processor,
     trainer)."""
     from vlarl.train.sft import alignment_model, train_alignment
 
-    model, processor = alignment_model(cfg, run, dsd)
-    return model, processor, train_alignment(model, processor, cfg, run, dsd)
+    model, processor = alignment_model(cfg, run, splits)
+    return model, processor, train_alignment(model, processor, cfg, run, splits)
 
 # %% ../../nbs/80_tools_launch.ipynb #c42a02d0
-def _train_stage2(cfg, run, dsd):
+def _train_stage2(cfg, run, splits):
     "Stage 2 as the notebook trains it (`run_split_entry`); returns (peft model, processor, trainer)."
     from vlarl.train.sft import run_split_entry
 
-    return run_split_entry(cfg, run, dsd)
+    return run_split_entry(cfg, run, splits)
 
 # %% ../../nbs/80_tools_launch.ipynb #0541ac9f
 def write_trace(trainer, model, trace_dir, rank: int) -> None:
@@ -250,7 +250,7 @@ def shapes_vlm(
     vshape, tshape = paper_shapes(size)
     ckpt = (
         qwen3_format_checkpoint()
-    )  # as `build_video_vlm` reads a published LM: its tokenizer, token ids and generation config
+    )  # as `make_video_vlm` reads a published LM: its tokenizer, token ids and generation config
     tok = AutoTokenizer.from_pretrained(ckpt)
     check_chat_template(tok, str(ckpt))
     ids = AutoConfig.from_pretrained(ckpt)
@@ -308,19 +308,19 @@ def _step_probe():
     return StepProbe()
 
 # %% ../../nbs/80_tools_launch.ipynb #1bed8d19
-def _grpo_step_tokens(trainer, gc) -> dict:
+def _grpo_step_tokens(trainer, grpo_cfg) -> dict:
     """The last GRPO step's completions, prompt and completion tokens (from trl's logged counters) and log-prob passes
     besides the policy's."""
     logs = [h for h in trainer.state.log_history if "num_tokens" in h]
     seen = logs[-1]["num_tokens"] - (logs[-2]["num_tokens"] if len(logs) > 1 else 0)  # trl logs the tokens seen so far
-    n = gc.prompts_per_step * gc.num_generations
+    n = grpo_cfg.prompts_per_step * grpo_cfg.num_generations
     completion = round(n * logs[-1]["completions/mean_length"])
     # reference log-probs when beta > 0; the old policy's when one generation serves several updates (trl's rule)
     return {
         "completions": n,
         "prompt_tokens": int(seen) - completion,
         "completion_tokens": completion,
-        "scoring_passes": int(gc.beta != 0) + int(gc.num_iterations > 1),
+        "scoring_passes": int(grpo_cfg.trl["beta"] != 0) + int(grpo_cfg.trl["num_iterations"] > 1),
     }
 
 # %% ../../nbs/80_tools_launch.ipynb #2399bad3
@@ -339,7 +339,7 @@ def benchmark_full_shapes(
     from transformers.trainer_callback import PrinterCallback
     from vlarl.config import TrainConfig
     from vlarl.data.clips import record_clips
-    from vlarl.train.grpo import StepTimer, TimedGRPOTrainer, make_grpo_trainer, task_rewards
+    from vlarl.train.grpo import StepTimer, TimedGRPOTrainer, make_grpo_trainer, make_task_rewards
     from vlarl.tasks import mixed_dataset
     from vlarl.model.vlm import VideoCollator, add_lora, count_parameters
     from vlarl.rewards.semantic import TinyDualEncoder, make_semantic_reward
@@ -441,7 +441,7 @@ def benchmark_full_shapes(
         torch.cuda.empty_cache()
     # GRPO, as stage 3: a fresh LoRA on the merged model, the project's task rewards, completions of exactly L tokens
     dets = {c: sorted({a["cls"] for a in ag}) for c, ag in zip(clips["clip_id"], clips["agents"])}
-    funcs, ws = task_rewards(
+    funcs, ws = make_task_rewards(
         gc_.tasks, gc_, cfg.rewards, make_semantic_reward(TinyDualEncoder(cfg.detect.semantic_dim))
     )
     L, probe = gc_.max_completion_length, _step_probe()

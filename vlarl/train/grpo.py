@@ -37,10 +37,11 @@ from ..tasks import TASKS, mixed_dataset, sft_entries, task_instruction
 from .sft import last_checkpoint
 
 # %% auto #0
-__all__ = ['only_task', 'json_description', 'json_semantic_reward', 'task_rewards', 'score_completions', 'group_advantages',
-           'run_detections', 'run_semantic_reward', 'sft_warmup', 'grpo_start_model', 'grpo_args', 'make_grpo_trainer',
-           'load_finished_adapter', 'train_grpo', 'cut_after_eos', 'transformers_rollout', 'grammar_rollout',
-           'TimedGRPOTrainer', 'StepTimer', 'step_split', 'timed_generation', 'benchmark_grpo_step']
+__all__ = ['only_task', 'json_description', 'make_json_semantic_reward', 'make_task_rewards', 'score_completions',
+           'group_advantages', 'run_detections', 'make_run_semantic_reward', 'sft_warmup', 'grpo_start_model',
+           'grpo_args', 'make_grpo_trainer', 'load_finished_adapter', 'train_grpo', 'cut_after_eos',
+           'transformers_rollout', 'grammar_rollout', 'TimedGRPOTrainer', 'StepTimer', 'step_split', 'timed_generation',
+           'benchmark_grpo_step']
 
 # %% ../../nbs/20_train_grpo.ipynb #21c23cd5
 def only_task(
@@ -77,7 +78,7 @@ def json_description(completion) -> str:
     return d if isinstance(d, str) else ""
 
 # %% ../../nbs/20_train_grpo.ipynb #cd28acc3
-def json_semantic_reward(semantic_reward):
+def make_json_semantic_reward(semantic_reward):
     "The JSON task's semantic reward: `semantic_reward` (from `make_semantic_reward`) applied to the description."
 
     def json_semantic(completions, clip_id=None, images=None, **kwargs) -> list[float]:
@@ -95,25 +96,25 @@ def _partial(fn, **kw):
     return call
 
 # %% ../../nbs/20_train_grpo.ipynb #975b58a5
-def task_rewards(
+def make_task_rewards(
     tasks,  # the tasks of the run
-    gc: GrpoStageConfig,  # drive and json weights
-    rc: RewardConfig,  # caption weights, L2 scale, collision substeps
+    grpo_cfg: GrpoStageConfig,  # drive and json weights
+    reward_cfg: RewardConfig,  # caption weights, L2 scale, collision substeps
     semantic_reward=None,  # from `vlarl.rewards.semantic.make_semantic_reward` (needed by the json task)
 ) -> tuple[list, list[float]]:
     "trl reward functions (one per component, named `<task>_<component>`) and their weights."
     table = {
         "drive": [
             ("format", driving_format_reward),
-            ("l2", _partial(l2_reward, l2_scale=rc.l2_scale)),
-            ("collision", _partial(collision_reward, collision_substeps=rc.collision_substeps)),
+            ("l2", _partial(l2_reward, l2_scale=reward_cfg.l2_scale)),
+            ("collision", _partial(collision_reward, collision_substeps=reward_cfg.collision_substeps)),
             ("action", action_reward),
         ],
         "json": [
             ("format", json_format_reward),
             ("action", json_action_reward),
             ("explanation", explanation_reward),
-            ("semantic", json_semantic_reward(semantic_reward) if semantic_reward else None),
+            ("semantic", make_json_semantic_reward(semantic_reward) if semantic_reward else None),
         ],
         "caption": [
             ("obj", caption_obj_reward),
@@ -122,7 +123,7 @@ def task_rewards(
             ("hall", caption_hall_reward),
         ],
     }
-    weights = {"drive": gc.drive_weights, "json": gc.json_weights, "caption": rc.caption_weights}
+    weights = {"drive": grpo_cfg.drive_weights, "json": grpo_cfg.json_weights, "caption": reward_cfg.caption_weights}
     funcs, ws = [], []
     for task in tasks:
         if task not in table:
@@ -140,7 +141,7 @@ def task_rewards(
 # %% ../../nbs/20_train_grpo.ipynb #ef603796
 def score_completions(
     funcs: list,
-    weights: list[float],  # from `task_rewards`
+    weights: list[float],  # from `make_task_rewards`
     completions: list[str],  # one completion per row
     rows: list[dict],  # the dataset rows they answer (columns as trl passes them)
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -177,7 +178,7 @@ def run_detections(run, cfg: RunConfig, samples: list[dict]) -> tuple[dict, str]
     }, "oracle (no detection cache in the run)"
 
 # %% ../../nbs/20_train_grpo.ipynb #81705429
-def run_semantic_reward(run, cfg: RunConfig, train: list[dict], samples: list[dict]):
+def make_run_semantic_reward(run, cfg: RunConfig, train: list[dict], samples: list[dict]):
     """The semantic reward with the run's dual encoder (trained on `train` and saved if absent), clip embeddings of
     `samples` cached."""
     from vlarl.rewards.semantic import (
@@ -205,15 +206,15 @@ def sft_warmup(
     model,
     processor,  # the stage-2 VLM (merged) and its processor
     clips: Dataset,  # training clips
-    cfg: RunConfig,  # grpo.tasks, grpo.sft_epochs, grpo.sft_lr, stage2's LoRA and batch sizes
+    cfg: RunConfig,  # grpo.tasks, grpo.sft_* (epochs, learning rate, LoRA), stage2's batch sizes
     out_dir,  # trainer checkpoints (resumable)
 ):
     "LoRA SFT on the structured ground-truth targets of the GRPO tasks; returns the merged VLM and the trainer."
     from vlarl.model.vlm import add_lora
     from vlarl.train.sft import train_entries
 
-    s2 = cfg.stage2
-    peft_model = add_lora(model, s2.lora_r, s2.lora_alpha, s2.lora_dropout)
+    s2, grpo_cfg = cfg.stage2, cfg.grpo
+    peft_model = add_lora(model, grpo_cfg.sft_lora_r, grpo_cfg.sft_lora_alpha, grpo_cfg.sft_lora_dropout)
     tc = TrainConfig(
         epochs=cfg.grpo.sft_epochs,
         lr=cfg.grpo.sft_lr,
@@ -227,15 +228,15 @@ def sft_warmup(
     return peft_model.merge_and_unload(), trainer
 
 # %% ../../nbs/20_train_grpo.ipynb #52b3aa09
-def grpo_start_model(cfg: RunConfig, run, dsd):
+def grpo_start_model(cfg: RunConfig, run, splits):
     "The GRPO starting point: `checkpoints/grpo_sft` if the run has it, else stage 2 + the SFT warm-up (saved there)."
     from vlarl.model.vlm import load_video_vlm, save_video_vlm
     from vlarl.train.sft import stage2_model
 
     def build(tmp: Path):
-        model, processor = stage2_model(cfg, run, dsd)
+        model, processor = stage2_model(cfg, run, splits)
         if cfg.grpo.sft_epochs > 0:
-            model, _ = sft_warmup(model, processor, dsd["train"], cfg, Path(run.checkpoints) / "grpo_sft_trainer")
+            model, _ = sft_warmup(model, processor, splits["train"], cfg, Path(run.checkpoints) / "grpo_sft_trainer")
         save_video_vlm(model, processor, tmp)
 
     return cached(
@@ -247,7 +248,7 @@ def grpo_start_model(cfg: RunConfig, run, dsd):
 
 # %% ../../nbs/20_train_grpo.ipynb #178f949b
 def grpo_args(
-    gc: GrpoStageConfig,  # the stage's settings
+    grpo_cfg: GrpoStageConfig,  # the stage's settings
     out_dir,  # checkpoints and logs
     seed: int = 0,
     reward_weights: list[float] | None = None,  # one weight per reward function
@@ -257,25 +258,14 @@ def grpo_args(
     gpu = torch.cuda.is_available()
     args = dict(
         output_dir=str(out_dir),
-        num_generations=gc.num_generations,
-        per_device_train_batch_size=gc.prompts_per_step * gc.num_generations,
+        per_device_train_batch_size=grpo_cfg.prompts_per_step * grpo_cfg.num_generations,
         gradient_accumulation_steps=1,
-        max_steps=gc.steps or -1,
         num_train_epochs=1,
-        learning_rate=gc.lr,
-        lr_scheduler_type=gc.scheduler,
-        warmup_steps=gc.warmup_ratio,
         weight_decay=0.0,
-        beta=gc.beta,
-        epsilon=gc.epsilon,
-        num_iterations=gc.num_iterations,
         reward_weights=reward_weights,
-        temperature=gc.temperature,
-        max_completion_length=gc.max_completion_length,
         gradient_checkpointing=False,
         logging_steps=1,
         save_strategy="steps",
-        save_steps=gc.save_steps,
         save_total_limit=2,
         report_to=[],
         seed=seed,
@@ -284,18 +274,14 @@ def grpo_args(
         use_cpu=not gpu,
         bf16=gpu,
         disable_tqdm=True,
-        use_vllm=gc.use_vllm,
-        vllm_mode=gc.vllm_mode,
-        **gc.trl,
-    )  # `grpo.trl`: the objective's switches, any trl field
+        **grpo_cfg.trl,
+    )  # `grpo.trl`: G, steps, learning rate, β, ε, temperature, the objective's switches, any trl field
     # the KV cache in rollouts: trl's generation config leaves `use_cache` to the model's, and a model saved by a
     # Trainer says False, which makes every new token re-read the whole prompt (tiny drive_visual step: 68 s without it)
     args["generation_kwargs"] = {"use_cache": True, **(kw.pop("generation_kwargs", None) or {})}
-    if gc.vllm_server_base_url:
-        args["vllm_server_base_url"] = gc.vllm_server_base_url
-    if gc.use_vllm and not is_vllm_available():
+    if grpo_cfg.trl.get("use_vllm") and not is_vllm_available():
         raise ImportError(
-            "grpo.use_vllm=true needs vLLM in this environment: pip install vllm (see nbs/80_tools_launch.ipynb)"
+            "grpo.trl.use_vllm=true needs vLLM in this environment: pip install vllm (see nbs/80_tools_launch.ipynb)"
         )
     return GRPOConfig(**{**args, **kw})
 
@@ -305,8 +291,8 @@ def make_grpo_trainer(
     processor,  # the starting VLM (merged) and its processor
     train_ds: Dataset,  # rows from `task_dataset` / `mixed_dataset`
     funcs: list,
-    weights: list[float],  # from `task_rewards`
-    gc: GrpoStageConfig,
+    weights: list[float],  # from `make_task_rewards`
+    grpo_cfg: GrpoStageConfig,
     out_dir,
     seed: int = 0,
     callbacks=(),  # transformers callbacks
@@ -319,12 +305,12 @@ def make_grpo_trainer(
 
     if len(train_ds) == 0:
         raise ValueError("no GRPO prompts to train on")
-    lora = LoraConfig(r=gc.lora_r, lora_alpha=gc.lora_alpha, lora_dropout=0.0, target_modules=LLM_LINEAR)
+    lora = LoraConfig(r=grpo_cfg.lora_r, lora_alpha=grpo_cfg.lora_alpha, lora_dropout=0.0, target_modules=LLM_LINEAR)
     extra = {} if rollout_func is None else {"rollout_func": rollout_func}
     return trainer_cls(
         model=model,
         reward_funcs=funcs,
-        args=grpo_args(gc, out_dir, seed, weights, **kw),
+        args=grpo_args(grpo_cfg, out_dir, seed, weights, **kw),
         train_dataset=train_ds,
         processing_class=processor,
         peft_config=lora,
@@ -558,7 +544,7 @@ def benchmark_grpo_step(
     )
     processor = make_processor(tok, cfg.world.image_size, cfg.model.patch_size)
     dets = {c: sorted({a["cls"] for a in ag}) for c, ag in zip(clips["clip_id"], clips["agents"])}
-    funcs, ws = task_rewards(
+    funcs, ws = make_task_rewards(
         cfg.grpo.tasks, cfg.grpo, cfg.rewards, make_semantic_reward(TinyDualEncoder(cfg.detect.semantic_dim))
     )
     L = cfg.grpo.max_completion_length

@@ -29,7 +29,7 @@ from vlarl.model.vlm import (
     INSTRUCTION_DETAILED,
     INSTRUCTION_RAW,
     VideoCollator,
-    build_video_vlm,
+    make_video_vlm,
     tiny_text_config,
     tiny_vision_config,
     train_tokenizer,
@@ -42,7 +42,7 @@ from ..schema import AGENT_CLASSES, CLASS_PLURAL
 __all__ = ['ALIGN_ENTRIES', 'SPLIT_ENTRIES', 'VISION_CLASSES', 'STAGE1_PARTS', 'SCENARIO_WORDS', 'GROUNDING_MEASURES',
            'make_entries', 'caption_texts', 'tokenizer_corpus', 'cpu_has_bf16', 'pretrain_tiny_llm',
            'frame_class_targets', 'class_presence_loss', 'pretrain_tiny_vision', 'base_checkpoints',
-           'fit_feature_stats', 'build_stage_model', 'entry_nll', 'token_mean', 'entry_means', 'heldout_loss',
+           'fit_feature_stats', 'make_stage_model', 'entry_nll', 'token_mean', 'entry_means', 'heldout_loss',
            'last_checkpoint', 'train_entries', 'loss_curve', 'alignment_model', 'train_alignment', 'run_alignment',
            'stage1_model', 'run_split_entry', 'save_stage2', 'stage2_model', 'mentioned_classes', 'classes_in_view',
            'class_counts', 'mention_scores', 'word_count', 'caption_report', 'named_scenario', 'derangement',
@@ -274,11 +274,11 @@ def fit_feature_stats(
     m.feature_std.copy_((total_sq / n - mean * mean).clamp(min=0).sqrt() + 1e-6)
 
 # %% ../../nbs/03b_train_sft.ipynb #a3edbeb6
-def build_stage_model(cfg: RunConfig, run, train_clips: Dataset):
+def make_stage_model(cfg: RunConfig, run, train_clips: Dataset):
     """The VLM and processor a run starts from (vision + LLM + new projector and temporal embeddings), features
     standardised."""
     vision, llm = base_checkpoints(cfg, run, train_clips)
-    model, processor = build_video_vlm(vision, llm, cfg.world.frames, cfg.model.dtype, cfg.model.device_map, cfg.seed)
+    model, processor = make_video_vlm(vision, llm, cfg.world.frames, cfg.model.dtype, cfg.model.device_map, cfg.seed)
     fit_feature_stats(model, processor, train_clips)
     return model, processor
 
@@ -360,41 +360,41 @@ def loss_curve(trainer: Trainer) -> tuple[list[int], list[float]]:
 STAGE1_PARTS = ["projector", "temporal"]
 
 
-def alignment_model(cfg: RunConfig, run, dsd) -> tuple:
+def alignment_model(cfg: RunConfig, run, splits) -> tuple:
     "The VLM stage 1 starts from, with only the projector and temporal embeddings trainable; and its processor."
     from vlarl.model.vlm import set_trainable, trainable_names, PARTS
 
-    model, processor = build_stage_model(cfg, run, dsd["train"])
+    model, processor = make_stage_model(cfg, run, splits["train"])
     set_trainable(model, STAGE1_PARTS)
     expected = {n for n, _ in model.named_parameters() if n.startswith(tuple(PARTS[p] for p in STAGE1_PARTS))}
     assert trainable_names(model) == expected, "stage 1 must train exactly the projector and temporal embeddings"
     return model, processor
 
 # %% ../../nbs/03b_train_sft.ipynb #8a00d8e6
-def train_alignment(model, processor, cfg: RunConfig, run, dsd) -> Trainer:
+def train_alignment(model, processor, cfg: RunConfig, run, splits) -> Trainer:
     """Stage 1's training: the raw-caption entries of the training clips, `stage1` settings, checkpoints in
     `stage1_trainer`."""
     return train_entries(
         model,
         processor,
-        make_entries(dsd["train"], ALIGN_ENTRIES),
+        make_entries(splits["train"], ALIGN_ENTRIES),
         cfg.stage1,
         Path(run.checkpoints) / "stage1_trainer",
         cfg.seed,
     )
 
 # %% ../../nbs/03b_train_sft.ipynb #1204a8d2
-def run_alignment(cfg: RunConfig, run, dsd) -> tuple:
+def run_alignment(cfg: RunConfig, run, splits) -> tuple:
     """Stage 1: train projector + temporal embeddings on raw captions; save `checkpoints/stage1`. Returns model,
     processor, metrics, trainer."""
     from vlarl.model.vlm import save_video_vlm, trainable_names, count_parameters
 
-    model, processor = alignment_model(cfg, run, dsd)
-    held = make_entries(dsd["held_out"], ALIGN_ENTRIES)
+    model, processor = alignment_model(cfg, run, splits)
+    held = make_entries(splits["held_out"], ALIGN_ENTRIES)
     collator = VideoCollator(processor, cfg.world.frames)
     init = heldout_loss(model, collator, held)
     t0 = time.perf_counter()
-    trainer = train_alignment(model, processor, cfg, run, dsd)
+    trainer = train_alignment(model, processor, cfg, run, splits)
     seconds = time.perf_counter() - t0
     final = heldout_loss(model, collator, held)
     with atomic_dir(Path(run.checkpoints) / "stage1") as tmp:
@@ -411,22 +411,24 @@ def run_alignment(cfg: RunConfig, run, dsd) -> tuple:
     return model, processor, metrics, trainer
 
 # %% ../../nbs/03b_train_sft.ipynb #f347e1f0
-def stage1_model(cfg: RunConfig, run, dsd):
+def stage1_model(cfg: RunConfig, run, splits):
     "The run's stage-1 VLM: loaded from `checkpoints/stage1`, or trained now if the run has none."
     from vlarl.model.vlm import load_video_vlm
 
     if is_built(Path(run.checkpoints) / "stage1", legacy="config.json"):
         return load_video_vlm(Path(run.checkpoints) / "stage1", cfg.model.dtype, cfg.model.device_map)
-    model, processor, *_ = run_alignment(cfg, run, dsd)  # saves `checkpoints/stage1` atomically
+    model, processor, *_ = run_alignment(cfg, run, splits)  # saves `checkpoints/stage1` atomically
     return model, processor
 
 # %% ../../nbs/03b_train_sft.ipynb #39dfc78b
-def run_split_entry(cfg: RunConfig, run, dsd, train_temporal: bool | None = None, out: str = "stage2_trainer") -> tuple:
+def run_split_entry(
+    cfg: RunConfig, run, splits, train_temporal: bool | None = None, out: str = "stage2_trainer"
+) -> tuple:
     """Stage 2 from the run's stage-1 checkpoint: LoRA on the LLM, projector trainable, temporal embeddings as
     configured."""
     from vlarl.model.vlm import add_lora
 
-    base, processor = stage1_model(cfg, run, dsd)
+    base, processor = stage1_model(cfg, run, splits)
     temporal = (not cfg.stage2.freeze_temporal) if train_temporal is None else train_temporal
     peft_model = add_lora(
         base, cfg.stage2.lora_r, cfg.stage2.lora_alpha, cfg.stage2.lora_dropout, train_temporal=temporal
@@ -434,7 +436,7 @@ def run_split_entry(cfg: RunConfig, run, dsd, train_temporal: bool | None = None
     trainer = train_entries(
         peft_model,
         processor,
-        make_entries(dsd["train"], SPLIT_ENTRIES),
+        make_entries(splits["train"], SPLIT_ENTRIES),
         cfg.stage2,
         Path(run.checkpoints) / out,
         cfg.seed,
@@ -451,12 +453,12 @@ def save_stage2(peft_model, processor, run) -> Path:
     return Path(run.checkpoints) / "stage2"
 
 # %% ../../nbs/03b_train_sft.ipynb #ce05d712
-def stage2_model(cfg: RunConfig, run, dsd):
+def stage2_model(cfg: RunConfig, run, splits):
     "The run's stage-2 VLM (merged): loaded from `checkpoints/stage2`, or tuned now if the run has none."
     from vlarl.model.vlm import load_video_vlm
 
     if not is_built(Path(run.checkpoints) / "stage2", legacy="config.json"):
-        peft_model, processor, _ = run_split_entry(cfg, run, dsd)
+        peft_model, processor, _ = run_split_entry(cfg, run, splits)
         save_stage2(peft_model, processor, run)
     return load_video_vlm(Path(run.checkpoints) / "stage2", cfg.model.dtype, cfg.model.device_map)
 

@@ -14,7 +14,7 @@ from vlarl.rewards.caption import (
     CAPTION_WEIGHTS,
     COMPONENTS,
     absent_class_sentence,
-    caption_breakdown,
+    caption_breakdowns,
     PEDESTRIAN_SENTENCE,
 )
 from ..config import RewardConfig
@@ -60,7 +60,7 @@ def caption_rows(
 ) -> list[dict]:
     "One row per candidate caption: weighted components, total, semantic reward and the objects it names."
     names, texts = list(candidates), list(candidates.values())
-    bd = caption_breakdown(texts, [detected] * len(texts), [sample["caption_detailed"]] * len(texts), weights)
+    bd = caption_breakdowns(texts, [detected] * len(texts), [sample["caption_detailed"]] * len(texts), weights)
     sem = semantic(texts, clip_id=[sample["clip_id"]] * len(texts)) if semantic else [None] * len(texts)
     return [
         {
