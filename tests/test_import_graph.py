@@ -18,6 +18,7 @@ LAYERS = [
     ["train.sft"],
     ["train.grpo"],
     ["eval.inference"],
+    ["eval.closed_loop"],                                                        # the policies drive in the simulator
     ["imagination"],
     ["dialect.translator", "dialect.classifier", "dialect.pairs"],
     ["tools.launch", "tools.docs", "tools.cli"],

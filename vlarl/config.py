@@ -31,11 +31,11 @@ __all__ = ['SCENARIOS', 'EGO_POLICIES', 'DATA_SOURCES', 'NUSCENES_CAMERAS', 'GRP
            'GRPO_DEFAULTS', 'MOVED_TO_TRL', 'DPO_DEFAULTS', 'DPO_OWN_FIELDS', 'PROFILES', 'RUN_SUBDIRS', 'RUN_SPECIFIC',
            'COMPLETE', 'ConfigError', 'PlanFrame', 'WorldConfig', 'DataConfig', 'ModelConfig', 'TrainConfig',
            'AlignConfig', 'SplitEntryConfig', 'DetectConfig', 'RewardConfig', 'DialectConfig', 'GrpoStageConfig',
-           'ImagineConfig', 'RunConfig', 'trl_config_fields', 'check_trl_passthrough', 'typed_passthrough',
-           'config_from_dict', 'config_to_dict', 'parse_override', 'nest_key', 'load_yaml', 'save_config',
-           'migrate_config', 'build_config', 'override_dicts', 'seed_everything', 'RunDir', 'write_metrics',
-           'read_metrics', 'flat_items', 'config_differences', 'open_run', 'metrics_differences', 'atomic_dir',
-           'is_built', 'cached', 'write_json_atomic', 'cached_json']
+           'ImagineConfig', 'ClosedLoopConfig', 'RunConfig', 'trl_config_fields', 'check_trl_passthrough',
+           'typed_passthrough', 'config_from_dict', 'config_to_dict', 'parse_override', 'nest_key', 'load_yaml',
+           'save_config', 'migrate_config', 'build_config', 'override_dicts', 'seed_everything', 'RunDir',
+           'write_metrics', 'read_metrics', 'flat_items', 'config_differences', 'open_run', 'metrics_differences',
+           'atomic_dir', 'is_built', 'cached', 'write_json_atomic', 'cached_json']
 
 # %% ../nbs/00_config.ipynb #e40410b7
 class ConfigError(ValueError):
@@ -856,6 +856,26 @@ class ImagineConfig:
             "needs [low, high] with low < high",
         )
 
+# %% ../nbs/00_config.ipynb #34e8f39b
+@dataclass
+class ClosedLoopConfig:
+    "Closed-loop evaluation (`22_eval_closed_loop`, `45_stage_closed_loop`): episodes, their length, the TTC threshold."
+
+    episodes_per_scenario: int = field(
+        default=4, metadata={"help": "held-out seeds driven in every scenario (a seed stream no clip is recorded from)"}
+    )
+    ticks: int = field(default=16, metadata={"help": "0.5 s policy ticks per episode (16 = 8 s)"})
+    ttc_threshold: float = field(default=0.9, metadata={"help": "s: a tick below it is a TTC violation (NAVSIM's)"})
+    vlm_policies: bool = field(
+        default=True, metadata={"help": "also drive the run's VLMs (stage 2 + SFT, GRPO, imagination arm if trained)"}
+    )
+    batch_size: int = field(default=16, metadata={"help": "episodes a VLM decodes at once"})
+
+    def __post_init__(self):
+        _check(self.episodes_per_scenario >= 1, "closed_loop.episodes_per_scenario", "must be >= 1")
+        _check(self.ticks >= 2, "closed_loop.ticks", "must be >= 2")
+        _check(self.ttc_threshold > 0 and self.batch_size >= 1, "closed_loop.ttc_threshold", "must be > 0")
+
 # %% ../nbs/00_config.ipynb #4b650591
 @dataclass
 class RunConfig:
@@ -874,6 +894,7 @@ class RunConfig:
     dialect: DialectConfig = field(default_factory=DialectConfig)
     grpo: GrpoStageConfig = field(default_factory=GrpoStageConfig)
     imagine: ImagineConfig = field(default_factory=ImagineConfig)
+    closed_loop: ClosedLoopConfig = field(default_factory=ClosedLoopConfig)
 
     def __post_init__(self):
         _check(self.profile in PROFILES, "profile", f"unknown profile {self.profile!r}; choose from {tuple(PROFILES)}")
@@ -1070,6 +1091,7 @@ PROFILES: dict[str, dict] = {
             "grpo_steps": 0,
             "sft_epochs": 12,
         },
+        "closed_loop": {"episodes_per_scenario": 50, "ticks": 40},
     },
 }
 

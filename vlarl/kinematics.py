@@ -14,8 +14,9 @@ from .schema import COMMANDS, DT, FUTURE_STEPS
 
 # %% auto #0
 __all__ = ['COMMAND_SIGN', 'HORIZONS', 'check_history', 'finite_differences', 'check_command', 'rotate', 'ideal_displacement',
-           'goal_acceleration', 'predict_position', 'kinematic_rollout', 'constant_velocity', 'prior_errors',
-           'clip_groups', 'l2_table', 'format_l2_table', 'tune_prior', 'plot_predictions', 'plot_l2_bars']
+           'goal_acceleration', 'predict_position', 'kinematic_rollout', 'constant_velocity', 'ego_status_features',
+           'EgoStatusMLP', 'fit_ego_mlp', 'prior_errors', 'clip_groups', 'l2_table', 'format_l2_table', 'tune_prior',
+           'plot_predictions', 'plot_l2_bars']
 
 # %% ../nbs/10_kinematics.ipynb #e15894e5
 def check_history(history) -> np.ndarray:
@@ -120,6 +121,66 @@ def constant_velocity(
     "`steps` future positions (steps, 2) at the last finite-difference velocity."
     h = check_history(history)
     return h[-1] + np.arange(1, steps + 1)[:, None] * (h[-1] - h[-2])
+
+# %% ../nbs/10_kinematics.ipynb #9f88949f
+def ego_status_features(sample: dict) -> np.ndarray:
+    "History (T x 2, ego frame), speed, acceleration, yaw rate and the command one-hot: what AD-MLP reads."
+    s = sample["ego_state"]
+    check_command(s["command"])
+    onehot = [float(s["command"] == c) for c in COMMANDS]
+    h = check_history(sample["ego_history"]).reshape(-1)
+    return np.concatenate([h, [s["speed"], s["acceleration"], s["yaw_rate"]], onehot]).astype(np.float32)
+
+# %% ../nbs/10_kinematics.ipynb #57de9f20
+class EgoStatusMLP:
+    "An MLP from ego status to the 6 waypoints, with the standardisation of the clips it was fitted on."
+
+    def __init__(self, net, x_mean, x_std, y_mean, y_std):
+        self.net, self.x_mean, self.x_std, self.y_mean, self.y_std = net, x_mean, x_std, y_mean, y_std
+
+    def __call__(self, samples: list[dict]) -> np.ndarray:
+        "Plans (N, 6, 2) for the clips (or closed-loop observations) in the sample schema."
+        import torch
+
+        x = np.stack([ego_status_features(s) for s in samples])
+        if x.shape[1] != len(self.x_mean):
+            raise ValueError(f"the MLP reads {len(self.x_mean)} features, these clips give {x.shape[1]} (another T?)")
+        with torch.no_grad():
+            y = self.net(torch.from_numpy((x - self.x_mean) / self.x_std)).numpy()
+        return (y * self.y_std + self.y_mean).reshape(len(samples), FUTURE_STEPS, 2).astype(np.float64)
+
+# %% ../nbs/10_kinematics.ipynb #96e1c538
+def fit_ego_mlp(
+    samples: list[dict],  # training clips (numpy sample schema)
+    hidden: int = 128,
+    epochs: int = 400,  # full-batch Adam steps
+    lr: float = 3e-3,
+    seed: int = 0,
+) -> EgoStatusMLP:
+    "Fit the ego-status MLP on the clips' futures (L1 loss, as AD-MLP)."
+    import torch
+
+    if len(samples) < 2:
+        raise ValueError(f"the ego-status MLP needs at least 2 training clips, got {len(samples)}")
+    x = np.stack([ego_status_features(s) for s in samples])
+    y = np.stack([np.asarray(s["ego_future"], dtype=np.float32).reshape(-1) for s in samples])
+    xm, xs, ym, ys = x.mean(0), x.std(0) + 1e-3, y.mean(0), y.std(0) + 1e-3
+    torch.manual_seed(seed)
+    net = torch.nn.Sequential(
+        torch.nn.Linear(x.shape[1], hidden),
+        torch.nn.ReLU(),
+        torch.nn.Linear(hidden, hidden),
+        torch.nn.ReLU(),
+        torch.nn.Linear(hidden, y.shape[1]),
+    )
+    opt = torch.optim.Adam(net.parameters(), lr=lr)
+    xt, yt = torch.from_numpy((x - xm) / xs), torch.from_numpy((y - ym) / ys)
+    for _ in range(epochs):
+        opt.zero_grad()
+        loss = (net(xt) - yt).abs().mean()
+        loss.backward()
+        opt.step()
+    return EgoStatusMLP(net.eval(), xm, xs, ym, ys)
 
 # %% ../nbs/10_kinematics.ipynb #d04d88de
 def prior_errors(

@@ -124,13 +124,14 @@ def plans_with_fallback(parsed: list[dict], samples: list[dict]) -> tuple[np.nda
     return np.stack(plans), float(np.mean([p.get("waypoints") is None for p in parsed]))
 
 # %% ../../nbs/20b_eval_inference.ipynb #801fe1f0
-def baseline_plans(samples: list[dict], lam: float = 0.5) -> dict[str, np.ndarray]:
-    "The kinematic prior's and constant velocity's 3 s plans for the clips."
+def baseline_plans(samples: list[dict], lam: float = 0.5, ego_mlp=None) -> dict[str, np.ndarray]:
+    "The kinematic prior's and constant velocity's 3 s plans for the clips (and the ego-status MLP's, if given)."
     return {
         "kinematic prior": np.stack(
             [kinematic_rollout(s["ego_history"], s["ego_state"]["command"], lam=lam) for s in samples]
         ),
         "constant velocity": np.stack([constant_velocity(s["ego_history"]) for s in samples]),
+        **({"ego-status MLP": ego_mlp(samples)} if ego_mlp is not None else {}),
     }
 
 # %% ../../nbs/20b_eval_inference.ipynb #f331404e
@@ -222,9 +223,9 @@ def evaluate_policy(
     return {"tasks": res, "reward": float(np.mean([r["reward"] for r in res.values()]))}
 
 # %% ../../nbs/20b_eval_inference.ipynb #71e09c86
-def baseline_metrics(samples: list[dict], lam: float = 0.5) -> dict:
-    "Planning metrics of the kinematic prior and constant velocity on the clips."
-    return {name: planning_metrics(p, samples) for name, p in baseline_plans(samples, lam).items()}
+def baseline_metrics(samples: list[dict], lam: float = 0.5, ego_mlp=None) -> dict:
+    "Planning metrics of the kinematic prior and constant velocity (and the ego-status MLP `ego_mlp`) on the clips."
+    return {name: planning_metrics(p, samples) for name, p in baseline_plans(samples, lam, ego_mlp).items()}
 
 # %% ../../nbs/20b_eval_inference.ipynb #7f31169b
 OUTPUT_KEYS = ("texts", "plans")

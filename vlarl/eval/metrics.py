@@ -277,8 +277,20 @@ def planning_metrics(
         for conv in CONVENTIONS
     }
 
+# %% ../../nbs/11_eval_metrics.ipynb #48513b9b
+def _versus(rows: dict, name: str, reference: str, margin: float) -> str:
+    "A row's average ST-P3 L2 against the reference row's, flagged when within `margin` metres of it."
+    if reference not in rows or name == reference:
+        return ""
+    d = rows[name]["stp3"]["L2"]["avg"] - rows[reference]["stp3"]["L2"]["avg"]
+    return f"   {d:+.2f} m vs {reference}" + ("  <- no better than ego status alone" if d > -margin else "")
+
 # %% ../../nbs/11_eval_metrics.ipynb #a993375e
-def format_planning_table(rows: dict[str, dict]) -> str:
+def format_planning_table(
+    rows: dict[str, dict],  # planner name -> `planning_metrics`
+    reference: str = "ego-status MLP",  # a row every other is compared with (skipped if absent)
+    margin: float = 0.05,  # m: rows whose average L2 is this close to the reference's are flagged
+) -> str:
     "Planners' metrics as text, like the papers' tables: L2 (m) and collision (%) at 1/2/3 s and avg, per convention."
     keys = ("1s", "2s", "3s", "avg")
     head = f"{'':22}" + "".join(
@@ -291,7 +303,7 @@ def format_planning_table(rows: dict[str, dict]) -> str:
             for conv in CONVENTIONS
             for q in ("L2", "collision_grid", "collision_exact")
         ]
-        lines.append(f"{name:22}" + "".join(f"{c:>30}" for c in cells))
+        lines.append(f"{name:22}" + "".join(f"{c:>30}" for c in cells) + _versus(rows, name, reference, margin))
     return "\n".join(lines)
 
 # %% ../../nbs/11_eval_metrics.ipynb #05b3a820

@@ -25,13 +25,13 @@ from ..config import PROFILES, ConfigError, RunConfig, RunDir, build_config
 from .notebooks import STAGE_PATTERN, notebook_title, notebook_to_markdown
 
 # %% auto #0
-__all__ = ['STAGE_PARAMETERS', 'KERNEL_ARGS', 'RESULTS_MARKER', 'BENCHMARKS', 'FETCHABLE', 'DEFAULT_NBS', 'CliError',
-           'find_stage_notebooks', 'resolve_notebook', 'parameters_cell', 'contract_problems', 'read_status',
-           'write_status', 'done_stages', 'git_commit', 'StageResult', 'record_stage', 'stage_parameters', 'kernel_env',
-           'quiet_parameter_inference', 'run_stage', 'stage_estimates', 'eta_note', 'PipelineResult', 'run_pipeline',
-           'prepare_run', 'format_table', 'cmd_stages', 'select_notebooks', 'cmd_run', 'publish_figures',
-           'publish_results', 'results_markdown', 'cmd_bench', 'readme_text', 'cmd_publish', 'cmd_readme', 'cmd_fetch',
-           'cmd_compare', 'cmd_layout', 'cmd_docs', 'make_parser', 'main']
+__all__ = ['STAGE_PARAMETERS', 'KERNEL_ARGS', 'RESULTS_MARKER', 'CLOSED_LOOP_COLUMNS', 'BENCHMARKS', 'FETCHABLE', 'DEFAULT_NBS',
+           'CliError', 'find_stage_notebooks', 'resolve_notebook', 'parameters_cell', 'contract_problems',
+           'read_status', 'write_status', 'done_stages', 'git_commit', 'StageResult', 'record_stage',
+           'stage_parameters', 'kernel_env', 'quiet_parameter_inference', 'run_stage', 'stage_estimates', 'eta_note',
+           'PipelineResult', 'run_pipeline', 'prepare_run', 'format_table', 'cmd_stages', 'select_notebooks', 'cmd_run',
+           'publish_figures', 'publish_results', 'results_markdown', 'cmd_bench', 'readme_text', 'cmd_publish',
+           'cmd_readme', 'cmd_fetch', 'cmd_compare', 'cmd_layout', 'cmd_docs', 'make_parser', 'main']
 
 # %% ../../nbs/90_tools_cli.ipynb #a7f0aafa
 class CliError(ValueError):
@@ -569,6 +569,35 @@ def _grpo_lines(s3: dict) -> list[str]:
         ]
     return out
 
+# %% ../../nbs/90_tools_cli.ipynb #20738e44
+CLOSED_LOOP_COLUMNS = ("PDMS", "NC", "DAC", "TTC", "EP", "C", "DS", "success", "collisions_per_km", "mean_speed")
+
+
+def _closed_loop_lines(cl: dict) -> list[str]:
+    "The closed-loop table (every planner, each metric with its interval), the rank correlation and the tick rate."
+    n = next(iter(cl["summaries"].values()))["all"]["episodes"]
+    rows = [[name] + [_ci(s["all"][c], 2) for c in CLOSED_LOOP_COLUMNS] for name, s in cl["summaries"].items()]
+    out = [
+        "",
+        f"Closed loop on {n} held-out episodes per planner ({len(cl['scenarios'])} scenarios, {cl['ticks']} ticks of "
+        "0.5 s; mean [95 % bootstrap interval]):",
+        "",
+        _md_table(["planner", *CLOSED_LOOP_COLUMNS[:-2], "collisions / km", "speed (m/s)"], rows),
+    ]
+    out.append("")
+    for metric, c in (cl.get("rank_correlation") or {}).items():
+        out.append(
+            f"Open-loop L2 against closed-loop {metric} over {len(c['policies'])} planners: "
+            f"Spearman {c['spearman']:+.2f} (p = {c['spearman_p']:.2f}), Kendall {c['kendall']:+.2f} "
+            f"(p = {c['kendall_p']:.2f})."
+        )
+    if b := cl.get("benchmark"):
+        out.append(
+            f"Closed-loop ticks per second, {b['policy']}: {b['batched_ticks_per_s']:.2f} batched over "
+            f"{b['episodes']} episodes, {b['single_ticks_per_s']:.2f} one episode at a time."
+        )
+    return out
+
 # %% ../../nbs/90_tools_cli.ipynb #8e289b70
 def results_markdown(results="results") -> str:
     "The README's results section rendered from a published run's `results/` folder."
@@ -595,6 +624,8 @@ def results_markdown(results="results") -> str:
         lines += _verifier_lines(v)
     if s3 := _metric(results, "stage3_grpo"):
         lines += _grpo_lines(s3)
+    if cl := _metric(results, "closed_loop"):
+        lines += _closed_loop_lines(cl)
     return "\n".join(lines) + "\n"
 
 # %% ../../nbs/90_tools_cli.ipynb #a36e79de
