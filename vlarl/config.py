@@ -590,6 +590,13 @@ class GrpoStageConfig:
         default_factory=lambda: [0.2, 0.4, 0.2, 0.2],
         metadata={"help": "weights of the drive task's format, L2, collision, action rewards"},
     )
+    sim_weight: float = field(
+        default=0.0,
+        metadata={
+            "help": "weight of the drive task's simulator-verified reward (the PDM score of the plan driven 3 s in "
+            "the restored simulator, `22_eval_closed_loop`); 0 leaves it out"
+        },
+    )
     json_weights: list[float] = field(
         default_factory=lambda: [0.3, 0.3, 0.2, 0.2],
         metadata={"help": "weights of the json task's format, action F1, explanation F1, semantic rewards"},
@@ -671,6 +678,7 @@ class GrpoStageConfig:
         _check(
             all(w >= 0 for w in self.drive_weights + self.json_weights), "grpo.drive_weights", "weights must be >= 0"
         )
+        _check(self.sim_weight >= 0, "grpo.sim_weight", "must be >= 0")
         _check(
             self.eval_clips >= 0 and self.eval_samples >= 0,
             "grpo.eval_clips",
@@ -870,11 +878,19 @@ class ClosedLoopConfig:
         default=True, metadata={"help": "also drive the run's VLMs (stage 2 + SFT, GRPO, imagination arm if trained)"}
     )
     batch_size: int = field(default=16, metadata={"help": "episodes a VLM decodes at once"})
+    reward_ablation_steps: int = field(
+        default=0,
+        metadata={
+            "help": "GRPO steps of each arm of the logged- vs simulator-verified-reward ablation on the drive task, "
+            "both then driven closed loop (0 skips it)"
+        },
+    )
 
     def __post_init__(self):
         _check(self.episodes_per_scenario >= 1, "closed_loop.episodes_per_scenario", "must be >= 1")
         _check(self.ticks >= 2, "closed_loop.ticks", "must be >= 2")
         _check(self.ttc_threshold > 0 and self.batch_size >= 1, "closed_loop.ttc_threshold", "must be > 0")
+        _check(self.reward_ablation_steps >= 0, "closed_loop.reward_ablation_steps", "must be >= 0")
 
 # %% ../nbs/00_config.ipynb #4b650591
 @dataclass

@@ -59,9 +59,9 @@ __all__ = ['SCENARIO_ENVS', 'SCENARIO_NAMES', 'IDM_CLASS_DEFAULTS', 'DRIVERS', '
            'sample_agent_class', 'env_config', 'render_frame', 'restore_idm_defaults', 'make_env', 'action_index',
            'lead_gap', 'IdmDriver', 'PlannerDriver', 'RandomDriver', 'View', 'rectangle_corners', 'box_in_image',
            'Agent', 'road_users', 'Tracker', 'ego_snapshot', 'current_view', 'LaneContext', 'lane_context', 'Recording',
-           'simulate', 'simulate_clean', 'ego_trajectory', 'ego_state', 'agent_record', 'clip_agents', 'turning_side',
-           'explanation_labels', 'scene_facts', 'clip_id', 'record_clip', 'class_pixels', 'box_mask', 'box_fit',
-           'raw_episode', 'benchmark_recorder']
+           'start_episode', 'simulate', 'simulate_clean', 'restore_clip', 'ego_trajectory', 'ego_state', 'agent_record',
+           'clip_agents', 'turning_side', 'explanation_labels', 'scene_facts', 'clip_id', 'record_clip', 'class_pixels',
+           'box_mask', 'box_fit', 'raw_episode', 'benchmark_recorder']
 
 # %% ../nbs/01_sim.ipynb #68b27a0c
 def set_agent_class(vehicle, cls: str) -> None:
@@ -386,8 +386,8 @@ class Recording:
     lanes: LaneContext  # at the current frame
 
 # %% ../nbs/01_sim.ipynb #f5d8cd12
-def simulate(scenario: str, seed: int, world_cfg: WorldConfig, env=None) -> Recording:
-    "Run one episode of `scenario` from `seed` and keep what a clip needs."
+def start_episode(scenario: str, seed: int, world_cfg: WorldConfig, env=None) -> tuple:
+    "Reset `scenario` at `seed`, draw the ego's driver and run the warm-up: (env, tracker, policy name, driver)."
     env = env if env is not None else make_env(scenario, world_cfg)
     restore_idm_defaults()
     env.reset(seed=int(seed))
@@ -400,6 +400,12 @@ def simulate(scenario: str, seed: int, world_cfg: WorldConfig, env=None) -> Reco
     drive = DRIVERS[policy](env, rng)
     for _ in range(world_cfg.warmup_steps):
         env.step(drive(env))
+    return env, tracker, policy, drive
+
+
+def simulate(scenario: str, seed: int, world_cfg: WorldConfig, env=None) -> Recording:
+    "Run one episode of `scenario` from `seed` and keep what a clip needs."
+    env, tracker, policy, drive = start_episode(scenario, seed, world_cfg, env)
     T, rec = world_cfg.frames, Recording(scenario, int(seed), policy, [], [], [], [], [], None)
     for k in range(T + FUTURE_STEPS):
         if k <= T:
@@ -422,6 +428,16 @@ def simulate_clean(scenario: str, seed: int, world_cfg: WorldConfig, env=None, t
         if not rec.crashed[world_cfg.frames - 1]:
             return rec
     return rec
+
+# %% ../nbs/01_sim.ipynb #3dde9771
+def restore_clip(scenario: str, seed: int, world_cfg: WorldConfig, env=None):
+    "The environment at the current frame of the clip recorded from (`scenario`, `seed`): re-simulated, not rendered."
+    env, tracker, _, drive = start_episode(scenario, seed, world_cfg, env)
+    for _ in range(world_cfg.frames - 1):
+        tracker.classify(env)
+        env.step(drive(env))
+    tracker.classify(env)
+    return env
 
 # %% ../nbs/01_sim.ipynb #b5e58bd3
 def ego_trajectory(rec: Recording, T: int) -> tuple[np.ndarray, np.ndarray]:

@@ -156,6 +156,8 @@ def task_target(sample: dict, task: str, plan_frame: PlanFrame | str = PlanFrame
 # %% ../nbs/19_tasks.ipynb #daaf5304
 REWARD_COLUMNS = (
     "clip_id",
+    "scenario",
+    "seed",
     "ego_history",
     "ego_state",
     "ego_future",

@@ -27,7 +27,7 @@ __all__ = ['MAX_STEER', 'MAX_ACCEL', 'LOOKAHEAD_S', 'SPEED_GAIN', 'POSITION_GAIN
            'constant_velocity_policy', 'kinematic_prior_policy', 'stop_policy', 'ram_policy', 'motion_profile',
            'comfortable', 'progress_m', 'episode_scores', 'score_runs', 'summarise_scores', 'format_closed_loop_table',
            'ego_mlp_policy', 'vlm_policy', 'episode_series', 'episode_figure', 'save_episode_gif', 'episode_player',
-           'rank_correlation', 'benchmark_lockstep']
+           'rollout_plan', 'rollout_pdms', 'make_sim_reward', 'rank_correlation', 'benchmark_lockstep']
 
 # %% ../../nbs/22_eval_closed_loop.ipynb #4df7bd57
 MAX_STEER = math.pi / 4  # highway-env's steering range (rad)
@@ -42,7 +42,7 @@ def plan_to_world(plan, position, heading: float) -> np.ndarray:
     "Ego-frame waypoints (x forward, y left) as world points, the ego's position prepended as the point at t = 0."
     p = np.asarray(plan, dtype=np.float64).reshape(-1, 2)
     c, s = math.cos(heading), math.sin(heading)
-    world = np.asarray(position, dtype=np.float64) + p @ np.array([[c, s], [-s, c]])
+    world = np.asarray(position, dtype=np.float64) + p @ np.array([[c, s], [s, -c]])  # +y left in a y-down world
     return np.vstack([np.asarray(position, dtype=np.float64), world])
 
 # %% ../../nbs/22_eval_closed_loop.ipynb #10dedeea
@@ -570,6 +570,65 @@ def episode_player(ep: Episode, title: str = ""):
     slider.observe(show, names="value")
     show()
     return W.VBox([slider, out])
+
+# %% ../../nbs/22_eval_closed_loop.ipynb #7a6589de
+def rollout_plan(env, plan, ticks: int = FUTURE_STEPS) -> dict:
+    "Hand the ego of `env` to the controller with `plan` and simulate `ticks` x 0.5 s: the tick log and the drive."
+    old = env.vehicle
+    ego = PlanFollower.create_from(old)
+    ego.route = list(getattr(old, "route", None) or [])
+    _swap_ego(env, ego)
+    ego.set_plan(plan)
+    idle, log = env.action_type.actions_indexes["IDLE"], []
+    for _ in range(ticks):
+        env.step(idle)
+        log.append({"ttc": time_to_collision(env, ego), "collision": bool(ego.crashed), "off_road": not ego.on_road})
+        log[-1]["at_fault"] = log[-1]["collision"] and _at_fault(env, ego)
+        if ego.crashed:
+            break
+    return {"ticks": log, "states": list(ego.states)}
+
+# %% ../../nbs/22_eval_closed_loop.ipynb #5b3a947e
+def rollout_pdms(rollout: dict, reference_m: float, ttc_threshold: float = TTC_THRESHOLD) -> float:
+    "The PDM score of a `rollout_plan` result, ego progress against `reference_m` metres (the logged future's)."
+    t, metres = rollout["ticks"], progress_m(rollout["states"])
+    nc = 0.0 if any(x["at_fault"] for x in t) else 1.0
+    dac = 0.0 if any(x["off_road"] for x in t) else 1.0
+    ttc = 0.0 if any(x["ttc"] < ttc_threshold for x in t) else 1.0
+    ep = 1.0 if reference_m < MIN_EXPERT_PROGRESS else float(np.clip(metres / reference_m, 0.0, 1.0))
+    return nc * dac * (5 * ttc + 5 * ep + 2 * float(comfortable(rollout["states"]))) / 12
+
+# %% ../../nbs/22_eval_closed_loop.ipynb #7fe9edb0
+def make_sim_reward(world_cfg: WorldConfig, ttc_threshold: float = TTC_THRESHOLD) -> callable:
+    "trl reward: the PDM score of each drive completion's plan simulated 3 s from its clip's restored state."
+    import copy
+    import time
+
+    from vlarl.rewards.driving import completion_text, offset_plan, parse_driving_output
+    from vlarl.sim import SCENARIO_ENVS, restore_clip
+
+    cache = {}
+
+    def sim_reward(completions, scenario=None, seed=None, ego_future=None, plan_origin=None, **kwargs) -> list[float]:
+        t0, out = time.perf_counter(), []
+        for i, c in enumerate(completions):
+            origin = None if plan_origin is None else plan_origin[i]
+            wp = offset_plan(parse_driving_output(completion_text(c)).waypoints, origin)
+            sim = scenario is not None and seed is not None and scenario[i] in SCENARIO_ENVS
+            plan, replaced = checked_plan(wp, np.array([[-1.0, 0.0], [0.0, 0.0]])) if wp is not None else (None, True)
+            if replaced or not sim:
+                out.append(0.0)
+                continue
+            key = (scenario[i], int(seed[i]))
+            if key not in cache:
+                cache[key] = restore_clip(scenario[i], int(seed[i]), world_cfg)
+            reference = float(np.hypot(*np.diff(np.vstack([[0, 0], ego_future[i]]), axis=0).T).sum())
+            out.append(rollout_pdms(rollout_plan(copy.deepcopy(cache[key]), plan), reference, ttc_threshold))
+        sim_reward.seconds += time.perf_counter() - t0
+        return out
+
+    sim_reward.seconds = 0.0  # time spent in it, for its share of a GRPO step
+    return sim_reward
 
 # %% ../../nbs/22_eval_closed_loop.ipynb #1a7b8d7f
 def rank_correlation(open_loop: dict[str, float], closed_loop: dict[str, float]) -> dict:

@@ -591,6 +591,15 @@ def _closed_loop_lines(cl: dict) -> list[str]:
             f"Spearman {c['spearman']:+.2f} (p = {c['spearman_p']:.2f}), Kendall {c['kendall']:+.2f} "
             f"(p = {c['kendall_p']:.2f})."
         )
+    abl = {k: v for k, v in (cl.get("reward_ablation") or {}).items() if "steps" in v}
+    if abl:
+        d = cl["reward_ablation"]["PDMS simulated - logged"]
+        out.append(
+            f"GRPO on the drive task, {next(iter(abl.values()))['steps']} steps per arm: closed-loop PDMS with "
+            f"simulator-verified rewards minus with logged-future rewards {_ci(d)} (paired over episodes); the "
+            f"simulator-verified reward took {100 * abl['simulated rewards']['sim_reward_share']:.0f} % of the "
+            "training time."
+        )
     if b := cl.get("benchmark"):
         out.append(
             f"Closed-loop ticks per second, {b['policy']}: {b['batched_ticks_per_s']:.2f} batched over "

@@ -101,6 +101,7 @@ def make_task_rewards(
     grpo_cfg: GrpoStageConfig,  # drive and json weights
     reward_cfg: RewardConfig,  # caption weights, L2 scale, collision substeps
     semantic_reward=None,  # from `vlarl.rewards.semantic.make_semantic_reward` (needed by the json task)
+    sim_reward=None,  # from `vlarl.eval.closed_loop.make_sim_reward` (needed when grpo.sim_weight > 0)
 ) -> tuple[list, list[float]]:
     "trl reward functions (one per component, named `<task>_<component>`) and their weights."
     table = {
@@ -136,6 +137,11 @@ def make_task_rewards(
                 )
             funcs.append(only_task(fn, task, f"{task}_{comp}"))
             ws.append(float(w))
+    if "drive" in tasks and grpo_cfg.sim_weight > 0:
+        if sim_reward is None:
+            raise ValueError("grpo.sim_weight > 0 needs a `sim_reward` (vlarl.eval.closed_loop.make_sim_reward)")
+        funcs.append(only_task(sim_reward, "drive", "drive_sim"))
+        ws.append(float(grpo_cfg.sim_weight))
     return funcs, ws
 
 # %% ../../nbs/20_train_grpo.ipynb #ef603796
