@@ -1202,7 +1202,7 @@ def nest_key(key: str, value) -> dict:
     return value
 
 # %% ../nbs/00_config.ipynb #fc0f7955
-def load_yaml(path) -> dict:
+def load_yaml(path: str | os.PathLike) -> dict:
     "Read a YAML mapping safely; a missing, unreadable or malformed file is a `ConfigError` naming it."
     path = Path(path)
     if not path.is_file():
@@ -1218,7 +1218,7 @@ def load_yaml(path) -> dict:
     return data
 
 # %% ../nbs/00_config.ipynb #77ca8542
-def save_config(cfg: RunConfig, path) -> Path:
+def save_config(cfg: RunConfig, path: str | os.PathLike) -> Path:
     "Write `cfg` as YAML to `path`."
     path = Path(path)
     path.write_text(yaml.safe_dump(config_to_dict(cfg), sort_keys=False), encoding="utf-8")
@@ -1284,13 +1284,13 @@ RUN_SUBDIRS = ("notebooks", "checkpoints", "metrics", "figures", "data")
 class RunDir:
     "A run directory: config snapshot, executed notebooks, checkpoints, metrics, figures and data."
 
-    def __init__(self, path):
+    def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
         for sub in RUN_SUBDIRS:
             setattr(self, sub, self.path / sub)
 
     @classmethod
-    def create(cls, cfg: RunConfig, path=None) -> "RunDir":
+    def create(cls, cfg: RunConfig, path: str | os.PathLike = None) -> "RunDir":
         "Make a new run directory for `cfg` (a fresh name under `cfg.runs_root` unless `path` is given)."
         if path is None:
             stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
@@ -1308,7 +1308,7 @@ class RunDir:
         return run
 
     @classmethod
-    def open(cls, path) -> "RunDir":
+    def open(cls, path: str | os.PathLike) -> "RunDir":
         "Open an existing run directory (it must hold a `config.yaml`)."
         run = cls(path)
         if not run.config_path.is_file():
@@ -1448,7 +1448,7 @@ def atomic_dir(target):
 
 # %% ../nbs/00_config.ipynb #76f58aba
 def is_built(
-    path,  # an artifact's folder
+    path: str | os.PathLike,  # an artifact's folder
     legacy: str | None = None,  # a file that marks the folder complete when an older vlarl wrote it
 ) -> bool:
     "Whether `path` holds a complete artifact: `atomic_dir`'s marker, or (written before it) its `legacy` file."
@@ -1457,7 +1457,7 @@ def is_built(
 
 # %% ../nbs/00_config.ipynb #d14dd016
 def cached(
-    path,  # the artifact's folder, e.g. `run.checkpoints / "stage2"`
+    path: str | os.PathLike,  # the artifact's folder, e.g. `run.checkpoints / "stage2"`
     build: typing.Callable[[Path], object],  # writes the artifact into the (temporary) folder it is given
     load: typing.Callable[[Path], typing.Any],  # reads the complete artifact at `path`
     legacy: str | None = None,  # see `is_built`
@@ -1469,7 +1469,7 @@ def cached(
     return load(Path(path))
 
 # %% ../nbs/00_config.ipynb #cc2c592d
-def write_json_atomic(path, data) -> Path:
+def write_json_atomic(path: str | os.PathLike, data) -> Path:
     "Write `data` as JSON to `path` through a temporary file renamed into place."
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -1480,7 +1480,7 @@ def write_json_atomic(path, data) -> Path:
 
 # %% ../nbs/00_config.ipynb #dbb37931
 def cached_json(
-    path,  # a JSON file inside a run
+    path: str | os.PathLike,  # a JSON file inside a run
     compute: typing.Callable[[], typing.Any],  # makes the value when the file is absent
 ):
     "The JSON value at `path`, computed and written atomically first when the file is absent."

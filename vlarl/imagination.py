@@ -55,6 +55,15 @@ from vlarl.model.vq import (
 from .viz.figures import plot_bev
 from .schema import EGO_COLOR
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from torch import nn
+    from transformers import PreTrainedTokenizerBase
+    from transformers import ProcessorMixin
+    from vlarl.config import RunDir
+    import os
+
 # %% auto #0
 __all__ = ['EGO_RGB', 'EGO_LIGHT_RGB', 'WM_REQUEST', 'CONTEXTS', 'VISUAL_TASK', 'DRIVE_VISUAL_REQUEST', 'EMPTY_VISUAL',
            'VISUAL_REWARD_COLUMNS', 'EXTRA_SEED_OFFSET', 'ego_colors', 'ego_heading_px', 'scene_shift_px',
@@ -340,7 +349,7 @@ class VisualGrammar(LogitsProcessor):
 
     def __init__(
         self,
-        tokenizer,
+        tokenizer: PreTrainedTokenizerBase,
         codebook_size: int,
         grid: int,
         prior_codes=None,  # (B, grid, grid) codes of the prior-warped frame, one grid per batch row
@@ -391,8 +400,8 @@ class VisualGrammar(LogitsProcessor):
 # %% ../nbs/42_imagination.ipynb #24d66675
 @torch.no_grad()
 def generate_frames(
-    model,
-    processor,  # the world model (VLM with image tokens) and its processor
+    model: nn.Module,
+    processor: ProcessorMixin,  # the world model (VLM with image tokens) and its processor
     vq: VQVAE,  # the visual tokenizer
     frames: list,
     instructions: list[str],  # per clip: its T frames and the instruction
@@ -431,8 +440,8 @@ def covered_cells(shift, image_size: int, grid: int) -> np.ndarray:
 
 # %% ../nbs/42_imagination.ipynb #11aba289
 def imagine(
-    model,
-    processor,
+    model: nn.Module,
+    processor: ProcessorMixin,
     vq: VQVAE,
     samples: list[dict],  # the world model, the tokenizer and the clips
     scaling: float,
@@ -478,8 +487,8 @@ def render_with_context(
 
 # %% ../nbs/42_imagination.ipynb #ac5abc70
 def tune_prior_bias(
-    model,
-    processor,
+    model: nn.Module,
+    processor: ProcessorMixin,
     vq: VQVAE,
     samples: list[dict],  # training clips
     scaling: float,
@@ -573,7 +582,7 @@ def visual_format_breakdown(text: str, grid: int, codebook_size: int, masked: bo
 def visual_format_reward(grid: int, codebook_size: int, masked: bool = False):
     "trl reward: the strict format of the `drive_visual` output (mean of 6 checks)."
 
-    def drive_visual_format(completions, **kwargs) -> list[float]:
+    def drive_visual_format(completions: list, **kwargs) -> list[float]:
         return [visual_format_breakdown(c, grid, codebook_size, masked)["format"] for c in completions]
 
     return drive_visual_format
@@ -636,7 +645,7 @@ def visual_quality_breakdowns(
 def visual_quality_reward(vq: VQVAE, scaling: float, psnr_range=(10.0, 30.0)):
     "trl reward: the generation quality of the imagined frame (columns `images`, `heading`, `future_frame`)."
 
-    def drive_visual_quality(completions, images=None, heading=None, future_frame=None, **kwargs) -> list[float]:
+    def drive_visual_quality(completions: list, images=None, heading=None, future_frame=None, **kwargs) -> list[float]:
         if images is None or heading is None:
             raise ValueError("drive_visual_quality needs the dataset columns 'images' and 'heading'")
         now = [im[-1] if isinstance(im, (list, tuple)) and len(im) else None for im in images]
@@ -1030,7 +1039,7 @@ class VisualBlockGrammar(LogitsProcessor):
 
     def __init__(
         self,
-        tokenizer,
+        tokenizer: PreTrainedTokenizerBase,
         codebook_size: int,
         grid: int,
         masked: bool = False,
@@ -1080,8 +1089,8 @@ class VisualBlockGrammar(LogitsProcessor):
 # %% ../nbs/42_imagination.ipynb #4bdb12ac
 @torch.no_grad()
 def run_visual_policy(
-    model,
-    processor,  # a `drive_visual` policy (VLM with image tokens)
+    model: nn.Module,
+    processor: ProcessorMixin,  # a `drive_visual` policy (VLM with image tokens)
     clips: Dataset,  # clips with `visual_clips`' columns
     vq: VQVAE,
     scaling: float,
@@ -1386,7 +1395,7 @@ EXTRA_SEED_OFFSET = {"pretrain": 1_000_003, "eval": 2_000_003}
 
 def extra_clips(
     cfg: RunConfig,
-    run,  # the run (its `data/` holds the recorded sets)
+    run: RunDir,  # the run (its `data/` holds the recorded sets)
     kind: str,  # "pretrain" or "eval"
     exclude=(),  # clip ids that must not appear (the run's dataset)
 ) -> Dataset:
@@ -1415,7 +1424,7 @@ def extra_clips(
     return load_from_disk(str(path))
 
 # %% ../nbs/42_imagination.ipynb #381d8719
-def stage_tokenizer(cfg: RunConfig, run, frames_fn) -> tuple[VQVAE, dict]:
+def stage_tokenizer(cfg: RunConfig, run: RunDir, frames_fn) -> tuple[VQVAE, dict]:
     """The run's visual tokenizer and how it was obtained; `frames_fn()` gives the training frames when it must be
     trained."""
     from vlarl.model.vq import load_vq, save_vq, train_vq
@@ -1453,7 +1462,7 @@ def stage_tokenizer(cfg: RunConfig, run, frames_fn) -> tuple[VQVAE, dict]:
     return vq.cpu().eval(), info
 
 # %% ../nbs/42_imagination.ipynb #65fa973c
-def stage_world_model(cfg: RunConfig, run, splits, vq: VQVAE, train_samples_fn) -> tuple:
+def stage_world_model(cfg: RunConfig, run: RunDir, splits, vq: VQVAE, train_samples_fn) -> tuple:
     """The world model (VLM with image tokens, pretrained to write the +0.5 s frame), its processor and how it was
     obtained."""
     from vlarl.config import TrainConfig
@@ -1494,12 +1503,12 @@ def completion_length(cfg: RunConfig) -> int:
 
 # %% ../nbs/42_imagination.ipynb #6274931b
 def visual_sft(
-    model,
-    processor,  # the starting VLM (with image tokens) and its processor
+    model: nn.Module,
+    processor: ProcessorMixin,  # the starting VLM (with image tokens) and its processor
     clips: Dataset,  # training clips with `visual_clips`' columns
     cfg: RunConfig,
     masked: bool,
-    out_dir,  # trainer checkpoints (resumable)
+    out_dir: str | os.PathLike,  # trainer checkpoints (resumable)
 ):
     """LoRA SFT on the `drive_visual` ground-truth targets (imagination masked or not); returns the merged VLM and the
     trainer."""
@@ -1529,7 +1538,16 @@ def visual_sft(
     return peft_model.merge_and_unload(), trainer
 
 # %% ../nbs/42_imagination.ipynb #d742d15c
-def visual_grpo_trainer(model, processor, clips: Dataset, vq: VQVAE, cfg: RunConfig, masked: bool, out_dir, **kw):
+def visual_grpo_trainer(
+    model: nn.Module,
+    processor: ProcessorMixin,
+    clips: Dataset,
+    vq: VQVAE,
+    cfg: RunConfig,
+    masked: bool,
+    out_dir: str | os.PathLike,
+    **kw,
+):
     """trl's GRPOTrainer on the `drive_visual` rows of `clips`, with its rewards (and weights) as configured
     (`imagine.grpo_steps` steps, else `grpo.trl.max_steps`; rollouts under `VisualBlockGrammar` with
     `imagine.visual_grammar`)."""

@@ -117,7 +117,7 @@ def env_config(scenario: str, world_cfg: WorldConfig) -> dict:
     return cfg
 
 # %% ../nbs/01_sim.ipynb #33bdb5ea
-def render_frame(env) -> np.ndarray:
+def render_frame(env: gym.Env) -> np.ndarray:
     "Render the current state; the frame is checked, and highway-env's re-drawing during the next step is turned off."
     frame = env.render()
     env.enable_auto_render = False  # frames are only needed at 0.5 s steps, not at every physics step
@@ -152,13 +152,13 @@ def make_env(scenario: str, world_cfg: WorldConfig):
         ).unwrapped
 
 # %% ../nbs/01_sim.ipynb #27cb2f66
-def action_index(env, name: str) -> int | None:
+def action_index(env: gym.Env, name: str) -> int | None:
     "Index of meta-action `name` in this env's action space, or None where it is not available."
     idx = env.action_type.actions_indexes.get(name)
     return idx if idx is not None and idx in env.action_type.get_available_actions() else None
 
 # %% ../nbs/01_sim.ipynb #c712223d
-def lead_gap(env, vehicle=None) -> tuple[float, object]:
+def lead_gap(env: gym.Env, vehicle=None) -> tuple[float, object]:
     "Gap (m) to the vehicle ahead in the same lane, and that vehicle (inf, None if there is none)."
     v = vehicle or env.vehicle
     front, _ = env.road.neighbour_vehicles(v, v.lane_index)
@@ -170,7 +170,7 @@ def lead_gap(env, vehicle=None) -> tuple[float, object]:
 class IdmDriver:
     "The ego becomes an IDM/MOBIL vehicle with its own desired speed."
 
-    def __init__(self, env, rng):
+    def __init__(self, env: gym.Env, rng):
         old = env.vehicle
         ego = IDMVehicle.create_from(old)
         ego.target_speed = float(old.speed * rng.uniform(0.7, 1.2))
@@ -186,7 +186,7 @@ class IdmDriver:
 class PlannerDriver:
     "Rule-based planner over meta-actions with a per-clip intent: cruise, overtake or stop."
 
-    def __init__(self, env, rng):
+    def __init__(self, env: gym.Env, rng):
         self.rng, self.intent = rng, rng.choice(["cruise", "overtake", "stop"], p=[0.45, 0.35, 0.2])
         self.cruise = float(env.vehicle.speed * rng.uniform(0.8, 1.25))
         env.vehicle.color = EGO_COLOR
@@ -210,7 +210,7 @@ class PlannerDriver:
 class RandomDriver:
     "Random meta-actions, each held for a random number of steps."
 
-    def __init__(self, env, rng):
+    def __init__(self, env: gym.Env, rng):
         self.rng, self.action = rng, None
         env.vehicle.color = EGO_COLOR
 
@@ -269,7 +269,7 @@ class Agent:
     lane_index: tuple | None
 
 # %% ../nbs/01_sim.ipynb #4f9c241a
-def road_users(env):
+def road_users(env: gym.Env):
     "Every road user but the ego: vehicles and static obstacles."
     return [v for v in env.road.vehicles if v is not env.vehicle] + [
         o for o in env.road.objects if isinstance(o, Obstacle)
@@ -282,7 +282,7 @@ class Tracker:
     def __init__(self, rng, world_cfg: WorldConfig):
         self.rng, self.wc, self.ids = rng, world_cfg, {}
 
-    def classify(self, env) -> None:
+    def classify(self, env: gym.Env) -> None:
         "Give every road user not seen before a track id and a class."
         for u in road_users(env):
             if id(u) in self.ids:
@@ -290,7 +290,7 @@ class Tracker:
             self.ids[id(u)] = len(self.ids)
             set_agent_class(u, "obstacle" if isinstance(u, Obstacle) else sample_agent_class(self.rng, self.wc))
 
-    def snapshot(self, env) -> dict[int, Agent]:
+    def snapshot(self, env: gym.Env) -> dict[int, Agent]:
         "The state of every road user, by track id."
         self.classify(env)
         return {
@@ -307,7 +307,7 @@ class Tracker:
         }
 
 # %% ../nbs/01_sim.ipynb #31ed461f
-def ego_snapshot(env) -> Agent:
+def ego_snapshot(env: gym.Env) -> Agent:
     "The ego's state."
     v = env.vehicle
     return Agent(
@@ -321,7 +321,7 @@ def ego_snapshot(env) -> Agent:
     )
 
 # %% ../nbs/01_sim.ipynb #d02734eb
-def current_view(env) -> View:
+def current_view(env: gym.Env) -> View:
     "The transform of the frame rendered last."
     s = env.viewer.sim_surface
     return View(tuple(map(float, s.origin)), float(s.scaling), s.get_width(), s.get_height())
@@ -344,7 +344,7 @@ class LaneContext:
 SOLID = (LineType.CONTINUOUS, LineType.CONTINUOUS_LINE)
 
 
-def lane_context(env, tracker: Tracker, beside: float = 15.0) -> LaneContext:
+def lane_context(env: gym.Env, tracker: Tracker, beside: float = 15.0) -> LaneContext:
     "The ego's lane context now: neighbouring lanes, their lines, who is beside and ahead."
     ego, net = env.vehicle, env.road.network
     frm, to, i = ego.lane_index
@@ -386,7 +386,7 @@ class Recording:
     lanes: LaneContext  # at the current frame
 
 # %% ../nbs/01_sim.ipynb #f5d8cd12
-def start_episode(scenario: str, seed: int, world_cfg: WorldConfig, env=None) -> tuple:
+def start_episode(scenario: str, seed: int, world_cfg: WorldConfig, env: gym.Env = None) -> tuple:
     "Reset `scenario` at `seed`, draw the ego's driver and run the warm-up: (env, tracker, policy name, driver)."
     env = env if env is not None else make_env(scenario, world_cfg)
     restore_idm_defaults()
@@ -403,7 +403,7 @@ def start_episode(scenario: str, seed: int, world_cfg: WorldConfig, env=None) ->
     return env, tracker, policy, drive
 
 
-def simulate(scenario: str, seed: int, world_cfg: WorldConfig, env=None) -> Recording:
+def simulate(scenario: str, seed: int, world_cfg: WorldConfig, env: gym.Env = None) -> Recording:
     "Run one episode of `scenario` from `seed` and keep what a clip needs."
     env, tracker, policy, drive = start_episode(scenario, seed, world_cfg, env)
     T, rec = world_cfg.frames, Recording(scenario, int(seed), policy, [], [], [], [], [], None)
@@ -421,7 +421,7 @@ def simulate(scenario: str, seed: int, world_cfg: WorldConfig, env=None) -> Reco
     return rec
 
 # %% ../nbs/01_sim.ipynb #c9f05327
-def simulate_clean(scenario: str, seed: int, world_cfg: WorldConfig, env=None, tries: int = 5) -> Recording:
+def simulate_clean(scenario: str, seed: int, world_cfg: WorldConfig, env: gym.Env = None, tries: int = 5) -> Recording:
     "Like `simulate`, re-drawing the seed while the ego has crashed by the current frame."
     for attempt in range(tries):
         rec = simulate(scenario, seed + attempt * 1_000_003, world_cfg, env)
@@ -430,7 +430,7 @@ def simulate_clean(scenario: str, seed: int, world_cfg: WorldConfig, env=None, t
     return rec
 
 # %% ../nbs/01_sim.ipynb #3dde9771
-def restore_clip(scenario: str, seed: int, world_cfg: WorldConfig, env=None):
+def restore_clip(scenario: str, seed: int, world_cfg: WorldConfig, env: gym.Env = None):
     "The environment at the current frame of the clip recorded from (`scenario`, `seed`): re-simulated, not rendered."
     env, tracker, _, drive = start_episode(scenario, seed, world_cfg, env)
     for _ in range(world_cfg.frames - 1):
@@ -588,7 +588,7 @@ def record_clip(
     scenario: str,  # one of `SCENARIO_ENVS`
     seed: int,  # the clip's seed: same seed, same clip
     world_cfg: WorldConfig | None = None,  # world settings (the tiny profile by default)
-    env=None,  # a `make_env(scenario, wc)` environment to reuse
+    env: gym.Env = None,  # a `make_env(scenario, wc)` environment to reuse
 ) -> dict:
     "Simulate and label one clip in vlarl's sample schema."
     world_cfg = world_cfg or WorldConfig()
@@ -655,7 +655,7 @@ def box_fit(sample: dict, k: int, cls: str) -> tuple[float, float]:
     return float(inside), float(filled)
 
 # %% ../nbs/01_sim.ipynb #15df100f
-def raw_episode(env, seed: int, world_cfg: WorldConfig) -> None:
+def raw_episode(env: gym.Env, seed: int, world_cfg: WorldConfig) -> None:
     "Plain highway-env work of one clip: reset, then as many steps and renders as the recorder makes."
     env.reset(seed=int(seed))
     for _ in range(world_cfg.warmup_steps):

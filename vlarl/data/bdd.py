@@ -16,6 +16,11 @@ from .nuscenes import DatasetFormatError, real_captions, real_facts, stable_seed
 from ..eval.metrics import swept_collision
 from ..schema import ACTIONS, CLASS_SIZE, DT, EXPLANATIONS, FUTURE_STEPS, route_command, wrap_angle
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import os
+
 # %% auto #0
 __all__ = ['BDD_KEYFRAME_S', 'EARTH_RADIUS', 'BDD_CLASSES', 'BDD_HEIGHT', 'BDD_FOCAL', 'BDD_IMAGE', 'BDD_FIXTURE', 'read_json',
            'oia_files', 'oia_labels', 'gps_track', 'track_at', 'bdd_ego', 'video_frames', 'bdd_agent', 'bdd_index',
@@ -25,7 +30,7 @@ __all__ = ['BDD_KEYFRAME_S', 'EARTH_RADIUS', 'BDD_CLASSES', 'BDD_HEIGHT', 'BDD_F
 BDD_KEYFRAME_S = 10.0  # BDD100K's image (and BDD-OIA's labelled frame) is the frame at the 10th second
 
 
-def read_json(path, what: str):
+def read_json(path: str | os.PathLike, what: str):
     "A JSON file; missing or malformed is a `DatasetFormatError` naming it and what it should be."
     path = Path(path)
     if not path.is_file():
@@ -36,7 +41,7 @@ def read_json(path, what: str):
         raise DatasetFormatError(f"{what} {str(path)!r} is not valid JSON: {e}") from None
 
 # %% ../../nbs/08_data_bdd.ipynb #1f1aa0cd
-def oia_files(root) -> list[tuple[Path, Path]]:
+def oia_files(root: str | os.PathLike) -> list[tuple[Path, Path]]:
     "(actions, reasons) JSON pairs of BDD-OIA under `root`."
     root = Path(root)
     if not root.is_dir():
@@ -76,7 +81,7 @@ def oia_labels(actions_path, reasons_path) -> dict[str, dict]:
 EARTH_RADIUS = 6_378_137.0
 
 
-def gps_track(info: dict, path) -> dict:
+def gps_track(info: dict, path: str | os.PathLike) -> dict:
     "Times (s from the video's start), east/north (m), speed (m/s) and heading (rad from east) of an info file's fixes."
     fixes = info.get("locations") or info.get("gps")
     if not fixes or "startTime" not in info:
@@ -127,7 +132,7 @@ def bdd_ego(track: dict, T: int, now: float = BDD_KEYFRAME_S) -> tuple[np.ndarra
     return pts[:T], future, state
 
 # %% ../../nbs/08_data_bdd.ipynb #2aa0ce31
-def video_frames(path, times, size: int) -> list[np.ndarray]:
+def video_frames(path: str | os.PathLike, times, size: int) -> list[np.ndarray]:
     "RGB frames (size x size x 3, uint8) of a video at `times` (s)."
     import cv2
 
@@ -196,7 +201,7 @@ def bdd_agent(label: dict, tid: int, T: int, size: int) -> dict | None:
     }
 
 # %% ../../nbs/08_data_bdd.ipynb #a7d8636d
-def bdd_index(root) -> dict[str, dict[str, Path]]:
+def bdd_index(root: str | os.PathLike) -> dict[str, dict[str, Path]]:
     "Info files, videos and 100k image-label files under `root`, by video name."
     root = Path(root)
     info = {p.stem: p for p in root.rglob("*.json") if "info" in p.parts}
@@ -316,7 +321,7 @@ def _fixture_video(path, fps: int = 4, seconds: int = 14) -> None:
     w.release()
 
 # %% ../../nbs/08_data_bdd.ipynb #1b15ec1d
-def write_bdd_fixture(root) -> Path:
+def write_bdd_fixture(root: str | os.PathLike) -> Path:
     "Write a tiny BDD100K + BDD-OIA dataset in their published layouts."
     root = Path(root)
     images, annotations, reasons, labels = [], [], [], []

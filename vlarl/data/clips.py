@@ -21,6 +21,12 @@ from ..config import RunConfig, WorldConfig, build_config, cached, config_to_dic
 from ..sim import SCENARIO_ENVS, make_env, record_clip
 from ..schema import ACTIONS, DECIDABLE_EXPLANATIONS
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from vlarl.config import RunDir
+    import os
+
 # %% auto #0
 __all__ = ['clip_features', 'as_arrays', 'clip_jobs', 'read_real_clips', 'record_clips', 'video_of', 'split_clips',
            'balanced_subset', 'save_clips', 'load_clips', 'ensure_clips', 'dataset_card', 'format_card']
@@ -221,7 +227,7 @@ def balanced_subset(
     return clips.select(keep) if isinstance(clips, Dataset) else [clips[i] for i in keep]
 
 # %% ../../nbs/02_data_clips.ipynb #b2bfb69c
-def save_clips(splits: DatasetDict, path) -> Path:
+def save_clips(splits: DatasetDict, path: str | os.PathLike) -> Path:
     "Write a split clip dataset to `path` (must not exist yet)."
     path = Path(path)
     if path.exists() and any(path.iterdir()):
@@ -230,7 +236,7 @@ def save_clips(splits: DatasetDict, path) -> Path:
     return path
 
 # %% ../../nbs/02_data_clips.ipynb #6876aa1c
-def load_clips(path) -> DatasetDict:
+def load_clips(path: str | os.PathLike) -> DatasetDict:
     "Read a split clip dataset written by `save_clips`."
     path = Path(path)
     if not (path / "dataset_dict.json").is_file():
@@ -247,7 +253,7 @@ def load_clips(path) -> DatasetDict:
 
 # %% ../../nbs/02_data_clips.ipynb #552021c0
 def ensure_clips(
-    run,  # the stage's `RunDir`
+    run: RunDir,  # the stage's `RunDir`
     cfg: RunConfig,  # its configuration
 ) -> DatasetDict:
     "The run's clip dataset (`<run>/data/clips`), recorded and saved first (atomically) if the run has none yet."

@@ -30,6 +30,11 @@ from vlarl.schema import (
     wrap_angle,
 )
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import os
+
 # %% auto #0
 __all__ = ['NUSCENES_TABLES', 'NUSCENES_FIELDS', 'NUSCENES_CLASS_PREFIXES', 'NUSCENES_EGO_SIZE', 'FIXTURE_SCENES',
            'FIXTURE_SIZES', 'DatasetFormatError', 'find_version', 'read_table', 'NuScenesTables', 'open_nuscenes',
@@ -83,7 +88,7 @@ NUSCENES_FIELDS = {
 
 
 def find_version(
-    root,  # the nuScenes dataroot
+    root: str | os.PathLike,  # the nuScenes dataroot
     version: str = "",  # a version folder name; '' = the only `v1.0-*` folder
 ) -> str:
     "The version folder to read under `root`."
@@ -102,7 +107,7 @@ def find_version(
     return found[0]
 
 # %% ../../nbs/07_data_nuscenes.ipynb #8ce94f1c
-def read_table(path) -> list[dict]:
+def read_table(path: str | os.PathLike) -> list[dict]:
     "One nuScenes JSON table: a list of records, each with the fields vlarl reads."
     path, name = Path(path), Path(path).stem
     if not path.is_file():
@@ -156,7 +161,7 @@ class NuScenesTables:
 
 # %% ../../nbs/07_data_nuscenes.ipynb #0b4e96b4
 def open_nuscenes(
-    root,  # the nuScenes dataroot
+    root: str | os.PathLike,  # the nuScenes dataroot
     version: str = "",  # version folder ('' = the only one)
     devkit: bool = False,  # read with nuscenes-devkit's `NuScenes` instead (must be installed)
 ):
@@ -247,7 +252,7 @@ def mosaic_layout(n: int, size: int) -> list[tuple[int, int, int, int]]:
     return [((i % cols) * w, (i // cols) * h, w, h) for i in range(n)]
 
 # %% ../../nbs/07_data_nuscenes.ipynb #75d3b46b
-def read_image(path) -> PILImage.Image:
+def read_image(path: str | os.PathLike) -> PILImage.Image:
     "An RGB image; a missing or unreadable file is a `DatasetFormatError` naming it."
     try:
         with PILImage.open(path) as im:
@@ -669,7 +674,7 @@ def _fixture_scene(t: dict, s_i: int, name: str, spec: dict, n: int, cameras) ->
 
 # %% ../../nbs/07_data_nuscenes.ipynb #6f534f12
 def write_nuscenes_fixture(
-    root,  # folder to write (created)
+    root: str | os.PathLike,  # folder to write (created)
     samples_per_scene: int = 12,  # key frames per scene (6 s)
     cameras=("CAM_FRONT", "CAM_BACK"),  # camera channels with images
     version: str = "v1.0-mini",

@@ -19,6 +19,13 @@ from ..model.checkpoints import end_of_turn, user_prompt
 from .data import DIALECTS, NAMES, VARIETIES, DialectError, check_code, normalize_arabic
 from .translator import sft
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from torch import nn
+    from transformers import PreTrainedTokenizerBase
+    import os
+
 # %% auto #0
 __all__ = ['ARABIC_LETTER', 'UNDETERMINED', 'ANSWERS', 'labelled_sentences', 'CharDialectClassifier', 'save_char_classifier',
            'load_char_classifier', 'f1_table', 'format_f1_table', 'grouped_cv_predictions', 'llm_question',
@@ -82,7 +89,7 @@ class CharDialectClassifier:
         return [self.labels[int(r.argmax())] if r.sum() > 0 else UNDETERMINED for r in p]
 
 # %% ../../nbs/32_dialect_classifier.ipynb #7ab8a6a3
-def save_char_classifier(clf: CharDialectClassifier, path) -> Path:
+def save_char_classifier(clf: CharDialectClassifier, path: str | os.PathLike) -> Path:
     "Write a fitted `CharDialectClassifier` as JSON."
     d = {
         "labels": clf.labels,
@@ -98,7 +105,7 @@ def save_char_classifier(clf: CharDialectClassifier, path) -> Path:
     return Path(path)
 
 # %% ../../nbs/32_dialect_classifier.ipynb #00fbfc92
-def load_char_classifier(path) -> CharDialectClassifier:
+def load_char_classifier(path: str | os.PathLike) -> CharDialectClassifier:
     "Read a classifier written by `save_char_classifier`."
     if not Path(path).is_file():
         raise DialectError(f"classifier file {str(path)!r} does not exist")
@@ -179,7 +186,7 @@ def llm_question(text: str, labels=VARIETIES) -> str:
 class LLMDialectClassifier:
     "A causal LM answering 'Which of the following dialects ...'; labels scored by answer log-likelihood."
 
-    def __init__(self, model, tok, labels=VARIETIES, batch_size: int = 64):
+    def __init__(self, model: nn.Module, tok: PreTrainedTokenizerBase, labels=VARIETIES, batch_size: int = 64):
         self.model, self.tok, self.batch_size = model, tok, batch_size
         self._eot = end_of_turn(tok)  # the token the LM's template ends an answer with
         self.labels = tuple(check_code(l, VARIETIES) for l in labels)

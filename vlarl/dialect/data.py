@@ -17,6 +17,11 @@ from datasets import Dataset, DatasetDict
 
 import vlarl
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import os
+
 # %% auto #0
 __all__ = ['DIALECTS', 'VARIETIES', 'LANGS', 'NAMES', 'ARABIC_NAMES', 'ALIASES', 'ASSETS', 'SLOT', 'PARALLEL_COLUMNS',
            'MADAR_COLUMNS', 'MADAR_CITIES', 'MADAR_DEFAULT_CITY', 'FLORES_CODES', 'DIRECTIONS', 'DialectError',
@@ -124,7 +129,7 @@ def fill_template(template: str, values: dict) -> str:
 
 # %% ../../nbs/30_dialect_data.ipynb #a15bbc52
 def read_tsv(
-    path,  # a UTF-8 tab-separated file with a header row
+    path: str | os.PathLike,  # a UTF-8 tab-separated file with a header row
     required=(),  # columns that must be present
 ) -> list[dict]:
     "The rows of a TSV as dicts, after checking that it exists, is not empty and has the `required` columns."
@@ -179,7 +184,7 @@ def shipped_corpus_rows() -> list[dict]:
     return compose_corpus(t, f)
 
 # %% ../../nbs/30_dialect_data.ipynb #83d804ef
-def write_parallel_tsv(rows: list[dict], path) -> Path:
+def write_parallel_tsv(rows: list[dict], path: str | os.PathLike) -> Path:
     "Write aligned sets as a UTF-8, NFC-normalised TSV with the columns of `PARALLEL_COLUMNS`."
     path = Path(path)
     with open(path, "w", encoding="utf-8", newline="") as f:
@@ -201,7 +206,7 @@ def _as_dataset(rows: list[dict], langs, source: str) -> Dataset:
 
 # %% ../../nbs/30_dialect_data.ipynb #85316ddf
 def read_parallel_tsv(
-    path,  # a TSV with columns id, eng, msa and the dialect codes (aliases allowed)
+    path: str | os.PathLike,  # a TSV with columns id, eng, msa and the dialect codes (aliases allowed)
     dialects=DIALECTS,  # dialect columns required
 ) -> Dataset:
     "Aligned sets from a vlarl-layout TSV."
@@ -246,7 +251,7 @@ def _madar_files(path) -> list[Path]:
 
 # %% ../../nbs/30_dialect_data.ipynb #90887cdf
 def read_madar(
-    path,  # a MADAR.corpus.<City>.tsv file, a long TSV with every city, or a folder of them
+    path: str | os.PathLike,  # a MADAR.corpus.<City>.tsv file, a long TSV with every city, or a folder of them
     dialects=DIALECTS,  # dialects to keep
     splits=None,  # keep only these values of the `split` column (None keeps all)
     city: dict | None = None,  # code -> city to keep (default `MADAR_DEFAULT_CITY`)
@@ -271,7 +276,7 @@ def read_madar(
     return _as_dataset(rows, langs, str(path))
 
 # %% ../../nbs/30_dialect_data.ipynb #00fd24f8
-def write_madar_fixture(folder, n: int = 4) -> Path:
+def write_madar_fixture(folder: str | os.PathLike, n: int = 4) -> Path:
     "Write a small MADAR-layout folder (one file per city) built from the shipped corpus, for tests."
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -306,7 +311,7 @@ FLORES_CODES = {
 }
 
 
-def flores_file(folder, code: str, split: str = "dev") -> Path:
+def flores_file(folder: str | os.PathLike, code: str, split: str = "dev") -> Path:
     "The FLORES file of variety `code` in `folder` (FLORES-200 or FLORES+ naming)."
     folder, tried = Path(folder), []
     for fc in FLORES_CODES[check_code(code)]:
@@ -323,7 +328,7 @@ def flores_file(folder, code: str, split: str = "dev") -> Path:
 
 # %% ../../nbs/30_dialect_data.ipynb #ddc8aa94
 def read_flores(
-    folder,  # a FLORES dev folder (or its parent)
+    folder: str | os.PathLike,  # a FLORES dev folder (or its parent)
     dialects=DIALECTS,  # dialects to read
     split: str = "dev",
 ) -> Dataset:
@@ -340,7 +345,7 @@ def read_flores(
     return _as_dataset(rows, langs, str(folder))
 
 # %% ../../nbs/30_dialect_data.ipynb #3752f9fb
-def write_flores_fixture(folder, n: int = 5, plus: bool = False) -> Path:
+def write_flores_fixture(folder: str | os.PathLike, n: int = 5, plus: bool = False) -> Path:
     "Write a small FLORES dev folder (FLORES-200 naming, or FLORES+ with `plus`) from the shipped corpus, for tests."
     folder = Path(folder) / "dev"
     folder.mkdir(parents=True, exist_ok=True)

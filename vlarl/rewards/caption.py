@@ -459,29 +459,31 @@ def caption_breakdowns(
     ]
 
 # %% ../../nbs/14_rewards_caption.ipynb #9f2227cc
-def caption_obj_reward(completions, detections=None, **kwargs) -> list[float]:
+def caption_obj_reward(completions: list, detections=None, **kwargs) -> list[float]:
     "R_obj (Drive-VLM eq. 3) per completion. Example: `caption_obj_reward(['A bus.'], detections=[['bus']])` -> [1.0]"
     n = len(completions)
     return [b["obj"] for b in caption_breakdowns(completions, detections, [""] * n)]
 
 # %% ../../nbs/14_rewards_caption.ipynb #7661dd20
-def caption_temp_reward(completions, **kwargs) -> list[float]:
+def caption_temp_reward(completions: list, **kwargs) -> list[float]:
     "R_temp per completion. Example: `caption_temp_reward(['Then it turns.'])` -> [1.0]"
     n = len(completions)
     return [b["temp"] for b in caption_breakdowns(completions, [[]] * n, [""] * n)]
 
 # %% ../../nbs/14_rewards_caption.ipynb #9ec7ef57
-def caption_detail_reward(completions, reference=None, **kwargs) -> list[float]:
+def caption_detail_reward(completions: list, reference=None, **kwargs) -> list[float]:
     "R_detail per completion. Example: `caption_detail_reward(['A red car.'], reference=['A red car.'])` -> [1.0]"
     return [b["detail"] for b in caption_breakdowns(completions, [[]] * len(completions), reference)]
 
 # %% ../../nbs/14_rewards_caption.ipynb #dcb0e8e5
-def caption_hall_reward(completions, detections=None, **kwargs) -> list[float]:
+def caption_hall_reward(completions: list, detections=None, **kwargs) -> list[float]:
     "R_hall (Drive-VLM eq. 4) per completion. Example: `caption_hall_reward(['A dog.'], detections=[['car']])` -> [0.0]"
     return [b["hall"] for b in caption_breakdowns(completions, detections, [""] * len(completions))]
 
 # %% ../../nbs/14_rewards_caption.ipynb #9f15529d
-def caption_reward(completions, detections=None, reference=None, weights=CAPTION_WEIGHTS, **kwargs) -> list[float]:
+def caption_reward(
+    completions: list, detections=None, reference=None, weights=CAPTION_WEIGHTS, **kwargs
+) -> list[float]:
     "Drive-VLM's total R = 0.4 R_obj + 0.25 R_temp + 0.20 R_detail + 0.15 R_hall per completion."
     return [b["total"] for b in caption_breakdowns(completions, detections, reference, weights)]
 
@@ -494,7 +496,7 @@ def make_caption_reward(
 ):
     "The total caption reward with configured weights, named `caption_reward` for trl's logs."
 
-    def caption_reward(completions, detections=None, reference=None, **kwargs) -> list[float]:
+    def caption_reward(completions: list, detections=None, reference=None, **kwargs) -> list[float]:
         return [b["total"] for b in caption_breakdowns(completions, detections, reference, weights)]
 
     return caption_reward

@@ -24,6 +24,12 @@ from ..data.clips import as_arrays, record_clips
 from ..eval.metrics import set_f1
 from ..schema import AGENT_CLASSES, CLASS_COLOR
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from torch import nn
+    from vlarl.config import RunDir
+
 # %% auto #0
 __all__ = ['YOLO_SPLITS', 'EXTRA_SEED', 'clip_frame', 'frame_labels', 'export_yolo', 'extra_training_clips', 'detection_record',
            'oracle_frame', 'OracleDetector', 'cache_detections', 'load_detections', 'clip_classes', 'detections_path',
@@ -66,7 +72,7 @@ def _rows(clips) -> Iterable[dict]:
 # %% ../../nbs/13_rewards_detect.ipynb #c32a726c
 def export_yolo(
     clips: dict,  # split name -> clips (a `DatasetDict` or dict of lists of samples)
-    root,  # folder to write (must not hold data yet)
+    root: str | os.PathLike,  # folder to write (must not hold data yet)
     splits: dict = YOLO_SPLITS,  # clip split -> YOLO split
     names: tuple = AGENT_CLASSES,  # the detector's classes
 ) -> Path:
@@ -138,7 +144,7 @@ class OracleDetector:
 def cache_detections(
     detector,  # a callable: list of clips (numpy form) -> detection records
     clips,  # a `datasets` split, or a list of clips
-    path,  # JSON file to write
+    path: str | os.PathLike,  # JSON file to write
     chunk: int = 16,  # clips per detector call
 ) -> Path:
     "Run `detector` over `clips` once and write their detection records to `path`."
@@ -158,7 +164,7 @@ def cache_detections(
     return path
 
 # %% ../../nbs/13_rewards_detect.ipynb #58736d55
-def load_detections(path) -> dict[str, dict]:
+def load_detections(path: str | os.PathLike) -> dict[str, dict]:
     "The cached detection records in `path`, by clip id."
     path = Path(path)
     if not path.is_file():
@@ -185,7 +191,7 @@ def clip_classes(cache: dict, clip_id: str) -> list[str]:
 
 # %% ../../nbs/13_rewards_detect.ipynb #9ec8e57d
 def detections_path(
-    run,  # a `RunDir` (or anything with a `data` folder)
+    run: RunDir,  # a `RunDir` (or anything with a `data` folder)
     detect_cfg: DetectConfig,  # `detect.oracle` picks the cache
 ) -> Path:
     "The detection cache a run's rewards read: the trained detector's, or the oracle's."
@@ -287,7 +293,7 @@ def dataset_names(data_yaml) -> list[str]:
 
 # %% ../../nbs/13_rewards_detect.ipynb #22cb395e
 def evaluate_detector(
-    model,  # a trained ultralytics model
+    model: nn.Module,  # a trained ultralytics model
     data_yaml,  # the dataset's data.yaml
     detect_cfg: DetectConfig,  # detector settings (imgsz, batch, device)
     project,  # folder for the validator's outputs
@@ -334,7 +340,7 @@ class YoloDetector:
 
     def __init__(
         self,
-        model,  # an ultralytics YOLO model
+        model: nn.Module,  # an ultralytics YOLO model
         conf: float = 0.25,  # confidence threshold
         imgsz: int = 96,  # inference size
         device: str = "",  # torch device ('' = ultralytics' choice)

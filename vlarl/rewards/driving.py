@@ -267,7 +267,7 @@ def driving_format_breakdown(text: str) -> dict[str, float]:
     return {"format": float(np.mean(list(checks.values()))), **{f"format/{k}": v for k, v in checks.items()}}
 
 # %% ../../nbs/12_rewards_driving.ipynb #67c8022e
-def driving_format_reward(completions, **kwargs) -> list[float]:
+def driving_format_reward(completions: list, **kwargs) -> list[float]:
     """Strict format of the tagged driving output (mean of 5 checks).
 
     >>> driving_format_reward(["<perception>p</perception><prediction>(1, 0)</prediction><think>t</think>"
@@ -314,7 +314,7 @@ def l2_breakdown(text: str, ego_future, l2_scale: float = 2.0, origin=None) -> d
     return {"l2": float(np.exp(-ade / l2_scale)), "ade_m": ade}
 
 # %% ../../nbs/12_rewards_driving.ipynb #8b5f31c5
-def l2_reward(completions, l2_scale: float = 2.0, **kwargs) -> list[float]:
+def l2_reward(completions: list, l2_scale: float = 2.0, **kwargs) -> list[float]:
     """exp(-ADE / l2_scale) of the answer's waypoints against column `ego_future` (offsets from `plan_origin` if given).
 
     >>> future = [[[k, 0] for k in range(1, 7)]]
@@ -343,7 +343,7 @@ def collision_breakdown(text: str, agents, substeps: int = 4, origin=None) -> di
     return {"collision": collision_score(t, len(wp)), "contact_s": None if t is None else 0.5 * t}
 
 # %% ../../nbs/12_rewards_driving.ipynb #9f47a866
-def collision_reward(completions, collision_substeps: int = 4, **kwargs) -> list[float]:
+def collision_reward(completions: list, collision_substeps: int = 4, **kwargs) -> list[float]:
     """Share of the 3 s plan driven before the swept ego box first touches an agent (column `agents`).
 
     >>> collision_reward(["<answer>[(1, 0), (2, 0), (3, 0), (4, 0), (5, 0), (6, 0)]</answer>"], agents=[[]])
@@ -363,7 +363,7 @@ def label_reward(known: list, unknown: list, truth, present: bool = True) -> flo
     return set_f1(set(known) | {("?", i) for i in range(len(unknown))}, set(truth or []))
 
 # %% ../../nbs/12_rewards_driving.ipynb #9c8f61fe
-def action_reward(completions, **kwargs) -> list[float]:
+def action_reward(completions: list, **kwargs) -> list[float]:
     """Set F1 of the `<action>` labels against the dataset column `action`.
 
     >>> action_reward(["<action>forward, turn left</action>"], action=[["forward"]])
@@ -398,7 +398,7 @@ def json_breakdown(text: str, action=None, explanations=None) -> dict[str, float
     return out
 
 # %% ../../nbs/12_rewards_driving.ipynb #d19d61e7
-def json_format_reward(completions, **kwargs) -> list[float]:
+def json_format_reward(completions: list, **kwargs) -> list[float]:
     """Strict format of the JSON output (mean of 5 checks).
 
     >>> json_format_reward(['{"description": "d", "action": ["forward"], "explanation": []}', "not json"])
@@ -407,13 +407,13 @@ def json_format_reward(completions, **kwargs) -> list[float]:
     return [json_breakdown(completion_text(c))["format"] for c in completions]
 
 # %% ../../nbs/12_rewards_driving.ipynb #89842fef
-def json_action_reward(completions, **kwargs) -> list[float]:
+def json_action_reward(completions: list, **kwargs) -> list[float]:
     "Set F1 of the JSON `action` field against the dataset column `action`."
     truth = _column(kwargs, "action", len(completions), "json_action_reward")
     return [json_breakdown(completion_text(c), action=t)["action"] for c, t in zip(completions, truth)]
 
 # %% ../../nbs/12_rewards_driving.ipynb #10924244
-def explanation_reward(completions, **kwargs) -> list[float]:
+def explanation_reward(completions: list, **kwargs) -> list[float]:
     "Set F1 of the JSON `explanation` field against the dataset column `explanations`."
     truth = _column(kwargs, "explanations", len(completions), "explanation_reward")
     return [json_breakdown(completion_text(c), explanations=t)["explanation"] for c, t in zip(completions, truth)]

@@ -21,6 +21,11 @@ from .caption import caption_text
 from ..data.clips import as_arrays
 from ..eval.metrics import bootstrap_interval
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import os
+
 # %% auto #0
 __all__ = ['WORD_RE', 'NUMBER_RE', 'CAPTION_KEYS', 'SEMANTIC_CONFIG', 'hash_tokens', 'TinyDualEncoder', 'clip_loss',
            'clip_tensor', 'cpu_threads', 'train_dual_encoder', 'recall_at_k', 'retrieval', 'encode_samples',
@@ -240,7 +245,7 @@ def own_vs_other_rate(
 SEMANTIC_CONFIG = "dual_encoder.json"
 
 
-def save_dual_encoder(model: TinyDualEncoder, path) -> Path:
+def save_dual_encoder(model: TinyDualEncoder, path: str | os.PathLike) -> Path:
     "Write a `TinyDualEncoder` to folder `path` (safetensors weights + sizes)."
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
@@ -252,7 +257,7 @@ def save_dual_encoder(model: TinyDualEncoder, path) -> Path:
 
 # %% ../../nbs/15_rewards_semantic.ipynb #07cc864e
 def load_dual_encoder(
-    path,  # a folder written by `save_dual_encoder`, or a transformers CLIP/SigLIP folder
+    path: str | os.PathLike,  # a folder written by `save_dual_encoder`, or a transformers CLIP/SigLIP folder
     device: str = "cpu",  # torch device
 ):
     "A dual encoder from a local folder."
@@ -277,7 +282,7 @@ def _features(out) -> torch.Tensor:
 class PretrainedDualEncoder:
     "A transformers CLIP/SigLIP checkpoint in a local folder behind the dual-encoder interface."
 
-    def __init__(self, path, device: str = "cpu"):
+    def __init__(self, path: str | os.PathLike, device: str = "cpu"):
         from transformers import AutoImageProcessor, AutoModel, AutoTokenizer
 
         path = Path(path)
@@ -331,7 +336,7 @@ def embed_clips(
     return dict(zip([s["clip_id"] for s in samples], encode_samples(encoder, samples, batch).cpu().tolist()))
 
 # %% ../../nbs/15_rewards_semantic.ipynb #0138b4ea
-def save_clip_embeddings(embeddings: dict, path) -> Path:
+def save_clip_embeddings(embeddings: dict, path: str | os.PathLike) -> Path:
     "Write clip embeddings (by clip id) as JSON."
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -339,7 +344,7 @@ def save_clip_embeddings(embeddings: dict, path) -> Path:
     return path
 
 # %% ../../nbs/15_rewards_semantic.ipynb #eb3acffa
-def load_clip_embeddings(path) -> dict[str, list[float]]:
+def load_clip_embeddings(path: str | os.PathLike) -> dict[str, list[float]]:
     "Clip embeddings written by `save_clip_embeddings`."
     path = Path(path)
     if not path.is_file():
@@ -375,7 +380,7 @@ def make_semantic_reward(
     "The semantic-alignment reward (papers/002, 2.3.1) as a trl reward function."
 
     @torch.no_grad()
-    def semantic_reward(completions, clip_embedding=None, clip_id=None, frames=None, **kwargs) -> list[float]:
+    def semantic_reward(completions: list, clip_embedding=None, clip_id=None, frames=None, **kwargs) -> list[float]:
         "Cosine of the clip's pooled frame embedding and the completion's text embedding."
         v = _clip_vectors(encoder, len(completions), clip_embeddings, clip_embedding, clip_id, frames)
         t = encoder.encode_texts([caption_text(c) for c in completions]).cpu()

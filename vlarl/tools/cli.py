@@ -81,7 +81,7 @@ def _assigned(source: str) -> set[str]:
     }
 
 # %% ../../nbs/90_tools_cli.ipynb #32e530ad
-def contract_problems(path) -> list[str]:
+def contract_problems(path: str | os.PathLike) -> list[str]:
     "What keeps the notebook at `path` from running as a stage; empty if nothing does."
     cell = parameters_cell(nbformat.read(str(path), as_version=4))
     if cell is None:
@@ -424,7 +424,7 @@ def cmd_run(args) -> int:
     return code
 
 # %% ../../nbs/90_tools_cli.ipynb #4447a6bc
-def publish_figures(run: RunDir, dest) -> list[Path]:
+def publish_figures(run: RunDir, dest: str | os.PathLike) -> list[Path]:
     "Copy a finished run's figures into `dest` (e.g. the repository's figures/), replacing same-named files."
     import shutil
 
@@ -439,7 +439,7 @@ RESULTS_MARKER = "<!-- vlarl:results -->"
 
 def publish_results(
     run: RunDir,  # a run directory with metrics
-    dest="results",  # folder for the metrics, stage times and configuration
+    dest: str | os.PathLike = "results",  # folder for the metrics, stage times and configuration
 ) -> Path:
     "Copy `run`'s metrics, `run.json` and `config.yaml` into `dest` (replacing what was there) and record the source."
     import shutil

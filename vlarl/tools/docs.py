@@ -254,8 +254,8 @@ def _nav_title(path: Path) -> str:
 
 # %% ../../nbs/91_tools_docs.ipynb #72635e5a
 def stage_docs(
-    root=".",  # the repository: nbs/, figures/, vlarl/, settings.ini
-    dest=None,  # the MkDocs project to write (default: root/_proc/docs, replaced)
+    root: str | os.PathLike = ".",  # the repository: nbs/, figures/, vlarl/, settings.ini
+    dest: str | os.PathLike = None,  # the MkDocs project to write (default: root/_proc/docs, replaced)
     site_dir=None,  # where `mkdocs build` will write the site (default: root/_docs)
     executed=None,  # a folder of executed copies of the notebooks (e.g. a run's notebooks/), used where present
 ) -> Path:
@@ -314,7 +314,7 @@ def site_math(page: str) -> str:
 
 # %% ../../nbs/91_tools_docs.ipynb #756b94f3
 def build_docs(
-    root=".",  # the repository
+    root: str | os.PathLike = ".",  # the repository
     out=None,  # the site's folder (default: root/_docs)
     executed=None,  # a folder of executed copies of the notebooks
 ) -> Path:

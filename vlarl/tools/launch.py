@@ -18,6 +18,11 @@ from pathlib import Path
 
 from ..config import RunDir, build_config
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from torch import nn
+
 # %% auto #0
 __all__ = ['STAGES', 'PAPER_FRAMES', 'H100_BF16_TFLOPS', 'papermill_command', 'launch_command', 'write_trace', 'launch_stage',
            'main', 'paper_shapes', 'shapes_frames', 'shapes_vlm', 'benchmark_full_shapes']
@@ -106,7 +111,7 @@ def _train_stage2(cfg, run, splits):
     return run_split_entry(cfg, run, splits)
 
 # %% ../../nbs/80_tools_launch.ipynb #0541ac9f
-def write_trace(trainer, model, trace_dir, rank: int) -> None:
+def write_trace(trainer, model: nn.Module, trace_dir, rank: int) -> None:
     "Per rank: the trainable weights (safetensors) and what the rank trained on (row indices, world size, steps)."
     from safetensors.torch import save_file
 

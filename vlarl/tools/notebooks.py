@@ -11,6 +11,11 @@ from pathlib import Path
 
 import nbformat
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import os
+
 # %% auto #0
 __all__ = ['STAGE_PATTERN', 'HIDDEN_DIRECTIVES', 'MAX_COLUMNS', 'notebook_title', 'split_directives', 'notebook_to_markdown',
            'export_stats', 'layout_table']
@@ -19,7 +24,7 @@ __all__ = ['STAGE_PATTERN', 'HIDDEN_DIRECTIVES', 'MAX_COLUMNS', 'notebook_title'
 STAGE_PATTERN = "[0-9][0-9]_stage*.ipynb"
 
 
-def notebook_title(path) -> str:
+def notebook_title(path: str | os.PathLike) -> str:
     "The first `# ` heading of the notebook at `path`, or ''."
     for c in nbformat.read(str(path), as_version=4).cells:
         if c.cell_type == "markdown":
@@ -73,7 +78,7 @@ def _definitions(code: str) -> int:
 
 # %% ../../nbs/89_tools_notebooks.ipynb #624c5a12
 def export_stats(
-    path,  # a notebook
+    path: str | os.PathLike,  # a notebook
 ) -> dict:
     """Export cells, their median lines and definitions, and the share of exported lines past `MAX_COLUMNS`, of one
     notebook."""

@@ -36,6 +36,13 @@ from vlarl.rewards.driving import (
 from ..tasks import TASKS, mixed_dataset, sft_entries, task_instruction
 from .sft import last_checkpoint
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from torch import nn
+    from vlarl.config import RunDir
+    import os
+
 # %% auto #0
 __all__ = ['only_task', 'json_description', 'make_json_semantic_reward', 'make_task_rewards', 'score_completions',
            'group_advantages', 'run_detections', 'make_run_semantic_reward', 'sft_warmup', 'grpo_start_model',
@@ -52,7 +59,7 @@ def only_task(
     "A trl reward function scoring the rows of `task` with `fn` and returning None (ignored by trl) for the others."
     mine = task
 
-    def reward(completions, task=None, **kwargs):
+    def reward(completions: list, task=None, **kwargs):
         n = len(completions)
         if task is None:
             raise ValueError(f"{name} needs the dataset column 'task'")
@@ -81,7 +88,7 @@ def json_description(completion) -> str:
 def make_json_semantic_reward(semantic_reward):
     "The JSON task's semantic reward: `semantic_reward` (from `make_semantic_reward`) applied to the description."
 
-    def json_semantic(completions, clip_id=None, images=None, **kwargs) -> list[float]:
+    def json_semantic(completions: list, clip_id=None, images=None, **kwargs) -> list[float]:
         desc = [json_description(c) for c in completions]
         vals = semantic_reward(desc, clip_id=clip_id, frames=images)
         return [float(v) if d.strip() else 0.0 for v, d in zip(vals, desc)]
@@ -90,7 +97,7 @@ def make_json_semantic_reward(semantic_reward):
 
 # %% ../../nbs/20_train_grpo.ipynb #c591b248
 def _partial(fn, **kw):
-    def call(completions, **kwargs):
+    def call(completions: list, **kwargs):
         return fn(completions, **{**kwargs, **kw})
 
     return call
@@ -170,7 +177,7 @@ def group_advantages(totals) -> np.ndarray:
     return (r - r.mean()) / ((r.std(ddof=1) if len(r) > 1 else 0.0) + 1e-4)
 
 # %% ../../nbs/20_train_grpo.ipynb #3e0a3359
-def run_detections(run, cfg: RunConfig, samples: list[dict]) -> tuple[dict, str]:
+def run_detections(run: RunDir, cfg: RunConfig, samples: list[dict]) -> tuple[dict, str]:
     """Detected classes per clip id from the run's detection cache, else from the simulator's oracle; and the source
     used."""
     from vlarl.rewards.detect import OracleDetector, clip_classes, detections_path, load_detections
@@ -184,7 +191,7 @@ def run_detections(run, cfg: RunConfig, samples: list[dict]) -> tuple[dict, str]
     }, "oracle (no detection cache in the run)"
 
 # %% ../../nbs/20_train_grpo.ipynb #81705429
-def make_run_semantic_reward(run, cfg: RunConfig, train: list[dict], samples: list[dict]):
+def make_run_semantic_reward(run: RunDir, cfg: RunConfig, train: list[dict], samples: list[dict]):
     """The semantic reward with the run's dual encoder (trained on `train` and saved if absent), clip embeddings of
     `samples` cached."""
     from vlarl.rewards.semantic import (
@@ -209,11 +216,11 @@ def make_run_semantic_reward(run, cfg: RunConfig, train: list[dict], samples: li
 
 # %% ../../nbs/20_train_grpo.ipynb #092048e8
 def sft_warmup(
-    model,
-    processor,  # the stage-2 VLM (merged) and its processor
+    model: nn.Module,
+    processor: ProcessorMixin,  # the stage-2 VLM (merged) and its processor
     clips: Dataset,  # training clips
     cfg: RunConfig,  # grpo.tasks, grpo.sft_* (epochs, learning rate, LoRA), stage2's batch sizes
-    out_dir,  # trainer checkpoints (resumable)
+    out_dir: str | os.PathLike,  # trainer checkpoints (resumable)
 ):
     "LoRA SFT on the structured ground-truth targets of the GRPO tasks; returns the merged VLM and the trainer."
     from vlarl.model.vlm import add_lora
@@ -234,7 +241,7 @@ def sft_warmup(
     return peft_model.merge_and_unload(), trainer
 
 # %% ../../nbs/20_train_grpo.ipynb #52b3aa09
-def grpo_start_model(cfg: RunConfig, run, splits):
+def grpo_start_model(cfg: RunConfig, run: RunDir, splits):
     "The GRPO starting point: `checkpoints/grpo_sft` if the run has it, else stage 2 + the SFT warm-up (saved there)."
     from vlarl.model.vlm import load_video_vlm, save_video_vlm
     from vlarl.train.sft import stage2_model
@@ -255,7 +262,7 @@ def grpo_start_model(cfg: RunConfig, run, splits):
 # %% ../../nbs/20_train_grpo.ipynb #178f949b
 def grpo_args(
     grpo_cfg: GrpoStageConfig,  # the stage's settings
-    out_dir,  # checkpoints and logs
+    out_dir: str | os.PathLike,  # checkpoints and logs
     seed: int = 0,
     reward_weights: list[float] | None = None,  # one weight per reward function
     **kw,  # any other GRPOConfig field (overrides)
@@ -293,13 +300,13 @@ def grpo_args(
 
 # %% ../../nbs/20_train_grpo.ipynb #6fa98954
 def make_grpo_trainer(
-    model,
-    processor,  # the starting VLM (merged) and its processor
+    model: nn.Module,
+    processor: ProcessorMixin,  # the starting VLM (merged) and its processor
     train_ds: Dataset,  # rows from `task_dataset` / `mixed_dataset`
     funcs: list,
     weights: list[float],  # from `make_task_rewards`
     grpo_cfg: GrpoStageConfig,
-    out_dir,
+    out_dir: str | os.PathLike,
     seed: int = 0,
     callbacks=(),  # transformers callbacks
     trainer_cls=GRPOTrainer,  # GRPOTrainer or a subclass (e.g. `TimedGRPOTrainer`)
@@ -496,7 +503,9 @@ def step_split(t: dict, wall: float) -> dict:
 
 # %% ../../nbs/20_train_grpo.ipynb #c4b4a3dc
 @torch.no_grad()
-def timed_generation(model, processor, frames: list, instruction: str, tokens: int, batch_size: int) -> float:
+def timed_generation(
+    model: nn.Module, processor: ProcessorMixin, frames: list, instruction: str, tokens: int, batch_size: int
+) -> float:
     """Generated tokens per second, sampling exactly `tokens` tokens for each clip in `frames`, `batch_size` at a time
     (KV-cached)."""
     from vlarl.model.vlm import encode_videos

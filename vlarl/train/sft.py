@@ -38,6 +38,15 @@ from vlarl.model.vlm import (
 from ..tasks import structured_texts
 from ..schema import AGENT_CLASSES, CLASS_PLURAL
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from torch import nn
+    from transformers import PreTrainedTokenizerBase
+    from transformers import ProcessorMixin
+    from vlarl.config import RunDir
+    import os
+
 # %% auto #0
 __all__ = ['ALIGN_ENTRIES', 'SPLIT_ENTRIES', 'VISION_CLASSES', 'STAGE1_PARTS', 'SCENARIO_WORDS', 'GROUNDING_MEASURES',
            'make_entries', 'caption_texts', 'tokenizer_corpus', 'cpu_has_bf16', 'pretrain_tiny_llm',
@@ -124,7 +133,7 @@ def _args(out_dir, tc: TrainConfig, seed: int, **kw) -> TrainingArguments:
 def pretrain_tiny_llm(
     texts: list[str],  # training text
     mc: ModelConfig,  # tiny sizes and pretraining settings
-    out_dir,  # where the checkpoint (model + tokenizer) goes
+    out_dir: str | os.PathLike,  # where the checkpoint (model + tokenizer) goes
     seed: int = 0,
 ) -> Path:
     "Train a tokenizer and pretrain a tiny Qwen3 LM on `texts`; save both to `out_dir`."
@@ -166,10 +175,10 @@ def class_presence_loss(
 # %% ../../nbs/03b_train_sft.ipynb #82ffeb5c
 def pretrain_tiny_vision(
     clips: Dataset,  # training clips: one random frame of each, with its raw caption
-    tokenizer,  # the tiny tokenizer (for SigLIP's text tower)
+    tokenizer: PreTrainedTokenizerBase,  # the tiny tokenizer (for SigLIP's text tower)
     mc: ModelConfig,  # tiny sizes and pretraining settings
     image_size: int,  # frame side
-    out_dir,  # where the SiglipVisionModel checkpoint goes
+    out_dir: str | os.PathLike,  # where the SiglipVisionModel checkpoint goes
     seed: int = 0,
 ) -> Path:
     """Pretrain a tiny SigLIP (sigmoid image-text loss, plus the per-patch class-presence loss) on frames; save its
@@ -218,7 +227,7 @@ def pretrain_tiny_vision(
 # %% ../../nbs/03b_train_sft.ipynb #1fe7feaa
 def base_checkpoints(
     cfg: RunConfig,  # run config: model section, world image size
-    run,  # the run directory (tiny checkpoints are written under `checkpoints/`)
+    run: RunDir,  # the run directory (tiny checkpoints are written under `checkpoints/`)
     train_clips: Dataset,  # training clips (tiny LM pretraining text)
 ) -> tuple[str, str]:
     """Vision and LLM checkpoints to build the VLM from: the configured ones (SmolLM2 fetched once), or tiny ones made
@@ -253,8 +262,8 @@ def base_checkpoints(
 # %% ../../nbs/03b_train_sft.ipynb #0b1bbcf8
 @torch.no_grad()
 def fit_feature_stats(
-    model,
-    processor,  # the VLM and its processor
+    model: nn.Module,
+    processor: ProcessorMixin,  # the VLM and its processor
     clips: Dataset,  # training clips (never held-out ones)
     max_clips: int = 32,
     chunk: int = 64,  # clips used; frames per forward pass
@@ -274,7 +283,7 @@ def fit_feature_stats(
     m.feature_std.copy_((total_sq / n - mean * mean).clamp(min=0).sqrt() + 1e-6)
 
 # %% ../../nbs/03b_train_sft.ipynb #a3edbeb6
-def make_stage_model(cfg: RunConfig, run, train_clips: Dataset):
+def make_stage_model(cfg: RunConfig, run: RunDir, train_clips: Dataset):
     """The VLM and processor a run starts from (vision + LLM + new projector and temporal embeddings), features
     standardised."""
     vision, llm = base_checkpoints(cfg, run, train_clips)
@@ -285,7 +294,7 @@ def make_stage_model(cfg: RunConfig, run, train_clips: Dataset):
 # %% ../../nbs/03b_train_sft.ipynb #0a159983
 @torch.no_grad()
 def entry_nll(
-    model,  # the VLM
+    model: nn.Module,  # the VLM
     collator: VideoCollator,
     entries: Dataset,  # entries to score
     batch_size: int = 8,
@@ -314,12 +323,12 @@ def entry_means(nll: np.ndarray) -> np.ndarray:
     return nll[:, 0] / np.maximum(nll[:, 1], 1)
 
 # %% ../../nbs/03b_train_sft.ipynb #cc76af8e
-def heldout_loss(model, collator: VideoCollator, entries: Dataset, batch_size: int = 8) -> float:
+def heldout_loss(model: nn.Module, collator: VideoCollator, entries: Dataset, batch_size: int = 8) -> float:
     "Token-weighted mean caption loss (nats per token) on `entries`."
     return token_mean(entry_nll(model, collator, entries, batch_size))
 
 # %% ../../nbs/03b_train_sft.ipynb #8da8e8b7
-def last_checkpoint(out_dir) -> str | None:
+def last_checkpoint(out_dir: str | os.PathLike) -> str | None:
     "The newest `checkpoint-N` folder under `out_dir`, if any."
     ckpts = (
         sorted(Path(out_dir).glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[-1]))
@@ -330,11 +339,11 @@ def last_checkpoint(out_dir) -> str | None:
 
 # %% ../../nbs/03b_train_sft.ipynb #b819da3c
 def train_entries(
-    model,
-    processor,  # the VLM (or its peft wrapper) and processor
+    model: nn.Module,
+    processor: ProcessorMixin,  # the VLM (or its peft wrapper) and processor
     entries: Dataset,  # training entries
     tc: TrainConfig,  # optimisation settings
-    out_dir,  # trainer checkpoints and logs
+    out_dir: str | os.PathLike,  # trainer checkpoints and logs
     seed: int = 0,
     resume: bool = True,  # continue from the last checkpoint in `out_dir`
 ) -> Trainer:
@@ -360,7 +369,7 @@ def loss_curve(trainer: Trainer) -> tuple[list[int], list[float]]:
 STAGE1_PARTS = ["projector", "temporal"]
 
 
-def alignment_model(cfg: RunConfig, run, splits) -> tuple:
+def alignment_model(cfg: RunConfig, run: RunDir, splits) -> tuple:
     "The VLM stage 1 starts from, with only the projector and temporal embeddings trainable; and its processor."
     from vlarl.model.vlm import set_trainable, trainable_names, PARTS
 
@@ -371,7 +380,7 @@ def alignment_model(cfg: RunConfig, run, splits) -> tuple:
     return model, processor
 
 # %% ../../nbs/03b_train_sft.ipynb #8a00d8e6
-def train_alignment(model, processor, cfg: RunConfig, run, splits) -> Trainer:
+def train_alignment(model: nn.Module, processor: ProcessorMixin, cfg: RunConfig, run: RunDir, splits) -> Trainer:
     """Stage 1's training: the raw-caption entries of the training clips, `stage1` settings, checkpoints in
     `stage1_trainer`."""
     return train_entries(
@@ -384,7 +393,7 @@ def train_alignment(model, processor, cfg: RunConfig, run, splits) -> Trainer:
     )
 
 # %% ../../nbs/03b_train_sft.ipynb #1204a8d2
-def run_alignment(cfg: RunConfig, run, splits) -> tuple:
+def run_alignment(cfg: RunConfig, run: RunDir, splits) -> tuple:
     """Stage 1: train projector + temporal embeddings on raw captions; save `checkpoints/stage1`. Returns model,
     processor, metrics, trainer."""
     from vlarl.model.vlm import save_video_vlm, trainable_names, count_parameters
@@ -411,7 +420,7 @@ def run_alignment(cfg: RunConfig, run, splits) -> tuple:
     return model, processor, metrics, trainer
 
 # %% ../../nbs/03b_train_sft.ipynb #f347e1f0
-def stage1_model(cfg: RunConfig, run, splits):
+def stage1_model(cfg: RunConfig, run: RunDir, splits):
     "The run's stage-1 VLM: loaded from `checkpoints/stage1`, or trained now if the run has none."
     from vlarl.model.vlm import load_video_vlm
 
@@ -422,7 +431,7 @@ def stage1_model(cfg: RunConfig, run, splits):
 
 # %% ../../nbs/03b_train_sft.ipynb #39dfc78b
 def run_split_entry(
-    cfg: RunConfig, run, splits, train_temporal: bool | None = None, out: str = "stage2_trainer"
+    cfg: RunConfig, run: RunDir, splits, train_temporal: bool | None = None, out: str = "stage2_trainer"
 ) -> tuple:
     """Stage 2 from the run's stage-1 checkpoint: LoRA on the LLM, projector trainable, temporal embeddings as
     configured."""
@@ -444,7 +453,7 @@ def run_split_entry(
     return peft_model, processor, trainer
 
 # %% ../../nbs/03b_train_sft.ipynb #00220281
-def save_stage2(peft_model, processor, run) -> Path:
+def save_stage2(peft_model, processor: ProcessorMixin, run: RunDir) -> Path:
     "Merge the LoRA weights and save the stage-2 VLM to `checkpoints/stage2` (atomically)."
     from vlarl.model.vlm import save_video_vlm
 
@@ -453,7 +462,7 @@ def save_stage2(peft_model, processor, run) -> Path:
     return Path(run.checkpoints) / "stage2"
 
 # %% ../../nbs/03b_train_sft.ipynb #ce05d712
-def stage2_model(cfg: RunConfig, run, splits):
+def stage2_model(cfg: RunConfig, run: RunDir, splits):
     "The run's stage-2 VLM (merged): loaded from `checkpoints/stage2`, or tuned now if the run has none."
     from vlarl.model.vlm import load_video_vlm
 
@@ -507,7 +516,7 @@ def word_count(text: str) -> int:
     return len(text.split())
 
 # %% ../../nbs/03b_train_sft.ipynb #437fddc2
-def caption_report(model, processor, clips: Dataset, max_new_tokens: int = 96) -> dict:
+def caption_report(model: nn.Module, processor: ProcessorMixin, clips: Dataset, max_new_tokens: int = 96) -> dict:
     "Detailed and concise captions of `clips` (greedy), their mean lengths and their object-mention precision/recall."
     frames, truths = clips["frames"], [classes_in_view(ex) for ex in clips.select_columns(["frames", "agents"])]
     out = {}
@@ -614,14 +623,14 @@ def format_grounding(table: dict[str, dict]) -> str:
     return "\n".join(lines)
 
 # %% ../../nbs/03b_train_sft.ipynb #79461977
-def entry_losses(model, collator: VideoCollator, entries: Dataset, batch_size: int = 8) -> np.ndarray:
+def entry_losses(model: nn.Module, collator: VideoCollator, entries: Dataset, batch_size: int = 8) -> np.ndarray:
     "Mean caption loss (nats per answer token) of each entry."
     return entry_means(entry_nll(model, collator, entries, batch_size))
 
 # %% ../../nbs/03b_train_sft.ipynb #8a788c25
 def frame_swap_losses(
-    model,
-    processor,
+    model: nn.Module,
+    processor: ProcessorMixin,
     clips: Dataset,  # the VLM, its processor and held-out clips
     pairs=None,  # (instruction, caption column) entry kinds; default the split entries
     seed: int = 0,
