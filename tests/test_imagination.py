@@ -10,8 +10,9 @@ from transformers import AutoModelForCausalLM, SiglipVisionModel
 from vlarl.config import build_config
 from vlarl.data.clips import as_arrays, record_clips, split_clips
 from vlarl.eval.image_metrics import InceptionFeatures, SiglipFeatures, fid_from_features, psnr, ssim
-from vlarl.imagination import (EMPTY_VISUAL, VISUAL_TASK, split_visual, stage_tokenizer, visual_clips, visual_format_breakdown, visual_target,
-                               visual_task_dataset, make_visual_task_rewards, warp_frame)
+from vlarl.imagination.visual_task import EMPTY_VISUAL, VISUAL_TASK, make_visual_task_rewards, split_visual, visual_clips, visual_format_breakdown, visual_target, visual_task_dataset
+from vlarl.imagination.warp import warp_frame
+from vlarl.imagination.world_model import stage_tokenizer
 from vlarl.model.vlm import assemble_video_vlm, load_video_vlm, make_processor, save_video_vlm, tiny_text_config, tiny_vision_config, train_tokenizer
 from vlarl.rewards.driving import driving_format_breakdown, l2_reward, parse_driving_output
 from vlarl.train.sft import tokenizer_corpus

@@ -19,7 +19,10 @@ LAYERS = [
     ["train.grpo"],
     ["eval.inference"],
     ["eval.closed_loop"],                                                        # the policies drive in the simulator
-    ["imagination"],
+    ["imagination.warp"],                                                       # the prior-warp
+    ["imagination.world_model"],                                                # the world model (B.1 (a))
+    ["imagination.visual_task"],                                                # the drive_visual task (B.1 (b))
+    ["imagination.report"],                                                     # imagination metrics and viewer
     ["dialect.translator", "dialect.classifier", "dialect.pairs"],
     ["tools.launch", "tools.docs", "tools.cli"],
 ]

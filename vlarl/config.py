@@ -717,7 +717,7 @@ class GrpoStageConfig:
 # %% ../nbs/00_config.ipynb #08b8dfd3
 @dataclass
 class ImagineConfig:
-    """The VLA-World visual branch (`40_eval_image_metrics`, `41_model_vq`, `42_imagination`, `43_stage_world_model`,
+    """The VLA-World visual branch (`40_eval_image_metrics`, `41_model_vq`, `42*_imagination_*`, `43_stage_world_model`,
     `44_stage_imagination_grpo`): tokenizer, world-model pretraining, the `drive_visual` task."""
 
     vq_checkpoint: str = field(
