@@ -14,7 +14,6 @@ if os.environ.get("SDL_VIDEODRIVER", "dummy") == "dummy":
 os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
 os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
 
-import time
 import warnings
 from dataclasses import dataclass
 
@@ -29,8 +28,6 @@ from vlarl.schema import (
     ACTIONS,
     AGENT_CLASSES,
     CLASS_COLOR,
-    CLASS_COLOR_NAME,
-    CLASS_PLURAL,
     CLASS_SIZE,
     COMMANDS,
     DECIDABLE_EXPLANATIONS,
@@ -38,21 +35,16 @@ from vlarl.schema import (
     EGO_COLOR,
     EXPLANATIONS,
     FUTURE_STEPS,
-    MANEUVER,
-    NUMBER_WORDS,
     TURN_YAW,
     action_labels,
     caption_clip,
-    concise_caption,
-    detailed_caption,
     heading_in_ego_frame,
-    raw_caption,
     route_command,
     to_ego_frame,
     traffic_density,
     wrap_angle,
 )
-from .config import WorldConfig, RunConfig, build_config
+from .config import WorldConfig
 
 # %% auto #0
 __all__ = ['SCENARIO_ENVS', 'SCENARIO_NAMES', 'IDM_CLASS_DEFAULTS', 'DRIVERS', 'SOLID', 'OBSTACLE_REASON', 'set_agent_class',
@@ -61,7 +53,7 @@ __all__ = ['SCENARIO_ENVS', 'SCENARIO_NAMES', 'IDM_CLASS_DEFAULTS', 'DRIVERS', '
            'Agent', 'road_users', 'Tracker', 'ego_snapshot', 'current_view', 'LaneContext', 'lane_context', 'Recording',
            'start_episode', 'simulate', 'simulate_clean', 'restore_clip', 'ego_trajectory', 'ego_state', 'agent_record',
            'clip_agents', 'turning_side', 'explanation_labels', 'scene_facts', 'clip_id', 'record_clip', 'class_pixels',
-           'box_mask', 'box_fit', 'raw_episode', 'benchmark_recorder']
+           'box_mask', 'box_fit']
 
 # %% ../nbs/01_sim.ipynb #68b27a0c
 def set_agent_class(vehicle, cls: str) -> None:
@@ -653,48 +645,3 @@ def box_fit(sample: dict, k: int, cls: str) -> tuple[float, float]:
         else 1.0
     )
     return float(inside), float(filled)
-
-# %% ../nbs/01_sim.ipynb #15df100f
-def raw_episode(env: gym.Env, seed: int, world_cfg: WorldConfig) -> None:
-    "Plain highway-env work of one clip: reset, then as many steps and renders as the recorder makes."
-    env.reset(seed=int(seed))
-    for _ in range(world_cfg.warmup_steps):
-        env.step(env.action_type.actions_indexes["IDLE"])
-    for k in range(world_cfg.frames + FUTURE_STEPS):
-        if k <= world_cfg.frames:
-            render_frame(env)
-        if k < world_cfg.frames + FUTURE_STEPS - 1:
-            env.step(env.action_type.actions_indexes["IDLE"])
-
-# %% ../nbs/01_sim.ipynb #1ca7f723
-def benchmark_recorder(
-    cfg: RunConfig | None = None,  # run config (its world section is used)
-    clips: int = 8,  # clips per scenario for each side
-) -> dict:
-    "Throughput of `record_clip` beside the raw highway-env step+render rate on the same seeds."
-    wc = (cfg or build_config()).world
-    raw_s = rec_s = 0.0
-    for scenario in wc.scenarios:
-        env = make_env(scenario, wc)
-        raw_episode(env, 0, wc)
-        record_clip(scenario, 0, wc, env)  # warm-up: viewer, caches
-        for seed in range(1, clips + 1):
-            t = time.perf_counter()
-            raw_episode(env, seed, wc)
-            raw_s += time.perf_counter() - t
-            t = time.perf_counter()
-            record_clip(scenario, seed, wc, env)
-            rec_s += time.perf_counter() - t
-        env.close()
-    n = clips * len(wc.scenarios)
-    steps = wc.warmup_steps + wc.frames + FUTURE_STEPS - 1
-    return {
-        "clips": n,
-        "frames_per_clip": wc.frames + 1,
-        "image_size": wc.image_size,
-        "raw_steps_per_s": n * steps / raw_s,
-        "raw_clips_per_s": n / raw_s,
-        "recorder_clips_per_s": n / rec_s,
-        "recorder_frames_per_s": n * (wc.frames + 1) / rec_s,
-        "overhead_ratio": rec_s / raw_s,
-    }

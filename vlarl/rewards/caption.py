@@ -6,8 +6,6 @@
 from __future__ import annotations
 
 import collections
-import math
-import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -20,10 +18,10 @@ __all__ = ['VOCABULARY', 'CAPTION_CLASSES', 'EGO_WORDS', 'NEGATIONS', 'TEMPORAL_
            'DOMAIN_ADJECTIVES', 'ADJECTIVE_TAGS', 'DETERMINERS', 'SPACY_MODEL', 'REWARD_EXCLUDE', 'MAX_CHARS',
            'NOUN_POS', 'CACHE_SIZE', 'CAPTION_WEIGHTS', 'TEMPORAL_SATURATION', 'COMPONENTS', 'CAPTION_REWARD_FUNCS',
            'PEDESTRIAN_SENTENCE', 'canonical_class', 'detected_classes', 'load_nlp', 'caption_text', 'CaptionParse',
-           'parse_doc', 'parse_captions', 'r_obj', 'r_temp', 'r_detail', 'r_hall', 'score_parse', 'caption_breakdowns',
-           'caption_obj_reward', 'caption_temp_reward', 'caption_detail_reward', 'caption_hall_reward',
-           'caption_reward', 'make_caption_reward', 'absent_class_sentence', 'caption_variants', 'reward_sanity',
-           'benchmark_batch', 'benchmark_caption_reward', 'bench_rewards']
+           'parse_doc', 'parse_captions', 'forget_parses', 'r_obj', 'r_temp', 'r_detail', 'r_hall', 'score_parse',
+           'caption_breakdowns', 'caption_obj_reward', 'caption_temp_reward', 'caption_detail_reward',
+           'caption_hall_reward', 'caption_reward', 'make_caption_reward', 'absent_class_sentence', 'caption_variants',
+           'reward_sanity']
 
 # %% ../../nbs/14_rewards_caption.ipynb #fe3f1004
 VOCABULARY: dict[str, str] = {
@@ -386,6 +384,12 @@ def parse_captions(
             _CACHE.popitem(last=False)
     return [fresh[t] if t in fresh else _CACHE[t] for t in texts]
 
+# %% ../../nbs/14_rewards_caption.ipynb #d29a7a75
+def forget_parses(texts) -> None:
+    "Drop these captions' cached parses, so that the next call parses them again (a benchmark's cold start)."
+    for t in texts:
+        _CACHE.pop(caption_text(t), None)
+
 # %% ../../nbs/14_rewards_caption.ipynb #455f020a
 CAPTION_WEIGHTS = (0.4, 0.25, 0.20, 0.15)  # Drive-VLM's w for (obj, temp, detail, hall)
 TEMPORAL_SATURATION = 0.1
@@ -554,109 +558,3 @@ def reward_sanity(
             "components": {c: float(np.mean(m[c])) for c in COMPONENTS},
         }
     return out
-
-# %% ../../nbs/14_rewards_caption.ipynb #f05be7b0
-def benchmark_batch(
-    n: int = 64,  # captions
-    seed: int = 0,  # recording seed
-    with_frames: bool = False,  # also return each caption's clip frames
-) -> tuple:
-    "n distinct teacher captions of recorded clips, their oracle class sets and their reference captions (and frames)."
-    from vlarl.config import WorldConfig
-    from vlarl.sim import SCENARIO_ENVS, record_clip
-
-    wc, found, i = WorldConfig(frames=3, image_size=64, warmup_steps=1), {}, 0
-    while len(found) < n:
-        s = record_clip(list(SCENARIO_ENVS)[i % 4], seed + i, wc)
-        i += 1
-        det = sorted({a["cls"] for a in s["agents"] if a["visible"][:-1].any()})
-        for k in ("caption_detailed", "caption_concise", "caption_raw"):
-            found.setdefault(s[k], (det, s["caption_detailed"], s["frames"]))
-    caps = list(found)[:n]
-    out = (caps, [found[c][0] for c in caps], [found[c][1] for c in caps])
-    return out + ([found[c][2] for c in caps],) if with_frames else out
-
-# %% ../../nbs/14_rewards_caption.ipynb #1dde6132
-def _detector_loop(detector, nlp, caps, frames, refs) -> list[float]:
-    "The per-sample loop without the cache: run the detector on the clip's frames, then `nlp(text)`, per caption."
-    return [
-        score_parse(
-            parse_doc(nlp(caption_text(c))), detected_classes({k for d in detector.predict(f) for k in d["classes"]}), r
-        )["total"]
-        for c, f, r in zip(caps, frames, refs)
-    ]
-
-# %% ../../nbs/14_rewards_caption.ipynb #df145a6f
-def _loop_parse(nlp, captions) -> list[CaptionParse]:
-    "The per-sample loop: `nlp(text)` for every caption."
-    return [parse_doc(nlp(caption_text(c))) for c in captions]
-
-# %% ../../nbs/14_rewards_caption.ipynb #eb3b1053
-def _best_time(fn, repeats: int) -> float:
-    "Best wall time of `fn()` over `repeats` runs."
-    best = math.inf
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
-    return best
-
-# %% ../../nbs/14_rewards_caption.ipynb #16f8271b
-def _trl_step(caps, dets, refs, nlp=None) -> list[list[float]]:
-    "One GRPO step's rewards as trl computes them: each of the four component functions over the batch."
-    if nlp is None:  # the library path: the first function parses the batch once, the others hit the cache
-        for t in caps:
-            _CACHE.pop(caption_text(t), None)
-        return [f(caps, detections=dets, reference=refs) for f in CAPTION_REWARD_FUNCS]
-    D, R = [detected_classes(d) for d in dets], parse_captions(refs)  # naively: every function parses every caption
-    return [[score_parse(parse_doc(nlp(caption_text(c))), d, r)[k] for c, d, r in zip(caps, D, R)] for k in COMPONENTS]
-
-# %% ../../nbs/14_rewards_caption.ipynb #ccca36d7
-def benchmark_caption_reward(
-    n: int = 64,  # captions per batch
-    repeats: int = 3,  # timing repeats (best is kept)
-) -> dict:
-    "Caption-reward throughput (samples/s) of the batched path beside a naive per-sample loop."
-    from vlarl.rewards.detect import YoloDetector, load_detector
-
-    caps, dets, refs, frames = benchmark_batch(n, with_frames=True)
-    full, trimmed = load_nlp(exclude=()), load_nlp()
-    detector = YoloDetector(load_detector("yolov8n.yaml"), imgsz=64)  # untrained: its speed is what matters here
-    D, R = [detected_classes(d) for d in dets], parse_captions(refs)
-    score = lambda parses: [score_parse(p, d, r)["total"] for p, d, r in zip(parses, D, R)]
-    naive, loop = (lambda: score(_loop_parse(full, caps))), (lambda: score(_loop_parse(trimmed, caps)))
-    batched = lambda: score(parse_captions(caps, batch_size=n, cache=False))
-    if not np.allclose(naive(), batched()):
-        raise AssertionError("the naive and batched paths give different rewards")
-    if not np.allclose(_trl_step(caps, dets, refs), _trl_step(caps, dets, refs, full)):
-        raise AssertionError("the trl-step paths disagree")
-    t_naive, t_loop, t_batch = (_best_time(f, repeats) for f in (naive, loop, batched))
-    t_step_naive, t_step = (
-        _best_time(lambda: _trl_step(caps, dets, refs, full), 1),
-        _best_time(lambda: _trl_step(caps, dets, refs), repeats),
-    )
-    t_detect = _best_time(lambda: _detector_loop(detector, full, caps, frames, R), 1)
-    return {
-        "captions": n,
-        "detector_loop_samples_per_s": n / t_detect,
-        "speedup_vs_detector_loop": t_detect / t_batch,
-        "naive_samples_per_s": n / t_naive,
-        "trimmed_loop_samples_per_s": n / t_loop,
-        "batched_samples_per_s": n / t_batch,
-        "speedup": t_naive / t_batch,
-        "speedup_from_batching": t_loop / t_batch,
-        "speedup_from_trimming": t_naive / t_loop,
-        "trl_step_naive_samples_per_s": n / t_step_naive,
-        "trl_step_samples_per_s": n / t_step,
-        "trl_step_speedup": t_step_naive / t_step,
-    }
-
-# %% ../../nbs/14_rewards_caption.ipynb #cced3d6b
-def bench_rewards(
-    cfg=None,  # run config (unused: the benchmark scores with Drive-VLM's weights)
-    prompts: int = 8,  # prompts of 8 completions each
-) -> dict:
-    "`vlarl bench rewards`: caption-reward throughput on a GRPO batch of `prompts` x 8 captions."
-    if prompts < 1:
-        raise ValueError(f"bench rewards: --size must be >= 1 prompt, got {prompts}")
-    return benchmark_caption_reward(8 * prompts)

@@ -639,12 +639,12 @@ def results_markdown(results="results") -> str:
 
 # %% ../../nbs/90_tools_cli.ipynb #a36e79de
 BENCHMARKS = {  # target -> (module, function, what --size means); each function is f(cfg, size) -> dict of figures
-    "world": ("vlarl.sim", "benchmark_recorder", "clips per scenario"),
-    "stage2": ("vlarl.train.sft", "benchmark_stage2", "clips per scenario"),
-    "rewards": ("vlarl.rewards.caption", "bench_rewards", "prompts of 8 captions"),
-    "grpo": ("vlarl.train.grpo", "benchmark_grpo_step", "GRPO steps timed after a warm-up step"),
+    "world": ("vlarl.tools.bench", "benchmark_recorder", "clips per scenario"),
+    "stage2": ("vlarl.tools.bench", "benchmark_stage2", "clips per scenario"),
+    "rewards": ("vlarl.tools.bench", "bench_rewards", "prompts of 8 captions"),
+    "grpo": ("vlarl.tools.bench", "benchmark_grpo_step", "GRPO steps timed after a warm-up step"),
     "shapes": (
-        "vlarl.tools.launch",
+        "vlarl.tools.bench",
         "benchmark_full_shapes",
         "divisor of the paper's model shapes (1 = full: SigLIP2-SO400M + Qwen3-4B, T=16)",
     ),

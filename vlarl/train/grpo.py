@@ -33,7 +33,7 @@ from vlarl.rewards.driving import (
     l2_reward,
     parse_json_output,
 )
-from ..tasks import TASKS, mixed_dataset, sft_entries, task_instruction
+from ..tasks import TASKS, mixed_dataset, sft_entries
 from .sft import last_checkpoint
 
 from typing import TYPE_CHECKING
@@ -47,8 +47,7 @@ if TYPE_CHECKING:
 __all__ = ['only_task', 'json_description', 'make_json_semantic_reward', 'make_task_rewards', 'score_completions',
            'group_advantages', 'run_detections', 'make_run_semantic_reward', 'sft_warmup', 'grpo_start_model',
            'grpo_args', 'make_grpo_trainer', 'load_finished_adapter', 'train_grpo', 'cut_after_eos',
-           'transformers_rollout', 'grammar_rollout', 'TimedGRPOTrainer', 'StepTimer', 'step_split', 'timed_generation',
-           'benchmark_grpo_step']
+           'transformers_rollout', 'grammar_rollout', 'TimedGRPOTrainer', 'StepTimer', 'step_split']
 
 # %% ../../nbs/20_train_grpo.ipynb #21c23cd5
 def only_task(
@@ -500,101 +499,3 @@ def step_split(t: dict, wall: float) -> dict:
         "step": wall,
         "generated_tokens": t.get("generated_tokens", 0.0),
     }
-
-# %% ../../nbs/20_train_grpo.ipynb #c4b4a3dc
-@torch.no_grad()
-def timed_generation(
-    model: nn.Module, processor: ProcessorMixin, frames: list, instruction: str, tokens: int, batch_size: int
-) -> float:
-    """Generated tokens per second, sampling exactly `tokens` tokens for each clip in `frames`, `batch_size` at a time
-    (KV-cached)."""
-    from vlarl.model.vlm import encode_videos
-
-    model.eval()
-    t0 = time.perf_counter()
-    for i in range(0, len(frames), batch_size):
-        batch = encode_videos(
-            processor,
-            frames[i : i + batch_size],
-            [instruction] * len(frames[i : i + batch_size]),
-            num_frames=model.config.num_frames,
-        ).to(model.device)
-        model.generate(**batch, max_new_tokens=tokens, min_new_tokens=tokens, do_sample=True, use_cache=True)
-    return len(frames) * tokens / (time.perf_counter() - t0)
-
-# %% ../../nbs/20_train_grpo.ipynb #94eb64b4
-def benchmark_grpo_step(
-    cfg: RunConfig | None = None,  # run config (world, model and grpo sections)
-    size: int = 3,  # GRPO steps timed (after one warm-up step)
-) -> dict:
-    """Seconds per GRPO step split into generation / reward / scoring / backward / other, reward share, generated
-    tokens/s."""
-    from vlarl.config import build_config
-    from vlarl.data.clips import record_clips
-    from vlarl.model.vlm import (
-        assemble_video_vlm,
-        make_processor,
-        tiny_text_config,
-        tiny_vision_config,
-        train_tokenizer,
-    )
-    from vlarl.rewards.semantic import TinyDualEncoder, make_semantic_reward
-    from vlarl.train.sft import tokenizer_corpus
-    from transformers import AutoModelForCausalLM, SiglipVisionModel
-    import copy
-    import tempfile
-
-    cfg = copy.deepcopy(cfg or build_config())  # sized here for the benchmark; the caller's config is left as it was
-    cfg.world.clips_per_scenario = max(
-        1, -(-cfg.grpo.prompts_per_step * (size + 1) // (len(cfg.world.scenarios) * len(cfg.grpo.tasks)))
-    )
-    clips = record_clips(cfg, progress=False)
-    tok = train_tokenizer(tokenizer_corpus(clips, cfg.world.frames), cfg.model.vocab_size)
-    torch.manual_seed(cfg.seed)
-    model = assemble_video_vlm(
-        SiglipVisionModel(tiny_vision_config(cfg.model, cfg.world.image_size)),
-        AutoModelForCausalLM.from_config(tiny_text_config(cfg.model, len(tok))),
-        tok,
-        cfg.world.frames,
-    )
-    processor = make_processor(tok, cfg.world.image_size, cfg.model.patch_size)
-    dets = {c: sorted({a["cls"] for a in ag}) for c, ag in zip(clips["clip_id"], clips["agents"])}
-    funcs, ws = make_task_rewards(
-        cfg.grpo.tasks, cfg.grpo, cfg.rewards, make_semantic_reward(TinyDualEncoder(cfg.detect.semantic_dim))
-    )
-    L = cfg.grpo.max_completion_length
-    with tempfile.TemporaryDirectory() as d:
-        trainer = make_grpo_trainer(
-            model,
-            processor,
-            mixed_dataset(clips, cfg.grpo.tasks, dets, cfg.grpo.plan_frame),
-            funcs,
-            ws,
-            cfg.grpo,
-            d,
-            cfg.seed,
-            trainer_cls=TimedGRPOTrainer,
-            save_strategy="no",
-            max_steps=size + 1,
-            generation_kwargs={"min_new_tokens": L},
-        )
-        trainer.add_callback(StepTimer(trainer))
-        trainer.train()
-    steps = trainer.timings[1:]  # the first step warms caches up
-    mean = {k: float(np.mean([s[k] for s in steps])) for k in steps[0]}
-    G, frames = cfg.grpo.num_generations, clips[0]["frames"]
-    batched, single = (
-        timed_generation(model, processor, [frames] * G, task_instruction(clips[0], "drive"), L, b) for b in (G, 1)
-    )
-    out = {
-        "steps_timed": len(steps),
-        "G": G,
-        "prompts_per_step": cfg.grpo.prompts_per_step,
-        "max_completion_length": L,
-        **{f"{k}_s": v for k, v in mean.items() if k != "generated_tokens"},
-        **{f"{k}_share": mean[k] / mean["step"] for k in ("generation", "reward", "scoring", "backward", "other")},
-        "trainer_tokens_per_s": mean["generated_tokens"] / mean["generation"],
-        "group_tokens_per_s_batched": batched,
-        "group_tokens_per_s_one_by_one": single,
-    }
-    return out

@@ -6,7 +6,6 @@
 from __future__ import annotations
 
 import collections
-import math
 import re
 import time
 from pathlib import Path
@@ -17,7 +16,6 @@ from datasets import Dataset, concatenate_datasets
 from transformers import (
     AutoModelForCausalLM,
     DataCollatorForLanguageModeling,
-    SiglipVisionModel,
     Trainer,
     TrainingArguments,
 )
@@ -49,14 +47,14 @@ if TYPE_CHECKING:
 
 # %% auto #0
 __all__ = ['ALIGN_ENTRIES', 'SPLIT_ENTRIES', 'VISION_CLASSES', 'STAGE1_PARTS', 'SCENARIO_WORDS', 'GROUNDING_MEASURES',
-           'make_entries', 'caption_texts', 'tokenizer_corpus', 'cpu_has_bf16', 'pretrain_tiny_llm',
-           'frame_class_targets', 'class_presence_loss', 'pretrain_tiny_vision', 'base_checkpoints',
-           'fit_feature_stats', 'make_stage_model', 'entry_nll', 'token_mean', 'entry_means', 'heldout_loss',
-           'last_checkpoint', 'train_entries', 'loss_curve', 'alignment_model', 'train_alignment', 'run_alignment',
-           'stage1_model', 'run_split_entry', 'save_stage2', 'stage2_model', 'mentioned_classes', 'classes_in_view',
-           'class_counts', 'mention_scores', 'word_count', 'caption_report', 'named_scenario', 'derangement',
-           'with_frames_of', 'blank_frames', 'grounding_scores', 'grounding_table', 'format_grounding', 'entry_losses',
-           'frame_swap_losses', 'benchmark_stage2']
+           'make_entries', 'caption_texts', 'tokenizer_corpus', 'cpu_has_bf16', 'stage_training_args',
+           'pretrain_tiny_llm', 'frame_class_targets', 'class_presence_loss', 'pretrain_tiny_vision',
+           'base_checkpoints', 'fit_feature_stats', 'make_stage_model', 'entry_nll', 'token_mean', 'entry_means',
+           'heldout_loss', 'last_checkpoint', 'train_entries', 'loss_curve', 'alignment_model', 'train_alignment',
+           'run_alignment', 'stage1_model', 'run_split_entry', 'save_stage2', 'stage2_model', 'mentioned_classes',
+           'classes_in_view', 'class_counts', 'mention_scores', 'word_count', 'caption_report', 'named_scenario',
+           'derangement', 'with_frames_of', 'blank_frames', 'grounding_scores', 'grounding_table', 'format_grounding',
+           'entry_losses', 'frame_swap_losses']
 
 # %% ../../nbs/03b_train_sft.ipynb #112abcc2
 ALIGN_ENTRIES = [(INSTRUCTION_RAW, "caption_raw")]
@@ -103,7 +101,7 @@ def cpu_has_bf16() -> bool:
     return bool({"avx512_bf16", "amx_bf16"} & set(flags))
 
 # %% ../../nbs/03b_train_sft.ipynb #8c7d7ab0
-def _args(out_dir, tc: TrainConfig, seed: int, **kw) -> TrainingArguments:
+def stage_training_args(out_dir, tc: TrainConfig, seed: int, **kw) -> TrainingArguments:
     """TrainingArguments of a stage: AdamW, cosine schedule with warm-up, checkpoints every epoch, bf16 autocast where
     native."""
     gpu = torch.cuda.is_available()
@@ -147,7 +145,7 @@ def pretrain_tiny_llm(
     tc = TrainConfig(epochs=mc.pretrain_epochs, lr=mc.pretrain_lr, batch_size=16)
     Trainer(
         model=lm,
-        args=_args(out_dir / "trainer", tc, seed, save_strategy="no"),
+        args=stage_training_args(out_dir / "trainer", tc, seed, save_strategy="no"),
         train_dataset=ds,
         data_collator=DataCollatorForLanguageModeling(tok, mlm=False),
     ).train()
@@ -352,7 +350,7 @@ def train_entries(
         raise ValueError("no training entries")
     trainer = Trainer(
         model=model,
-        args=_args(out_dir, tc, seed, label_names=["labels"]),
+        args=stage_training_args(out_dir, tc, seed, label_names=["labels"]),
         train_dataset=entries,
         data_collator=VideoCollator(processor, model.config.num_frames),
     )
@@ -644,51 +642,3 @@ def frame_swap_losses(
     own = entry_losses(model, collator, make_entries(clips, pairs)) if own is None else own
     swapped = entry_losses(model, collator, make_entries(with_frames_of(clips, derangement(len(clips), seed)), pairs))
     return {"own": own, "swapped": swapped, "increase": paired_bootstrap(swapped, own, seed=seed)}
-
-# %% ../../nbs/03b_train_sft.ipynb #794e3ad8
-def benchmark_stage2(
-    cfg: RunConfig | None = None,  # run config (world and model sections)
-    clips: int = 4,  # clips per scenario to make entries from
-) -> dict:
-    "Stage-2 training throughput (samples/s, tokens/s) in this profile, and the paper-scale parameter counts."
-    import tempfile
-    from vlarl.config import build_config, RunDir
-    from vlarl.data.clips import record_clips
-    from vlarl.model.vlm import add_lora, assemble_video_vlm, make_processor, paper_scale_parameter_counts
-
-    cfg = cfg or build_config()
-    cfg.world.clips_per_scenario = clips
-    with tempfile.TemporaryDirectory() as d:
-        ds = record_clips(cfg, progress=False)
-        tok = train_tokenizer(tokenizer_corpus(ds, cfg.world.frames), cfg.model.vocab_size)
-        model = assemble_video_vlm(
-            SiglipVisionModel(tiny_vision_config(cfg.model, cfg.world.image_size)),
-            AutoModelForCausalLM.from_config(tiny_text_config(cfg.model, len(tok))),
-            tok,
-            cfg.world.frames,
-        )
-        processor = make_processor(tok, cfg.world.image_size, cfg.model.patch_size)
-        entries = make_entries(ds, SPLIT_ENTRIES)
-        peft_model = add_lora(model, cfg.stage2.lora_r, cfg.stage2.lora_alpha, cfg.stage2.lora_dropout)
-        collator = VideoCollator(processor, cfg.world.frames)
-        tokens = sum(int(collator([entries[i]])["attention_mask"].sum()) for i in range(len(entries)))
-        tc = TrainConfig(epochs=1, lr=cfg.stage2.lr, batch_size=cfg.stage2.batch_size, grad_accum=cfg.stage2.grad_accum)
-        t0 = time.perf_counter()
-        Trainer(
-            model=peft_model,
-            args=_args(d, tc, cfg.seed, save_strategy="no", label_names=["labels"], disable_tqdm=True),
-            train_dataset=entries,
-            data_collator=collator,
-        ).train()
-        seconds = time.perf_counter() - t0
-    paper = paper_scale_parameter_counts(r=cfg.stage2.lora_r, alpha=cfg.stage2.lora_alpha)
-    return {
-        "entries": len(entries),
-        "seconds": seconds,
-        "samples_per_s": len(entries) / seconds,
-        "tokens_per_s": tokens / seconds,
-        "tokens_per_sample": tokens / len(entries),
-        "paper_total_params": paper["total"],
-        "paper_trainable_params": paper["trainable"],
-        "paper_trainable_pct": paper["trainable_pct"],
-    }
