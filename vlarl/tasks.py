@@ -129,12 +129,12 @@ def round_numbers(text: str, decimals: int = DECIMALS) -> str:
 # %% ../nbs/19_tasks.ipynb #d4b9502a
 def plan_origin(sample: dict, task: str, plan_frame: PlanFrame | str = PlanFrame.EGO) -> np.ndarray:
     """The (6, 2) waypoints a task's answer is written relative to: the prior's rollout for `drive` in the prior frame,
-    else zeros."""
+    else zeros (a closed-loop observation has no future: 6 of them)."""
     plan_frame = PlanFrame(plan_frame)
     return (
         prior_plan(sample)
         if task == "drive" and plan_frame == "prior"
-        else np.zeros((len(np.asarray(sample["ego_future"]).reshape(-1, 2)), 2))
+        else np.zeros((len(np.asarray(sample["ego_future"]).reshape(-1, 2)) if "ego_future" in sample else 6, 2))
     )
 
 # %% ../nbs/19_tasks.ipynb #a77d5c7a

@@ -59,7 +59,7 @@ __all__ = ['VISUAL_TASK', 'DRIVE_VISUAL_REQUEST', 'EMPTY_VISUAL', 'VISUAL_REWARD
            'split_visual', 'visual_format_breakdown', 'visual_format_reward', 'psnr_score', 'visual_quality_breakdowns',
            'visual_quality_reward', 'visual_clips', 'visual_sft_entries', 'visual_task_dataset',
            'make_visual_task_rewards', 'VisualBlockGrammar', 'run_visual_policy', 'visual_policy_metrics',
-           'completion_length', 'visual_sft', 'visual_grpo_trainer']
+           'visual_vlm_policy', 'completion_length', 'visual_sft', 'visual_grpo_trainer']
 
 # %% ../../nbs/42b_imagination_visual_task.ipynb #45624028
 VISUAL_TASK = "drive_visual"
@@ -478,6 +478,47 @@ def visual_policy_metrics(outputs: list[dict], samples: list[dict], vq: VQVAE) -
         real = np.stack([samples[i]["future_frame"] for i in ok])
         res["imagined_psnr"], res["imagined_ssim"] = float(psnr(imag, real).mean()), float(ssim(imag, real).mean())
     return res
+
+# %% ../../nbs/42b_imagination_visual_task.ipynb #f31f177c
+def visual_vlm_policy(
+    model: nn.Module,
+    processor: ProcessorMixin,  # a `drive_visual` policy (VLM with image tokens)
+    vq: VQVAE,
+    scaling: float,
+    max_new_tokens: int,  # `completion_length` of its run
+    masked: bool = False,
+    context: str = "warped",
+    plan_frame: PlanFrame | str = PlanFrame.EGO,
+    grammar: bool = True,  # the visual block under `VisualBlockGrammar`
+    batch_size: int = 8,
+) -> callable:
+    "A `drive_visual` policy as a closed-loop policy: observations in, ego-frame waypoints (or None) out."
+    size, g = vq.config["image_size"], vq.grid
+
+    def policy(obs: list[dict]) -> list:
+        rows = [{**o, "heading": h if (h := ego_heading_px(o["frames"])) is not None else np.nan} for o in obs]
+        ctx = encode_frames(vq, [context_frame(r, scaling, context) for r in rows]) if context != "none" else None
+        instr = [
+            visual_instruction(r, None if ctx is None else ctx[i], scaling, size, g, context, plan_frame)
+            for i, r in enumerate(rows)
+        ]
+        block = (lambda sl: VisualBlockGrammar(processor.tokenizer, vq.codebook_size, g, masked)) if grammar else None
+        texts = generate_text(
+            model,
+            processor,
+            [r["frames"] for r in rows],
+            instr,
+            max_new_tokens,
+            0.0,
+            batch_size,
+            logits_processor_fn=block,
+        )
+        return [
+            offset_plan(parse_driving_output(t).waypoints, plan_origin(r, "drive", plan_frame))
+            for t, r in zip(texts, rows)
+        ]
+
+    return policy
 
 # %% ../../nbs/42b_imagination_visual_task.ipynb #c4ad1b81
 def completion_length(cfg: RunConfig) -> int:
