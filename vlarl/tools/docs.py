@@ -25,9 +25,9 @@ class DocsError(ValueError):
     "The docs cannot be built as asked (a missing home page or tool, a formula MathML cannot render)."
 
 # %% auto #0
-__all__ = ['SITE_HIDDEN', 'PLOTLY_MIME', 'WIDGET_MIME', 'PLOTLY_JS', 'WIDGET_NOTE', 'ARITHMATEX', 'DocsError', 'notebook_module',
-           'site_code', 'mathml', 'markdown_math', 'site_markdown', 'plotly_output', 'site_outputs', 'figures_named',
-           'figure_cell', 'site_notebook', 'mkdocs_config', 'stage_docs', 'site_math', 'build_docs']
+__all__ = ['SITE_HIDDEN', 'PLOTLY_MIME', 'WIDGET_MIME', 'PLOTLY_JS', 'WIDGET_NOTE', 'FIGURE_SUFFIXES', 'ARITHMATEX', 'DocsError',
+           'notebook_module', 'site_code', 'mathml', 'markdown_math', 'site_markdown', 'plotly_output', 'site_outputs',
+           'figures_named', 'figure_cell', 'site_notebook', 'mkdocs_config', 'stage_docs', 'site_math', 'build_docs']
 
 # %% ../../nbs/91_tools_docs.ipynb #c06284b7
 def notebook_module(nb) -> str | None:
@@ -138,7 +138,8 @@ def site_outputs(
     return out, n_plots
 
 # %% ../../nbs/91_tools_docs.ipynb #e8104e05
-_PNG = re.compile(r"([A-Za-z0-9_\-]+\.png)")
+FIGURE_SUFFIXES = (".png", ".gif")  # published figures the site carries (stills and animations)
+_PNG = re.compile(r"([A-Za-z0-9_\-]+\.(?:png|gif))")
 
 
 def figures_named(
@@ -270,10 +271,16 @@ def stage_docs(
     shutil.rmtree(dest, ignore_errors=True)
     docs = dest / "docs"
     (docs / "api").mkdir(parents=True)
-    figures = {p.name for p in (root / "figures").glob("*.png")}
+    figures = (
+        {p.name for p in (root / "figures").iterdir() if p.suffix in FIGURE_SUFFIXES}
+        if (root / "figures").is_dir()
+        else set()
+    )
     if figures:
         shutil.copytree(
-            root / "figures", docs / "figures", ignore=lambda d, names: [n for n in names if not n.endswith(".png")]
+            root / "figures",
+            docs / "figures",
+            ignore=lambda d, names: [n for n in names if Path(n).suffix not in FIGURE_SUFFIXES],
         )
     stages, library, api, plots = [], [], [], False
     for path in sorted(p for p in nbs.glob("*.ipynb") if p.name != "index.ipynb"):
