@@ -8,7 +8,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 from vlarl.config import RewardConfig
 from vlarl.rewards.driving import (TAGS, driving_breakdown, make_driving_rewards, format_driving_output, format_trajectory,
-                           json_breakdown, make_json_rewards, parse_driving_output)
+                           json_breakdown, make_json_rewards, parse_driving_output, temporal_consistency_reward)
 
 # One clip's ground truth, as trl passes it (dataset columns, here as plain lists like `datasets` returns them).
 EGO_FUTURE = [[5.0 * k, 0.1 * k] for k in range(1, 7)]
@@ -16,9 +16,10 @@ AGENTS = [{"track_id": 1, "cls": "car", "position": [20.0, 0.0], "size": [5.0, 2
            "future": [[20.0 + 4 * k, 0.0] for k in range(1, 7)], "future_heading": [0.0] * 6, "future_valid": [True] * 6},
           {"track_id": 2, "cls": "truck", "position": [-5.0, 3.5], "size": [9.0, 2.5], "heading": 0.1, "speed": 12.0,
            "future": [[-5.0 + 6 * k, 3.5] for k in range(1, 7)], "future_heading": [0.1] * 6, "future_valid": [True] * 4 + [False] * 2}]
-COLUMNS = {"ego_future": EGO_FUTURE, "agents": AGENTS, "action": ["forward"], "explanations": ["Follow traffic"]}
+COLUMNS = {"ego_future": EGO_FUTURE, "agents": AGENTS, "action": ["forward"], "explanations": ["Follow traffic"],
+           "ego_history": [[-10.0, 0.0], [-5.0, 0.0], [0.0, 0.0]]}
 SAMPLE = {"ego_future": np.array(EGO_FUTURE), "agents": AGENTS, "action": ["forward"]}
-REWARDS = make_driving_rewards(RewardConfig()) + make_json_rewards(RewardConfig())
+REWARDS = make_driving_rewards(RewardConfig()) + make_json_rewards(RewardConfig()) + [temporal_consistency_reward]
 
 # --- strategies ----------------------------------------------------------------------------------------------------
 any_unicode = st.text(alphabet=st.characters(exclude_categories=()), max_size=200)        # surrogates included

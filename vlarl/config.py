@@ -590,6 +590,13 @@ class GrpoStageConfig:
         default_factory=lambda: [0.2, 0.4, 0.2, 0.2],
         metadata={"help": "weights of the drive task's format, L2, collision, action rewards"},
     )
+    consistency_weight: float = field(
+        default=0.0,
+        metadata={
+            "help": "weight of the drive task's temporal-consistency reward (VLA-World's third outcome verifier, "
+            "defined in `12_rewards_driving`); at 0 trl logs it without optimising it"
+        },
+    )
     sim_weight: float = field(
         default=0.0,
         metadata={
@@ -678,7 +685,7 @@ class GrpoStageConfig:
         _check(
             all(w >= 0 for w in self.drive_weights + self.json_weights), "grpo.drive_weights", "weights must be >= 0"
         )
-        _check(self.sim_weight >= 0, "grpo.sim_weight", "must be >= 0")
+        _check(self.sim_weight >= 0 and self.consistency_weight >= 0, "grpo.sim_weight", "weights must be >= 0")
         _check(
             self.eval_clips >= 0 and self.eval_samples >= 0,
             "grpo.eval_clips",

@@ -23,14 +23,15 @@ from vlarl.eval.metrics import (
     swept_collision,
     trajectory_headings,
 )
-from ..schema import ACTIONS, EXPLANATIONS, FUTURE_STEPS
+from ..schema import ACTIONS, DT, EXPLANATIONS, FUTURE_STEPS, action_labels
 
 # %% auto #0
-__all__ = ['MAX_COORD', 'TAGS', 'JSON_FIELDS', 'completion_text', 'format_trajectory', 'parse_trajectory', 'parse_point',
-           'format_driving_output', 'tag_structure_ok', 'section', 'parse_labels', 'DrivingOutput',
-           'parse_driving_output', 'format_json_output', 'JsonOutput', 'parse_json_output', 'driving_format_breakdown',
-           'driving_format_reward', 'offset_plan', 'plan_waypoints', 'l2_breakdown', 'l2_reward', 'collision_score',
-           'collision_breakdown', 'collision_reward', 'label_reward', 'action_reward', 'json_breakdown',
+__all__ = ['MAX_COORD', 'TAGS', 'JSON_FIELDS', 'FEASIBLE', 'PREDICTION_SCALE', 'completion_text', 'format_trajectory',
+           'parse_trajectory', 'parse_point', 'format_driving_output', 'tag_structure_ok', 'section', 'parse_labels',
+           'DrivingOutput', 'parse_driving_output', 'format_json_output', 'JsonOutput', 'parse_json_output',
+           'driving_format_breakdown', 'driving_format_reward', 'offset_plan', 'plan_waypoints', 'l2_breakdown',
+           'l2_reward', 'collision_score', 'collision_breakdown', 'collision_reward', 'label_reward', 'action_reward',
+           'plan_kinematics', 'temporal_consistency_breakdown', 'temporal_consistency_reward', 'json_breakdown',
            'json_format_reward', 'json_action_reward', 'explanation_reward', 'make_driving_rewards',
            'make_json_rewards', 'driving_breakdown', 'drive_into_agent', 'candidate_outputs', 'reward_margins']
 
@@ -373,6 +374,58 @@ def action_reward(completions: list, **kwargs) -> list[float]:
     outs = [parse_driving_output(completion_text(c)) for c in completions]
     return [
         label_reward(o.actions, o.unknown_actions, t, o.sections["action"] is not None) for o, t in zip(outs, truth)
+    ]
+
+# %% ../../nbs/12_rewards_driving.ipynb #55b5d57b
+FEASIBLE = {"accel": 8.0, "jerk": 15.0, "curvature": 0.2}  # m/s², m/s³, 1/m between a plan's waypoints
+PREDICTION_SCALE = 1.0  # m: the prediction's agreement with the first waypoint decays over this distance
+
+
+def plan_kinematics(waypoints, history) -> dict[str, np.ndarray]:
+    "Speeds (7), accelerations (6), jerks (5) and curvatures (6) of a plan continued from the history's last step."
+    h = np.asarray(history, dtype=np.float64).reshape(-1, 2)
+    p = np.vstack([h[-2:], np.asarray(waypoints, dtype=np.float64).reshape(-1, 2)])
+    v = np.diff(p, axis=0) / DT
+    a = np.diff(v, axis=0) / DT
+    speed = np.hypot(*v.T)
+    turn = np.abs(np.diff(np.unwrap(np.arctan2(v[:, 1], v[:, 0]))))
+    curvature = np.where(speed[1:] > 2.0, turn / np.maximum(speed[1:] * DT, 1e-6), 0.0)
+    return {
+        "speed": speed,
+        "accel": np.hypot(*a.T),
+        "jerk": np.hypot(*(np.diff(a, axis=0) / DT).T),
+        "curvature": curvature,
+    }
+
+# %% ../../nbs/12_rewards_driving.ipynb #a52aa576
+def temporal_consistency_breakdown(text: str, history, origin=None) -> dict[str, float]:
+    "The three consistency checks of one completion and their mean (`consistency`); 0 without waypoints."
+    o = parse_driving_output(text)
+    wp = offset_plan(o.waypoints, origin)
+    h = np.asarray(history, dtype=np.float64).reshape(-1, 2) if history is not None else np.zeros((0, 2))
+    if wp is None or len(h) < 2 or not np.isfinite(h).all():
+        return {"prediction": 0.0, "feasibility": 0.0, "action": 0.0, "consistency": 0.0}
+    pred = 0.0 if o.prediction is None else float(np.exp(-np.hypot(*(o.prediction - wp[0])) / PREDICTION_SCALE))
+    k = plan_kinematics(wp, h)
+    checks = np.concatenate([k[name] <= FEASIBLE[name] for name in FEASIBLE])
+    step = np.diff(np.vstack([[0.0, 0.0], wp]), axis=0)
+    implied = action_labels(k["speed"][0], k["speed"][1:], wp, float(np.arctan2(step[-1, 1], step[-1, 0])))
+    act = label_reward(o.actions, o.unknown_actions, implied, o.sections["action"] is not None)
+    parts = {"prediction": pred, "feasibility": float(checks.mean()), "action": float(act)}
+    return {**parts, "consistency": float(np.mean(list(parts.values())))}
+
+# %% ../../nbs/12_rewards_driving.ipynb #84f522f1
+def temporal_consistency_reward(completions: list, **kwargs) -> list[float]:
+    """Temporal consistency of each tagged answer with itself and the ego's history (dataset column `ego_history`).
+
+    >>> temporal_consistency_reward(["no waypoints"], ego_history=[[[-5.0, 0.0], [0.0, 0.0]]])
+    [0.0]
+    """
+    history = _column(kwargs, "ego_history", len(completions), "temporal_consistency_reward")
+    origins = _origins(kwargs, len(completions))
+    return [
+        temporal_consistency_breakdown(completion_text(c), h, o)["consistency"]
+        for c, h, o in zip(completions, history, origins)
     ]
 
 # %% ../../nbs/12_rewards_driving.ipynb #aa27a711

@@ -32,6 +32,7 @@ from vlarl.rewards.driving import (
     json_format_reward,
     l2_reward,
     parse_json_output,
+    temporal_consistency_reward,
 )
 from ..tasks import TASKS, mixed_dataset, sft_entries
 from .sft import last_checkpoint
@@ -143,6 +144,9 @@ def make_task_rewards(
                 )
             funcs.append(only_task(fn, task, f"{task}_{comp}"))
             ws.append(float(w))
+    if "drive" in tasks:  # logged even at weight 0
+        funcs.append(only_task(temporal_consistency_reward, "drive", "drive_consistency"))
+        ws.append(float(grpo_cfg.consistency_weight))
     if "drive" in tasks and grpo_cfg.sim_weight > 0:
         if sim_reward is None:
             raise ValueError("grpo.sim_weight > 0 needs a `sim_reward` (vlarl.eval.closed_loop.make_sim_reward)")
