@@ -643,6 +643,7 @@ BENCHMARKS = {  # target -> (module, function, what --size means); each function
     "stage2": ("vlarl.tools.bench", "benchmark_stage2", "clips per scenario"),
     "rewards": ("vlarl.tools.bench", "bench_rewards", "prompts of 8 captions"),
     "grpo": ("vlarl.tools.bench", "benchmark_grpo_step", "GRPO steps timed after a warm-up step"),
+    "closed-loop": ("vlarl.tools.bench", "bench_closed_loop", "held-out seeds per scenario"),
     "shapes": (
         "vlarl.tools.bench",
         "benchmark_full_shapes",
