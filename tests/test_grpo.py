@@ -11,7 +11,7 @@ from vlarl.data.clips import as_arrays, record_clips
 from vlarl.train.grpo import make_grpo_trainer, score_completions, make_task_rewards, train_grpo
 from vlarl.tasks import TASKS, mixed_dataset, task_dataset, task_target
 from vlarl.eval.inference import parse_output, run_policy
-from vlarl.model.vlm import assemble_video_vlm, make_processor, tiny_text_config, tiny_vision_config, train_tokenizer
+from vlarl.model.vlm import assemble_video_vlm, make_processor, make_tiny_text_config, make_tiny_vision_config, train_tokenizer
 from vlarl.rewards.driving import completion_text
 from vlarl.train.sft import last_checkpoint, tokenizer_corpus
 
@@ -38,8 +38,8 @@ def tokenizer(clips):
 
 def tiny_vlm(tok):
     torch.manual_seed(0)
-    model = assemble_video_vlm(SiglipVisionModel(tiny_vision_config(CFG.model, 48)),
-                               AutoModelForCausalLM.from_config(tiny_text_config(CFG.model, len(tok))), tok, CFG.world.frames)
+    model = assemble_video_vlm(SiglipVisionModel(make_tiny_vision_config(CFG.model, 48)),
+                               AutoModelForCausalLM.from_config(make_tiny_text_config(CFG.model, len(tok))), tok, CFG.world.frames)
     return model, make_processor(tok, 48, CFG.model.patch_size)
 
 

@@ -13,7 +13,7 @@ from vlarl.eval.image_metrics import InceptionFeatures, SiglipFeatures, fid_from
 from vlarl.imagination.visual_task import EMPTY_VISUAL, VISUAL_TASK, make_visual_task_rewards, split_visual, visual_clips, visual_format_breakdown, visual_target, visual_task_dataset
 from vlarl.imagination.warp import warp_frame
 from vlarl.imagination.world_model import stage_tokenizer
-from vlarl.model.vlm import assemble_video_vlm, load_video_vlm, make_processor, save_video_vlm, tiny_text_config, tiny_vision_config, train_tokenizer
+from vlarl.model.vlm import assemble_video_vlm, load_video_vlm, make_processor, save_video_vlm, make_tiny_text_config, make_tiny_vision_config, train_tokenizer
 from vlarl.rewards.driving import driving_format_breakdown, l2_reward, parse_driving_output
 from vlarl.train.sft import tokenizer_corpus
 from vlarl.model.vq import (VQVAE, add_image_tokens, codes_to_text, decode_codes, encode_frames, image_token_ids, image_token_names,
@@ -74,8 +74,8 @@ def test_missing_or_mismatched_checkpoints_are_clear_errors(world, tmp_path):
 def test_image_tokens_in_the_vlm_vocabulary(world, tmp_path):
     dsd, samples, _, vq = world
     tok = train_tokenizer(tokenizer_corpus(dsd["train"], 3), 400)
-    model = assemble_video_vlm(SiglipVisionModel(tiny_vision_config(CFG.model, 48)),
-                               AutoModelForCausalLM.from_config(tiny_text_config(CFG.model, len(tok))), tok, 3)
+    model = assemble_video_vlm(SiglipVisionModel(make_tiny_vision_config(CFG.model, 48)),
+                               AutoModelForCausalLM.from_config(make_tiny_text_config(CFG.model, len(tok))), tok, 3)
     processor = make_processor(tok, 48, CFG.model.patch_size)
     n0 = len(tok)
     add_image_tokens(model, processor.tokenizer, vq)

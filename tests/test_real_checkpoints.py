@@ -106,13 +106,13 @@ def test_smollm2_stage2_grpo_and_dpo_steps(smollm2, tmp_path):
     from vlarl.dialect.translator import load_lm
     from vlarl.train.grpo import make_grpo_trainer, make_task_rewards
     from vlarl.tasks import task_dataset
-    from vlarl.model.vlm import add_lora, make_video_vlm, generate_text, tiny_vision_config
+    from vlarl.model.vlm import add_lora, make_video_vlm, generate_text, make_tiny_vision_config
     from vlarl.train.sft import SPLIT_ENTRIES, make_entries, train_entries
 
     cfg = build_config(overrides=["world.clips_per_scenario=1", "world.frames=2", "world.image_size=48", "world.scenarios=[highway]",
                                   "grpo.trl.num_generations=2", "grpo.prompts_per_step=1", "grpo.trl.max_steps=1", "grpo.trl.max_completion_length=8"])
     clips = record_clips(cfg, progress=False)
-    SiglipVisionModel(tiny_vision_config(cfg.model, 48)).save_pretrained(tmp_path / "vision")
+    SiglipVisionModel(make_tiny_vision_config(cfg.model, 48)).save_pretrained(tmp_path / "vision")
     model, processor = make_video_vlm(str(tmp_path / "vision"), smollm2, cfg.world.frames)
     assert processor.tokenizer.chat_template.endswith(open(Path(smollm2) / "chat_template.jinja").read())   # SmolLM2's own template
     text = generate_text(model, processor, clips["frames"], "Describe the video.", max_new_tokens=4)

@@ -8,7 +8,7 @@ from tokenizers import Tokenizer, models
 from vlarl.config import TrainConfig, build_config
 from vlarl.data.clips import record_clips
 from vlarl.model.vlm import (INSTRUCTION_CONCISE, add_lora, assemble_video_vlm, make_video_vlm, generate_text, load_video_vlm,
-                         make_processor, save_video_vlm, set_trainable, tiny_text_config, tiny_vision_config, trainable_names,
+                         make_processor, save_video_vlm, set_trainable, make_tiny_text_config, make_tiny_vision_config, trainable_names,
                          train_tokenizer)
 from vlarl.train.sft import SPLIT_ENTRIES, STAGE1_PARTS, last_checkpoint, make_entries, tokenizer_corpus, train_entries
 
@@ -24,8 +24,8 @@ def clips():
 @pytest.fixture()
 def vlm(clips):
     tok = train_tokenizer(tokenizer_corpus(clips, CFG.world.frames), 400)
-    model = assemble_video_vlm(SiglipVisionModel(tiny_vision_config(CFG.model, 48)),
-                               AutoModelForCausalLM.from_config(tiny_text_config(CFG.model, len(tok))), tok, CFG.world.frames)
+    model = assemble_video_vlm(SiglipVisionModel(make_tiny_vision_config(CFG.model, 48)),
+                               AutoModelForCausalLM.from_config(make_tiny_text_config(CFG.model, len(tok))), tok, CFG.world.frames)
     return model, make_processor(tok, 48, CFG.model.patch_size)
 
 

@@ -50,9 +50,9 @@ if TYPE_CHECKING:
 
 # %% auto #0
 __all__ = ['PROMPTS', 'KINDS', 'SPECIAL_TOKENS', 'CHAT_TEMPLATE', 'make_prompt', 'make_request', 'make_requests',
-           'with_msa_habit', 'train_tokenizer', 'tokenizer_texts', 'tiny_lm_config', 'device', 'make_tiny_lm', 'quiet',
-           'load_lm', 'stop_ids', 'save_lm', 'encode_request', 'AnswerCollator', 'tempfile_dir', 'train_args', 'sft',
-           'generate', 'chrf_pp', 'chrf_pp_sentence', 'SpBLEU']
+           'with_msa_habit', 'train_tokenizer', 'tokenizer_texts', 'make_tiny_lm_config', 'device', 'make_tiny_lm',
+           'quiet', 'load_lm', 'stop_ids', 'save_lm', 'encode_request', 'AnswerCollator', 'tempfile_dir', 'train_args',
+           'sft', 'generate', 'chrf_pp', 'chrf_pp_sentence', 'SpBLEU']
 
 # %% ../../nbs/31_dialect_translator.ipynb #92ba4c8f
 PROMPTS = {
@@ -188,7 +188,7 @@ def tokenizer_texts(rows, dialects=DIALECTS, seed: int = 0) -> list[str]:
     return sents + [q["prompt"] for q in make_requests(rows, dialects, per_set=2, seed=seed)]
 
 # %% ../../nbs/31_dialect_translator.ipynb #52164990
-def tiny_lm_config(dialect_cfg: DialectConfig, vocab_size: int) -> Qwen3Config:
+def make_tiny_lm_config(dialect_cfg: DialectConfig, vocab_size: int) -> Qwen3Config:
     "A small Qwen3 config from the dialect section's tiny sizes."
     return Qwen3Config(
         vocab_size=vocab_size,
@@ -212,7 +212,7 @@ def make_tiny_lm(dialect_cfg: DialectConfig, texts: list[str], seed: int = 0):
     "A randomly initialised tiny Qwen3 and a tokenizer trained on `texts`."
     tok = train_tokenizer(texts, dialect_cfg.vocab_size)
     torch.manual_seed(seed)
-    model = AutoModelForCausalLM.from_config(tiny_lm_config(dialect_cfg, len(tok)))
+    model = AutoModelForCausalLM.from_config(make_tiny_lm_config(dialect_cfg, len(tok)))
     model.generation_config.pad_token_id, model.generation_config.eos_token_id = tok.pad_token_id, tok.eos_token_id
     return model.to(device()), tok
 

@@ -55,7 +55,7 @@ if TYPE_CHECKING:
 __all__ = ['SPECIAL_TOKENS', 'CHAT_TEMPLATE', 'INSTRUCTION_RAW', 'INSTRUCTION_DETAILED', 'INSTRUCTION_CONCISE', 'WEIGHT_FILES',
            'PARTS', 'LLM_LINEAR', 'SIGLIP2_SO400M', 'QWEN3_4B', 'VideoVLMConfig', 'VideoVLMModel', 'VideoVLM',
            'train_tokenizer', 'check_tokenizer', 'video_messages', 'check_frames', 'make_processor',
-           'tiny_vision_config', 'tiny_text_config', 'check_folder', 'assemble_video_vlm', 'make_video_vlm',
+           'make_tiny_vision_config', 'make_tiny_text_config', 'check_folder', 'assemble_video_vlm', 'make_video_vlm',
            'save_video_vlm', 'load_video_vlm', 'encode_videos', 'VideoCollator', 'generate_text', 'set_trainable',
            'trainable_names', 'count_parameters', 'add_lora', 'paper_scale_parameter_counts']
 
@@ -214,7 +214,7 @@ def make_processor(
     )
 
 # %% ../../nbs/03_model_vlm.ipynb #13fa6bd9
-def tiny_vision_config(mc: ModelConfig, image_size: int) -> SiglipVisionConfig:
+def make_tiny_vision_config(mc: ModelConfig, image_size: int) -> SiglipVisionConfig:
     "A small SigLIP vision config."
     return SiglipVisionConfig(
         hidden_size=mc.vision_hidden,
@@ -226,7 +226,7 @@ def tiny_vision_config(mc: ModelConfig, image_size: int) -> SiglipVisionConfig:
     )
 
 # %% ../../nbs/03_model_vlm.ipynb #8d9f1bb7
-def tiny_text_config(mc: ModelConfig, vocab_size: int) -> Qwen3Config:
+def make_tiny_text_config(mc: ModelConfig, vocab_size: int) -> Qwen3Config:
     "A small Qwen3 config."
     return Qwen3Config(
         vocab_size=vocab_size,

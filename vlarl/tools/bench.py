@@ -20,8 +20,8 @@ from vlarl.model.vlm import (
     VideoCollator,
     assemble_video_vlm,
     make_processor,
-    tiny_text_config,
-    tiny_vision_config,
+    make_tiny_text_config,
+    make_tiny_vision_config,
     train_tokenizer,
 )
 from vlarl.rewards.caption import (
@@ -220,8 +220,8 @@ def benchmark_stage2(
         ds = record_clips(cfg, progress=False)
         tok = train_tokenizer(tokenizer_corpus(ds, cfg.world.frames), cfg.model.vocab_size)
         model = assemble_video_vlm(
-            SiglipVisionModel(tiny_vision_config(cfg.model, cfg.world.image_size)),
-            AutoModelForCausalLM.from_config(tiny_text_config(cfg.model, len(tok))),
+            SiglipVisionModel(make_tiny_vision_config(cfg.model, cfg.world.image_size)),
+            AutoModelForCausalLM.from_config(make_tiny_text_config(cfg.model, len(tok))),
             tok,
             cfg.world.frames,
         )
@@ -283,8 +283,8 @@ def benchmark_grpo_step(
     from vlarl.model.vlm import (
         assemble_video_vlm,
         make_processor,
-        tiny_text_config,
-        tiny_vision_config,
+        make_tiny_text_config,
+        make_tiny_vision_config,
         train_tokenizer,
     )
     from vlarl.rewards.semantic import TinyDualEncoder, make_semantic_reward
@@ -301,8 +301,8 @@ def benchmark_grpo_step(
     tok = train_tokenizer(tokenizer_corpus(clips, cfg.world.frames), cfg.model.vocab_size)
     torch.manual_seed(cfg.seed)
     model = assemble_video_vlm(
-        SiglipVisionModel(tiny_vision_config(cfg.model, cfg.world.image_size)),
-        AutoModelForCausalLM.from_config(tiny_text_config(cfg.model, len(tok))),
+        SiglipVisionModel(make_tiny_vision_config(cfg.model, cfg.world.image_size)),
+        AutoModelForCausalLM.from_config(make_tiny_text_config(cfg.model, len(tok))),
         tok,
         cfg.world.frames,
     )
@@ -364,8 +364,8 @@ def bench_closed_loop(
     tok = train_tokenizer(tokenizer_corpus(clips, cfg.world.frames), cfg.model.vocab_size)
     torch.manual_seed(cfg.seed)
     model = assemble_video_vlm(
-        SiglipVisionModel(tiny_vision_config(cfg.model, cfg.world.image_size)),
-        AutoModelForCausalLM.from_config(tiny_text_config(cfg.model, len(tok))),
+        SiglipVisionModel(make_tiny_vision_config(cfg.model, cfg.world.image_size)),
+        AutoModelForCausalLM.from_config(make_tiny_text_config(cfg.model, len(tok))),
         tok,
         cfg.world.frames,
     )

@@ -28,8 +28,8 @@ from vlarl.model.vlm import (
     INSTRUCTION_RAW,
     VideoCollator,
     make_video_vlm,
-    tiny_text_config,
-    tiny_vision_config,
+    make_tiny_text_config,
+    make_tiny_vision_config,
     train_tokenizer,
     video_messages,
 )
@@ -138,7 +138,7 @@ def pretrain_tiny_llm(
     out_dir = Path(out_dir)
     tok = train_tokenizer(texts, mc.vocab_size)
     torch.manual_seed(seed)
-    lm = AutoModelForCausalLM.from_config(tiny_text_config(mc, len(tok)))
+    lm = AutoModelForCausalLM.from_config(make_tiny_text_config(mc, len(tok)))
     ds = Dataset.from_dict({"text": [t + tok.eos_token for t in texts]}).map(
         lambda b: tok(b["text"]), batched=True, remove_columns=["text"]
     )
@@ -184,7 +184,7 @@ def pretrain_tiny_vision(
     from transformers import SiglipConfig, SiglipImageProcessor, SiglipModel, SiglipTextConfig
 
     torch.manual_seed(seed)
-    vcfg = tiny_vision_config(mc, image_size)
+    vcfg = make_tiny_vision_config(mc, image_size)
     tcfg = SiglipTextConfig(
         vocab_size=len(tokenizer),
         hidden_size=mc.vision_hidden,
