@@ -584,8 +584,8 @@ def _closed_loop_lines(cl: dict) -> list[str]:
         "",
         _md_table(["planner", *CLOSED_LOOP_COLUMNS[:-2], "collisions / km", "speed (m/s)"], rows),
     ]
-    out.append("")
     for metric, c in (cl.get("rank_correlation") or {}).items():
+        out += [""]
         out.append(
             f"Open-loop L2 against closed-loop {metric} over {len(c['policies'])} planners: "
             f"Spearman {c['spearman']:+.2f} (p = {c['spearman_p']:.2f}), Kendall {c['kendall']:+.2f} "
@@ -594,6 +594,7 @@ def _closed_loop_lines(cl: dict) -> list[str]:
     abl = {k: v for k, v in (cl.get("reward_ablation") or {}).items() if "steps" in v}
     if abl:
         d = cl["reward_ablation"]["PDMS simulated - logged"]
+        out += [""]
         out.append(
             f"GRPO on the drive task, {next(iter(abl.values()))['steps']} steps per arm: closed-loop PDMS with "
             f"simulator-verified rewards minus with logged-future rewards {_ci(d)} (paired over episodes); the "
@@ -601,6 +602,7 @@ def _closed_loop_lines(cl: dict) -> list[str]:
             "training time."
         )
     if b := cl.get("benchmark"):
+        out += [""]
         out.append(
             f"Closed-loop ticks per second, {b['policy']}: {b['batched_ticks_per_s']:.2f} batched over "
             f"{b['episodes']} episodes, {b['single_ticks_per_s']:.2f} one episode at a time."
