@@ -50,8 +50,8 @@ if TYPE_CHECKING:
 
 # %% auto #0
 __all__ = ['PAPER_FRAMES', 'H100_BF16_TFLOPS', 'raw_episode', 'benchmark_recorder', 'benchmark_batch', 'benchmark_caption_reward',
-           'bench_rewards', 'benchmark_stage2', 'timed_generation', 'benchmark_grpo_step', 'bench_closed_loop',
-           'paper_shapes', 'shapes_frames', 'shapes_vlm', 'benchmark_full_shapes']
+           'bench_rewards', 'benchmark_stage2', 'timed_generation', 'random_vlm', 'benchmark_grpo_step',
+           'bench_closed_loop', 'paper_shapes', 'shapes_frames', 'shapes_vlm', 'benchmark_full_shapes']
 
 # %% ../../nbs/88_tools_bench.ipynb #15df100f
 def raw_episode(env: gym.Env, seed: int, world_cfg: WorldConfig) -> None:
@@ -272,32 +272,9 @@ def timed_generation(
         model.generate(**batch, max_new_tokens=tokens, min_new_tokens=tokens, do_sample=True, use_cache=True)
     return len(frames) * tokens / (time.perf_counter() - t0)
 
-# %% ../../nbs/88_tools_bench.ipynb #94eb64b4
-def benchmark_grpo_step(
-    cfg: RunConfig | None = None,  # run config (world, model and grpo sections)
-    size: int = 3,  # GRPO steps timed (after one warm-up step)
-) -> dict:
-    """Seconds per GRPO step split into generation / reward / scoring / backward / other, reward share, generated
-    tokens/s."""
-    from vlarl.config import build_config
-    from vlarl.model.vlm import (
-        assemble_video_vlm,
-        make_processor,
-        make_tiny_text_config,
-        make_tiny_vision_config,
-        train_tokenizer,
-    )
-    from vlarl.rewards.semantic import TinyDualEncoder, make_semantic_reward
-    from vlarl.train.sft import tokenizer_corpus
-    from transformers import AutoModelForCausalLM, SiglipVisionModel
-    import copy
-    import tempfile
-
-    cfg = copy.deepcopy(cfg or build_config())  # sized here for the benchmark; the caller's config is left as it was
-    cfg.world.clips_per_scenario = max(
-        1, -(-cfg.grpo.prompts_per_step * (size + 1) // (len(cfg.world.scenarios) * len(cfg.grpo.tasks)))
-    )
-    clips = record_clips(cfg, progress=False)
+# %% ../../nbs/88_tools_bench.ipynb #3f56b062
+def random_vlm(cfg: RunConfig, clips) -> tuple:
+    "A VLM of the configured architecture with random weights and a tokenizer trained on `clips`' texts (timing only)."
     tok = train_tokenizer(tokenizer_corpus(clips, cfg.world.frames), cfg.model.vocab_size)
     torch.manual_seed(cfg.seed)
     model = assemble_video_vlm(
@@ -306,7 +283,26 @@ def benchmark_grpo_step(
         tok,
         cfg.world.frames,
     )
-    processor = make_processor(tok, cfg.world.image_size, cfg.model.patch_size)
+    return model, make_processor(tok, cfg.world.image_size, cfg.model.patch_size)
+
+# %% ../../nbs/88_tools_bench.ipynb #94eb64b4
+def benchmark_grpo_step(
+    cfg: RunConfig | None = None,  # run config (world, model and grpo sections)
+    size: int = 3,  # GRPO steps timed (after one warm-up step)
+) -> dict:
+    """Seconds per GRPO step split into generation / reward / scoring / backward / other, reward share, generated
+    tokens/s."""
+    from vlarl.config import build_config
+    from vlarl.rewards.semantic import TinyDualEncoder, make_semantic_reward
+    import copy
+    import tempfile
+
+    cfg = copy.deepcopy(cfg or build_config())  # sized here for the benchmark; the caller's config is left as it was
+    cfg.world.clips_per_scenario = max(
+        1, -(-cfg.grpo.prompts_per_step * (size + 1) // (len(cfg.world.scenarios) * len(cfg.grpo.tasks)))
+    )
+    clips = record_clips(cfg, progress=False)
+    model, processor = random_vlm(cfg, clips)
     dets = {c: sorted({a["cls"] for a in ag}) for c, ag in zip(clips["clip_id"], clips["agents"])}
     funcs, ws = make_task_rewards(
         cfg.grpo.tasks, cfg.grpo, cfg.rewards, make_semantic_reward(TinyDualEncoder(cfg.detect.semantic_dim))
@@ -361,15 +357,7 @@ def bench_closed_loop(
     cfg = copy.deepcopy(cfg or build_config())
     cfg.world.clips_per_scenario = 1
     clips = record_clips(cfg, progress=False)
-    tok = train_tokenizer(tokenizer_corpus(clips, cfg.world.frames), cfg.model.vocab_size)
-    torch.manual_seed(cfg.seed)
-    model = assemble_video_vlm(
-        SiglipVisionModel(make_tiny_vision_config(cfg.model, cfg.world.image_size)),
-        AutoModelForCausalLM.from_config(make_tiny_text_config(cfg.model, len(tok))),
-        tok,
-        cfg.world.frames,
-    )
-    processor = make_processor(tok, cfg.world.image_size, cfg.model.patch_size)
+    model, processor = random_vlm(cfg, clips)
     policy = vlm_policy(
         model, processor, cfg.grpo.plan_frame, cfg.grpo.max_completion_length, cfg.closed_loop.batch_size
     )
