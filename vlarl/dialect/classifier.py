@@ -264,7 +264,13 @@ def dialect_fidelity(
     if len(outputs) != len(requested):
         raise DialectError(f"{len(outputs)} outputs but {len(requested)} requested dialects")
     if not outputs:
-        return {"fidelity": float("nan"), "dialect_share": float("nan"), "p_requested": float("nan"), "n": 0}
+        return {
+            "fidelity": float("nan"),
+            "dialect_share": float("nan"),
+            "p_requested": float("nan"),
+            "dialectness": float("nan"),
+            "n": 0,
+        }
     p = clf.predict_proba(list(outputs))
     pred = [clf.labels[int(r.argmax())] if r.sum() > 0 else UNDETERMINED for r in p]
     req = [check_code(d, DIALECTS) for d in requested]
@@ -272,5 +278,8 @@ def dialect_fidelity(
         "fidelity": float(np.mean([a == b for a, b in zip(pred, req)])),
         "dialect_share": float(np.mean([a in DIALECTS for a in pred])),
         "p_requested": float(np.mean([r[clf.labels.index(d)] for r, d in zip(p, req)])),
+        "dialectness": float(
+            np.mean([r.sum() - r[clf.labels.index("msa")] if "msa" in clf.labels else np.nan for r in p])
+        ),
         "n": len(outputs),
     }

@@ -507,14 +507,18 @@ def summarise_cells(cells: dict) -> dict:
         "spbleu": mean(list(cells), "spbleu"),
         "fidelity": mean(into, "fidelity"),
         "dialect_share": mean(into, "dialect_share"),
+        "dialectness": mean(into, "dialectness"),
     }
 
 # %% ../../nbs/33_dialect_pairs.ipynb #c1d04618
 def table1(results: dict) -> str:
-    "A table shaped like the paper's Table 1: spBLEU, chrF++ and dialect fidelity (and dialect share) per model."
-    lines = [f"{'Model':<22}{'spBLEU':>8}{'chrF++':>8}{'fidelity':>10}{'dialectal':>11}"]
+    "A table shaped like the paper's Table 1: spBLEU, chrF++, fidelity, dialect share and dialectness per model."
+    lines = [f"{'Model':<22}{'spBLEU':>8}{'chrF++':>8}{'fidelity':>10}{'dialectal':>11}{'dialectness':>13}"]
     for name, r in results.items():
-        lines.append(f"{name:<22}{r['spbleu']:>8.2f}{r['chrf']:>8.2f}{r['fidelity']:>10.3f}{r['dialect_share']:>11.3f}")
+        lines.append(
+            f"{name:<22}{r['spbleu']:>8.2f}{r['chrf']:>8.2f}{r['fidelity']:>10.3f}{r['dialect_share']:>11.3f}"
+            f"{r.get('dialectness', float('nan')):>13.3f}"
+        )
     return "\n".join(lines)
 
 # %% ../../nbs/33_dialect_pairs.ipynb #d0b7fb72
