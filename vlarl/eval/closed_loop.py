@@ -33,9 +33,10 @@ __all__ = ['MAX_STEER', 'MAX_ACCEL', 'LOOKAHEAD_S', 'SPEED_GAIN', 'POSITION_GAIN
            'StateLog', 'PlanFollower', 'ExpertVehicle', 'route_command_ahead', 'time_to_collision', 'checked_plan',
            'Episode', 'start_episode', 'observe', 'advance', 'run_closed_loop', 'held_out_seeds',
            'constant_velocity_policy', 'kinematic_prior_policy', 'stop_policy', 'ram_policy', 'motion_profile',
-           'comfortable', 'progress_m', 'episode_scores', 'score_runs', 'summarise_scores', 'format_closed_loop_table',
-           'ego_mlp_policy', 'vlm_policy', 'episode_series', 'episode_figure', 'save_episode_gif', 'episode_player',
-           'rollout_plan', 'rollout_pdms', 'make_sim_reward', 'rank_correlation', 'benchmark_lockstep']
+           'comfortable', 'progress_m', 'pdm_score', 'episode_scores', 'score_runs', 'summarise_scores',
+           'format_closed_loop_table', 'ego_mlp_policy', 'vlm_policy', 'episode_series', 'episode_figure',
+           'save_episode_gif', 'episode_player', 'rollout_plan', 'rollout_pdms', 'make_sim_reward', 'rank_correlation',
+           'benchmark_lockstep']
 
 # %% ../../nbs/22_eval_closed_loop.ipynb #4df7bd57
 MAX_STEER = math.pi / 4  # highway-env's steering range (rad)
@@ -376,6 +377,11 @@ def progress_m(states) -> float:
     s = np.asarray(states, dtype=np.float64).reshape(-1, 5)
     return float(np.hypot(*np.diff(s[:, 1:3], axis=0).T).sum()) if len(s) > 1 else 0.0
 
+# %% ../../nbs/22_eval_closed_loop.ipynb #01d1041a
+def pdm_score(NC: float, DAC: float, TTC: float, EP: float, C: float) -> float:
+    "NAVSIM's PDM score from its sub-scores: NC · DAC · (5·TTC + 5·EP + 2·C) / 12."
+    return NC * DAC * (5 * TTC + 5 * EP + 2 * C) / 12
+
 # %% ../../nbs/22_eval_closed_loop.ipynb #3b5a7d33
 def episode_scores(
     ep: Episode,
@@ -395,7 +401,7 @@ def episode_scores(
         "EP": 1.0 if expert_progress < MIN_EXPERT_PROGRESS else float(np.clip(metres / expert_progress, 0.0, 1.0)),
         "C": 1.0 if comfortable(ep.states) else 0.0,
     }
-    s["PDMS"] = s["NC"] * s["DAC"] * (5 * s["TTC"] + 5 * s["EP"] + 2 * s["C"]) / 12
+    s["PDMS"] = pdm_score(**s)
     on_road = (len(t) - off_road) / ticks  # share of the planned ticks driven, and on the road
     s["RC"] = on_road * (1.0 if expert_progress < MIN_EXPERT_PROGRESS else min(metres / expert_progress, 1.0))
     s["penalty"] = PENALTY["collision"] ** collided * PENALTY["plan_failure"] ** failures
@@ -606,7 +612,7 @@ def rollout_pdms(rollout: dict, reference_m: float, ttc_threshold: float = TTC_T
     dac = 0.0 if any(x["off_road"] for x in t) else 1.0
     ttc = 0.0 if any(x["ttc"] < ttc_threshold for x in t) else 1.0
     ep = 1.0 if reference_m < MIN_EXPERT_PROGRESS else float(np.clip(metres / reference_m, 0.0, 1.0))
-    return nc * dac * (5 * ttc + 5 * ep + 2 * float(comfortable(rollout["states"]))) / 12
+    return pdm_score(nc, dac, ttc, ep, float(comfortable(rollout["states"])))
 
 # %% ../../nbs/22_eval_closed_loop.ipynb #7fe9edb0
 def make_sim_reward(world_cfg: WorldConfig, ttc_threshold: float = TTC_THRESHOLD) -> callable:
