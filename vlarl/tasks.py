@@ -11,6 +11,7 @@ import numpy as np
 from datasets import Dataset, concatenate_datasets
 
 from .config import PlanFrame
+from .schema import FUTURE_STEPS
 from .kinematics import kinematic_rollout, predict_position
 from .model.vlm import INSTRUCTION_DETAILED, video_messages
 from .rewards.driving import format_driving_output, format_json_output
@@ -134,7 +135,9 @@ def plan_origin(sample: dict, task: str, plan_frame: PlanFrame | str = PlanFrame
     return (
         prior_plan(sample)
         if task == "drive" and plan_frame == "prior"
-        else np.zeros((len(np.asarray(sample["ego_future"]).reshape(-1, 2)) if "ego_future" in sample else 6, 2))
+        else np.zeros(
+            (len(np.asarray(sample["ego_future"]).reshape(-1, 2)) if "ego_future" in sample else FUTURE_STEPS, 2)
+        )
     )
 
 # %% ../nbs/19_tasks.ipynb #a77d5c7a

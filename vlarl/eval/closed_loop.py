@@ -30,13 +30,13 @@ if TYPE_CHECKING:
 __all__ = ['MAX_STEER', 'MAX_ACCEL', 'LOOKAHEAD_S', 'SPEED_GAIN', 'POSITION_GAIN', 'MIN_STEER_DISTANCE', 'MAX_STEP_M',
            'PLAN_RADIUS_M', 'EXPERT', 'CLOSED_LOOP_STREAM', 'COMFORT_BOUNDS', 'TTC_THRESHOLD', 'MIN_EXPERT_PROGRESS',
            'PENALTY', 'TABLE_METRICS', 'plan_to_world', 'plan_point', 'pure_pursuit_steering', 'speed_command',
-           'StateLog', 'PlanFollower', 'ExpertVehicle', 'route_command_ahead', 'time_to_collision', 'checked_plan',
-           'Episode', 'start_episode', 'observe', 'advance', 'run_closed_loop', 'held_out_seeds',
+           'StateLog', 'PlanFollower', 'ExpertVehicle', 'route_command_ahead', 'time_to_collision', 'plausible_plan',
+           'checked_plan', 'Episode', 'start_episode', 'observe', 'advance', 'run_closed_loop', 'held_out_seeds',
            'constant_velocity_policy', 'kinematic_prior_policy', 'stop_policy', 'ram_policy', 'motion_profile',
-           'comfortable', 'progress_m', 'pdm_score', 'episode_scores', 'score_runs', 'summarise_scores',
-           'format_closed_loop_table', 'ego_mlp_policy', 'vlm_policy', 'episode_series', 'episode_figure',
-           'save_episode_gif', 'episode_player', 'rollout_plan', 'rollout_pdms', 'make_sim_reward', 'rank_correlation',
-           'benchmark_lockstep']
+           'comfortable', 'progress_m', 'pdm_score', 'pdm_subscores', 'episode_scores', 'score_runs',
+           'summarise_scores', 'format_closed_loop_table', 'ego_mlp_policy', 'vlm_policy', 'episode_series',
+           'episode_figure', 'save_episode_gif', 'episode_player', 'rollout_plan', 'rollout_pdms', 'make_sim_reward',
+           'rank_correlation', 'benchmark_lockstep']
 
 # %% ../../nbs/22_eval_closed_loop.ipynb #4df7bd57
 MAX_STEER = math.pi / 4  # highway-env's steering range (rad)
@@ -149,15 +149,21 @@ MAX_STEP_M = 20.0  # a waypoint more than 40 m/s x 0.5 s from the one before is 
 PLAN_RADIUS_M = 120.0  # and so is one this far from the ego
 
 
-def checked_plan(plan, history) -> tuple[np.ndarray, bool]:
-    "The plan as (6, 2) finite, plausible waypoints, or constant velocity; and whether it was replaced."
+def plausible_plan(plan) -> np.ndarray | None:
+    "The plan as (6, 2) finite waypoints with no absurd step or reach, or None."
     try:
         p = np.asarray(plan, dtype=np.float64).reshape(FUTURE_STEPS, 2)
     except (TypeError, ValueError):
-        return constant_velocity(history), True
+        return None
     steps = np.diff(np.vstack([[0.0, 0.0], p]), axis=0)
     ok = np.isfinite(p).all() and np.hypot(*steps.T).max() <= MAX_STEP_M and np.hypot(*p.T).max() <= PLAN_RADIUS_M
-    return (p, False) if ok else (constant_velocity(history), True)
+    return p if ok else None
+
+
+def checked_plan(plan, history) -> tuple[np.ndarray, bool]:
+    "The plan if it is plausible (`plausible_plan`), else constant velocity; and whether it was replaced."
+    p = plausible_plan(plan)
+    return (p, False) if p is not None else (constant_velocity(history), True)
 
 # %% ../../nbs/22_eval_closed_loop.ipynb #0037d16f
 EXPERT = "idm"  # the policy name of highway-env's IDM/MOBIL expert: the ego stays an IDM vehicle, no plans
@@ -193,6 +199,15 @@ def _swap_ego(env, new) -> None:
     env.road.vehicles[env.road.vehicles.index(old)] = new
     env.controlled_vehicles[0] = new
 
+
+def _hand_to_controller(env) -> PlanFollower:
+    "Replace the ego of `env` by a `PlanFollower` in its state, keeping its route (for the route command)."
+    old = env.vehicle
+    follower = PlanFollower.create_from(old)
+    follower.route = list(getattr(old, "route", None) or [])
+    _swap_ego(env, follower)
+    return follower
+
 # %% ../../nbs/22_eval_closed_loop.ipynb #0d883f11
 def _record(ep: Episode) -> None:
     "Render the current frame and log the ego's pose."
@@ -219,10 +234,7 @@ def start_episode(scenario: str, seed: int, world_cfg: WorldConfig, expert: bool
             env.step(ep.idle)
     ep.handover = len(ep.frames) - 1
     if not expert:
-        follower = PlanFollower.create_from(ep.ego)
-        follower.route = list(ep.ego.route or [])
-        _swap_ego(env, follower)
-        ep.ego = follower
+        ep.ego = _hand_to_controller(env)
     ep.state0 = len(getattr(ep.ego, "states", []))
     return ep
 
@@ -254,6 +266,17 @@ def _at_fault(env, ego) -> bool:
     near = min(others, key=lambda u: np.hypot(*(np.asarray(u.position) - ego.position)))
     return bool(to_ego_frame([near.position], ego.position, ego.heading)[0, 0] >= 0)
 
+
+def _tick_checks(env, ego) -> dict:
+    "What a tick records of the ego: time to collision, collision, off road, and whether a collision is its fault."
+    crashed = bool(ego.crashed)
+    return {
+        "ttc": time_to_collision(env, ego),
+        "collision": crashed,
+        "off_road": not ego.on_road,
+        "at_fault": crashed and _at_fault(env, ego),
+    }
+
 # %% ../../nbs/22_eval_closed_loop.ipynb #00c9b644
 def advance(ep: Episode, obs: dict, plan, ticks: int) -> None:
     "Follow `plan` (None for the expert) for 0.5 s, log the tick, and end the episode at a collision or the last tick."
@@ -265,8 +288,7 @@ def advance(ep: Episode, obs: dict, plan, ticks: int) -> None:
     ep.env.step(ep.idle)
     _record(ep)
     ego = ep.env.vehicle
-    entry.update(ttc=time_to_collision(ep.env, ego), collision=bool(ego.crashed), off_road=not ego.on_road)
-    entry["at_fault"] = entry["collision"] and _at_fault(ep.env, ego)
+    entry.update(_tick_checks(ep.env, ego))
     ep.ticks.append(entry)
     ep.end = "collision" if entry["collision"] else "completed" if len(ep.ticks) >= ticks else ""
     if ep.end:
@@ -382,6 +404,18 @@ def pdm_score(NC: float, DAC: float, TTC: float, EP: float, C: float) -> float:
     "NAVSIM's PDM score from its sub-scores: NC · DAC · (5·TTC + 5·EP + 2·C) / 12."
     return NC * DAC * (5 * TTC + 5 * EP + 2 * C) / 12
 
+
+def pdm_subscores(ticks: list[dict], states, reference_m: float, ttc_threshold: float = TTC_THRESHOLD) -> dict:
+    "NC, DAC, TTC, EP (progress against `reference_m` metres) and C of a drive's tick log and physics states."
+    metres = progress_m(states)
+    return {
+        "NC": 0.0 if any(x["at_fault"] for x in ticks) else 1.0,
+        "DAC": 0.0 if any(x["off_road"] for x in ticks) else 1.0,
+        "TTC": 0.0 if any(x["ttc"] < ttc_threshold for x in ticks) else 1.0,
+        "EP": 1.0 if reference_m < MIN_EXPERT_PROGRESS else float(np.clip(metres / reference_m, 0.0, 1.0)),
+        "C": 1.0 if comfortable(states) else 0.0,
+    }
+
 # %% ../../nbs/22_eval_closed_loop.ipynb #3b5a7d33
 def episode_scores(
     ep: Episode,
@@ -391,16 +425,10 @@ def episode_scores(
 ) -> dict:
     "NAVSIM's PDM sub-scores and score, and a Bench2Drive-style driving score, of one episode."
     t = ep.ticks
-    collided, at_fault = any(x["collision"] for x in t), any(x["at_fault"] for x in t)
+    collided = any(x["collision"] for x in t)
     off_road, failures = sum(x["off_road"] for x in t), sum(x["replaced"] for x in t)
     metres = progress_m(ep.states)
-    s = {
-        "NC": 0.0 if at_fault else 1.0,
-        "DAC": 0.0 if off_road else 1.0,
-        "TTC": 0.0 if any(x["ttc"] < ttc_threshold for x in t) else 1.0,
-        "EP": 1.0 if expert_progress < MIN_EXPERT_PROGRESS else float(np.clip(metres / expert_progress, 0.0, 1.0)),
-        "C": 1.0 if comfortable(ep.states) else 0.0,
-    }
+    s = pdm_subscores(t, ep.states, expert_progress, ttc_threshold)
     s["PDMS"] = pdm_score(**s)
     on_road = (len(t) - off_road) / ticks  # share of the planned ticks driven, and on the road
     s["RC"] = on_road * (1.0 if expert_progress < MIN_EXPERT_PROGRESS else min(metres / expert_progress, 1.0))
@@ -588,18 +616,14 @@ def episode_player(ep: Episode, title: str = ""):
 # %% ../../nbs/22_eval_closed_loop.ipynb #7a6589de
 def rollout_plan(env: gym.Env, plan, ticks: int = FUTURE_STEPS) -> dict:
     "Hand the ego of `env` to the controller with `plan` and simulate `ticks` x 0.5 s: the tick log and the drive."
-    old = env.vehicle
-    ego = PlanFollower.create_from(old)
-    ego.route = list(getattr(old, "route", None) or [])
-    _swap_ego(env, ego)
+    ego = _hand_to_controller(env)
     ego.set_plan(plan)
     hz, log = env.config["simulation_frequency"], []
     for _ in range(ticks):
         for _ in range(round(hz * DT)):  # the road's physics only: no observation or reward is needed (20 % faster)
             env.road.act()
             env.road.step(1 / hz)
-        log.append({"ttc": time_to_collision(env, ego), "collision": bool(ego.crashed), "off_road": not ego.on_road})
-        log[-1]["at_fault"] = log[-1]["collision"] and _at_fault(env, ego)
+        log.append(_tick_checks(env, ego))
         if ego.crashed:
             break
     return {"ticks": log, "states": list(ego.states)}
@@ -607,12 +631,7 @@ def rollout_plan(env: gym.Env, plan, ticks: int = FUTURE_STEPS) -> dict:
 # %% ../../nbs/22_eval_closed_loop.ipynb #5b3a947e
 def rollout_pdms(rollout: dict, reference_m: float, ttc_threshold: float = TTC_THRESHOLD) -> float:
     "The PDM score of a `rollout_plan` result, ego progress against `reference_m` metres (the logged future's)."
-    t, metres = rollout["ticks"], progress_m(rollout["states"])
-    nc = 0.0 if any(x["at_fault"] for x in t) else 1.0
-    dac = 0.0 if any(x["off_road"] for x in t) else 1.0
-    ttc = 0.0 if any(x["ttc"] < ttc_threshold for x in t) else 1.0
-    ep = 1.0 if reference_m < MIN_EXPERT_PROGRESS else float(np.clip(metres / reference_m, 0.0, 1.0))
-    return pdm_score(nc, dac, ttc, ep, float(comfortable(rollout["states"])))
+    return pdm_score(**pdm_subscores(rollout["ticks"], rollout["states"], reference_m, ttc_threshold))
 
 # %% ../../nbs/22_eval_closed_loop.ipynb #7fe9edb0
 def make_sim_reward(world_cfg: WorldConfig, ttc_threshold: float = TTC_THRESHOLD) -> callable:
@@ -633,8 +652,8 @@ def make_sim_reward(world_cfg: WorldConfig, ttc_threshold: float = TTC_THRESHOLD
             origin = None if plan_origin is None else plan_origin[i]
             wp = offset_plan(parse_driving_output(completion_text(c)).waypoints, origin)
             sim = scenario is not None and seed is not None and scenario[i] in SCENARIO_ENVS
-            plan, replaced = checked_plan(wp, np.array([[-1.0, 0.0], [0.0, 0.0]])) if wp is not None else (None, True)
-            if replaced or not sim:
+            plan = plausible_plan(wp)
+            if plan is None or not sim:
                 out.append(0.0)
                 continue
             key = (scenario[i], int(seed[i]))

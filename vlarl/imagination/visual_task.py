@@ -404,7 +404,7 @@ class VisualBlockGrammar(LogitsProcessor):
 def run_visual_policy(
     model: nn.Module,
     processor: ProcessorMixin,  # a `drive_visual` policy (VLM with image tokens)
-    clips: Dataset,  # clips with `visual_clips`' columns
+    clips: Dataset | list[dict],  # clips with `visual_clips`' columns (or samples with `heading` and `codes_context`)
     vq: VQVAE,
     scaling: float,
     max_new_tokens: int,
@@ -418,7 +418,8 @@ def run_visual_policy(
 ) -> list[dict]:
     "Greedy `drive_visual` outputs of the policy, parsed; waypoints in the ego frame."
     size, g = vq.config["image_size"], vq.grid
-    rows = clips.select_columns(_VISUAL_COLS).to_list()
+    rows = clips.select_columns(_VISUAL_COLS).to_list() if isinstance(clips, Dataset) else list(clips)
+    frames = clips["frames"] if isinstance(clips, Dataset) else [r["frames"] for r in rows]
     instr = [visual_instruction(r, _as_grid(r["codes_context"]), scaling, size, g, context, plan_frame) for r in rows]
     if block_codes is not None and len(block_codes) != len(rows):
         raise ValueError(f"block_codes holds {len(block_codes)} grids for {len(rows)} clips")
@@ -436,7 +437,7 @@ def run_visual_policy(
     texts = generate_text(
         model,
         processor,
-        clips["frames"],
+        frames,
         instr,
         max_new_tokens,
         0.0,
@@ -493,30 +494,15 @@ def visual_vlm_policy(
     batch_size: int = 8,
 ) -> callable:
     "A `drive_visual` policy as a closed-loop policy: observations in, ego-frame waypoints (or None) out."
-    size, g = vq.config["image_size"], vq.grid
 
     def policy(obs: list[dict]) -> list:
         rows = [{**o, "heading": h if (h := ego_heading_px(o["frames"])) is not None else np.nan} for o in obs]
         ctx = encode_frames(vq, [context_frame(r, scaling, context) for r in rows]) if context != "none" else None
-        instr = [
-            visual_instruction(r, None if ctx is None else ctx[i], scaling, size, g, context, plan_frame)
-            for i, r in enumerate(rows)
-        ]
-        block = (lambda sl: VisualBlockGrammar(processor.tokenizer, vq.codebook_size, g, masked)) if grammar else None
-        texts = generate_text(
-            model,
-            processor,
-            [r["frames"] for r in rows],
-            instr,
-            max_new_tokens,
-            0.0,
-            batch_size,
-            logits_processor_fn=block,
+        rows = [{**r, "codes_context": None if ctx is None else ctx[i]} for i, r in enumerate(rows)]
+        out = run_visual_policy(
+            model, processor, rows, vq, scaling, max_new_tokens, masked, context, batch_size, plan_frame, grammar
         )
-        return [
-            offset_plan(parse_driving_output(t).waypoints, plan_origin(r, "drive", plan_frame))
-            for t, r in zip(texts, rows)
-        ]
+        return [o["waypoints"] for o in out]
 
     return policy
 
