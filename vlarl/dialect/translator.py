@@ -30,6 +30,7 @@ from transformers import (
 from transformers.utils import logging as hf_logging
 
 from ..model.checkpoints import end_of_turn, user_prompt
+from ..model.vlm import make_tiny_qwen3_config
 from ..config import DialectConfig
 from vlarl.dialect.data import (
     ARABIC_NAMES,
@@ -189,18 +190,8 @@ def tokenizer_texts(rows, dialects=DIALECTS, seed: int = 0) -> list[str]:
 
 # %% ../../nbs/31_dialect_translator.ipynb #52164990
 def make_tiny_lm_config(dialect_cfg: DialectConfig, vocab_size: int) -> Qwen3Config:
-    "A small Qwen3 config from the dialect section's tiny sizes."
-    return Qwen3Config(
-        vocab_size=vocab_size,
-        hidden_size=dialect_cfg.hidden,
-        intermediate_size=3 * dialect_cfg.hidden,
-        num_hidden_layers=dialect_cfg.layers,
-        num_attention_heads=dialect_cfg.heads,
-        num_key_value_heads=max(dialect_cfg.heads // 2, 1),
-        head_dim=dialect_cfg.hidden // dialect_cfg.heads,
-        max_position_embeddings=512,
-        tie_word_embeddings=True,
-    )
+    "A small Qwen3 config from the dialect section's tiny sizes (the driving branch's tiny LM, other sizes)."
+    return make_tiny_qwen3_config(vocab_size, dialect_cfg.hidden, dialect_cfg.layers, dialect_cfg.heads, 512)
 
 # %% ../../nbs/31_dialect_translator.ipynb #88c29adb
 def device() -> torch.device:
