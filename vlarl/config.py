@@ -28,14 +28,14 @@ import yaml
 
 # %% auto #0
 __all__ = ['SCENARIOS', 'EGO_POLICIES', 'DATA_SOURCES', 'NUSCENES_CAMERAS', 'GRPO_OBJECTIVE', 'GRPO_OWN_FIELDS', 'GRPO_TRAINING',
-           'GRPO_DEFAULTS', 'MOVED_TO_TRL', 'DPO_DEFAULTS', 'DPO_OWN_FIELDS', 'PROFILES', 'RUN_SUBDIRS', 'RUN_SPECIFIC',
-           'COMPLETE', 'ConfigError', 'PlanFrame', 'WorldConfig', 'DataConfig', 'ModelConfig', 'TrainConfig',
-           'AlignConfig', 'SplitEntryConfig', 'DetectConfig', 'RewardConfig', 'DialectConfig', 'GrpoStageConfig',
-           'ImagineConfig', 'ClosedLoopConfig', 'RunConfig', 'trl_config_fields', 'check_trl_passthrough',
-           'typed_passthrough', 'config_from_dict', 'config_to_dict', 'parse_override', 'nest_key', 'load_yaml',
-           'save_config', 'migrate_config', 'build_config', 'override_dicts', 'seed_everything', 'RunDir',
-           'write_metrics', 'read_metrics', 'flat_items', 'config_differences', 'open_run', 'metrics_differences',
-           'atomic_dir', 'is_built', 'cached', 'write_json_atomic', 'cached_json']
+           'GRPO_DEFAULTS', 'MOVED_TO_TRL', 'REMOVED_KEYS', 'DPO_DEFAULTS', 'DPO_OWN_FIELDS', 'PROFILES', 'RUN_SUBDIRS',
+           'RUN_SPECIFIC', 'COMPLETE', 'ConfigError', 'PlanFrame', 'WorldConfig', 'DataConfig', 'ModelConfig',
+           'TrainConfig', 'AlignConfig', 'SplitEntryConfig', 'DetectConfig', 'RewardConfig', 'DialectConfig',
+           'GrpoStageConfig', 'ImagineConfig', 'ClosedLoopConfig', 'RunConfig', 'trl_config_fields',
+           'check_trl_passthrough', 'typed_passthrough', 'config_from_dict', 'config_to_dict', 'parse_override',
+           'nest_key', 'load_yaml', 'save_config', 'migrate_config', 'build_config', 'override_dicts',
+           'seed_everything', 'RunDir', 'write_metrics', 'read_metrics', 'flat_items', 'config_differences', 'open_run',
+           'metrics_differences', 'atomic_dir', 'is_built', 'cached', 'write_json_atomic', 'cached_json']
 
 # %% ../nbs/00_config.ipynb #e40410b7
 class ConfigError(ValueError):
@@ -411,7 +411,17 @@ class DialectConfig:
     )
     corpus_format: str = field(default="auto", metadata={"help": "auto, parallel, madar or flores"})
     held_out_frac: float = field(
-        default=0.15, metadata={"help": "share of aligned sentences held out (split by sentence id)"}
+        default=0.15, metadata={"help": "share of aligned sentences in the dev split, Table 1's (by sentence id)"}
+    )
+    devtest_frac: float = field(
+        default=0.1, metadata={"help": "share of aligned sentences in the devtest split (by sentence id)"}
+    )
+    eval_corpus: str = field(
+        default="",
+        metadata={
+            "help": "a FLORES(+) folder whose dev and devtest splits are the evaluation sets ('' = held out of "
+            "`corpus`); training sets sharing a sentence with them are dropped"
+        },
     )
     classifier: str = field(
         default="char",
@@ -482,13 +492,23 @@ class DialectConfig:
         },
     )
     max_new_tokens: int = field(default=40, metadata={"help": "generation budget per response"})
+    min_dialectness: float = field(
+        default=0.36,
+        metadata={
+            "help": "preference requests keep only sentences whose requested-dialect text scores above this "
+            "dialectness (1 - P(MSA); the paper's ALDi > 0.36)"
+        },
+    )
+    base_rl: bool = field(
+        default=True, metadata={"help": "also run DPO from the base model (the paper's base+RL rows)"}
+    )
+    extensions: bool = field(
+        default=True,
+        metadata={"help": "also train vlarl's extensions: DPO + the chosen response's NLL, quality-weighted DPO"},
+    )
     sft_weight: float = field(
         default=1.0,
-        metadata={"help": "weight of the chosen response's NLL in the headline DPO loss (0 = the paper's plain DPO)"},
-    )
-    plain_dpo: bool = field(
-        default=True,
-        metadata={"help": "also train the paper's plain DPO (sft_weight 0) on the dialect pairs, for comparison"},
+        metadata={"help": "extensions: weight of the chosen response's NLL added to DPO (the paper's DPO has none)"},
     )
     lora_r: int = field(default=16, metadata={"help": "LoRA rank of the DPO adapter"})
     lora_alpha: int = field(default=32, metadata={"help": "LoRA alpha of the DPO adapter"})
@@ -501,7 +521,7 @@ class DialectConfig:
     quality_margin: float = field(
         default=0.1, metadata={"help": "quality-weighted variant: least score gap between chosen and rejected"}
     )
-    eval_sets: int = field(default=0, metadata={"help": "held-out sets evaluated per model (0 = all)"})
+    eval_sets: int = field(default=0, metadata={"help": "dev sets evaluated per model (0 = all)"})
     dpo_trl: dict = field(
         default_factory=lambda: dict(DPO_DEFAULTS),
         metadata={
@@ -531,7 +551,13 @@ class DialectConfig:
             "dialect.corpus_format",
             "must be auto, parallel, madar or flores",
         )
-        _check(0 < self.held_out_frac < 1, "dialect.held_out_frac", "must be in (0, 1)")
+        _check(
+            self.held_out_frac > 0 and self.devtest_frac > 0 and self.held_out_frac + self.devtest_frac < 1,
+            "dialect.held_out_frac",
+            "held_out_frac (dev) and devtest_frac must be > 0 and sum to < 1",
+        )
+        _check(0 <= self.min_dialectness < 1, "dialect.min_dialectness", "must be in [0, 1)")
+        _check(self.sft_weight >= 0, "dialect.sft_weight", "must be >= 0")
         _check(self.classifier in ("char", "llm"), "dialect.classifier", "must be char or llm")
         _check(self.hidden % self.heads == 0, "dialect.hidden", "must be divisible by dialect.heads")
         _check(self.vocab_size >= 300, "dialect.vocab_size", "must be >= 300 (byte-level BPE needs 256 base symbols)")
@@ -971,6 +997,10 @@ MOVED_TO_TRL = {
     ("dialect", "dpo_epochs"): ("dpo_trl", "num_train_epochs"),
     ("dialect", "dpo_batch_size"): ("dpo_trl", "per_device_train_batch_size"),
 }
+REMOVED_KEYS = {  # keys of earlier versions with no successor: why, for the error (a saved config drops them)
+    ("dialect", "plain_dpo"): "the paper's plain DPO is now always trained, as Table 1's +DPO row; "
+    "dialect.extensions switches vlarl's NLL and quality-weighted rows",
+}
 
 # vlarl's DPO settings, all trl fields: the defaults of `dialect.dpo_trl`
 DPO_DEFAULTS = {
@@ -1150,6 +1180,8 @@ def _unknown_key(key: str, known) -> ConfigError:
     if (section, name) in MOVED_TO_TRL:
         passthrough, field_name = MOVED_TO_TRL[section, name]
         return ConfigError(f"config key {key!r} is trl's field now: {section}.{passthrough}.{field_name}")
+    if (section, name) in REMOVED_KEYS:
+        return ConfigError(f"config key {key!r} was removed: {REMOVED_KEYS[section, name]}")
     close = difflib.get_close_matches(key.rsplit(".", 1)[-1], list(known), n=1)
     hint = f" (did you mean {close[0]!r}?)" if close else f"; valid keys: {', '.join(sorted(known))}"
     return ConfigError(f"unknown config key {key!r}{hint}")
@@ -1233,13 +1265,17 @@ def save_config(cfg: RunConfig, path: str | os.PathLike) -> Path:
 
 # %% ../nbs/00_config.ipynb #50fa2e6d
 def migrate_config(d: dict) -> dict:
-    "A saved configuration with the keys of earlier vlarl versions moved to their trl fields (`MOVED_TO_TRL`)."
+    """A saved configuration with the keys of earlier vlarl versions moved to their trl fields (`MOVED_TO_TRL`) and
+    removed keys dropped (`REMOVED_KEYS`)."""
     d = {k: (dict(v) if isinstance(v, dict) else v) for k, v in d.items()}
     for (section, old), (passthrough, new) in MOVED_TO_TRL.items():
         if isinstance(d.get(section), dict) and old in d[section]:
             value = d[section].pop(old)
             value = -1 if (section, old) == ("grpo", "steps") and value == 0 else value  # 0 meant one epoch
             d[section][passthrough] = {**d[section].get(passthrough, {}), new: value}
+    for section, old in REMOVED_KEYS:
+        if isinstance(d.get(section), dict):
+            d[section].pop(old, None)
     return d
 
 # %% ../nbs/00_config.ipynb #28c46377

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 # %% auto #0
 __all__ = ['ARABIC_LETTER', 'UNDETERMINED', 'ANSWERS', 'labelled_sentences', 'CharDialectClassifier', 'save_char_classifier',
            'load_char_classifier', 'f1_table', 'format_f1_table', 'grouped_cv_predictions', 'llm_question',
-           'LLMDialectClassifier', 'dialect_fidelity']
+           'LLMDialectClassifier', 'dialectness', 'msa_free_mass', 'dialect_fidelity']
 
 # %% ../../nbs/32_dialect_classifier.ipynb #49b36816
 def labelled_sentences(
@@ -254,6 +254,21 @@ class LLMDialectClassifier:
         sft(self.model, self.tok, reqs, epochs=epochs, lr=lr, batch_size=batch_size, seed=seed)
         return self
 
+# %% ../../nbs/32_dialect_classifier.ipynb #4a0480cd
+def dialectness(
+    clf,  # any classifier with `predict_proba` and `labels` (MSA among them)
+    texts: list[str],
+) -> np.ndarray:
+    "Per text, 1 − P(MSA) under the classifier: vlarl's stand-in for ALDi (0 for a text with no Arabic)."
+    if "msa" not in clf.labels:
+        raise DialectError(f"dialectness needs a classifier with an 'msa' label; it has {list(clf.labels)}")
+    return msa_free_mass(clf.predict_proba(list(texts)), clf.labels) if texts else np.zeros(0)
+
+# %% ../../nbs/32_dialect_classifier.ipynb #1b6f3b6a
+def msa_free_mass(p: np.ndarray, labels) -> np.ndarray:
+    "Each probability row's mass off MSA (a row of zeros, a text without Arabic, gives 0)."
+    return p.sum(axis=1) - p[:, list(labels).index("msa")]
+
 # %% ../../nbs/32_dialect_classifier.ipynb #8dbd5f9b
 def dialect_fidelity(
     clf,  # any classifier with `predict_proba` and `labels`
@@ -278,8 +293,6 @@ def dialect_fidelity(
         "fidelity": float(np.mean([a == b for a, b in zip(pred, req)])),
         "dialect_share": float(np.mean([a in DIALECTS for a in pred])),
         "p_requested": float(np.mean([r[clf.labels.index(d)] for r, d in zip(p, req)])),
-        "dialectness": float(
-            np.mean([r.sum() - r[clf.labels.index("msa")] if "msa" in clf.labels else np.nan for r in p])
-        ),
+        "dialectness": float(np.mean(msa_free_mass(p, clf.labels))) if "msa" in clf.labels else float("nan"),
         "n": len(outputs),
     }

@@ -10,6 +10,7 @@ import csv
 import itertools
 import random
 import re
+import shutil
 import unicodedata
 from pathlib import Path
 
@@ -24,10 +25,11 @@ if TYPE_CHECKING:
 
 # %% auto #0
 __all__ = ['DIALECTS', 'VARIETIES', 'LANGS', 'NAMES', 'ARABIC_NAMES', 'ALIASES', 'ASSETS', 'SLOT', 'PARALLEL_COLUMNS',
-           'MADAR_COLUMNS', 'MADAR_CITIES', 'MADAR_DEFAULT_CITY', 'FLORES_CODES', 'DIRECTIONS', 'DialectError',
-           'check_code', 'normalize_arabic', 'fill_template', 'read_tsv', 'compose_corpus', 'shipped_corpus_rows',
-           'write_parallel_tsv', 'read_parallel_tsv', 'read_madar', 'write_madar_fixture', 'flores_file', 'read_flores',
-           'write_flores_fixture', 'load_parallel', 'direction_langs', 'split_parallel', 'parallel_card',
+           'MADAR_COLUMNS', 'MADAR_CITIES', 'MADAR_DEFAULT_CITY', 'FLORES_CODES', 'DIRECTIONS', 'EVAL_SPLITS',
+           'DialectError', 'check_code', 'normalize_arabic', 'fill_template', 'read_tsv', 'compose_corpus',
+           'shipped_corpus_rows', 'write_parallel_tsv', 'read_parallel_tsv', 'read_madar', 'write_madar_fixture',
+           'flores_file', 'flores_metadata', 'read_flores', 'write_flores_fixture', 'load_parallel', 'direction_langs',
+           'split_parallel', 'flores_splits', 'write_flores_plus', 'disjoint_train', 'parallel_card',
            'format_parallel_card']
 
 # %% ../../nbs/30_dialect_data.ipynb #a38b333c
@@ -326,6 +328,19 @@ def flores_file(folder: str | os.PathLike, code: str, split: str = "dev") -> Pat
             tried.append(str(p.relative_to(folder)))
     raise DialectError(f"no FLORES {split} file for {code!r} in {str(folder)!r}; tried {tried}")
 
+# %% ../../nbs/30_dialect_data.ipynb #485d14f3
+def flores_metadata(folder: str | os.PathLike, split: str, n: int) -> list[dict]:
+    """Per sentence of a FLORES split, its `id` (and `template`): from `metadata_{split}.tsv` where it has an `id`
+    column (vlarl's FLORES+ writer), else FLORES' own ids, the 1-based line numbers."""
+    found = [p for p in (Path(folder) / split, Path(folder)) if (p / f"metadata_{split}.tsv").is_file()]
+    if not found:
+        return [{"id": f"flores-{split}-{i + 1}"} for i in range(n)]
+    meta = found[0] / f"metadata_{split}.tsv"
+    rows = read_tsv(meta, ("id",))
+    if len(rows) != n:
+        raise DialectError(f"{str(meta)!r} has {len(rows)} ids for {n} sentences")
+    return [{k: r[k] for k in ("id", "template") if r.get(k)} for r in rows]
+
 # %% ../../nbs/30_dialect_data.ipynb #ddc8aa94
 def read_flores(
     folder: str | os.PathLike,  # a FLORES dev folder (or its parent)
@@ -341,7 +356,8 @@ def read_flores(
     sizes = {l: len(v) for l, v in lines.items()}
     if len(set(sizes.values())) != 1:
         raise DialectError(f"FLORES files in {str(folder)!r} are not aligned: line counts {sizes}")
-    rows = [{"id": f"flores-{split}-{i}", **{l: lines[l][i] for l in langs}} for i in range(sizes["eng"])]
+    meta = flores_metadata(folder, split, sizes["eng"])
+    rows = [{**meta[i], **{l: lines[l][i] for l in langs}} for i in range(sizes["eng"])]
     return _as_dataset(rows, langs, str(folder))
 
 # %% ../../nbs/30_dialect_data.ipynb #3752f9fb
@@ -410,6 +426,54 @@ def split_parallel(
         train=ds.select([i for i, h in enumerate(is_held) if not h]),
         held_out=ds.select([i for i, h in enumerate(is_held) if h]),
     )
+
+# %% ../../nbs/30_dialect_data.ipynb #1ab9752c
+EVAL_SPLITS = ("dev", "devtest")
+
+
+def flores_splits(
+    ds: Dataset,  # aligned sets
+    dev_frac: float = 0.15,  # share of sentences in dev
+    devtest_frac: float = 0.1,  # share of sentences in devtest
+    seed: int = 0,
+) -> DatasetDict:
+    "Train / dev / devtest by sentence id, like FLORES' two evaluation splits: no aligned set is in two of them."
+    if len(ds) < 3:
+        raise DialectError(f"{len(ds)} aligned sets cannot fill train, dev and devtest")
+    first = split_parallel(ds, dev_frac + devtest_frac, seed=seed)
+    held = split_parallel(first["held_out"], devtest_frac / (dev_frac + devtest_frac), seed=seed + 1)
+    return DatasetDict(train=first["train"], dev=held["train"], devtest=held["held_out"])
+
+# %% ../../nbs/30_dialect_data.ipynb #335e3954
+def write_flores_plus(
+    splits: DatasetDict,  # with `dev` and `devtest` (and any other splits, which are not written)
+    folder: str | os.PathLike,
+) -> Path:
+    "Write the evaluation splits in FLORES+'s text layout, ids in `metadata_{split}.tsv`; the folder appears whole."
+    folder = Path(folder)
+    tmp = folder.with_name(folder.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    for split in EVAL_SPLITS:
+        ds = splits[split]
+        (tmp / split).mkdir(parents=True)
+        for code, names in FLORES_CODES.items():
+            if code in ds.column_names:
+                (tmp / split / f"{split}.{names[0]}").write_text("".join(t + "\n" for t in ds[code]), encoding="utf-8")
+        rows = "".join(f"{i}\t{t}\n" for i, t in zip(ds["id"], ds["template"]))
+        (tmp / split / f"metadata_{split}.tsv").write_text("id\ttemplate\n" + rows, encoding="utf-8")
+    shutil.rmtree(folder, ignore_errors=True)
+    tmp.rename(folder)
+    return folder
+
+# %% ../../nbs/30_dialect_data.ipynb #c62fc98d
+def disjoint_train(
+    train: Dataset,  # training sets
+    *held: Dataset,  # evaluation sets
+) -> Dataset:
+    "The training sets that share no sentence, in any variety, with the evaluation sets."
+    langs = [c for c in train.column_names if c not in ("id", "template")]
+    seen = {t for h in held for l in langs if l in h.column_names for t in h[l] if t}
+    return train.filter(lambda r: not any(r[l] in seen for l in langs))
 
 # %% ../../nbs/30_dialect_data.ipynb #7ec43c59
 def parallel_card(splits: DatasetDict, dialects=DIALECTS) -> dict:

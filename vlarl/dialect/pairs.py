@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from datasets import Dataset
+from datasets import Dataset, DatasetDict
 from peft import LoraConfig, PeftModel
 from tqdm.auto import tqdm
 from transformers import PrinterCallback
@@ -25,11 +25,27 @@ from vlarl.dialect.classifier import (
     CharDialectClassifier,
     LLMDialectClassifier,
     dialect_fidelity,
+    dialectness,
     labelled_sentences,
     load_char_classifier,
     save_char_classifier,
 )
-from .data import ARABIC_NAMES, DIALECTS, DIRECTIONS, NAMES, VARIETIES, DialectError, check_code
+from vlarl.dialect.data import (
+    ARABIC_NAMES,
+    DIALECTS,
+    DIRECTIONS,
+    EVAL_SPLITS,
+    NAMES,
+    VARIETIES,
+    DialectError,
+    check_code,
+    disjoint_train,
+    flores_splits,
+    load_parallel,
+    read_flores,
+    write_flores_plus,
+)
+from ..eval.metrics import paired_bootstrap
 from vlarl.dialect.translator import (
     AnswerCollator,
     SpBLEU,
@@ -57,13 +73,15 @@ if TYPE_CHECKING:
     import os
 
 # %% auto #0
-__all__ = ['PAIR_DIRECTIONS', 'PAIR_KEYS', 'pair_requests', 'sample_responses', 'label_texts', 'fix_chain', 'translate_texts',
-           'fix_responses', 'collect_responses', 'response_score', 'dialect_pairs', 'quality_pairs',
-           'preference_dataset', 'check_preferences', 'pair_counts', 'format_pair_counts', 'dpo_rows', 'lora_config',
-           'dpo_args', 'train_dpo', 'sequence_logps', 'preference_margin', 'eval_requests', 'translate_requests',
-           'score_outputs', 'summarise_cells', 'table1', 'direction_table', 'dialect_table', 'tuning_requests',
-           'ensure_lm', 'ensure_classifier', 'save_responses', 'load_responses', 'load_aligned', 'pair_html',
-           'pair_browser', 'native_arabic_layout', 'visual_arabic', 'shape_arabic', 'pairs_page', 'pairs_figure']
+__all__ = ['PAIR_DIRECTIONS', 'PAIR_KEYS', 'TABLE1_ROWS', 'COMPARED_WITH', 'pair_requests', 'dialectal_requests',
+           'sample_responses', 'label_texts', 'fix_chain', 'translate_texts', 'fix_responses', 'collect_responses',
+           'response_score', 'dialect_pairs', 'quality_pairs', 'preference_dataset', 'check_preferences', 'pair_counts',
+           'format_pair_counts', 'dpo_rows', 'lora_config', 'dpo_args', 'train_dpo', 'sequence_logps',
+           'preference_margin', 'eval_requests', 'translate_requests', 'score_outputs', 'summarise_cells', 'table1',
+           'direction_table', 'dialect_table', 'set_scores', 'table1_intervals', 'format_table1_intervals',
+           'tuning_requests', 'ensure_lm', 'ensure_classifier', 'save_responses', 'load_responses', 'load_aligned',
+           'dialect_splits', 'dpo_runs', 'pair_html', 'pair_browser', 'native_arabic_layout', 'visual_arabic',
+           'shape_arabic', 'pairs_page', 'pairs_figure']
 
 # %% ../../nbs/33_dialect_pairs.ipynb #751128dc
 PAIR_DIRECTIONS = ("eng-da", "msa-da")
@@ -78,6 +96,18 @@ def pair_requests(
     "Paper step 1: (prompt, input, desired dialect) requests into a dialect, of every prompt kind that fits."
     dialects = [check_code(d, DIALECTS) for d in dialects]
     return make_requests(rows, dialects, PAIR_DIRECTIONS, per_set=per_set, seed=seed)
+
+# %% ../../nbs/33_dialect_pairs.ipynb #27d3f8ce
+def dialectal_requests(
+    requests: list[dict],  # preference requests
+    clf,  # the dialect classifier (with an 'msa' label)
+    threshold: float = 0.36,  # the paper's ALDi cut
+) -> list[dict]:
+    "The requests whose reference, the sentence in the desired dialect, scores above `threshold` dialectness."
+    if not requests:
+        return []
+    keep = dialectness(clf, [q["reference"] for q in requests]) > threshold
+    return [q for q, k in zip(requests, keep) if k]
 
 # %% ../../nbs/33_dialect_pairs.ipynb #0fd37575
 def sample_responses(
@@ -368,7 +398,7 @@ def dpo_args(
     dialect_cfg: DialectConfig,
     out_dir: str | os.PathLike = None,
     seed: int = 0,
-    sft_weight: float = 1.0,  # weight of the NLL of the chosen response (0 = plain DPO)
+    sft_weight: float = 0.0,  # weight of the NLL of the chosen response (0 = the paper's plain DPO)
     **kw,
 ) -> DPOConfig:
     """trl's DPOConfig from the dialect section (and `dialect.dpo_trl`): sigmoid (+ NLL) loss, β, AdamW, cosine
@@ -401,7 +431,7 @@ def train_dpo(
     dialect_cfg: DialectConfig,
     out_dir: str | os.PathLike = None,  # trainer scratch folder (a temp folder by default)
     seed: int = 0,
-    sft_weight: float = 1.0,  # weight of the NLL of the chosen response (0 = the paper's plain DPO)
+    sft_weight: float = 0.0,  # weight of the NLL of the chosen response (0 = the paper's plain DPO)
 ):
     """DPO on `pairs` with a LoRA adapter; the reference is the model with the adapter disabled. Returns (peft model,
     log history)."""
@@ -544,6 +574,70 @@ def dialect_table(results: dict, metric: str = "fidelity", dialects=DIALECTS) ->
         lines.append(f"{name:<22}" + "".join(f"{v:>7.2f}" for v in vals))
     return "\n".join(lines)
 
+# %% ../../nbs/33_dialect_pairs.ipynb #966e3f7e
+TABLE1_ROWS = {  # slug -> Table 1 row name; the paper's rows first, vlarl's extensions marked
+    "base": "base",
+    "base_dpo": "base+DPO",
+    "sft": "SFT (-T)",
+    "sft_dpo": "SFT+DPO",
+    "sft_dpo_nll": "SFT+DPO+NLL (vlarl)",
+    "sft_dpo_qw": "SFT+DPO+NLL, quality-weighted (vlarl)",
+}
+COMPARED_WITH = {  # slug -> the row it is compared with
+    "base_dpo": "base",
+    "sft": "base",
+    "sft_dpo": "sft",
+    "sft_dpo_nll": "sft_dpo",
+    "sft_dpo_qw": "sft_dpo_nll",
+}
+
+# %% ../../nbs/33_dialect_pairs.ipynb #ee9cf480
+def set_scores(requests: list[dict], outputs: list[str], clf) -> dict[str, tuple[float, float]]:
+    "Per aligned set: (mean sentence chrF++ over its requests, share of its into-dialect outputs in the dialect)."
+    labels, _ = label_texts(clf, outputs)
+    by_set = {}
+    for q, out, label in zip(requests, outputs, labels):
+        s = by_set.setdefault(q["id"], ([], []))
+        s[0].append(chrf_pp_sentence(out, q["reference"]))
+        if q["direction"].endswith("-da"):
+            s[1].append(label == q["dialect"])
+    return {k: (float(np.mean(c)), float(np.mean(f)) if f else float("nan")) for k, (c, f) in by_set.items()}
+
+# %% ../../nbs/33_dialect_pairs.ipynb #ee0a2450
+def table1_intervals(
+    requests: list[dict],  # the evaluation requests
+    outputs: dict[str, list[str]],  # slug -> outputs for `requests`
+    clf,
+    seed: int = 0,
+) -> dict[str, dict]:
+    "Each row minus the row it is compared with (`COMPARED_WITH`): fidelity and sentence chrF++, paired bootstrap."
+    scores = {k: set_scores(requests, o, clf) for k, o in outputs.items()}
+    out = {}
+    for slug, ref in COMPARED_WITH.items():
+        if slug in scores and ref in scores:
+            ids = sorted(scores[slug])
+            a, b = (np.array([scores[k][i] for i in ids]) for k in (slug, ref))
+            out[slug] = {
+                "against": ref,
+                "sets": len(ids),
+                "fidelity": paired_bootstrap(a[:, 1], b[:, 1], seed=seed),
+                "chrf_sentence": paired_bootstrap(a[:, 0], b[:, 0], seed=seed),
+            }
+    return out
+
+# %% ../../nbs/33_dialect_pairs.ipynb #8f7116ec
+def format_table1_intervals(intervals: dict) -> str:
+    "One line per comparison: the fidelity and sentence chrF++ differences with their 95 % intervals."
+    lines = []
+    for slug, iv in intervals.items():
+        f, c = iv["fidelity"], iv["chrf_sentence"]
+        lines.append(
+            f"{TABLE1_ROWS[slug]} - {TABLE1_ROWS[iv['against']]} ({iv['sets']} sets): "
+            f"fidelity {f['diff']:+.3f} [{f['lo']:+.3f}, {f['hi']:+.3f}], "
+            f"sentence chrF++ {c['diff']:+.2f} [{c['lo']:+.2f}, {c['hi']:+.2f}]"
+        )
+    return "\n".join(lines)
+
 # %% ../../nbs/33_dialect_pairs.ipynb #7b22a7ff
 def tuning_requests(rows, dialect_cfg: DialectConfig, epochs: float, seed: int = 0, habit: bool = False) -> list[dict]:
     "`examples_per_set` fresh requests per set and epoch (a fractional last epoch is cut); `habit` adds the MSA habit."
@@ -599,6 +693,36 @@ def load_aligned(base_path, adapter_path):
     "A DPO-aligned model: the base checkpoint with the saved LoRA adapter on top, and its tokenizer."
     model, tok = load_lm(str(base_path))
     return PeftModel.from_pretrained(model, str(adapter_path)), tok
+
+# %% ../../nbs/33_dialect_pairs.ipynb #ee85e092
+def dialect_splits(
+    dialect_cfg: DialectConfig,
+    folder: str | os.PathLike,  # where the FLORES+ evaluation folder is written
+    seed: int = 0,
+) -> DatasetDict:
+    "Train, dev and devtest sets; the two evaluation splits as read back from their FLORES+ folder under `folder`."
+    corpus = load_parallel(dialect_cfg.corpus, dialect_cfg.dialects, dialect_cfg.corpus_format)
+    if dialect_cfg.eval_corpus:
+        held = {s: read_flores(dialect_cfg.eval_corpus, dialect_cfg.dialects, s) for s in EVAL_SPLITS}
+        splits = DatasetDict(train=disjoint_train(corpus, *held.values()), **held)
+    else:
+        splits = flores_splits(corpus, dialect_cfg.held_out_frac, dialect_cfg.devtest_frac, seed)
+    if len(splits["train"]) == 0:
+        raise DialectError("no training set is left: every one shares a sentence with the evaluation sets")
+    root = write_flores_plus(splits, folder)
+    return DatasetDict(train=splits["train"], **{s: read_flores(root, dialect_cfg.dialects, s) for s in EVAL_SPLITS})
+
+# %% ../../nbs/33_dialect_pairs.ipynb #5061d7fa
+def dpo_runs(dialect_cfg: DialectConfig, pairs: Dataset, quality_pairs: Dataset) -> dict[str, tuple]:
+    "The adapters to train: slug -> (the model it starts from, its preference set, the NLL weight); the paper's first."
+    runs = {"sft_dpo": ("sft", pairs, 0.0)}
+    if dialect_cfg.base_rl:
+        runs["base_dpo"] = ("base", pairs, 0.0)
+    if dialect_cfg.extensions and dialect_cfg.sft_weight:
+        runs["sft_dpo_nll"] = ("sft", pairs, dialect_cfg.sft_weight)
+    if dialect_cfg.extensions:
+        runs["sft_dpo_qw"] = ("sft", quality_pairs, dialect_cfg.sft_weight)
+    return runs
 
 # %% ../../nbs/33_dialect_pairs.ipynb #da8c9c7b
 def _bars(probs, labels=VARIETIES, mark: str = "") -> str:

@@ -50,10 +50,10 @@ if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
 
 # %% auto #0
-__all__ = ['PROMPTS', 'KINDS', 'SPECIAL_TOKENS', 'CHAT_TEMPLATE', 'make_prompt', 'make_request', 'make_requests',
-           'with_msa_habit', 'train_tokenizer', 'tokenizer_texts', 'make_tiny_lm_config', 'device', 'make_tiny_lm',
-           'quiet', 'load_lm', 'stop_ids', 'save_lm', 'encode_request', 'AnswerCollator', 'tempfile_dir', 'train_args',
-           'sft', 'generate', 'chrf_pp', 'chrf_pp_sentence', 'SpBLEU']
+__all__ = ['PROMPTS', 'KINDS', 'STORY_MAX_WORDS', 'SUMMARY_MIN_WORDS', 'SPECIAL_TOKENS', 'CHAT_TEMPLATE', 'make_prompt',
+           'kinds_for', 'make_request', 'make_requests', 'with_msa_habit', 'train_tokenizer', 'tokenizer_texts',
+           'make_tiny_lm_config', 'device', 'make_tiny_lm', 'quiet', 'load_lm', 'stop_ids', 'save_lm', 'encode_request',
+           'AnswerCollator', 'tempfile_dir', 'train_args', 'sft', 'generate', 'chrf_pp', 'chrf_pp_sentence', 'SpBLEU']
 
 # %% ../../nbs/31_dialect_translator.ipynb #92ba4c8f
 PROMPTS = {
@@ -66,20 +66,30 @@ PROMPTS = {
         "Summarise this in one sentence of {tgt}:\n{text}\n{tgt}:",
         "لخص هذا في جملة واحدة ب{tgt_ar}:\n{text}\n{tgt_ar}:",
     ),
+    "story": (
+        "Start a short story in {tgt} with this line:\n{text}\n{tgt}:",
+        "ابدأ قصة قصيرة ب{tgt_ar} بهذا السطر:\n{text}\n{tgt_ar}:",
+    ),
+    "qa": (
+        "Someone asks you what this means. Answer in {tgt}:\n{text}\n{tgt}:",
+        "سألك أحدهم عن معنى هذا الكلام. أجب ب{tgt_ar}:\n{text}\n{tgt_ar}:",
+    ),
 }
 KINDS = {
-    "eng-da": ("translation",),
-    "msa-da": ("translation", "paraphrase", "summarisation"),
+    "eng-da": ("translation", "story", "qa"),
+    "msa-da": ("translation", "paraphrase", "summarisation", "story", "qa"),
     "da-eng": ("translation",),
     "da-msa": ("translation", "paraphrase"),
 }
+STORY_MAX_WORDS = 6  # the paper's footnote 8: short sentences open stories ...
+SUMMARY_MIN_WORDS = 5  # ... and long ones are summarised
 
 
 def make_prompt(
     text: str,  # the input sentence
     src: str,  # its variety code
     tgt: str,  # the requested variety code
-    kind: str = "translation",  # translation, paraphrase or summarisation
+    kind: str = "translation",  # a key of `PROMPTS`: translation, paraphrase, summarisation, story or qa
     variant: int = 0,  # which wording of the kind
 ) -> str:
     "The user prompt asking for `text` (in `src`) in variety `tgt`."
@@ -90,6 +100,16 @@ def make_prompt(
         raise DialectError(f"a {kind} prompt needs an Arabic target, not {tgt!r}")
     tpl = PROMPTS[kind][variant % len(PROMPTS[kind])]
     return tpl.format(src=NAMES[src], tgt=NAMES[tgt], tgt_ar=ARABIC_NAMES.get(tgt, ""), text=normalize_arabic(text))
+
+# %% ../../nbs/31_dialect_translator.ipynb #34f947ff
+def kinds_for(
+    direction: str,  # one of `DIRECTIONS`
+    text: str,  # the input sentence
+) -> tuple[str, ...]:
+    "The prompt kinds that fit `direction` and the length of `text`: stories from short inputs, summaries of long ones."
+    words = len(text.split())
+    fits = {"story": words <= STORY_MAX_WORDS, "summarisation": words >= SUMMARY_MIN_WORDS}
+    return tuple(k for k in KINDS[direction] if fits.get(k, True))
 
 # %% ../../nbs/31_dialect_translator.ipynb #c9e0f3ee
 def make_request(row: dict, direction: str, dialect: str, kind: str = "translation", variant: int = 0) -> dict:
@@ -123,7 +143,7 @@ def make_requests(
             continue
         for _ in range(per_set):
             dr, d = rng.choice(directions), rng.choice(dialects)
-            kind = rng.choice(KINDS[dr])
+            kind = rng.choice(kinds_for(dr, row[direction_langs(dr, d)[0]]))
             out.append(make_request(row, dr, d, kind, rng.randrange(len(PROMPTS[kind]))))
     return out
 

@@ -25,13 +25,14 @@ from ..config import PROFILES, ConfigError, RunConfig, RunDir, build_config
 from .notebooks import STAGE_PATTERN, notebook_title, notebook_to_markdown
 
 # %% auto #0
-__all__ = ['STAGE_PARAMETERS', 'KERNEL_ARGS', 'RESULTS_MARKER', 'CLOSED_LOOP_COLUMNS', 'BENCHMARKS', 'FETCHABLE', 'DEFAULT_NBS',
-           'CliError', 'find_stage_notebooks', 'resolve_notebook', 'parameters_cell', 'contract_problems',
-           'read_status', 'write_status', 'done_stages', 'git_commit', 'StageResult', 'record_stage',
-           'stage_parameters', 'kernel_env', 'quiet_parameter_inference', 'run_stage', 'stage_estimates', 'eta_note',
-           'PipelineResult', 'run_pipeline', 'prepare_run', 'format_table', 'cmd_stages', 'select_notebooks', 'cmd_run',
-           'publish_figures', 'publish_results', 'results_markdown', 'cmd_bench', 'readme_text', 'cmd_publish',
-           'cmd_readme', 'cmd_fetch', 'cmd_compare', 'cmd_layout', 'cmd_docs', 'make_parser', 'main']
+__all__ = ['STAGE_PARAMETERS', 'KERNEL_ARGS', 'RESULTS_MARKER', 'DIALECT_MARKER', 'CLOSED_LOOP_COLUMNS', 'DIALECT_COLUMNS',
+           'BENCHMARKS', 'FETCHABLE', 'DEFAULT_NBS', 'CliError', 'find_stage_notebooks', 'resolve_notebook',
+           'parameters_cell', 'contract_problems', 'read_status', 'write_status', 'done_stages', 'git_commit',
+           'StageResult', 'record_stage', 'stage_parameters', 'kernel_env', 'quiet_parameter_inference', 'run_stage',
+           'stage_estimates', 'eta_note', 'PipelineResult', 'run_pipeline', 'prepare_run', 'format_table', 'cmd_stages',
+           'select_notebooks', 'cmd_run', 'publish_figures', 'publish_results', 'results_markdown', 'dialect_markdown',
+           'cmd_bench', 'readme_text', 'cmd_publish', 'cmd_readme', 'cmd_fetch', 'cmd_compare', 'cmd_layout',
+           'cmd_docs', 'make_parser', 'main']
 
 # %% ../../nbs/90_tools_cli.ipynb #a7f0aafa
 class CliError(ValueError):
@@ -435,6 +436,7 @@ def publish_figures(run: RunDir, dest: str | os.PathLike) -> list[Path]:
 
 # %% ../../nbs/90_tools_cli.ipynb #b39dbccb
 RESULTS_MARKER = "<!-- vlarl:results -->"
+DIALECT_MARKER = "<!-- vlarl:results:dialect -->"  # the dialect stage's tables, placed by the README's dialect prose
 
 
 def publish_results(
@@ -609,6 +611,43 @@ def _closed_loop_lines(cl: dict) -> list[str]:
         )
     return out
 
+# %% ../../nbs/90_tools_cli.ipynb #3794cba3
+DIALECT_COLUMNS = ("spbleu", "chrf", "fidelity", "dialectness")
+
+
+def _dialect_lines(dm: dict) -> list[str]:
+    "The dialect stage's Table 1 on dev, each row's difference from the row it starts from, and devtest's."
+    rows, n = dm["rows"], dm["evaluated_sets"]
+    requests = sum(c["n"] for c in next(iter(dm["results"].values()))["cells"].values())
+    table = [
+        [rows[s]] + [f"{r[c]:.3f}" if c in ("fidelity", "dialectness") else f"{r[c]:.2f}" for c in DIALECT_COLUMNS]
+        for s, r in dm["results"].items()
+    ]
+
+    def diffs(intervals):
+        return [
+            [f"{rows[s]} - {rows[iv['against']]}", _ci(iv["fidelity"], 3), _ci(iv["chrf_sentence"], 2)]
+            for s, iv in intervals.items()
+        ]
+
+    return [
+        "",
+        f"Dialect DPO (NUS-IDS Table 1; `34_stage_dpo_dialect`): {n['dev']} dev sets held out by sentence id, "
+        f"{requests} requests per model, greedy; fidelity = share of Eng->DA and MSA->DA outputs the classifier "
+        "puts in the "
+        "requested dialect; dialectness = 1 - P(MSA). Rows marked (vlarl) are vlarl's extensions, not the paper's.",
+        "",
+        _md_table(["model", "spBLEU", "chrF++", "fidelity", "dialectness"], table),
+        "",
+        "Each row minus the row it starts from, on the same dev sets (paired bootstrap over sets, 95 %):",
+        "",
+        _md_table(["comparison", "fidelity", "sentence chrF++"], diffs(dm["intervals"])),
+        "",
+        f"The same on devtest ({n['devtest']} sets):",
+        "",
+        _md_table(["comparison", "fidelity", "sentence chrF++"], diffs(dm["devtest"]["intervals"])),
+    ]
+
 # %% ../../nbs/90_tools_cli.ipynb #8e289b70
 def results_markdown(results="results") -> str:
     "The README's results section rendered from a published run's `results/` folder."
@@ -638,6 +677,14 @@ def results_markdown(results="results") -> str:
     if cl := _metric(results, "closed_loop"):
         lines += _closed_loop_lines(cl)
     return "\n".join(lines) + "\n"
+
+# %% ../../nbs/90_tools_cli.ipynb #23d77c7a
+def dialect_markdown(results="results") -> str:
+    "The dialect stage's Table 1 and its intervals from a published run, or a line saying the run has none."
+    dm = _metric(Path(results), "dpo_dialect")
+    if not dm or "rows" not in dm:  # runs before the Table 1 rows had no row map
+        return "*The published run has no dialect stage with Table 1's rows (`vlarl run dpo_dialect`).*\n"
+    return "\n".join(_dialect_lines(dm)[1:]) + "\n"
 
 # %% ../../nbs/90_tools_cli.ipynb #a36e79de
 BENCHMARKS = {  # target -> (module, function, what --size means); each function is f(cfg, size) -> dict of figures
@@ -674,8 +721,9 @@ def readme_text(
     index,  # the notebook the README is made from
     results="results",  # a published run's folder (`vlarl publish`)
 ) -> str:
-    "The README: `index` as markdown with the published run's tables in place of `RESULTS_MARKER`."
-    return notebook_to_markdown(index).replace(RESULTS_MARKER, results_markdown(results).rstrip("\n"))
+    "The README: `index` as markdown with the published run's tables in place of `RESULTS_MARKER` and `DIALECT_MARKER`."
+    md = notebook_to_markdown(index).replace(RESULTS_MARKER, results_markdown(results).rstrip("\n"))
+    return md.replace(DIALECT_MARKER, dialect_markdown(results).rstrip("\n"))
 
 # %% ../../nbs/90_tools_cli.ipynb #b59689e0
 def cmd_publish(args) -> int:
