@@ -630,12 +630,17 @@ def _dialect_lines(dm: dict) -> list[str]:
             for s, iv in intervals.items()
         ]
 
-    return [
-        "",
+    import textwrap
+
+    about = (
         f"Dialect DPO (NUS-IDS Table 1; `34_stage_dpo_dialect`): {n['dev']} dev sets held out by sentence id, "
         f"{requests} requests per model, greedy; fidelity = share of Eng->DA and MSA->DA outputs the classifier "
         "puts in the "
-        "requested dialect; dialectness = 1 - P(MSA). Rows marked (vlarl) are vlarl's extensions, not the paper's.",
+        "requested dialect; dialectness = 1 - P(MSA). Rows marked (vlarl) are vlarl's extensions, not the paper's."
+    )
+    return [
+        "",
+        textwrap.fill(about, 115),
         "",
         _md_table(["model", "spBLEU", "chrF++", "fidelity", "dialectness"], table),
         "",
