@@ -30,8 +30,8 @@ import yaml
 __all__ = ['SCENARIOS', 'EGO_POLICIES', 'DATA_SOURCES', 'NUSCENES_CAMERAS', 'GRPO_OBJECTIVE', 'GRPO_OWN_FIELDS', 'GRPO_TRAINING',
            'GRPO_DEFAULTS', 'MOVED_TO_TRL', 'REMOVED_KEYS', 'DPO_DEFAULTS', 'DPO_OWN_FIELDS', 'PROFILES', 'RUN_SUBDIRS',
            'RUN_SPECIFIC', 'COMPLETE', 'ConfigError', 'PlanFrame', 'WorldConfig', 'DataConfig', 'ModelConfig',
-           'TrainConfig', 'AlignConfig', 'SplitEntryConfig', 'DetectConfig', 'RewardConfig', 'DialectConfig',
-           'GrpoStageConfig', 'ImagineConfig', 'ClosedLoopConfig', 'RunConfig', 'trl_config_fields',
+           'TrainConfig', 'AlignConfig', 'SplitEntryConfig', 'DetectConfig', 'RewardConfig', 'CriticConfig',
+           'DialectConfig', 'GrpoStageConfig', 'ImagineConfig', 'ClosedLoopConfig', 'RunConfig', 'trl_config_fields',
            'check_trl_passthrough', 'typed_passthrough', 'config_from_dict', 'config_to_dict', 'parse_override',
            'nest_key', 'load_yaml', 'save_config', 'migrate_config', 'build_config', 'override_dicts',
            'seed_everything', 'RunDir', 'write_metrics', 'read_metrics', 'flat_items', 'config_differences', 'open_run',
@@ -393,6 +393,27 @@ class RewardConfig:
         _check(self.l2_scale > 0, "rewards.l2_scale", "must be > 0 (metres)")
         _check(self.collision_substeps >= 1, "rewards.collision_substeps", "must be >= 1")
 
+# %% ../nbs/00_config.ipynb #533cbb0f
+@dataclass
+class CriticConfig:
+    """The action-prediction proposal's actor-critic (`20a_train_actor_critic`), trained beside GRPO with the same budget
+    in stage 3."""
+
+    enabled: bool = field(
+        default=True,
+        metadata={"help": "also train the actor-critic from GRPO's start, same steps, prompts and rollouts per step"},
+    )
+    value_coef: float = field(default=0.5, metadata={"help": "weight of the critic's loss in the total loss"})
+    value_lr: float = field(default=1e-3, metadata={"help": "learning rate of the value head"})
+    value_hidden: int = field(default=256, metadata={"help": "hidden width of the value head's MLP"})
+    gamma: float = field(default=1.0, metadata={"help": "discount factor of the returns (the proposal's γ)"})
+
+    def __post_init__(self):
+        _check(self.value_coef >= 0, "grpo.critic.value_coef", "must be >= 0")
+        _check(self.value_lr > 0, "grpo.critic.value_lr", "must be > 0")
+        _check(self.value_hidden >= 1, "grpo.critic.value_hidden", "must be >= 1")
+        _check(0 <= self.gamma <= 1, "grpo.critic.gamma", "must be in [0, 1]")
+
 # %% ../nbs/00_config.ipynb #633d5fff
 @dataclass
 class DialectConfig:
@@ -655,6 +676,7 @@ class GrpoStageConfig:
         default=True,
         metadata={"help": "also train GRPO on the drive task alone with the same budget (the 'w/o mixed' row)"},
     )
+    critic: CriticConfig = field(default_factory=CriticConfig, metadata={"help": "the actor-critic beside GRPO"})
     trl: dict = field(
         default_factory=lambda: dict(GRPO_DEFAULTS),
         metadata={
