@@ -569,7 +569,30 @@ def _grpo_lines(s3: dict) -> list[str]:
             f"GRPO groups without reward spread (trl's `frac_reward_zero_std`, mean over steps): "
             f"{100 * sig['frac_reward_zero_std']:.0f} %; mean reward std {sig['reward_std']:.3f}.",
         ]
-    return out
+    return out + _actor_critic_lines(s3.get("actor_critic"))
+
+# %% ../../nbs/90_tools_cli.ipynb #7b52bb0d
+def _actor_critic_lines(ac: dict | None) -> list[str]:
+    "The actor-critic against GRPO at the same budget, per task with intervals, and both trainers' rollout rates."
+    if not ac:
+        return []
+    rows = [
+        [f"{mode}: {t}", _ci(d, 3), _ci(ac["minus_start"][mode][t], 3)]
+        for mode, g in ac["minus_grpo"].items()
+        for t, d in g.items()
+    ]
+    rates = ", ".join(f"{k} {v:.2f}" for k, v in ac["rollouts_per_s"].items())
+    return [
+        "",
+        f"Actor-critic (the action-prediction proposal's; {ac['steps']} steps, GRPO's budget) on the same held-out "
+        "clips (95 % paired bootstrap intervals):",
+        "",
+        _md_table(["measure", "actor-critic - GRPO", "actor-critic - its start (SFT)"], rows),
+        "",
+        f"Rollouts per second of training step time: {rates}. The critic at the last step: squared error "
+        f"{ac['critic']['critic_loss']:.4f}, explained variance of the rewards by V(prompt) "
+        + (f"{ac['critic']['explained_variance']:.2f}." if ac["critic"]["explained_variance"] is not None else "n/a."),
+    ]
 
 # %% ../../nbs/90_tools_cli.ipynb #20738e44
 CLOSED_LOOP_COLUMNS = ("PDMS", "NC", "DAC", "TTC", "EP", "C", "DS", "success", "collisions_per_km", "mean_speed")

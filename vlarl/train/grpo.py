@@ -323,6 +323,8 @@ def make_grpo_trainer(
         raise ValueError("no GRPO prompts to train on")
     lora = LoraConfig(r=grpo_cfg.lora_r, lora_alpha=grpo_cfg.lora_alpha, lora_dropout=0.0, target_modules=LLM_LINEAR)
     extra = {} if rollout_func is None else {"rollout_func": rollout_func}
+    # a sampled image placeholder would be read back as a slot for image features (the actor-critic suppresses it too)
+    kw["generation_kwargs"] = {"suppress_tokens": [model.config.image_token_id], **(kw.get("generation_kwargs") or {})}
     return trainer_cls(
         model=model,
         reward_funcs=funcs,
