@@ -82,6 +82,10 @@ def test_resume_skips_done_stages(nbs, tmp_path, capsys):
     assert not (rd / "metrics" / "a.1.json").exists()  # stage a did not run again
     assert metrics(rd, "b") == {"seed": 13}  # the saved config was used
     assert [status(rd)[n]["status"] for n in (A, B)] == ["done", "done"]
+    assert main(["run", A, "--nbs", str(nbs), "--run-dir", str(rd), "--resume", "--redo"]) == 0  # stage a again
+    assert (rd / "metrics" / "a.1.json").exists()
+    assert main(["run", "--nbs", str(nbs), "--run-dir", str(rd), "--redo"]) == 2  # --redo names stages of a resumed run
+    assert "--redo runs named stages of a resumed run again" in capsys.readouterr().err
 
 
 def test_existing_run_dir_refused(nbs, tmp_path, capsys):

@@ -308,9 +308,10 @@ def run_pipeline(
     cfg: RunConfig,  # the run's configuration
     progress: bool = False,  # show progress bars
     echo=tqdm.write,  # prints one line of news
+    redo=(),  # names of stages to run again even where done
 ) -> PipelineResult:
-    "Run `notebooks` in order into `run`, skipping stages done before and stopping at the first failure."
-    done, results, t0 = done_stages(run), [], time.perf_counter()
+    "Run `notebooks` in order into `run`, skipping stages done before (unless in `redo`), stopping at a failure."
+    done, results, t0 = done_stages(run) - set(redo), [], time.perf_counter()
     estimates, status = stage_estimates(run, cfg), read_status(run)
     if "commit" not in status:
         write_status(run, status | {"commit": git_commit()})  # what code made the run
@@ -417,9 +418,12 @@ def _report(res: PipelineResult) -> int:
 def cmd_run(args) -> int:
     "`vlarl run`: execute stage notebooks into a run directory."
     notebooks = select_notebooks(args.notebooks, args.nbs)
+    if args.redo and not (args.resume and args.notebooks):
+        raise CliError("--redo runs named stages of a resumed run again: name them and add --resume --run-dir")
     run, cfg = prepare_run(args.profile, args.config, args.overrides, args.run_dir, args.resume)
     print(f"run directory: {run.path}")
-    code = _report(run_pipeline(notebooks, run, cfg, progress=sys.stderr.isatty()))
+    redo = [p.name for p in notebooks] if args.redo else []
+    code = _report(run_pipeline(notebooks, run, cfg, progress=sys.stderr.isatty(), redo=redo))
     if code == 0 and args.publish_figures:
         publish_figures(run, args.publish_figures)
     return code
@@ -871,6 +875,11 @@ def make_parser() -> argparse.ArgumentParser:
         "--run-dir", metavar="DIR", default=None, help="run directory (default: a new one under runs_root)"
     )
     run.add_argument("--resume", action="store_true", help="continue --run-dir, skipping the stages it has done")
+    run.add_argument(
+        "--redo",
+        action="store_true",
+        help="with --resume, run the named stages again even where done (what they trained is loaded, not retrained)",
+    )
     run.add_argument(
         "--publish-figures",
         metavar="DIR",
