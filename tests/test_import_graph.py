@@ -15,8 +15,8 @@ LAYERS = [
     ["rewards.detect", "rewards.caption", "rewards.semantic", "viz.reward_view"],   # the verifiers
     ["model.vlm", "model.vq"],
     ["tasks"],                                                                  # prompts, targets, the plan frame
-    ["train.sft"],
-    ["train.grpo"],
+    ["train.sft", "model.smolvlm"],                                             # SmolVLM trains as a stage does
+    ["train.grpo", "train.actor_critic"],
     ["eval.inference"],
     ["eval.closed_loop"],                                                        # the policies drive in the simulator
     ["imagination.warp"],                                                       # the prior-warp

@@ -30,10 +30,10 @@ import yaml
 __all__ = ['SCENARIOS', 'EGO_POLICIES', 'DATA_SOURCES', 'NUSCENES_CAMERAS', 'GRPO_OBJECTIVE', 'GRPO_OWN_FIELDS', 'GRPO_TRAINING',
            'GRPO_DEFAULTS', 'MOVED_TO_TRL', 'REMOVED_KEYS', 'DPO_DEFAULTS', 'DPO_OWN_FIELDS', 'PROFILES', 'RUN_SUBDIRS',
            'RUN_SPECIFIC', 'COMPLETE', 'ConfigError', 'PlanFrame', 'WorldConfig', 'DataConfig', 'ModelConfig',
-           'TrainConfig', 'AlignConfig', 'SplitEntryConfig', 'DetectConfig', 'RewardConfig', 'CriticConfig',
-           'DialectConfig', 'GrpoStageConfig', 'ImagineConfig', 'ClosedLoopConfig', 'RunConfig', 'trl_config_fields',
-           'check_trl_passthrough', 'typed_passthrough', 'config_from_dict', 'config_to_dict', 'parse_override',
-           'nest_key', 'load_yaml', 'save_config', 'migrate_config', 'build_config', 'override_dicts',
+           'TrainConfig', 'AlignConfig', 'SplitEntryConfig', 'SmolVLMConfig', 'DetectConfig', 'RewardConfig',
+           'CriticConfig', 'DialectConfig', 'GrpoStageConfig', 'ImagineConfig', 'ClosedLoopConfig', 'RunConfig',
+           'trl_config_fields', 'check_trl_passthrough', 'typed_passthrough', 'config_from_dict', 'config_to_dict',
+           'parse_override', 'nest_key', 'load_yaml', 'save_config', 'migrate_config', 'build_config', 'override_dicts',
            'seed_everything', 'RunDir', 'write_metrics', 'read_metrics', 'flat_items', 'config_differences', 'open_run',
            'metrics_differences', 'atomic_dir', 'is_built', 'cached', 'write_json_atomic', 'cached_json']
 
@@ -292,6 +292,31 @@ class SplitEntryConfig(TrainConfig):
         default=True, metadata={"help": "also train stage 2 with the temporal embeddings' other setting (same budget)"}
     )
 
+# %% ../nbs/00_config.ipynb #3b1720e0
+@dataclass
+class SmolVLMConfig(TrainConfig):
+    """The action-prediction proposal's SmolVLM baseline (`03c_model_smolvlm`, `46_stage_smolvlm_baseline`): an
+    Idefics3 model fine-tuned on the JSON task."""
+
+    checkpoint: str = field(
+        default="",
+        metadata={
+            "help": "a SmolVLM (Idefics3) checkpoint folder to fine-tune; '' = compose one from `llm` and the run's "
+            "SigLIP tower"
+        },
+    )
+    llm: str = field(default="smollm2", metadata={"help": "the LM of a composed SmolVLM (smollm2 or a local path)"})
+    scale_factor: int = field(default=2, metadata={"help": "Idefics3's pixel-shuffle factor (visual tokens / s^2)"})
+    epochs: float = field(default=2, metadata={"help": "passes over the JSON entries (the proposal: 6)"})
+    lr: float = field(default=1e-4, metadata={"help": "peak learning rate (the proposal: 1e-4)"})
+    batch_size: int = field(default=4, metadata={"help": "entries per device step (the proposal: 4)"})
+    eval_clips: int = field(default=100, metadata={"help": "held-out clips evaluated, balanced over scenarios"})
+
+    def __post_init__(self):
+        super().__post_init__()
+        _check(self.scale_factor >= 1, "smolvlm.scale_factor", "must be >= 1")
+        _check(self.eval_clips >= 0, "smolvlm.eval_clips", "must be >= 0")
+
 # %% ../nbs/00_config.ipynb #b3d25c55
 @dataclass
 class DetectConfig:
@@ -396,8 +421,8 @@ class RewardConfig:
 # %% ../nbs/00_config.ipynb #533cbb0f
 @dataclass
 class CriticConfig:
-    """The action-prediction proposal's actor-critic (`20a_train_actor_critic`), trained beside GRPO with the same budget
-    in stage 3."""
+    """The action-prediction proposal's actor-critic (`20a_train_actor_critic`), trained beside GRPO with the same
+    budget in stage 3."""
 
     enabled: bool = field(
         default=True,
@@ -966,6 +991,7 @@ class RunConfig:
     grpo: GrpoStageConfig = field(default_factory=GrpoStageConfig)
     imagine: ImagineConfig = field(default_factory=ImagineConfig)
     closed_loop: ClosedLoopConfig = field(default_factory=ClosedLoopConfig)
+    smolvlm: SmolVLMConfig = field(default_factory=SmolVLMConfig)
 
     def __post_init__(self):
         _check(self.profile in PROFILES, "profile", f"unknown profile {self.profile!r}; choose from {tuple(PROFILES)}")
@@ -1167,6 +1193,7 @@ PROFILES: dict[str, dict] = {
             "sft_epochs": 12,
         },
         "closed_loop": {"episodes_per_scenario": 50, "ticks": 40},
+        "smolvlm": {"epochs": 6, "batch_size": 4, "grad_accum": 4, "lr": 1e-4},  # the proposal's recipe (§3.2)
     },
 }
 
