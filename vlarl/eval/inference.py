@@ -167,6 +167,8 @@ def score_task(
     if task in ("drive", "json"):
         am = action_metrics([[a for a in p["actions"] if a in ACTIONS] for p in parsed], [s["action"] for s in samples])
         out["action"] = {k: am[k] for k in ("accuracy", "mF1", "F1_all")}
+    if task == "json":  # the proposal reports its explanations too: set F1 against the clip's explanation labels
+        out["explanation_F1"] = out["components"].get("json_explanation", float("nan"))
     if task == "drive":
         plans, replaced = plans_with_fallback(parsed, samples)
         out["planning"], out["replaced_pct"] = planning_metrics(plans, samples), 100 * replaced

@@ -593,10 +593,34 @@ def _actor_critic_lines(ac: dict | None) -> list[str]:
         "",
         _md_table(["measure", "actor-critic - GRPO", "actor-critic - its start (SFT)"], rows),
         "",
-        f"Rollouts per second of training step time: {rates}. The critic at the last step: squared error "
+        f"Rollouts per second of training step time (each trainer's from the session that trained it): {rates}. The "
+        "critic at the last step: squared error "
         f"{ac['critic']['critic_loss']:.4f}, explained variance of the rewards by V(prompt) "
         + (f"{ac['critic']['explained_variance']:.2f}." if ac["critic"]["explained_variance"] is not None else "n/a."),
     ]
+
+# %% ../../nbs/90_tools_cli.ipynb #d9538c88
+def _smolvlm_lines(sm: dict) -> list[str]:
+    "The SmolVLM baseline beside vlarl's policies on the JSON task, and its reward differences with intervals."
+    cols = ("accuracy", "mF1", "F1_all", "explanation_F1", "valid_pct", "reward")
+    rows = [
+        [name] + [f"{r[c]:.1f}" if c == "valid_pct" else f"{r[c]:.3f}" for c in cols] for name, r in sm["table"].items()
+    ]
+    out = [
+        "",
+        f"SmolVLM baseline (the action-prediction proposal's; {sm['source']}, {sm['parameters'] / 1e6:.0f} M "
+        f"parameters), JSON task on {sm['held_out_clips']} held-out clips, greedy:",
+        "",
+        _md_table(["model", "action accuracy", "mF1", "F1_all", "explanation F1", "valid JSON %", "JSON reward"], rows),
+    ]
+    if sm["json_reward_minus"]:
+        out += [
+            "",
+            "JSON reward, SmolVLM minus: "
+            + "; ".join(f"{n} {_ci(d, 3)}" for n, d in sm["json_reward_minus"].items())
+            + ".",
+        ]
+    return out
 
 # %% ../../nbs/90_tools_cli.ipynb #20738e44
 CLOSED_LOOP_COLUMNS = ("PDMS", "NC", "DAC", "TTC", "EP", "C", "DS", "success", "collisions_per_km", "mean_speed")
@@ -708,6 +732,8 @@ def results_markdown(results="results") -> str:
         lines += _grpo_lines(s3)
     if cl := _metric(results, "closed_loop"):
         lines += _closed_loop_lines(cl)
+    if sm := _metric(results, "smolvlm_baseline"):
+        lines += _smolvlm_lines(sm)
     return "\n".join(lines) + "\n"
 
 # %% ../../nbs/90_tools_cli.ipynb #23d77c7a
