@@ -586,17 +586,29 @@ def _actor_critic_lines(ac: dict | None) -> list[str]:
         for t, d in g.items()
     ]
     rates = ", ".join(f"{k} {v:.2f}" for k, v in ac["rollouts_per_s"].items())
+    import textwrap
+
     return [
         "",
-        f"Actor-critic (the action-prediction proposal's; {ac['steps']} steps, GRPO's budget) on the same held-out "
-        "clips (95 % paired bootstrap intervals):",
+        textwrap.fill(
+            f"Actor-critic (the action-prediction proposal's; {ac['steps']} steps, GRPO's budget) on the same held-out "
+            "clips (95 % paired bootstrap intervals):",
+            115,
+        ),
         "",
         _md_table(["measure", "actor-critic - GRPO", "actor-critic - its start (SFT)"], rows),
         "",
-        f"Rollouts per second of training step time (each trainer's from the session that trained it): {rates}. The "
-        "critic at the last step: squared error "
-        f"{ac['critic']['critic_loss']:.4f}, explained variance of the rewards by V(prompt) "
-        + (f"{ac['critic']['explained_variance']:.2f}." if ac["critic"]["explained_variance"] is not None else "n/a."),
+        textwrap.fill(
+            f"Rollouts per second of training step time (each trainer's from the session that trained it): {rates}. "
+            f"The critic at the last step: squared error {ac['critic']['critic_loss']:.4f}, explained variance of the "
+            "rewards by V(prompt) "
+            + (
+                f"{ac['critic']['explained_variance']:.2f}."
+                if ac["critic"]["explained_variance"] is not None
+                else "n/a."
+            ),
+            115,
+        ),
     ]
 
 # %% ../../nbs/90_tools_cli.ipynb #d9538c88
@@ -606,20 +618,21 @@ def _smolvlm_lines(sm: dict) -> list[str]:
     rows = [
         [name] + [f"{r[c]:.1f}" if c == "valid_pct" else f"{r[c]:.3f}" for c in cols] for name, r in sm["table"].items()
     ]
+    import textwrap
+
     out = [
         "",
-        f"SmolVLM baseline (the action-prediction proposal's; {sm['source']}, {sm['parameters'] / 1e6:.0f} M "
-        f"parameters), JSON task on {sm['held_out_clips']} held-out clips, greedy:",
+        textwrap.fill(
+            f"SmolVLM baseline (the action-prediction proposal's; {sm['source']}, {sm['parameters'] / 1e6:.0f} M "
+            f"parameters), JSON task on {sm['held_out_clips']} held-out clips, greedy:",
+            115,
+        ),
         "",
         _md_table(["model", "action accuracy", "mF1", "F1_all", "explanation F1", "valid JSON %", "JSON reward"], rows),
     ]
     if sm["json_reward_minus"]:
-        out += [
-            "",
-            "JSON reward, SmolVLM minus: "
-            + "; ".join(f"{n} {_ci(d, 3)}" for n, d in sm["json_reward_minus"].items())
-            + ".",
-        ]
+        diffs = "; ".join(f"{n} {_ci(d, 3)}" for n, d in sm["json_reward_minus"].items())
+        out += ["", textwrap.fill(f"JSON reward, SmolVLM minus: {diffs}.", 115)]
     return out
 
 # %% ../../nbs/90_tools_cli.ipynb #20738e44
