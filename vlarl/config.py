@@ -34,8 +34,9 @@ __all__ = ['SCENARIOS', 'EGO_POLICIES', 'DATA_SOURCES', 'NUSCENES_CAMERAS', 'GRP
            'CriticConfig', 'DialectConfig', 'GrpoStageConfig', 'ImagineConfig', 'ClosedLoopConfig', 'RunConfig',
            'trl_config_fields', 'check_trl_passthrough', 'typed_passthrough', 'config_from_dict', 'config_to_dict',
            'parse_override', 'nest_key', 'load_yaml', 'save_config', 'migrate_config', 'build_config', 'override_dicts',
-           'seed_everything', 'RunDir', 'write_metrics', 'read_metrics', 'flat_items', 'config_differences', 'open_run',
-           'metrics_differences', 'atomic_dir', 'is_built', 'cached', 'write_json_atomic', 'cached_json']
+           'seed_everything', 'cpu_has_bf16', 'machine_args', 'RunDir', 'write_metrics', 'read_metrics', 'flat_items',
+           'config_differences', 'open_run', 'metrics_differences', 'atomic_dir', 'is_built', 'cached',
+           'write_json_atomic', 'cached_json']
 
 # %% ../nbs/00_config.ipynb #e40410b7
 class ConfigError(ValueError):
@@ -1368,6 +1369,33 @@ def seed_everything(seed: int) -> None:
     except ImportError:
         return
     torch.manual_seed(seed)
+
+# %% ../nbs/00_config.ipynb #06b50c3d
+def cpu_has_bf16() -> bool:
+    "Whether this CPU computes bf16 natively (AVX512-BF16 or AMX), so that bf16 autocast speeds training up."
+    try:
+        flags = Path("/proc/cpuinfo").read_text().split("flags", 1)[1].split("\n", 1)[0].split()
+    except (OSError, IndexError):
+        return False
+    return bool({"avx512_bf16", "amx_bf16"} & set(flags))
+
+# %% ../nbs/00_config.ipynb #60003d6f
+def machine_args(
+    seed: int = 0,
+    bf16_on_cpu: bool = False,  # also autocast to bf16 on a CPU that computes it natively
+) -> dict:
+    """The trainer fields every vlarl training takes from this machine: CUDA if there is one, bf16 on it, no data
+    workers, no reporting, the run's seed."""
+    import torch
+
+    gpu = torch.cuda.is_available()
+    return {
+        "use_cpu": not gpu,
+        "bf16": gpu or (bf16_on_cpu and cpu_has_bf16()),
+        "dataloader_num_workers": 0,
+        "report_to": [],
+        "seed": seed,
+    }
 
 # %% ../nbs/00_config.ipynb #bd5010f7
 RUN_SUBDIRS = ("notebooks", "checkpoints", "metrics", "figures", "data")

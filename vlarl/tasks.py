@@ -17,10 +17,11 @@ from .model.vlm import INSTRUCTION_DETAILED, video_messages
 from .rewards.driving import format_driving_output, format_json_output
 
 # %% auto #0
-__all__ = ['TASKS', 'COMMAND_WORDS', 'DECIMALS', 'DRIVE_REQUEST', 'JSON_REQUEST', 'REWARD_COLUMNS', 'STRUCTURED_TASKS',
-           'point_text', 'ego_text', 'prior_point', 'prior_plan', 'rollout_text', 'task_instruction', 'perception_text',
-           'think_text', 'round_numbers', 'plan_origin', 'task_target', 'prompt_columns', 'sample_row', 'task_dataset',
-           'mixed_dataset', 'structured_texts', 'sft_entries']
+__all__ = ['TASKS', 'COMMAND_WORDS', 'DECIMALS', 'DRIVE_INPUTS', 'DRIVE_REQUEST', 'JSON_REQUEST', 'REWARD_COLUMNS',
+           'STRUCTURED_TASKS', 'point_text', 'ego_text', 'check_inputs', 'without_frames', 'prior_point', 'prior_plan',
+           'rollout_text', 'task_instruction', 'perception_text', 'think_text', 'round_numbers', 'plan_origin',
+           'task_target', 'prompt_columns', 'sample_row', 'task_dataset', 'mixed_dataset', 'structured_texts',
+           'sft_entries']
 
 # %% ../nbs/19_tasks.ipynb #119dae5d
 TASKS = ("drive", "json", "caption")
@@ -37,17 +38,40 @@ def point_text(p, decimals: int = DECIMALS) -> str:
     return f"({x:.{decimals}f}, {y:.{decimals}f})"
 
 # %% ../nbs/19_tasks.ipynb #79d91ef3
-def ego_text(sample: dict) -> str:
-    "Ego speed, acceleration, yaw rate, history (ego frame, 0.5 s apart) and route command as one line."
+DRIVE_INPUTS = ("visual", "ego", "history", "command", "prior")  # what a prompt may show; OpenDriveVLA Tab. 5's four
+
+
+def ego_text(sample: dict, inputs=DRIVE_INPUTS) -> str:
+    "Ego speed, acceleration, yaw rate, history (ego frame, 0.5 s apart) and route command, those in `inputs`."
     s, h = sample["ego_state"], np.asarray(sample["ego_history"], dtype=np.float64).reshape(-1, 2)
     if s["command"] not in COMMAND_WORDS:
         raise ValueError(f"unknown route command {s['command']!r}; expected one of {tuple(COMMAND_WORDS)}")
-    return (
-        f"Ego speed {s['speed']:.1f} m/s, acceleration {s['acceleration']:.1f} m/s2, yaw rate {s['yaw_rate']:.2f} "
-        "rad/s. "
-        f"Past positions (x forward, y left, m, 0.5 s apart, up to now): [{', '.join(point_text(p) for p in h)}]. "
-        f"Command: {COMMAND_WORDS[s['command']]}."
-    )
+    parts = {
+        "ego": f"Ego speed {s['speed']:.1f} m/s, acceleration {s['acceleration']:.1f} m/s2, yaw rate "
+        f"{s['yaw_rate']:.2f} rad/s.",
+        "history": "Past positions (x forward, y left, m, 0.5 s apart, up to now): "
+        f"[{', '.join(point_text(p) for p in h)}].",
+        "command": f"Command: {COMMAND_WORDS[s['command']]}.",
+    }
+    return " ".join(text for name, text in parts.items() if name in inputs)
+
+# %% ../nbs/19_tasks.ipynb #514b56ad
+def check_inputs(inputs, plan_frame: PlanFrame | str = PlanFrame.EGO) -> tuple[str, ...]:
+    "`inputs` as a tuple, after checking the names and that the prior's rollout has what it is computed from."
+    inputs = tuple(inputs)
+    unknown = [i for i in inputs if i not in DRIVE_INPUTS]
+    if unknown:
+        raise ValueError(f"unknown prompt inputs {unknown}; choose from {DRIVE_INPUTS}")
+    if "prior" in inputs and not {"ego", "history", "command"} <= set(inputs):
+        raise ValueError("the kinematic prior is computed from ego state, history and command: drop 'prior' too")
+    if PlanFrame(plan_frame) == PlanFrame.PRIOR and "prior" not in inputs:
+        raise ValueError("plan_frame 'prior' writes offsets from the prior's rollout: keep 'prior' in the inputs")
+    return inputs
+
+# %% ../nbs/19_tasks.ipynb #00478a40
+def without_frames(samples: list[dict]) -> list[dict]:
+    "Clips (numpy form) whose frames are black: what a policy sees when the visual input is switched off."
+    return [{**s, "frames": [np.zeros_like(np.asarray(f)) for f in s["frames"]]} for s in samples]
 
 # %% ../nbs/19_tasks.ipynb #2299fc8d
 def prior_point(sample: dict) -> np.ndarray:
@@ -78,13 +102,16 @@ def task_instruction(
     task: str,  # one of `TASKS`
     plan_frame: PlanFrame
     | str = PlanFrame.EGO,  # drive: ego-frame waypoints ("ego") or offsets from the prior's rollout ("prior")
+    inputs=DRIVE_INPUTS,  # which of `DRIVE_INPUTS` the prompt shows (the frames are the caller's)
 ) -> str:
     "The instruction of a task for a clip (the text after the frames)."
-    plan_frame = PlanFrame(plan_frame)
+    plan_frame, inputs = PlanFrame(plan_frame), check_inputs(inputs, plan_frame)
+    ego = ego_text(sample, inputs)
     if task == "drive":
-        return f"{ego_text(sample)} {rollout_text(sample)} {DRIVE_REQUEST[:-1]}{plan_frame.phrase}."
+        prior = rollout_text(sample) if "prior" in inputs else ""
+        return " ".join(t for t in (ego, prior, f"{DRIVE_REQUEST[:-1]}{plan_frame.phrase}.") if t)
     if task == "json":
-        return f"{ego_text(sample)} {JSON_REQUEST}"
+        return " ".join(t for t in (ego, JSON_REQUEST) if t)
     if task == "caption":
         return INSTRUCTION_DETAILED
     raise ValueError(f"unknown task {task!r}; choose from {TASKS}")
@@ -250,14 +277,18 @@ def structured_texts(clips: Dataset) -> list[str]:
     return [f(r, t) for r in rows for t in STRUCTURED_TASKS for f in (task_instruction, task_target)]
 
 # %% ../nbs/19_tasks.ipynb #1ac5381e
-def sft_entries(clips: Dataset, tasks, plan_frame: PlanFrame | str = PlanFrame.EGO) -> Dataset:
-    "One `(clip_id, frames, instruction, target)` entry per clip and task, the targets built from ground truth."
+def sft_entries(clips: Dataset, tasks, plan_frame: PlanFrame | str = PlanFrame.EGO, inputs=DRIVE_INPUTS) -> Dataset:
+    """One `(clip_id, frames, instruction, target)` entry per clip and task, the targets built from ground truth; the
+    prompts show `inputs` (frames are blanked by the caller)."""
     if len(clips) == 0:
         raise ValueError("no clips to build SFT entries from")
 
     def entry(*cols, task):
         ex = dict(zip(REWARD_COLUMNS[1:] + ("caption_concise",), cols))
-        return {"instruction": task_instruction(ex, task, plan_frame), "target": task_target(ex, task, plan_frame)}
+        return {
+            "instruction": task_instruction(ex, task, plan_frame, inputs),
+            "target": task_target(ex, task, plan_frame),
+        }
 
     cols = list(REWARD_COLUMNS[1:]) + ["caption_concise"]
     base = clips.select_columns(["clip_id", "frames", *cols])

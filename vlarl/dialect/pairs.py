@@ -19,7 +19,7 @@ from transformers import PrinterCallback
 from trl import DPOConfig, DPOTrainer
 
 from ..model.checkpoints import user_prompt
-from ..config import DialectConfig, cached, write_json_atomic
+from ..config import DialectConfig, cached, machine_args, write_json_atomic
 from vlarl.dialect.classifier import (
     UNDETERMINED,
     CharDialectClassifier,
@@ -403,7 +403,6 @@ def dpo_args(
 ) -> DPOConfig:
     """trl's DPOConfig from the dialect section (and `dialect.dpo_trl`): sigmoid (+ NLL) loss, β, AdamW, cosine
     schedule, no checkpoints."""
-    gpu = torch.cuda.is_available()
     loss = (
         {"loss_type": ["sigmoid", "sft"], "loss_weights": [1.0, sft_weight]}
         if sft_weight
@@ -413,14 +412,9 @@ def dpo_args(
         output_dir=str(out_dir or tempfile_dir()),
         logging_steps=5,
         save_strategy="no",
-        report_to=[],
-        seed=seed,
-        bf16=gpu,
-        use_cpu=not gpu,
         gradient_checkpointing=False,
-        dataloader_num_workers=0,
         disable_tqdm=True,
-        **(dialect_cfg.dpo_trl | loss | kw),
+        **(machine_args(seed) | dialect_cfg.dpo_trl | loss | kw),
     )  # `dialect.dpo_trl`: β, learning rate, epochs, batch, scheduler, warm-up, max length, any DPOConfig field
 
 # %% ../../nbs/33_dialect_pairs.ipynb #f178180d

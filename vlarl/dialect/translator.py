@@ -31,7 +31,7 @@ from transformers.utils import logging as hf_logging
 
 from ..model.checkpoints import end_of_turn, user_prompt
 from ..model.vlm import make_tiny_qwen3_config
-from ..config import DialectConfig
+from ..config import DialectConfig, machine_args
 from vlarl.dialect.data import (
     ARABIC_NAMES,
     DIALECTS,
@@ -178,7 +178,7 @@ CHAT_TEMPLATE = (
 
 
 def train_tokenizer(
-    texts,  # training text: corpus sentences and prompts
+    texts: list[str],  # training text: corpus sentences and prompts
     vocab_size: int = 2000,  # BPE vocabulary size, special tokens included
 ) -> PreTrainedTokenizerFast:
     "A byte-level BPE tokenizer with ChatML special tokens and chat template, trained on `texts`."
@@ -323,7 +323,6 @@ def train_args(
     out_dir: str | os.PathLike, epochs: float, lr: float, batch_size: int, seed: int = 0, **kw
 ) -> TrainingArguments:
     "TrainingArguments of vlarl's dialect training: AdamW, cosine schedule, no checkpoints, CPU unless CUDA."
-    gpu = torch.cuda.is_available()
     return TrainingArguments(
         output_dir=str(out_dir or tempfile_dir()),
         num_train_epochs=epochs,
@@ -334,14 +333,9 @@ def train_args(
         weight_decay=0.0,
         logging_steps=5,
         save_strategy="no",
-        report_to=[],
-        seed=seed,
-        bf16=gpu,
-        use_cpu=not gpu,
         remove_unused_columns=False,
-        dataloader_num_workers=0,
         disable_tqdm=True,
-        **kw,
+        **(machine_args(seed) | kw),
     )
 
 # %% ../../nbs/31_dialect_translator.ipynb #502b1240
@@ -428,7 +422,7 @@ def _flores200_spm() -> bool:
 class SpBLEU:
     "spBLEU: BLEU over SentencePiece pieces (FLORES-200 model if cached, else a Unigram model trained on `texts`)."
 
-    def __init__(self, texts=None, vocab_size: int = 4000):
+    def __init__(self, texts: list[str] = None, vocab_size: int = 4000):
         self.official = _flores200_spm()
         if self.official:
             return

@@ -11,7 +11,7 @@ import numpy as np
 
 from ..config import PlanFrame
 from ..train.grpo import group_advantages, score_completions
-from ..tasks import TASKS, plan_origin, sample_row, task_instruction
+from ..tasks import DRIVE_INPUTS, TASKS, plan_origin, sample_row, task_instruction
 from ..kinematics import constant_velocity, kinematic_rollout
 from .metrics import action_metrics, box_corners, planning_metrics
 from ..model.vlm import generate_text
@@ -190,6 +190,7 @@ def evaluate_task(
     plan_frame: PlanFrame | str = PlanFrame.EGO,
     temperature: float = 0.0,  # 0 = greedy; > 0 samples `repeats` outputs per clip (the policy GRPO optimises)
     repeats: int = 1,
+    inputs=DRIVE_INPUTS,  # what the prompts show (`vlarl.tasks.DRIVE_INPUTS`; the frames are the clips')
 ) -> dict:
     "The policy's outputs of one task on the clips (greedy, or `repeats` samples each), scored by `score_task`."
     reps = list(samples) * (repeats if temperature > 0 else 1)
@@ -197,7 +198,7 @@ def evaluate_task(
         model,
         processor,
         [s["frames"] for s in reps],
-        [task_instruction(s, task, plan_frame) for s in reps],
+        [task_instruction(s, task, plan_frame, inputs) for s in reps],
         max_new_tokens,
         temperature,
     )
@@ -220,11 +221,23 @@ def evaluate_policy(
     plan_frame: PlanFrame | str = PlanFrame.EGO,
     temperature: float = 0.0,
     repeats: int = 1,
+    inputs=DRIVE_INPUTS,
 ) -> dict:
     "`evaluate_task` for each task, and the mean total reward over the tasks."
     res = {
         t: evaluate_task(
-            model, processor, samples, t, funcs, weights, detections, max_new_tokens, plan_frame, temperature, repeats
+            model,
+            processor,
+            samples,
+            t,
+            funcs,
+            weights,
+            detections,
+            max_new_tokens,
+            plan_frame,
+            temperature,
+            repeats,
+            inputs,
         )
         for t in tasks
     }

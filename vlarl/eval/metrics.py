@@ -354,7 +354,7 @@ def action_metrics(
     }
 
 # %% ../../nbs/11_eval_metrics.ipynb #e5f739be
-def check_texts(hyps, refs) -> tuple[list[str], list[str]]:
+def check_texts(hyps: list[str], refs: list[str]) -> tuple[list[str], list[str]]:
     "Hypotheses and references as equally long, non-empty lists of strings, or a `ValueError` naming the problem."
     hyps, refs = list(hyps), list(refs)
     if len(hyps) != len(refs):
@@ -368,7 +368,7 @@ def check_texts(hyps, refs) -> tuple[list[str], list[str]]:
     return hyps, refs
 
 # %% ../../nbs/11_eval_metrics.ipynb #570a4079
-def bleu(hyps, refs) -> float:
+def bleu(hyps: list[str], refs: list[str]) -> float:
     "Corpus BLEU (0-100, sacrebleu defaults)."
     hyps, refs = check_texts(hyps, refs)
     return float(sacrebleu.corpus_bleu(hyps, [refs]).score)
@@ -381,13 +381,13 @@ def _rouge_scorer():
     return rouge_scorer.RougeScorer(["rougeL"], use_stemmer=True)
 
 # %% ../../nbs/11_eval_metrics.ipynb #a6cdd6f0
-def rouge_l(hyps, refs) -> float:
+def rouge_l(hyps: list[str], refs: list[str]) -> float:
     "Mean ROUGE-L F-measure (0-100)."
     hyps, refs = check_texts(hyps, refs)
     return float(100 * np.mean([_rouge_scorer().score(r, h)["rougeL"].fmeasure for h, r in zip(hyps, refs)]))
 
 # %% ../../nbs/11_eval_metrics.ipynb #647f4445
-def chrf_pp(hyps, refs) -> float:
+def chrf_pp(hyps: list[str], refs: list[str]) -> float:
     "Corpus chrF++ (0-100): character 6-grams and word bigrams, beta = 2."
     hyps, refs = check_texts(hyps, refs)
     return float(sacrebleu.CHRF(word_order=2).corpus_score(hyps, [refs]).score)
@@ -401,13 +401,13 @@ def spbleu_tokenize() -> str:
     return "flores200" if importlib.util.find_spec("sentencepiece") and os.path.isfile(model) else "char"
 
 # %% ../../nbs/11_eval_metrics.ipynb #6c4f4615
-def spbleu(hyps, refs, tokenize: str | None = None) -> float:
+def spbleu(hyps: list[str], refs: list[str], tokenize: str | None = None) -> float:
     "BLEU over SentencePiece (FLORES-200) pieces, or over characters where that model is unavailable offline."
     hyps, refs = check_texts(hyps, refs)
     return float(sacrebleu.corpus_bleu(hyps, [refs], tokenize=tokenize or spbleu_tokenize()).score)
 
 # %% ../../nbs/11_eval_metrics.ipynb #2346bfd1
-def text_metrics(hyps, refs) -> dict:
+def text_metrics(hyps: list[str], refs: list[str]) -> dict:
     "BLEU, ROUGE-L, chrF++ and spBLEU (0-100), with the tokenisation spBLEU used."
     return {
         "bleu": bleu(hyps, refs),

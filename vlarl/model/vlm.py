@@ -123,7 +123,7 @@ CHAT_TEMPLATE = (
 
 
 def train_tokenizer(
-    texts,  # training text: captions, prompts
+    texts: list[str],  # training text: captions, prompts
     vocab_size: int = 1024,  # size of the BPE vocabulary, special tokens included
 ) -> PreTrainedTokenizerFast:
     "A byte-level BPE tokenizer trained on `texts`, with vlarl's special tokens and ChatML template."

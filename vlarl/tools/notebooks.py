@@ -95,7 +95,7 @@ def export_stats(
 
 # %% ../../nbs/89_tools_notebooks.ipynb #9c7360e1
 def layout_table(
-    nbs="nbs",  # a folder of notebooks
+    nbs: str | os.PathLike = "nbs",  # a folder of notebooks
 ) -> str:
     "Markdown table of `export_stats` for every library notebook in `nbs` (those with export cells), with a total row."
     rows = {p.stem: s for p in sorted(Path(nbs).glob("*.ipynb")) if (s := export_stats(p))["export_cells"]}

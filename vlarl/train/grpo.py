@@ -20,7 +20,7 @@ from trl.models import unwrap_model_for_generation
 from trl.trainer.utils import pad
 
 from ..rewards.caption import caption_detail_reward, caption_hall_reward, caption_obj_reward, caption_temp_reward
-from ..config import GrpoStageConfig, RewardConfig, RunConfig, TrainConfig, cached
+from ..config import GrpoStageConfig, RewardConfig, RunConfig, TrainConfig, cached, machine_args
 from ..model.vlm import LLM_LINEAR
 from vlarl.rewards.driving import (
     action_reward,
@@ -224,6 +224,7 @@ def sft_warmup(
     clips: Dataset,  # training clips
     cfg: RunConfig,  # grpo.tasks, grpo.sft_* (epochs, learning rate, LoRA), stage2's batch sizes
     out_dir: str | os.PathLike,  # trainer checkpoints (resumable)
+    entries: Dataset | None = None,  # the entries to tune on; None: every GRPO task's, from `clips`
 ):
     "LoRA SFT on the structured ground-truth targets of the GRPO tasks; returns the merged VLM and the trainer."
     from vlarl.model.vlm import add_lora
@@ -238,9 +239,9 @@ def sft_warmup(
         grad_accum=s2.grad_accum,
         warmup_ratio=s2.warmup_ratio,
     )
-    trainer = train_entries(
-        peft_model, processor, sft_entries(clips, cfg.grpo.tasks, cfg.grpo.plan_frame), tc, out_dir, cfg.seed
-    )
+    if entries is None:
+        entries = sft_entries(clips, cfg.grpo.tasks, cfg.grpo.plan_frame)
+    trainer = train_entries(peft_model, processor, entries, tc, out_dir, cfg.seed)
     return peft_model.merge_and_unload(), trainer
 
 # %% ../../nbs/20_train_grpo.ipynb #52b3aa09
@@ -271,7 +272,6 @@ def grpo_args(
     **kw,  # any other GRPOConfig field (overrides)
 ) -> GRPOConfig:
     "trl's GRPOConfig with the papers' objective (see the table above)."
-    gpu = torch.cuda.is_available()
     args = dict(
         output_dir=str(out_dir),
         per_device_train_batch_size=grpo_cfg.prompts_per_step * grpo_cfg.num_generations,
@@ -283,13 +283,9 @@ def grpo_args(
         logging_steps=1,
         save_strategy="steps",
         save_total_limit=2,
-        report_to=[],
-        seed=seed,
         remove_unused_columns=False,
-        dataloader_num_workers=0,
-        use_cpu=not gpu,
-        bf16=gpu,
         disable_tqdm=True,
+        **machine_args(seed),
         **grpo_cfg.trl,
     )  # `grpo.trl`: G, steps, learning rate, β, ε, temperature, the objective's switches, any trl field
     # the KV cache in rollouts: trl's generation config leaves `use_cache` to the model's, and a model saved by a

@@ -21,7 +21,7 @@ from transformers import (
 )
 
 from ..model.checkpoints import resolve_llm
-from ..config import ModelConfig, RunConfig, TrainConfig, atomic_dir, cached, is_built
+from ..config import ModelConfig, RunConfig, TrainConfig, atomic_dir, cached, is_built, machine_args
 from vlarl.model.vlm import (
     INSTRUCTION_CONCISE,
     INSTRUCTION_DETAILED,
@@ -47,14 +47,14 @@ if TYPE_CHECKING:
 
 # %% auto #0
 __all__ = ['ALIGN_ENTRIES', 'SPLIT_ENTRIES', 'VISION_CLASSES', 'STAGE1_PARTS', 'SCENARIO_WORDS', 'GROUNDING_MEASURES',
-           'make_entries', 'caption_texts', 'tokenizer_corpus', 'cpu_has_bf16', 'stage_training_args',
-           'pretrain_tiny_llm', 'frame_class_targets', 'class_presence_loss', 'pretrain_tiny_vision',
-           'base_checkpoints', 'fit_feature_stats', 'make_stage_model', 'entry_nll', 'token_mean', 'entry_means',
-           'heldout_loss', 'last_checkpoint', 'train_entries', 'loss_curve', 'alignment_model', 'train_alignment',
-           'run_alignment', 'stage1_model', 'run_split_entry', 'save_stage2', 'stage2_model', 'mentioned_classes',
-           'classes_in_view', 'class_counts', 'mention_scores', 'word_count', 'caption_report', 'named_scenario',
-           'derangement', 'with_frames_of', 'blank_frames', 'grounding_scores', 'grounding_table', 'format_grounding',
-           'entry_losses', 'frame_swap_losses']
+           'make_entries', 'caption_texts', 'tokenizer_corpus', 'stage_training_args', 'pretrain_tiny_llm',
+           'frame_class_targets', 'class_presence_loss', 'pretrain_tiny_vision', 'base_checkpoints',
+           'fit_feature_stats', 'make_stage_model', 'entry_nll', 'token_mean', 'entry_means', 'heldout_loss',
+           'last_checkpoint', 'train_entries', 'loss_curve', 'alignment_model', 'train_alignment', 'run_alignment',
+           'stage1_model', 'run_split_entry', 'save_stage2', 'stage2_model', 'mentioned_classes', 'classes_in_view',
+           'class_counts', 'mention_scores', 'word_count', 'caption_report', 'named_scenario', 'derangement',
+           'with_frames_of', 'blank_frames', 'grounding_scores', 'grounding_table', 'format_grounding', 'entry_losses',
+           'frame_swap_losses']
 
 # %% ../../nbs/03b_train_sft.ipynb #112abcc2
 ALIGN_ENTRIES = [(INSTRUCTION_RAW, "caption_raw")]
@@ -91,20 +91,10 @@ def tokenizer_corpus(clips: Dataset, num_frames: int) -> list[str]:
     ]
     return caption_texts(clips) + prompts * 20 + structured_texts(clips)
 
-# %% ../../nbs/03b_train_sft.ipynb #779d1795
-def cpu_has_bf16() -> bool:
-    "Whether this CPU computes bf16 natively (AVX512-BF16 or AMX), so that bf16 autocast speeds training up."
-    try:
-        flags = Path("/proc/cpuinfo").read_text().split("flags", 1)[1].split("\n", 1)[0].split()
-    except (OSError, IndexError):
-        return False
-    return bool({"avx512_bf16", "amx_bf16"} & set(flags))
-
 # %% ../../nbs/03b_train_sft.ipynb #8c7d7ab0
 def stage_training_args(out_dir, tc: TrainConfig, seed: int, **kw) -> TrainingArguments:
     """TrainingArguments of a stage: AdamW, cosine schedule with warm-up, checkpoints every epoch, bf16 autocast where
     native."""
-    gpu = torch.cuda.is_available()
     args = dict(
         output_dir=str(out_dir),
         num_train_epochs=tc.epochs,
@@ -118,12 +108,8 @@ def stage_training_args(out_dir, tc: TrainConfig, seed: int, **kw) -> TrainingAr
         logging_steps=1,
         save_strategy="epoch",
         save_total_limit=2,
-        report_to=[],
-        seed=seed,
         remove_unused_columns=False,
-        dataloader_num_workers=0,
-        use_cpu=not gpu,
-        bf16=gpu or cpu_has_bf16(),
+        **machine_args(seed, bf16_on_cpu=True),
     )
     return TrainingArguments(**{**args, **kw})
 
