@@ -635,6 +635,31 @@ def _smolvlm_lines(sm: dict) -> list[str]:
         out += ["", textwrap.fill(f"JSON reward, SmolVLM minus: {diffs}.", 115)]
     return out
 
+# %% ../../nbs/90_tools_cli.ipynb #3ee90b43
+def _input_ablation_lines(ab: dict) -> list[str]:
+    "OpenDriveVLA's Tab. 5 on the single-projector VLM: L2 and collision of every arm, each ablation's L2 difference."
+    import textwrap
+
+    rows = [
+        [n]
+        + [f"{p[c]['L2']['avg']:.2f}" for c in ("stp3", "uniad")]
+        + [f"{100 * p['stp3']['collision_exact']['avg']:.2f}"]
+        for n, p in ab["planning"].items()
+    ]
+    about = (
+        f"Input ablation (OpenDriveVLA's Tab. 5) on the single-projector VLM, {ab['held_out_clips']} held-out clips: "
+        "one drive-task SFT per arm from stage 2, ego-frame waypoints, no kinematic prior in any prompt."
+    )
+    diffs = "; ".join(f"{n} {_ci(d)} m" for n, d in ab["l2_minus_all_inputs"].items())
+    return [
+        "",
+        textwrap.fill(about, 115),
+        "",
+        _md_table(["planner", "L2 ST-P3 avg (m)", "L2 UniAD avg (m)", "collision ST-P3 avg (exact, %)"], rows),
+        "",
+        textwrap.fill(f"L2 (ST-P3 avg) minus the full input's, paired per clip (95 % interval): {diffs}.", 115),
+    ]
+
 # %% ../../nbs/90_tools_cli.ipynb #20738e44
 CLOSED_LOOP_COLUMNS = ("PDMS", "NC", "DAC", "TTC", "EP", "C", "DS", "success", "collisions_per_km", "mean_speed")
 
@@ -747,6 +772,8 @@ def results_markdown(results="results") -> str:
         lines += _closed_loop_lines(cl)
     if sm := _metric(results, "smolvlm_baseline"):
         lines += _smolvlm_lines(sm)
+    if ab := _metric(results, "input_ablation"):
+        lines += _input_ablation_lines(ab)
     return "\n".join(lines) + "\n"
 
 # %% ../../nbs/90_tools_cli.ipynb #23d77c7a
