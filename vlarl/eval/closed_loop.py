@@ -29,14 +29,14 @@ if TYPE_CHECKING:
 # %% auto #0
 __all__ = ['MAX_STEER', 'MAX_ACCEL', 'LOOKAHEAD_S', 'SPEED_GAIN', 'POSITION_GAIN', 'MIN_STEER_DISTANCE', 'MAX_STEP_M',
            'PLAN_RADIUS_M', 'EXPERT', 'CLOSED_LOOP_STREAM', 'COMFORT_BOUNDS', 'TTC_THRESHOLD', 'MIN_EXPERT_PROGRESS',
-           'PENALTY', 'TABLE_METRICS', 'plan_to_world', 'plan_point', 'pure_pursuit_steering', 'speed_command',
-           'StateLog', 'PlanFollower', 'ExpertVehicle', 'route_command_ahead', 'time_to_collision', 'plausible_plan',
-           'checked_plan', 'Episode', 'start_episode', 'observe', 'advance', 'run_closed_loop', 'held_out_seeds',
-           'constant_velocity_policy', 'kinematic_prior_policy', 'stop_policy', 'ram_policy', 'motion_profile',
-           'comfortable', 'progress_m', 'pdm_score', 'pdm_subscores', 'episode_scores', 'score_runs',
+           'PENALTY', 'TABLE_METRICS', 'SIM_REWARD_RADIUS', 'plan_to_world', 'plan_point', 'pure_pursuit_steering',
+           'speed_command', 'StateLog', 'PlanFollower', 'ExpertVehicle', 'route_command_ahead', 'time_to_collision',
+           'plausible_plan', 'checked_plan', 'Episode', 'start_episode', 'observe', 'advance', 'run_closed_loop',
+           'held_out_seeds', 'constant_velocity_policy', 'kinematic_prior_policy', 'stop_policy', 'ram_policy',
+           'motion_profile', 'comfortable', 'progress_m', 'pdm_score', 'pdm_subscores', 'episode_scores', 'score_runs',
            'summarise_scores', 'format_closed_loop_table', 'ego_mlp_policy', 'vlm_policy', 'episode_series',
-           'episode_figure', 'save_episode_gif', 'episode_player', 'rollout_plan', 'rollout_pdms', 'make_sim_reward',
-           'rank_correlation', 'benchmark_lockstep']
+           'episode_figure', 'save_episode_gif', 'episode_player', 'near_traffic', 'rollout_plan', 'rollout_pdms',
+           'make_sim_reward', 'rank_correlation', 'benchmark_lockstep']
 
 # %% ../../nbs/22_eval_closed_loop.ipynb #4df7bd57
 MAX_STEER = math.pi / 4  # highway-env's steering range (rad)
@@ -613,6 +613,17 @@ def episode_player(ep: Episode, title: str = ""):
     show()
     return W.VBox([slider, out])
 
+# %% ../../nbs/22_eval_closed_loop.ipynb #7234e947
+SIM_REWARD_RADIUS = 100.0  # m: traffic kept around the ego for a 3 s rollout
+
+
+def near_traffic(env: gym.Env, radius: float | None = SIM_REWARD_RADIUS) -> gym.Env:
+    "`env` with only the vehicles within `radius` m of the ego left on its road (all of them when `radius` is None)."
+    if radius is not None:
+        road, ego = env.unwrapped.road, env.unwrapped.vehicle
+        road.vehicles = [v for v in road.vehicles if v is ego or np.linalg.norm(v.position - ego.position) < radius]
+    return env
+
 # %% ../../nbs/22_eval_closed_loop.ipynb #7a6589de
 def rollout_plan(env: gym.Env, plan, ticks: int = FUTURE_STEPS) -> dict:
     "Hand the ego of `env` to the controller with `plan` and simulate `ticks` x 0.5 s: the tick log and the drive."
@@ -634,7 +645,11 @@ def rollout_pdms(rollout: dict, reference_m: float, ttc_threshold: float = TTC_T
     return pdm_score(**pdm_subscores(rollout["ticks"], rollout["states"], reference_m, ttc_threshold))
 
 # %% ../../nbs/22_eval_closed_loop.ipynb #7fe9edb0
-def make_sim_reward(world_cfg: WorldConfig, ttc_threshold: float = TTC_THRESHOLD) -> callable:
+def make_sim_reward(
+    world_cfg: WorldConfig,
+    ttc_threshold: float = TTC_THRESHOLD,
+    radius: float | None = SIM_REWARD_RADIUS,  # traffic kept around the ego (`near_traffic`; None keeps all)
+) -> callable:
     "trl reward: the PDM score of each drive completion's plan simulated 3 s from its clip's restored state."
     import copy
     import time
@@ -658,7 +673,7 @@ def make_sim_reward(world_cfg: WorldConfig, ttc_threshold: float = TTC_THRESHOLD
                 continue
             key = (scenario[i], int(seed[i]))
             if key not in cache:
-                cache[key] = restore_clip(scenario[i], int(seed[i]), world_cfg)
+                cache[key] = near_traffic(restore_clip(scenario[i], int(seed[i]), world_cfg), radius)
             reference = float(np.hypot(*np.diff(np.vstack([[0, 0], ego_future[i]]), axis=0).T).sum())
             out.append(rollout_pdms(rollout_plan(copy.deepcopy(cache[key]), plan), reference, ttc_threshold))
         sim_reward.seconds += time.perf_counter() - t0
