@@ -24,8 +24,8 @@ from transformers import (
 from transformers.models.idefics3.configuration_idefics3 import Idefics3VisionConfig
 
 from ..config import TrainConfig, atomic_dir
-from .checkpoints import chat_text, decode_completion, end_of_turn, eos_ids
-from .vlm import check_frames
+from .checkpoints import chat_text, decode_completion, eos_ids
+from .vlm import check_frames, encode_prompts
 from ..train.sft import last_checkpoint, stage_training_args
 
 from typing import TYPE_CHECKING
@@ -160,20 +160,10 @@ def smolvlm_inputs(
     answers: list[str] | None = None,  # per clip, the target (training)
 ) -> dict:
     "Model inputs for clips: ids, masks and pixel values; with `answers`, labels on the answers' tokens only."
-    T, tok = len(frames[0]), processor.tokenizer
+    T = len(frames[0])
     images = [check_frames(f, T) for f in frames]
-    prompts = [smolvlm_prompt(tok, i, T) for i in instructions]
-    if answers is None:
-        return processor(text=prompts, images=images, return_tensors="pt", padding=True, padding_side="left")
-    texts = [p + a + end_of_turn(tok) for p, a in zip(prompts, answers)]
-    batch = processor(text=texts, images=images, return_tensors="pt", padding=True, padding_side="right")
-    n_prompt = [len(ids) for ids in processor(text=prompts, images=images)["input_ids"]]
-    labels = batch["input_ids"].clone()
-    for row, n in zip(labels, n_prompt):
-        row[:n] = -100
-    labels[batch["attention_mask"] == 0] = -100
-    batch["labels"] = labels
-    return batch
+    prompts = [smolvlm_prompt(processor.tokenizer, i, T) for i in instructions]
+    return encode_prompts(processor, prompts, images, answers)
 
 # %% ../../nbs/03c_model_smolvlm.ipynb #42eba1f5
 @torch.no_grad()

@@ -56,9 +56,9 @@ __all__ = ['SPECIAL_TOKENS', 'CHAT_TEMPLATE', 'INSTRUCTION_RAW', 'INSTRUCTION_DE
            'PARTS', 'LLM_LINEAR', 'SIGLIP2_SO400M', 'QWEN3_4B', 'VideoVLMConfig', 'VideoVLMModel', 'VideoVLM',
            'train_tokenizer', 'check_tokenizer', 'video_messages', 'check_frames', 'make_processor',
            'make_tiny_vision_config', 'make_tiny_qwen3_config', 'make_tiny_text_config', 'check_folder',
-           'assemble_video_vlm', 'make_video_vlm', 'save_video_vlm', 'load_video_vlm', 'encode_videos', 'VideoCollator',
-           'generate_text', 'set_trainable', 'trainable_names', 'count_parameters', 'add_lora',
-           'paper_scale_parameter_counts']
+           'assemble_video_vlm', 'make_video_vlm', 'save_video_vlm', 'load_video_vlm', 'encode_prompts',
+           'encode_videos', 'VideoCollator', 'generate_text', 'set_trainable', 'trainable_names', 'count_parameters',
+           'add_lora', 'paper_scale_parameter_counts']
 
 # %% ../../nbs/03_model_vlm.ipynb #881aee6f
 class VideoVLMConfig(LlavaConfig):
@@ -376,6 +376,28 @@ def load_video_vlm(
             model.model.feature_std.fill_(1.0)
     return model, LlavaProcessor.from_pretrained(path)
 
+# %% ../../nbs/03_model_vlm.ipynb #a03950dd
+def encode_prompts(
+    processor: ProcessorMixin,  # any multimodal processor that takes `text` and `images`
+    prompts: list[str],  # rendered generation prompts
+    images: list,  # per prompt, its images
+    answers: list[str] | None = None,  # per prompt, the target text (training)
+) -> dict:
+    """Processor inputs, left-padded for generation; with `answers` (each closed by the template's end-of-turn token),
+    right-padded with labels on the answers' tokens only."""
+    if answers is None:
+        return processor(text=prompts, images=images, return_tensors="pt", padding=True, padding_side="left")
+    eot = end_of_turn(processor.tokenizer)
+    texts = [p + a + eot for p, a in zip(prompts, answers)]
+    batch = processor(text=texts, images=images, return_tensors="pt", padding=True, padding_side="right")
+    n_prompt = [len(ids) for ids in processor(text=prompts, images=images)["input_ids"]]
+    labels = batch["input_ids"].clone()
+    for row, n in zip(labels, n_prompt):
+        row[:n] = -100
+    labels[batch["attention_mask"] == 0] = -100
+    batch["labels"] = labels
+    return batch
+
 # %% ../../nbs/03_model_vlm.ipynb #f4da920a
 def encode_videos(
     processor: ProcessorMixin,  # from `make_processor`
@@ -387,20 +409,8 @@ def encode_videos(
     "Model inputs (input_ids, attention_mask, pixel_values, and labels when `answers` is given)."
     T = num_frames or len(frames[0])
     images = [check_frames(f, T) for f in frames]
-    tok = processor.tokenizer
-    prompts = [chat_text(tok, video_messages(i, T)) for i in instructions]
-    if answers is None:
-        return processor(text=prompts, images=images, return_tensors="pt", padding=True, padding_side="left")
-    eot = end_of_turn(tok)
-    texts = [p + a + eot for p, a in zip(prompts, answers)]
-    batch = processor(text=texts, images=images, return_tensors="pt", padding=True, padding_side="right")
-    n_prompt = [len(ids) for ids in processor(text=prompts, images=images)["input_ids"]]
-    labels = batch["input_ids"].clone()
-    for row, n in zip(labels, n_prompt):
-        row[:n] = -100
-    labels[batch["attention_mask"] == 0] = -100
-    batch["labels"] = labels
-    return batch
+    prompts = [chat_text(processor.tokenizer, video_messages(i, T)) for i in instructions]
+    return encode_prompts(processor, prompts, images, answers)
 
 # %% ../../nbs/03_model_vlm.ipynb #f041f221
 @dataclass
