@@ -10,13 +10,13 @@ import csv
 import itertools
 import random
 import re
-import shutil
 import unicodedata
 from pathlib import Path
 
 from datasets import Dataset, DatasetDict
 
 import vlarl
+from ..config import atomic_dir
 
 from typing import TYPE_CHECKING
 
@@ -450,20 +450,17 @@ def write_flores_plus(
     folder: str | os.PathLike,
 ) -> Path:
     "Write the evaluation splits in FLORES+'s text layout, ids in `metadata_{split}.tsv`; the folder appears whole."
-    folder = Path(folder)
-    tmp = folder.with_name(folder.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    for split in EVAL_SPLITS:
-        ds = splits[split]
-        (tmp / split).mkdir(parents=True)
-        for code, names in FLORES_CODES.items():
-            if code in ds.column_names:
-                (tmp / split / f"{split}.{names[0]}").write_text("".join(t + "\n" for t in ds[code]), encoding="utf-8")
-        rows = "".join(f"{i}\t{t}\n" for i, t in zip(ds["id"], ds["template"]))
-        (tmp / split / f"metadata_{split}.tsv").write_text("id\ttemplate\n" + rows, encoding="utf-8")
-    shutil.rmtree(folder, ignore_errors=True)
-    tmp.rename(folder)
-    return folder
+    with atomic_dir(folder) as tmp:
+        for split in EVAL_SPLITS:
+            ds = splits[split]
+            (tmp / split).mkdir()
+            for code, names in FLORES_CODES.items():
+                if code in ds.column_names:
+                    text = "".join(t + "\n" for t in ds[code])
+                    (tmp / split / f"{split}.{names[0]}").write_text(text, encoding="utf-8")
+            rows = "".join(f"{i}\t{t}\n" for i, t in zip(ds["id"], ds["template"]))
+            (tmp / split / f"metadata_{split}.tsv").write_text("id\ttemplate\n" + rows, encoding="utf-8")
+    return Path(folder)
 
 # %% ../../nbs/30_dialect_data.ipynb #c62fc98d
 def disjoint_train(

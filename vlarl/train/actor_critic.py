@@ -20,7 +20,7 @@ from torch import nn
 from tqdm.auto import tqdm
 from transformers import get_cosine_schedule_with_warmup
 
-from ..config import GrpoStageConfig
+from ..config import GrpoStageConfig, atomic_dir, is_built
 from ..model.checkpoints import eos_ids
 from ..model.vlm import LLM_LINEAR, encode_videos
 from .grpo import cut_after_eos, score_completions
@@ -280,11 +280,17 @@ def actor_critic_step(trainer: ActorCriticTrainer) -> dict:
 
 # %% ../../nbs/20a_train_actor_critic.ipynb #87ab7f22
 def save_actor_critic(trainer: ActorCriticTrainer, keep: int = 2) -> Path:
-    "Write `checkpoint-<step>` whole (a temporary folder renamed when complete) and keep the last `keep`."
+    "Write `checkpoint-<step>` whole (`atomic_dir`) and keep the last `keep`."
     final = trainer.out_dir / f"checkpoint-{trainer.global_step}"
-    tmp = trainer.out_dir / f".tmp-checkpoint-{trainer.global_step}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
+    with atomic_dir(final) as tmp:
+        _write_checkpoint(trainer, tmp)
+    for old in checkpoints(trainer.out_dir)[:-keep]:
+        shutil.rmtree(old)
+    return final
+
+# %% ../../nbs/20a_train_actor_critic.ipynb #12ef8a1f
+def _write_checkpoint(trainer: ActorCriticTrainer, tmp: Path) -> None:
+    "The adapter, the head, optimiser and schedule with the random state, and the log, into `tmp`."
     save_file(
         {k: v.contiguous() for k, v in get_peft_model_state_dict(trainer.model).items()},
         str(tmp / "adapter_model.safetensors"),
@@ -300,16 +306,11 @@ def save_actor_critic(trainer: ActorCriticTrainer, keep: int = 2) -> Path:
     )
     state = {"global_step": trainer.global_step, "max_steps": trainer.steps, "log_history": trainer.log_history}
     (tmp / "trainer_state.json").write_text(json.dumps(state, indent=1), encoding="utf-8")
-    shutil.rmtree(final, ignore_errors=True)
-    tmp.rename(final)
-    for old in checkpoints(trainer.out_dir)[:-keep]:
-        shutil.rmtree(old)
-    return final
 
 # %% ../../nbs/20a_train_actor_critic.ipynb #5b96b1c3
 def checkpoints(out_dir: str | os.PathLike) -> list[Path]:
-    "The complete checkpoints in `out_dir`, oldest first (a half-written one is a `.tmp-` folder and is ignored)."
-    found = [p for p in Path(out_dir).glob("checkpoint-*") if (p / "trainer_state.json").is_file()]
+    "The complete checkpoints in `out_dir`, oldest first (a half-written one is never named `checkpoint-*`)."
+    found = [p for p in Path(out_dir).glob("checkpoint-*") if is_built(p)]
     return sorted(found, key=lambda p: int(p.name.rsplit("-", 1)[1]))
 
 # %% ../../nbs/20a_train_actor_critic.ipynb #eadf30ae
