@@ -310,7 +310,7 @@ def _write_checkpoint(trainer: ActorCriticTrainer, tmp: Path) -> None:
 # %% ../../nbs/20a_train_actor_critic.ipynb #5b96b1c3
 def checkpoints(out_dir: str | os.PathLike) -> list[Path]:
     "The complete checkpoints in `out_dir`, oldest first (a half-written one is never named `checkpoint-*`)."
-    found = [p for p in Path(out_dir).glob("checkpoint-*") if is_built(p)]
+    found = [p for p in Path(out_dir).glob("checkpoint-*") if is_built(p, legacy="trainer_state.json")]
     return sorted(found, key=lambda p: int(p.name.rsplit("-", 1)[1]))
 
 # %% ../../nbs/20a_train_actor_critic.ipynb #eadf30ae
