@@ -45,7 +45,7 @@ from vlarl.dialect.data import (
     read_flores,
     write_flores_plus,
 )
-from ..eval.metrics import paired_bootstrap
+from ..eval.metrics import format_interval, paired_bootstrap
 from vlarl.dialect.translator import (
     AnswerCollator,
     SpBLEU,
@@ -622,15 +622,12 @@ def table1_intervals(
 # %% ../../nbs/33_dialect_pairs.ipynb #8f7116ec
 def format_table1_intervals(intervals: dict) -> str:
     "One line per comparison: the fidelity and sentence chrF++ differences with their 95 % intervals."
-    lines = []
-    for slug, iv in intervals.items():
-        f, c = iv["fidelity"], iv["chrf_sentence"]
-        lines.append(
-            f"{TABLE1_ROWS[slug]} - {TABLE1_ROWS[iv['against']]} ({iv['sets']} sets): "
-            f"fidelity {f['diff']:+.3f} [{f['lo']:+.3f}, {f['hi']:+.3f}], "
-            f"sentence chrF++ {c['diff']:+.2f} [{c['lo']:+.2f}, {c['hi']:+.2f}]"
-        )
-    return "\n".join(lines)
+    return "\n".join(
+        f"{TABLE1_ROWS[slug]} - {TABLE1_ROWS[iv['against']]} ({iv['sets']} sets): "
+        f"fidelity {format_interval(iv['fidelity'], 'diff', 3)}, "
+        f"sentence chrF++ {format_interval(iv['chrf_sentence'], 'diff', 2)}"
+        for slug, iv in intervals.items()
+    )
 
 # %% ../../nbs/33_dialect_pairs.ipynb #7b22a7ff
 def tuning_requests(rows, dialect_cfg: DialectConfig, epochs: float, seed: int = 0, habit: bool = False) -> list[dict]:
