@@ -24,8 +24,8 @@ from transformers import (
 from transformers.models.idefics3.configuration_idefics3 import Idefics3VisionConfig
 
 from ..config import TrainConfig, atomic_dir
-from .checkpoints import chat_text, decode_completion, eos_ids
-from .vlm import check_frames, encode_prompts
+from .checkpoints import chat_text
+from .vlm import check_frames, encode_prompts, generate_text
 from ..train.sft import last_checkpoint, stage_training_args
 
 from typing import TYPE_CHECKING
@@ -175,14 +175,10 @@ def smolvlm_generate(
     max_new_tokens: int = 96,
     batch_size: int = 8,
 ) -> list[str]:
-    "Greedy answers for clips, batched; cut at the LM's EOS."
-    model.eval()
-    stop, out = eos_ids(processor.tokenizer, model.generation_config), []
-    for i in range(0, len(frames), batch_size):
-        batch = smolvlm_inputs(processor, frames[i : i + batch_size], instructions[i : i + batch_size]).to(model.device)
-        ids = model.generate(**batch, max_new_tokens=max_new_tokens, do_sample=False, use_cache=True)
-        out += [decode_completion(processor.tokenizer, r, stop) for r in ids[:, batch["input_ids"].shape[1] :]]
-    return [t.strip() for t in out]
+    "Greedy answers for clips, batched; cut at the LM's EOS (`generate_text` with SmolVLM's inputs)."
+    return generate_text(
+        model, processor, frames, instructions, max_new_tokens, batch_size=batch_size, encode=smolvlm_inputs
+    )
 
 # %% ../../nbs/03c_model_smolvlm.ipynb #255ee571
 @dataclass

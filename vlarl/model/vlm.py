@@ -440,15 +440,15 @@ def generate_text(
     temperature: float = 0.0,  # 0 = greedy
     batch_size: int = 8,
     logits_processor_fn=None,  # batch's clips -> a fresh transformers `LogitsProcessor` (e.g. a grammar)
+    encode=None,  # (processor, frames, instructions) -> model inputs; None: `encode_videos` with the model's T
 ) -> list[str]:
     "Generate an answer per clip (batched, KV-cached)."
     instructions = [instruction] * len(frames) if isinstance(instruction, str) else list(instruction)
-    T, out = model.config.num_frames, []
+    encode = encode or (lambda p, f, i: encode_videos(p, f, i, num_frames=model.config.num_frames))
+    out = []
     model.eval()
     for i in range(0, len(frames), batch_size):
-        batch = encode_videos(processor, frames[i : i + batch_size], instructions[i : i + batch_size], num_frames=T).to(
-            model.device
-        )
+        batch = encode(processor, frames[i : i + batch_size], instructions[i : i + batch_size]).to(model.device)
         batch["pixel_values"] = batch["pixel_values"].to(model.dtype)
         sample = dict(do_sample=True, temperature=temperature) if temperature > 0 else dict(do_sample=False)
         if logits_processor_fn is not None:
