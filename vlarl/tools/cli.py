@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import sys
+import textwrap
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -491,8 +492,6 @@ def _run_lines(results: Path) -> list[str]:
     cfg = RunDir(results).config()  # results/ holds the run's config.yaml as a run directory does
     stages = json.loads((results / "run.json").read_text(encoding="utf-8"))["stages"]
     times = [[n, s["status"], f"{s['seconds'] / 60:.1f}"] for n, s in stages.items()]
-    import textwrap
-
     about = (
         f"From run `{src['run']}` at commit `{src['commit']}` (profile `{cfg.profile}`, seed {cfg.seed}, LM "
         f"`{cfg.model.llm}`, {cfg.world.clips_per_scenario} clips per scenario, {cfg.data.held_out_frac:.0%} held out "
@@ -531,8 +530,6 @@ def _verifier_lines(v: dict) -> list[str]:
     "The detector's held-out AP50 per class and the semantic reward's own-vs-other rate."
     det, sem = v["detector"], v["semantic"]["own_vs_other_held_out"]
     ap = det["ap50_held_out"]
-    import textwrap
-
     text = (
         f"Verifiers on {v['clips']['held_out']} held-out clips: detector mAP50 {det['held_out']['map50']:.2f} "
         f"({', '.join(f'{k} {x:.2f}' for k, x in ap.items())}); the semantic reward ranks a clip's own caption above "
@@ -586,8 +583,6 @@ def _actor_critic_lines(ac: dict | None) -> list[str]:
         for t, d in g.items()
     ]
     rates = ", ".join(f"{k} {v:.2f}" for k, v in ac["rollouts_per_s"].items())
-    import textwrap
-
     return [
         "",
         textwrap.fill(
@@ -618,8 +613,6 @@ def _smolvlm_lines(sm: dict) -> list[str]:
     rows = [
         [name] + [f"{r[c]:.1f}" if c == "valid_pct" else f"{r[c]:.3f}" for c in cols] for name, r in sm["table"].items()
     ]
-    import textwrap
-
     out = [
         "",
         textwrap.fill(
@@ -638,8 +631,6 @@ def _smolvlm_lines(sm: dict) -> list[str]:
 # %% ../../nbs/90_tools_cli.ipynb #3ee90b43
 def _input_ablation_lines(ab: dict) -> list[str]:
     "OpenDriveVLA's Tab. 5 on the single-projector VLM: L2 and collision of every arm, each ablation's L2 difference."
-    import textwrap
-
     rows = [
         [n]
         + [f"{p[c]['L2']['avg']:.2f}" for c in ("stp3", "uniad")]
@@ -718,8 +709,6 @@ def _dialect_lines(dm: dict) -> list[str]:
             [f"{rows[s]} - {rows[iv['against']]}", _ci(iv["fidelity"], 3), _ci(iv["chrf_sentence"], 2)]
             for s, iv in intervals.items()
         ]
-
-    import textwrap
 
     about = (
         f"Dialect DPO (NUS-IDS Table 1; `34_stage_dpo_dialect`): {n['dev']} dev sets held out by sentence id, "
