@@ -104,8 +104,6 @@ def dialectal_requests(
     threshold: float = 0.36,  # the paper's ALDi cut
 ) -> list[dict]:
     "The requests whose reference, the sentence in the desired dialect, scores above `threshold` dialectness."
-    if not requests:
-        return []
     keep = dialectness(clf, [q["reference"] for q in requests]) > threshold
     return [q for q, k in zip(requests, keep) if k]
 
