@@ -199,7 +199,7 @@ class ActorCriticTrainer:
             r=grpo_cfg.lora_r, lora_alpha=grpo_cfg.lora_alpha, lora_dropout=0.0, target_modules=LLM_LINEAR
         )
         self.model, self.processor, self.ds = get_peft_model(model, lora), processor, train_ds
-        self.funcs, self.weights, self.cfg, self.seed = list(funcs), list(weights), grpo_cfg, seed
+        self.funcs, self.weights, self.cfg = list(funcs), list(weights), grpo_cfg
         self.out_dir, self.steps = Path(out_dir), max_steps or total_steps(grpo_cfg, len(train_ds))
         hidden = model.config.get_text_config().hidden_size
         self.head = ValueHead(hidden, grpo_cfg.critic.value_hidden).to(model.device)
