@@ -22,9 +22,11 @@ run: lm-cache
 	$(BIN)/vlarl run --profile tiny
 
 ## nbdev_export must leave no diff, then every notebook and the integration tests (-rs: why a test skipped, in the last summary)
+## the stage notebooks' temporary runs (a GB and more: SmolVLM) go to a scratch folder that is removed afterwards
 test: lm-cache browser-deps export-check
 	# two notebooks at once on two cores: one BLAS/OpenMP thread each (two threads each spin against each other, up to 7x slower)
-	OMP_NUM_THREADS=1 $(BIN)/nbdev_test --n_workers 2 --timing
+	scratch=$$(mktemp -d) && trap 'rm -rf "$$scratch"' EXIT && export TMPDIR="$$scratch" && \
+	OMP_NUM_THREADS=1 $(BIN)/nbdev_test --n_workers 2 --timing && \
 	$(BIN)/pytest -q -rs tests
 
 ## Chromium and fonts for the browser tests: installed with apt-get when absent, or a failure naming them

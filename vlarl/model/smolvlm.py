@@ -26,7 +26,7 @@ from transformers.models.idefics3.configuration_idefics3 import Idefics3VisionCo
 from ..config import TrainConfig, atomic_dir
 from .checkpoints import chat_text
 from .vlm import check_frames, encode_prompts, generate_text
-from ..train.sft import last_checkpoint, stage_training_args
+from ..train.sft import drop_checkpoints, last_checkpoint, stage_training_args
 
 from typing import TYPE_CHECKING
 
@@ -203,6 +203,7 @@ def train_smolvlm(
     tc: TrainConfig,  # epochs, lr, batch, accumulation (`smolvlm.*`)
     out_dir: str | os.PathLike,
     seed: int = 0,
+    resumable: bool = True,  # a checkpoint each epoch (the newest kept, deleted once training ends) to resume from
 ) -> Trainer:
     "SFT of the LM and the connector (the vision tower frozen) with the transformers Trainer; resumes from `out_dir`."
     if len(entries) == 0:
@@ -211,9 +212,12 @@ def train_smolvlm(
         p.requires_grad = False
     trainer = Trainer(
         model=model,
-        args=stage_training_args(out_dir, tc, seed, label_names=["labels"]),
+        args=stage_training_args(
+            out_dir, tc, seed, label_names=["labels"], save_strategy="epoch" if resumable else "no", save_total_limit=1
+        ),
         train_dataset=entries,
         data_collator=SmolVLMCollator(processor),
     )
     trainer.train(resume_from_checkpoint=last_checkpoint(out_dir))
+    drop_checkpoints(out_dir)  # each holds the LM's weights and AdamW moments: 1.6 GB for SmolLM2-135M
     return trainer

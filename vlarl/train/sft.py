@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import collections
 import re
+import shutil
 import time
 from pathlib import Path
 
@@ -50,11 +51,11 @@ __all__ = ['ALIGN_ENTRIES', 'SPLIT_ENTRIES', 'VISION_CLASSES', 'STAGE1_PARTS', '
            'make_entries', 'caption_texts', 'tokenizer_corpus', 'stage_training_args', 'pretrain_tiny_llm',
            'frame_class_targets', 'class_presence_loss', 'pretrain_tiny_vision', 'base_checkpoints',
            'fit_feature_stats', 'make_stage_model', 'entry_nll', 'token_mean', 'entry_means', 'heldout_loss',
-           'last_checkpoint', 'train_entries', 'loss_curve', 'alignment_model', 'train_alignment', 'run_alignment',
-           'stage1_model', 'run_split_entry', 'save_stage2', 'stage2_model', 'mentioned_classes', 'classes_in_view',
-           'class_counts', 'mention_scores', 'word_count', 'caption_report', 'named_scenario', 'derangement',
-           'with_frames_of', 'blank_frames', 'grounding_scores', 'grounding_table', 'format_grounding', 'entry_losses',
-           'frame_swap_losses']
+           'last_checkpoint', 'drop_checkpoints', 'train_entries', 'loss_curve', 'alignment_model', 'train_alignment',
+           'run_alignment', 'stage1_model', 'run_split_entry', 'save_stage2', 'stage2_model', 'mentioned_classes',
+           'classes_in_view', 'class_counts', 'mention_scores', 'word_count', 'caption_report', 'named_scenario',
+           'derangement', 'with_frames_of', 'blank_frames', 'grounding_scores', 'grounding_table', 'format_grounding',
+           'entry_losses', 'frame_swap_losses']
 
 # %% ../../nbs/03b_train_sft.ipynb #112abcc2
 ALIGN_ENTRIES = [(INSTRUCTION_RAW, "caption_raw")]
@@ -320,6 +321,14 @@ def last_checkpoint(out_dir: str | os.PathLike) -> str | None:
         else []
     )
     return str(ckpts[-1]) if ckpts else None
+
+# %% ../../nbs/03b_train_sft.ipynb #ff4d3c25
+def drop_checkpoints(out_dir: str | os.PathLike) -> int:
+    "Delete the `checkpoint-N` folders under `out_dir` (they exist to resume an unfinished run); returns how many."
+    ckpts = list(Path(out_dir).glob("checkpoint-*")) if Path(out_dir).is_dir() else []
+    for ckpt in ckpts:
+        shutil.rmtree(ckpt)
+    return len(ckpts)
 
 # %% ../../nbs/03b_train_sft.ipynb #b819da3c
 def train_entries(
