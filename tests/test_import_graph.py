@@ -15,7 +15,7 @@ LAYERS = [
     ["rewards.detect", "rewards.caption", "rewards.semantic", "viz.reward_view"],   # the verifiers
     ["model.vlm", "model.vq"],
     ["tasks"],                                                                  # prompts, targets, the plan frame
-    ["train.sft", "model.smolvlm"],                                             # SmolVLM trains as a stage does
+    ["train.sft", "model.smolvlm", "model.hierarchical"],                       # SmolVLM and the env tokens train as stages do
     ["train.grpo", "train.actor_critic"],
     ["eval.inference"],
     ["eval.closed_loop"],                                                        # the policies drive in the simulator

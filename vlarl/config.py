@@ -30,13 +30,13 @@ import yaml
 __all__ = ['SCENARIOS', 'EGO_POLICIES', 'DATA_SOURCES', 'NUSCENES_CAMERAS', 'GRPO_OBJECTIVE', 'GRPO_OWN_FIELDS', 'GRPO_TRAINING',
            'GRPO_DEFAULTS', 'MOVED_TO_TRL', 'REMOVED_KEYS', 'DPO_DEFAULTS', 'DPO_OWN_FIELDS', 'PROFILES', 'RUN_SUBDIRS',
            'RUN_SPECIFIC', 'COMPLETE', 'ConfigError', 'PlanFrame', 'WorldConfig', 'DataConfig', 'ModelConfig',
-           'TrainConfig', 'AlignConfig', 'SplitEntryConfig', 'SmolVLMConfig', 'DetectConfig', 'RewardConfig',
-           'CriticConfig', 'DialectConfig', 'GrpoStageConfig', 'ImagineConfig', 'ClosedLoopConfig', 'RunConfig',
-           'trl_config_fields', 'check_trl_passthrough', 'typed_passthrough', 'config_from_dict', 'config_to_dict',
-           'parse_override', 'nest_key', 'load_yaml', 'save_config', 'migrate_config', 'build_config', 'override_dicts',
-           'seed_everything', 'cpu_has_bf16', 'machine_args', 'RunDir', 'write_metrics', 'read_metrics', 'flat_items',
-           'config_differences', 'open_run', 'metrics_differences', 'atomic_dir', 'is_built', 'cached',
-           'write_json_atomic', 'cached_json']
+           'TrainConfig', 'AlignConfig', 'SplitEntryConfig', 'SmolVLMConfig', 'HierarchyConfig', 'DetectConfig',
+           'RewardConfig', 'CriticConfig', 'DialectConfig', 'GrpoStageConfig', 'ImagineConfig', 'ClosedLoopConfig',
+           'RunConfig', 'trl_config_fields', 'check_trl_passthrough', 'typed_passthrough', 'config_from_dict',
+           'config_to_dict', 'parse_override', 'nest_key', 'load_yaml', 'save_config', 'migrate_config', 'build_config',
+           'override_dicts', 'seed_everything', 'cpu_has_bf16', 'machine_args', 'RunDir', 'write_metrics',
+           'read_metrics', 'flat_items', 'config_differences', 'open_run', 'metrics_differences', 'atomic_dir',
+           'is_built', 'cached', 'write_json_atomic', 'cached_json']
 
 # %% ../nbs/00_config.ipynb #e40410b7
 class ConfigError(ValueError):
@@ -317,6 +317,26 @@ class SmolVLMConfig(TrainConfig):
         super().__post_init__()
         _check(self.scale_factor >= 1, "smolvlm.scale_factor", "must be >= 1")
         _check(self.eval_clips >= 0, "smolvlm.eval_clips", "must be >= 0")
+
+# %% ../nbs/00_config.ipynb #ac3aa6f1
+@dataclass
+class HierarchyConfig:
+    """OpenDriveVLA's hierarchical alignment and agent motion forecasting (`03d_model_hierarchical`,
+    `48_stage_hierarchical`): environment tokens through three projectors in front of the run's stage-1 LM."""
+
+    align_epochs: float = field(default=3, metadata={"help": "passes over the alignment captions (§3.2; paper: 1)"})
+    align_lr: float = field(default=1e-3, metadata={"help": "projectors' learning rate in the alignment (paper: 1e-4)"})
+    forecast_epochs: float = field(
+        default=6, metadata={"help": "passes over the agents' forecasts, projectors and LM trained (§3.4; paper: 1)"}
+    )
+    forecast_lr: float = field(default=5e-4, metadata={"help": "learning rate of the forecasting stage (paper: 1e-5)"})
+    batch_size: int = field(default=8, metadata={"help": "examples per step (paper: 4, one per GPU)"})
+    eval_clips: int = field(default=200, metadata={"help": "held-out clips evaluated (every agent in view in them)"})
+
+    def __post_init__(self):
+        for key in ("align_epochs", "align_lr", "forecast_epochs", "forecast_lr", "batch_size"):
+            _check(getattr(self, key) > 0, f"hierarchy.{key}", "must be > 0")
+        _check(self.eval_clips >= 0, "hierarchy.eval_clips", "must be >= 0")
 
 # %% ../nbs/00_config.ipynb #b3d25c55
 @dataclass
@@ -993,6 +1013,7 @@ class RunConfig:
     imagine: ImagineConfig = field(default_factory=ImagineConfig)
     closed_loop: ClosedLoopConfig = field(default_factory=ClosedLoopConfig)
     smolvlm: SmolVLMConfig = field(default_factory=SmolVLMConfig)
+    hierarchy: HierarchyConfig = field(default_factory=HierarchyConfig)
 
     def __post_init__(self):
         _check(self.profile in PROFILES, "profile", f"unknown profile {self.profile!r}; choose from {tuple(PROFILES)}")
@@ -1195,6 +1216,7 @@ PROFILES: dict[str, dict] = {
         },
         "closed_loop": {"episodes_per_scenario": 50, "ticks": 40},
         "smolvlm": {"epochs": 6, "batch_size": 4, "grad_accum": 4, "lr": 1e-4},  # the proposal's recipe (§3.2)
+        "hierarchy": {"align_epochs": 1, "align_lr": 1e-4, "forecast_epochs": 1, "forecast_lr": 1e-5, "batch_size": 4},
     },
 }
 

@@ -651,6 +651,44 @@ def _input_ablation_lines(ab: dict) -> list[str]:
         textwrap.fill(f"L2 (ST-P3 avg) minus the full input's, paired per clip (95 % interval): {diffs}.", 115),
     ]
 
+# %% ../../nbs/90_tools_cli.ipynb #e878833f
+def _hierarchy_lines(h: dict) -> list[str]:
+    "OpenDriveVLA's alignment (held-out caption NLL by token kind) and agents' forecasts against constant velocity."
+    kinds = h["alignment"]["nll"]
+    nll_rows = [
+        [k, str(a["examples"]), f"{a['initial']:.2f}", f"{a['aligned']:.2f}", f"{a['mismatched']:.2f}"]
+        + [_ci(a["aligned_minus_initial"]), _ci(a["aligned_minus_mismatched"])]
+        for k, a in kinds.items()
+    ]
+    f = h["forecast"]
+    fc_rows = [[name, f"{r['ADE']:.2f}", f"{r['FDE']:.2f}"] for name, r in f["table"].items()]
+    diffs = "; ".join(
+        f"{metric} minus {name} {_ci(d)} m" for metric, by in f["vlarl_minus"].items() for name, d in by.items()
+    )
+    nll_header = ["token", "examples", "initial", "aligned", "mismatched", "aligned - initial", "aligned - mismatched"]
+    return [
+        "",
+        textwrap.fill(
+            "Hierarchical alignment (OpenDriveVLA §3.2, `48_stage_hierarchical`): held-out caption NLL (nats/token) "
+            "by token kind, projectors as initialised, aligned, and aligned but given another clip's (agent's) "
+            "tokens; differences paired per example with 95 % intervals.",
+            115,
+        ),
+        "",
+        _md_table(nll_header, nll_rows),
+        "",
+        textwrap.fill(
+            f"Agent motion forecasting (§3.4): {f['held_out_agents']} held-out agents in "
+            f"{f['held_out_clips_with_agents']} clips, 3 s in each agent's own frame, {f['readable_pct']:.1f} % of "
+            "the forecasts readable (an unreadable one counts as standing still):",
+            115,
+        ),
+        "",
+        _md_table(["forecast", "ADE (m)", "FDE (m)"], fc_rows),
+        "",
+        textwrap.fill(f"vlarl's forecast, paired per clip (95 % interval): {diffs}.", 115),
+    ]
+
 # %% ../../nbs/90_tools_cli.ipynb #20738e44
 CLOSED_LOOP_COLUMNS = ("PDMS", "NC", "DAC", "TTC", "EP", "C", "DS", "success", "collisions_per_km", "mean_speed")
 
@@ -763,6 +801,8 @@ def results_markdown(results="results") -> str:
         lines += _smolvlm_lines(sm)
     if ab := _metric(results, "input_ablation"):
         lines += _input_ablation_lines(ab)
+    if h := _metric(results, "hierarchy"):
+        lines += _hierarchy_lines(h)
     return "\n".join(lines) + "\n"
 
 # %% ../../nbs/90_tools_cli.ipynb #23d77c7a
