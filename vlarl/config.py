@@ -326,15 +326,18 @@ class HierarchyConfig:
 
     align_epochs: float = field(default=3, metadata={"help": "passes over the alignment captions (§3.2; paper: 1)"})
     align_lr: float = field(default=1e-3, metadata={"help": "projectors' learning rate in the alignment (paper: 1e-4)"})
+    qa_epochs: float = field(
+        default=3, metadata={"help": "passes over the driving QA, projectors and LM trained (§3.3; paper: 1)"}
+    )
     forecast_epochs: float = field(
         default=6, metadata={"help": "passes over the agents' forecasts, projectors and LM trained (§3.4; paper: 1)"}
     )
-    forecast_lr: float = field(default=5e-4, metadata={"help": "learning rate of the forecasting stage (paper: 1e-5)"})
+    tune_lr: float = field(default=5e-4, metadata={"help": "learning rate of the QA and forecasting (paper: 1e-5)"})
     batch_size: int = field(default=8, metadata={"help": "examples per step (paper: 4, one per GPU)"})
     eval_clips: int = field(default=200, metadata={"help": "held-out clips evaluated (every agent in view in them)"})
 
     def __post_init__(self):
-        for key in ("align_epochs", "align_lr", "forecast_epochs", "forecast_lr", "batch_size"):
+        for key in ("align_epochs", "align_lr", "qa_epochs", "forecast_epochs", "tune_lr", "batch_size"):
             _check(getattr(self, key) > 0, f"hierarchy.{key}", "must be > 0")
         _check(self.eval_clips >= 0, "hierarchy.eval_clips", "must be >= 0")
 
@@ -1216,7 +1219,14 @@ PROFILES: dict[str, dict] = {
         },
         "closed_loop": {"episodes_per_scenario": 50, "ticks": 40},
         "smolvlm": {"epochs": 6, "batch_size": 4, "grad_accum": 4, "lr": 1e-4},  # the proposal's recipe (§3.2)
-        "hierarchy": {"align_epochs": 1, "align_lr": 1e-4, "forecast_epochs": 1, "forecast_lr": 1e-5, "batch_size": 4},
+        "hierarchy": {  # OpenDriveVLA's Tab. 1: one epoch a stage, lr 1e-4 (projectors) and 1e-5 (projectors and LM)
+            "align_epochs": 1,
+            "align_lr": 1e-4,
+            "qa_epochs": 1,
+            "forecast_epochs": 1,
+            "tune_lr": 1e-5,
+            "batch_size": 4,
+        },
     },
 }
 

@@ -20,7 +20,7 @@ from transformers import get_cosine_schedule_with_warmup
 from .checkpoints import IMAGE_TOKEN, chat_text, decode_completion, end_of_turn, eos_ids
 from .vlm import load_video_vlm, save_video_vlm
 from ..schema import DT, FUTURE_STEPS, to_ego_frame
-from ..sim import SCENARIO_NAMES
+from ..sim import SCENARIO_NAMES, turning_side
 from ..tasks import DRIVE_INPUTS, ego_text, point_text
 
 from typing import TYPE_CHECKING
@@ -31,10 +31,11 @@ if TYPE_CHECKING:
     from transformers import ProcessorMixin
 
 # %% auto #0
-__all__ = ['MAP_GRID', 'GEOMETRY_DIM', 'MOTION_SCALE', 'LANE_WIDTH', 'ALIGN_QUESTIONS', 'FORECAST_QUESTION', 'TOKEN_KINDS',
-           'TRAINABLE', 'PROJECTORS_FILE', 'box_patches', 'region_means', 'box_geometry', 'EnvVectors', 'env_vectors',
-           'frame_features', 'clip_env_vectors', 'lane_relation', 'agent_caption', 'map_caption', 'EnvExample',
-           'alignment_examples', 'agent_future', 'constant_velocity_forecast', 'forecast_examples', 'EnvProjectors',
+__all__ = ['MAP_GRID', 'GEOMETRY_DIM', 'MOTION_SCALE', 'LANE_WIDTH', 'ALIGN_QUESTIONS', 'FORECAST_QUESTION', 'QA_KINDS',
+           'QA_QUESTIONS', 'TOKEN_KINDS', 'TRAINABLE', 'PROJECTORS_FILE', 'box_patches', 'region_means', 'box_geometry',
+           'EnvVectors', 'env_vectors', 'frame_features', 'clip_env_vectors', 'lane_relation', 'agent_caption',
+           'map_caption', 'EnvExample', 'alignment_examples', 'agent_future', 'constant_velocity_forecast',
+           'forecast_examples', 'agents_in_view', 'qa_answers', 'qa_examples', 'normalise_answer', 'EnvProjectors',
            'HierarchicalVLM', 'set_hierarchical_trainable', 'train_hierarchical', 'answer_nll', 'write_hierarchical',
            'load_hierarchical', 'displacement_errors']
 
@@ -232,6 +233,63 @@ def forecast_examples(
             question = f"{ego_text(s, inputs)} {FORECAST_QUESTION}".strip()
             out.append(EnvExample(tokens, question, answer, f"{s['clip_id']}/{tid}"))
     return out
+
+# %% ../../nbs/03d_model_hierarchical.ipynb #f0cab908
+QA_KINDS = ("perception", "prediction", "attention", "action", "decision")
+QA_QUESTIONS = {
+    "perception": "How many road users are in view?",
+    "prediction": "What will the vehicle ahead in the ego lane do?",
+    "attention": "Which road user is closest to the ego?",
+    "action": "What does the ego do next?",
+    "decision": "Can the ego move to the left lane now?",
+}
+
+# %% ../../nbs/03d_model_hierarchical.ipynb #2838e366
+def agents_in_view(sample: dict) -> list[dict]:
+    "The clip's agents visible in its current frame."
+    now = len(sample["frames"]) - 1
+    return [a for a in sample["agents"] if bool(np.asarray(a["visible"])[now])]
+
+# %% ../../nbs/03d_model_hierarchical.ipynb #6aaef950
+def qa_answers(sample: dict) -> dict[str, str]:
+    "The checkable answer to each of `QA_QUESTIONS` for one clip, from the simulator's state and labels."
+    seen = agents_in_view(sample)
+    ahead = [a for a in seen if a["position"][0] > 0 and abs(a["position"][1]) < LANE_WIDTH / 2]
+    lead = min(ahead, key=lambda a: a["position"][0], default=None)
+    turn = turning_side(lead) if lead is not None else None
+    near = min(seen, key=lambda a: float(np.hypot(*a["position"])), default=None)
+    said = set(sample["explanations"])
+    blocked = {"No lane on the left", "Obstacles on the left lane", "Solid line on the left"} & said
+    return {
+        "perception": str(len(seen)),
+        "prediction": "no vehicle ahead" if lead is None else f"turns {turn}" if turn else "keeps straight",
+        "attention": "none in view"
+        if near is None
+        else f"the {near['cls']} {'ahead' if near['position'][0] >= 0 else 'behind'}",
+        "action": ", ".join(sample["action"]) or "none",
+        "decision": "no" if blocked else "yes",
+    }
+
+# %% ../../nbs/03d_model_hierarchical.ipynb #f6680421
+def qa_examples(
+    samples: list[dict],
+    vectors: dict[str, EnvVectors],
+    inputs=DRIVE_INPUTS,  # which ego inputs the question states (`vlarl.tasks.ego_text`)
+) -> list[EnvExample]:
+    "§3.3's examples: each clip's scene, map and agent tokens, its ego state and one question of each kind."
+    out = []
+    for s in samples:
+        v = vectors[s["clip_id"]]
+        tokens = [("scene", v.scene), ("map", v.map)] + ([("agent", v.agents)] if len(v.agents) else [])
+        for kind, answer in qa_answers(s).items():
+            question = f"{ego_text(s, inputs)} {QA_QUESTIONS[kind]}".strip()
+            out.append(EnvExample(tokens, question, answer, f"{s['clip_id']}#{kind}"))
+    return out
+
+# %% ../../nbs/03d_model_hierarchical.ipynb #3fe8c190
+def normalise_answer(text: str) -> str:
+    "An answer compared by exact match: lower case, outer spaces and a final full stop dropped."
+    return text.strip().lower().rstrip(".").strip()
 
 # %% ../../nbs/03d_model_hierarchical.ipynb #267b3e47
 TOKEN_KINDS = ("scene", "agent", "map")

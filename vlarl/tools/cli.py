@@ -653,7 +653,7 @@ def _input_ablation_lines(ab: dict) -> list[str]:
 
 # %% ../../nbs/90_tools_cli.ipynb #e878833f
 def _hierarchy_lines(h: dict) -> list[str]:
-    "OpenDriveVLA's alignment (held-out caption NLL by token kind) and agents' forecasts against constant velocity."
+    "OpenDriveVLA's stage: caption NLL by token kind, driving QA accuracy, agents' forecasts against baselines."
     kinds = h["alignment"]["nll"]
     nll_rows = [
         [k, str(a["examples"]), f"{a['initial']:.2f}", f"{a['aligned']:.2f}", f"{a['mismatched']:.2f}"]
@@ -666,6 +666,15 @@ def _hierarchy_lines(h: dict) -> list[str]:
         f"{metric} minus {name} {_ci(d)} m" for metric, by in f["vlarl_minus"].items() for name, d in by.items()
     )
     nll_header = ["token", "examples", "initial", "aligned", "mismatched", "aligned - initial", "aligned - mismatched"]
+    return (
+        _alignment_lines(nll_header, nll_rows)
+        + (_qa_lines(h["qa"]) if "qa" in h else [])
+        + _forecast_lines(f, fc_rows, diffs)
+    )
+
+# %% ../../nbs/90_tools_cli.ipynb #9c2ac4ba
+def _alignment_lines(header: list[str], rows: list[list]) -> list[str]:
+    "The alignment's NLL table under its caption."
     return [
         "",
         textwrap.fill(
@@ -675,7 +684,32 @@ def _hierarchy_lines(h: dict) -> list[str]:
             115,
         ),
         "",
-        _md_table(nll_header, nll_rows),
+        _md_table(header, rows),
+    ]
+
+# %% ../../nbs/90_tools_cli.ipynb #a02a065f
+def _qa_lines(qa: dict) -> list[str]:
+    "Driving QA accuracy by question kind, and the model's differences with intervals."
+    kinds = [k for k in next(iter(qa["accuracy"].values()))]
+    rows = [[name] + [f"{r[k]:.3f}" for k in kinds] for name, r in qa["accuracy"].items()]
+    diffs = "; ".join(f"{n} {_ci(d, 3)}" for n, d in qa["vlarl_minus"].items())
+    return [
+        "",
+        textwrap.fill(
+            f"Driving instruction QA (§3.3): {qa['held_out_examples']} held-out questions, exact-match accuracy by "
+            "kind, beside the same model given another clip's tokens and the majority answer of each kind:",
+            115,
+        ),
+        "",
+        _md_table(["answers"] + kinds, rows),
+        "",
+        textwrap.fill(f"Accuracy, vlarl minus (paired per clip, 95 % interval): {diffs}.", 115),
+    ]
+
+# %% ../../nbs/90_tools_cli.ipynb #c8504419
+def _forecast_lines(f: dict, rows: list[list], diffs: str) -> list[str]:
+    "The forecasts' ADE/FDE table under its caption, and the paired differences."
+    return [
         "",
         textwrap.fill(
             f"Agent motion forecasting (§3.4): {f['held_out_agents']} held-out agents in "
@@ -684,7 +718,7 @@ def _hierarchy_lines(h: dict) -> list[str]:
             115,
         ),
         "",
-        _md_table(["forecast", "ADE (m)", "FDE (m)"], fc_rows),
+        _md_table(["forecast", "ADE (m)", "FDE (m)"], rows),
         "",
         textwrap.fill(f"vlarl's forecast, paired per clip (95 % interval): {diffs}.", 115),
     ]
