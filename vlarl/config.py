@@ -332,12 +332,15 @@ class HierarchyConfig:
     forecast_epochs: float = field(
         default=6, metadata={"help": "passes over the agents' forecasts, projectors and LM trained (§3.4; paper: 1)"}
     )
-    tune_lr: float = field(default=5e-4, metadata={"help": "learning rate of the QA and forecasting (paper: 1e-5)"})
+    plan_epochs: float = field(
+        default=6, metadata={"help": "passes over the ego's plans per Tab. 5 arm, projectors and LM (§3.5; paper: 1)"}
+    )
+    tune_lr: float = field(default=5e-4, metadata={"help": "learning rate of QA, forecasting, planning (paper: 1e-5)"})
     batch_size: int = field(default=8, metadata={"help": "examples per step (paper: 4, one per GPU)"})
     eval_clips: int = field(default=200, metadata={"help": "held-out clips evaluated (every agent in view in them)"})
 
     def __post_init__(self):
-        for key in ("align_epochs", "align_lr", "qa_epochs", "forecast_epochs", "tune_lr", "batch_size"):
+        for key in ("align_epochs", "align_lr", "qa_epochs", "forecast_epochs", "plan_epochs", "tune_lr", "batch_size"):
             _check(getattr(self, key) > 0, f"hierarchy.{key}", "must be > 0")
         _check(self.eval_clips >= 0, "hierarchy.eval_clips", "must be >= 0")
 
@@ -1224,6 +1227,7 @@ PROFILES: dict[str, dict] = {
             "align_lr": 1e-4,
             "qa_epochs": 1,
             "forecast_epochs": 1,
+            "plan_epochs": 1,
             "tune_lr": 1e-5,
             "batch_size": 4,
         },

@@ -32,12 +32,13 @@ if TYPE_CHECKING:
 
 # %% auto #0
 __all__ = ['MAP_GRID', 'GEOMETRY_DIM', 'MOTION_SCALE', 'LANE_WIDTH', 'ALIGN_QUESTIONS', 'FORECAST_QUESTION', 'QA_KINDS',
-           'QA_QUESTIONS', 'TOKEN_KINDS', 'TRAINABLE', 'PROJECTORS_FILE', 'box_patches', 'region_means', 'box_geometry',
-           'EnvVectors', 'env_vectors', 'frame_features', 'clip_env_vectors', 'lane_relation', 'agent_caption',
-           'map_caption', 'EnvExample', 'alignment_examples', 'agent_future', 'constant_velocity_forecast',
-           'forecast_examples', 'agents_in_view', 'qa_answers', 'qa_examples', 'normalise_answer', 'EnvProjectors',
-           'HierarchicalVLM', 'set_hierarchical_trainable', 'train_hierarchical', 'answer_nll', 'write_hierarchical',
-           'load_hierarchical', 'displacement_errors']
+           'QA_QUESTIONS', 'PLAN_INPUTS', 'PLAN_QUESTION', 'TOKEN_KINDS', 'TRAINABLE', 'PROJECTORS_FILE', 'box_patches',
+           'region_means', 'box_geometry', 'EnvVectors', 'env_vectors', 'frame_features', 'clip_env_vectors',
+           'lane_relation', 'agent_caption', 'map_caption', 'EnvExample', 'alignment_examples', 'agent_future',
+           'constant_velocity_forecast', 'forecast_examples', 'agents_in_view', 'qa_answers', 'clip_tokens',
+           'qa_examples', 'normalise_answer', 'planning_examples', 'EnvProjectors', 'HierarchicalVLM',
+           'set_hierarchical_trainable', 'train_hierarchical', 'answer_nll', 'write_hierarchical', 'load_hierarchical',
+           'displacement_errors']
 
 # %% ../../nbs/03d_model_hierarchical.ipynb #cb7a700a
 MAP_GRID = 2  # map tokens: the current frame's agent-free patches pooled over a 2 x 2 grid of image regions
@@ -158,6 +159,8 @@ def agent_caption(agent: dict) -> str:
 # %% ../../nbs/03d_model_hierarchical.ipynb #ec7a82fc
 def map_caption(sample: dict) -> str:
     "A clip's map caption: its road type and the lanes beside the ego lane, from the simulator's labels."
+    if sample["scenario"] not in SCENARIO_NAMES:  # a real dataset's clip (nuScenes: its location): no lane labels
+        return f"A road in {sample['scenario']}."
     said = set(sample["explanations"])
     sides = []
     for side in ("left", "right"):
@@ -270,6 +273,12 @@ def qa_answers(sample: dict) -> dict[str, str]:
         "decision": "no" if blocked else "yes",
     }
 
+# %% ../../nbs/03d_model_hierarchical.ipynb #2e9715c0
+def clip_tokens(vectors: EnvVectors) -> list[tuple[str, torch.Tensor]]:
+    "All of a clip's environment tokens in order: its scene tokens, map tokens, then one per agent in view."
+    agents = [("agent", vectors.agents)] if len(vectors.agents) else []
+    return [("scene", vectors.scene), ("map", vectors.map)] + agents
+
 # %% ../../nbs/03d_model_hierarchical.ipynb #f6680421
 def qa_examples(
     samples: list[dict],
@@ -279,8 +288,7 @@ def qa_examples(
     "§3.3's examples: each clip's scene, map and agent tokens, its ego state and one question of each kind."
     out = []
     for s in samples:
-        v = vectors[s["clip_id"]]
-        tokens = [("scene", v.scene), ("map", v.map)] + ([("agent", v.agents)] if len(v.agents) else [])
+        tokens = clip_tokens(vectors[s["clip_id"]])
         for kind, answer in qa_answers(s).items():
             question = f"{ego_text(s, inputs)} {QA_QUESTIONS[kind]}".strip()
             out.append(EnvExample(tokens, question, answer, f"{s['clip_id']}#{kind}"))
@@ -290,6 +298,28 @@ def qa_examples(
 def normalise_answer(text: str) -> str:
     "An answer compared by exact match: lower case, outer spaces and a final full stop dropped."
     return text.strip().lower().rstrip(".").strip()
+
+# %% ../../nbs/03d_model_hierarchical.ipynb #7f3c14f8
+PLAN_INPUTS = ("visual", "ego", "history", "command")  # OpenDriveVLA's Tab. 5: each can be switched off
+PLAN_QUESTION = "Plan the ego's positions over the next 3 s (x forward, y left, m, 0.5 s apart)."
+
+# %% ../../nbs/03d_model_hierarchical.ipynb #7f5ca174
+def planning_examples(
+    samples: list[dict],
+    vectors: dict[str, EnvVectors],
+    inputs=PLAN_INPUTS,  # the inputs the planner sees (`PLAN_INPUTS`)
+) -> list[EnvExample]:
+    "§3.5's examples: the ego's logged 3 s future as text, from the inputs in `inputs`."
+    unknown = set(inputs) - set(PLAN_INPUTS)
+    if unknown:
+        raise ValueError(f"unknown planner inputs {sorted(unknown)}; choose from {PLAN_INPUTS}")
+    out = []
+    for s in samples:
+        tokens = clip_tokens(vectors[s["clip_id"]]) if "visual" in inputs else []
+        question = f"{ego_text(s, inputs)} {PLAN_QUESTION}".strip()
+        answer = "[" + ", ".join(point_text(p) for p in np.asarray(s["ego_future"])) + "]"
+        out.append(EnvExample(tokens, question, answer, s["clip_id"]))
+    return out
 
 # %% ../../nbs/03d_model_hierarchical.ipynb #267b3e47
 TOKEN_KINDS = ("scene", "agent", "map")
@@ -323,9 +353,8 @@ class HierarchicalVLM(nn.Module):
     def prompt(self, example: EnvExample) -> str:
         "The example's generation prompt: one placeholder per environment token, then the question."
         n = sum(len(v) for _, v in example.tokens)
-        return chat_text(
-            self.processor.tokenizer, [{"role": "user", "content": IMAGE_TOKEN * n + "\n" + example.question}]
-        )
+        content = (IMAGE_TOKEN * n + "\n" if n else "") + example.question
+        return chat_text(self.processor.tokenizer, [{"role": "user", "content": content}])
 
     def encode(self, examples: list[EnvExample], answers: bool) -> dict:
         "Input embeddings with the projected tokens in the placeholders' places (and labels on the answers)."
@@ -342,7 +371,8 @@ class HierarchicalVLM(nn.Module):
             batch = tok(prompts, return_tensors="pt", padding=True, padding_side="left")
         ids = batch["input_ids"].to(self.vlm.device)
         embeds = self.vlm.get_input_embeddings()(ids)
-        env = torch.cat([self.projectors(k, v.to(embeds.device)) for e in examples for k, v in e.tokens])
+        projected = [self.projectors(k, v.to(embeds.device)) for e in examples for k, v in e.tokens]
+        env = torch.cat(projected) if projected else embeds.new_zeros(0, embeds.shape[-1])
         slots = ids == self.placeholder
         if int(slots.sum()) != len(env):
             raise ValueError(f"{int(slots.sum())} placeholder tokens for {len(env)} environment tokens")

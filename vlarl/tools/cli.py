@@ -670,6 +670,7 @@ def _hierarchy_lines(h: dict) -> list[str]:
         _alignment_lines(nll_header, nll_rows)
         + (_qa_lines(h["qa"]) if "qa" in h else [])
         + _forecast_lines(f, fc_rows, diffs)
+        + (_env_planning_lines(h["planning"]) if "planning" in h else [])
     )
 
 # %% ../../nbs/90_tools_cli.ipynb #9c2ac4ba
@@ -721,6 +722,31 @@ def _forecast_lines(f: dict, rows: list[list], diffs: str) -> list[str]:
         _md_table(["forecast", "ADE (m)", "FDE (m)"], rows),
         "",
         textwrap.fill(f"vlarl's forecast, paired per clip (95 % interval): {diffs}.", 115),
+    ]
+
+# %% ../../nbs/90_tools_cli.ipynb #75cfce55
+def _env_planning_lines(pl: dict) -> list[str]:
+    "Tab. 5 on the environment tokens: every arm and baseline's L2 and collision, the paired L2 differences."
+    rows = [
+        [n]
+        + [f"{r[c]['L2']['avg']:.2f}" for c in ("stp3", "uniad")]
+        + [f"{100 * r['stp3']['collision_exact']['avg']:.2f}"]
+        for n, r in pl["table"].items()
+    ]
+    diffs = "; ".join(f"{n} {_ci(d)} m" for n, d in pl["l2_minus_all_inputs"].items())
+    single = pl.get("all_inputs_minus_single_projector")
+    versus = f" Every input, environment tokens minus the single-projector VLM: {_ci(single)} m." if single else ""
+    return [
+        "",
+        textwrap.fill(
+            f"Trajectory planning (§3.5) and Tab. 5 on the environment tokens, {pl['held_out_clips']} held-out clips "
+            "(the input ablation's): one tuning per arm from the QA model, ego-frame waypoints as text.",
+            115,
+        ),
+        "",
+        _md_table(["planner", "L2 ST-P3 avg (m)", "L2 UniAD avg (m)", "collision ST-P3 avg (exact, %)"], rows),
+        "",
+        textwrap.fill(f"L2 (ST-P3 avg) minus every input's, paired per clip (95 % interval): {diffs}.{versus}", 115),
     ]
 
 # %% ../../nbs/90_tools_cli.ipynb #20738e44
