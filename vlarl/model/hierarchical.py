@@ -198,7 +198,7 @@ def alignment_examples(samples: list[dict], vectors: dict[str, EnvVectors]) -> l
     out = []
     for s in samples:
         v, cid = vectors[s["clip_id"]], s["clip_id"]
-        out.append(EnvExample([("scene", v.scene)], ALIGN_QUESTIONS["scene"], s["caption_concise"], cid))
+        out.append(EnvExample([("scene", v.scene)], ALIGN_QUESTIONS["scene"], s["caption_raw"], cid))
         out.append(EnvExample([("map", v.map)], ALIGN_QUESTIONS["map"], map_caption(s), cid))
         by_id = {int(a["track_id"]): a for a in s["agents"]}
         for i, tid in enumerate(v.track_ids):

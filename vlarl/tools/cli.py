@@ -666,8 +666,14 @@ def _hierarchy_lines(h: dict) -> list[str]:
         f"{metric} minus {name} {_ci(d)} m" for metric, by in f["vlarl_minus"].items() for name, d in by.items()
     )
     nll_header = ["token", "examples", "initial", "aligned", "mismatched", "aligned - initial", "aligned - mismatched"]
+    single = h["alignment"].get("scene_minus_single_projector")
+    versus = (
+        "Raw captions through the scene tokens minus through the stage-1 VLM's patch tokens (the same frozen LM, "
+        f"the same held-out clips): {_ci(single)} nats/token."
+    )
     return (
         _alignment_lines(nll_header, nll_rows)
+        + (["", textwrap.fill(versus, 115)] if single else [])
         + (_qa_lines(h["qa"]) if "qa" in h else [])
         + _forecast_lines(f, fc_rows, diffs)
         + (_env_planning_lines(h["planning"]) if "planning" in h else [])
