@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 import random
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from .vlm import load_video_vlm, save_video_vlm
 from ..schema import DT, FUTURE_STEPS, to_ego_frame
 from ..sim import SCENARIO_NAMES, turning_side
 from ..tasks import DRIVE_INPUTS, ego_text, point_text
+from ..train.sft import derangement
 
 from typing import TYPE_CHECKING
 
@@ -38,7 +40,7 @@ __all__ = ['MAP_GRID', 'GEOMETRY_DIM', 'MOTION_SCALE', 'LANE_WIDTH', 'ALIGN_QUES
            'constant_velocity_forecast', 'forecast_examples', 'agents_in_view', 'qa_answers', 'clip_tokens',
            'qa_examples', 'normalise_answer', 'planning_examples', 'EnvProjectors', 'HierarchicalVLM',
            'set_hierarchical_trainable', 'train_hierarchical', 'answer_nll', 'write_hierarchical', 'load_hierarchical',
-           'displacement_errors']
+           'swap_tokens', 'example_clip', 'clip_means', 'displacement_errors']
 
 # %% ../../nbs/03d_model_hierarchical.ipynb #cb7a700a
 MAP_GRID = 2  # map tokens: the current frame's agent-free patches pooled over a 2 x 2 grid of image regions
@@ -485,6 +487,37 @@ def load_hierarchical(path: str | os.PathLike, dtype: str = "float32", device_ma
     model = HierarchicalVLM(vlm, processor)
     model.projectors.load_state_dict(load_file(str(Path(path) / PROJECTORS_FILE)))
     return model
+
+# %% ../../nbs/03d_model_hierarchical.ipynb #78cb7a52
+def swap_tokens(
+    examples: list[EnvExample],
+    group=lambda e: e.tokens[0][0],  # example -> its group (default: the kind of its first token)
+    keep: int = 0,  # leading tokens each example keeps
+    seed: int = 0,
+) -> list[EnvExample]:
+    "Each example with its tokens from `keep` on taken from another example of its group (a derangement)."
+    members = {}
+    for i, e in enumerate(examples):
+        members.setdefault(group(e), []).append(i)
+    out = list(examples)
+    for g, idx in members.items():
+        if len(idx) < 2:
+            raise ValueError(f"{len(idx)} example(s) in group {g!r}: swapping tokens needs 2 or more")
+        for i, j in zip(idx, np.asarray(idx)[derangement(len(idx), seed)]):
+            e = examples[i]
+            out[i] = EnvExample(e.tokens[:keep] + examples[j].tokens[keep:], e.question, e.answer, e.key)
+    return out
+
+# %% ../../nbs/03d_model_hierarchical.ipynb #ece90060
+def example_clip(key: str) -> str:
+    "The clip id of an example's key ('clip', 'clip/track' or 'clip#question')."
+    return re.split(r"[/#]", key)[0]
+
+# %% ../../nbs/03d_model_hierarchical.ipynb #1edfa250
+def clip_means(values, keys: list[str]) -> np.ndarray:
+    "Per-example values averaged over each clip, in the order the clips first appear in `keys`."
+    values, clips = np.asarray(values, np.float64), np.array([example_clip(k) for k in keys])
+    return np.array([values[clips == c].mean() for c in dict.fromkeys(clips)])
 
 # %% ../../nbs/03d_model_hierarchical.ipynb #d8c756ad
 def displacement_errors(pred: np.ndarray | None, truth: np.ndarray) -> tuple[float, float]:
