@@ -40,7 +40,7 @@ __all__ = ['MAP_GRID', 'GEOMETRY_DIM', 'MOTION_SCALE', 'LANE_WIDTH', 'ALIGN_QUES
            'constant_velocity_forecast', 'forecast_examples', 'agents_in_view', 'qa_answers', 'clip_tokens',
            'qa_examples', 'normalise_answer', 'planning_examples', 'EnvProjectors', 'HierarchicalVLM',
            'set_hierarchical_trainable', 'train_hierarchical', 'answer_nll', 'write_hierarchical', 'load_hierarchical',
-           'swap_tokens', 'example_clip', 'clip_means', 'displacement_errors']
+           'swap_tokens', 'example_clip', 'clip_means', 'displacement_errors', 'hierarchy_figure']
 
 # %% ../../nbs/03d_model_hierarchical.ipynb #cb7a700a
 MAP_GRID = 2  # map tokens: the current frame's agent-free patches pooled over a 2 x 2 grid of image regions
@@ -526,3 +526,32 @@ def displacement_errors(pred: np.ndarray | None, truth: np.ndarray) -> tuple[flo
     pred = np.zeros_like(truth) if pred is None else np.asarray(pred, np.float64).reshape(truth.shape)
     d = np.linalg.norm(pred - truth, axis=1)
     return float(d.mean()), float(d[-1])
+
+# %% ../../nbs/03d_model_hierarchical.ipynb #67d9860f
+def hierarchy_figure(
+    qa: dict,  # answers -> {question kind: accuracy}
+    forecast: dict,  # forecast -> {"ADE": m, "FDE": m}
+    planning: dict,  # planner -> `vlarl.eval.metrics.planning_metrics`
+):
+    "Three panels: QA accuracy by question kind, agents' forecast errors, and each planner's L2 (ST-P3 average)."
+    import matplotlib.pyplot as plt
+
+    fig, (ax_qa, ax_fc, ax_pl) = plt.subplots(1, 3, figsize=(16, 4.2))
+    kinds, w = list(next(iter(qa.values()))), 0.8 / len(qa)
+    for i, (name, r) in enumerate(qa.items()):
+        ax_qa.bar(np.arange(len(kinds)) + i * w, [r[k] for k in kinds], w, label=name)
+    ax_qa.set_xticks(np.arange(len(kinds)) + w * (len(qa) - 1) / 2, kinds, rotation=30)
+    ax_qa.set(ylabel="exact-match accuracy", ylim=(0, 1), title="driving QA (§3.3)")
+    ax_qa.legend(fontsize=7)
+    names = list(forecast)
+    for j, metric in enumerate(("ADE", "FDE")):
+        ax_fc.barh(np.arange(len(names)) + 0.4 * j, [forecast[n][metric] for n in names], 0.4, label=metric)
+    ax_fc.set_yticks(np.arange(len(names)) + 0.2, names)
+    ax_fc.set(xlabel="m", title="agents' 3 s forecasts (§3.4)")
+    ax_fc.legend(fontsize=7)
+    planners = list(planning)
+    ax_pl.barh(np.arange(len(planners)), [planning[n]["stp3"]["L2"]["avg"] for n in planners])
+    ax_pl.set_yticks(np.arange(len(planners)), planners)
+    ax_pl.set(xlabel="L2, ST-P3 average (m)", title="planning and Tab. 5 (§3.5)")
+    fig.tight_layout()
+    return fig
