@@ -40,7 +40,7 @@ __all__ = ['MAP_GRID', 'GEOMETRY_DIM', 'MOTION_SCALE', 'LANE_WIDTH', 'ALIGN_QUES
            'constant_velocity_forecast', 'forecast_examples', 'agents_in_view', 'qa_answers', 'clip_tokens',
            'qa_examples', 'normalise_answer', 'planning_examples', 'EnvProjectors', 'HierarchicalVLM',
            'set_hierarchical_trainable', 'train_hierarchical', 'answer_nll', 'write_hierarchical', 'load_hierarchical',
-           'swap_tokens', 'example_clip', 'clip_means', 'displacement_errors', 'hierarchy_figure']
+           'swap_tokens', 'example_clip', 'clip_means', 'displacement_errors', 'format_score_table', 'hierarchy_figure']
 
 # %% ../../nbs/03d_model_hierarchical.ipynb #cb7a700a
 MAP_GRID = 2  # map tokens: the current frame's agent-free patches pooled over a 2 x 2 grid of image regions
@@ -526,6 +526,15 @@ def displacement_errors(pred: np.ndarray | None, truth: np.ndarray) -> tuple[flo
     pred = np.zeros_like(truth) if pred is None else np.asarray(pred, np.float64).reshape(truth.shape)
     d = np.linalg.norm(pred - truth, axis=1)
     return float(d.mean()), float(d[-1])
+
+# %% ../../nbs/03d_model_hierarchical.ipynb #f9b65d0b
+def format_score_table(table: dict[str, dict[str, float]], digits: int = 3) -> str:
+    "Named rows of scores as aligned text, a column per key of the first row."
+    cols = list(next(iter(table.values())))
+    name_w, col_w = max(len(n) for n in table) + 2, max(10, *(len(c) + 2 for c in cols))
+    lines = [" " * name_w + "".join(f"{c:>{col_w}}" for c in cols)]
+    lines += [f"{n:<{name_w}}" + "".join(f"{r[c]:>{col_w}.{digits}f}" for c in cols) for n, r in table.items()]
+    return "\n".join(lines)
 
 # %% ../../nbs/03d_model_hierarchical.ipynb #67d9860f
 def hierarchy_figure(
