@@ -18,12 +18,12 @@ from torch import nn
 from tqdm.auto import tqdm
 from transformers import get_cosine_schedule_with_warmup
 
-from .checkpoints import IMAGE_TOKEN, chat_text, decode_completion, end_of_turn, eos_ids
-from .vlm import load_video_vlm, save_video_vlm
+from .checkpoints import IMAGE_TOKEN, chat_text, decode_completion, eos_ids
+from .vlm import encode_prompts, load_video_vlm, save_video_vlm
 from ..schema import DT, FUTURE_STEPS, to_ego_frame
 from ..sim import SCENARIO_NAMES, turning_side
 from ..tasks import DRIVE_INPUTS, ego_text, point_text
-from ..train.sft import derangement
+from ..train.sft import derangement, entry_means, entry_nll
 
 from typing import TYPE_CHECKING
 
@@ -360,17 +360,10 @@ class HierarchicalVLM(nn.Module):
 
     def encode(self, examples: list[EnvExample], answers: bool) -> dict:
         "Input embeddings with the projected tokens in the placeholders' places (and labels on the answers)."
-        tok = self.processor.tokenizer
         prompts = [self.prompt(e) for e in examples]
-        if answers:
-            texts = [p + e.answer + end_of_turn(tok) for p, e in zip(prompts, examples)]
-            batch = tok(texts, return_tensors="pt", padding=True, padding_side="right")
-            labels = batch["input_ids"].clone()
-            for row, ids in zip(labels, tok(prompts)["input_ids"]):
-                row[: len(ids)] = -100
-            labels[batch["attention_mask"] == 0] = -100
-        else:
-            batch = tok(prompts, return_tensors="pt", padding=True, padding_side="left")
+        batch = encode_prompts(
+            self.processor.tokenizer, prompts, None, [e.answer for e in examples] if answers else None
+        )
         ids = batch["input_ids"].to(self.vlm.device)
         embeds = self.vlm.get_input_embeddings()(ids)
         projected = [self.projectors(k, v.to(embeds.device)) for e in examples for k, v in e.tokens]
@@ -382,7 +375,7 @@ class HierarchicalVLM(nn.Module):
             "inputs_embeds": embeds.masked_scatter(slots.unsqueeze(-1), env.to(embeds.dtype)),
             "attention_mask": batch["attention_mask"].to(ids.device),
         }
-        return {**out, "labels": labels.to(ids.device)} if answers else out
+        return {**out, "labels": batch["labels"].to(ids.device)} if answers else out
 
     def forward(self, examples: list[EnvExample]) -> torch.Tensor:
         "The mean answer-token loss of a batch of examples."
@@ -456,17 +449,10 @@ def train_hierarchical(
 # %% ../../nbs/03d_model_hierarchical.ipynb #f9561af6
 @torch.no_grad()
 def answer_nll(model: HierarchicalVLM, examples: list[EnvExample], batch_size: int = 16) -> np.ndarray:
-    "Each example's mean answer-token NLL (nats)."
+    "Each example's mean answer-token NLL (nats): `vlarl.train.sft.entry_nll` on the environment-token inputs."
     model.eval()
-    out = []
-    for i in range(0, len(examples), batch_size):
-        batch = model.encode(examples[i : i + batch_size], answers=True)
-        logits = model.vlm(inputs_embeds=batch["inputs_embeds"], attention_mask=batch["attention_mask"]).logits
-        labels = batch["labels"][:, 1:]
-        nll = nn.functional.cross_entropy(logits[:, :-1].transpose(1, 2).float(), labels.clamp(min=0), reduction="none")
-        mask = (labels != -100).float()
-        out += ((nll * mask).sum(1) / mask.sum(1)).tolist()
-    return np.array(out)
+    encode = lambda batch: model.encode(batch, answers=True)
+    return entry_means(entry_nll(model.vlm, encode, examples, batch_size))
 
 # %% ../../nbs/03d_model_hierarchical.ipynb #95540cca
 PROJECTORS_FILE = "env_projectors.safetensors"
@@ -480,7 +466,7 @@ def write_hierarchical(model: HierarchicalVLM, folder: str | os.PathLike) -> Non
 
 # %% ../../nbs/03d_model_hierarchical.ipynb #a6c71599
 def load_hierarchical(path: str | os.PathLike, dtype: str = "float32", device_map: str = "") -> HierarchicalVLM:
-    "A model saved by `save_hierarchical`."
+    "A model written by `write_hierarchical`."
     if not (Path(path) / PROJECTORS_FILE).is_file():
         raise FileNotFoundError(f"no {PROJECTORS_FILE} in {str(path)!r}: not a hierarchical VLM saved by vlarl")
     vlm, processor = load_video_vlm(path, dtype, device_map)

@@ -361,19 +361,20 @@ def load_video_vlm(
 
 # %% ../../nbs/03_model_vlm.ipynb #a03950dd
 def encode_prompts(
-    processor: ProcessorMixin,  # any multimodal processor that takes `text` and `images`
+    processor: ProcessorMixin,  # a multimodal processor that takes `text` and `images`, or a tokenizer (no images)
     prompts: list[str],  # rendered generation prompts
-    images: list,  # per prompt, its images
+    images: list | None,  # per prompt, its images (None: text only)
     answers: list[str] | None = None,  # per prompt, the target text (training)
 ) -> dict:
     """Processor inputs, left-padded for generation; with `answers` (each closed by the template's end-of-turn token),
     right-padded with labels on the answers' tokens only."""
+    media = {} if images is None else {"images": images}
     if answers is None:
-        return processor(text=prompts, images=images, return_tensors="pt", padding=True, padding_side="left")
-    eot = end_of_turn(processor.tokenizer)
+        return processor(text=prompts, **media, return_tensors="pt", padding=True, padding_side="left")
+    eot = end_of_turn(getattr(processor, "tokenizer", processor))
     texts = [p + a + eot for p, a in zip(prompts, answers)]
-    batch = processor(text=texts, images=images, return_tensors="pt", padding=True, padding_side="right")
-    n_prompt = [len(ids) for ids in processor(text=prompts, images=images)["input_ids"]]
+    batch = processor(text=texts, **media, return_tensors="pt", padding=True, padding_side="right")
+    n_prompt = [len(ids) for ids in processor(text=prompts, **media)["input_ids"]]
     labels = batch["input_ids"].clone()
     for row, n in zip(labels, n_prompt):
         row[:n] = -100

@@ -629,14 +629,19 @@ def _smolvlm_lines(sm: dict) -> list[str]:
     return out
 
 # %% ../../nbs/90_tools_cli.ipynb #3ee90b43
-def _input_ablation_lines(ab: dict) -> list[str]:
-    "OpenDriveVLA's Tab. 5 on the single-projector VLM: L2 and collision of every arm, each ablation's L2 difference."
+def _planning_md(table: dict) -> str:
+    "Planners' average L2 under both conventions and ST-P3 collision (exact) as a markdown table."
     rows = [
         [n]
         + [f"{p[c]['L2']['avg']:.2f}" for c in ("stp3", "uniad")]
         + [f"{100 * p['stp3']['collision_exact']['avg']:.2f}"]
-        for n, p in ab["planning"].items()
+        for n, p in table.items()
     ]
+    return _md_table(["planner", "L2 ST-P3 avg (m)", "L2 UniAD avg (m)", "collision ST-P3 avg (exact, %)"], rows)
+
+# %% ../../nbs/90_tools_cli.ipynb #368ecca4
+def _input_ablation_lines(ab: dict) -> list[str]:
+    "OpenDriveVLA's Tab. 5 on the single-projector VLM: L2 and collision of every arm, each ablation's L2 difference."
     about = (
         f"Input ablation (OpenDriveVLA's Tab. 5) on the single-projector VLM, {ab['held_out_clips']} held-out clips: "
         "one drive-task SFT per arm from stage 2, ego-frame waypoints, no kinematic prior in any prompt."
@@ -646,43 +651,31 @@ def _input_ablation_lines(ab: dict) -> list[str]:
         "",
         textwrap.fill(about, 115),
         "",
-        _md_table(["planner", "L2 ST-P3 avg (m)", "L2 UniAD avg (m)", "collision ST-P3 avg (exact, %)"], rows),
+        _planning_md(ab["planning"]),
         "",
         textwrap.fill(f"L2 (ST-P3 avg) minus the full input's, paired per clip (95 % interval): {diffs}.", 115),
     ]
 
 # %% ../../nbs/90_tools_cli.ipynb #e878833f
 def _hierarchy_lines(h: dict) -> list[str]:
-    "OpenDriveVLA's stage: caption NLL by token kind, driving QA accuracy, agents' forecasts against baselines."
-    kinds = h["alignment"]["nll"]
-    nll_rows = [
-        [k, str(a["examples"]), f"{a['initial']:.2f}", f"{a['aligned']:.2f}", f"{a['mismatched']:.2f}"]
-        + [_ci(a["aligned_minus_initial"]), _ci(a["aligned_minus_mismatched"])]
-        for k, a in kinds.items()
-    ]
-    f = h["forecast"]
-    fc_rows = [[name, f"{r['ADE']:.2f}", f"{r['FDE']:.2f}"] for name, r in f["table"].items()]
-    diffs = "; ".join(
-        f"{metric} minus {name} {_ci(d)} m" for metric, by in f["vlarl_minus"].items() for name, d in by.items()
-    )
-    nll_header = ["token", "examples", "initial", "aligned", "mismatched", "aligned - initial", "aligned - mismatched"]
-    single = h["alignment"].get("scene_minus_single_projector")
-    versus = (
-        "Raw captions through the scene tokens minus through the stage-1 VLM's patch tokens (the same frozen LM, "
-        f"the same held-out clips): {_ci(single)} nats/token."
-    )
+    "OpenDriveVLA's stage: caption NLL by token kind, driving QA accuracy, agents' forecasts, planning and Tab. 5."
     return (
-        _alignment_lines(nll_header, nll_rows)
-        + (["", textwrap.fill(versus, 115)] if single else [])
+        _alignment_lines(h["alignment"])
         + (_qa_lines(h["qa"]) if "qa" in h else [])
-        + _forecast_lines(f, fc_rows, diffs)
+        + _forecast_lines(h["forecast"])
         + (_env_planning_lines(h["planning"]) if "planning" in h else [])
     )
 
 # %% ../../nbs/90_tools_cli.ipynb #9c2ac4ba
-def _alignment_lines(header: list[str], rows: list[list]) -> list[str]:
-    "The alignment's NLL table under its caption."
-    return [
+def _alignment_lines(al: dict) -> list[str]:
+    "The alignment's NLL table by token kind under its caption, and the scene tokens against the patch tokens."
+    rows = [
+        [k, str(a["examples"]), f"{a['initial']:.2f}", f"{a['aligned']:.2f}", f"{a['mismatched']:.2f}"]
+        + [_ci(a["aligned_minus_initial"]), _ci(a["aligned_minus_mismatched"])]
+        for k, a in al["nll"].items()
+    ]
+    header = ["token", "examples", "initial", "aligned", "mismatched", "aligned - initial", "aligned - mismatched"]
+    out = [
         "",
         textwrap.fill(
             "Hierarchical alignment (OpenDriveVLA §3.2, `48_stage_hierarchical`): held-out caption NLL (nats/token) "
@@ -693,11 +686,18 @@ def _alignment_lines(header: list[str], rows: list[list]) -> list[str]:
         "",
         _md_table(header, rows),
     ]
+    if single := al.get("scene_minus_single_projector"):
+        versus = (
+            "Raw captions through the scene tokens minus through the stage-1 VLM's patch tokens (the same frozen LM, "
+            f"the same held-out clips): {_ci(single)} nats/token."
+        )
+        out += ["", textwrap.fill(versus, 115)]
+    return out
 
 # %% ../../nbs/90_tools_cli.ipynb #a02a065f
 def _qa_lines(qa: dict) -> list[str]:
     "Driving QA accuracy by question kind, and the model's differences with intervals."
-    kinds = [k for k in next(iter(qa["accuracy"].values()))]
+    kinds = list(next(iter(qa["accuracy"].values())))
     rows = [[name] + [f"{r[k]:.3f}" for k in kinds] for name, r in qa["accuracy"].items()]
     diffs = "; ".join(f"{n} {_ci(d, 3)}" for n, d in qa["vlarl_minus"].items())
     return [
@@ -714,8 +714,12 @@ def _qa_lines(qa: dict) -> list[str]:
     ]
 
 # %% ../../nbs/90_tools_cli.ipynb #c8504419
-def _forecast_lines(f: dict, rows: list[list], diffs: str) -> list[str]:
+def _forecast_lines(f: dict) -> list[str]:
     "The forecasts' ADE/FDE table under its caption, and the paired differences."
+    rows = [[name, f"{r['ADE']:.2f}", f"{r['FDE']:.2f}"] for name, r in f["table"].items()]
+    diffs = "; ".join(
+        f"{metric} minus {name} {_ci(d)} m" for metric, by in f["vlarl_minus"].items() for name, d in by.items()
+    )
     return [
         "",
         textwrap.fill(
@@ -733,12 +737,6 @@ def _forecast_lines(f: dict, rows: list[list], diffs: str) -> list[str]:
 # %% ../../nbs/90_tools_cli.ipynb #75cfce55
 def _env_planning_lines(pl: dict) -> list[str]:
     "Tab. 5 on the environment tokens: every arm and baseline's L2 and collision, the paired L2 differences."
-    rows = [
-        [n]
-        + [f"{r[c]['L2']['avg']:.2f}" for c in ("stp3", "uniad")]
-        + [f"{100 * r['stp3']['collision_exact']['avg']:.2f}"]
-        for n, r in pl["table"].items()
-    ]
     diffs = "; ".join(f"{n} {_ci(d)} m" for n, d in pl["l2_minus_all_inputs"].items())
     single = pl.get("all_inputs_minus_single_projector")
     versus = f" Every input, environment tokens minus the single-projector VLM: {_ci(single)} m." if single else ""
@@ -750,7 +748,7 @@ def _env_planning_lines(pl: dict) -> list[str]:
             115,
         ),
         "",
-        _md_table(["planner", "L2 ST-P3 avg (m)", "L2 UniAD avg (m)", "collision ST-P3 avg (exact, %)"], rows),
+        _planning_md(pl["table"]),
         "",
         textwrap.fill(f"L2 (ST-P3 avg) minus every input's, paired per clip (95 % interval): {diffs}.{versus}", 115),
     ]
