@@ -817,7 +817,7 @@ class GrpoStageConfig:
         "Tokens generated per rollout at most (`trl.max_completion_length`)."
         return int(self.trl["max_completion_length"])
 
-    def with_trl(self, **fields) -> "GrpoStageConfig":
+    def with_trl(self, **fields: typing.Any) -> "GrpoStageConfig":
         "A copy with some trl fields changed (e.g. `max_steps=2`), checked like the original."
         return dataclasses.replace(self, trl={**self.trl, **fields})
 
@@ -1294,7 +1294,7 @@ def config_from_dict(cls, d: dict, prefix: str = ""):
         raise (e if not prefix or str(e).startswith(prefix) else ConfigError(prefix + str(e))) from None
 
 # %% ../nbs/00_config.ipynb #eea4b85c
-def config_to_dict(cfg) -> dict:
+def config_to_dict(cfg: object) -> dict:
     "The configuration as plain nested dicts and lists (YAML/JSON-ready)."
     return dataclasses.asdict(cfg)
 
@@ -1318,7 +1318,7 @@ def parse_override(item: str) -> dict:
     return nest_key(key, value)
 
 # %% ../nbs/00_config.ipynb #5ce077f7
-def nest_key(key: str, value) -> dict:
+def nest_key(key: str, value: typing.Any) -> dict:
     "`{'a': {'b': value}}` for the dotted key `'a.b'`."
     if not key.strip():
         raise ConfigError(f"override {key}={value!r} has an empty key")
@@ -1368,8 +1368,8 @@ def migrate_config(d: dict) -> dict:
 def build_config(
     profile: str = "tiny",  # a key of `PROFILES`
     config_path: str | os.PathLike | None = None,  # YAML file applied on top of the profile
-    overrides: typing.Iterable[str]
-    | typing.Mapping = (),  # `key=value` strings (or a {key: value} mapping) applied last
+    # `key=value` strings (or a {key: value} mapping) applied last
+    overrides: typing.Iterable[str] | typing.Mapping = (),
 ) -> RunConfig:
     "Build a checked `RunConfig` from a profile, an optional YAML file and `key=value` overrides."
     if profile not in PROFILES:
@@ -1384,7 +1384,8 @@ def build_config(
 
 # %% ../nbs/00_config.ipynb #69e2bfd1
 def override_dicts(
-    overrides,  # `key=value` strings, or a mapping {"a.b": value} (what a papermill YAML parameter gives)
+    # `key=value` strings, or a mapping {"a.b": value} (what a papermill YAML parameter gives)
+    overrides: typing.Iterable[str] | typing.Mapping[str, typing.Any] | None,
 ) -> list[dict]:
     """Overrides as nested dicts, in order; a string value in a mapping is parsed as YAML, like the right side of
     `key=value`."""
@@ -1517,7 +1518,7 @@ def read_metrics(run: RunDir, stage: str) -> dict:
 
 # %% ../nbs/00_config.ipynb #d4c1b4a1
 def flat_items(
-    d,  # nested dicts (and lists of them)
+    d: typing.Any,  # nested dicts (and lists of them)
     prefix: str = "",
     sep: str = ".",  # the key of `d` itself; what joins a key to its parent's
 ):
@@ -1587,7 +1588,7 @@ COMPLETE = (
 
 
 @contextlib.contextmanager
-def atomic_dir(target):
+def atomic_dir(target: str | os.PathLike):
     "Yield a temporary folder beside `target`; on success it is marked complete and renamed to `target` in one step."
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -1625,7 +1626,7 @@ def cached(
     return load(Path(path))
 
 # %% ../nbs/00_config.ipynb #cc2c592d
-def write_json_atomic(path: str | os.PathLike, data) -> Path:
+def write_json_atomic(path: str | os.PathLike, data: typing.Any) -> Path:
     "Write `data` as JSON to `path` through a temporary file renamed into place."
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

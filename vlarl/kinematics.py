@@ -6,11 +6,18 @@
 from __future__ import annotations
 
 import itertools
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from .viz.figures import plot_bev
 from .schema import COMMANDS, DT, FUTURE_STEPS
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from torch import nn
 
 # %% auto #0
 __all__ = ['COMMAND_SIGN', 'HORIZONS', 'check_history', 'finite_differences', 'check_command', 'rotate', 'ideal_displacement',
@@ -19,7 +26,7 @@ __all__ = ['COMMAND_SIGN', 'HORIZONS', 'check_history', 'finite_differences', 'c
            'plot_predictions', 'plot_l2_bars']
 
 # %% ../nbs/10_kinematics.ipynb #e15894e5
-def check_history(history) -> np.ndarray:
+def check_history(history: ArrayLike) -> np.ndarray:
     "The history as a float (N, 2) array with N >= 2 finite points, or a `ValueError` naming the problem."
     h = np.asarray(history, dtype=np.float64)
     if h.ndim != 2 or h.shape[1] != 2:
@@ -32,7 +39,7 @@ def check_history(history) -> np.ndarray:
 
 # %% ../nbs/10_kinematics.ipynb #ca40735e
 def finite_differences(
-    history,  # past positions (N, 2), oldest first, the last one is now
+    history: ArrayLike,  # past positions (N, 2), oldest first, the last one is now
     dt: float = DT,  # seconds between positions
 ) -> tuple[np.ndarray, np.ndarray]:
     "Velocity v_t and historical acceleration a_hist by backward finite differences (eq. 3)."
@@ -53,14 +60,14 @@ def check_command(command: str) -> float:
     return COMMAND_SIGN[command]
 
 # %% ../nbs/10_kinematics.ipynb #33317ce3
-def rotate(v, angle: float) -> np.ndarray:
+def rotate(v: np.ndarray | Sequence[float], angle: float) -> np.ndarray:
     "A 2-d vector rotated counter-clockwise (to the left) by `angle` radians."
     c, s = np.cos(angle), np.sin(angle)
     return np.array([c * v[0] - s * v[1], s * v[0] + c * v[1]])
 
 # %% ../nbs/10_kinematics.ipynb #f45ed355
 def ideal_displacement(
-    v,  # current velocity (2,), m/s in the ego frame
+    v: np.ndarray | Sequence[float],  # current velocity (2,), m/s in the ego frame
     command: str,  # route command: left, right or straight
     tau: float = DT,  # horizon (s)
     lateral_acc: float = 3.0,  # lateral acceleration of the ideal turn (m/s^2)
@@ -75,13 +82,13 @@ def ideal_displacement(
     return rotate(local, np.arctan2(v[1], v[0]))
 
 # %% ../nbs/10_kinematics.ipynb #5ab10bd5
-def goal_acceleration(v, dp_ideal, tau: float) -> np.ndarray:
+def goal_acceleration(v: ArrayLike, dp_ideal: ArrayLike, tau: float) -> np.ndarray:
     "a_goal = 2 / tau^2 (dP_ideal - v tau): the constant acceleration that reaches the ideal displacement in tau."
     return 2.0 / tau**2 * (np.asarray(dp_ideal, dtype=np.float64) - np.asarray(v, dtype=np.float64) * tau)
 
 # %% ../nbs/10_kinematics.ipynb #e87ba298
 def predict_position(
-    history,  # past positions (N, 2), the last one is now
+    history: ArrayLike,  # past positions (N, 2), the last one is now
     command: str,  # route command: left, right or straight
     tau: float = DT,  # look-ahead (s)
     lam: float = 0.5,  # λ: weight of the goal acceleration (eq. 4)
@@ -100,12 +107,12 @@ def predict_position(
 
 # %% ../nbs/10_kinematics.ipynb #c7c7dfce
 def kinematic_rollout(
-    history,  # past positions (N, 2), the last one is now
+    history: ArrayLike,  # past positions (N, 2), the last one is now
     command: str,  # route command: left, right or straight
     steps: int = FUTURE_STEPS,  # waypoints to predict
     lam: float = 0.5,  # λ: weight of the goal acceleration
     dt: float = DT,  # seconds between positions (also the prediction step)
-    **kw,  # lateral_acc, max_yaw_rate
+    **kw: float,  # lateral_acc, max_yaw_rate
 ) -> np.ndarray:
     "`steps` future positions (steps, 2) by iterating the kinematic prior with tau = dt."
     path = list(check_history(history))
@@ -115,7 +122,7 @@ def kinematic_rollout(
 
 # %% ../nbs/10_kinematics.ipynb #ec900be2
 def constant_velocity(
-    history,  # past positions (N, 2), the last one is now
+    history: ArrayLike,  # past positions (N, 2), the last one is now
     steps: int = FUTURE_STEPS,  # waypoints to predict
 ) -> np.ndarray:
     "`steps` future positions (steps, 2) at the last finite-difference velocity."
@@ -135,7 +142,7 @@ def ego_status_features(sample: dict) -> np.ndarray:
 class EgoStatusMLP:
     "An MLP from ego status to the 6 waypoints, with the standardisation of the clips it was fitted on."
 
-    def __init__(self, net, x_mean, x_std, y_mean, y_std):
+    def __init__(self, net: nn.Module, x_mean: np.ndarray, x_std: np.ndarray, y_mean: np.ndarray, y_std: np.ndarray):
         self.net, self.x_mean, self.x_std, self.y_mean, self.y_std = net, x_mean, x_std, y_mean, y_std
 
     def __call__(self, samples: list[dict]) -> np.ndarray:
@@ -186,7 +193,7 @@ def fit_ego_mlp(
 def prior_errors(
     samples: list[dict],  # clips in the numpy sample schema (`vlarl.data.clips.as_arrays`)
     lam: float = 0.5,  # λ of the prior
-    **kw,  # lateral_acc, max_yaw_rate
+    **kw: float,  # lateral_acc, max_yaw_rate
 ) -> dict[str, np.ndarray]:
     "Per-waypoint L2 errors (N, 6) of the kinematic prior and of constant velocity."
     if not samples:
@@ -235,8 +242,8 @@ def format_l2_table(table: dict[str, dict]) -> str:
 # %% ../nbs/10_kinematics.ipynb #39c2aabe
 def tune_prior(
     samples: list[dict],  # training clips
-    lams=tuple(np.round(np.linspace(0, 1, 11), 2)),  # λ grid
-    lateral_accs=(1.0, 2.0, 3.0, 4.0, 6.0, 8.0),  # a_lat grid (m/s^2)
+    lams: Sequence[float] = tuple(np.round(np.linspace(0, 1, 11), 2)),  # λ grid
+    lateral_accs: Sequence[float] = (1.0, 2.0, 3.0, 4.0, 6.0, 8.0),  # a_lat grid (m/s^2)
 ) -> dict:
     "The (lam, lateral_acc) with the lowest mean L2 over the rollout on `samples`, and that error."
     scores = {
@@ -247,7 +254,7 @@ def tune_prior(
     return {"lam": float(lam), "lateral_acc": float(acc), "train_l2": scores[(lam, acc)]}
 
 # %% ../nbs/10_kinematics.ipynb #6e520490
-def plot_predictions(ax, sample: dict, lam: float = 0.5, **kw) -> None:
+def plot_predictions(ax: Axes, sample: dict, lam: float = 0.5, **kw: float) -> None:
     "BEV of a clip with the constant-velocity and kinematic-prior rollouts drawn over the ground truth."
     plot_bev(ax, sample)
     h, cmd = sample["ego_history"], sample["ego_state"]["command"]
@@ -259,7 +266,7 @@ def plot_predictions(ax, sample: dict, lam: float = 0.5, **kw) -> None:
         ax.plot(-p[:, 1], p[:, 0], "o-", color=color, ms=2, lw=1.2, label=label)
 
 # %% ../nbs/10_kinematics.ipynb #f663e9d8
-def plot_l2_bars(ax, table: dict, horizon: str) -> None:
+def plot_l2_bars(ax: Axes, table: dict, horizon: str) -> None:
     "Bars of constant-velocity and prior L2 at `horizon` per group of clips."
     groups, x = list(table), np.arange(len(table))
     for off, p, c in ((-0.2, "cv", "0.6"), (0.2, "prior", "tab:blue")):

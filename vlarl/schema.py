@@ -5,7 +5,10 @@
 # %% ../nbs/01a_schema.ipynb #76c659a4
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
+from numpy.typing import ArrayLike
 
 # %% auto #0
 __all__ = ['DT', 'FUTURE_STEPS', 'ACTIONS', 'COMMANDS', 'EXPLANATIONS', 'DECIDABLE_EXPLANATIONS', 'AGENT_CLASSES', 'CLASS_SIZE',
@@ -79,12 +82,12 @@ CLASS_COLOR = {
 EGO_COLOR = (50, 200, 0)
 
 # %% ../nbs/01a_schema.ipynb #f2d3330a
-def wrap_angle(a):
+def wrap_angle(a: float | np.ndarray):
     "Angle(s) wrapped to [-pi, pi)."
     return (np.asarray(a) + np.pi) % (2 * np.pi) - np.pi
 
 # %% ../nbs/01a_schema.ipynb #bc500190
-def to_ego_frame(points, ego_position, ego_heading: float) -> np.ndarray:
+def to_ego_frame(points: ArrayLike, ego_position: ArrayLike, ego_heading: float) -> np.ndarray:
     "World points (N, 2) in the ego frame (+x forward, +y left) of a pose in highway-env's y-down world."
     d = np.asarray(points, dtype=np.float64).reshape(-1, 2) - np.asarray(ego_position, dtype=np.float64)
     fwd = np.array([np.cos(ego_heading), np.sin(ego_heading)])
@@ -92,7 +95,7 @@ def to_ego_frame(points, ego_position, ego_heading: float) -> np.ndarray:
     return np.stack([d @ fwd, d @ left], axis=-1)
 
 # %% ../nbs/01a_schema.ipynb #0cabe8af
-def heading_in_ego_frame(heading, ego_heading: float):
+def heading_in_ego_frame(heading: float | np.ndarray, ego_heading: float):
     "A world heading as a yaw in the ego frame (positive = to the left)."
     return wrap_angle(-(np.asarray(heading) - ego_heading))
 
@@ -106,7 +109,9 @@ def route_command(future: np.ndarray, threshold: float = 2.0) -> str:
 TURN_YAW = np.deg2rad(15.0)
 
 
-def action_labels(speed_now: float, future_speeds, future: np.ndarray, final_yaw: float) -> list[str]:
+def action_labels(
+    speed_now: float, future_speeds: Sequence[float] | np.ndarray, future: np.ndarray, final_yaw: float
+) -> list[str]:
     "BDD-OIA action labels of the ego from its future speeds, waypoints (ego frame) and final yaw."
     slow = speed_now - min(future_speeds) > 2.0 or max(future_speeds) < 1.0
     out = []

@@ -15,6 +15,7 @@ os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
 os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
 
 import warnings
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import gymnasium as gym
@@ -22,7 +23,9 @@ import highway_env  # noqa: F401  (registers the scenarios with gymnasium)
 import numpy as np
 from highway_env.road.lane import LineType
 from highway_env.vehicle.behavior import IDMVehicle
-from highway_env.vehicle.objects import Obstacle
+from highway_env.vehicle.kinematics import Vehicle
+from highway_env.vehicle.objects import Obstacle, RoadObject
+from numpy.typing import ArrayLike
 
 from vlarl.schema import (
     ACTIONS,
@@ -56,7 +59,7 @@ __all__ = ['SCENARIO_ENVS', 'SCENARIO_NAMES', 'IDM_CLASS_DEFAULTS', 'DRIVERS', '
            'box_mask', 'box_fit']
 
 # %% ../nbs/01_sim.ipynb #68b27a0c
-def set_agent_class(vehicle, cls: str) -> None:
+def set_agent_class(vehicle: RoadObject, cls: str) -> None:
     "Give a highway-env vehicle the size, colour and name of class `cls`."
     vehicle.LENGTH, vehicle.WIDTH = CLASS_SIZE[cls]
     vehicle.diagonal = float(np.hypot(vehicle.LENGTH, vehicle.WIDTH))  # used by highway-env's collision pre-check
@@ -150,7 +153,7 @@ def action_index(env: gym.Env, name: str) -> int | None:
     return idx if idx is not None and idx in env.action_type.get_available_actions() else None
 
 # %% ../nbs/01_sim.ipynb #c712223d
-def lead_gap(env: gym.Env, vehicle=None) -> tuple[float, object]:
+def lead_gap(env: gym.Env, vehicle: Vehicle | None = None) -> tuple[float, object]:
     "Gap (m) to the vehicle ahead in the same lane, and that vehicle (inf, None if there is none)."
     v = vehicle or env.vehicle
     front, _ = env.road.neighbour_vehicles(v, v.lane_index)
@@ -162,7 +165,7 @@ def lead_gap(env: gym.Env, vehicle=None) -> tuple[float, object]:
 class IdmDriver:
     "The ego becomes an IDM/MOBIL vehicle with its own desired speed."
 
-    def __init__(self, env: gym.Env, rng):
+    def __init__(self, env: gym.Env, rng: np.random.Generator):
         old = env.vehicle
         ego = IDMVehicle.create_from(old)
         ego.target_speed = float(old.speed * rng.uniform(0.7, 1.2))
@@ -178,7 +181,7 @@ class IdmDriver:
 class PlannerDriver:
     "Rule-based planner over meta-actions with a per-clip intent: cruise, overtake or stop."
 
-    def __init__(self, env: gym.Env, rng):
+    def __init__(self, env: gym.Env, rng: np.random.Generator):
         self.rng, self.intent = rng, rng.choice(["cruise", "overtake", "stop"], p=[0.45, 0.35, 0.2])
         self.cruise = float(env.vehicle.speed * rng.uniform(0.8, 1.25))
         env.vehicle.color = EGO_COLOR
@@ -202,7 +205,7 @@ class PlannerDriver:
 class RandomDriver:
     "Random meta-actions, each held for a random number of steps."
 
-    def __init__(self, env: gym.Env, rng):
+    def __init__(self, env: gym.Env, rng: np.random.Generator):
         self.rng, self.action = rng, None
         env.vehicle.color = EGO_COLOR
 
@@ -224,12 +227,12 @@ class View:
     width: int
     height: int
 
-    def to_pixels(self, points) -> np.ndarray:
+    def to_pixels(self, points: ArrayLike) -> np.ndarray:
         "World points (N, 2) in image pixels (x right, y down)."
         return (np.asarray(points, dtype=np.float64).reshape(-1, 2) - np.asarray(self.origin)) * self.scaling
 
 # %% ../nbs/01_sim.ipynb #6ce86742
-def rectangle_corners(position, heading: float, length: float, width: float) -> np.ndarray:
+def rectangle_corners(position: ArrayLike, heading: float, length: float, width: float) -> np.ndarray:
     "The 4 world corners of a rectangle centred on `position`, drawn as highway-env draws it."
     h = heading if abs(heading) > 2 * np.pi / 180 else 0.0
     c, s = np.cos(h), np.sin(h)
@@ -237,7 +240,9 @@ def rectangle_corners(position, heading: float, length: float, width: float) -> 
     return np.asarray(position) + local @ np.array([[c, s], [-s, c]])
 
 # %% ../nbs/01_sim.ipynb #0c086788
-def box_in_image(view: View, position, heading: float, length: float, width: float) -> tuple[np.ndarray, bool]:
+def box_in_image(
+    view: View, position: ArrayLike, heading: float, length: float, width: float
+) -> tuple[np.ndarray, bool]:
     "Axis-aligned pixel box [x1, y1, x2, y2] of a road user, clipped to the image, and whether it is visible."
     px = view.to_pixels(rectangle_corners(position, heading, length, width))
     lo, hi = px.min(0), px.max(0)
@@ -271,7 +276,7 @@ def road_users(env: gym.Env):
 class Tracker:
     "Stable integer track ids and classes for road users over one clip."
 
-    def __init__(self, rng, world_cfg: WorldConfig):
+    def __init__(self, rng: np.random.Generator, world_cfg: WorldConfig):
         self.rng, self.wc, self.ids = rng, world_cfg, {}
 
     def classify(self, env: gym.Env) -> None:
@@ -617,7 +622,7 @@ def class_pixels(frame: np.ndarray, cls: str) -> np.ndarray:
     return (frame == np.array(CLASS_COLOR[cls], dtype=np.uint8)).all(-1)
 
 # %% ../nbs/01_sim.ipynb #006857c0
-def box_mask(shape, boxes, pad: float = 1.0) -> np.ndarray:
+def box_mask(shape: Sequence[int], boxes: Iterable[np.ndarray | Sequence[float]], pad: float = 1.0) -> np.ndarray:
     "Boolean mask of the union of `boxes` grown by `pad` pixels."
     m = np.zeros(shape[:2], bool)
     for x1, y1, x2, y2 in boxes:

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 from datasets import Dataset, concatenate_datasets
@@ -30,7 +31,7 @@ COMMAND_WORDS = {"left": "turn left", "right": "turn right", "straight": "go str
 DECIMALS = 1  # metres are written to 0.1 m in prompts and targets: finer digits are noise a policy cannot learn
 
 
-def point_text(p, decimals: int = DECIMALS) -> str:
+def point_text(p: np.ndarray | Sequence[float], decimals: int = DECIMALS) -> str:
     "A point as '(x, y)'."
     x, y = (
         round(float(v), decimals) + 0.0 for v in np.asarray(p, dtype=np.float64).reshape(2)
@@ -41,7 +42,7 @@ def point_text(p, decimals: int = DECIMALS) -> str:
 DRIVE_INPUTS = ("visual", "ego", "history", "command", "prior")  # what a prompt may show; OpenDriveVLA Tab. 5's four
 
 
-def ego_text(sample: dict, inputs=DRIVE_INPUTS) -> str:
+def ego_text(sample: dict, inputs: Sequence[str] = DRIVE_INPUTS) -> str:
     "Ego speed, acceleration, yaw rate, history (ego frame, 0.5 s apart) and route command, those in `inputs`."
     s, h = sample["ego_state"], np.asarray(sample["ego_history"], dtype=np.float64).reshape(-1, 2)
     if s["command"] not in COMMAND_WORDS:
@@ -56,7 +57,7 @@ def ego_text(sample: dict, inputs=DRIVE_INPUTS) -> str:
     return " ".join(text for name, text in parts.items() if name in inputs)
 
 # %% ../nbs/19_tasks.ipynb #514b56ad
-def check_inputs(inputs, plan_frame: PlanFrame | str = PlanFrame.EGO) -> tuple[str, ...]:
+def check_inputs(inputs: Iterable[str], plan_frame: PlanFrame | str = PlanFrame.EGO) -> tuple[str, ...]:
     "`inputs` as a tuple, after checking the names and that the prior's rollout has what it is computed from."
     inputs = tuple(inputs)
     unknown = [i for i in inputs if i not in DRIVE_INPUTS]
@@ -100,9 +101,9 @@ def rollout_text(sample: dict) -> str:
 def task_instruction(
     sample: dict,  # a clip (sample schema)
     task: str,  # one of `TASKS`
-    plan_frame: PlanFrame
-    | str = PlanFrame.EGO,  # drive: ego-frame waypoints ("ego") or offsets from the prior's rollout ("prior")
-    inputs=DRIVE_INPUTS,  # which of `DRIVE_INPUTS` the prompt shows (the frames are the caller's)
+    # drive: ego-frame waypoints ("ego") or offsets from the prior's rollout ("prior")
+    plan_frame: PlanFrame | str = PlanFrame.EGO,
+    inputs: Sequence[str] = DRIVE_INPUTS,  # which of `DRIVE_INPUTS` the prompt shows (the frames are the caller's)
 ) -> str:
     "The instruction of a task for a clip (the text after the frames)."
     plan_frame, inputs = PlanFrame(plan_frame), check_inputs(inputs, plan_frame)
@@ -259,7 +260,7 @@ def task_dataset(
 
 # %% ../nbs/19_tasks.ipynb #6a7aaf36
 def mixed_dataset(
-    clips: Dataset, tasks, detections: dict | None = None, plan_frame: PlanFrame | str = PlanFrame.EGO
+    clips: Dataset, tasks: Sequence[str], detections: dict | None = None, plan_frame: PlanFrame | str = PlanFrame.EGO
 ) -> Dataset:
     "The rows of several tasks, concatenated (trl's sampler shuffles them; a group always shares one prompt)."
     return concatenate_datasets([task_dataset(clips, t, detections, plan_frame) for t in tasks])
@@ -277,7 +278,12 @@ def structured_texts(clips: Dataset) -> list[str]:
     return [f(r, t) for r in rows for t in STRUCTURED_TASKS for f in (task_instruction, task_target)]
 
 # %% ../nbs/19_tasks.ipynb #1ac5381e
-def sft_entries(clips: Dataset, tasks, plan_frame: PlanFrame | str = PlanFrame.EGO, inputs=DRIVE_INPUTS) -> Dataset:
+def sft_entries(
+    clips: Dataset,
+    tasks: Sequence[str],
+    plan_frame: PlanFrame | str = PlanFrame.EGO,
+    inputs: Sequence[str] = DRIVE_INPUTS,
+) -> Dataset:
     """One `(clip_id, frames, instruction, target)` entry per clip and task, the targets built from ground truth; the
     prompts show `inputs` (frames are blanked by the caller)."""
     if len(clips) == 0:

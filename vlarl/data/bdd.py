@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Container, Iterable
 from pathlib import Path
 
 import numpy as np
@@ -55,7 +56,7 @@ def oia_files(root: str | os.PathLike) -> list[tuple[Path, Path]]:
     return pairs
 
 # %% ../../nbs/08_data_bdd.ipynb #3d09e145
-def oia_labels(actions_path, reasons_path) -> dict[str, dict]:
+def oia_labels(actions_path: str | os.PathLike, reasons_path: str | os.PathLike) -> dict[str, dict]:
     "BDD-OIA labels by image file name: the action and explanation names (images flagged 'confuse' are left out)."
     acts, reasons = read_json(actions_path, "BDD-OIA actions"), read_json(reasons_path, "BDD-OIA reasons")
     try:
@@ -101,7 +102,7 @@ def gps_track(info: dict, path: str | os.PathLike) -> dict:
     }
 
 # %% ../../nbs/08_data_bdd.ipynb #787447f7
-def track_at(track: dict, times) -> dict:
+def track_at(track: dict, times: np.ndarray) -> dict:
     "The track interpolated at `times` (s)."
     at = lambda v: np.interp(times, track["t"], v)
     return {
@@ -132,7 +133,7 @@ def bdd_ego(track: dict, T: int, now: float = BDD_KEYFRAME_S) -> tuple[np.ndarra
     return pts[:T], future, state
 
 # %% ../../nbs/08_data_bdd.ipynb #2aa0ce31
-def video_frames(path: str | os.PathLike, times, size: int) -> list[np.ndarray]:
+def video_frames(path: str | os.PathLike, times: np.ndarray, size: int) -> list[np.ndarray]:
     "RGB frames (size x size x 3, uint8) of a video at `times` (s)."
     import cv2
 
@@ -209,13 +210,13 @@ def bdd_index(root: str | os.PathLike) -> dict[str, dict[str, Path]]:
     return {"info": info, "videos": videos, "labels": sorted(root.rglob("bdd100k_labels_images_*.json"))}
 
 # %% ../../nbs/08_data_bdd.ipynb #5c596ca5
-def video_name(file_name: str, known) -> str:
+def video_name(file_name: str, known: Container[str]) -> str:
     "The BDD100K video a BDD-OIA image file name refers to."
     stem = Path(file_name).stem
     return stem if stem in known or "_" not in stem else stem.rsplit("_", 1)[0]
 
 # %% ../../nbs/08_data_bdd.ipynb #8260a6e1
-def frame_labels(paths) -> dict[str, dict]:
+def frame_labels(paths: Iterable[str | os.PathLike]) -> dict[str, dict]:
     "BDD100K 100k image labels by image name (`<video>.jpg`)."
     out = {}
     for p in paths:

@@ -211,7 +211,7 @@ def split_clips(
 
 # %% ../../nbs/02_data_clips.ipynb #221b0ad9
 def balanced_subset(
-    clips,  # a `Dataset` or list of clips with a `scenario` each
+    clips: Dataset | list[dict],  # a `Dataset` or list of clips with a `scenario` each
     n: int,  # clips wanted (0 = all)
 ):
     """The first clips of each scenario in turn (round robin) up to `n`, in dataset order: evaluation sets that cover

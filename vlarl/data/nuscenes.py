@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -129,7 +130,7 @@ class NuScenesTables:
     """The v1.0 tables of a nuScenes root, indexed by token like nuscenes-devkit's `NuScenes` (`get`, `scene`,
     `dataroot`)."""
 
-    def __init__(self, dataroot, version: str = ""):
+    def __init__(self, dataroot: str | os.PathLike, version: str = ""):
         self.dataroot, self.version = str(dataroot), find_version(dataroot, version)
         for name in NUSCENES_TABLES:
             setattr(self, name, read_table(Path(dataroot) / self.version / f"{name}.json"))
@@ -173,7 +174,7 @@ def open_nuscenes(
     return NuScenes(version=find_version(root, version), dataroot=str(root), verbose=False)
 
 # %% ../../nbs/07_data_nuscenes.ipynb #6a25d251
-def quaternion_matrix(q) -> np.ndarray:
+def quaternion_matrix(q: Sequence[float] | np.ndarray) -> np.ndarray:
     "Rotation matrix of a unit quaternion [w, x, y, z]."
     w, x, y, z = np.asarray(q, dtype=np.float64) / np.linalg.norm(q)
     return np.array(
@@ -185,13 +186,13 @@ def quaternion_matrix(q) -> np.ndarray:
     )
 
 # %% ../../nbs/07_data_nuscenes.ipynb #af85bfc3
-def quaternion_yaw(q) -> float:
+def quaternion_yaw(q: Sequence[float] | np.ndarray) -> float:
     "Heading (rad, counter-clockwise from +x) of a rotation."
     R = quaternion_matrix(q)
     return float(np.arctan2(R[1, 0], R[0, 0]))
 
 # %% ../../nbs/07_data_nuscenes.ipynb #2e0492e5
-def into_frame(points, pose: dict) -> np.ndarray:
+def into_frame(points: np.ndarray | Sequence[Sequence[float]], pose: dict) -> np.ndarray:
     "Points (N, 3) in the frame of `pose` (a record with `translation` and `rotation`)."
     return (np.asarray(points, dtype=np.float64).reshape(-1, 3) - np.asarray(pose["translation"])) @ quaternion_matrix(
         pose["rotation"]
@@ -206,7 +207,7 @@ def nuscenes_box_corners(ann: dict) -> np.ndarray:
 
 # %% ../../nbs/07_data_nuscenes.ipynb #ea2a325c
 def project_box(
-    corners,  # (8, 3) global box corners
+    corners: np.ndarray,  # (8, 3) global box corners
     ego_pose: dict,
     calib: dict,  # the image's ego pose and calibrated sensor records
     image_wh: tuple[int, int],  # the image's size (px)
@@ -261,7 +262,7 @@ def read_image(path: str | os.PathLike) -> PILImage.Image:
         raise DatasetFormatError(f"cannot read image {str(path)!r}: {e}") from None
 
 # %% ../../nbs/07_data_nuscenes.ipynb #02d90290
-def camera_views(db, sample: dict, cameras) -> list[dict]:
+def camera_views(db: NuScenesTables, sample: dict, cameras: Sequence[str]) -> list[dict]:
     "Image path, size, ego pose and calibration of each camera's key frame of `sample`."
     views = []
     for cam in cameras:
@@ -287,7 +288,7 @@ def render_views(views: list[dict], size: int) -> np.ndarray:
     return np.asarray(frame, dtype=np.uint8)
 
 # %% ../../nbs/07_data_nuscenes.ipynb #31a02819
-def box_in_views(corners, views: list[dict], size: int) -> tuple[np.ndarray, bool]:
+def box_in_views(corners: np.ndarray, views: list[dict], size: int) -> tuple[np.ndarray, bool]:
     "An agent's box in the frame's pixels (the largest over the cameras that see it) and whether any does."
     best, seen = np.zeros(4, np.float32), False
     for v, (x, y, w, h) in zip(views, mosaic_layout(len(views), size)):
@@ -300,7 +301,7 @@ def box_in_views(corners, views: list[dict], size: int) -> tuple[np.ndarray, boo
     return best, seen
 
 # %% ../../nbs/07_data_nuscenes.ipynb #16f46563
-def scene_samples(db, scene: dict) -> list[dict]:
+def scene_samples(db: NuScenesTables, scene: dict) -> list[dict]:
     "The key frames of a scene in time order."
     out, token = [], scene["first_sample_token"]
     while token:
@@ -341,7 +342,7 @@ def ego_fields(motion: dict, T: int) -> tuple[dict, list[str]]:
     return state, action_labels(speed, motion["speed"][T:].tolist(), future, motion["final_yaw"])
 
 # %% ../../nbs/07_data_nuscenes.ipynb #2698e8e9
-def instance_tracks(db, samples: list[dict]) -> dict[str, list]:
+def instance_tracks(db: NuScenesTables, samples: list[dict]) -> dict[str, list]:
     "Per instance token, its annotation (or None) in each of `samples`."
     tracks: dict[str, list] = {}
     for k, s in enumerate(samples):
@@ -432,12 +433,14 @@ def real_captions(facts: dict, seed: int, note: str = "") -> dict:
 NUSCENES_EGO_SIZE = (4.084, 1.730)  # Renault Zoe, as UniAD's collision metric
 
 
-def stable_seed(*parts) -> int:
+def stable_seed(*parts: object) -> int:
     "A 63-bit integer from strings, the same on every machine."
     return int.from_bytes(hashlib.sha1("/".join(map(str, parts)).encode()).digest()[:8], "big") >> 1
 
 # %% ../../nbs/07_data_nuscenes.ipynb #c0c25f4d
-def nuscenes_clip(db, scene: dict, samples: list[dict], start: int, T: int, size: int, cameras) -> dict:
+def nuscenes_clip(
+    db: NuScenesTables, scene: dict, samples: list[dict], start: int, T: int, size: int, cameras: Sequence[str]
+) -> dict:
     "The clip of `T + 6` samples of `scene` from `start`, in vlarl's sample schema."
     window = samples[start : start + T + FUTURE_STEPS]
     views = [camera_views(db, s, cameras) for s in window]
@@ -476,7 +479,7 @@ def nuscenes_clip(db, scene: dict, samples: list[dict], start: int, T: int, size
     }
 
 # %% ../../nbs/07_data_nuscenes.ipynb #8718077b
-def nuscenes_windows(db, T: int, stride: int = 0) -> list[tuple[dict, int]]:
+def nuscenes_windows(db: NuScenesTables, T: int, stride: int = 0) -> list[tuple[dict, int]]:
     "(scene, first sample) of every clip window of the dataset."
     out = []
     for scene in db.scene:
@@ -487,7 +490,7 @@ def nuscenes_windows(db, T: int, stride: int = 0) -> list[tuple[dict, int]]:
 # %% ../../nbs/07_data_nuscenes.ipynb #e2c5db2d
 def nuscenes_clips(
     cfg: RunConfig,  # data.root/version/cameras/stride/max_clips and world.frames/image_size are used
-    db=None,  # an opened table set (`open_nuscenes`); read from `cfg.data.root` if None
+    db: NuScenesTables | None = None,  # an opened table set (`open_nuscenes`); read from `cfg.data.root` if None
 ):
     "Generate every clip of a nuScenes root in vlarl's sample schema."
     db = db if db is not None else open_nuscenes(cfg.data.root, cfg.data.version)
@@ -676,7 +679,7 @@ def _fixture_scene(t: dict, s_i: int, name: str, spec: dict, n: int, cameras) ->
 def write_nuscenes_fixture(
     root: str | os.PathLike,  # folder to write (created)
     samples_per_scene: int = 12,  # key frames per scene (6 s)
-    cameras=("CAM_FRONT", "CAM_BACK"),  # camera channels with images
+    cameras: Sequence[str] = ("CAM_FRONT", "CAM_BACK"),  # camera channels with images
     version: str = "v1.0-mini",
 ) -> Path:
     "Write a tiny nuScenes dataset in the published layout: v1.0 JSON tables and JPEGs under `samples/`."

@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
 import torch
+from datasets import Dataset
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import precision_recall_fscore_support
@@ -33,8 +35,8 @@ __all__ = ['ARABIC_LETTER', 'UNDETERMINED', 'ANSWERS', 'labelled_sentences', 'Ch
 
 # %% ../../nbs/32_dialect_classifier.ipynb #49b36816
 def labelled_sentences(
-    rows,  # aligned sets
-    labels=VARIETIES,  # the varieties to take
+    rows: Dataset | Iterable[dict],  # aligned sets
+    labels: Sequence[str] = VARIETIES,  # the varieties to take
 ) -> tuple[list[str], list[str], list[str]]:
     "(texts, labels, groups): one sentence per set and variety, grouped by the set's frame."
     texts, ys, groups = [], [], []
@@ -58,7 +60,7 @@ def _is_arabic(text: str) -> bool:
 class CharDialectClassifier:
     "Char n-gram TF-IDF + logistic regression over MSA and the dialects; `und` for text without Arabic letters."
 
-    def __init__(self, labels=VARIETIES, ngram_range=(1, 4), C: float = 10.0):
+    def __init__(self, labels: Sequence[str] = VARIETIES, ngram_range: Sequence[int] = (1, 4), C: float = 10.0):
         self.labels = tuple(check_code(l, VARIETIES) for l in labels)
         self.vec = TfidfVectorizer(analyzer="char_wb", ngram_range=tuple(ngram_range), sublinear_tf=True, min_df=1)
         self.lr = LogisticRegression(C=C, max_iter=2000)
@@ -120,7 +122,7 @@ def load_char_classifier(path: str | os.PathLike) -> CharDialectClassifier:
     return clf
 
 # %% ../../nbs/32_dialect_classifier.ipynb #bb3b3a64
-def f1_table(y_true: list[str], y_pred: list[str], labels=VARIETIES) -> dict:
+def f1_table(y_true: list[str], y_pred: list[str], labels: Sequence[str] = VARIETIES) -> dict:
     "Precision, recall, F1 and support per label, plus macro F1 and accuracy."
     p, r, f, s = precision_recall_fscore_support(y_true, y_pred, labels=list(labels), zero_division=0)
     table = {
@@ -145,7 +147,7 @@ def format_f1_table(tables: dict) -> str:
 
 # %% ../../nbs/32_dialect_classifier.ipynb #731dfdef
 def grouped_cv_predictions(
-    make,  # () -> an unfitted classifier
+    make: Callable[[], CharDialectClassifier | LLMDialectClassifier],  # () -> an unfitted classifier
     texts: list[str],
     labels: list[str],
     groups: list[str],
@@ -177,7 +179,7 @@ ANSWERS = {
 }
 
 
-def llm_question(text: str, labels=VARIETIES) -> str:
+def llm_question(text: str, labels: Sequence[str] = VARIETIES) -> str:
     "The multiple-choice question of the paper's classifier."
     opts = " ".join(f"({chr(97 + i)}) {ANSWERS[l]}" for i, l in enumerate(labels))
     return f"Which of the following dialects {opts} is most applicable to this text?\n{normalize_arabic(text)}\nAnswer:"
@@ -186,7 +188,9 @@ def llm_question(text: str, labels=VARIETIES) -> str:
 class LLMDialectClassifier:
     "A causal LM answering 'Which of the following dialects ...'; labels scored by answer log-likelihood."
 
-    def __init__(self, model: nn.Module, tok: PreTrainedTokenizerBase, labels=VARIETIES, batch_size: int = 64):
+    def __init__(
+        self, model: nn.Module, tok: PreTrainedTokenizerBase, labels: Sequence[str] = VARIETIES, batch_size: int = 64
+    ):
         self.model, self.tok, self.batch_size = model, tok, batch_size
         self._eot = end_of_turn(tok)  # the token the LM's template ends an answer with
         self.labels = tuple(check_code(l, VARIETIES) for l in labels)
@@ -256,7 +260,8 @@ class LLMDialectClassifier:
 
 # %% ../../nbs/32_dialect_classifier.ipynb #4a0480cd
 def dialectness(
-    clf,  # any classifier with `predict_proba` and `labels` (MSA among them)
+    # any classifier with `predict_proba` and `labels` (MSA among them)
+    clf: CharDialectClassifier | LLMDialectClassifier,
     texts: list[str],
 ) -> np.ndarray:
     "Per text, 1 − P(MSA) under the classifier: vlarl's stand-in for ALDi (0 for a text with no Arabic)."
@@ -265,13 +270,13 @@ def dialectness(
     return msa_free_mass(clf.predict_proba(list(texts)), clf.labels) if texts else np.zeros(0)
 
 # %% ../../nbs/32_dialect_classifier.ipynb #1b6f3b6a
-def msa_free_mass(p: np.ndarray, labels) -> np.ndarray:
+def msa_free_mass(p: np.ndarray, labels: Sequence[str]) -> np.ndarray:
     "Each probability row's mass off MSA (a row of zeros, a text without Arabic, gives 0)."
     return p.sum(axis=1) - p[:, list(labels).index("msa")]
 
 # %% ../../nbs/32_dialect_classifier.ipynb #8dbd5f9b
 def dialect_fidelity(
-    clf,  # any classifier with `predict_proba` and `labels`
+    clf: CharDialectClassifier | LLMDialectClassifier,  # any classifier with `predict_proba` and `labels`
     outputs: list[str],  # model outputs
     requested: list[str],  # the dialect each output was asked in
 ) -> dict:

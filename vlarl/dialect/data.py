@@ -11,6 +11,7 @@ import itertools
 import random
 import re
 import unicodedata
+from collections.abc import Collection, Sequence
 from pathlib import Path
 
 from datasets import Dataset, DatasetDict
@@ -78,7 +79,7 @@ class DialectError(ValueError):
 # %% ../../nbs/30_dialect_data.ipynb #9593c42a
 def check_code(
     code: str,  # a variety code or alias, e.g. 'egy', 'mar', 'arz'
-    allowed=LANGS,  # the codes acceptable here
+    allowed: Sequence[str] = LANGS,  # the codes acceptable here
 ) -> str:
     "The canonical code for `code`, or a `DialectError` naming it and the valid codes."
     c = ALIASES.get(str(code).strip().lower(), str(code).strip().lower())
@@ -132,7 +133,7 @@ def fill_template(template: str, values: dict) -> str:
 # %% ../../nbs/30_dialect_data.ipynb #a15bbc52
 def read_tsv(
     path: str | os.PathLike,  # a UTF-8 tab-separated file with a header row
-    required=(),  # columns that must be present
+    required: Sequence[str] = (),  # columns that must be present
 ) -> list[dict]:
     "The rows of a TSV as dicts, after checking that it exists, is not empty and has the `required` columns."
     path = Path(path)
@@ -209,7 +210,7 @@ def _as_dataset(rows: list[dict], langs, source: str) -> Dataset:
 # %% ../../nbs/30_dialect_data.ipynb #85316ddf
 def read_parallel_tsv(
     path: str | os.PathLike,  # a TSV with columns id, eng, msa and the dialect codes (aliases allowed)
-    dialects=DIALECTS,  # dialect columns required
+    dialects: Sequence[str] = DIALECTS,  # dialect columns required
 ) -> Dataset:
     "Aligned sets from a vlarl-layout TSV."
     dialects = [check_code(d, DIALECTS) for d in dialects]
@@ -254,8 +255,8 @@ def _madar_files(path) -> list[Path]:
 # %% ../../nbs/30_dialect_data.ipynb #90887cdf
 def read_madar(
     path: str | os.PathLike,  # a MADAR.corpus.<City>.tsv file, a long TSV with every city, or a folder of them
-    dialects=DIALECTS,  # dialects to keep
-    splits=None,  # keep only these values of the `split` column (None keeps all)
+    dialects: Sequence[str] = DIALECTS,  # dialects to keep
+    splits: Collection[str] | None = None,  # keep only these values of the `split` column (None keeps all)
     city: dict | None = None,  # code -> city to keep (default `MADAR_DEFAULT_CITY`)
 ) -> Dataset:
     "Aligned sets from MADAR-style TSVs (rows aligned by `sentID.BTEC`)."
@@ -344,7 +345,7 @@ def flores_metadata(folder: str | os.PathLike, split: str, n: int) -> list[dict]
 # %% ../../nbs/30_dialect_data.ipynb #ddc8aa94
 def read_flores(
     folder: str | os.PathLike,  # a FLORES dev folder (or its parent)
-    dialects=DIALECTS,  # dialects to read
+    dialects: Sequence[str] = DIALECTS,  # dialects to read
     split: str = "dev",
 ) -> Dataset:
     "Aligned sets from a FLORES folder: line i of every language file is sentence i."
@@ -376,7 +377,7 @@ def write_flores_fixture(folder: str | os.PathLike, n: int = 5, plus: bool = Fal
 # %% ../../nbs/30_dialect_data.ipynb #ea3decce
 def load_parallel(
     path: str = "",  # '' = the shipped corpus; else a TSV, a MADAR folder or a FLORES folder
-    dialects=DIALECTS,  # dialects required
+    dialects: Sequence[str] = DIALECTS,  # dialects required
     fmt: str = "auto",  # auto, parallel, madar or flores
 ) -> Dataset:
     "Aligned sets from the shipped corpus or a user's local data, the layout recognised from the path."
@@ -473,7 +474,7 @@ def disjoint_train(
     return train.filter(lambda r: not any(r[l] in seen for l in langs))
 
 # %% ../../nbs/30_dialect_data.ipynb #7ec43c59
-def parallel_card(splits: DatasetDict, dialects=DIALECTS) -> dict:
+def parallel_card(splits: DatasetDict, dialects: Sequence[str] = DIALECTS) -> dict:
     "Counts per split: aligned sets, frames, sentences per variety and pairs per direction and dialect."
     card = {}
     for split, ds in splits.items():

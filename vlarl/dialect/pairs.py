@@ -8,6 +8,7 @@ from __future__ import annotations
 import html
 import json
 from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -65,7 +66,7 @@ from vlarl.dialect.translator import (
     with_msa_habit,
 )
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from torch import nn
@@ -88,8 +89,8 @@ PAIR_DIRECTIONS = ("eng-da", "msa-da")
 
 
 def pair_requests(
-    rows,  # aligned sets
-    dialects=DIALECTS,  # desired dialects drawn from
+    rows: Dataset | Iterable[dict],  # aligned sets
+    dialects: Sequence[str] = DIALECTS,  # desired dialects drawn from
     per_set: int = 1,  # requests drawn per set
     seed: int = 0,
 ) -> list[dict]:
@@ -100,7 +101,7 @@ def pair_requests(
 # %% ../../nbs/33_dialect_pairs.ipynb #27d3f8ce
 def dialectal_requests(
     requests: list[dict],  # preference requests
-    clf,  # the dialect classifier (with an 'msa' label)
+    clf: CharDialectClassifier | LLMDialectClassifier,  # the dialect classifier (with an 'msa' label)
     threshold: float = 0.36,  # the paper's ALDi cut
 ) -> list[dict]:
     "The requests whose reference, the sentence in the desired dialect, scores above `threshold` dialectness."
@@ -134,7 +135,7 @@ def sample_responses(
     return out
 
 # %% ../../nbs/33_dialect_pairs.ipynb #544d68a1
-def label_texts(clf, texts: list[str]) -> tuple[list[str], np.ndarray]:
+def label_texts(clf: CharDialectClassifier | LLMDialectClassifier, texts: list[str]) -> tuple[list[str], np.ndarray]:
     "The classifier's label (`und` without Arabic letters) and probability row for each text."
     p = clf.predict_proba(list(texts))
     return [clf.labels[int(r.argmax())] if r.sum() > 0 else UNDETERMINED for r in p], p
@@ -172,7 +173,7 @@ def translate_texts(
 def fix_responses(
     model: nn.Module,
     tok: PreTrainedTokenizerBase,  # the translation model and its tokenizer
-    clf,  # the dialect classifier
+    clf: CharDialectClassifier | LLMDialectClassifier,  # the dialect classifier
     texts: list[str],
     labels: list[str],
     desired: list[str],  # wrong responses, their labels, the wanted dialects
@@ -216,10 +217,11 @@ def _response(text: str, label: str, probs, origin: str, reference: str, tries: 
 def collect_responses(
     model: nn.Module,
     tok: PreTrainedTokenizerBase,
-    clf,  # the policy that samples, its tokenizer, the dialect classifier
+    clf: CharDialectClassifier | LLMDialectClassifier,  # the policy that samples, its tokenizer, the dialect classifier
     requests: list[dict],  # preference requests
     dialect_cfg: DialectConfig,  # samples_per_prompt, temperature, fix_tries, max_new_tokens
-    translator=None,  # (model, tokenizer) that fixes wrong-dialect responses; default the policy
+    # (model, tokenizer) that fixes wrong-dialect responses; default the policy
+    translator: tuple[nn.Module, PreTrainedTokenizerBase] | None = None,
     progress: bool = True,
 ) -> list[list[dict]]:
     "Paper steps 2-3: per request, its distinct sampled responses (labelled) and the fixed versions of the wrong ones."
@@ -293,8 +295,8 @@ def preference_dataset(
     requests: list[dict],  # preference requests
     responses: list[list[dict]],  # `collect_responses` output
     mode: str = "dialect",  # dialect (the paper) or quality (quality-weighted)
-    dialect_cfg: DialectConfig
-    | None = None,  # quality_weight, quality_margin; samples_per_prompt caps pairs per request
+    # quality_weight, quality_margin; samples_per_prompt caps pairs per request
+    dialect_cfg: DialectConfig | None = None,
 ) -> Dataset:
     "The preference pairs of every request as a `datasets.Dataset` (prompt / chosen / rejected and their metadata)."
     dialect_cfg = dialect_cfg or DialectConfig()
@@ -328,7 +330,7 @@ def preference_dataset(
     return Dataset.from_list(rows)
 
 # %% ../../nbs/33_dialect_pairs.ipynb #3720085c
-def check_preferences(pairs, what: str = "the preference set") -> None:
+def check_preferences(pairs: Dataset | Sequence[dict] | None, what: str = "the preference set") -> None:
     "Raise a `DialectError` (a `ValueError`) naming the fixes if there is no pair to train on."
     if pairs is None or len(pairs) == 0:
         raise DialectError(
@@ -355,7 +357,7 @@ def pair_counts(ds: Dataset) -> dict:
     }
 
 # %% ../../nbs/33_dialect_pairs.ipynb #892a41a1
-def format_pair_counts(counts: dict, dialects=DIALECTS) -> str:
+def format_pair_counts(counts: dict, dialects: Sequence[str] = DIALECTS) -> str:
     "The counts as text: a direction x dialect table, then the rejected labels and the chosen responses' origin."
     lines = [
         f"{counts['pairs']} pairs from {counts['requests']} requests",
@@ -397,7 +399,7 @@ def dpo_args(
     out_dir: str | os.PathLike = None,
     seed: int = 0,
     sft_weight: float = 0.0,  # weight of the NLL of the chosen response (0 = the paper's plain DPO)
-    **kw,
+    **kw: Any,
 ) -> DPOConfig:
     """trl's DPOConfig from the dialect section (and `dialect.dpo_trl`): sigmoid (+ NLL) loss, β, AdamW, cosine
     schedule, no checkpoints."""
@@ -472,7 +474,7 @@ def preference_margin(model: nn.Module, tok: PreTrainedTokenizerBase, pairs: Dat
     return {"margin": float(m.mean()), "accuracy": float((m > 0).mean()), "n": len(m)}
 
 # %% ../../nbs/33_dialect_pairs.ipynb #ddc3fb60
-def eval_requests(rows, dialects=DIALECTS) -> list[dict]:
+def eval_requests(rows: Dataset | Iterable[dict], dialects: Sequence[str] = DIALECTS) -> list[dict]:
     "Translation-prompt requests for every held-out set, direction and dialect."
     return make_requests(rows, [check_code(d, DIALECTS) for d in dialects], DIRECTIONS, per_set=None)
 
@@ -497,7 +499,9 @@ def translate_requests(
     return out
 
 # %% ../../nbs/33_dialect_pairs.ipynb #e4637a33
-def score_outputs(requests: list[dict], outputs: list[str], clf, spbleu: SpBLEU) -> dict:
+def score_outputs(
+    requests: list[dict], outputs: list[str], clf: CharDialectClassifier | LLMDialectClassifier, spbleu: SpBLEU
+) -> dict:
     "chrF++, spBLEU and (into a dialect) fidelity per 'direction/dialect', with per-direction and overall means."
     cells = {}
     for dr in DIRECTIONS:
@@ -555,7 +559,7 @@ def direction_table(results: dict, metric: str = "chrf") -> str:
     return "\n".join(lines)
 
 # %% ../../nbs/33_dialect_pairs.ipynb #85a7083f
-def dialect_table(results: dict, metric: str = "fidelity", dialects=DIALECTS) -> str:
+def dialect_table(results: dict, metric: str = "fidelity", dialects: Sequence[str] = DIALECTS) -> str:
     "`metric` per model and dialect over the into-dialect directions."
     lines = [f"{metric:<22}" + "".join(f"{d:>7}" for d in dialects)]
     for name, r in results.items():
@@ -584,7 +588,9 @@ COMPARED_WITH = {  # slug -> the row it is compared with
 }
 
 # %% ../../nbs/33_dialect_pairs.ipynb #ee9cf480
-def set_scores(requests: list[dict], outputs: list[str], clf) -> dict[str, tuple[float, float]]:
+def set_scores(
+    requests: list[dict], outputs: list[str], clf: CharDialectClassifier | LLMDialectClassifier
+) -> dict[str, tuple[float, float]]:
     "Per aligned set: (mean sentence chrF++ over its requests, share of its into-dialect outputs in the dialect)."
     labels, _ = label_texts(clf, outputs)
     by_set = {}
@@ -599,7 +605,7 @@ def set_scores(requests: list[dict], outputs: list[str], clf) -> dict[str, tuple
 def table1_intervals(
     requests: list[dict],  # the evaluation requests
     outputs: dict[str, list[str]],  # slug -> outputs for `requests`
-    clf,
+    clf: CharDialectClassifier | LLMDialectClassifier,
     seed: int = 0,
 ) -> dict[str, dict]:
     "Each row minus the row it is compared with (`COMPARED_WITH`): fidelity and sentence chrF++, paired bootstrap."
@@ -628,7 +634,9 @@ def format_table1_intervals(intervals: dict) -> str:
     )
 
 # %% ../../nbs/33_dialect_pairs.ipynb #7b22a7ff
-def tuning_requests(rows, dialect_cfg: DialectConfig, epochs: float, seed: int = 0, habit: bool = False) -> list[dict]:
+def tuning_requests(
+    rows: Dataset | Iterable[dict], dialect_cfg: DialectConfig, epochs: float, seed: int = 0, habit: bool = False
+) -> list[dict]:
     "`examples_per_set` fresh requests per set and epoch (a fractional last epoch is cut); `habit` adds the MSA habit."
     rows, out = list(rows), []
     by_id = {r["id"]: r for r in rows}
@@ -640,13 +648,16 @@ def tuning_requests(rows, dialect_cfg: DialectConfig, epochs: float, seed: int =
 # %% ../../nbs/33_dialect_pairs.ipynb #c1f50afb
 def ensure_lm(
     path: str | os.PathLike,  # where the model is (or will be) saved
-    train,  # () -> (model, tokenizer), called only when nothing is saved at `path`
+    # () -> (model, tokenizer), called only when nothing is saved at `path`
+    train: Callable[[], tuple[nn.Module, PreTrainedTokenizerBase]],
 ):
     "The model at `path`, trained by `train()` and saved there (atomically) first if it is missing."
     return cached(path, lambda tmp: save_lm(*train(), tmp), lambda p: load_lm(str(p)), legacy="config.json")
 
 # %% ../../nbs/33_dialect_pairs.ipynb #ac0b9098
-def ensure_classifier(dialect_cfg: DialectConfig, rows, path: str | os.PathLike, seed: int = 0):
+def ensure_classifier(
+    dialect_cfg: DialectConfig, rows: Dataset | Sequence[dict], path: str | os.PathLike, seed: int = 0
+):
     """The dialect classifier of `dc.classifier`, fitted on `rows` (all varieties) and saved at `path`, or loaded from
     there."""
     path = Path(path)
@@ -678,7 +689,7 @@ def load_responses(path: str | os.PathLike) -> tuple[list[dict], list[list[dict]
     return d["requests"], d["responses"]
 
 # %% ../../nbs/33_dialect_pairs.ipynb #67d55b43
-def load_aligned(base_path, adapter_path):
+def load_aligned(base_path: str | os.PathLike, adapter_path: str | os.PathLike):
     "A DPO-aligned model: the base checkpoint with the saved LoRA adapter on top, and its tokenizer."
     model, tok = load_lm(str(base_path))
     return PeftModel.from_pretrained(model, str(adapter_path)), tok
@@ -792,7 +803,7 @@ def pairs_page(pairs: Dataset, idx: list[int], title: str = "Dialect preference 
     return f"<!doctype html><html>{head}<body><h3>{html.escape(title)}</h3>{body}</body></html>"
 
 # %% ../../nbs/33_dialect_pairs.ipynb #4847065c
-def pairs_figure(pairs: Dataset, idx: list[int], labels=VARIETIES):
+def pairs_figure(pairs: Dataset, idx: list[int], labels: Sequence[str] = VARIETIES):
     """A matplotlib figure of the pairs at `idx`: the Arabic text shaped, and the classifier's probabilities for each
     side."""
     import matplotlib.pyplot as plt

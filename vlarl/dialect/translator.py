@@ -9,6 +9,7 @@ import contextlib
 import importlib.util
 import os
 import random
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import torch
@@ -43,7 +44,7 @@ from vlarl.dialect.data import (
     normalize_arabic,
 )
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from torch import nn
@@ -129,9 +130,9 @@ def make_request(row: dict, direction: str, dialect: str, kind: str = "translati
 
 # %% ../../nbs/31_dialect_translator.ipynb #ca406805
 def make_requests(
-    rows,  # aligned sets (a `Dataset` or list of dicts)
-    dialects=DIALECTS,  # dialects requested
-    directions=DIRECTIONS,  # directions used
+    rows: Dataset | Iterable[dict],  # aligned sets (a `Dataset` or list of dicts)
+    dialects: Sequence[str] = DIALECTS,  # dialects requested
+    directions: Sequence[str] = DIRECTIONS,  # directions used
     per_set: int | None = None,  # random draws per set; None = all directions x dialects, translation prompt
     seed: int = 0,
 ) -> list[dict]:
@@ -202,7 +203,7 @@ def train_tokenizer(
     return fast
 
 # %% ../../nbs/31_dialect_translator.ipynb #a5a913a2
-def tokenizer_texts(rows, dialects=DIALECTS, seed: int = 0) -> list[str]:
+def tokenizer_texts(rows: Dataset | Iterable[dict], dialects: Sequence[str] = DIALECTS, seed: int = 0) -> list[str]:
     "Corpus sentences plus prompts of every kind, to train the tokenizer on."
     rows = list(rows)
     sents = [r[l] for r in rows for l in ("eng", "msa", *dialects) if r.get(l)]
@@ -320,7 +321,7 @@ def tempfile_dir() -> str:
 
 # %% ../../nbs/31_dialect_translator.ipynb #494cfd1d
 def train_args(
-    out_dir: str | os.PathLike, epochs: float, lr: float, batch_size: int, seed: int = 0, **kw
+    out_dir: str | os.PathLike, epochs: float, lr: float, batch_size: int, seed: int = 0, **kw: Any
 ) -> TrainingArguments:
     "TrainingArguments of vlarl's dialect training: AdamW, cosine schedule, no checkpoints, CPU unless CUDA."
     return TrainingArguments(

@@ -6,15 +6,17 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 from highway_env.vehicle.behavior import IDMVehicle
 from highway_env.vehicle.kinematics import Vehicle
+from numpy.typing import ArrayLike
 
 from ..config import PlanFrame, WorldConfig
 from .metrics import bootstrap_interval
-from ..kinematics import constant_velocity, kinematic_rollout
+from ..kinematics import EgoStatusMLP, constant_velocity, kinematic_rollout
 from ..schema import DT, EGO_COLOR, FUTURE_STEPS, route_command, to_ego_frame, wrap_angle
 from ..sim import Tracker, lead_gap, make_env, render_frame, restore_idm_defaults
 
@@ -47,7 +49,7 @@ POSITION_GAIN = 0.5  # 1/s: extra target speed per metre the ego lags the plan
 MIN_STEER_DISTANCE = 1.0  # m: closer targets are not steered towards
 
 
-def plan_to_world(plan, position, heading: float) -> np.ndarray:
+def plan_to_world(plan: ArrayLike, position: ArrayLike, heading: float) -> np.ndarray:
     "Ego-frame waypoints (x forward, y left) as world points, the ego's position prepended as the point at t = 0."
     p = np.asarray(plan, dtype=np.float64).reshape(-1, 2)
     c, s = math.cos(heading), math.sin(heading)
@@ -62,7 +64,7 @@ def plan_point(world_plan: np.ndarray, t: float) -> np.ndarray:
     return world_plan[k] + w * (world_plan[k + 1] - world_plan[k])
 
 # %% ../../nbs/22_eval_closed_loop.ipynb #7c65baa4
-def pure_pursuit_steering(position, heading: float, target, wheelbase: float) -> float:
+def pure_pursuit_steering(position: ArrayLike, heading: float, target: ArrayLike, wheelbase: float) -> float:
     "Steering angle that puts a bicycle model on the circle through `target` (Coulter's pure pursuit)."
     d = np.asarray(target, dtype=np.float64) - np.asarray(position, dtype=np.float64)
     dist = float(np.hypot(*d))
@@ -93,11 +95,11 @@ class PlanFollower(StateLog, Vehicle):
 
     MIN_SPEED = 0.0  # plans never make the ego reverse
 
-    def set_plan(self, plan) -> None:
+    def set_plan(self, plan: ArrayLike) -> None:
         "Follow `plan` ((6, 2) ego-frame waypoints, 0.5 s apart) from now."
         self.world_plan, self.plan_clock = plan_to_world(plan, self.position, self.heading), 0.0
 
-    def act(self, action=None) -> None:
+    def act(self, action: dict | str | None = None) -> None:
         if getattr(self, "world_plan", None) is None:
             self.action = {"steering": 0.0, "acceleration": 0.0}
             return
@@ -120,7 +122,7 @@ class ExpertVehicle(StateLog, IDMVehicle):
     "highway-env's IDM/MOBIL vehicle as the ego, its states logged."
 
 # %% ../../nbs/22_eval_closed_loop.ipynb #4cdf113b
-def route_command_ahead(env: gym.Env, vehicle, route) -> str:
+def route_command_ahead(env: gym.Env, vehicle: Vehicle, route: Sequence[tuple[str, str, int] | None] | None) -> str:
     "The route command (left / right / straight) of the next 3 s along the ego's route at its speed (at least 5 m/s)."
     net, lane_index = env.road.network, vehicle.lane_index
     s = net.get_lane(lane_index).local_coordinates(vehicle.position)[0]
@@ -136,7 +138,7 @@ def route_command_ahead(env: gym.Env, vehicle, route) -> str:
     return route_command(to_ego_frame(ahead, vehicle.position, vehicle.heading))
 
 # %% ../../nbs/22_eval_closed_loop.ipynb #8a4dd3c6
-def time_to_collision(env: gym.Env, vehicle) -> float:
+def time_to_collision(env: gym.Env, vehicle: Vehicle) -> float:
     "Seconds until the ego reaches the vehicle ahead in its lane at the current speeds (inf if it is not closing)."
     gap, front = lead_gap(env, vehicle)
     if front is None:
@@ -149,7 +151,7 @@ MAX_STEP_M = 20.0  # a waypoint more than 40 m/s x 0.5 s from the one before is 
 PLAN_RADIUS_M = 120.0  # and so is one this far from the ego
 
 
-def plausible_plan(plan) -> np.ndarray | None:
+def plausible_plan(plan: ArrayLike | None) -> np.ndarray | None:
     "The plan as (6, 2) finite waypoints with no absurd step or reach, or None."
     try:
         p = np.asarray(plan, dtype=np.float64).reshape(FUTURE_STEPS, 2)
@@ -160,7 +162,7 @@ def plausible_plan(plan) -> np.ndarray | None:
     return p if ok else None
 
 
-def checked_plan(plan, history) -> tuple[np.ndarray, bool]:
+def checked_plan(plan: ArrayLike | None, history: ArrayLike) -> tuple[np.ndarray, bool]:
     "The plan if it is plausible (`plausible_plan`), else constant velocity; and whether it was replaced."
     p = plausible_plan(plan)
     return (p, False) if p is not None else (constant_velocity(history), True)
@@ -278,7 +280,7 @@ def _tick_checks(env, ego) -> dict:
     }
 
 # %% ../../nbs/22_eval_closed_loop.ipynb #00c9b644
-def advance(ep: Episode, obs: dict, plan, ticks: int) -> None:
+def advance(ep: Episode, obs: dict, plan: ArrayLike | None, ticks: int) -> None:
     "Follow `plan` (None for the expert) for 0.5 s, log the tick, and end the episode at a collision or the last tick."
     entry = {"command": obs["ego_state"]["command"], "plan": None, "replaced": False}
     if isinstance(ep.ego, PlanFollower):
@@ -298,9 +300,10 @@ def advance(ep: Episode, obs: dict, plan, ticks: int) -> None:
 
 # %% ../../nbs/22_eval_closed_loop.ipynb #5908f9a9
 def run_closed_loop(
-    policy,  # obs list -> plans ((6, 2) ego-frame waypoints or None each), or `EXPERT`
-    scenarios,  # scenario names
-    seeds,  # held-out seeds, each driven in every scenario
+    # obs list -> plans ((6, 2) ego-frame waypoints or None each), or `EXPERT`
+    policy: Callable[[list[dict]], Iterable[ArrayLike | None]] | str,
+    scenarios: Sequence[str],  # scenario names
+    seeds: Sequence[int],  # held-out seeds, each driven in every scenario
     world_cfg: WorldConfig,
     ticks: int = 20,  # 0.5 s policy ticks per episode
     progress: bool = True,
@@ -371,7 +374,7 @@ def _smooth(x: np.ndarray, k: int = 5) -> np.ndarray:
     return np.convolve(x, w, "same") / np.convolve(np.ones_like(x), w, "same")
 
 # %% ../../nbs/22_eval_closed_loop.ipynb #7aec4d1e
-def motion_profile(states) -> dict[str, np.ndarray]:
+def motion_profile(states: ArrayLike) -> dict[str, np.ndarray]:
     "Longitudinal and lateral acceleration, yaw rate and acceleration, and jerk of a logged drive (0.5 s smoothing)."
     s = np.asarray(states, dtype=np.float64).reshape(-1, 5)
     if len(s) < 3:
@@ -388,13 +391,13 @@ def motion_profile(states) -> dict[str, np.ndarray]:
     }
 
 # %% ../../nbs/22_eval_closed_loop.ipynb #81935c18
-def comfortable(states) -> bool:
+def comfortable(states: ArrayLike) -> bool:
     "Whether every quantity of `motion_profile` stays within NAVSIM's bounds."
     prof = motion_profile(states)
     return all(((x >= lo) & (x <= hi)).all() for k, (lo, hi) in COMFORT_BOUNDS.items() for x in [prof[k]])
 
 # %% ../../nbs/22_eval_closed_loop.ipynb #127fc183
-def progress_m(states) -> float:
+def progress_m(states: ArrayLike) -> float:
     "Metres driven (path length) in a logged drive."
     s = np.asarray(states, dtype=np.float64).reshape(-1, 5)
     return float(np.hypot(*np.diff(s[:, 1:3], axis=0).T).sum()) if len(s) > 1 else 0.0
@@ -405,7 +408,9 @@ def pdm_score(NC: float, DAC: float, TTC: float, EP: float, C: float) -> float:
     return NC * DAC * (5 * TTC + 5 * EP + 2 * C) / 12
 
 
-def pdm_subscores(ticks: list[dict], states, reference_m: float, ttc_threshold: float = TTC_THRESHOLD) -> dict:
+def pdm_subscores(
+    ticks: list[dict], states: ArrayLike, reference_m: float, ttc_threshold: float = TTC_THRESHOLD
+) -> dict:
     "NC, DAC, TTC, EP (progress against `reference_m` metres) and C of a drive's tick log and physics states."
     metres = progress_m(states)
     return {
@@ -504,7 +509,7 @@ def _cell(d: dict) -> str:
     return f"{d['value']:.2f} [{d['lo']:.2f}, {d['hi']:.2f}]"
 
 # %% ../../nbs/22_eval_closed_loop.ipynb #1b1ea52b
-def ego_mlp_policy(mlp) -> callable:
+def ego_mlp_policy(mlp: EgoStatusMLP) -> callable:
     "The ego-status MLP (`vlarl.kinematics.fit_ego_mlp`) as a closed-loop policy."
     return lambda obs: list(mlp(obs))
 
@@ -625,7 +630,7 @@ def near_traffic(env: gym.Env, radius: float | None = SIM_REWARD_RADIUS) -> gym.
     return env
 
 # %% ../../nbs/22_eval_closed_loop.ipynb #7a6589de
-def rollout_plan(env: gym.Env, plan, ticks: int = FUTURE_STEPS) -> dict:
+def rollout_plan(env: gym.Env, plan: ArrayLike, ticks: int = FUTURE_STEPS) -> dict:
     "Hand the ego of `env` to the controller with `plan` and simulate `ticks` x 0.5 s: the tick log and the drive."
     ego = _hand_to_controller(env)
     ego.set_plan(plan)
@@ -701,7 +706,13 @@ def rank_correlation(open_loop: dict[str, float], closed_loop: dict[str, float])
     }
 
 # %% ../../nbs/22_eval_closed_loop.ipynb #1d8bb8f3
-def benchmark_lockstep(policy, scenarios, seeds, world_cfg: WorldConfig, ticks: int) -> dict:
+def benchmark_lockstep(
+    policy: Callable[[list[dict]], Iterable[ArrayLike | None]] | str,
+    scenarios: Sequence[str],
+    seeds: Sequence[int],
+    world_cfg: WorldConfig,
+    ticks: int,
+) -> dict:
     "Closed-loop ticks per second with the policy batched over all episodes, and one episode at a time."
     import time
 

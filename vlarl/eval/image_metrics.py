@@ -5,12 +5,19 @@
 # %% ../../nbs/40_eval_image_metrics.ipynb #6f0e0fbb
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import scipy.linalg
 import torch
 import torch.nn.functional as F
+from numpy.typing import ArrayLike
+
+if TYPE_CHECKING:
+    from PIL import Image
+    from transformers import PreTrainedModel
 
 # %% auto #0
 __all__ = ['check_images', 'check_pair', 'psnr', 'ssim', 'gaussian_stats', 'frechet_distance', 'fid_from_features',
@@ -19,7 +26,8 @@ __all__ = ['check_images', 'check_pair', 'psnr', 'ssim', 'gaussian_stats', 'frec
 
 # %% ../../nbs/40_eval_image_metrics.ipynb #6e97a80f
 def check_images(
-    images,  # (N, H, W, 3) array, or a list of (H, W, 3) arrays / PIL images
+    # (N, H, W, 3) array, or a list of (H, W, 3) arrays / PIL images
+    images: np.ndarray | Sequence[np.ndarray | Image.Image],
     what: str = "images",  # name used in error messages
 ) -> np.ndarray:
     "The images as a float64 (N, H, W, 3) array in [0, 255], or a `ValueError` naming the problem."
@@ -42,7 +50,9 @@ def check_images(
     return x
 
 # %% ../../nbs/40_eval_image_metrics.ipynb #244fa07c
-def check_pair(pred, target) -> tuple[np.ndarray, np.ndarray]:
+def check_pair(
+    pred: np.ndarray | Sequence[np.ndarray | Image.Image], target: np.ndarray | Sequence[np.ndarray | Image.Image]
+) -> tuple[np.ndarray, np.ndarray]:
     "Predictions and targets checked, with one shape."
     p, t = check_images(pred, "predictions"), check_images(target, "targets")
     if p.shape != t.shape:
@@ -51,8 +61,8 @@ def check_pair(pred, target) -> tuple[np.ndarray, np.ndarray]:
 
 # %% ../../nbs/40_eval_image_metrics.ipynb #c72d1fc3
 def psnr(
-    pred,
-    target,  # predicted and real frames (N, H, W, 3) in [0, 255]
+    pred: np.ndarray | Sequence[np.ndarray | Image.Image],
+    target: np.ndarray | Sequence[np.ndarray | Image.Image],  # predicted and real frames (N, H, W, 3) in [0, 255]
     data_range: float = 255.0,  # peak value
     max_db: float = 100.0,  # cap for identical frames
 ) -> np.ndarray:
@@ -78,8 +88,8 @@ def _gaussian_blur(maps: torch.Tensor, win: int, sigma: float) -> torch.Tensor:
 
 # %% ../../nbs/40_eval_image_metrics.ipynb #568bce5e
 def ssim(
-    pred,
-    target,  # predicted and real frames (N, H, W, 3) in [0, 255]
+    pred: np.ndarray | Sequence[np.ndarray | Image.Image],
+    target: np.ndarray | Sequence[np.ndarray | Image.Image],  # predicted and real frames (N, H, W, 3) in [0, 255]
     data_range: float = 255.0,
     win: int = 11,
     sigma: float = 1.5,
@@ -105,7 +115,7 @@ def ssim(
 
 # %% ../../nbs/40_eval_image_metrics.ipynb #89d9da3c
 def gaussian_stats(
-    features,  # (N, d) features of N >= 2 frames
+    features: ArrayLike,  # (N, d) features of N >= 2 frames
 ) -> tuple[np.ndarray, np.ndarray]:
     "Mean (d,) and covariance (d, d) of a feature set (unbiased covariance, as the reference FID code)."
     f = np.asarray(features, dtype=np.float64)
@@ -119,10 +129,10 @@ def gaussian_stats(
 
 # %% ../../nbs/40_eval_image_metrics.ipynb #787aa4e1
 def frechet_distance(
-    mu1,
-    sigma1,
-    mu2,
-    sigma2,  # the two Gaussian fits
+    mu1: ArrayLike,
+    sigma1: ArrayLike,
+    mu2: ArrayLike,
+    sigma2: ArrayLike,  # the two Gaussian fits
     eps: float = 1e-6,  # diagonal offset used when the product of covariances is singular
 ) -> float:
     "Squared Fréchet distance between N(mu1, sigma1) and N(mu2, sigma2)."
@@ -145,12 +155,12 @@ def frechet_distance(
     return float(max(diff @ diff + np.trace(s1) + np.trace(s2) - 2 * np.trace(covmean), 0.0))
 
 # %% ../../nbs/40_eval_image_metrics.ipynb #4a4a6632
-def fid_from_features(feats_a, feats_b) -> float:
+def fid_from_features(feats_a: ArrayLike, feats_b: ArrayLike) -> float:
     "FID between two feature sets (N_a, d) and (N_b, d)."
     return frechet_distance(*gaussian_stats(feats_a), *gaussian_stats(feats_b))
 
 # %% ../../nbs/40_eval_image_metrics.ipynb #063d8b7e
-def frames_tensor(frames, size: int | None = None) -> torch.Tensor:
+def frames_tensor(frames: np.ndarray | Sequence[np.ndarray | Image.Image], size: int | None = None) -> torch.Tensor:
     "Frames as a float (N, 3, H, W) tensor in [0, 1], resized to `size` px square when given."
     x = torch.from_numpy(check_images(frames)).permute(0, 3, 1, 2).float() / 255.0
     if size and tuple(x.shape[-2:]) != (size, size):
@@ -205,7 +215,7 @@ class SiglipFeatures:
 
     def __init__(
         self,
-        vision,  # a `SiglipVisionModel`, or a local folder holding one
+        vision: PreTrainedModel | str | Path,  # a `SiglipVisionModel`, or a local folder holding one
         name: str = "siglip",  # the name reports give these features
         device: str = "cpu",
         batch_size: int = 32,
@@ -234,9 +244,9 @@ class SiglipFeatures:
 
 # %% ../../nbs/40_eval_image_metrics.ipynb #64313232
 def image_report(
-    pred,
-    target,  # predicted and real frames (N, H, W, 3)
-    extractors=(),  # feature extractors (each with a `name`)
+    pred: np.ndarray | Sequence[np.ndarray | Image.Image],
+    target: np.ndarray | Sequence[np.ndarray | Image.Image],  # predicted and real frames (N, H, W, 3)
+    extractors: Sequence[Callable[[np.ndarray], np.ndarray]] = (),  # feature extractors (each with a `name`)
     target_features: dict | None = None,  # name -> precomputed features of `target` (saves recomputing them)
 ) -> dict:
     "Mean PSNR and SSIM (with standard errors) and one FID per extractor."
@@ -267,9 +277,9 @@ def _paired_features(*feats) -> tuple[np.ndarray, ...]:
 
 # %% ../../nbs/40_eval_image_metrics.ipynb #4ed8f0e2
 def fid_bootstrap(
-    feats_a,
-    feats_b,
-    feats_real,  # features (N, d) of predictor a, predictor b and the real frames, paired by row
+    feats_a: ArrayLike,
+    feats_b: ArrayLike,
+    feats_real: ArrayLike,  # features (N, d) of predictor a, predictor b and the real frames, paired by row
     n_boot: int = 200,
     seed: int = 0,
 ) -> dict:
@@ -294,9 +304,9 @@ def fid_bootstrap(
 
 # %% ../../nbs/40_eval_image_metrics.ipynb #b209298d
 def fid_permutation_test(
-    feats_a,
-    feats_b,
-    feats_real,  # features (N, d) of predictor a, predictor b and the real frames, paired by row
+    feats_a: ArrayLike,
+    feats_b: ArrayLike,
+    feats_real: ArrayLike,  # features (N, d) of predictor a, predictor b and the real frames, paired by row
     n_perm: int = 200,
     seed: int = 0,
 ) -> dict:
@@ -312,8 +322,8 @@ def fid_permutation_test(
 
 # %% ../../nbs/40_eval_image_metrics.ipynb #0fc42631
 def paired_feature_distance(
-    feats_pred,
-    feats_real,  # features (N, d) of the predicted and the real frames, paired by row
+    feats_pred: ArrayLike,
+    feats_real: ArrayLike,  # features (N, d) of the predicted and the real frames, paired by row
 ) -> dict:
     "Mean squared feature distance between each predicted frame and its real frame, with its standard error."
     p, r = _paired_features(feats_pred, feats_real)

@@ -6,13 +6,15 @@
 from __future__ import annotations
 
 import html
+from collections.abc import Collection, Sequence
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from ..config import PlanFrame
 from ..train.grpo import group_advantages, score_completions
 from ..tasks import DRIVE_INPUTS, TASKS, plan_origin, sample_row, task_instruction
-from ..kinematics import constant_velocity, kinematic_rollout
+from ..kinematics import EgoStatusMLP, constant_velocity, kinematic_rollout
 from .metrics import action_metrics, box_corners, planning_metrics
 from ..model.vlm import generate_text
 from vlarl.rewards.driving import (
@@ -42,7 +44,8 @@ __all__ = ['OUTPUT_KEYS', 'ROLLOUT_COLORS', 'parse_output', 'run_policy', 'drive
 def parse_output(
     text: str,  # the policy's completion
     task: str = "drive",  # one of `TASKS`
-    origin=None,  # drive: the (6, 2) waypoints the answer is relative to (`vlarl.tasks.plan_origin`), None = absolute
+    # drive: the (6, 2) waypoints the answer is relative to (`vlarl.tasks.plan_origin`), None = absolute
+    origin: ArrayLike | None = None,
 ) -> dict:
     """The parsed structured output of one completion, waypoints in the ego frame (malformed parts are None or empty;
     never raises)."""
@@ -130,7 +133,7 @@ def plans_with_fallback(parsed: list[dict], samples: list[dict]) -> tuple[np.nda
     return np.stack(plans), float(np.mean([p.get("waypoints") is None for p in parsed]))
 
 # %% ../../nbs/20b_eval_inference.ipynb #801fe1f0
-def baseline_plans(samples: list[dict], lam: float = 0.5, ego_mlp=None) -> dict[str, np.ndarray]:
+def baseline_plans(samples: list[dict], lam: float = 0.5, ego_mlp: EgoStatusMLP | None = None) -> dict[str, np.ndarray]:
     "The kinematic prior's and constant velocity's 3 s plans for the clips (and the ego-status MLP's, if given)."
     return {
         "kinematic prior": np.stack(
@@ -190,7 +193,8 @@ def evaluate_task(
     plan_frame: PlanFrame | str = PlanFrame.EGO,
     temperature: float = 0.0,  # 0 = greedy; > 0 samples `repeats` outputs per clip (the policy GRPO optimises)
     repeats: int = 1,
-    inputs=DRIVE_INPUTS,  # what the prompts show (`vlarl.tasks.DRIVE_INPUTS`; the frames are the clips')
+    # what the prompts show (`vlarl.tasks.DRIVE_INPUTS`; the frames are the clips')
+    inputs: Sequence[str] = DRIVE_INPUTS,
 ) -> dict:
     "The policy's outputs of one task on the clips (greedy, or `repeats` samples each), scored by `score_task`."
     reps = list(samples) * (repeats if temperature > 0 else 1)
@@ -213,15 +217,15 @@ def evaluate_policy(
     model: nn.Module,
     processor: ProcessorMixin,
     samples: list[dict],
-    tasks,
-    funcs,
-    weights,
-    detections=None,
+    tasks: Sequence[str],
+    funcs: list,
+    weights: list[float],
+    detections: dict | None = None,
     max_new_tokens: int = 256,
     plan_frame: PlanFrame | str = PlanFrame.EGO,
     temperature: float = 0.0,
     repeats: int = 1,
-    inputs=DRIVE_INPUTS,
+    inputs: Sequence[str] = DRIVE_INPUTS,
 ) -> dict:
     "`evaluate_task` for each task, and the mean total reward over the tasks."
     res = {
@@ -244,7 +248,7 @@ def evaluate_policy(
     return {"tasks": res, "reward": float(np.mean([r["reward"] for r in res.values()]))}
 
 # %% ../../nbs/20b_eval_inference.ipynb #71e09c86
-def baseline_metrics(samples: list[dict], lam: float = 0.5, ego_mlp=None) -> dict:
+def baseline_metrics(samples: list[dict], lam: float = 0.5, ego_mlp: EgoStatusMLP | None = None) -> dict:
     "Planning metrics of the kinematic prior and constant velocity (and the ego-status MLP `ego_mlp`) on the clips."
     return {name: planning_metrics(p, samples) for name, p in baseline_plans(samples, lam, ego_mlp).items()}
 
@@ -254,7 +258,7 @@ OUTPUT_KEYS = ("texts", "plans")
 
 def without_outputs(
     result: dict,  # an evaluation (`evaluate_policy`, `visual_policy_metrics`, ...)
-    drop=OUTPUT_KEYS,  # per-clip outputs to leave out
+    drop: Collection[str] = OUTPUT_KEYS,  # per-clip outputs to leave out
 ) -> dict:
     "An evaluation without its per-clip outputs (texts, plans) at any depth: what a run's metrics keep."
     if not isinstance(result, dict):
@@ -278,7 +282,7 @@ def reward_gains(
     return out
 
 # %% ../../nbs/20b_eval_inference.ipynb #072e5c86
-def clip_l2(plans, samples: list[dict]) -> np.ndarray:
+def clip_l2(plans: ArrayLike, samples: list[dict]) -> np.ndarray:
     "Each clip's L2 (m) of a plan against its logged future, the ST-P3 average over 1, 2 and 3 s."
     from vlarl.eval.metrics import at_horizons, l2_errors
 
@@ -286,7 +290,7 @@ def clip_l2(plans, samples: list[dict]) -> np.ndarray:
     return np.array([at_horizons(row[None], "stp3")["avg"] for row in e])
 
 # %% ../../nbs/20b_eval_inference.ipynb #c4587e2c
-def plan_l2_gain(plans, other, samples: list[dict], seed: int = 0) -> dict:
+def plan_l2_gain(plans: ArrayLike, other: ArrayLike, samples: list[dict], seed: int = 0) -> dict:
     "L2 of `plans` minus L2 of `other` per clip (negative = closer to the logged future), with a paired interval."
     from vlarl.eval.metrics import paired_bootstrap
 
@@ -498,7 +502,7 @@ def group_explorer(
     samples: list[dict],  # clips in numpy form
     funcs: list,
     weights: list[float],  # from `vlarl.train.grpo.make_task_rewards`
-    tasks=("drive",),  # tasks to choose from
+    tasks: Sequence[str] = ("drive",),  # tasks to choose from
     G: int = 4,
     temperature: float = 1.0,
     detections: dict | None = None,
@@ -554,7 +558,7 @@ def _smooth(y, k: int = 5) -> np.ndarray:
     return np.array([y[max(0, i - k + 1) : i + 1].mean() for i in range(len(y))])
 
 # %% ../../nbs/20b_eval_inference.ipynb #78aa82a2
-def plot_curves(log_history: list[dict], funcs: list, weights: list[float], tasks, title: str = "GRPO"):
+def plot_curves(log_history: list[dict], funcs: list, weights: list[float], tasks: Sequence[str], title: str = "GRPO"):
     "Matplotlib figure: per task its components and total per step (running mean over 5 steps), and the KL."
     import matplotlib.pyplot as plt
 

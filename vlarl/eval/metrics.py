@@ -8,9 +8,11 @@ from __future__ import annotations
 import functools
 import importlib.util
 import os
+from collections.abc import Callable, Hashable, Iterable, Sequence
 
 import numpy as np
 import sacrebleu
+from numpy.typing import ArrayLike
 
 from ..schema import ACTIONS
 
@@ -30,7 +32,7 @@ SECONDS = (1, 2, 3)
 
 
 def at_horizons(
-    per_step,  # (N, T) values per sample and waypoint
+    per_step: ArrayLike,  # (N, T) values per sample and waypoint
     convention: str = "stp3",  # "stp3": mean up to t; "uniad": value at t
 ) -> dict[str, float]:
     "The 1/2/3 s values and their average, averaged over samples, under a convention."
@@ -48,7 +50,7 @@ def at_horizons(
     return {**out, "avg": float(np.mean(list(out.values())))}
 
 # %% ../../nbs/11_eval_metrics.ipynb #8ae80be3
-def check_trajectories(pred, gt) -> tuple[np.ndarray, np.ndarray]:
+def check_trajectories(pred: ArrayLike, gt: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
     "Planned and true trajectories as float (N, T, 2) arrays of the same shape, or a `ValueError` naming the problem."
     p, g = np.asarray(pred, dtype=np.float64), np.asarray(gt, dtype=np.float64)
     if p.ndim == 2:
@@ -61,9 +63,9 @@ def check_trajectories(pred, gt) -> tuple[np.ndarray, np.ndarray]:
 
 # %% ../../nbs/11_eval_metrics.ipynb #6ec53e54
 def l2_errors(
-    pred,  # planned waypoints (N, T, 2) or (T, 2)
-    gt,  # true waypoints, same shape
-    mask=None,  # (N, T) 1 where the true waypoint exists
+    pred: ArrayLike,  # planned waypoints (N, T, 2) or (T, 2)
+    gt: ArrayLike,  # true waypoints, same shape
+    mask: ArrayLike | None = None,  # (N, T) 1 where the true waypoint exists
 ) -> np.ndarray:
     "Euclidean distance (N, T) per sample and waypoint, 0 where masked out."
     p, g = check_trajectories(pred, gt)
@@ -87,7 +89,7 @@ def ego_box_lattice(length: float = EGO_LENGTH, width: float = EGO_WIDTH, shift:
     return np.stack(np.meshgrid(rows, cols, indexing="ij"), -1).reshape(-1, 2)
 
 # %% ../../nbs/11_eval_metrics.ipynb #5a5397e8
-def ego_cells(waypoint, lattice=None) -> tuple[np.ndarray, np.ndarray]:
+def ego_cells(waypoint: ArrayLike, lattice: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     "Rows and columns of the ego box at a waypoint: lattice + waypoint / 0.5 m, truncated, clipped to the grid."
     lat = ego_box_lattice() if lattice is None else lattice
     pts = (lat + np.asarray(waypoint, dtype=np.float64) / BEV_RES).astype(np.int32)
@@ -127,7 +129,7 @@ def agent_tracks(
     return {k: np.array(v) if v else out[k] for k, v in cols.items()}
 
 # %% ../../nbs/11_eval_metrics.ipynb #9f3bbeb3
-def rasterise_box(grid: np.ndarray, center, heading: float, length: float, width: float) -> None:
+def rasterise_box(grid: np.ndarray, center: ArrayLike, heading: float, length: float, width: float) -> None:
     "Mark in `grid` (rows forward, cols left) the cells whose centres lie inside a rotated rectangle."
     half = np.hypot(length, width) / 2
     lo = np.clip(np.floor((np.asarray(center) - half - BEV_FIRST) / BEV_RES).astype(int), 0, BEV_SIZE - 1)
@@ -149,7 +151,7 @@ def occupancy(agents: list[dict], steps: int = 6) -> np.ndarray:
 
 # %% ../../nbs/11_eval_metrics.ipynb #4735cc8a
 def grid_collisions(
-    traj,  # waypoints (T, 2)
+    traj: ArrayLike,  # waypoints (T, 2)
     occ: np.ndarray,  # occupancy (T, 200, 200)
 ) -> np.ndarray:
     "Per waypoint, whether the reference ego box hits an occupied cell (T,)."
@@ -161,10 +163,10 @@ WORLD_EGO_SIZE = (5.0, 2.0)  # highway-env's vehicle (length, width)
 
 
 def box_corners(
-    center,  # centres (..., 2)
-    heading,  # yaws (...), radians, + left
-    length,  # lengths (...)
-    width,  # widths (...)
+    center: ArrayLike,  # centres (..., 2)
+    heading: ArrayLike,  # yaws (...), radians, + left
+    length: ArrayLike,  # lengths (...)
+    width: ArrayLike,  # widths (...)
 ) -> np.ndarray:
     "Corners (..., 4, 2) of rotated rectangles, counter-clockwise from front-left."
     c, h = np.asarray(center, dtype=np.float64), np.asarray(heading, dtype=np.float64)
@@ -189,10 +191,10 @@ def _interp_angle(a, b, w):
 
 # %% ../../nbs/11_eval_metrics.ipynb #02f0a83c
 def swept_collision(
-    traj,  # planned waypoints (T, 2)
+    traj: ArrayLike,  # planned waypoints (T, 2)
     agents: list[dict],  # agents in the sample schema
     substeps: int = 4,  # checks per interval
-    ego_size=WORLD_EGO_SIZE,  # (length, width) of the ego (m)
+    ego_size: tuple[float, float] = WORLD_EGO_SIZE,  # (length, width) of the ego (m)
 ) -> float | None:
     "Time of first contact in waypoint steps (e.g. 2.25 = a quarter into the third interval), or None."
     traj = np.asarray(traj, dtype=np.float64)
@@ -212,7 +214,7 @@ def swept_collision(
 
 # %% ../../nbs/11_eval_metrics.ipynb #181e3d04
 def trajectory_headings(
-    traj,  # waypoints (T, 2)
+    traj: ArrayLike,  # waypoints (T, 2)
     min_step: float = 0.1,  # shorter moves keep the previous heading (m)
 ) -> np.ndarray:
     "Heading (T,) of the ego at each waypoint: the direction it came from the previous one (0 = forward)."
@@ -225,10 +227,10 @@ def trajectory_headings(
 
 # %% ../../nbs/11_eval_metrics.ipynb #242f0691
 def exact_collisions(
-    traj,  # waypoints (T, 2)
+    traj: ArrayLike,  # waypoints (T, 2)
     agents: list[dict],  # agents in the sample schema
-    ego_size=WORLD_EGO_SIZE,  # (length, width) of the ego (m)
-    headings=None,  # ego yaw at each waypoint (T,); default: `trajectory_headings`
+    ego_size: tuple[float, float] = WORLD_EGO_SIZE,  # (length, width) of the ego (m)
+    headings: ArrayLike | None = None,  # ego yaw at each waypoint (T,); default: `trajectory_headings`
 ) -> np.ndarray:
     "Per waypoint, whether the ego's rotated box overlaps an agent's future box (T,)."
     traj = np.asarray(traj, dtype=np.float64)
@@ -244,7 +246,7 @@ COLLISION_METHODS = ("grid", "exact")
 
 
 def collision_flags(
-    preds,  # planned waypoints (N, T, 2)
+    preds: ArrayLike,  # planned waypoints (N, T, 2)
     samples: list[dict],  # clips with `ego_future` and `agents`
     method: str = "grid",  # "grid" (reference) or "exact" (rotated boxes)
 ) -> np.ndarray:
@@ -263,9 +265,9 @@ def collision_flags(
 
 # %% ../../nbs/11_eval_metrics.ipynb #9ea7c649
 def planning_metrics(
-    preds,  # planned waypoints (N, 6, 2)
+    preds: ArrayLike,  # planned waypoints (N, 6, 2)
     samples: list[dict],  # the clips they were planned for
-    mask=None,  # (N, 6) 1 where the true waypoint exists
+    mask: ArrayLike | None = None,  # (N, 6) 1 where the true waypoint exists
 ) -> dict[str, dict]:
     "L2 (m) and collision rates (fractions) at 1/2/3 s and average, under both conventions and both collision paths."
     if len(samples) == 0:
@@ -307,15 +309,15 @@ def format_planning_table(
     return "\n".join(lines)
 
 # %% ../../nbs/11_eval_metrics.ipynb #05b3a820
-def set_f1(pred, gt) -> float:
+def set_f1(pred: Iterable[Hashable], gt: Iterable[Hashable]) -> float:
     "F1 of a predicted and a true label set: 2|P ∩ G| / (|P| + |G|), 1.0 when both are empty."
     p, g = set(pred), set(gt)
     return 1.0 if not p and not g else 2 * len(p & g) / (len(p) + len(g))
 
 # %% ../../nbs/11_eval_metrics.ipynb #48e29b7a
 def label_matrix(
-    label_sets,  # one iterable of labels per sample
-    classes,  # the class names, in order
+    label_sets: Sequence[Iterable[str]],  # one iterable of labels per sample
+    classes: Sequence[str],  # the class names, in order
     name: str = "labels",  # what the sets are, for error messages
 ) -> np.ndarray:
     "(N, C) boolean matrix of multi-label sets; an unknown label is a `ValueError` naming it."
@@ -331,9 +333,9 @@ def label_matrix(
 
 # %% ../../nbs/11_eval_metrics.ipynb #efde3c80
 def action_metrics(
-    preds,  # predicted label sets, one per sample
-    gts,  # true label sets
-    classes=ACTIONS,  # class names (ACTIONS or DECIDABLE_EXPLANATIONS)
+    preds: Sequence[Iterable[str]],  # predicted label sets, one per sample
+    gts: Sequence[Iterable[str]],  # true label sets
+    classes: Sequence[str] = ACTIONS,  # class names (ACTIONS or DECIDABLE_EXPLANATIONS)
 ) -> dict:
     "Accuracy, per-class F1, mF1, F1_all (sample-averaged) and F1_micro of multi-label predictions."
     if len(preds) != len(gts):
@@ -436,8 +438,8 @@ def bootstrap_draws(n: int, draws: int = 2000, seed: int = 0) -> np.ndarray:
 
 # %% ../../nbs/11_eval_metrics.ipynb #3399d656
 def bootstrap_interval(
-    x,  # per-clip values (N,), or (N, k) columns that `stat` reduces
-    stat=_stat_mean,  # (N, k) array -> float; default: mean of the first column
+    x: ArrayLike,  # per-clip values (N,), or (N, k) columns that `stat` reduces
+    stat: Callable[[np.ndarray], float] = _stat_mean,  # (N, k) array -> float; default: mean of the first column
     draws: int = 2000,
     seed: int = 0,
 ) -> dict[str, float]:
@@ -449,9 +451,9 @@ def bootstrap_interval(
 
 # %% ../../nbs/11_eval_metrics.ipynb #e89a23ac
 def paired_bootstrap(
-    a,
-    b,  # per-clip values of two models on the same clips, (N,) or (N, k)
-    stat=_stat_mean,  # (N, k) array -> float, applied to each model's drawn rows
+    a: ArrayLike,
+    b: ArrayLike,  # per-clip values of two models on the same clips, (N,) or (N, k)
+    stat: Callable[[np.ndarray], float] = _stat_mean,  # (N, k) array -> float, applied to each model's drawn rows
     draws: int = 2000,
     seed: int = 0,
 ) -> dict[str, float]:

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import html
+from collections.abc import Callable, Iterable, Sequence
 
 import numpy as np
 
@@ -45,7 +46,7 @@ def baseline_frames(samples: list[dict], vq: VQVAE, scaling: float) -> dict[str,
 # %% ../../nbs/42c_imagination_report.ipynb #2707bd08
 def imagination_table(
     frames: dict[str, np.ndarray],  # "real" and one entry per predictor, (N, H, W, 3) each
-    extractors=(),  # FID feature extractors
+    extractors: Sequence[Callable[[np.ndarray], np.ndarray]] = (),  # FID feature extractors
 ) -> dict[str, dict]:
     "`image_report` of every predictor against the real frames (the real frames' features computed once)."
     real = frames["real"]
@@ -73,12 +74,11 @@ def real_features(frames: dict[str, np.ndarray], extractors: list) -> dict:
 
 # %% ../../nbs/42c_imagination_report.ipynb #5af0558e
 def significance_vs_copy_last(
-    frames: dict[
-        str, np.ndarray
-    ],  # `baseline_frames` plus the imagined frames; "real" and "copy last frame" among them
+    # `baseline_frames` plus the imagined frames; "real" and "copy last frame" among them
+    frames: dict[str, np.ndarray],
     extractors: list,  # FID feature extractors
     real_feats: dict,  # extractor name -> features of the real frames (`real_features`)
-    names,  # the rows compared with copy-last
+    names: Iterable[str],  # the rows compared with copy-last
     seed: int = 0,
     n: int = 200,  # bootstrap / permutation draws
 ) -> dict:
@@ -249,7 +249,7 @@ def _bev(ax, sample: dict, plan=None, prior_plan=None):
     ax.legend(fontsize=5, loc="lower right")
 
 # %% ../../nbs/42c_imagination_report.ipynb #70096a76
-def imagination_figure(sample: dict, imagined: np.ndarray | None, plan=None, title: str = ""):
+def imagination_figure(sample: dict, imagined: np.ndarray | None, plan: np.ndarray | None = None, title: str = ""):
     "One clip: now, imagined +0.5 s, real +0.5 s, |imagined − real|, and the BEV with the plan."
     import matplotlib.pyplot as plt
     from vlarl.kinematics import kinematic_rollout
@@ -308,7 +308,7 @@ def figure_rows(
     return fig
 
 # %% ../../nbs/42c_imagination_report.ipynb #bf4edd85
-def imagination_plotly(sample: dict, imagined: np.ndarray | None, plan=None):
+def imagination_plotly(sample: dict, imagined: np.ndarray | None, plan: np.ndarray | None = None):
     "Plotly figure of one clip: now, imagined, real, difference map and the BEV."
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
@@ -379,7 +379,7 @@ def imagination_plotly(sample: dict, imagined: np.ndarray | None, plan=None):
 def imagination_viewer(
     samples: list[dict],  # clips in numpy form
     imagined: np.ndarray,  # imagined frames (N, H, W, 3), aligned with `samples` (None rows allowed)
-    plans=None,  # planned waypoints per clip (optional)
+    plans: Sequence[np.ndarray | None] | None = None,  # planned waypoints per clip (optional)
 ):
     "ipywidgets viewer: a slider over clips, each shown by `imagination_plotly`."
     import ipywidgets as W
@@ -421,8 +421,9 @@ def _png_data_uri(fig, dpi: int) -> str:
 # %% ../../nbs/42c_imagination_report.ipynb #e3a298bc
 def imagination_page(
     samples: list[dict],  # clips in numpy form
-    imagined,  # imagined frames (N, H, W, 3) aligned with `samples` (None rows allowed)
-    plans=None,  # planned waypoints per clip (optional)
+    # imagined frames (N, H, W, 3) aligned with `samples` (None rows allowed)
+    imagined: np.ndarray | Sequence[np.ndarray | None],
+    plans: Sequence[np.ndarray | None] | None = None,  # planned waypoints per clip (optional)
     title: str = "Imagined vs real +0.5 s frames",
     dpi: int = 70,  # resolution of each clip's image
 ) -> str:

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
 import numpy as np
 import torch
@@ -46,7 +47,7 @@ from vlarl.model.vq import (
 from .warp import ego_heading_px, scene_shift_px, warp_scene
 from .world_model import context_frame, context_text, displacement_text, frame_definition
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from torch import nn
@@ -72,13 +73,13 @@ EMPTY_VISUAL = VISUAL_OPEN + VISUAL_CLOSE
 
 def visual_instruction(
     sample: dict,  # a clip
-    codes_ctx,  # the context frame's code grid (None without context)
+    codes_ctx: np.ndarray | None,  # the context frame's code grid (None without context)
     scaling: float,
     image_size: int,
     grid: int,
     context: str = "warped",  # which frame `codes_ctx` is (see `CONTEXTS`)
-    plan_frame: PlanFrame
-    | str = PlanFrame.EGO,  # waypoints as ego-frame positions or offsets from the prior's rollout (`grpo.plan_frame`)
+    # waypoints as ego-frame positions or offsets from the prior's rollout (`grpo.plan_frame`)
+    plan_frame: PlanFrame | str = PlanFrame.EGO,
 ) -> str:
     """The `drive_visual` instruction: ego state, history, command, the prior, the definitions and the context frame's
     tokens."""
@@ -94,7 +95,7 @@ def visual_instruction(
 # %% ../../nbs/42b_imagination_visual_task.ipynb #f417ab77
 def visual_target(
     sample: dict,  # a clip
-    codes_future,  # the +0.5 s frame's code grid (ignored when masked)
+    codes_future: np.ndarray | None,  # the +0.5 s frame's code grid (ignored when masked)
     masked: bool = False,  # the imagination masked: an empty visual block
     plan_frame: PlanFrame | str = PlanFrame.EGO,  # see `visual_instruction`
 ) -> str:
@@ -143,7 +144,7 @@ def visual_format_reward(grid: int, codebook_size: int, masked: bool = False):
     return drive_visual_format
 
 # %% ../../nbs/42b_imagination_visual_task.ipynb #7e33b0c0
-def psnr_score(p, lo: float, hi: float) -> float:
+def psnr_score(p: float, lo: float, hi: float) -> float:
     "PSNR (dB) mapped linearly from [lo, hi] to [0, 1] (clipped)."
     return float(np.clip((p - lo) / (hi - lo), 0.0, 1.0))
 
@@ -161,7 +162,7 @@ def visual_quality_breakdowns(
     headings: list,  # per completion: the ego's heading in the image (None = unreadable)
     futures: list | None,  # per completion: the real +0.5 s frame (None where unknown)
     scaling: float,
-    psnr_range=(10.0, 30.0),
+    psnr_range: Sequence[float] = (10.0, 30.0),
 ) -> list[dict]:
     "Per completion: the reward and its two parts, with the PSNRs behind them."
     lo, hi = psnr_range
@@ -197,7 +198,7 @@ def visual_quality_breakdowns(
     return out
 
 # %% ../../nbs/42b_imagination_visual_task.ipynb #b0a8dae7
-def visual_quality_reward(vq: VQVAE, scaling: float, psnr_range=(10.0, 30.0)):
+def visual_quality_reward(vq: VQVAE, scaling: float, psnr_range: Sequence[float] = (10.0, 30.0)):
     "trl reward: the generation quality of the imagined frame (columns `images`, `heading`, `future_frame`)."
 
     def drive_visual_quality(completions: list, images=None, heading=None, future_frame=None, **kwargs) -> list[float]:
@@ -294,8 +295,8 @@ def visual_task_dataset(
     masked: bool = False,
     context: str = "warped",
     with_future: bool = True,  # keep `future_frame` for the offline real-future reward (training clips)
-    plan_frame: PlanFrame
-    | str = PlanFrame.EGO,  # see `visual_instruction`; the rows carry the `plan_origin` the rewards add back
+    # see `visual_instruction`; the rows carry the `plan_origin` the rewards add back
+    plan_frame: PlanFrame | str = PlanFrame.EGO,
 ) -> Dataset:
     "GRPO rows of the `drive_visual` task: `prompt`, `images`, `task`, `plan_origin` and the columns its rewards read."
     if len(clips) == 0:
@@ -321,11 +322,11 @@ def visual_task_dataset(
 def make_visual_task_rewards(
     vq: VQVAE,
     scaling: float,  # the tokenizer, the world's px per metre
-    drive_weights,  # weights of format, L2, collision, action (as `grpo.drive_weights`)
+    drive_weights: Sequence[float],  # weights of format, L2, collision, action (as `grpo.drive_weights`)
     visual_weight: float,  # weight of the generation-quality reward (ignored when masked)
     l2_scale: float = 2.0,
     collision_substeps: int = 4,
-    psnr_range=(10.0, 30.0),
+    psnr_range: Sequence[float] = (10.0, 30.0),
     masked: bool = False,
 ) -> tuple[list, list[float]]:
     "trl reward functions of the `drive_visual` task (named `drive_visual_<component>`) and their weights."
@@ -356,7 +357,8 @@ class VisualBlockGrammar(LogitsProcessor):
         codebook_size: int,
         grid: int,
         masked: bool = False,
-        block_codes=None,  # (B, grid, grid) a code per cell and row that gets `block_bias` while the block is written
+        # (B, grid, grid) a code per cell and row that gets `block_bias` while the block is written
+        block_codes: np.ndarray | None = None,
         block_bias: float = 0.0,  # logit bonus (1e4 writes `block_codes` outright)
     ):
         self.img = torch.as_tensor(image_token_ids(tokenizer, codebook_size))
@@ -413,7 +415,7 @@ def run_visual_policy(
     batch_size: int = 8,
     plan_frame: PlanFrame | str = PlanFrame.EGO,  # how the policy writes waypoints (see `visual_instruction`)
     grammar: bool = False,  # decode the visual block under `VisualBlockGrammar`
-    block_codes=None,
+    block_codes: np.ndarray | None = None,
     block_bias: float = 0.0,  # per clip, codes the block favours (with `grammar`; see `VisualBlockGrammar`)
 ) -> list[dict]:
     "Greedy `drive_visual` outputs of the policy, parsed; waypoints in the ego frame."
@@ -556,7 +558,7 @@ def visual_grpo_trainer(
     cfg: RunConfig,
     masked: bool,
     out_dir: str | os.PathLike,
-    **kw,
+    **kw: Any,
 ):
     """trl's GRPOTrainer on the `drive_visual` rows of `clips`, with its rewards (and weights) as configured
     (`imagine.grpo_steps` steps, else `grpo.trl.max_steps`; rollouts under `VisualBlockGrammar` with

@@ -5,6 +5,7 @@
 # %% ../../nbs/42_imagination_warp.ipynb #de6cfdaf
 from __future__ import annotations
 
+from collections.abc import Sequence
 
 import numpy as np
 import scipy.ndimage
@@ -64,7 +65,7 @@ def _ego_axis(frame: np.ndarray) -> tuple[np.ndarray | None, np.ndarray | None]:
 
 # %% ../../nbs/42_imagination_warp.ipynb #086b2053
 def ego_heading_px(
-    frames,  # a clip's frames, oldest first (the last is now)
+    frames: np.ndarray | Sequence[np.ndarray],  # a clip's frames, oldest first (the last is now)
 ) -> float | None:
     "The ego's heading in the current frame (radians, image axes x right / y down), or None if the ego is not drawn."
     axis, front = _ego_axis(frames[-1])
@@ -77,7 +78,7 @@ def ego_heading_px(
 
 # %% ../../nbs/42_imagination_warp.ipynb #46ad2f4a
 def scene_shift_px(
-    displacement,  # the ego's displacement (2,) in the ego frame (m, x forward, y left)
+    displacement: np.ndarray | Sequence[float],  # the ego's displacement (2,) in the ego frame (m, x forward, y left)
     heading: float,  # the ego's heading in the image (radians, from `ego_heading_px`)
     scaling: float,  # px per metre
 ) -> np.ndarray:
@@ -96,8 +97,8 @@ def background_color(frame: np.ndarray) -> np.ndarray:
 
 # %% ../../nbs/42_imagination_warp.ipynb #8bea4193
 def warp_frame(
-    frame,  # (H, W, 3) frame
-    shift,  # (2,) px, x right / y down
+    frame: np.ndarray,  # (H, W, 3) frame
+    shift: np.ndarray | Sequence[float],  # (2,) px, x right / y down
     order: int = 1,  # 1 = bilinear, 0 = whole pixels (the shift rounded)
     border: str = "nearest",  # uncovered border: "nearest" continues the edge, "fill" paints the most common colour
 ) -> np.ndarray:
@@ -126,7 +127,9 @@ def ego_mask(frame: np.ndarray, grow: int = 1) -> np.ndarray:
     return scipy.ndimage.binary_dilation(m, iterations=grow) if grow and m.any() else m
 
 # %% ../../nbs/42_imagination_warp.ipynb #56b4e713
-def warp_scene(frame, shift, order: int = 1, border: str = "nearest") -> np.ndarray:
+def warp_scene(
+    frame: np.ndarray, shift: np.ndarray | Sequence[float], order: int = 1, border: str = "nearest"
+) -> np.ndarray:
     "The scene of an ego-centred frame moved by `shift` px, the ego kept where it is."
     f = np.asarray(frame)
     m = ego_mask(f)
@@ -152,9 +155,9 @@ def prior_shift(sample: dict, scaling: float) -> np.ndarray:
 
 # %% ../../nbs/42_imagination_warp.ipynb #9d84bc47
 def best_scene_shift(
-    frame,
-    target,  # (H, W, 3) the current frame and the frame to align its scene with
-    center,  # (2,) px, x right / y down: the shift the search is centred on (rounded)
+    frame: np.ndarray,
+    target: np.ndarray,  # (H, W, 3) the current frame and the frame to align its scene with
+    center: np.ndarray | Sequence[float],  # (2,) px, x right / y down: the shift the search is centred on (rounded)
     radius: int = 4,  # whole pixels searched either way of `center`
 ) -> np.ndarray:
     "The whole-pixel scene shift within `radius` of `center` that best maps `frame` onto `target`."

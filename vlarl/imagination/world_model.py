@@ -5,11 +5,12 @@
 # %% ../../nbs/42a_imagination_world_model.ipynb #32c36aec
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
 import torch
-from datasets import Dataset, Features, Image, List, Value
+from datasets import Dataset, DatasetDict, Features, Image, List, Value
 from PIL import Image as PILImage
 from transformers import LogitsProcessor
 
@@ -80,14 +81,14 @@ def context_frame(sample: dict, scaling: float, context: str) -> np.ndarray | No
     return now if context == "current" else warp_scene(now, prior_shift(sample, scaling), order=0)
 
 # %% ../../nbs/42a_imagination_world_model.ipynb #a902ca76
-def context_text(codes, context: str) -> str:
+def context_text(codes: np.ndarray | None, context: str) -> str:
     "The prompt's context sentence ('' without context)."
     return "" if codes is None or context == "none" else f"{CONTEXTS[context]} {codes_to_text(codes)}."
 
 # %% ../../nbs/42a_imagination_world_model.ipynb #a4d34917
 def wm_instruction(
     sample: dict,  # a clip (numpy form)
-    codes_ctx,  # the context frame's code grid (None without context)
+    codes_ctx: np.ndarray | None,  # the context frame's code grid (None without context)
     scaling: float,
     image_size: int,
     grid: int,
@@ -191,9 +192,10 @@ class VisualGrammar(LogitsProcessor):
         tokenizer: PreTrainedTokenizerBase,
         codebook_size: int,
         grid: int,
-        prior_codes=None,  # (B, grid, grid) codes of the prior-warped frame, one grid per batch row
+        # (B, grid, grid) codes of the prior-warped frame, one grid per batch row
+        prior_codes: np.ndarray | None = None,
         prior_bias: float = 0.0,  # logit bonus of the prior's code (0 = none)
-        prior_mask=None,  # (B, grid, grid) cells where the prior holds (True), default everywhere
+        prior_mask: np.ndarray | None = None,  # (B, grid, grid) cells where the prior holds (True), default everywhere
     ):
         self.img = torch.as_tensor(image_token_ids(tokenizer, codebook_size))
         self.open, self.close = (
@@ -246,9 +248,9 @@ def generate_frames(
     instructions: list[str],  # per clip: its T frames and the instruction
     batch_size: int = 8,
     temperature: float = 0.0,
-    prior_codes=None,
+    prior_codes: np.ndarray | None = None,
     prior_bias: float = 0.0,
-    prior_mask=None,  # see `VisualGrammar`
+    prior_mask: np.ndarray | None = None,  # see `VisualGrammar`
 ) -> np.ndarray:
     "Code grids (N, grid, grid) written by the model under `VisualGrammar`."
     g = vq.grid
@@ -269,7 +271,7 @@ def generate_frames(
     return np.stack([text_to_codes(t, g, vq.codebook_size) for t in texts])
 
 # %% ../../nbs/42a_imagination_world_model.ipynb #5097a4d2
-def covered_cells(shift, image_size: int, grid: int) -> np.ndarray:
+def covered_cells(shift: np.ndarray | Sequence[float], image_size: int, grid: int) -> np.ndarray:
     "(grid, grid) cells that a frame shifted by `shift` px still covers entirely (the rest shows the continued edge)."
     dx, dy = np.ceil(np.abs(np.asarray(shift, dtype=np.float64).reshape(2))).astype(int) * np.sign(shift).astype(int)
     px = np.zeros((image_size, image_size), bool)
@@ -307,7 +309,7 @@ def imagine(
 # %% ../../nbs/42a_imagination_world_model.ipynb #f3ba09e6
 def render_with_context(
     vq: VQVAE,
-    codes,  # the tokenizer and code grids (N, grid, grid)
+    codes: np.ndarray,  # the tokenizer and code grids (N, grid, grid)
     samples: list[dict],
     scaling: float,
     context: str = "warped",
@@ -332,7 +334,7 @@ def tune_prior_bias(
     samples: list[dict],  # training clips
     scaling: float,
     context: str,
-    biases,
+    biases: Iterable[float],
     batch_size: int = 8,
 ) -> tuple[float, dict]:
     "The bias with the best mean PSNR of the imagined frames on `samples`, and every bias's PSNR."
@@ -353,7 +355,7 @@ def extra_clips(
     cfg: RunConfig,
     run: RunDir,  # the run (its `data/` holds the recorded sets)
     kind: str,  # "pretrain" or "eval"
-    exclude=(),  # clip ids that must not appear (the run's dataset)
+    exclude: Iterable[str] = (),  # clip ids that must not appear (the run's dataset)
 ) -> Dataset:
     """The run's extra world-model clips of `kind`, recorded once with their own seeds and saved under
     `data/world_model/`."""
@@ -380,7 +382,9 @@ def extra_clips(
     return load_from_disk(str(path))
 
 # %% ../../nbs/42a_imagination_world_model.ipynb #381d8719
-def stage_tokenizer(cfg: RunConfig, run: RunDir, frames_fn) -> tuple[VQVAE, dict]:
+def stage_tokenizer(
+    cfg: RunConfig, run: RunDir, frames_fn: Callable[[], np.ndarray | Sequence[np.ndarray]]
+) -> tuple[VQVAE, dict]:
     """The run's visual tokenizer and how it was obtained; `frames_fn()` gives the training frames when it must be
     trained."""
     from vlarl.model.vq import load_vq, save_vq, train_vq
@@ -418,7 +422,13 @@ def stage_tokenizer(cfg: RunConfig, run: RunDir, frames_fn) -> tuple[VQVAE, dict
     return vq.cpu().eval(), info
 
 # %% ../../nbs/42a_imagination_world_model.ipynb #65fa973c
-def stage_world_model(cfg: RunConfig, run: RunDir, splits, vq: VQVAE, train_samples_fn) -> tuple:
+def stage_world_model(
+    cfg: RunConfig,
+    run: RunDir,
+    splits: DatasetDict,
+    vq: VQVAE,
+    train_samples_fn: Callable[[], Iterable[dict]],
+) -> tuple:
     """The world model (VLM with image tokens, pretrained to write the +0.5 s frame), its processor and how it was
     obtained."""
     from vlarl.config import TrainConfig

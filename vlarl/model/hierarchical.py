@@ -5,9 +5,11 @@
 # %% ../../nbs/03d_model_hierarchical.ipynb #d9da25a6
 from __future__ import annotations
 
+import json
 import math
 import random
 import re
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +25,8 @@ from .vlm import encode_prompts, load_video_vlm, save_video_vlm
 from ..schema import DT, FUTURE_STEPS, to_ego_frame
 from ..sim import SCENARIO_NAMES, turning_side
 from ..tasks import DRIVE_INPUTS, ego_text, point_text
+from ..config import cached
+from ..eval.metrics import paired_bootstrap
 from ..train.sft import derangement, entry_means, entry_nll
 
 from typing import TYPE_CHECKING
@@ -39,8 +43,9 @@ __all__ = ['MAP_GRID', 'GEOMETRY_DIM', 'MOTION_SCALE', 'LANE_WIDTH', 'ALIGN_QUES
            'lane_relation', 'agent_caption', 'map_caption', 'EnvExample', 'alignment_examples', 'agent_future',
            'constant_velocity_forecast', 'forecast_examples', 'agents_in_view', 'qa_answers', 'clip_tokens',
            'qa_examples', 'normalise_answer', 'planning_examples', 'EnvProjectors', 'HierarchicalVLM',
-           'set_hierarchical_trainable', 'train_hierarchical', 'answer_nll', 'write_hierarchical', 'load_hierarchical',
-           'swap_tokens', 'example_clip', 'clip_means', 'displacement_errors', 'format_score_table', 'hierarchy_figure']
+           'set_hierarchical_trainable', 'train_hierarchical', 'answer_nll', 'alignment_by_kind', 'write_hierarchical',
+           'load_hierarchical', 'tuned_hierarchical', 'swap_tokens', 'example_clip', 'clip_means',
+           'displacement_errors', 'hierarchy_figure']
 
 # %% ../../nbs/03d_model_hierarchical.ipynb #cb7a700a
 MAP_GRID = 2  # map tokens: the current frame's agent-free patches pooled over a 2 x 2 grid of image regions
@@ -48,7 +53,7 @@ GEOMETRY_DIM = 8  # an agent token's geometry: its box now and the box's motion 
 MOTION_SCALE = 20.0  # box motion per frame as a fraction of the image, times this: about unit scale
 
 # %% ../../nbs/03d_model_hierarchical.ipynb #16f36fb9
-def box_patches(box, image_size: int, grid: int) -> np.ndarray:
+def box_patches(box: np.ndarray | Sequence[float], image_size: int, grid: int) -> np.ndarray:
     "Boolean (grid, grid) mask of the patches a pixel box [x1, y1, x2, y2] overlaps (at least its centre's patch)."
     f = np.clip(np.asarray(box, np.float64).reshape(4) / image_size, 0.0, 1.0)
     edges = np.arange(grid + 1) / grid
@@ -75,7 +80,9 @@ def region_means(features: torch.Tensor, keep: np.ndarray, regions: int) -> torc
     return torch.stack(out)
 
 # %% ../../nbs/03d_model_hierarchical.ipynb #14072c03
-def box_geometry(boxes, visible, now: int, image_size: int) -> torch.Tensor:
+def box_geometry(
+    boxes: np.ndarray | Sequence[Sequence[float]], visible: np.ndarray | Sequence[bool], now: int, image_size: int
+) -> torch.Tensor:
     "An agent's box now (in [-1, 1]) and its motion since the frame before (scaled), as 8 numbers."
     boxes = np.asarray(boxes, np.float64)
     prev = boxes[now - 1] if now > 0 and bool(np.asarray(visible)[now - 1]) else boxes[now]
@@ -223,7 +230,7 @@ def constant_velocity_forecast(agent: dict) -> np.ndarray:
 def forecast_examples(
     samples: list[dict],
     vectors: dict[str, EnvVectors],
-    inputs=DRIVE_INPUTS,  # which ego inputs the question states (`vlarl.tasks.ego_text`)
+    inputs: Sequence[str] = DRIVE_INPUTS,  # which ego inputs the question states (`vlarl.tasks.ego_text`)
 ) -> list[EnvExample]:
     "§3.4's examples: per agent in view with a full future, its token after the scene and map tokens, plus ego state."
     out = []
@@ -285,7 +292,7 @@ def clip_tokens(vectors: EnvVectors) -> list[tuple[str, torch.Tensor]]:
 def qa_examples(
     samples: list[dict],
     vectors: dict[str, EnvVectors],
-    inputs=DRIVE_INPUTS,  # which ego inputs the question states (`vlarl.tasks.ego_text`)
+    inputs: Sequence[str] = DRIVE_INPUTS,  # which ego inputs the question states (`vlarl.tasks.ego_text`)
 ) -> list[EnvExample]:
     "§3.3's examples: each clip's scene, map and agent tokens, its ego state and one question of each kind."
     out = []
@@ -309,7 +316,7 @@ PLAN_QUESTION = "Plan the ego's positions over the next 3 s (x forward, y left, 
 def planning_examples(
     samples: list[dict],
     vectors: dict[str, EnvVectors],
-    inputs=PLAN_INPUTS,  # the inputs the planner sees (`PLAN_INPUTS`)
+    inputs: Sequence[str] = PLAN_INPUTS,  # the inputs the planner sees (`PLAN_INPUTS`)
 ) -> list[EnvExample]:
     "§3.5's examples: the ego's logged 3 s future as text, from the inputs in `inputs`."
     unknown = set(inputs) - set(PLAN_INPUTS)
@@ -397,7 +404,7 @@ class HierarchicalVLM(nn.Module):
 TRAINABLE = ("projectors", "llm")
 
 # %% ../../nbs/03d_model_hierarchical.ipynb #b53a4903
-def set_hierarchical_trainable(model: HierarchicalVLM, parts) -> list[nn.Parameter]:
+def set_hierarchical_trainable(model: HierarchicalVLM, parts: Sequence[str]) -> list[nn.Parameter]:
     "Freeze all but `parts` (projectors; llm: the LM and its head); returns the trainable parameters."
     unknown = set(parts) - set(TRAINABLE)
     if unknown or not parts:
@@ -416,7 +423,8 @@ def set_hierarchical_trainable(model: HierarchicalVLM, parts) -> list[nn.Paramet
 def train_hierarchical(
     model: HierarchicalVLM,
     examples: list[EnvExample],
-    parts=("projectors",),  # what trains: §3.2 the projectors alone; §3.3-3.4 the projectors and the LM ("llm")
+    # what trains: §3.2 the projectors alone; §3.3-3.4 the projectors and the LM ("llm")
+    parts: Sequence[str] = ("projectors",),
     epochs: float = 1,
     lr: float = 1e-4,
     batch_size: int = 4,
@@ -454,6 +462,25 @@ def answer_nll(model: HierarchicalVLM, examples: list[EnvExample], batch_size: i
     encode = lambda batch: model.encode(batch, answers=True)
     return entry_means(entry_nll(model.vlm, encode, examples, batch_size))
 
+# %% ../../nbs/03d_model_hierarchical.ipynb #5e142da7
+def alignment_by_kind(
+    examples: list[EnvExample],  # held-out alignment examples (`alignment_examples`)
+    nll: dict[str, np.ndarray],  # "initial", "aligned", "mismatched" (and any other) -> each example's answer NLL
+    seed: int = 0,
+) -> dict[str, dict]:
+    "Per token kind: its examples, each model's mean NLL, aligned - initial and aligned - mismatched with intervals."
+    kind_of = np.array([e.tokens[0][0] for e in examples])
+    out = {}
+    for kind in ("scene", "map", "agent"):
+        sel = kind_of == kind
+        out[kind] = {
+            "examples": int(sel.sum()),
+            **{name: float(v[sel].mean()) for name, v in nll.items()},
+            "aligned_minus_initial": paired_bootstrap(nll["aligned"][sel], nll["initial"][sel], seed=seed),
+            "aligned_minus_mismatched": paired_bootstrap(nll["aligned"][sel], nll["mismatched"][sel], seed=seed),
+        }
+    return out
+
 # %% ../../nbs/03d_model_hierarchical.ipynb #95540cca
 PROJECTORS_FILE = "env_projectors.safetensors"
 
@@ -474,10 +501,34 @@ def load_hierarchical(path: str | os.PathLike, dtype: str = "float32", device_ma
     model.projectors.load_state_dict(load_file(str(Path(path) / PROJECTORS_FILE)))
     return model
 
+# %% ../../nbs/03d_model_hierarchical.ipynb #e4bdfc73
+def tuned_hierarchical(
+    folder: str | os.PathLike,  # where the tuned model goes; loaded from there when it is complete
+    start: Callable[[], HierarchicalVLM],  # the model to tune from (called only when `folder` holds none)
+    examples: list[EnvExample],
+    parts: Sequence[str],  # what trains (see `train_hierarchical`)
+    epochs: float,
+    lr: float,
+    batch_size: int,
+    seed: int,
+    desc: str = "train",
+) -> tuple[HierarchicalVLM, list[float]]:
+    "`start()` tuned on `examples` and written with its step losses into `folder`, or loaded from there."
+
+    def build(tmp: Path) -> None:
+        model = start()
+        losses = train_hierarchical(model, examples, parts, epochs, lr, batch_size, seed, desc)
+        write_hierarchical(model, tmp)
+        (tmp / "losses.json").write_text(json.dumps(losses))
+
+    model = cached(folder, build, load_hierarchical)
+    return model, json.loads((Path(folder) / "losses.json").read_text())
+
 # %% ../../nbs/03d_model_hierarchical.ipynb #78cb7a52
 def swap_tokens(
     examples: list[EnvExample],
-    group=lambda e: e.tokens[0][0],  # example -> its group (default: the kind of its first token)
+    # example -> its group (default: the kind of its first token)
+    group: Callable[[EnvExample], Hashable] = lambda e: e.tokens[0][0],
     keep: int = 0,  # leading tokens each example keeps
     seed: int = 0,
 ) -> list[EnvExample]:
@@ -500,7 +551,7 @@ def example_clip(key: str) -> str:
     return re.split(r"[/#]", key)[0]
 
 # %% ../../nbs/03d_model_hierarchical.ipynb #1edfa250
-def clip_means(values, keys: list[str]) -> np.ndarray:
+def clip_means(values: np.ndarray | Sequence[float], keys: list[str]) -> np.ndarray:
     "Per-example values averaged over each clip, in the order the clips first appear in `keys`."
     values, clips = np.asarray(values, np.float64), np.array([example_clip(k) for k in keys])
     return np.array([values[clips == c].mean() for c in dict.fromkeys(clips)])
@@ -512,15 +563,6 @@ def displacement_errors(pred: np.ndarray | None, truth: np.ndarray) -> tuple[flo
     pred = np.zeros_like(truth) if pred is None else np.asarray(pred, np.float64).reshape(truth.shape)
     d = np.linalg.norm(pred - truth, axis=1)
     return float(d.mean()), float(d[-1])
-
-# %% ../../nbs/03d_model_hierarchical.ipynb #f9b65d0b
-def format_score_table(table: dict[str, dict[str, float]], digits: int = 3) -> str:
-    "Named rows of scores as aligned text, a column per key of the first row."
-    cols = list(next(iter(table.values())))
-    name_w, col_w = max(len(n) for n in table) + 2, max(10, *(len(c) + 2 for c in cols))
-    lines = [" " * name_w + "".join(f"{c:>{col_w}}" for c in cols)]
-    lines += [f"{n:<{name_w}}" + "".join(f"{r[c]:>{col_w}.{digits}f}" for c in cols) for n, r in table.items()]
-    return "\n".join(lines)
 
 # %% ../../nbs/03d_model_hierarchical.ipynb #67d9860f
 def hierarchy_figure(

@@ -5,6 +5,7 @@
 # %% ../../nbs/03c_model_smolvlm.ipynb #4a5f607b
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -47,8 +48,8 @@ def smolvlm_processor(
     image_size: int,  # the vision tower's input side
     patch_size: int,
     scale_factor: int = 2,  # Idefics3's pixel shuffle
-    image_mean=(0.5, 0.5, 0.5),
-    image_std=(0.5, 0.5, 0.5),  # SigLIP's normalisation
+    image_mean: Sequence[float] = (0.5, 0.5, 0.5),
+    image_std: Sequence[float] = (0.5, 0.5, 0.5),  # SigLIP's normalisation
 ) -> Idefics3Processor:
     "Idefics3's processor for vlarl's frames: one unsplit image per frame, (side / patch / s)² visual tokens each."
     side = image_size // patch_size
@@ -97,8 +98,8 @@ def compose_smolvlm(
     llm_path: str,  # a causal-LM checkpoint folder as published (SmolLM2, …)
     siglip: SiglipVisionModel,  # the vision tower
     scale_factor: int = 2,
-    image_mean=(0.5, 0.5, 0.5),
-    image_std=(0.5, 0.5, 0.5),
+    image_mean: Sequence[float] = (0.5, 0.5, 0.5),
+    image_std: Sequence[float] = (0.5, 0.5, 0.5),
 ) -> tuple[Idefics3ForConditionalGeneration, Idefics3Processor]:
     "An Idefics3 (SmolVLM) model from the LM's and the tower's weights, with a new connector, and its processor."
     tok = AutoTokenizer.from_pretrained(llm_path)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -46,9 +47,11 @@ from vlarl.model.checkpoints import (
 )
 from ..config import ModelConfig
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from PIL import Image
+    from transformers import BaseImageProcessor, LogitsProcessor, PreTrainedModel
     from transformers import PreTrainedTokenizerBase
     from transformers import ProcessorMixin
 
@@ -82,7 +85,11 @@ class VideoVLMModel(LlavaModel):
         self.register_buffer("feature_std", torch.ones(d))
 
     def get_image_features(
-        self, pixel_values: torch.Tensor, vision_feature_layer=None, vision_feature_select_strategy=None, **kwargs
+        self,
+        pixel_values: torch.Tensor,
+        vision_feature_layer: int | None = None,
+        vision_feature_select_strategy: str | None = None,
+        **kwargs: Any,
     ):
         "Vision features of every frame, plus its temporal embedding, through the projector."
         n, T = pixel_values.shape[0], self.config.num_frames
@@ -173,7 +180,7 @@ def video_messages(instruction: str, num_frames: int, answer: str | None = None)
 
 # %% ../../nbs/03_model_vlm.ipynb #f7e703fe
 def check_frames(
-    frames,  # a clip's frames: uint8 HxWx3 arrays or PIL images
+    frames: Sequence[np.ndarray | Image.Image] | np.ndarray,  # a clip's frames: uint8 HxWx3 arrays or PIL images
     num_frames: int,  # T, the model's frames per clip
 ) -> list[np.ndarray]:
     "The frames as uint8 HxWx3 arrays, after checking their count and shape."
@@ -193,7 +200,7 @@ def make_processor(
     tokenizer: PreTrainedTokenizerBase,  # tokenizer with vlarl's special tokens
     image_size: int,  # side of the square frames the vision tower sees
     patch_size: int,  # the vision tower's patch size
-    image_processor=None,  # a checkpoint's own image processor (full profile)
+    image_processor: BaseImageProcessor | None = None,  # a checkpoint's own image processor (full profile)
 ) -> LlavaProcessor:
     "The processor that turns video prompts and frames into model inputs."
     check_tokenizer(tokenizer)
@@ -270,7 +277,7 @@ def _dtype(name: str) -> torch.dtype:
 # %% ../../nbs/03_model_vlm.ipynb #3196ae3b
 def assemble_video_vlm(
     vision: SiglipVisionModel,  # a loaded vision tower
-    llm,  # a loaded causal LM (Qwen3ForCausalLM)
+    llm: PreTrainedModel,  # a loaded causal LM (Qwen3ForCausalLM)
     tokenizer: PreTrainedTokenizerBase,  # its own tokenizer (`<image>` is added if absent)
     num_frames: int,  # T
     seed: int = 0,  # initialisation of the projector and temporal embeddings
@@ -423,8 +430,10 @@ def generate_text(
     max_new_tokens: int = 96,
     temperature: float = 0.0,  # 0 = greedy
     batch_size: int = 8,
-    logits_processor_fn=None,  # batch's clips -> a fresh transformers `LogitsProcessor` (e.g. a grammar)
-    encode=None,  # (processor, frames, instructions) -> model inputs; None: `encode_videos` with the model's T
+    # batch's clips -> a fresh transformers `LogitsProcessor` (e.g. a grammar)
+    logits_processor_fn: Callable[[slice], LogitsProcessor] | None = None,
+    # (processor, frames, instructions) -> model inputs; None: `encode_videos` with the model's T
+    encode: Callable[..., dict] | None = None,
 ) -> list[str]:
     "Generate an answer per clip (batched, KV-cached)."
     instructions = [instruction] * len(frames) if isinstance(instruction, str) else list(instruction)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import re
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +22,7 @@ from ..eval.image_metrics import check_images, psnr, ssim
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from PIL import Image
     from transformers import PreTrainedTokenizerBase
     import os
 
@@ -183,7 +185,7 @@ class VQVAE(nn.Module):
         return self.decode_float(q), commit, codes
 
 # %% ../../nbs/41_model_vq.ipynb #62043979
-def check_frames_for(vq: VQVAE, frames) -> np.ndarray:
+def check_frames_for(vq: VQVAE, frames: np.ndarray | Sequence[np.ndarray | Image.Image]) -> np.ndarray:
     "Frames as float (N, H, W, 3), checked against the tokenizer's image size."
     x = check_images(frames, "frames")
     s = vq.config["image_size"]
@@ -201,7 +203,9 @@ def to_uint8(x: torch.Tensor) -> np.ndarray:
 
 # %% ../../nbs/41_model_vq.ipynb #f57636c2
 @torch.no_grad()
-def encode_frames(vq: VQVAE, frames, batch_size: int = 64) -> np.ndarray:
+def encode_frames(
+    vq: VQVAE, frames: np.ndarray | Sequence[np.ndarray | Image.Image], batch_size: int = 64
+) -> np.ndarray:
     "Code grids (N, grid, grid) of frames (N, H, W, 3)."
     x, vq = check_frames_for(vq, frames), vq.eval()
     return torch.cat(
@@ -213,7 +217,7 @@ def encode_frames(vq: VQVAE, frames, batch_size: int = 64) -> np.ndarray:
 
 # %% ../../nbs/41_model_vq.ipynb #f08be09b
 @torch.no_grad()
-def decode_codes(vq: VQVAE, codes, batch_size: int = 64) -> np.ndarray:
+def decode_codes(vq: VQVAE, codes: np.ndarray, batch_size: int = 64) -> np.ndarray:
     "Frames (N, H, W, 3) uint8 of code grids (N, grid, grid)."
     c = np.asarray(codes)
     if c.ndim == 2:
@@ -284,7 +288,7 @@ def dihedral(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 # %% ../../nbs/41_model_vq.ipynb #dcdb23bd
 def train_vq(
-    frames,  # training frames (N, H, W, 3) uint8
+    frames: np.ndarray | Sequence[np.ndarray | Image.Image],  # training frames (N, H, W, 3) uint8
     image_size: int = 96,
     grid: int = 12,
     codebook_size: int = 256,
@@ -335,7 +339,7 @@ def train_vq(
     return vq.eval(), log
 
 # %% ../../nbs/41_model_vq.ipynb #49445e2c
-def reconstruction_report(vq: VQVAE, frames) -> dict:
+def reconstruction_report(vq: VQVAE, frames: np.ndarray | Sequence[np.ndarray | Image.Image]) -> dict:
     "PSNR / SSIM of decode(encode(frames)) against the frames, and the share of the codebook the frames use."
     x = check_frames_for(vq, frames)
     codes = encode_frames(vq, x)
@@ -379,7 +383,7 @@ def image_token_names(codebook_size: int) -> list[str]:
     return [IMG_TOKEN.format(k) for k in range(codebook_size)]
 
 # %% ../../nbs/41_model_vq.ipynb #1eff2312
-def codes_to_text(codes) -> str:
+def codes_to_text(codes: np.ndarray) -> str:
     "A code grid (grid, grid) as `<visual><img_a>…</visual>` (row-major)."
     return VISUAL_OPEN + "".join(IMG_TOKEN.format(int(k)) for k in np.asarray(codes).reshape(-1)) + VISUAL_CLOSE
 

@@ -6,12 +6,17 @@
 from __future__ import annotations
 
 import collections
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ..eval.metrics import set_f1
 from .driving import completion_text
+
+if TYPE_CHECKING:
+    from spacy.tokens import Doc
 
 # %% auto #0
 __all__ = ['VOCABULARY', 'CAPTION_CLASSES', 'EGO_WORDS', 'NEGATIONS', 'TEMPORAL_CONNECTIVES', 'DYNAMIC_VERBS',
@@ -21,7 +26,7 @@ __all__ = ['VOCABULARY', 'CAPTION_CLASSES', 'EGO_WORDS', 'NEGATIONS', 'TEMPORAL_
            'parse_doc', 'parse_captions', 'forget_parses', 'r_obj', 'r_temp', 'r_detail', 'r_hall', 'score_parse',
            'caption_breakdowns', 'caption_obj_reward', 'caption_temp_reward', 'caption_detail_reward',
            'caption_hall_reward', 'caption_reward', 'make_caption_reward', 'absent_class_sentence', 'caption_variants',
-           'reward_sanity']
+           'reward_sanity', 'sanity_rows']
 
 # %% ../../nbs/14_rewards_caption.ipynb #fe3f1004
 VOCABULARY: dict[str, str] = {
@@ -106,7 +111,7 @@ def canonical_class(name: str) -> str | None:
     return VOCABULARY.get(" ".join(str(name).lower().replace("_", " ").split()))
 
 # %% ../../nbs/14_rewards_caption.ipynb #806b47a8
-def detected_classes(names) -> set[str]:
+def detected_classes(names: str | Iterable[str] | dict | None) -> set[str]:
     "Class names (a list, a comma-separated string, or a detection record) as the set $D$ of vocabulary classes."
     names = names.get("classes", []) if isinstance(names, dict) else names
     if isinstance(names, str):
@@ -311,7 +316,7 @@ MAX_CHARS = 4000
 
 
 def caption_text(
-    c,  # a completion: str, bytes, message dict or list of messages
+    c: str | bytes | dict | Sequence[dict],  # a completion: str, bytes, message dict or list of messages
     max_chars: int = MAX_CHARS,  # longer text is cut
 ) -> str:
     "A completion as clean, bounded text."
@@ -353,7 +358,7 @@ def _is_temporal(toks, i) -> bool:
     return t.pos_ == "VERB" or (t.pos_ == "NOUN" and not (i and toks[i - 1].lower_ in DETERMINERS))
 
 # %% ../../nbs/14_rewards_caption.ipynb #850a6403
-def parse_doc(doc) -> CaptionParse:
+def parse_doc(doc: Doc) -> CaptionParse:
     "Objects, word count, temporal markers and domain adjectives of a spaCy document."
     toks = list(doc)
     return CaptionParse(
@@ -430,7 +435,7 @@ def score_parse(
     p: CaptionParse,  # the parsed completion
     detected: set,  # the clip's detection set D
     ref: CaptionParse,  # the parsed reference caption
-    weights=CAPTION_WEIGHTS,  # (w_obj, w_temp, w_detail, w_hall)
+    weights: Sequence[float] = CAPTION_WEIGHTS,  # (w_obj, w_temp, w_detail, w_hall)
     temporal_saturation: float = TEMPORAL_SATURATION,  # density at which R_temp saturates
 ) -> dict:
     "The four components and the weighted total of one parsed caption."
@@ -451,7 +456,7 @@ def caption_breakdowns(
     completions: list,  # completions in any trl shape
     detections: list | None = None,  # per sample: detected class names or a detection record
     reference: list | None = None,  # per sample: the ground-truth caption (for R_detail)
-    weights=CAPTION_WEIGHTS,  # (w_obj, w_temp, w_detail, w_hall)
+    weights: Sequence[float] = CAPTION_WEIGHTS,  # (w_obj, w_temp, w_detail, w_hall)
     temporal_saturation: float = TEMPORAL_SATURATION,  # density at which R_temp saturates
 ) -> list[dict]:
     "Per completion: each component, the weighted total, the objects mentioned and the detection set."
@@ -463,30 +468,34 @@ def caption_breakdowns(
     ]
 
 # %% ../../nbs/14_rewards_caption.ipynb #9f2227cc
-def caption_obj_reward(completions: list, detections=None, **kwargs) -> list[float]:
+def caption_obj_reward(completions: list, detections: list | None = None, **kwargs: Any) -> list[float]:
     "R_obj (Drive-VLM eq. 3) per completion. Example: `caption_obj_reward(['A bus.'], detections=[['bus']])` -> [1.0]"
     n = len(completions)
     return [b["obj"] for b in caption_breakdowns(completions, detections, [""] * n)]
 
 # %% ../../nbs/14_rewards_caption.ipynb #7661dd20
-def caption_temp_reward(completions: list, **kwargs) -> list[float]:
+def caption_temp_reward(completions: list, **kwargs: Any) -> list[float]:
     "R_temp per completion. Example: `caption_temp_reward(['Then it turns.'])` -> [1.0]"
     n = len(completions)
     return [b["temp"] for b in caption_breakdowns(completions, [[]] * n, [""] * n)]
 
 # %% ../../nbs/14_rewards_caption.ipynb #9ec7ef57
-def caption_detail_reward(completions: list, reference=None, **kwargs) -> list[float]:
+def caption_detail_reward(completions: list, reference: list | None = None, **kwargs: Any) -> list[float]:
     "R_detail per completion. Example: `caption_detail_reward(['A red car.'], reference=['A red car.'])` -> [1.0]"
     return [b["detail"] for b in caption_breakdowns(completions, [[]] * len(completions), reference)]
 
 # %% ../../nbs/14_rewards_caption.ipynb #dcb0e8e5
-def caption_hall_reward(completions: list, detections=None, **kwargs) -> list[float]:
+def caption_hall_reward(completions: list, detections: list | None = None, **kwargs: Any) -> list[float]:
     "R_hall (Drive-VLM eq. 4) per completion. Example: `caption_hall_reward(['A dog.'], detections=[['car']])` -> [0.0]"
     return [b["hall"] for b in caption_breakdowns(completions, detections, [""] * len(completions))]
 
 # %% ../../nbs/14_rewards_caption.ipynb #9f15529d
 def caption_reward(
-    completions: list, detections=None, reference=None, weights=CAPTION_WEIGHTS, **kwargs
+    completions: list,
+    detections: list | None = None,
+    reference: list | None = None,
+    weights: Sequence[float] = CAPTION_WEIGHTS,
+    **kwargs: Any,
 ) -> list[float]:
     "Drive-VLM's total R = 0.4 R_obj + 0.25 R_temp + 0.20 R_detail + 0.15 R_hall per completion."
     return [b["total"] for b in caption_breakdowns(completions, detections, reference, weights)]
@@ -496,7 +505,7 @@ CAPTION_REWARD_FUNCS = (caption_obj_reward, caption_temp_reward, caption_detail_
 
 
 def make_caption_reward(
-    weights=CAPTION_WEIGHTS,  # e.g. `cfg.rewards.caption_weights`
+    weights: Sequence[float] = CAPTION_WEIGHTS,  # e.g. `cfg.rewards.caption_weights`
 ):
     "The total caption reward with configured weights, named `caption_reward` for trl's logs."
 
@@ -536,7 +545,7 @@ def caption_variants(
 def reward_sanity(
     captions: list[str],  # ground-truth captions of the clips
     detections: list,  # their detections
-    weights=CAPTION_WEIGHTS,  # reward weights
+    weights: Sequence[float] = CAPTION_WEIGHTS,  # reward weights
     seed: int = 0,  # seed of the derangement
 ) -> dict:
     "Margins of the ground-truth caption over its corrupted variants, per variant."
@@ -558,3 +567,15 @@ def reward_sanity(
             "components": {c: float(np.mean(m[c])) for c in COMPONENTS},
         }
     return out
+
+# %% ../../nbs/14_rewards_caption.ipynb #dd139992
+def sanity_rows(
+    sanity: dict[str, dict],  # name (e.g. "yolo/held_out") -> `reward_sanity` result
+) -> dict[str, dict[str, float]]:
+    "`reward_sanity` results as table rows, one per result and corrupted variant: margin, share higher, share tied."
+    return {
+        f"{name} · {variant}": {"margin": v["margin"], "higher": v["share_higher"], "tied": v["share_tied"]}
+        for name, s in sanity.items()
+        for variant, v in s.items()
+        if isinstance(v, dict)
+    }

@@ -10,7 +10,7 @@ import json
 import os
 from dataclasses import replace
 from pathlib import Path
-from typing import Iterable
+from typing import Callable, Iterable
 
 # ultralytics reads these once, at import: no telemetry, no update checks, no online asset look-ups, no progress bars.
 os.environ.setdefault("YOLO_OFFLINE", "1")
@@ -19,7 +19,7 @@ os.environ.setdefault("YOLO_VERBOSE", "False")
 import numpy as np
 from PIL import Image
 
-from ..config import DetectConfig
+from ..config import DetectConfig, RunConfig
 from ..data.clips import as_arrays, record_clips
 from ..eval.metrics import set_f1
 from ..schema import AGENT_CLASSES, CLASS_COLOR
@@ -27,6 +27,8 @@ from ..schema import AGENT_CLASSES, CLASS_COLOR
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from datasets import Dataset
+    from matplotlib.axes import Axes
     from torch import nn
     from vlarl.config import RunDir
 
@@ -34,7 +36,7 @@ if TYPE_CHECKING:
 __all__ = ['YOLO_SPLITS', 'EXTRA_SEED', 'clip_frame', 'frame_labels', 'export_yolo', 'extra_training_clips', 'detection_record',
            'oracle_frame', 'OracleDetector', 'cache_detections', 'load_detections', 'clip_classes', 'detections_path',
            'class_set_agreement', 'load_detector', 'train_args', 'train_detector', 'training_curve', 'dataset_names',
-           'evaluate_detector', 'YoloDetector', 'draw_detections']
+           'evaluate_detector', 'ap_rows', 'YoloDetector', 'draw_detections']
 
 # %% ../../nbs/13_rewards_detect.ipynb #09608518
 def clip_frame(sample: dict, k: int) -> np.ndarray:
@@ -104,7 +106,7 @@ EXTRA_SEED = 1_000_003  # added to the run's seed for the verifiers' extra clips
 
 
 def extra_training_clips(
-    cfg,  # run config (`world`, `seed`, `data.source`)
+    cfg: RunConfig,  # run config (`world`, `seed`, `data.source`)
     per_scenario: int,  # clips recorded per scenario (0 = none)
     exclude: Iterable[str] = (),  # clip ids never returned (the run's own clips)
 ) -> list[dict]:
@@ -142,8 +144,8 @@ class OracleDetector:
 
 # %% ../../nbs/13_rewards_detect.ipynb #c4e0b8d9
 def cache_detections(
-    detector,  # a callable: list of clips (numpy form) -> detection records
-    clips,  # a `datasets` split, or a list of clips
+    detector: Callable[[list[dict]], list[dict]],  # a callable: list of clips (numpy form) -> detection records
+    clips: Dataset | list[dict],  # a `datasets` split, or a list of clips
     path: str | os.PathLike,  # JSON file to write
     chunk: int = 16,  # clips per detector call
 ) -> Path:
@@ -332,6 +334,15 @@ def evaluate_detector(
         "recall": float(v.box.mr),
     }
 
+# %% ../../nbs/13_rewards_detect.ipynb #d3733ae3
+def ap_rows(
+    held_out: dict,  # `evaluate_detector` on the held-out clips
+    training: dict,  # `evaluate_detector` on the training clips
+) -> dict[str, dict[str, float | None]]:
+    "mAP50 and each class's AP50 of two detector evaluations as table rows (columns 'held-out' and 'training')."
+    rows = {"all (mAP50)": {"held-out": held_out["map50"], "training": training["map50"]}}
+    return rows | {c: {"held-out": ap, "training": training["ap50"].get(c)} for c, ap in held_out["ap50"].items()}
+
 # %% ../../nbs/13_rewards_detect.ipynb #aa1d449c
 class YoloDetector:
     "A trained ultralytics model as a detector: per-frame classes, boxes and scores of clips."
@@ -371,7 +382,7 @@ class YoloDetector:
 
 # %% ../../nbs/13_rewards_detect.ipynb #ef5731ac
 def draw_detections(
-    ax,  # matplotlib axes
+    ax: Axes,  # matplotlib axes
     frame: np.ndarray,  # RGB frame
     det: dict,  # one frame of a detection record
     title: str = "",  # axes title

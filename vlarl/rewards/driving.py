@@ -8,7 +8,9 @@ from __future__ import annotations
 import functools
 import json
 import re
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -46,7 +48,7 @@ def _content_text(content) -> str:
     return ""
 
 # %% ../../nbs/12_rewards_driving.ipynb #0f83bd22
-def completion_text(completion) -> str:
+def completion_text(completion: str | bytes | dict | Sequence[dict]) -> str:
     "The text of one completion: a string, or the last assistant message of a chat-style completion."
     if isinstance(completion, str):
         return completion
@@ -68,7 +70,7 @@ _PAIR_RE = re.compile(_PAIR)
 _LIST_RE = re.compile(rf"\s*\[\s*(?:{_PAIR}(?:\s*,\s*{_PAIR})*)?\s*\]\s*".replace("(" + _NUM + ")", _NUM))
 
 
-def format_trajectory(waypoints) -> str:
+def format_trajectory(waypoints: np.ndarray | Sequence[Sequence[float]]) -> str:
     "Waypoints (T, 2) as text: '[(x1, y1), ..., (xT, yT)]' with two decimals."
     return (
         "[" + ", ".join(f"({x:.2f}, {y:.2f})" for x, y in np.asarray(waypoints, dtype=np.float64).reshape(-1, 2)) + "]"
@@ -105,7 +107,13 @@ _TAG_RE = re.compile(r"</?(?:perception|prediction|think|action|answer)>")
 _EXPECTED = [f"<{p}{t}>" for t in TAGS for p in ("", "/")]
 
 
-def format_driving_output(perception: str, prediction, think: str, actions, waypoints) -> str:
+def format_driving_output(
+    perception: str,
+    prediction: np.ndarray | Sequence[float],
+    think: str,
+    actions: str | Sequence[str],
+    waypoints: np.ndarray | Sequence[Sequence[float]],
+) -> str:
     "The tagged driving output (a training target) from its parts."
     point = "({:.2f}, {:.2f})".format(*np.asarray(prediction, dtype=np.float64).reshape(2))
     act = actions if isinstance(actions, str) else ", ".join(actions)
@@ -143,7 +151,7 @@ _ACTIONS, _EXPLANATIONS = _canon(ACTIONS), _canon(EXPLANATIONS)
 
 
 def parse_labels(
-    value,  # a comma/semicolon-separated string, or a list of strings
+    value: str | Sequence[str],  # a comma/semicolon-separated string, or a list of strings
     vocabulary: dict[str, str],  # lower-case name -> canonical name
 ) -> tuple[list[str], list[str]]:
     "Known labels (canonical names, in order, without repeats) and the unknown or repeated items."
@@ -200,7 +208,7 @@ def parse_driving_output(text: str) -> DrivingOutput:
 JSON_FIELDS = ("description", "action", "explanation")
 
 
-def format_json_output(description: str, actions, explanations) -> str:
+def format_json_output(description: str, actions: Iterable[str], explanations: Iterable[str]) -> str:
     "The JSON training target from its parts."
     return json.dumps(
         {"description": description, "action": list(actions), "explanation": list(explanations)}, ensure_ascii=False
@@ -268,7 +276,7 @@ def driving_format_breakdown(text: str) -> dict[str, float]:
     return {"format": float(np.mean(list(checks.values()))), **{f"format/{k}": v for k, v in checks.items()}}
 
 # %% ../../nbs/12_rewards_driving.ipynb #67c8022e
-def driving_format_reward(completions: list, **kwargs) -> list[float]:
+def driving_format_reward(completions: list, **kwargs: Any) -> list[float]:
     """Strict format of the tagged driving output (mean of 5 checks).
 
     >>> driving_format_reward(["<perception>p</perception><prediction>(1, 0)</prediction><think>t</think>"
@@ -280,7 +288,8 @@ def driving_format_reward(completions: list, **kwargs) -> list[float]:
 # %% ../../nbs/12_rewards_driving.ipynb #be5cebd8
 def offset_plan(
     wp: np.ndarray | None,  # parsed waypoints (6, 2), or None
-    origin=None,  # (6, 2) waypoints they are written relative to (None = absolute ego-frame positions)
+    # (6, 2) waypoints they are written relative to (None = absolute ego-frame positions)
+    origin: np.ndarray | Sequence[Sequence[float]] | None = None,
 ) -> np.ndarray | None:
     "Parsed waypoints in the ego frame (None stays None): as they are, or as offsets added to `origin`."
     if wp is None or origin is None:
@@ -293,7 +302,7 @@ def offset_plan(
 # %% ../../nbs/12_rewards_driving.ipynb #2bf168fc
 def plan_waypoints(
     text: str,  # a tagged driving output
-    origin=None,  # as `offset_plan`
+    origin: np.ndarray | Sequence[Sequence[float]] | None = None,  # as `offset_plan`
 ) -> np.ndarray | None:
     "The answer's 6 waypoints in the ego frame (None if it has none): as written, or as offsets added to `origin`."
     return offset_plan(parse_driving_output(text).waypoints, origin)
@@ -305,7 +314,12 @@ def _origins(kwargs: dict, n: int) -> list:
     return [None] * n if col is None else _column(kwargs, "plan_origin", n, "the driving rewards")
 
 # %% ../../nbs/12_rewards_driving.ipynb #03e89989
-def l2_breakdown(text: str, ego_future, l2_scale: float = 2.0, origin=None) -> dict:
+def l2_breakdown(
+    text: str,
+    ego_future: np.ndarray | Sequence[Sequence[float]],
+    l2_scale: float = 2.0,
+    origin: np.ndarray | Sequence[Sequence[float]] | None = None,
+) -> dict:
     """ADE (m, None if no waypoints) and the L2 reward exp(-ADE / l2_scale) of one completion (see `plan_waypoints` for
     `origin`)."""
     wp, gt = plan_waypoints(text, origin), _gt_waypoints(ego_future, 0)
@@ -315,7 +329,7 @@ def l2_breakdown(text: str, ego_future, l2_scale: float = 2.0, origin=None) -> d
     return {"l2": float(np.exp(-ade / l2_scale)), "ade_m": ade}
 
 # %% ../../nbs/12_rewards_driving.ipynb #8b5f31c5
-def l2_reward(completions: list, l2_scale: float = 2.0, **kwargs) -> list[float]:
+def l2_reward(completions: list, l2_scale: float = 2.0, **kwargs: Any) -> list[float]:
     """exp(-ADE / l2_scale) of the answer's waypoints against column `ego_future` (offsets from `plan_origin` if given).
 
     >>> future = [[[k, 0] for k in range(1, 7)]]
@@ -334,7 +348,12 @@ def collision_score(first_contact: float | None, steps: int = FUTURE_STEPS) -> f
     return 1.0 if first_contact is None else float(np.ceil(first_contact) - 1) / steps
 
 # %% ../../nbs/12_rewards_driving.ipynb #dd17f1c2
-def collision_breakdown(text: str, agents, substeps: int = 4, origin=None) -> dict:
+def collision_breakdown(
+    text: str,
+    agents: Sequence[dict] | None,
+    substeps: int = 4,
+    origin: np.ndarray | Sequence[Sequence[float]] | None = None,
+) -> dict:
     """Collision reward of one completion and the time of first contact (s, None if none or no waypoints; `origin` as
     `plan_waypoints`)."""
     wp = plan_waypoints(text, origin)
@@ -344,7 +363,7 @@ def collision_breakdown(text: str, agents, substeps: int = 4, origin=None) -> di
     return {"collision": collision_score(t, len(wp)), "contact_s": None if t is None else 0.5 * t}
 
 # %% ../../nbs/12_rewards_driving.ipynb #9f47a866
-def collision_reward(completions: list, collision_substeps: int = 4, **kwargs) -> list[float]:
+def collision_reward(completions: list, collision_substeps: int = 4, **kwargs: Any) -> list[float]:
     """Share of the 3 s plan driven before the swept ego box first touches an agent (column `agents`).
 
     >>> collision_reward(["<answer>[(1, 0), (2, 0), (3, 0), (4, 0), (5, 0), (6, 0)]</answer>"], agents=[[]])
@@ -357,14 +376,14 @@ def collision_reward(completions: list, collision_substeps: int = 4, **kwargs) -
     ]
 
 # %% ../../nbs/12_rewards_driving.ipynb #01a3defc
-def label_reward(known: list, unknown: list, truth, present: bool = True) -> float:
+def label_reward(known: list, unknown: list, truth: Iterable[str] | None, present: bool = True) -> float:
     "Set F1 of predicted labels (unknown ones counted as false positives) against the true set; 0 if absent."
     if not present:
         return 0.0
     return set_f1(set(known) | {("?", i) for i in range(len(unknown))}, set(truth or []))
 
 # %% ../../nbs/12_rewards_driving.ipynb #9c8f61fe
-def action_reward(completions: list, **kwargs) -> list[float]:
+def action_reward(completions: list, **kwargs: Any) -> list[float]:
     """Set F1 of the `<action>` labels against the dataset column `action`.
 
     >>> action_reward(["<action>forward, turn left</action>"], action=[["forward"]])
@@ -381,7 +400,9 @@ FEASIBLE = {"accel": 8.0, "jerk": 15.0, "curvature": 0.2}  # m/s², m/s³, 1/m b
 PREDICTION_SCALE = 1.0  # m: the prediction's agreement with the first waypoint decays over this distance
 
 
-def plan_kinematics(waypoints, history) -> dict[str, np.ndarray]:
+def plan_kinematics(
+    waypoints: np.ndarray | Sequence[Sequence[float]], history: np.ndarray | Sequence[Sequence[float]]
+) -> dict[str, np.ndarray]:
     "Speeds (7), accelerations (6), jerks (5) and curvatures (6) of a plan continued from the history's last step."
     h = np.asarray(history, dtype=np.float64).reshape(-1, 2)
     p = np.vstack([h[-2:], np.asarray(waypoints, dtype=np.float64).reshape(-1, 2)])
@@ -398,7 +419,11 @@ def plan_kinematics(waypoints, history) -> dict[str, np.ndarray]:
     }
 
 # %% ../../nbs/12_rewards_driving.ipynb #a52aa576
-def temporal_consistency_breakdown(text: str, history, origin=None) -> dict[str, float]:
+def temporal_consistency_breakdown(
+    text: str,
+    history: np.ndarray | Sequence[Sequence[float]] | None,
+    origin: np.ndarray | Sequence[Sequence[float]] | None = None,
+) -> dict[str, float]:
     "The three consistency checks of one completion and their mean (`consistency`); 0 without waypoints."
     o = parse_driving_output(text)
     wp = offset_plan(o.waypoints, origin)
@@ -415,7 +440,7 @@ def temporal_consistency_breakdown(text: str, history, origin=None) -> dict[str,
     return {**parts, "consistency": float(np.mean(list(parts.values())))}
 
 # %% ../../nbs/12_rewards_driving.ipynb #84f522f1
-def temporal_consistency_reward(completions: list, **kwargs) -> list[float]:
+def temporal_consistency_reward(completions: list, **kwargs: Any) -> list[float]:
     """Temporal consistency of each tagged answer with itself and the ego's history (dataset column `ego_history`).
 
     >>> temporal_consistency_reward(["no waypoints"], ego_history=[[[-5.0, 0.0], [0.0, 0.0]]])
@@ -429,7 +454,9 @@ def temporal_consistency_reward(completions: list, **kwargs) -> list[float]:
     ]
 
 # %% ../../nbs/12_rewards_driving.ipynb #aa27a711
-def json_breakdown(text: str, action=None, explanations=None) -> dict[str, float]:
+def json_breakdown(
+    text: str, action: Iterable[str] | None = None, explanations: Iterable[str] | None = None
+) -> dict[str, float]:
     "Format checks, format reward, and (where the truth is given) action and explanation F1 of one JSON output."
     p = parse_json_output(text)
     obj = p.obj or {}
@@ -451,7 +478,7 @@ def json_breakdown(text: str, action=None, explanations=None) -> dict[str, float
     return out
 
 # %% ../../nbs/12_rewards_driving.ipynb #d19d61e7
-def json_format_reward(completions: list, **kwargs) -> list[float]:
+def json_format_reward(completions: list, **kwargs: Any) -> list[float]:
     """Strict format of the JSON output (mean of 5 checks).
 
     >>> json_format_reward(['{"description": "d", "action": ["forward"], "explanation": []}', "not json"])
@@ -460,13 +487,13 @@ def json_format_reward(completions: list, **kwargs) -> list[float]:
     return [json_breakdown(completion_text(c))["format"] for c in completions]
 
 # %% ../../nbs/12_rewards_driving.ipynb #89842fef
-def json_action_reward(completions: list, **kwargs) -> list[float]:
+def json_action_reward(completions: list, **kwargs: Any) -> list[float]:
     "Set F1 of the JSON `action` field against the dataset column `action`."
     truth = _column(kwargs, "action", len(completions), "json_action_reward")
     return [json_breakdown(completion_text(c), action=t)["action"] for c, t in zip(completions, truth)]
 
 # %% ../../nbs/12_rewards_driving.ipynb #10924244
-def explanation_reward(completions: list, **kwargs) -> list[float]:
+def explanation_reward(completions: list, **kwargs: Any) -> list[float]:
     "Set F1 of the JSON `explanation` field against the dataset column `explanations`."
     truth = _column(kwargs, "explanations", len(completions), "explanation_reward")
     return [json_breakdown(completion_text(c), explanations=t)["explanation"] for c, t in zip(completions, truth)]
@@ -488,7 +515,9 @@ def make_json_rewards(cfg: RewardConfig | None = None) -> list:
     return [json_format_reward, json_action_reward, explanation_reward]
 
 # %% ../../nbs/12_rewards_driving.ipynb #10e9c866
-def driving_breakdown(completion, sample: dict, cfg: RewardConfig | None = None) -> dict:
+def driving_breakdown(
+    completion: str | bytes | dict | Sequence[dict], sample: dict, cfg: RewardConfig | None = None
+) -> dict:
     "Every reward component of one tagged completion for a clip (sample schema)."
     missing = [k for k in ("ego_future", "agents", "action") if k not in sample]
     if missing:

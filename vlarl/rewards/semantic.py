@@ -26,6 +26,8 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import os
 
+    from datasets import Dataset
+
 # %% auto #0
 __all__ = ['WORD_RE', 'NUMBER_RE', 'CAPTION_KEYS', 'SEMANTIC_CONFIG', 'hash_tokens', 'TinyDualEncoder', 'clip_loss',
            'clip_tensor', 'cpu_threads', 'train_dual_encoder', 'recall_at_k', 'retrieval', 'encode_samples',
@@ -186,7 +188,7 @@ def recall_at_k(
 # %% ../../nbs/15_rewards_semantic.ipynb #b057e7f4
 @torch.no_grad()
 def retrieval(
-    encoder,  # a dual encoder (`encode_clips`, `encode_texts`)
+    encoder: TinyDualEncoder | PretrainedDualEncoder,  # a dual encoder (`encode_clips`, `encode_texts`)
     samples: list[dict],  # clips in numpy form
     key: str = "caption_detailed",  # the caption to retrieve with
 ) -> dict:
@@ -204,7 +206,9 @@ def retrieval(
 
 # %% ../../nbs/15_rewards_semantic.ipynb #d1008442
 @torch.no_grad()
-def encode_samples(encoder, samples: list[dict], batch: int = 32) -> torch.Tensor:
+def encode_samples(
+    encoder: TinyDualEncoder | PretrainedDualEncoder, samples: list[dict], batch: int = 32
+) -> torch.Tensor:
     "Clip embeddings of clips in numpy form, in batches."
     return torch.cat([encoder.encode_clips(clip_tensor(samples[i : i + batch])) for i in range(0, len(samples), batch)])
 
@@ -226,7 +230,7 @@ def other_indices(
 # %% ../../nbs/15_rewards_semantic.ipynb #e79f482a
 @torch.no_grad()
 def own_vs_other_rate(
-    encoder,  # a dual encoder
+    encoder: TinyDualEncoder | PretrainedDualEncoder,  # a dual encoder
     samples: list[dict],  # clips in numpy form (at least 2)
     seed: int = 0,  # draws the other clips and the bootstrap
     key: str = "caption_detailed",  # the caption compared
@@ -327,8 +331,8 @@ class PretrainedDualEncoder:
 # %% ../../nbs/15_rewards_semantic.ipynb #6a648a8d
 @torch.no_grad()
 def embed_clips(
-    encoder,  # a dual encoder
-    clips,  # a `datasets` split or clips in numpy form
+    encoder: TinyDualEncoder | PretrainedDualEncoder,  # a dual encoder
+    clips: Dataset | list[dict],  # a `datasets` split or clips in numpy form
     batch: int = 32,  # clips per forward pass
 ) -> dict[str, list[float]]:
     "Clip embeddings by clip id, to cache beside the detections."
@@ -374,7 +378,7 @@ def _clip_vectors(encoder, n, cache, clip_embedding, clip_id, frames) -> torch.T
 
 # %% ../../nbs/15_rewards_semantic.ipynb #243520e4
 def make_semantic_reward(
-    encoder,  # a dual encoder
+    encoder: TinyDualEncoder | PretrainedDualEncoder,  # a dual encoder
     clip_embeddings: dict | None = None,  # cached clip embeddings by clip id
 ):
     "The semantic-alignment reward (papers/002, 2.3.1) as a trl reward function."

@@ -46,6 +46,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     import gymnasium as gym
+    from datasets import Dataset
     from torch import nn
 
 # %% auto #0
@@ -195,7 +196,7 @@ def benchmark_caption_reward(
 
 # %% ../../nbs/88_tools_bench.ipynb #cced3d6b
 def bench_rewards(
-    cfg=None,  # run config (unused: the benchmark scores with Drive-VLM's weights)
+    cfg: RunConfig | None = None,  # run config (unused: the benchmark scores with Drive-VLM's weights)
     prompts: int = 8,  # prompts of 8 completions each
 ) -> dict:
     "`vlarl bench rewards`: caption-reward throughput on a GRPO batch of `prompts` x 8 captions."
@@ -273,7 +274,7 @@ def timed_generation(
     return len(frames) * tokens / (time.perf_counter() - t0)
 
 # %% ../../nbs/88_tools_bench.ipynb #3f56b062
-def random_vlm(cfg: RunConfig, clips) -> tuple:
+def random_vlm(cfg: RunConfig, clips: Dataset) -> tuple:
     "A VLM of the configured architecture with random weights and a tokenizer trained on `clips`' texts (timing only)."
     tok = train_tokenizer(tokenizer_corpus(clips, cfg.world.frames), cfg.model.vocab_size)
     torch.manual_seed(cfg.seed)
@@ -403,7 +404,7 @@ def paper_shapes(
     return vision, text
 
 # %% ../../nbs/88_tools_bench.ipynb #1c40dd5e
-def shapes_frames(cfg) -> int:
+def shapes_frames(cfg: RunConfig) -> int:
     """T of the benchmark: `world.frames` where the configuration sets it away from its profile's default, else the
     papers' 16."""
     return cfg.world.frames if cfg.world.frames != build_config(cfg.profile).world.frames else PAPER_FRAMES
@@ -506,7 +507,8 @@ def _grpo_step_tokens(trainer, grpo_cfg) -> dict:
 
 # %% ../../nbs/88_tools_bench.ipynb #2399bad3
 def benchmark_full_shapes(
-    cfg=None,  # run config: world (clips, T), stage2 (batch, LoRA) and grpo (G, prompts, completion length) sections
+    # run config: world (clips, T), stage2 (batch, LoRA) and grpo (G, prompts, completion length) sections
+    cfg: RunConfig | None = None,
     size: int = 1,  # divisor of widths, depths, heads and image side (`paper_shapes`): 1 = the papers' shapes
     peak_tflops: float | None = None,  # the device's dense peak; default 989 (H100/H200 bf16) on CUDA, none on a CPU
     warmup_steps: int | None = None,  # untimed steps before each timed one; default 1 on CUDA, 0 on a CPU

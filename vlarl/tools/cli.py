@@ -15,6 +15,7 @@ import os
 import sys
 import textwrap
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -71,7 +72,7 @@ def resolve_notebook(
 STAGE_PARAMETERS = ("profile", "config_path", "overrides", "run_dir")
 
 
-def parameters_cell(nb) -> nbformat.NotebookNode | None:
+def parameters_cell(nb: nbformat.NotebookNode) -> nbformat.NotebookNode | None:
     "The code cell of notebook `nb` tagged `parameters`, if there is one."
     return next((c for c in nb.cells if c.cell_type == "code" and "parameters" in c.metadata.get("tags", [])), None)
 
@@ -308,8 +309,8 @@ def run_pipeline(
     run: RunDir,  # the run directory they write to
     cfg: RunConfig,  # the run's configuration
     progress: bool = False,  # show progress bars
-    echo=tqdm.write,  # prints one line of news
-    redo=(),  # names of stages to run again even where done
+    echo: Callable[[str], None] = tqdm.write,  # prints one line of news
+    redo: Iterable[str] = (),  # names of stages to run again even where done
 ) -> PipelineResult:
     "Run `notebooks` in order into `run`, skipping stages done before (unless in `redo`), stopping at a failure."
     done, results, t0 = done_stages(run) - set(redo), [], time.perf_counter()
@@ -834,7 +835,7 @@ def _dialect_lines(dm: dict) -> list[str]:
     ]
 
 # %% ../../nbs/90_tools_cli.ipynb #8e289b70
-def results_markdown(results="results") -> str:
+def results_markdown(results: str | os.PathLike = "results") -> str:
     "The README's results section rendered from a published run's `results/` folder."
     results = Path(results)
     if not (results / "SOURCE.json").is_file():
@@ -870,7 +871,7 @@ def results_markdown(results="results") -> str:
     return "\n".join(lines) + "\n"
 
 # %% ../../nbs/90_tools_cli.ipynb #23d77c7a
-def dialect_markdown(results="results") -> str:
+def dialect_markdown(results: str | os.PathLike = "results") -> str:
     "The dialect stage's Table 1 and its intervals from a published run, or a line saying the run has none."
     dm = _metric(Path(results), "dpo_dialect")
     if not dm or "rows" not in dm:  # runs before the Table 1 rows had no row map
@@ -909,8 +910,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 # %% ../../nbs/90_tools_cli.ipynb #692e3716
 def readme_text(
-    index,  # the notebook the README is made from
-    results="results",  # a published run's folder (`vlarl publish`)
+    index: str | os.PathLike,  # the notebook the README is made from
+    results: str | os.PathLike = "results",  # a published run's folder (`vlarl publish`)
 ) -> str:
     "The README: `index` as markdown with the published run's tables in place of `RESULTS_MARKER` and `DIALECT_MARKER`."
     md = notebook_to_markdown(index).replace(RESULTS_MARKER, results_markdown(results).rstrip("\n"))

@@ -30,7 +30,7 @@ __all__ = ['SITE_HIDDEN', 'PLOTLY_MIME', 'WIDGET_MIME', 'PLOTLY_JS', 'WIDGET_NOT
            'figures_named', 'figure_cell', 'site_notebook', 'mkdocs_config', 'stage_docs', 'site_math', 'build_docs']
 
 # %% ../../nbs/91_tools_docs.ipynb #c06284b7
-def notebook_module(nb) -> str | None:
+def notebook_module(nb: nbformat.NotebookNode) -> str | None:
     "The module a notebook exports to (its `#| default_exp`), or None."
     for c in nb.cells:
         if c.cell_type != "code":
@@ -156,7 +156,7 @@ def figure_cell(name: str) -> nbformat.NotebookNode:
 
 # %% ../../nbs/91_tools_docs.ipynb #fdc72a8b
 def site_notebook(
-    nb,  # the notebook (from `nbs/`, or its executed copy)
+    nb: nbformat.NotebookNode,  # the notebook (from `nbs/`, or its executed copy)
     figures: set[str] = frozenset(),  # file names in the repository's figures/
     api: str | None = None,  # the module whose API page to link, e.g. `vlarl.sim`
     prefix: str = "nb",  # a page-unique prefix for element ids
@@ -257,8 +257,9 @@ def _nav_title(path: Path) -> str:
 def stage_docs(
     root: str | os.PathLike = ".",  # the repository: nbs/, figures/, vlarl/, settings.ini
     dest: str | os.PathLike = None,  # the MkDocs project to write (default: root/_proc/docs, replaced)
-    site_dir=None,  # where `mkdocs build` will write the site (default: root/_docs)
-    executed=None,  # a folder of executed copies of the notebooks (e.g. a run's notebooks/), used where present
+    site_dir: str | os.PathLike | None = None,  # where `mkdocs build` will write the site (default: root/_docs)
+    # a folder of executed copies of the notebooks (e.g. a run's notebooks/), used where present
+    executed: str | os.PathLike | None = None,
 ) -> Path:
     "Write the MkDocs project of the site from the notebooks; returns its `mkdocs.yml`."
     root = Path(root).resolve()
@@ -322,8 +323,8 @@ def site_math(page: str) -> str:
 # %% ../../nbs/91_tools_docs.ipynb #756b94f3
 def build_docs(
     root: str | os.PathLike = ".",  # the repository
-    out=None,  # the site's folder (default: root/_docs)
-    executed=None,  # a folder of executed copies of the notebooks
+    out: str | os.PathLike | None = None,  # the site's folder (default: root/_docs)
+    executed: str | os.PathLike | None = None,  # a folder of executed copies of the notebooks
 ) -> Path:
     "Build the documentation site of the repository at `root`; returns the site's folder."
     root = Path(root).resolve()

@@ -10,14 +10,16 @@ import builtins
 import json
 import shlex
 import tempfile
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from ..config import RunDir, build_config
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from torch import nn
+    from transformers import Trainer
 
 # %% auto #0
 __all__ = ['STAGES', 'papermill_command', 'launch_command', 'write_trace', 'launch_stage', 'main']
@@ -54,7 +56,7 @@ def launch_command(
     accelerate_config: str = "configs/accelerate/zero2.yaml",  # zero2, zero3, fsdp or multi_cpu
     profile: str = "full",
     num_processes: int | None = None,
-    overrides=(),
+    overrides: Sequence[str] = (),
 ) -> str:
     "The `accelerate launch` command line that trains `stage` of a run."
     args = ["accelerate", "launch", "--config_file", accelerate_config]
@@ -106,7 +108,7 @@ def _train_stage2(cfg, run, splits):
     return run_split_entry(cfg, run, splits)
 
 # %% ../../nbs/80_tools_launch.ipynb #0541ac9f
-def write_trace(trainer, model: nn.Module, trace_dir, rank: int) -> None:
+def write_trace(trainer: Trainer, model: nn.Module, trace_dir: Path | str, rank: int) -> None:
     "Per rank: the trainable weights (safetensors) and what the rank trained on (row indices, world size, steps)."
     from safetensors.torch import save_file
 
@@ -129,11 +131,11 @@ def write_trace(trainer, model: nn.Module, trace_dir, rank: int) -> None:
 # %% ../../nbs/80_tools_launch.ipynb #d163ec55
 def launch_stage(
     stage: str,  # stage1 or stage2
-    run_dir,  # the run directory (created with the configuration if new)
+    run_dir: Path | str,  # the run directory (created with the configuration if new)
     profile: str = "tiny",
     config_path: str | None = None,
-    overrides=(),
-    trace_dir=None,  # write each rank's trainable weights and data rows here
+    overrides: Sequence[str] | Mapping[str, Any] = (),
+    trace_dir: Path | str | None = None,  # write each rank's trainable weights and data rows here
 ) -> None:
     "Train one stage of a run in this process; under `accelerate launch`, one rank of a data-parallel job."
     from accelerate import PartialState
@@ -160,7 +162,7 @@ def launch_stage(
     state.wait_for_everyone()
 
 # %% ../../nbs/80_tools_launch.ipynb #c3307df6
-def main(argv=None):
+def main(argv: Sequence[str] | None = None):
     "`python -m vlarl.tools.launch STAGE --run-dir RUN [-p key=value ...]`, usually under `accelerate launch`."
     ap = argparse.ArgumentParser(
         prog="python -m vlarl.tools.launch",

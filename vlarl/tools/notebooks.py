@@ -57,7 +57,7 @@ def _code_block(source: str) -> str:
 
 # %% ../../nbs/89_tools_notebooks.ipynb #b70696cd
 def notebook_to_markdown(
-    nb_path,  # the notebook to render, e.g. `nbs/index.ipynb`
+    nb_path: str | os.PathLike,  # the notebook to render, e.g. `nbs/index.ipynb`
 ) -> str:
     "Markdown of a notebook: markdown cells as they are, visible code cells as fenced Python, no outputs."
     cells = nbformat.read(str(nb_path), as_version=4).cells

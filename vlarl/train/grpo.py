@@ -7,12 +7,22 @@ from __future__ import annotations
 
 import functools
 import time
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 from datasets import Dataset
-from transformers import LogitsProcessor, LogitsProcessorList, ProcessorMixin, TrainerCallback, TrainerState
+from transformers import (
+    LogitsProcessor,
+    LogitsProcessorList,
+    ProcessorMixin,
+    TrainerCallback,
+    TrainerControl,
+    TrainerState,
+    TrainingArguments,
+)
 from trl import GRPOConfig, GRPOTrainer
 from trl.data_utils import prepare_multimodal_messages
 from trl.import_utils import is_vllm_available
@@ -52,7 +62,7 @@ __all__ = ['only_task', 'json_description', 'make_json_semantic_reward', 'make_t
 
 # %% ../../nbs/20_train_grpo.ipynb #21c23cd5
 def only_task(
-    fn,  # a trl reward function
+    fn: Callable[..., list[float]],  # a trl reward function
     task: str,  # the task whose rows it scores
     name: str,  # the name trl logs it under
 ):
@@ -78,14 +88,14 @@ def only_task(
     return reward
 
 # %% ../../nbs/20_train_grpo.ipynb #e0453cf6
-def json_description(completion) -> str:
+def json_description(completion: str | bytes | dict | Sequence[dict]) -> str:
     "The `description` field of a JSON completion ('' when absent or not a string)."
     obj = parse_json_output(completion_text(completion)).obj or {}
     d = obj.get("description")
     return d if isinstance(d, str) else ""
 
 # %% ../../nbs/20_train_grpo.ipynb #cd28acc3
-def make_json_semantic_reward(semantic_reward):
+def make_json_semantic_reward(semantic_reward: Callable[..., list[float]]):
     "The JSON task's semantic reward: `semantic_reward` (from `make_semantic_reward`) applied to the description."
 
     def json_semantic(completions: list, clip_id=None, images=None, **kwargs) -> list[float]:
@@ -104,11 +114,13 @@ def _partial(fn, **kw):
 
 # %% ../../nbs/20_train_grpo.ipynb #975b58a5
 def make_task_rewards(
-    tasks,  # the tasks of the run
+    tasks: Sequence[str],  # the tasks of the run
     grpo_cfg: GrpoStageConfig,  # drive and json weights
     reward_cfg: RewardConfig,  # caption weights, L2 scale, collision substeps
-    semantic_reward=None,  # from `vlarl.rewards.semantic.make_semantic_reward` (needed by the json task)
-    sim_reward=None,  # from `vlarl.eval.closed_loop.make_sim_reward` (needed when grpo.sim_weight > 0)
+    # from `vlarl.rewards.semantic.make_semantic_reward` (needed by the json task)
+    semantic_reward: Callable[..., list[float]] | None = None,
+    # from `vlarl.eval.closed_loop.make_sim_reward` (needed when grpo.sim_weight > 0)
+    sim_reward: Callable[..., list[float]] | None = None,
 ) -> tuple[list, list[float]]:
     "trl reward functions (one per component, named `<task>_<component>`) and their weights."
     table = {
@@ -173,7 +185,7 @@ def score_completions(
     return m, np.nansum(m * np.asarray(weights), axis=1)
 
 # %% ../../nbs/20_train_grpo.ipynb #888bc6eb
-def group_advantages(totals) -> np.ndarray:
+def group_advantages(totals: np.ndarray | Sequence[float]) -> np.ndarray:
     """GRPO's advantages within one group, as trl computes them: (r - mean) / (std + 1e-4), std with Bessel's correction
     (eq. 1)."""
     r = np.asarray(totals, dtype=np.float64)
@@ -245,7 +257,7 @@ def sft_warmup(
     return peft_model.merge_and_unload(), trainer
 
 # %% ../../nbs/20_train_grpo.ipynb #52b3aa09
-def grpo_start_model(cfg: RunConfig, run: RunDir, splits):
+def grpo_start_model(cfg: RunConfig, run: RunDir, splits: Mapping[str, Dataset]):
     "The GRPO starting point: `checkpoints/grpo_sft` if the run has it, else stage 2 + the SFT warm-up (saved there)."
     from vlarl.model.vlm import load_video_vlm, save_video_vlm
     from vlarl.train.sft import stage2_model
@@ -269,7 +281,7 @@ def grpo_args(
     out_dir: str | os.PathLike,  # checkpoints and logs
     seed: int = 0,
     reward_weights: list[float] | None = None,  # one weight per reward function
-    **kw,  # any other GRPOConfig field (overrides)
+    **kw: Any,  # any other GRPOConfig field (overrides)
 ) -> GRPOConfig:
     "trl's GRPOConfig with the papers' objective (see the table above)."
     args = dict(
@@ -307,10 +319,11 @@ def make_grpo_trainer(
     grpo_cfg: GrpoStageConfig,
     out_dir: str | os.PathLike,
     seed: int = 0,
-    callbacks=(),  # transformers callbacks
-    trainer_cls=GRPOTrainer,  # GRPOTrainer or a subclass (e.g. `TimedGRPOTrainer`)
-    rollout_func=None,  # trl's `rollout_func` hook (e.g. `grammar_rollout(...)`); None: trl's own generation
-    **kw,  # GRPOConfig overrides
+    callbacks: Sequence[TrainerCallback] = (),  # transformers callbacks
+    trainer_cls: type[GRPOTrainer] = GRPOTrainer,  # GRPOTrainer or a subclass (e.g. `TimedGRPOTrainer`)
+    # trl's `rollout_func` hook (e.g. `grammar_rollout(...)`); None: trl's own generation
+    rollout_func: Callable[[list, GRPOTrainer], dict] | None = None,
+    **kw: Any,  # GRPOConfig overrides
 ) -> GRPOTrainer:
     "trl's GRPOTrainer on the VLM with a fresh LoRA (its disabled adapter is the reference policy)."
     from peft import LoraConfig
@@ -411,7 +424,8 @@ def transformers_rollout(
 
 # %% ../../nbs/20_train_grpo.ipynb #935259fd
 def grammar_rollout(
-    make_processor_fn,  # () -> a fresh LogitsProcessor for each `generate` call (it may hold state)
+    # () -> a fresh LogitsProcessor for each `generate` call (it may hold state)
+    make_processor_fn: Callable[[], LogitsProcessor],
 ):
     "A `rollout_func` that decodes every batch of rollouts under a fresh logits processor from `make_processor_fn`."
 
@@ -425,7 +439,13 @@ class TimedGRPOTrainer(GRPOTrainer):
     """GRPOTrainer that records, per optimiser step, the seconds spent generating, rewarding, scoring and
     back-propagating."""
 
-    def __init__(self, *args, reward_funcs: list, rollout_func=None, **kwargs):
+    def __init__(
+        self,
+        *args: Any,
+        reward_funcs: list,
+        rollout_func: Callable[[list, GRPOTrainer], dict] | None = None,
+        **kwargs: Any,
+    ):
         self.timings, self._t, self._step_t0 = [], {}, None
         super().__init__(
             *args,
@@ -457,13 +477,13 @@ class TimedGRPOTrainer(GRPOTrainer):
 
         return rollout
 
-    def training_step(self, *args, **kwargs):
+    def training_step(self, *args: Any, **kwargs: Any):
         self._step_t0 = time.perf_counter()
         out = super().training_step(*args, **kwargs)
         self._add("training_step", time.perf_counter() - self._step_t0)
         return out
 
-    def compute_loss(self, *args, **kwargs):
+    def compute_loss(self, *args: Any, **kwargs: Any):
         if self._step_t0 is not None:
             self._add("prepare", time.perf_counter() - self._step_t0)
         return super().compute_loss(*args, **kwargs)
@@ -475,10 +495,10 @@ class StepTimer(TrainerCallback):
     def __init__(self, trainer: TimedGRPOTrainer):
         self.trainer, self.t0 = trainer, None
 
-    def on_step_begin(self, args, state, control, **kw):
+    def on_step_begin(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kw: Any):
         self.t0 = time.perf_counter()
 
-    def on_step_end(self, args, state, control, **kw):
+    def on_step_end(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kw: Any):
         t = self.trainer._t
         self.trainer._t = {}
         self.trainer.timings.append(step_split(t, time.perf_counter() - self.t0))

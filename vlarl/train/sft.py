@@ -9,7 +9,9 @@ import collections
 import re
 import shutil
 import time
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -40,6 +42,7 @@ from ..schema import AGENT_CLASSES, CLASS_PLURAL
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from peft import PeftModel
     from torch import nn
     from transformers import PreTrainedTokenizerBase
     from transformers import ProcessorMixin
@@ -53,9 +56,9 @@ __all__ = ['ALIGN_ENTRIES', 'SPLIT_ENTRIES', 'VISION_CLASSES', 'STAGE1_PARTS', '
            'fit_feature_stats', 'make_stage_model', 'entry_nll', 'token_mean', 'entry_means', 'heldout_loss',
            'last_checkpoint', 'drop_checkpoints', 'train_entries', 'loss_curve', 'alignment_model', 'train_alignment',
            'run_alignment', 'stage1_model', 'run_split_entry', 'save_stage2', 'stage2_model', 'mentioned_classes',
-           'classes_in_view', 'class_counts', 'mention_scores', 'word_count', 'caption_report', 'named_scenario',
-           'derangement', 'with_frames_of', 'blank_frames', 'grounding_scores', 'grounding_table', 'format_grounding',
-           'entry_losses', 'frame_swap_losses']
+           'classes_in_view', 'class_counts', 'mention_scores', 'word_count', 'caption_report', 'caption_summary',
+           'split_entry_figure', 'named_scenario', 'derangement', 'with_frames_of', 'blank_frames', 'grounding_scores',
+           'grounding_table', 'format_grounding', 'entry_losses', 'frame_swap_losses']
 
 # %% ../../nbs/03b_train_sft.ipynb #112abcc2
 ALIGN_ENTRIES = [(INSTRUCTION_RAW, "caption_raw")]
@@ -93,7 +96,7 @@ def tokenizer_corpus(clips: Dataset, num_frames: int) -> list[str]:
     return caption_texts(clips) + prompts * 20 + structured_texts(clips)
 
 # %% ../../nbs/03b_train_sft.ipynb #8c7d7ab0
-def stage_training_args(out_dir, tc: TrainConfig, seed: int, **kw) -> TrainingArguments:
+def stage_training_args(out_dir: str | os.PathLike, tc: TrainConfig, seed: int, **kw: Any) -> TrainingArguments:
     """TrainingArguments of a stage: AdamW, cosine schedule with warm-up, checkpoints every epoch, bf16 autocast where
     native."""
     args = dict(
@@ -362,7 +365,7 @@ def loss_curve(trainer: Trainer) -> tuple[list[int], list[float]]:
 STAGE1_PARTS = ["projector", "temporal"]
 
 
-def alignment_model(cfg: RunConfig, run: RunDir, splits) -> tuple:
+def alignment_model(cfg: RunConfig, run: RunDir, splits: Mapping[str, Dataset]) -> tuple:
     "The VLM stage 1 starts from, with only the projector and temporal embeddings trainable; and its processor."
     from vlarl.model.vlm import set_trainable, trainable_names, PARTS
 
@@ -373,7 +376,9 @@ def alignment_model(cfg: RunConfig, run: RunDir, splits) -> tuple:
     return model, processor
 
 # %% ../../nbs/03b_train_sft.ipynb #8a00d8e6
-def train_alignment(model: nn.Module, processor: ProcessorMixin, cfg: RunConfig, run: RunDir, splits) -> Trainer:
+def train_alignment(
+    model: nn.Module, processor: ProcessorMixin, cfg: RunConfig, run: RunDir, splits: Mapping[str, Dataset]
+) -> Trainer:
     """Stage 1's training: the raw-caption entries of the training clips, `stage1` settings, checkpoints in
     `stage1_trainer`."""
     return train_entries(
@@ -386,7 +391,7 @@ def train_alignment(model: nn.Module, processor: ProcessorMixin, cfg: RunConfig,
     )
 
 # %% ../../nbs/03b_train_sft.ipynb #1204a8d2
-def run_alignment(cfg: RunConfig, run: RunDir, splits) -> tuple:
+def run_alignment(cfg: RunConfig, run: RunDir, splits: Mapping[str, Dataset]) -> tuple:
     """Stage 1: train projector + temporal embeddings on raw captions; save `checkpoints/stage1`. Returns model,
     processor, metrics, trainer."""
     from vlarl.model.vlm import save_video_vlm, trainable_names, count_parameters
@@ -413,7 +418,7 @@ def run_alignment(cfg: RunConfig, run: RunDir, splits) -> tuple:
     return model, processor, metrics, trainer
 
 # %% ../../nbs/03b_train_sft.ipynb #f347e1f0
-def stage1_model(cfg: RunConfig, run: RunDir, splits):
+def stage1_model(cfg: RunConfig, run: RunDir, splits: Mapping[str, Dataset]):
     "The run's stage-1 VLM: loaded from `checkpoints/stage1`, or trained now if the run has none."
     from vlarl.model.vlm import load_video_vlm
 
@@ -424,7 +429,11 @@ def stage1_model(cfg: RunConfig, run: RunDir, splits):
 
 # %% ../../nbs/03b_train_sft.ipynb #39dfc78b
 def run_split_entry(
-    cfg: RunConfig, run: RunDir, splits, train_temporal: bool | None = None, out: str = "stage2_trainer"
+    cfg: RunConfig,
+    run: RunDir,
+    splits: Mapping[str, Dataset],
+    train_temporal: bool | None = None,
+    out: str = "stage2_trainer",
 ) -> tuple:
     """Stage 2 from the run's stage-1 checkpoint: LoRA on the LLM, projector trainable, temporal embeddings as
     configured."""
@@ -446,7 +455,7 @@ def run_split_entry(
     return peft_model, processor, trainer
 
 # %% ../../nbs/03b_train_sft.ipynb #00220281
-def save_stage2(peft_model, processor: ProcessorMixin, run: RunDir) -> Path:
+def save_stage2(peft_model: PeftModel, processor: ProcessorMixin, run: RunDir) -> Path:
     "Merge the LoRA weights and save the stage-2 VLM to `checkpoints/stage2` (atomically)."
     from vlarl.model.vlm import save_video_vlm
 
@@ -455,7 +464,7 @@ def save_stage2(peft_model, processor: ProcessorMixin, run: RunDir) -> Path:
     return Path(run.checkpoints) / "stage2"
 
 # %% ../../nbs/03b_train_sft.ipynb #ce05d712
-def stage2_model(cfg: RunConfig, run: RunDir, splits):
+def stage2_model(cfg: RunConfig, run: RunDir, splits: Mapping[str, Dataset]):
     "The run's stage-2 VLM (merged): loaded from `checkpoints/stage2`, or tuned now if the run has none."
     from vlarl.model.vlm import load_video_vlm
 
@@ -525,6 +534,47 @@ def caption_report(model: nn.Module, processor: ProcessorMixin, clips: Dataset, 
     out["length_ratio"] = out["concise"]["mean_words"] / max(out["detailed"]["mean_words"], 1e-9)
     return out
 
+# %% ../../nbs/03b_train_sft.ipynb #f60d5331
+def caption_summary(report: Mapping[str, Any]) -> dict[str, float]:
+    "A `caption_report` as one table row: both instructions' mean words, their ratio, the detailed captions' P/R."
+    return {
+        "detailed words": report["detailed"]["mean_words"],
+        "concise words": report["concise"]["mean_words"],
+        "ratio": report["length_ratio"],
+        "object P": report["detailed"]["precision"],
+        "object R": report["detailed"]["recall"],
+    }
+
+# %% ../../nbs/03b_train_sft.ipynb #849154e3
+def split_entry_figure(
+    clips: Dataset | Sequence[dict],  # clips with "frames" and "scenario"
+    detailed: Sequence[str],  # the detailed caption of each clip
+    concise: Sequence[str],  # the concise summary of each clip
+    rows: int = 4,  # clips shown, spread evenly over `clips`
+):
+    "A few clips' current frames beside their detailed and concise outputs (Microscope and Copilot side by side)."
+    import textwrap
+
+    import matplotlib.pyplot as plt
+
+    n = min(rows, len(detailed))
+    fig, axes = plt.subplots(n, 2, figsize=(10, 2.3 * n), gridspec_kw={"width_ratios": [1, 4]}, squeeze=False)
+    for i in range(n):
+        j = i * len(detailed) // n  # spread over the scenarios
+        ex = clips[j]
+        axes[i, 0].imshow(np.asarray(ex["frames"][-1]))
+        axes[i, 0].set_axis_off()
+        axes[i, 0].set_title(ex["scenario"], fontsize=8)
+        text = (
+            f"DETAILED ({word_count(detailed[j])} words): {detailed[j]}\n\n"
+            f"CONCISE ({word_count(concise[j])} words): {concise[j]}"
+        )
+        wrapped = "\n".join(textwrap.fill(p, 110) for p in text.split("\n"))
+        axes[i, 1].text(0, 1, wrapped, va="top", fontsize=7, family="monospace")
+        axes[i, 1].set_axis_off()
+    fig.tight_layout()
+    return fig
+
 # %% ../../nbs/03b_train_sft.ipynb #27567991
 SCENARIO_WORDS = (
     ("merge", re.compile(r"on-ramp|merg", re.I)),
@@ -550,7 +600,7 @@ def derangement(n: int, seed: int = 0) -> np.ndarray:
             return p
 
 # %% ../../nbs/03b_train_sft.ipynb #7c92446c
-def with_frames_of(clips: Dataset, order) -> Dataset:
+def with_frames_of(clips: Dataset, order: np.ndarray | Sequence[int]) -> Dataset:
     "`clips` with clip i showing the frames of clip `order[i]` (captions, agents and ids kept)."
     frames = clips["frames"]
     return clips.map(lambda ex, i: {"frames": frames[int(order[i])]}, with_indices=True)
@@ -625,7 +675,7 @@ def frame_swap_losses(
     model: nn.Module,
     processor: ProcessorMixin,
     clips: Dataset,  # the VLM, its processor and held-out clips
-    pairs=None,  # (instruction, caption column) entry kinds; default the split entries
+    pairs: list[tuple[str, str]] | None = None,  # (instruction, caption column) entry kinds; default the split entries
     seed: int = 0,
     own: np.ndarray | None = None,  # the entries' losses with their own frames, if already computed
 ) -> dict:

@@ -6,17 +6,22 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..schema import CLASS_COLOR, EGO_COLOR
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
 
 # %% auto #0
 __all__ = ['save_figure', 'draw_boxes', 'plot_bev', 'figure_samples']
 
 # %% ../../nbs/09_viz_figures.ipynb #f7c10312
 def save_figure(
-    fig,  # a matplotlib figure
+    fig: Figure,  # a matplotlib figure
     path: str | Path,  # where the PNG goes (its folder is created)
 ) -> None:
     "Save a figure as a reproducible PNG (no timestamp metadata)."
@@ -24,7 +29,7 @@ def save_figure(
     fig.savefig(path, dpi=150, bbox_inches="tight", metadata={"Software": None})
 
 # %% ../../nbs/09_viz_figures.ipynb #e910fb30
-def draw_boxes(ax, sample: dict, k: int, labels: bool = True) -> None:
+def draw_boxes(ax: Axes, sample: dict, k: int, labels: bool = True) -> None:
     "Show frame k of a clip on `ax` with its agents' boxes (class colours)."
     import matplotlib.patches as patches
 
@@ -51,7 +56,7 @@ def draw_boxes(ax, sample: dict, k: int, labels: bool = True) -> None:
             )
 
 # %% ../../nbs/09_viz_figures.ipynb #4136105d
-def plot_bev(ax, sample: dict, extent: float = 40.0) -> None:
+def plot_bev(ax: Axes, sample: dict, extent: float = 40.0) -> None:
     "Bird's-eye view of a clip in the ego frame (x forward = up, y left = left)."
     import matplotlib.patches as patches
 

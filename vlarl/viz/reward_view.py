@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import io
+from collections.abc import Callable, Sequence
 
 import numpy as np
 from PIL import Image, ImageDraw
@@ -30,7 +31,7 @@ __all__ = ['DRIVING_PARTS', 'PART_COLORS', 'caption_candidates', 'driving_candid
 def caption_candidates(
     sample: dict,  # the clip (sample schema)
     other: dict,  # another clip, for a mismatched caption
-    detected,  # the clip's detection record or class names
+    detected: dict | Sequence[str],  # the clip's detection record or class names
 ) -> dict[str, str]:
     "Named candidate captions for a clip: the ground truth and corruptions of it."
     gt = sample["caption_detailed"]
@@ -54,9 +55,9 @@ def driving_candidates(sample: dict) -> dict[str, str]:
 def caption_rows(
     sample: dict,  # the clip
     candidates: dict[str, str],  # name -> caption
-    detected,  # the clip's detection record or class names
-    weights=CAPTION_WEIGHTS,  # Drive-VLM weights
-    semantic=None,  # optional `make_semantic_reward` function
+    detected: dict | Sequence[str],  # the clip's detection record or class names
+    weights: Sequence[float] = CAPTION_WEIGHTS,  # Drive-VLM weights
+    semantic: Callable[..., list[float]] | None = None,  # optional `make_semantic_reward` function
 ) -> list[dict]:
     "One row per candidate caption: weighted components, total, semantic reward and the objects it names."
     names, texts = list(candidates), list(candidates.values())
@@ -210,7 +211,7 @@ class RewardView:
         self,
         samples: list[dict],  # clips in numpy form
         detections: dict,  # detection records by clip id (a loaded cache)
-        semantic=None,  # optional `make_semantic_reward` function
+        semantic: Callable[..., list[float]] | None = None,  # optional `make_semantic_reward` function
         cfg: RewardConfig | None = None,  # reward settings
     ):
         import ipywidgets as W
