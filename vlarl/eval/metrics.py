@@ -15,6 +15,7 @@ import sacrebleu
 from numpy.typing import ArrayLike
 
 from ..schema import ACTIONS
+from ..viz.tables import format_interval  # re-exported: stages import it with the bootstrap
 
 # %% auto #0
 __all__ = ['CONVENTIONS', 'STEPS_PER_SECOND', 'SECONDS', 'EGO_LENGTH', 'EGO_WIDTH', 'EGO_SHIFT', 'BEV_BOUND', 'BEV_RES',
@@ -23,7 +24,7 @@ __all__ = ['CONVENTIONS', 'STEPS_PER_SECOND', 'SECONDS', 'EGO_LENGTH', 'EGO_WIDT
            'box_corners', 'boxes_overlap', 'swept_collision', 'trajectory_headings', 'exact_collisions',
            'collision_flags', 'planning_metrics', 'format_planning_table', 'set_f1', 'label_matrix', 'action_metrics',
            'check_texts', 'bleu', 'rouge_l', 'chrf_pp', 'spbleu_tokenize', 'spbleu', 'text_metrics', 'bootstrap_draws',
-           'bootstrap_interval', 'paired_bootstrap', 'format_interval']
+           'bootstrap_interval', 'paired_bootstrap']
 
 # %% ../../nbs/11_eval_metrics.ipynb #e69de20f
 CONVENTIONS = ("stp3", "uniad")
@@ -471,9 +472,3 @@ def paired_bootstrap(
         "hi": float(hi),
         "p_a_better": float(np.mean(diffs > 0)),
     }
-
-# %% ../../nbs/11_eval_metrics.ipynb #b16499e8
-def format_interval(d: dict, key: str = "value", digits: int = 3) -> str:
-    "'v [lo, hi]' of a `bootstrap_interval` (key 'value') or `paired_bootstrap` (key 'diff') result."
-    f = f"{{:+.{digits}f}}" if key == "diff" else f"{{:.{digits}f}}"
-    return f"{f.format(d[key])} [{f.format(d['lo'])}, {f.format(d['hi'])}]"
