@@ -36,9 +36,9 @@ __all__ = ['MAX_STEER', 'MAX_ACCEL', 'LOOKAHEAD_S', 'SPEED_GAIN', 'POSITION_GAIN
            'plausible_plan', 'checked_plan', 'Episode', 'start_episode', 'observe', 'advance', 'run_closed_loop',
            'held_out_seeds', 'constant_velocity_policy', 'kinematic_prior_policy', 'stop_policy', 'ram_policy',
            'motion_profile', 'comfortable', 'progress_m', 'pdm_score', 'pdm_subscores', 'episode_scores', 'score_runs',
-           'summarise_scores', 'format_closed_loop_table', 'ego_mlp_policy', 'vlm_policy', 'episode_series',
-           'episode_figure', 'save_episode_gif', 'episode_player', 'near_traffic', 'rollout_plan', 'rollout_pdms',
-           'make_sim_reward', 'rank_correlation', 'benchmark_lockstep']
+           'summarise_scores', 'format_closed_loop_table', 'scores_figure', 'ego_mlp_policy', 'vlm_policy',
+           'episode_series', 'episode_figure', 'save_episode_gif', 'episode_player', 'near_traffic', 'rollout_plan',
+           'rollout_pdms', 'make_sim_reward', 'rank_correlation', 'benchmark_lockstep']
 
 # %% ../../nbs/22_eval_closed_loop.ipynb #4df7bd57
 MAX_STEER = math.pi / 4  # highway-env's steering range (rad)
@@ -503,6 +503,28 @@ def format_closed_loop_table(summaries: dict[str, dict], part: str = "all") -> s
         lines.append(f"{name:{w}}" + "".join(f"{_cell(row[c]):>20}" for c in cols))
     n = next(iter(summaries.values()))[part]["episodes"]
     return "\n".join(lines) + f"\n(mean [95 % bootstrap interval] over {n} episodes each)"
+
+# %% ../../nbs/22_eval_closed_loop.ipynb #61e8c2fb
+def scores_figure(
+    summaries: dict[str, dict],  # planner -> `summarise_scores`
+    metrics: Sequence[str] = ("PDMS", "DS"),  # one panel per score
+    part: str = "all",  # "all" or a scenario
+):
+    "One panel per closed-loop score: each planner's mean as a bar with its 95 % bootstrap interval."
+    import matplotlib.pyplot as plt
+
+    names = list(summaries)
+    fig, axes = plt.subplots(1, len(metrics), figsize=(5 * len(metrics), 0.5 * len(names) + 1.2), sharey=True)
+    for ax, metric in zip(np.atleast_1d(axes), metrics):
+        v = [summaries[n][part][metric] for n in names]
+        mean = np.array([d["value"] for d in v])
+        err = np.array([[d["value"] - d["lo"], d["hi"] - d["value"]] for d in v]).T
+        ax.barh(names, mean, xerr=err, color="tab:blue", alpha=0.7, capsize=3)
+        ax.set_xlim(0, 1)
+        ax.set_title(f"{metric} (mean, 95 % bootstrap interval)", fontsize=9)
+    np.atleast_1d(axes)[0].invert_yaxis()
+    fig.tight_layout()
+    return fig
 
 # %% ../../nbs/22_eval_closed_loop.ipynb #78e0368d
 def _cell(d: dict) -> str:
