@@ -60,7 +60,8 @@ __all__ = ['VISUAL_TASK', 'DRIVE_VISUAL_REQUEST', 'EMPTY_VISUAL', 'VISUAL_REWARD
            'split_visual', 'visual_format_breakdown', 'visual_format_reward', 'psnr_score', 'visual_quality_breakdowns',
            'visual_quality_reward', 'visual_clips', 'visual_sft_entries', 'visual_task_dataset',
            'make_visual_task_rewards', 'VisualBlockGrammar', 'run_visual_policy', 'visual_policy_metrics',
-           'visual_vlm_policy', 'completion_length', 'visual_sft', 'visual_grpo_trainer']
+           'visual_vlm_policy', 'completion_length', 'visual_sft', 'visual_grpo_trainer', 'visual_policy_rows',
+           'frame_interventions', 'frame_read_rows']
 
 # %% ../../nbs/42b_imagination_visual_task.ipynb #45624028
 VISUAL_TASK = "drive_visual"
@@ -598,3 +599,68 @@ def visual_grpo_trainer(
         max_completion_length=completion_length(cfg),
         **kw,
     )
+
+# %% ../../nbs/42b_imagination_visual_task.ipynb #66695f4b
+def visual_policy_rows(
+    results: dict[str, dict[str, dict]],  # arm -> {"SFT" / "GRPO": `visual_policy_metrics`}
+) -> dict[str, dict[str, float | None]]:
+    "Each arm's policies as table rows: valid and replaced plans, full visual blocks (%), and imagined PSNR."
+    return {
+        f"{arm} ({when})": {
+            "valid %": r["valid_pct"],
+            "replaced %": r["replaced_pct"],
+            "frame ok %": r["visual_ok_pct"],
+            "imagined PSNR": r.get("imagined_psnr"),
+        }
+        for arm, by_stage in results.items()
+        for when, r in by_stage.items()
+    }
+
+# %% ../../nbs/42b_imagination_visual_task.ipynb #23ae9061
+def frame_interventions(
+    policy: nn.Module,
+    processor: ProcessorMixin,  # an imagination-arm `drive_visual` policy
+    clips: Dataset,  # held-out clips with `visual_clips`' columns
+    samples: list[dict],  # the same clips as samples (for the metrics)
+    vq: VQVAE,
+    cfg: RunConfig,
+    own: dict,  # `visual_policy_metrics` of the policy's own decoding of `clips`
+    written: dict[str, np.ndarray],  # name -> (N, grid, grid) codes to write into each clip's visual block
+) -> dict[str, dict]:
+    "The policy's plans with each given frame written into its visual block: ST-P3 metrics, plan shift, frame PSNR."
+    own_plans = np.asarray(own["plans"])
+    reads = {
+        "own imagination": {**own["planning"]["stp3"], "plan_shift_m": 0.0, "imagined_psnr": own.get("imagined_psnr")}
+    }
+    for name, codes in written.items():
+        out = run_visual_policy(
+            policy,
+            processor,
+            clips,
+            vq,
+            cfg.world.scaling,
+            completion_length(cfg),
+            False,
+            cfg.imagine.context,
+            plan_frame=cfg.grpo.plan_frame,
+            grammar=True,
+            block_codes=codes,
+            block_bias=1e4,
+        )
+        m = visual_policy_metrics(out, samples, vq)
+        shift = float(np.linalg.norm(np.asarray(m["plans"]) - own_plans, axis=-1).mean())
+        reads[name] = {**m["planning"]["stp3"], "plan_shift_m": shift, "imagined_psnr": m.get("imagined_psnr")}
+    return reads
+
+# %% ../../nbs/42b_imagination_visual_task.ipynb #a978dc16
+def frame_read_rows(reads: dict[str, dict]) -> dict[str, dict[str, float | None]]:
+    "`frame_interventions` as table rows: L2 and collision (ST-P3 averages), plan shift and the written frame's PSNR."
+    return {
+        name: {
+            "L2 avg (m)": r["L2"]["avg"],
+            "collision (%)": 100 * r["collision_exact"]["avg"],
+            "plan moved (m)": r["plan_shift_m"],
+            "frame PSNR": r["imagined_psnr"],
+        }
+        for name, r in reads.items()
+    }
