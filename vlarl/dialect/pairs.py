@@ -20,7 +20,7 @@ from transformers import PrinterCallback
 from trl import DPOConfig, DPOTrainer
 
 from ..model.checkpoints import user_prompt
-from ..config import DialectConfig, cached, machine_args, write_json_atomic
+from ..config import DialectConfig, cached, machine_args, seed_everything, write_json_atomic
 from vlarl.dialect.classifier import (
     UNDETERMINED,
     CharDialectClassifier,
@@ -79,10 +79,11 @@ __all__ = ['PAIR_DIRECTIONS', 'PAIR_KEYS', 'TABLE1_ROWS', 'COMPARED_WITH', 'pair
            'response_score', 'dialect_pairs', 'quality_pairs', 'preference_dataset', 'check_preferences', 'pair_counts',
            'format_pair_counts', 'dpo_rows', 'lora_config', 'dpo_args', 'train_dpo', 'sequence_logps',
            'preference_margin', 'eval_requests', 'translate_requests', 'score_outputs', 'summarise_cells', 'table1',
-           'direction_table', 'dialect_table', 'set_scores', 'table1_intervals', 'format_table1_intervals',
-           'tuning_requests', 'ensure_lm', 'ensure_classifier', 'save_responses', 'load_responses', 'load_aligned',
-           'dialect_splits', 'dpo_runs', 'pair_html', 'pair_browser', 'native_arabic_layout', 'visual_arabic',
-           'shape_arabic', 'pairs_page', 'pairs_figure']
+           'table1_figure', 'direction_table', 'dialect_table', 'set_scores', 'table1_intervals',
+           'format_table1_intervals', 'tuning_requests', 'ensure_lm', 'ensure_classifier', 'save_responses',
+           'load_responses', 'pair_responses', 'response_summary', 'load_aligned', 'base_translator', 'sft_translator',
+           'aligned_translator', 'dialect_splits', 'dpo_runs', 'pair_html', 'pair_browser', 'native_arabic_layout',
+           'visual_arabic', 'shape_arabic', 'pairs_page', 'pairs_figure']
 
 # %% ../../nbs/33_dialect_pairs.ipynb #751128dc
 PAIR_DIRECTIONS = ("eng-da", "msa-da")
@@ -547,6 +548,36 @@ def table1(results: dict) -> str:
         )
     return "\n".join(lines)
 
+# %% ../../nbs/33_dialect_pairs.ipynb #efc6cc39
+def table1_figure(
+    results: dict[str, dict],  # slug -> `score_outputs` on one split
+    names: dict[str, str],  # slug -> the row's name in Table 1
+    dialects: Sequence[str] = DIALECTS,
+):
+    "Three panels: each row's dialect fidelity per dialect, and its chrF++ and spBLEU per direction."
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 3, figsize=(15, 3.6))
+    width = 0.8 / len(results)
+    directions = list(next(iter(results.values()))["directions"])
+    for k, (slug, r) in enumerate(results.items()):
+        cells = r["cells"].items()
+        fids = [
+            np.mean([c["fidelity"] for key, c in cells if key.endswith("/" + d) and "fidelity" in c]) for d in dialects
+        ]
+        axes[0].bar(np.arange(len(dialects)) + k * width, fids, width, label=names[slug])
+        for ax, metric in ((axes[1], "chrf"), (axes[2], "spbleu")):
+            ax.bar(np.arange(len(directions)) + k * width, [r["directions"][d][metric] for d in directions], width)
+    axes[0].set_xticks(np.arange(len(dialects)) + 0.4 - width / 2, dialects)
+    axes[0].set_ylim(0, 1)
+    axes[0].set_title("dialect fidelity (Eng→DA, MSA→DA)")
+    for ax, title in ((axes[1], "chrF++"), (axes[2], "spBLEU")):
+        ax.set_xticks(np.arange(len(directions)) + 0.4 - width / 2, directions)
+        ax.set_title(f"{title} per direction")
+    axes[0].legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
 # %% ../../nbs/33_dialect_pairs.ipynb #d0b7fb72
 def direction_table(results: dict, metric: str = "chrf") -> str:
     "`metric` per model and direction (means over dialects)."
@@ -688,11 +719,99 @@ def load_responses(path: str | os.PathLike) -> tuple[list[dict], list[list[dict]
     d = json.loads(Path(path).read_text(encoding="utf-8"))
     return d["requests"], d["responses"]
 
+# %% ../../nbs/33_dialect_pairs.ipynb #a1569077
+def pair_responses(
+    path: str | os.PathLike,  # the JSON file the requests and responses are kept in
+    model: nn.Module,
+    tok: PreTrainedTokenizerBase,  # the model that samples (the SFT model) and its tokenizer
+    clf: CharDialectClassifier | LLMDialectClassifier,
+    rows: Sequence[dict],  # the training sets
+    dialect_cfg: DialectConfig,
+    seed: int = 0,
+) -> tuple[list[dict], list[list[dict]]]:
+    "Paper steps 1-3 (requests, sampled and fixed responses), built once and kept at `path`, or loaded from there."
+    dc = dialect_cfg
+    if Path(path).is_file():
+        return load_responses(path)
+    drawn = pair_requests(rows[: dc.pair_sets] if dc.pair_sets else rows, dc.dialects, len(PAIR_DIRECTIONS), seed + 300)
+    requests = dialectal_requests(drawn, clf, dc.min_dialectness)
+    print(f"{len(drawn) - len(requests)} of {len(drawn)} requests dropped: dialectness <= {dc.min_dialectness}")
+    seed_everything(seed)
+    responses = collect_responses(model, tok, clf, requests, dc)
+    save_responses(requests, responses, path)  # written atomically
+    return requests, responses
+
+# %% ../../nbs/33_dialect_pairs.ipynb #5cde072f
+def response_summary(requests: list[dict], responses: list[list[dict]]) -> dict:
+    "Requests by prompt kind, distinct sampled responses, the share in the desired dialect and in MSA, and fixes."
+    sampled = [(q["dialect"], r["label"]) for q, rs in zip(requests, responses) for r in rs if r["origin"] == "sample"]
+    return {
+        "requests": len(requests),
+        "kinds": dict(Counter(q["kind"] for q in requests)),
+        "sampled": len(sampled),
+        "sampled_fidelity": float(np.mean([want == got for want, got in sampled])) if sampled else float("nan"),
+        "sampled_msa": float(np.mean([got == "msa" for _, got in sampled])) if sampled else float("nan"),
+        "fixed": sum(r["origin"] == "fixed" for rs in responses for r in rs),
+    }
+
 # %% ../../nbs/33_dialect_pairs.ipynb #67d55b43
 def load_aligned(base_path: str | os.PathLike, adapter_path: str | os.PathLike):
     "A DPO-aligned model: the base checkpoint with the saved LoRA adapter on top, and its tokenizer."
     model, tok = load_lm(str(base_path))
     return PeftModel.from_pretrained(model, str(adapter_path)), tok
+
+# %% ../../nbs/33_dialect_pairs.ipynb #5bd58c5d
+def base_translator(
+    dialect_cfg: DialectConfig,
+    rows: Sequence[dict],  # the training sets
+    seed: int = 0,
+) -> tuple[nn.Module, PreTrainedTokenizerBase]:
+    "Table 1's base: the `dialect.translator` checkpoint, or a tiny LM instruction-tuned with the MSA habit."
+    dc = dialect_cfg
+    if dc.translator:
+        return load_lm(dc.translator)
+    model, tok = make_tiny_lm(dc, tokenizer_texts(rows, dc.dialects, seed), seed=seed)
+    requests = tuning_requests(rows, dc, dc.base_epochs, seed=seed + 100, habit=True)
+    sft(model, tok, requests, lr=dc.base_lr, batch_size=dc.batch_size, seed=seed)
+    return model, tok
+
+# %% ../../nbs/33_dialect_pairs.ipynb #4865e897
+def sft_translator(
+    base_path: str | os.PathLike,  # the saved base model
+    dialect_cfg: DialectConfig,
+    rows: Sequence[dict],  # the training sets
+    seed: int = 0,
+) -> tuple[nn.Module, PreTrainedTokenizerBase]:
+    "The paper's `-T` model: the base fine-tuned for `sft_epochs` on the clean parallel data in all four directions."
+    dc = dialect_cfg
+    model, tok = load_lm(str(base_path))
+    if dc.sft_epochs:
+        requests = tuning_requests(rows, dc, dc.sft_epochs, seed=seed + 200)
+        sft(model, tok, requests, lr=dc.sft_lr, batch_size=dc.batch_size, seed=seed)
+    return model, tok
+
+# %% ../../nbs/33_dialect_pairs.ipynb #f76accd7
+def aligned_translator(
+    folder: str | os.PathLike,  # where the adapter and its log are kept
+    start_path: str | os.PathLike,  # the saved model DPO starts from
+    tok: PreTrainedTokenizerBase,
+    pairs: Dataset,  # the preference pairs
+    dialect_cfg: DialectConfig,
+    trainer_dir: str | os.PathLike,  # the DPO trainer's scratch folder
+    seed: int = 0,
+    sft_weight: float = 0.0,  # weight of the chosen response's NLL (0 = the paper's plain DPO)
+) -> tuple[nn.Module, list[dict]]:
+    "The start model with a DPO adapter trained on `pairs` (kept at `folder` with the trainer's log), and that log."
+
+    def build(tmp: Path) -> None:
+        model, _ = load_lm(str(start_path))
+        model, log = train_dpo(model, tok, pairs, dialect_cfg, out_dir=trainer_dir, seed=seed, sft_weight=sft_weight)
+        model.save_pretrained(str(tmp))
+        (tmp / "log_history.json").write_text(json.dumps(log), encoding="utf-8")
+
+    adapter = cached(folder, build, lambda p: p, legacy="adapter_config.json")
+    model, _ = load_aligned(start_path, adapter)
+    return model, json.loads((Path(adapter) / "log_history.json").read_text(encoding="utf-8"))
 
 # %% ../../nbs/33_dialect_pairs.ipynb #ee85e092
 def dialect_splits(
