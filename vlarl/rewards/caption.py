@@ -26,7 +26,7 @@ __all__ = ['VOCABULARY', 'CAPTION_CLASSES', 'EGO_WORDS', 'NEGATIONS', 'TEMPORAL_
            'parse_doc', 'parse_captions', 'forget_parses', 'r_obj', 'r_temp', 'r_detail', 'r_hall', 'score_parse',
            'caption_breakdowns', 'caption_obj_reward', 'caption_temp_reward', 'caption_detail_reward',
            'caption_hall_reward', 'caption_reward', 'make_caption_reward', 'absent_class_sentence', 'caption_variants',
-           'reward_sanity', 'sanity_rows']
+           'reward_sanity', 'sanity_rows', 'sanity_figure']
 
 # %% ../../nbs/14_rewards_caption.ipynb #fe3f1004
 VOCABULARY: dict[str, str] = {
@@ -579,3 +579,22 @@ def sanity_rows(
         for variant, v in s.items()
         if isinstance(v, dict)
     }
+
+# %% ../../nbs/14_rewards_caption.ipynb #f71fe2da
+def sanity_figure(
+    sanity: dict[str, dict],  # name -> `reward_sanity` result
+):
+    "The caption reward's margin of the truth over each corrupted variant, one bar per result and variant."
+    import matplotlib.pyplot as plt
+
+    variants = ("pedestrian", "absent_class", "shuffled")
+    fig, ax = plt.subplots(figsize=(6, 2.6))
+    width = 0.8 / max(len(sanity), 1)
+    for i, (key, s) in enumerate(sanity.items()):
+        ax.bar(np.arange(3) + i * width - 0.4 + width / 2, [s[v]["margin"] for v in variants], width=width, label=key)
+    ax.set_xticks(range(3), ["+ pedestrian", "+ absent road user", "another clip's caption"])
+    ax.axhline(0, color="k", lw=0.6)
+    ax.set_ylabel("R(ground truth) − R(variant)")
+    ax.legend(fontsize=6)
+    ax.set_title("Caption reward margins over corrupted captions", fontsize=8)
+    return fig

@@ -36,7 +36,7 @@ if TYPE_CHECKING:
 __all__ = ['YOLO_SPLITS', 'EXTRA_SEED', 'clip_frame', 'frame_labels', 'export_yolo', 'extra_training_clips', 'detection_record',
            'oracle_frame', 'OracleDetector', 'cache_detections', 'load_detections', 'clip_classes', 'detections_path',
            'class_set_agreement', 'load_detector', 'train_args', 'train_detector', 'training_curve', 'dataset_names',
-           'evaluate_detector', 'ap_rows', 'YoloDetector', 'draw_detections']
+           'evaluate_detector', 'ap_rows', 'YoloDetector', 'draw_detections', 'detections_figure']
 
 # %% ../../nbs/13_rewards_detect.ipynb #09608518
 def clip_frame(sample: dict, k: int) -> np.ndarray:
@@ -405,3 +405,20 @@ def draw_detections(
             va="bottom",
             bbox=dict(fc="black", alpha=0.5, pad=0.3, lw=0),
         )
+
+# %% ../../nbs/13_rewards_detect.ipynb #17f9b2f2
+def detections_figure(
+    samples: list[dict],  # clips (the busiest `n` are shown)
+    caches: dict[str, dict],  # detector name -> clip id -> detection record (`load_detections`)
+    n: int = 4,
+):
+    "Each detector's boxes on the current frame of the `n` clips with the most visible agents, a row per detector."
+    import matplotlib.pyplot as plt
+
+    picks = sorted(samples, key=lambda s: -sum(int(np.sum(a["visible"][:-1])) for a in s["agents"]))[:n]
+    fig, axes = plt.subplots(len(caches), len(picks), figsize=(2 * len(picks), 2.1 * len(caches)), squeeze=False)
+    for j, s in enumerate(picks):
+        k = len(s["frames"]) - 1
+        for i, (name, cache) in enumerate(caches.items()):
+            draw_detections(axes[i, j], s["frames"][k], cache[s["clip_id"]]["frames"][k], f"{name} · {s['scenario']}")
+    return fig

@@ -36,7 +36,8 @@ if TYPE_CHECKING:
 # %% auto #0
 __all__ = ['ValueHead', 'discounted_returns', 'actor_critic_loss', 'sample_rollouts', 'answer_batch', 'answer_logps_and_hidden',
            'total_steps', 'warmup_steps', 'component_means', 'explained_variance', 'ActorCriticTrainer',
-           'actor_critic_step', 'save_actor_critic', 'checkpoints', 'load_actor_critic', 'train_actor_critic']
+           'actor_critic_step', 'save_actor_critic', 'checkpoints', 'load_actor_critic', 'train_actor_critic',
+           'critic_figure']
 
 # %% ../../nbs/20a_train_actor_critic.ipynb #34d7092a
 class ValueHead(nn.Module):
@@ -348,3 +349,23 @@ def train_actor_critic(
             save_actor_critic(trainer)
     bar.close()
     return trainer
+
+# %% ../../nbs/20a_train_actor_critic.ipynb #cb848b48
+def critic_figure(
+    log_history: list[dict],  # `ActorCriticTrainer.log_history`
+):
+    "The critic's loss and the explained variance of the rewards by V(prompt), against the step."
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(1, 2, figsize=(7, 2.6))
+    ax[0].plot([h["step"] for h in log_history], [h["critic_loss"] for h in log_history])
+    ax[0].set_title("critic loss", fontsize=8)
+    ev = [(h["step"], h["explained_variance"]) for h in log_history if h["explained_variance"] is not None]
+    if ev:
+        ax[1].plot(*zip(*ev))
+    ax[1].axhline(0, color="gray", lw=0.5)
+    ax[1].set_title("explained variance of the rewards by V(prompt)", fontsize=8)
+    for a in ax:
+        a.set_xlabel("step", fontsize=7)
+    fig.tight_layout()
+    return fig

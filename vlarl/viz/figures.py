@@ -5,19 +5,20 @@
 # %% ../../nbs/09_viz_figures.ipynb #44f8f46d
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..schema import CLASS_COLOR, EGO_COLOR
+from ..schema import ACTIONS, CLASS_COLOR, EGO_COLOR
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
 # %% auto #0
-__all__ = ['save_figure', 'draw_boxes', 'plot_bev', 'figure_samples']
+__all__ = ['save_figure', 'curve_figure', 'action_figure', 'draw_boxes', 'plot_bev', 'figure_samples']
 
 # %% ../../nbs/09_viz_figures.ipynb #f7c10312
 def save_figure(
@@ -27,6 +28,51 @@ def save_figure(
     "Save a figure as a reproducible PNG (no timestamp metadata)."
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=150, bbox_inches="tight", metadata={"Software": None})
+
+# %% ../../nbs/09_viz_figures.ipynb #84b8aa5b
+def curve_figure(
+    x: Sequence[float],  # steps
+    y: Sequence[float],  # the logged value at each step
+    title: str,
+    ylabel: str = "training loss",
+    levels: dict[str, float] | None = None,  # label -> a value drawn as a horizontal reference line
+    xlabel: str = "step",
+    size: tuple[float, float] = (5, 3),
+):
+    "A training curve against the step, with labelled horizontal reference levels."
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=size)
+    ax.plot(x, y, label=ylabel)
+    for (label, value), style in zip((levels or {}).items(), (":", "--", "-.")):
+        ax.axhline(value, ls=style, color="gray" if style == ":" else "tab:red", label=label)
+    ax.set(xlabel=xlabel, ylabel=ylabel)
+    ax.set_title(title, fontsize=9)
+    if levels:
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+# %% ../../nbs/09_viz_figures.ipynb #7cb17fa4
+def action_figure(
+    rows: Sequence[dict],  # clips' (or their rows') "scenario" and "action" (a list of BDD-OIA actions)
+):
+    "The BDD-OIA action labels of some clips, one bar per action stacked by scenario (multi-label)."
+    import matplotlib.pyplot as plt
+
+    scenarios = list(dict.fromkeys(r["scenario"] for r in rows))
+    counts = np.array(
+        [[sum(r["scenario"] == sc and a in r["action"] for r in rows) for a in ACTIONS] for sc in scenarios]
+    )
+    fig, ax = plt.subplots(figsize=(6, 3))
+    bottom = np.zeros(len(ACTIONS))
+    for sc, c in zip(scenarios, counts):
+        ax.bar(ACTIONS, c, bottom=bottom, label=sc)
+        bottom += c
+    ax.set_ylabel("clips (multi-label)")
+    ax.set_title(f"BDD-OIA actions over {len(rows)} clips")
+    ax.legend(fontsize=7)
+    return fig
 
 # %% ../../nbs/09_viz_figures.ipynb #e910fb30
 def draw_boxes(ax: Axes, sample: dict, k: int, labels: bool = True) -> None:
