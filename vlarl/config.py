@@ -514,9 +514,10 @@ class DialectConfig:
         default=2, metadata={"help": "llm classifier: instruction-tuning epochs on the labelled sentences"}
     )
     translator: str = field(
-        default="",
+        default="smollm2",
         metadata={
-            "help": "base instruction LM (local path or model id); '' = build the tiny Qwen3 and instruction-tune it"
+            "help": "base instruction LM: 'smollm2' (SmolLM2-135M-Instruct from the registry), a checkpoint path or "
+            "model id, or 'scratch' (build the tiny Qwen3 and instruction-tune it with the MSA habit; fastest)"
         },
     )
     vocab_size: int = field(
@@ -1447,7 +1448,7 @@ class RunDir:
             setattr(self, sub, self.path / sub)
 
     @classmethod
-    def create(cls, cfg: RunConfig, path: str | os.PathLike = None) -> "RunDir":
+    def create(cls, cfg: RunConfig, path: str | os.PathLike | None = None) -> "RunDir":
         "Make a new run directory for `cfg` (a fresh name under `cfg.runs_root` unless `path` is given)."
         if path is None:
             stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")

@@ -19,7 +19,7 @@ from tqdm.auto import tqdm
 from transformers import PrinterCallback
 from trl import DPOConfig, DPOTrainer
 
-from ..model.checkpoints import user_prompt
+from ..model.checkpoints import resolve_llm, user_prompt
 from ..config import DialectConfig, cached, machine_args, seed_everything, write_json_atomic
 from vlarl.dialect.classifier import (
     UNDETERMINED,
@@ -397,7 +397,7 @@ def lora_config(dialect_cfg: DialectConfig) -> LoraConfig:
 # %% ../../nbs/33_dialect_pairs.ipynb #b85e0993
 def dpo_args(
     dialect_cfg: DialectConfig,
-    out_dir: str | os.PathLike = None,
+    out_dir: str | os.PathLike | None = None,
     seed: int = 0,
     sft_weight: float = 0.0,  # weight of the NLL of the chosen response (0 = the paper's plain DPO)
     **kw: Any,
@@ -424,7 +424,7 @@ def train_dpo(
     tok: PreTrainedTokenizerBase,  # the model to align (wrapped with a new LoRA adapter) and its tokenizer
     pairs: Dataset,  # a preference dataset
     dialect_cfg: DialectConfig,
-    out_dir: str | os.PathLike = None,  # trainer scratch folder (a temp folder by default)
+    out_dir: str | os.PathLike | None = None,  # trainer scratch folder (a temp folder by default)
     seed: int = 0,
     sft_weight: float = 0.0,  # weight of the NLL of the chosen response (0 = the paper's plain DPO)
 ):
@@ -766,10 +766,10 @@ def base_translator(
     rows: Sequence[dict],  # the training sets
     seed: int = 0,
 ) -> tuple[nn.Module, PreTrainedTokenizerBase]:
-    "Table 1's base: the `dialect.translator` checkpoint, or a tiny LM instruction-tuned with the MSA habit."
+    "Table 1's base: the `dialect.translator` checkpoint as published, or (scratch) a tiny LM tuned with the MSA habit."
     dc = dialect_cfg
-    if dc.translator:
-        return load_lm(dc.translator)
+    if path := resolve_llm(dc.translator):
+        return load_lm(path)
     model, tok = make_tiny_lm(dc, tokenizer_texts(rows, dc.dialects, seed), seed=seed)
     requests = tuning_requests(rows, dc, dc.base_epochs, seed=seed + 100, habit=True)
     sft(model, tok, requests, lr=dc.base_lr, batch_size=dc.batch_size, seed=seed)

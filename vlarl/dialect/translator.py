@@ -348,7 +348,7 @@ def sft(
     lr: float = 1e-3,
     batch_size: int = 32,
     seed: int = 0,
-    out_dir: str | os.PathLike = None,  # trainer scratch folder (a temp folder by default)
+    out_dir: str | os.PathLike | None = None,  # trainer scratch folder (a temp folder by default)
 ) -> list[float]:
     "Instruction-tune `model` on `requests` (loss on the answers); returns the logged training losses."
     if not requests:
@@ -423,7 +423,7 @@ def _flores200_spm() -> bool:
 class SpBLEU:
     "spBLEU: BLEU over SentencePiece pieces (FLORES-200 model if cached, else a Unigram model trained on `texts`)."
 
-    def __init__(self, texts: list[str] = None, vocab_size: int = 4000):
+    def __init__(self, texts: list[str] | None = None, vocab_size: int = 4000):
         self.official = _flores200_spm()
         if self.official:
             return

@@ -531,7 +531,7 @@ def _cell(d: dict) -> str:
     return f"{d['value']:.2f} [{d['lo']:.2f}, {d['hi']:.2f}]"
 
 # %% ../../nbs/22_eval_closed_loop.ipynb #1b1ea52b
-def ego_mlp_policy(mlp: EgoStatusMLP) -> callable:
+def ego_mlp_policy(mlp: EgoStatusMLP) -> Callable[..., list]:
     "The ego-status MLP (`vlarl.kinematics.fit_ego_mlp`) as a closed-loop policy."
     return lambda obs: list(mlp(obs))
 
@@ -542,7 +542,7 @@ def vlm_policy(
     plan_frame: PlanFrame | str = PlanFrame.EGO,  # how it writes waypoints (`grpo.plan_frame` of its run)
     max_new_tokens: int = 256,
     batch_size: int = 16,
-) -> callable:
+) -> Callable[..., list]:
     "A VLM as a closed-loop policy: the drive task's prompt on each episode's frames, greedy; None where unparseable."
     from vlarl.eval.inference import run_policy
 
@@ -676,7 +676,7 @@ def make_sim_reward(
     world_cfg: WorldConfig,
     ttc_threshold: float = TTC_THRESHOLD,
     radius: float | None = SIM_REWARD_RADIUS,  # traffic kept around the ego (`near_traffic`; None keeps all)
-) -> callable:
+) -> Callable[..., list]:
     "trl reward: the PDM score of each drive completion's plan simulated 3 s from its clip's restored state."
     import copy
     import time

@@ -6,7 +6,8 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -55,13 +56,15 @@ if TYPE_CHECKING:
     from transformers import ProcessorMixin
     import os
 
+    from vlarl.config import RunDir
+
 # %% auto #0
 __all__ = ['VISUAL_TASK', 'DRIVE_VISUAL_REQUEST', 'EMPTY_VISUAL', 'VISUAL_REWARD_COLUMNS', 'visual_instruction', 'visual_target',
            'split_visual', 'visual_format_breakdown', 'visual_format_reward', 'psnr_score', 'visual_quality_breakdowns',
            'visual_quality_reward', 'visual_clips', 'visual_sft_entries', 'visual_task_dataset',
            'make_visual_task_rewards', 'VisualBlockGrammar', 'run_visual_policy', 'visual_policy_metrics',
-           'visual_vlm_policy', 'completion_length', 'visual_sft', 'visual_grpo_trainer', 'visual_policy_rows',
-           'frame_interventions', 'frame_read_rows']
+           'visual_vlm_policy', 'completion_length', 'visual_sft', 'visual_sft_model', 'visual_grpo_trainer',
+           'visual_policy_rows', 'frame_interventions', 'frame_read_rows']
 
 # %% ../../nbs/42b_imagination_visual_task.ipynb #45624028
 VISUAL_TASK = "drive_visual"
@@ -495,7 +498,7 @@ def visual_vlm_policy(
     plan_frame: PlanFrame | str = PlanFrame.EGO,
     grammar: bool = True,  # the visual block under `VisualBlockGrammar`
     batch_size: int = 8,
-) -> callable:
+) -> Callable[..., list]:
     "A `drive_visual` policy as a closed-loop policy: observations in, ego-frame waypoints (or None) out."
 
     def policy(obs: list[dict]) -> list:
@@ -549,6 +552,29 @@ def visual_sft(
     )
     trainer = train_entries(peft_model, processor, entries, tc, out_dir, cfg.seed)
     return peft_model.merge_and_unload(), trainer
+
+# %% ../../nbs/42b_imagination_visual_task.ipynb #1f878ac4
+def visual_sft_model(
+    cfg: RunConfig,
+    run: RunDir,
+    clips: Dataset,  # training clips with `visual_clips`' columns
+    arm: str,  # "imagination" or "masked": names the checkpoint folders
+    masked: bool,  # the masked arm's targets leave `<visual></visual>` empty
+) -> tuple[nn.Module, ProcessorMixin]:
+    "The world model after an arm's `drive_visual` SFT warm-up, kept at `checkpoints/imagine_<arm>_sft`."
+    from vlarl.config import cached
+    from vlarl.model.vlm import load_video_vlm, save_video_vlm
+
+    load = lambda p: load_video_vlm(p, cfg.model.dtype, cfg.model.device_map)
+
+    def build(tmp: Path) -> None:
+        model, processor = load(Path(run.checkpoints) / "world_model")
+        if cfg.imagine.sft_epochs > 0:
+            out = Path(run.checkpoints) / f"imagine_{arm}_sft_trainer"
+            model, _ = visual_sft(model, processor, clips, cfg, masked, out)
+        save_video_vlm(model, processor, tmp)
+
+    return cached(Path(run.checkpoints) / f"imagine_{arm}_sft", build, load, legacy="config.json")
 
 # %% ../../nbs/42b_imagination_visual_task.ipynb #d742d15c
 def visual_grpo_trainer(

@@ -426,7 +426,7 @@ def make_tiny_qwen3_config(
 
 # %% ../../nbs/03a_model_checkpoints.ipynb #c4d45998
 def qwen3_format_checkpoint(
-    out_dir: str | os.PathLike = None,  # where to write it (default: the cache)
+    out_dir: str | os.PathLike | None = None,  # where to write it (default: the cache)
     hidden: int = 64,
     layers: int = 2,
     heads: int = 4,  # small random weights

@@ -5,7 +5,7 @@
 # %% ../../nbs/03c_model_smolvlm.ipynb #4a5f607b
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,7 +24,7 @@ from transformers import (
 )
 from transformers.models.idefics3.configuration_idefics3 import Idefics3VisionConfig
 
-from ..config import TrainConfig, atomic_dir
+from ..config import RunConfig, TrainConfig, atomic_dir, cached
 from .checkpoints import chat_text
 from .vlm import check_frames, encode_prompts, generate_text
 from ..train.sft import drop_checkpoints, last_checkpoint, stage_training_args
@@ -36,11 +36,14 @@ if TYPE_CHECKING:
 
     from datasets import Dataset
     from torch import nn
+
+    from vlarl.config import RunDir
     from transformers import PreTrainedTokenizerBase, SiglipVisionModel
 
 # %% auto #0
 __all__ = ['SMOLVLM_TYPES', 'smolvlm_processor', 'idefics3_vision_config', 'load_exactly', 'compose_smolvlm', 'load_smolvlm',
-           'save_smolvlm', 'smolvlm_prompt', 'smolvlm_inputs', 'smolvlm_generate', 'SmolVLMCollator', 'train_smolvlm']
+           'save_smolvlm', 'smolvlm_prompt', 'smolvlm_inputs', 'smolvlm_generate', 'SmolVLMCollator', 'train_smolvlm',
+           'smolvlm_baseline']
 
 # %% ../../nbs/03c_model_smolvlm.ipynb #ada34e86
 def smolvlm_processor(
@@ -222,3 +225,34 @@ def train_smolvlm(
     trainer.train(resume_from_checkpoint=last_checkpoint(out_dir))
     drop_checkpoints(out_dir)  # each holds the LM's weights and AdamW moments: 1.6 GB for SmolLM2-135M
     return trainer
+
+# %% ../../nbs/03c_model_smolvlm.ipynb #922ed492
+def smolvlm_baseline(cfg: RunConfig, run: RunDir, splits: Mapping[str, Dataset]) -> tuple[nn.Module, Idefics3Processor]:
+    "The proposal's SmolVLM, SFT on the JSON task and kept at `checkpoints/smolvlm`, or loaded from there."
+    from vlarl.model.checkpoints import resolve_llm
+    from vlarl.tasks import sft_entries
+    from vlarl.train.sft import stage1_model
+
+    sc = cfg.smolvlm
+
+    def build(tmp: Path) -> None:
+        if sc.checkpoint:
+            model, processor = load_smolvlm(sc.checkpoint)
+        else:
+            vlm, vlm_processor = stage1_model(cfg, run, splits)
+            ip = vlm_processor.image_processor
+            tower = vlm.model.vision_tower
+            model, processor = compose_smolvlm(resolve_llm(sc.llm), tower, sc.scale_factor, ip.image_mean, ip.image_std)
+            del vlm
+        entries = sft_entries(splits["train"], ["json"], cfg.grpo.plan_frame)
+        trainer = train_smolvlm(model, processor, entries, sc, Path(run.checkpoints) / "smolvlm_trainer", cfg.seed)
+        losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
+        print(
+            f"{len(entries)} JSON entries, {trainer.state.global_step} steps: loss {losses[0]:.3f} -> {losses[-1]:.3f}"
+        )
+        if last_checkpoint(Path(run.checkpoints) / "smolvlm_trainer") is not None:
+            raise RuntimeError("the finished SmolVLM training kept its checkpoints")
+        model.save_pretrained(tmp)
+        processor.save_pretrained(tmp)
+
+    return cached(Path(run.checkpoints) / "smolvlm", build, load_smolvlm)

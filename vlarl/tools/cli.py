@@ -495,7 +495,8 @@ def _run_lines(results: Path) -> list[str]:
     times = [[n, s["status"], f"{s['seconds'] / 60:.1f}"] for n, s in stages.items()]
     about = (
         f"From run `{src['run']}` at commit `{src['commit']}` (profile `{cfg.profile}`, seed {cfg.seed}, LM "
-        f"`{cfg.model.llm}`, {cfg.world.clips_per_scenario} clips per scenario, {cfg.data.held_out_frac:.0%} held out "
+        f"`{cfg.model.llm}`, dialect translator `{cfg.dialect.translator or 'scratch'}`, "
+        f"{cfg.world.clips_per_scenario} clips per scenario, {cfg.data.held_out_frac:.0%} held out "
         "by "
         f"video; stage 1 / 2 epochs {cfg.stage1.epochs:g} / {cfg.stage2.epochs:g}), published with `vlarl publish`."
     )

@@ -256,7 +256,7 @@ def _nav_title(path: Path) -> str:
 # %% ../../nbs/91_tools_docs.ipynb #72635e5a
 def stage_docs(
     root: str | os.PathLike = ".",  # the repository: nbs/, figures/, vlarl/, settings.ini
-    dest: str | os.PathLike = None,  # the MkDocs project to write (default: root/_proc/docs, replaced)
+    dest: str | os.PathLike | None = None,  # the MkDocs project to write (default: root/_proc/docs, replaced)
     site_dir: str | os.PathLike | None = None,  # where `mkdocs build` will write the site (default: root/_docs)
     # a folder of executed copies of the notebooks (e.g. a run's notebooks/), used where present
     executed: str | os.PathLike | None = None,

@@ -30,7 +30,7 @@ from trl.models import unwrap_model_for_generation
 from trl.trainer.utils import pad
 
 from ..rewards.caption import caption_detail_reward, caption_hall_reward, caption_obj_reward, caption_temp_reward
-from ..config import GrpoStageConfig, RewardConfig, RunConfig, TrainConfig, cached, machine_args
+from ..config import GrpoStageConfig, PlanFrame, RewardConfig, RunConfig, TrainConfig, cached, machine_args
 from ..model.vlm import LLM_LINEAR
 from vlarl.rewards.driving import (
     action_reward,
@@ -57,8 +57,8 @@ if TYPE_CHECKING:
 # %% auto #0
 __all__ = ['only_task', 'json_description', 'make_json_semantic_reward', 'make_task_rewards', 'score_completions',
            'group_advantages', 'run_detections', 'make_run_semantic_reward', 'sft_warmup', 'grpo_start_model',
-           'grpo_args', 'make_grpo_trainer', 'load_finished_adapter', 'train_grpo', 'cut_after_eos',
-           'transformers_rollout', 'grammar_rollout', 'TimedGRPOTrainer', 'StepTimer', 'step_split']
+           'input_ablation_model', 'grpo_args', 'make_grpo_trainer', 'load_finished_adapter', 'train_grpo',
+           'cut_after_eos', 'transformers_rollout', 'grammar_rollout', 'TimedGRPOTrainer', 'StepTimer', 'step_split']
 
 # %% ../../nbs/20_train_grpo.ipynb #21c23cd5
 def only_task(
@@ -274,6 +274,29 @@ def grpo_start_model(cfg: RunConfig, run: RunDir, splits: Mapping[str, Dataset])
         lambda p: load_video_vlm(p, cfg.model.dtype, cfg.model.device_map),
         legacy="config.json",
     )
+
+# %% ../../nbs/20_train_grpo.ipynb #71879f04
+def input_ablation_model(
+    cfg: RunConfig,
+    run: RunDir,
+    splits: Mapping[str, Dataset],
+    inputs: Sequence[str],  # which of `vlarl.tasks.DRIVE_INPUTS` the prompts show ("visual": the frames)
+    name: str,  # the arm's folder name, e.g. "wo_history"
+) -> tuple[nn.Module, ProcessorMixin]:
+    "Stage 2 warmed up on the drive task with only `inputs` in its prompts, kept at `checkpoints/ablation_<name>`."
+    from vlarl.model.vlm import load_video_vlm, save_video_vlm
+    from vlarl.train.sft import blank_frames, stage2_model
+
+    def build(tmp: Path) -> None:
+        model, processor = stage2_model(cfg, run, splits)
+        clips = splits["train"] if "visual" in inputs else blank_frames(splits["train"])
+        entries = sft_entries(clips, ["drive"], PlanFrame.EGO, inputs)
+        trainer_dir = Path(run.checkpoints) / f"ablation_{name}_trainer"
+        model, _ = sft_warmup(model, processor, clips, cfg, trainer_dir, entries=entries)
+        save_video_vlm(model, processor, tmp)
+
+    load = lambda p: load_video_vlm(p, cfg.model.dtype, cfg.model.device_map)
+    return cached(Path(run.checkpoints) / f"ablation_{name}", build, load)
 
 # %% ../../nbs/20_train_grpo.ipynb #178f949b
 def grpo_args(
