@@ -434,7 +434,7 @@ NUSCENES_EGO_SIZE = (4.084, 1.730)  # Renault Zoe, as UniAD's collision metric
 
 
 def stable_seed(*parts: object) -> int:
-    "A 63-bit integer from strings, the same on every machine."
+    "A 63-bit integer from the parts' text (strings, numbers), the same on every machine."
     return int.from_bytes(hashlib.sha1("/".join(map(str, parts)).encode()).digest()[:8], "big") >> 1
 
 # %% ../../nbs/07_data_nuscenes.ipynb #c0c25f4d

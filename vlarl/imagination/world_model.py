@@ -356,7 +356,7 @@ def extra_clips(
     run: RunDir,  # the run (its `data/` holds the recorded sets)
     kind: str,  # "pretrain" or "eval"
     exclude: Iterable[str] = (),  # clip ids that must not appear (the run's dataset)
-) -> Dataset:
+) -> Dataset | None:
     """The run's extra world-model clips of `kind`, recorded once with their own seeds and saved under
     `data/world_model/`."""
     import dataclasses
