@@ -1562,7 +1562,9 @@ def open_run(run_dir: str | os.PathLike | None, cfg: RunConfig) -> RunDir:
     return RunDir.create(cfg, Path(tempfile.mkdtemp(prefix=f"vlarl-{cfg.profile}-")))
 
 # %% ../nbs/00_config.ipynb #8ef4944d
-RUN_SPECIFIC = re.compile(r"second|per_s\b|_per_s|runtime|step_time|elapsed|wall|(^|/)time")
+RUN_SPECIFIC = re.compile(
+    r"second|per_s\b|_per_s|runtime|step_time|elapsed|wall|(^|/)time|speedup|sim_reward_share|(^|/)commit$"
+)  # timings, ratios of timings, and the code commit a stage ran at
 
 
 def metrics_differences(a: RunDir, b: RunDir) -> dict[str, tuple]:
