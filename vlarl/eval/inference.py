@@ -11,7 +11,7 @@ from collections.abc import Collection, Sequence
 import numpy as np
 from numpy.typing import ArrayLike
 
-from ..config import PlanFrame
+from ..config import PlanFrame, seed_everything
 from ..train.grpo import group_advantages, score_completions
 from ..tasks import DRIVE_INPUTS, TASKS, plan_origin, sample_row, task_instruction
 from ..kinematics import EgoStatusMLP, constant_velocity, kinematic_rollout
@@ -30,13 +30,21 @@ from ..schema import ACTIONS, CLASS_COLOR, EGO_COLOR
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    import os
+
     from torch import nn
     from transformers import ProcessorMixin
 
+    from datasets import Dataset
+
+    from vlarl.config import GrpoStageConfig, RewardConfig
+    from vlarl.train.actor_critic import ActorCriticTrainer
+
 # %% auto #0
-__all__ = ['OUTPUT_KEYS', 'ROLLOUT_COLORS', 'parse_output', 'run_policy', 'drive', 'plans_with_fallback', 'baseline_plans',
-           'score_task', 'evaluate_task', 'evaluate_policy', 'baseline_metrics', 'without_outputs', 'reward_gains',
-           'clip_l2', 'plan_l2_gain', 'group_spread', 'training_signal', 'format_reward_table', 'group_rollouts',
+__all__ = ['OUTPUT_KEYS', 'ABLATION_COLUMNS', 'ROLLOUT_COLORS', 'parse_output', 'run_policy', 'drive', 'plans_with_fallback',
+           'baseline_plans', 'score_task', 'evaluate_task', 'evaluate_policy', 'baseline_metrics', 'evaluate_sampled',
+           'without_outputs', 'reward_gains', 'clip_l2', 'plan_l2_gain', 'group_spread', 'training_signal',
+           'actor_critic_report', 'drive_row', 'drive_only_ablation', 'format_reward_table', 'group_rollouts',
            'plot_group', 'group_bev_plotly', 'group_table_html', 'group_explorer', 'log_series', 'task_curve',
            'plot_curves']
 
@@ -252,6 +260,35 @@ def baseline_metrics(samples: list[dict], lam: float = 0.5, ego_mlp: EgoStatusML
     "Planning metrics of the kinematic prior and constant velocity (and the ego-status MLP `ego_mlp`) on the clips."
     return {name: planning_metrics(p, samples) for name, p in baseline_plans(samples, lam, ego_mlp).items()}
 
+# %% ../../nbs/20b_eval_inference.ipynb #429409a9
+def evaluate_sampled(
+    model: nn.Module,
+    processor: ProcessorMixin,
+    samples: list[dict],
+    funcs: list,
+    weights: list[float],
+    detections: dict | None,
+    gc: GrpoStageConfig,  # its tasks, plan frame, completion length, temperature and `eval_samples`
+    seed: int = 0,
+) -> dict | None:
+    "`evaluate_policy` on `gc.eval_samples` outputs per clip at the rollout temperature (None when it is 0)."
+    if not gc.eval_samples:
+        return None
+    seed_everything(seed)
+    return evaluate_policy(
+        model,
+        processor,
+        samples,
+        gc.tasks,
+        funcs,
+        weights,
+        detections,
+        gc.max_completion_length,
+        gc.plan_frame,
+        gc.temperature,
+        gc.eval_samples,
+    )
+
 # %% ../../nbs/20b_eval_inference.ipynb #7f31169b
 OUTPUT_KEYS = ("texts", "plans")
 
@@ -314,6 +351,92 @@ def training_signal(log_history: list[dict]) -> dict[str, float]:
     return {
         k: float(np.mean(v)) if (v := [h[k] for h in log_history if k in h]) else float("nan")
         for k in ("frac_reward_zero_std", "reward_std")
+    }
+
+# %% ../../nbs/20b_eval_inference.ipynb #17e243b1
+def actor_critic_report(
+    ac: ActorCriticTrainer,  # trained (`vlarl.train.actor_critic.train_actor_critic`)
+    grpo_log: list[dict],  # GRPO's `trainer.state.log_history`, whose steps carry trl's `step_time`
+    rollouts: int,  # completions each method drew: steps x prompts per step x G
+    greedy: dict[str, dict],  # "actor-critic", "GRPO", "start" -> their `evaluate_policy` results
+    sampled: dict[str, dict | None],  # the same keys, from `evaluate_sampled` (None where not run)
+    seconds: float,  # the actor-critic's wall time
+    seed: int = 0,
+) -> dict:
+    "The actor-critic against GRPO and against its start with intervals, its speed and its critic's last state."
+    step_seconds = {
+        "actor-critic": sum(h["seconds"] for h in ac.log_history),
+        "GRPO": sum(h.get("step_time", 0.0) for h in grpo_log),
+    }
+
+    def minus(other: str) -> dict:
+        out = {"greedy": reward_gains(greedy["actor-critic"], greedy[other], seed)}
+        if sampled.get("actor-critic"):
+            out["sampled"] = reward_gains(sampled["actor-critic"], sampled[other], seed)
+        return out
+
+    return {
+        "steps": ac.global_step,
+        "seconds": seconds,
+        "step_seconds": step_seconds,
+        "rollouts_per_s": {k: rollouts / s for k, s in step_seconds.items() if s > 0},
+        "after": without_outputs(greedy["actor-critic"]),
+        "sampled_after": without_outputs(sampled.get("actor-critic")),
+        "minus_grpo": minus("GRPO"),
+        "minus_start": minus("start"),
+        "critic": {k: ac.log_history[-1][k] for k in ("critic_loss", "value_mean", "explained_variance")},
+    }
+
+# %% ../../nbs/20b_eval_inference.ipynb #4b0f879e
+ABLATION_COLUMNS = {
+    "reward": 3,
+    "valid_pct": 1,
+    "L2_stp3_avg": 2,
+    "L2_uniad_avg": 2,
+    "collision_stp3_avg": 4,
+    "action_accuracy": 2,
+}
+
+
+def drive_row(drive: dict, steps: int) -> dict:
+    "One row of the ablation from a drive-task evaluation (`evaluate_policy(...)['tasks']['drive']`)."
+    return {
+        "reward": drive["reward"],
+        "valid_pct": drive["valid_pct"],
+        "L2_stp3_avg": drive["planning"]["stp3"]["L2"]["avg"],
+        "L2_uniad_avg": drive["planning"]["uniad"]["L2"]["avg"],
+        "collision_stp3_avg": drive["planning"]["stp3"]["collision_exact"]["avg"],
+        "action_accuracy": drive["action"]["accuracy"],
+        "steps": steps,
+    }
+
+# %% ../../nbs/20b_eval_inference.ipynb #0bca4fee
+def drive_only_ablation(
+    start: nn.Module,  # the SFT start of the mixed-task GRPO run (merged), a fresh copy
+    processor: ProcessorMixin,
+    train_clips: Dataset,
+    held: list[dict],  # the held-out clips the mixed-task policy was scored on
+    mixed_drive: dict,  # the mixed-task policy's drive evaluation on them
+    gc: GrpoStageConfig,
+    rc: RewardConfig,
+    out_dir: str | os.PathLike,  # the drive-only trainer's checkpoints
+    steps: int,  # the mixed-task run's GRPO steps
+    seed: int = 0,
+) -> dict[str, dict]:
+    "GRPO on the drive task alone at the mixed run's budget, and both policies' drive rows."
+    from vlarl.tasks import task_dataset
+    from vlarl.train.grpo import make_grpo_trainer, make_task_rewards, train_grpo
+
+    funcs, weights = make_task_rewards(["drive"], gc, rc)
+    rows = task_dataset(train_clips, "drive", None, gc.plan_frame)
+    alone = make_grpo_trainer(start, processor, rows, funcs, weights, gc, out_dir, seed, max_steps=steps)
+    train_grpo(alone)
+    policy = alone.model.merge_and_unload()
+    L = gc.max_completion_length
+    drive_only = evaluate_policy(policy, processor, held, ["drive"], funcs, weights, None, L, gc.plan_frame)
+    return {
+        "w/o mixed (drive only)": drive_row(drive_only["tasks"]["drive"], steps),
+        "mixed tasks": drive_row(mixed_drive, steps),
     }
 
 # %% ../../nbs/20b_eval_inference.ipynb #6397e47c

@@ -27,25 +27,29 @@ from ..sim import SCENARIO_NAMES, turning_side
 from ..tasks import DRIVE_INPUTS, ego_text, point_text
 from ..config import cached
 from ..eval.metrics import paired_bootstrap
-from ..train.sft import derangement, entry_means, entry_nll
+from ..train.sft import derangement, drop_checkpoints, entry_means, entry_nll, train_entries
 
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     import os
 
+    from datasets import Dataset
     from transformers import ProcessorMixin
+
+    from vlarl.config import TrainConfig
 
 # %% auto #0
 __all__ = ['MAP_GRID', 'GEOMETRY_DIM', 'MOTION_SCALE', 'LANE_WIDTH', 'ALIGN_QUESTIONS', 'FORECAST_QUESTION', 'QA_KINDS',
-           'QA_QUESTIONS', 'PLAN_INPUTS', 'PLAN_QUESTION', 'TOKEN_KINDS', 'TRAINABLE', 'PROJECTORS_FILE', 'box_patches',
-           'region_means', 'box_geometry', 'EnvVectors', 'env_vectors', 'frame_features', 'clip_env_vectors',
-           'lane_relation', 'agent_caption', 'map_caption', 'EnvExample', 'alignment_examples', 'agent_future',
-           'constant_velocity_forecast', 'forecast_examples', 'agents_in_view', 'qa_answers', 'clip_tokens',
-           'qa_examples', 'normalise_answer', 'planning_examples', 'EnvProjectors', 'HierarchicalVLM',
+           'QA_QUESTIONS', 'SINGLE_TRAINABLE', 'PLAN_INPUTS', 'PLAN_QUESTION', 'TOKEN_KINDS', 'TRAINABLE',
+           'PROJECTORS_FILE', 'box_patches', 'region_means', 'box_geometry', 'EnvVectors', 'env_vectors',
+           'frame_features', 'clip_env_vectors', 'lane_relation', 'agent_caption', 'map_caption', 'EnvExample',
+           'alignment_examples', 'agent_future', 'constant_velocity_forecast', 'forecast_examples', 'agents_in_view',
+           'qa_answers', 'qa_question', 'clip_tokens', 'qa_examples', 'normalise_answer', 'qa_entries',
+           'single_projector_qa', 'answer_entries', 'planning_examples', 'EnvProjectors', 'HierarchicalVLM',
            'set_hierarchical_trainable', 'train_hierarchical', 'answer_nll', 'alignment_by_kind', 'write_hierarchical',
-           'load_hierarchical', 'tuned_hierarchical', 'swap_tokens', 'example_clip', 'clip_means',
-           'displacement_errors', 'hierarchy_figure']
+           'load_hierarchical', 'tuned_hierarchical', 'swap_tokens', 'example_clip', 'clip_means', 'qa_scores',
+           'displacement_errors', 'forecast_scores', 'hierarchy_figure']
 
 # %% ../../nbs/03d_model_hierarchical.ipynb #cb7a700a
 MAP_GRID = 2  # map tokens: the current frame's agent-free patches pooled over a 2 x 2 grid of image regions
@@ -282,6 +286,11 @@ def qa_answers(sample: dict) -> dict[str, str]:
         "decision": "no" if blocked else "yes",
     }
 
+# %% ../../nbs/03d_model_hierarchical.ipynb #5141accb
+def qa_question(sample: dict, kind: str, inputs: Sequence[str] = DRIVE_INPUTS) -> str:
+    "The question of `kind` about one clip, after the ego inputs it states (`vlarl.tasks.ego_text`)."
+    return f"{ego_text(sample, inputs)} {QA_QUESTIONS[kind]}".strip()
+
 # %% ../../nbs/03d_model_hierarchical.ipynb #2e9715c0
 def clip_tokens(vectors: EnvVectors) -> list[tuple[str, torch.Tensor]]:
     "All of a clip's environment tokens in order: its scene tokens, map tokens, then one per agent in view."
@@ -299,14 +308,65 @@ def qa_examples(
     for s in samples:
         tokens = clip_tokens(vectors[s["clip_id"]])
         for kind, answer in qa_answers(s).items():
-            question = f"{ego_text(s, inputs)} {QA_QUESTIONS[kind]}".strip()
-            out.append(EnvExample(tokens, question, answer, f"{s['clip_id']}#{kind}"))
+            out.append(EnvExample(tokens, qa_question(s, kind, inputs), answer, f"{s['clip_id']}#{kind}"))
     return out
 
 # %% ../../nbs/03d_model_hierarchical.ipynb #3fe8c190
 def normalise_answer(text: str) -> str:
     "An answer compared by exact match: lower case, outer spaces and a final full stop dropped."
     return text.strip().lower().rstrip(".").strip()
+
+# %% ../../nbs/03d_model_hierarchical.ipynb #99c7034b
+def qa_entries(
+    clips: Dataset,  # the clips `samples` were read from (`vlarl.data.clips.as_arrays`), in the same order
+    samples: list[dict],
+    inputs: Sequence[str] = DRIVE_INPUTS,  # which ego inputs the question states
+) -> Dataset:
+    "`qa_examples`' questions and answers as single-projector VLM entries: the clip's frames instead of env tokens."
+    if [s["clip_id"] for s in samples] != list(clips["clip_id"]):
+        raise ValueError("qa_entries needs the samples read from `clips`, in its order")
+    rows = [(qa_question(s, k, inputs), a, f"{s['clip_id']}#{k}") for s in samples for k, a in qa_answers(s).items()]
+    repeated = clips.select_columns(["clip_id", "frames"]).select(np.repeat(np.arange(len(clips)), len(QA_KINDS)))
+    questions, answers, keys = (list(c) for c in zip(*rows)) if rows else ([], [], [])
+    return repeated.add_column("instruction", questions).add_column("target", answers).add_column("key", keys)
+
+# %% ../../nbs/03d_model_hierarchical.ipynb #fa3bb1dd
+SINGLE_TRAINABLE = ["projector", "temporal", "llm", "lm_head"]  # all but the tower, as the env-token QA tuning
+
+
+def single_projector_qa(
+    folder: str | os.PathLike,  # where the tuned VLM goes; loaded from there when it is complete
+    start: Callable[[], tuple[nn.Module, ProcessorMixin]],  # the VLM to tune from, e.g. the run's stage-1 VLM
+    entries: Dataset,  # `qa_entries` of the training clips
+    tc: TrainConfig,  # the env-token QA's epochs, learning rate and batch
+    seed: int = 0,
+) -> tuple[nn.Module, ProcessorMixin]:
+    "The single-projector VLM tuned on driving QA with the transformers Trainer, or loaded from `folder`."
+    from vlarl.model.vlm import set_trainable
+
+    trainer_dir = Path(folder).with_name(Path(folder).name + "_trainer")
+
+    def build(tmp: Path) -> None:
+        model, processor = start()
+        set_trainable(model, SINGLE_TRAINABLE)
+        train_entries(model, processor, entries, tc, trainer_dir, seed)
+        save_video_vlm(model, processor, tmp)
+        drop_checkpoints(trainer_dir)
+
+    return cached(folder, build, load_video_vlm)
+
+# %% ../../nbs/03d_model_hierarchical.ipynb #119fe8bc
+def answer_entries(
+    model: nn.Module, processor: ProcessorMixin, entries: Dataset, max_new_tokens: int = 16, chunk: int = 64
+) -> list[str]:
+    "The VLM's greedy answer to each entry's instruction about its frames, a chunk of entries in memory at a time."
+    from vlarl.model.vlm import generate_text
+
+    out = []
+    for i in range(0, len(entries), chunk):
+        part = entries.select(range(i, min(i + chunk, len(entries))))
+        out += generate_text(model, processor, part["frames"], part["instruction"], max_new_tokens)
+    return out
 
 # %% ../../nbs/03d_model_hierarchical.ipynb #7f3c14f8
 PLAN_INPUTS = ("visual", "ego", "history", "command")  # OpenDriveVLA's Tab. 5: each can be switched off
@@ -556,6 +616,32 @@ def clip_means(values: np.ndarray | Sequence[float], keys: list[str]) -> np.ndar
     values, clips = np.asarray(values, np.float64), np.array([example_clip(k) for k in keys])
     return np.array([values[clips == c].mean() for c in dict.fromkeys(clips)])
 
+# %% ../../nbs/03d_model_hierarchical.ipynb #e52d89fb
+def qa_scores(
+    answers: dict[str, list[str]],  # answer set -> one text per example, in `examples`' order
+    examples: list[EnvExample] | Sequence[tuple[str, str]],  # the questions: `EnvExample`s or (key, truth) pairs
+    ours: str,  # the answer set the others are compared with
+    seed: int = 0,
+) -> dict[str, dict]:
+    "Exact-match accuracy by question kind for each answer set, and `ours` minus each other, paired per clip."
+    pairs = [(e.key, e.answer) if isinstance(e, EnvExample) else tuple(e) for e in examples]
+    keys, kind = [k for k, _ in pairs], np.array([k.split("#")[1] for k, _ in pairs])
+    correct = {
+        name: np.array([normalise_answer(t) == normalise_answer(a) for t, (_, a) in zip(texts, pairs)], float)
+        for name, texts in answers.items()
+    }
+    accuracy = {
+        name: {**{k: float(c[kind == k].mean()) for k in QA_KINDS if (kind == k).any()}, "all": float(c.mean())}
+        for name, c in correct.items()
+    }
+    ours_means = clip_means(correct[ours], keys)
+    minus = {
+        name: paired_bootstrap(ours_means, clip_means(c, keys), seed=seed)
+        for name, c in correct.items()
+        if name != ours
+    }
+    return {"accuracy": accuracy, "minus": minus}
+
 # %% ../../nbs/03d_model_hierarchical.ipynb #d8c756ad
 def displacement_errors(pred: np.ndarray | None, truth: np.ndarray) -> tuple[float, float]:
     "ADE and FDE (m) of a (6, 2) forecast; an unreadable one (None) counts as standing still."
@@ -563,6 +649,26 @@ def displacement_errors(pred: np.ndarray | None, truth: np.ndarray) -> tuple[flo
     pred = np.zeros_like(truth) if pred is None else np.asarray(pred, np.float64).reshape(truth.shape)
     d = np.linalg.norm(pred - truth, axis=1)
     return float(d.mean()), float(d[-1])
+
+# %% ../../nbs/03d_model_hierarchical.ipynb #8ee5938c
+def forecast_scores(
+    errors: dict[str, np.ndarray],  # forecast -> one (ADE, FDE) row per agent (`displacement_errors`)
+    keys: list[str],  # each agent's example key (`clip_id/track_id`)
+    ours: str,  # the forecast the others are compared with
+    seed: int = 0,
+) -> dict[str, dict]:
+    "Each forecast's mean ADE and FDE, and `ours` minus each other forecast, paired per clip."
+    table = {name: {"ADE": float(e[:, 0].mean()), "FDE": float(e[:, 1].mean())} for name, e in errors.items()}
+    ours_means = [clip_means(errors[ours][:, k], keys) for k in (0, 1)]
+    minus = {
+        metric: {
+            name: paired_bootstrap(ours_means[k], clip_means(e[:, k], keys), seed=seed)
+            for name, e in errors.items()
+            if name != ours
+        }
+        for k, metric in enumerate(("ADE", "FDE"))
+    }
+    return {"table": table, "minus": minus}
 
 # %% ../../nbs/03d_model_hierarchical.ipynb #67d9860f
 def hierarchy_figure(

@@ -27,14 +27,14 @@ from ..config import PROFILES, ConfigError, RunConfig, RunDir, build_config
 from .notebooks import STAGE_PATTERN, notebook_title, notebook_to_markdown
 
 # %% auto #0
-__all__ = ['STAGE_PARAMETERS', 'KERNEL_ARGS', 'RESULTS_MARKER', 'DIALECT_MARKER', 'CLOSED_LOOP_COLUMNS', 'DIALECT_COLUMNS',
-           'BENCHMARKS', 'FETCHABLE', 'DEFAULT_NBS', 'CliError', 'find_stage_notebooks', 'resolve_notebook',
-           'parameters_cell', 'contract_problems', 'read_status', 'write_status', 'done_stages', 'git_commit',
-           'StageResult', 'record_stage', 'stage_parameters', 'kernel_env', 'quiet_parameter_inference', 'run_stage',
-           'stage_estimates', 'eta_note', 'PipelineResult', 'run_pipeline', 'prepare_run', 'format_table', 'cmd_stages',
-           'select_notebooks', 'cmd_run', 'publish_figures', 'publish_results', 'results_markdown', 'dialect_markdown',
-           'cmd_bench', 'readme_text', 'cmd_publish', 'cmd_readme', 'cmd_fetch', 'cmd_compare', 'cmd_layout',
-           'cmd_docs', 'make_parser', 'main']
+__all__ = ['STAGE_PARAMETERS', 'KERNEL_ARGS', 'RESULTS_MARKER', 'DIALECT_MARKER', 'QA_ROW_NAMES', 'CLOSED_LOOP_COLUMNS',
+           'DIALECT_COLUMNS', 'BENCHMARKS', 'FETCHABLE', 'DEFAULT_NBS', 'CliError', 'find_stage_notebooks',
+           'resolve_notebook', 'parameters_cell', 'contract_problems', 'read_status', 'write_status', 'done_stages',
+           'git_commit', 'StageResult', 'record_stage', 'stage_parameters', 'kernel_env', 'quiet_parameter_inference',
+           'run_stage', 'stage_estimates', 'eta_note', 'PipelineResult', 'run_pipeline', 'prepare_run', 'format_table',
+           'cmd_stages', 'select_notebooks', 'cmd_run', 'publish_figures', 'publish_results', 'results_markdown',
+           'dialect_markdown', 'cmd_bench', 'readme_text', 'cmd_publish', 'cmd_readme', 'cmd_fetch', 'cmd_compare',
+           'cmd_layout', 'cmd_docs', 'make_parser', 'main']
 
 # %% ../../nbs/90_tools_cli.ipynb #a7f0aafa
 class CliError(ValueError):
@@ -697,16 +697,25 @@ def _alignment_lines(al: dict) -> list[str]:
     return out
 
 # %% ../../nbs/90_tools_cli.ipynb #a02a065f
+QA_ROW_NAMES = {
+    "vlarl, another clip's tokens": "the same model given another clip's tokens",
+    "single projector (frames), same tuning": "the single-projector VLM asked about the clip's frames, tuned alike",
+    "majority answer": "the majority answer of each kind",
+}
+
+
 def _qa_lines(qa: dict) -> list[str]:
     "Driving QA accuracy by question kind, and the model's differences with intervals."
     kinds = list(next(iter(qa["accuracy"].values())))
     rows = [[name] + [f"{r[k]:.3f}" for k in kinds] for name, r in qa["accuracy"].items()]
     diffs = "; ".join(f"{n} {_ci(d, 3)}" for n, d in qa["vlarl_minus"].items())
+    others = [QA_ROW_NAMES.get(n, n) for n in qa["vlarl_minus"]]
+    others = ", ".join(others[:-1]) + " and " + others[-1] if len(others) > 1 else "".join(others)
     return [
         "",
         textwrap.fill(
             f"Driving instruction QA (§3.3): {qa['held_out_examples']} held-out questions, exact-match accuracy by "
-            "kind, beside the same model given another clip's tokens and the majority answer of each kind:",
+            f"kind, beside {others}:",
             115,
         ),
         "",
