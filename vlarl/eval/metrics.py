@@ -295,18 +295,18 @@ def format_planning_table(
     margin: float = 0.05,  # m: rows whose average L2 is this close to the reference's are flagged
 ) -> str:
     "Planners' metrics as text, like the papers' tables: L2 (m) and collision (%) at 1/2/3 s and avg, per convention."
-    keys = ("1s", "2s", "3s", "avg")
-    head = f"{'':22}" + "".join(
+    keys, w = ("1s", "2s", "3s", "avg"), max([22, *(len(n) + 1 for n in rows)])
+    head = f"{'':{w}}" + "".join(
         f"{conv + ' ' + q:>30}" for conv in CONVENTIONS for q in ("L2 (m)", "coll. grid (%)", "coll. exact (%)")
     )
-    lines = [head, f"{'':22}" + ("".join(f"{' '.join(f'{k:>6}' for k in keys):>30}" for _ in range(6)))]
+    lines = [head, f"{'':{w}}" + ("".join(f"{' '.join(f'{k:>6}' for k in keys):>30}" for _ in range(6)))]
     for name, m in rows.items():
         cells = [
             " ".join(f"{m[conv][q][k] * (1 if q == 'L2' else 100):6.2f}" for k in keys)
             for conv in CONVENTIONS
             for q in ("L2", "collision_grid", "collision_exact")
         ]
-        lines.append(f"{name:22}" + "".join(f"{c:>30}" for c in cells) + _versus(rows, name, reference, margin))
+        lines.append(f"{name:{w}}" + "".join(f"{c:>30}" for c in cells) + _versus(rows, name, reference, margin))
     return "\n".join(lines)
 
 # %% ../../nbs/11_eval_metrics.ipynb #05b3a820

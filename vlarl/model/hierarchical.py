@@ -40,16 +40,16 @@ if TYPE_CHECKING:
     from vlarl.config import TrainConfig
 
 # %% auto #0
-__all__ = ['MAP_GRID', 'GEOMETRY_DIM', 'MOTION_SCALE', 'LANE_WIDTH', 'ALIGN_QUESTIONS', 'FORECAST_QUESTION', 'QA_KINDS',
-           'QA_QUESTIONS', 'SINGLE_TRAINABLE', 'PLAN_INPUTS', 'PLAN_QUESTION', 'TOKEN_KINDS', 'TRAINABLE',
-           'PROJECTORS_FILE', 'box_patches', 'region_means', 'box_geometry', 'EnvVectors', 'env_vectors',
-           'frame_features', 'clip_env_vectors', 'lane_relation', 'agent_caption', 'map_caption', 'EnvExample',
-           'alignment_examples', 'agent_future', 'constant_velocity_forecast', 'forecast_examples', 'agents_in_view',
-           'qa_answers', 'qa_question', 'clip_tokens', 'qa_examples', 'normalise_answer', 'qa_entries',
-           'single_projector_qa', 'answer_entries', 'planning_examples', 'EnvProjectors', 'HierarchicalVLM',
-           'set_hierarchical_trainable', 'train_hierarchical', 'answer_nll', 'alignment_by_kind', 'write_hierarchical',
-           'load_hierarchical', 'tuned_hierarchical', 'swap_tokens', 'example_clip', 'clip_means', 'qa_scores',
-           'displacement_errors', 'forecast_scores', 'hierarchy_figure']
+__all__ = ['MAP_GRID', 'GEOMETRY_DIM', 'MOTION_SCALE', 'TRACK_IOU', 'LANE_WIDTH', 'ALIGN_QUESTIONS', 'FORECAST_QUESTION',
+           'QA_KINDS', 'QA_QUESTIONS', 'SINGLE_TRAINABLE', 'PLAN_INPUTS', 'PLAN_QUESTION', 'TOKEN_KINDS', 'TRAINABLE',
+           'PROJECTORS_FILE', 'box_patches', 'region_means', 'box_geometry', 'EnvVectors', 'env_vectors', 'box_iou',
+           'detection_of', 'detected_agents', 'frame_features', 'clip_env_vectors', 'lane_relation', 'agent_caption',
+           'map_caption', 'EnvExample', 'alignment_examples', 'agent_future', 'constant_velocity_forecast',
+           'forecast_examples', 'agents_in_view', 'qa_answers', 'qa_question', 'clip_tokens', 'qa_examples',
+           'normalise_answer', 'qa_entries', 'single_projector_qa', 'answer_entries', 'planning_examples',
+           'EnvProjectors', 'HierarchicalVLM', 'set_hierarchical_trainable', 'train_hierarchical', 'answer_nll',
+           'alignment_by_kind', 'write_hierarchical', 'load_hierarchical', 'tuned_hierarchical', 'swap_tokens',
+           'example_clip', 'clip_means', 'qa_scores', 'displacement_errors', 'forecast_scores', 'hierarchy_figure']
 
 # %% ../../nbs/03d_model_hierarchical.ipynb #cb7a700a
 MAP_GRID = 2  # map tokens: the current frame's agent-free patches pooled over a 2 x 2 grid of image regions
@@ -126,6 +126,43 @@ def env_vectors(features: torch.Tensor, agents: list[dict], image_size: int) -> 
         track_ids=ids,
     )
 
+# %% ../../nbs/03d_model_hierarchical.ipynb #217d4990
+TRACK_IOU = 0.3  # the least overlap that links a detection now to a box of the frame before
+
+
+def box_iou(a: Sequence[float], b: Sequence[float]) -> float:
+    "Intersection over union of two pixel boxes [x1, y1, x2, y2]."
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    w = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    h = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - w * h
+    return float(w * h / union) if union > 0 else 0.0
+
+# %% ../../nbs/03d_model_hierarchical.ipynb #976315d9
+def detection_of(detections: dict[str, dict], clip_id: str) -> dict:
+    "One clip's detection record, or an error that names the clip and the cache's size."
+    if clip_id not in detections:
+        raise KeyError(
+            f"clip {clip_id!r} is not in the detection cache ({len(detections)} clips); re-run the verifiers stage"
+        )
+    return detections[clip_id]
+
+
+def detected_agents(record: dict, track_iou: float = TRACK_IOU) -> list[dict]:
+    "Agent stand-ins from a clip's detection record: each box found now, linked to its best match the frame before."
+    frames = record["frames"]
+    T, now = len(frames), len(frames) - 1
+    before = frames[now - 1]["boxes"] if now > 0 else []
+    out = []
+    for i, (cls, box) in enumerate(zip(frames[now]["classes"], frames[now]["boxes"])):
+        boxes, visible = np.zeros((T, 4)), np.zeros(T, bool)
+        boxes[now], visible[now] = box, True
+        overlaps = [box_iou(box, b) for b in before]
+        if overlaps and max(overlaps) >= track_iou:
+            boxes[now - 1], visible[now - 1] = before[int(np.argmax(overlaps))], True
+        out.append({"cls": cls, "boxes": boxes, "visible": visible, "track_id": -(i + 1)})
+    return out
+
 # %% ../../nbs/03d_model_hierarchical.ipynb #04d6e722
 @torch.no_grad()
 def frame_features(vlm: nn.Module, processor: ProcessorMixin, frames: list) -> torch.Tensor:
@@ -142,14 +179,20 @@ def frame_features(vlm: nn.Module, processor: ProcessorMixin, frames: list) -> t
 
 # %% ../../nbs/03d_model_hierarchical.ipynb #5b5abd82
 def clip_env_vectors(
-    vlm: nn.Module, processor: ProcessorMixin, samples: list[dict], image_size: int
+    vlm: nn.Module,
+    processor: ProcessorMixin,
+    samples: list[dict],
+    image_size: int,
+    # clip id -> detection record (`vlarl.rewards.detect.load_detections`): agent tokens from the detector's boxes
+    detections: dict[str, dict] | None = None,
 ) -> dict[str, EnvVectors]:
-    "Environment vectors of each clip (`as_arrays` samples), by clip id."
+    "Environment vectors of each clip (`as_arrays` samples), by clip id; agents from the truth or from `detections`."
     vlm.eval()
-    return {
-        s["clip_id"]: env_vectors(frame_features(vlm, processor, s["frames"]), s["agents"], image_size)
-        for s in tqdm(samples, desc="environment tokens", leave=False)
-    }
+    out = {}
+    for s in tqdm(samples, desc="environment tokens", leave=False):
+        agents = s["agents"] if detections is None else detected_agents(detection_of(detections, s["clip_id"]))
+        out[s["clip_id"]] = env_vectors(frame_features(vlm, processor, s["frames"]), agents, image_size)
+    return out
 
 # %% ../../nbs/03d_model_hierarchical.ipynb #8796f27a
 LANE_WIDTH = 4.0  # m: highway-env's lane width

@@ -699,6 +699,7 @@ def _alignment_lines(al: dict) -> list[str]:
 # %% ../../nbs/90_tools_cli.ipynb #a02a065f
 QA_ROW_NAMES = {
     "vlarl, another clip's tokens": "the same model given another clip's tokens",
+    "vlarl, detected agents": "the same model with agent tokens pooled under the detector's boxes",
     "single projector (frames), same tuning": "the single-projector VLM asked about the clip's frames, tuned alike",
     "majority answer": "the majority answer of each kind",
 }
