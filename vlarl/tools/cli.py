@@ -32,9 +32,9 @@ __all__ = ['STAGE_PARAMETERS', 'KERNEL_ARGS', 'RESULTS_MARKER', 'DIALECT_MARKER'
            'resolve_notebook', 'parameters_cell', 'contract_problems', 'read_status', 'write_status', 'done_stages',
            'git_commit', 'StageResult', 'record_stage', 'stage_parameters', 'kernel_env', 'quiet_parameter_inference',
            'run_stage', 'stage_estimates', 'eta_note', 'PipelineResult', 'run_pipeline', 'prepare_run', 'format_table',
-           'cmd_stages', 'select_notebooks', 'cmd_run', 'publish_figures', 'publish_results', 'results_markdown',
-           'dialect_markdown', 'cmd_bench', 'readme_text', 'cmd_publish', 'cmd_readme', 'cmd_fetch', 'cmd_compare',
-           'cmd_layout', 'cmd_docs', 'make_parser', 'main']
+           'cmd_stages', 'select_notebooks', 'cmd_run', 'publish_figures', 'publish_results', 'stage_outputs',
+           'publish_stage', 'results_markdown', 'dialect_markdown', 'cmd_bench', 'readme_text', 'cmd_publish',
+           'cmd_readme', 'cmd_fetch', 'cmd_compare', 'cmd_layout', 'cmd_docs', 'make_parser', 'main']
 
 # %% ../../nbs/90_tools_cli.ipynb #a7f0aafa
 class CliError(ValueError):
@@ -466,6 +466,63 @@ def publish_results(
     (dest / "SOURCE.json").write_text(json.dumps({"run": run.path.name, "commit": commit}, indent=1), encoding="utf-8")
     return dest
 
+# %% ../../nbs/90_tools_cli.ipynb #c72834af
+def stage_outputs(notebook: str | os.PathLike) -> tuple[list[str], list[str]]:
+    "The metrics names a stage notebook writes (`write_metrics(run, \"name\", ...)`) and the figure files it saves."
+    import re
+
+    code = "\n".join(
+        "".join(c.source) for c in nbformat.read(str(notebook), as_version=4).cells if c.cell_type == "code"
+    )
+    metrics = re.findall(r'write_metrics\(\s*run,\s*"([^"]+)"', code)
+    figures = re.findall(r'run\.figures / "([^"]+)"', code)
+    return sorted(set(metrics)), sorted(set(figures))
+
+# %% ../../nbs/90_tools_cli.ipynb #50346fc2
+def _replace_metrics(run: RunDir, name: str, dest: Path) -> None:
+    "Put `run`'s metrics `name` (and its earlier versions) into `dest/metrics` in place of the published ones."
+    import shutil
+
+    for old in [*dest.glob(f"metrics/{name}.json"), *dest.glob(f"metrics/{name}.[0-9]*.json")]:
+        old.unlink()
+    for f in [run.metrics / f"{name}.json", *run.metrics.glob(f"{name}.[0-9]*.json")]:
+        shutil.copy2(f, dest / "metrics" / f.name)
+
+
+def publish_stage(
+    run: RunDir,  # a run that has finished the stage
+    notebook: str | os.PathLike,  # the stage notebook (`resolve_notebook`)
+    dest: str | os.PathLike = "results",  # a published run's folder (`publish_results`)
+    figures: str | os.PathLike = "figures",  # where the published figures are
+) -> Path:
+    "Replace one stage's metrics, wall time and figures in `dest` with `run`'s, and record their source."
+    import shutil
+
+    dest, notebook = Path(dest), Path(notebook)
+    if not (dest / "SOURCE.json").is_file():
+        raise CliError(
+            f"nothing is published in {str(dest)!r} yet: publish a whole run first (`vlarl publish RUN_DIR`)"
+        )
+    status = read_status(run)["stages"].get(notebook.name) or {}
+    if status.get("status") != "done":
+        raise CliError(f"{run.path} has not finished {notebook.name}: run it there first")
+    names, figs = stage_outputs(notebook)
+    missing = [n for n in names if not (run.metrics / f"{n}.json").is_file()]
+    if not names or missing:
+        raise CliError(f"{run.path} lacks the metrics {missing or names} that {notebook.name} writes")
+    for name in names:
+        _replace_metrics(run, name, dest)
+    for f in (run.figures / name for name in figs):
+        if f.is_file():
+            shutil.copy2(f, Path(figures) / f.name)
+    published = json.loads((dest / "run.json").read_text(encoding="utf-8"))
+    published["stages"][notebook.name] = status
+    (dest / "run.json").write_text(json.dumps(published, indent=2, ensure_ascii=False), encoding="utf-8")
+    source = json.loads((dest / "SOURCE.json").read_text(encoding="utf-8"))
+    source.setdefault("stages", {})[notebook.name] = {"run": run.path.name, "commit": git_commit()}
+    (dest / "SOURCE.json").write_text(json.dumps(source, indent=1), encoding="utf-8")
+    return dest
+
 # %% ../../nbs/90_tools_cli.ipynb #80d522db
 def _metric(results: Path, name: str) -> dict | None:
     "A published stage's metrics, or None when the run did not reach it."
@@ -500,6 +557,11 @@ def _run_lines(results: Path) -> list[str]:
         "by "
         f"video; stage 1 / 2 epochs {cfg.stage1.epochs:g} / {cfg.stage2.epochs:g}), published with `vlarl publish`."
     )
+    for name, s in src.get("stages", {}).items():
+        about += (
+            f" `{Path(name).stem}` was run again in run `{s['run']}` (the same profile, seed and sizes; it retrains "
+            f"what it reads there) and published from it at commit `{s['commit']}` with `vlarl publish --stage`."
+        )
     return [textwrap.fill(about, 115), "", _md_table(["stage", "status", "wall time (min)"], times)]
 
 # %% ../../nbs/90_tools_cli.ipynb #0852b48e
@@ -932,6 +994,14 @@ def readme_text(
 def cmd_publish(args: argparse.Namespace) -> int:
     "`vlarl publish RUN_DIR`: copy a run's figures and metrics into the repository, for the README."
     run = RunDir.open(args.run_dir)
+    if args.stage:
+        for name in args.stage:
+            notebook = resolve_notebook(name, args.nbs)
+            print(
+                f"published {notebook.name} of {run.path} to {publish_stage(run, notebook, args.results, args.figures)}"
+            )
+        print("now run `vlarl readme`")
+        return 0
     publish_figures(run, args.figures)
     print(f"published metrics to {publish_results(run, args.results)}; now run `vlarl readme`")
     return 0
@@ -1086,6 +1156,14 @@ def make_parser() -> argparse.ArgumentParser:
     publish.add_argument("run_dir", metavar="RUN_DIR", help="the run to publish")
     publish.add_argument("--figures", metavar="DIR", default="figures", help="where the figures go (default: figures/)")
     publish.add_argument("--results", metavar="DIR", default="results", help="where the metrics go (default: results/)")
+    publish.add_argument(
+        "--stage",
+        metavar="NOTEBOOK",
+        action="append",
+        default=[],
+        help="publish only this stage's metrics, time and figures into an existing results/ (repeatable)",
+    )
+    _nbs_arg(publish)
     fetch = sub.add_parser(
         "fetch", help="put a checkpoint into the cache once: smollm2 (the tiny profile's LM) or qwen3-format"
     )
