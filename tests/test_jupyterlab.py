@@ -95,7 +95,7 @@ def test_reward_view_in_jupyterlab(lab, tmp_path):
         assert not tracebacks, tracebacks[0][:2000]
 
         view = page.locator(".jp-OutputArea-output:has(.widget-dropdown)").first
-        page.wait_for_selector(".jp-OutputArea-output .js-plotly-plot .bars path", state="attached")
+        page.wait_for_selector(".jp-OutputArea-output .js-plotly-plot .bars path", state="attached", timeout=120_000)
         page.keyboard.press("Control+b")  # hide the file browser: more room for the view
         view.scroll_into_view_if_needed()
         chart = page.locator(".jp-OutputArea-output .js-plotly-plot").first
