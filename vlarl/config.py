@@ -1567,14 +1567,27 @@ RUN_SPECIFIC = re.compile(
 )  # timings, ratios of timings, and the code commit a stage ran at
 
 
-def metrics_differences(a: RunDir, b: RunDir) -> dict[str, tuple]:
+def _same(x: typing.Any, y: typing.Any, rtol: float) -> bool:
+    "Equal, or numbers (or lists of them, element by element) within `rtol` of each other (relative, at least 1)."
+    if isinstance(x, list) and isinstance(y, list):
+        return len(x) == len(y) and all(_same(u, v, rtol) for u, v in zip(x, y))
+    numbers = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (x, y))
+    return x == y or (numbers and abs(x - y) <= rtol * max(1.0, abs(x), abs(y)))
+
+
+def metrics_differences(
+    a: RunDir,
+    b: RunDir,
+    rtol: float = 0.0,  # numbers this close (relative) count as equal; 0: exact
+    only: typing.Sequence[str] = (),  # metrics names to compare (e.g. "stage1_alignment"); empty: all
+) -> dict[str, tuple]:
     "Metrics that differ between two runs (wall times, speeds and run paths left out): `/stage/key` -> (in a, in b)."
 
     def load(run: RunDir) -> dict:
         out = {}
         for p in sorted(run.metrics.glob("*.json")):
-            if re.search(r"\.\d+\.json$", p.name):
-                continue  # earlier versions kept by `write_metrics`
+            if re.search(r"\.\d+\.json$", p.name) or (only and p.stem not in only):
+                continue  # earlier versions kept by `write_metrics`, or a stage not asked for
             for k, v in flat_items(json.loads(p.read_text(encoding="utf-8")), "/" + p.stem, sep="/"):
                 if RUN_SPECIFIC.search(k):
                     continue
@@ -1582,7 +1595,7 @@ def metrics_differences(a: RunDir, b: RunDir) -> dict[str, tuple]:
         return out
 
     fa, fb = load(a), load(b)
-    return {k: (fa.get(k), fb.get(k)) for k in sorted(fa.keys() | fb.keys()) if fa.get(k) != fb.get(k)}
+    return {k: (fa.get(k), fb.get(k)) for k in sorted(fa.keys() | fb.keys()) if not _same(fa.get(k), fb.get(k), rtol)}
 
 # %% ../nbs/00_config.ipynb #1e7fc808
 COMPLETE = (

@@ -1044,7 +1044,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     any."""
     from vlarl.config import metrics_differences
 
-    diff = metrics_differences(RunDir.open(args.run_a), RunDir.open(args.run_b))
+    diff = metrics_differences(RunDir.open(args.run_a), RunDir.open(args.run_b), args.rtol, args.only)
     for k, (a, b) in diff.items():
         print(f"{k}: {a!r} | {b!r}")
     print(f"{len(diff)} metric(s) differ between {args.run_a} and {args.run_b}")
@@ -1188,6 +1188,10 @@ def make_parser() -> argparse.ArgumentParser:
     )
     compare.add_argument("run_a", metavar="RUN_A")
     compare.add_argument("run_b", metavar="RUN_B")
+    compare.add_argument("--rtol", type=float, default=0.0, help="numbers this close (relative) count as equal")
+    compare.add_argument(
+        "--only", metavar="NAME", action="append", default=[], help="compare only these metrics (repeatable)"
+    )
     layout = sub.add_parser(
         "layout", help="how the library notebooks are cut: export cells, lines, definitions, long lines"
     )
