@@ -557,10 +557,14 @@ def _run_lines(results: Path) -> list[str]:
         "by "
         f"video; stage 1 / 2 epochs {cfg.stage1.epochs:g} / {cfg.stage2.epochs:g}), published with `vlarl publish`."
     )
+    again: dict[tuple, list[str]] = {}
     for name, s in src.get("stages", {}).items():
+        again.setdefault((s["run"], s["commit"]), []).append(f"`{Path(name).stem}`")
+    for (run, commit), names in again.items():
+        which = " and ".join(names) + (" were" if len(names) > 1 else " was")
         about += (
-            f" `{Path(name).stem}` was run again in run `{s['run']}` (the same profile, seed and sizes; it retrains "
-            f"what it reads there) and published from it at commit `{s['commit']}` with `vlarl publish --stage`."
+            f" {which} run again in run `{run}` (the same profile, seed and sizes; what they read is retrained "
+            f"there) and published from it at commit `{commit}` with `vlarl publish --stage`."
         )
     return [textwrap.fill(about, 115), "", _md_table(["stage", "status", "wall time (min)"], times)]
 
@@ -762,7 +766,7 @@ def _alignment_lines(al: dict) -> list[str]:
 QA_ROW_NAMES = {
     "vlarl, another clip's tokens": "the same model given another clip's tokens",
     "vlarl, detected agents": "the same model with agent tokens pooled under the detector's boxes",
-    "single projector (frames), same tuning": "the single-projector VLM asked about the clip's frames, tuned alike",
+    "single projector (frames), same tuning": "the single-projector VLM asked about the clip's frames (tuned alike)",
     "majority answer": "the majority answer of each kind",
 }
 
