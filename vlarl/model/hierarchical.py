@@ -49,7 +49,8 @@ __all__ = ['MAP_GRID', 'GEOMETRY_DIM', 'MOTION_SCALE', 'TRACK_IOU', 'LANE_WIDTH'
            'normalise_answer', 'qa_entries', 'single_projector_qa', 'answer_entries', 'planning_examples',
            'EnvProjectors', 'HierarchicalVLM', 'set_hierarchical_trainable', 'train_hierarchical', 'answer_nll',
            'alignment_by_kind', 'write_hierarchical', 'load_hierarchical', 'tuned_hierarchical', 'swap_tokens',
-           'example_clip', 'clip_means', 'qa_scores', 'displacement_errors', 'forecast_scores', 'hierarchy_figure']
+           'example_clip', 'clip_means', 'minus_per_clip', 'qa_scores', 'displacement_errors', 'forecast_scores',
+           'hierarchy_figure']
 
 # %% ../../nbs/03d_model_hierarchical.ipynb #cb7a700a
 MAP_GRID = 2  # map tokens: the current frame's agent-free patches pooled over a 2 x 2 grid of image regions
@@ -659,6 +660,12 @@ def clip_means(values: np.ndarray | Sequence[float], keys: list[str]) -> np.ndar
     values, clips = np.asarray(values, np.float64), np.array([example_clip(k) for k in keys])
     return np.array([values[clips == c].mean() for c in dict.fromkeys(clips)])
 
+
+def minus_per_clip(values: dict[str, np.ndarray], keys: list[str], ours: str, seed: int = 0) -> dict[str, dict]:
+    "`ours` minus each other set of per-example values, each averaged per clip first, with a paired interval."
+    base = clip_means(values[ours], keys)
+    return {name: paired_bootstrap(base, clip_means(v, keys), seed=seed) for name, v in values.items() if name != ours}
+
 # %% ../../nbs/03d_model_hierarchical.ipynb #e52d89fb
 def qa_scores(
     answers: dict[str, list[str]],  # answer set -> one text per example, in `examples`' order
@@ -677,13 +684,7 @@ def qa_scores(
         name: {**{k: float(c[kind == k].mean()) for k in QA_KINDS if (kind == k).any()}, "all": float(c.mean())}
         for name, c in correct.items()
     }
-    ours_means = clip_means(correct[ours], keys)
-    minus = {
-        name: paired_bootstrap(ours_means, clip_means(c, keys), seed=seed)
-        for name, c in correct.items()
-        if name != ours
-    }
-    return {"accuracy": accuracy, "minus": minus}
+    return {"accuracy": accuracy, "minus": minus_per_clip(correct, keys, ours, seed)}
 
 # %% ../../nbs/03d_model_hierarchical.ipynb #d8c756ad
 def displacement_errors(pred: np.ndarray | None, truth: np.ndarray) -> tuple[float, float]:
@@ -702,13 +703,8 @@ def forecast_scores(
 ) -> dict[str, dict]:
     "Each forecast's mean ADE and FDE, and `ours` minus each other forecast, paired per clip."
     table = {name: {"ADE": float(e[:, 0].mean()), "FDE": float(e[:, 1].mean())} for name, e in errors.items()}
-    ours_means = [clip_means(errors[ours][:, k], keys) for k in (0, 1)]
     minus = {
-        metric: {
-            name: paired_bootstrap(ours_means[k], clip_means(e[:, k], keys), seed=seed)
-            for name, e in errors.items()
-            if name != ours
-        }
+        metric: minus_per_clip({name: e[:, k] for name, e in errors.items()}, keys, ours, seed)
         for k, metric in enumerate(("ADE", "FDE"))
     }
     return {"table": table, "minus": minus}

@@ -515,9 +515,9 @@ def publish_stage(
     for f in (run.figures / name for name in figs):
         if f.is_file():
             shutil.copy2(f, Path(figures) / f.name)
-    published = json.loads((dest / "run.json").read_text(encoding="utf-8"))
+    published = read_status(RunDir(dest))  # results/ holds the run's run.json as a run directory does
     published["stages"][notebook.name] = status
-    (dest / "run.json").write_text(json.dumps(published, indent=2, ensure_ascii=False), encoding="utf-8")
+    write_status(RunDir(dest), published)
     source = json.loads((dest / "SOURCE.json").read_text(encoding="utf-8"))
     source.setdefault("stages", {})[notebook.name] = {"run": run.path.name, "commit": git_commit()}
     (dest / "SOURCE.json").write_text(json.dumps(source, indent=1), encoding="utf-8")
