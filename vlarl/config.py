@@ -1642,12 +1642,12 @@ def cached(
     return load(Path(path))
 
 # %% ../nbs/00_config.ipynb #cc2c592d
-def write_json_atomic(path: str | os.PathLike, data: typing.Any) -> Path:
+def write_json_atomic(path: str | os.PathLike, data: typing.Any, indent: int | None = None) -> Path:
     "Write `data` as JSON to `path` through a temporary file renamed into place."
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    tmp.write_text(json.dumps(_to_jsonable(data), ensure_ascii=False), encoding="utf-8")
+    tmp.write_text(json.dumps(_to_jsonable(data), ensure_ascii=False, indent=indent), encoding="utf-8")
     os.replace(tmp, path)
     return path
 

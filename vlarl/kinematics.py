@@ -21,9 +21,9 @@ if TYPE_CHECKING:
 
 # %% auto #0
 __all__ = ['COMMAND_SIGN', 'HORIZONS', 'check_history', 'finite_differences', 'check_command', 'rotate', 'ideal_displacement',
-           'goal_acceleration', 'predict_position', 'kinematic_rollout', 'constant_velocity', 'ego_status_features',
-           'EgoStatusMLP', 'fit_ego_mlp', 'prior_errors', 'clip_groups', 'l2_table', 'format_l2_table', 'tune_prior',
-           'plot_predictions', 'plot_l2_bars']
+           'goal_acceleration', 'predict_position', 'kinematic_rollout', 'constant_velocity', 'plans_with_fallback',
+           'ego_status_features', 'EgoStatusMLP', 'fit_ego_mlp', 'prior_errors', 'clip_groups', 'l2_table',
+           'format_l2_table', 'tune_prior', 'plot_predictions', 'plot_l2_bars']
 
 # %% ../nbs/10_kinematics.ipynb #e15894e5
 def check_history(history: ArrayLike) -> np.ndarray:
@@ -128,6 +128,15 @@ def constant_velocity(
     "`steps` future positions (steps, 2) at the last finite-difference velocity."
     h = check_history(history)
     return h[-1] + np.arange(1, steps + 1)[:, None] * (h[-1] - h[-2])
+
+# %% ../nbs/10_kinematics.ipynb #c7fdebb0
+def plans_with_fallback(parsed: list[dict], samples: list[dict]) -> tuple[np.ndarray, float]:
+    "The waypoints of each parsed plan (N, 6, 2), constant velocity where a plan has none; and the share replaced."
+    plans = [
+        np.asarray(p["waypoints"]) if p.get("waypoints") is not None else constant_velocity(s["ego_history"])
+        for p, s in zip(parsed, samples)
+    ]
+    return np.stack(plans), float(np.mean([p.get("waypoints") is None for p in parsed]))
 
 # %% ../nbs/10_kinematics.ipynb #9f88949f
 def ego_status_features(sample: dict) -> np.ndarray:

@@ -14,7 +14,7 @@ from numpy.typing import ArrayLike
 from ..config import PlanFrame, seed_everything
 from ..train.grpo import group_advantages, score_completions
 from ..tasks import DRIVE_INPUTS, TASKS, plan_origin, sample_row, task_instruction
-from ..kinematics import EgoStatusMLP, constant_velocity, kinematic_rollout
+from ..kinematics import EgoStatusMLP, constant_velocity, kinematic_rollout, plans_with_fallback
 from .metrics import action_metrics, box_corners, planning_metrics
 from ..model.vlm import generate_text
 from vlarl.rewards.driving import (
@@ -41,12 +41,11 @@ if TYPE_CHECKING:
     from vlarl.train.actor_critic import ActorCriticTrainer
 
 # %% auto #0
-__all__ = ['OUTPUT_KEYS', 'ABLATION_COLUMNS', 'ROLLOUT_COLORS', 'parse_output', 'run_policy', 'drive', 'plans_with_fallback',
-           'baseline_plans', 'score_task', 'evaluate_task', 'evaluate_policy', 'baseline_metrics', 'evaluate_sampled',
-           'without_outputs', 'reward_gains', 'clip_l2', 'plan_l2_gain', 'group_spread', 'training_signal',
-           'actor_critic_report', 'drive_row', 'drive_only_ablation', 'format_reward_table', 'group_rollouts',
-           'plot_group', 'group_bev_plotly', 'group_table_html', 'group_explorer', 'log_series', 'task_curve',
-           'plot_curves']
+__all__ = ['OUTPUT_KEYS', 'ABLATION_COLUMNS', 'ROLLOUT_COLORS', 'parse_output', 'run_policy', 'drive', 'baseline_plans',
+           'score_task', 'evaluate_task', 'evaluate_policy', 'baseline_metrics', 'evaluate_sampled', 'without_outputs',
+           'reward_gains', 'clip_l2', 'plan_l2_gain', 'group_spread', 'training_signal', 'actor_critic_report',
+           'drive_row', 'drive_only_ablation', 'format_reward_table', 'group_rollouts', 'plot_group',
+           'group_bev_plotly', 'group_table_html', 'group_explorer', 'log_series', 'task_curve', 'plot_curves']
 
 # %% ../../nbs/20b_eval_inference.ipynb #97a1cc5f
 def parse_output(
@@ -130,15 +129,6 @@ def drive(
 # %% ../../nbs/20b_eval_inference.ipynb #34ba2e2b
 def _component_means(funcs, m: np.ndarray) -> dict:
     return {f.__name__: float(np.nanmean(m[:, j])) for j, f in enumerate(funcs) if not np.isnan(m[:, j]).all()}
-
-# %% ../../nbs/20b_eval_inference.ipynb #743fd49d
-def plans_with_fallback(parsed: list[dict], samples: list[dict]) -> tuple[np.ndarray, float]:
-    "The waypoints of each parsed plan (N, 6, 2), constant velocity where a plan has none; and the share replaced."
-    plans = [
-        np.asarray(p["waypoints"]) if p.get("waypoints") is not None else constant_velocity(s["ego_history"])
-        for p, s in zip(parsed, samples)
-    ]
-    return np.stack(plans), float(np.mean([p.get("waypoints") is None for p in parsed]))
 
 # %% ../../nbs/20b_eval_inference.ipynb #801fe1f0
 def baseline_plans(samples: list[dict], lam: float = 0.5, ego_mlp: EgoStatusMLP | None = None) -> dict[str, np.ndarray]:

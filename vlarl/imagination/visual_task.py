@@ -23,7 +23,7 @@ from vlarl.tasks import (
     task_target,
 )
 from ..eval.image_metrics import psnr, ssim
-from ..eval.inference import plans_with_fallback
+from ..kinematics import plans_with_fallback
 from ..eval.metrics import planning_metrics
 from ..model.vlm import generate_text, video_messages
 from vlarl.rewards.driving import (

@@ -27,6 +27,8 @@ from ..sim import SCENARIO_NAMES, turning_side
 from ..tasks import DRIVE_INPUTS, ego_text, point_text
 from ..config import cached
 from ..eval.metrics import paired_bootstrap
+from ..kinematics import plans_with_fallback
+from ..rewards.driving import parse_trajectory
 from ..train.sft import derangement, drop_checkpoints, entry_means, entry_nll, train_entries
 
 from typing import TYPE_CHECKING
@@ -40,17 +42,17 @@ if TYPE_CHECKING:
     from vlarl.config import TrainConfig
 
 # %% auto #0
-__all__ = ['MAP_GRID', 'GEOMETRY_DIM', 'MOTION_SCALE', 'TRACK_IOU', 'LANE_WIDTH', 'ALIGN_QUESTIONS', 'FORECAST_QUESTION',
-           'QA_KINDS', 'QA_QUESTIONS', 'SINGLE_TRAINABLE', 'PLAN_INPUTS', 'PLAN_QUESTION', 'TOKEN_KINDS', 'TRAINABLE',
-           'PROJECTORS_FILE', 'box_patches', 'region_means', 'box_geometry', 'EnvVectors', 'env_vectors', 'box_iou',
-           'detection_of', 'detected_agents', 'frame_features', 'clip_env_vectors', 'lane_relation', 'agent_caption',
-           'map_caption', 'EnvExample', 'alignment_examples', 'agent_future', 'constant_velocity_forecast',
-           'forecast_examples', 'agents_in_view', 'qa_answers', 'qa_question', 'clip_tokens', 'qa_examples',
-           'normalise_answer', 'qa_entries', 'single_projector_qa', 'answer_entries', 'planning_examples',
-           'EnvProjectors', 'HierarchicalVLM', 'set_hierarchical_trainable', 'train_hierarchical', 'answer_nll',
-           'alignment_by_kind', 'write_hierarchical', 'load_hierarchical', 'tuned_hierarchical', 'swap_tokens',
-           'example_clip', 'clip_means', 'minus_per_clip', 'qa_scores', 'displacement_errors', 'forecast_scores',
-           'hierarchy_figure']
+__all__ = ['MAP_GRID', 'GEOMETRY_DIM', 'MOTION_SCALE', 'TRACK_IOU', 'MATCH_IOU', 'LANE_WIDTH', 'ALIGN_QUESTIONS',
+           'FORECAST_QUESTION', 'QA_KINDS', 'QA_QUESTIONS', 'SINGLE_TRAINABLE', 'PLAN_INPUTS', 'PLAN_QUESTION',
+           'TOKEN_KINDS', 'TRAINABLE', 'PROJECTORS_FILE', 'box_patches', 'region_means', 'box_geometry', 'EnvVectors',
+           'env_vectors', 'box_iou', 'matched_track_ids', 'detection_of', 'detected_agents', 'frame_features',
+           'clip_env_vectors', 'lane_relation', 'agent_caption', 'map_caption', 'EnvExample', 'alignment_examples',
+           'agent_future', 'constant_velocity_forecast', 'forecast_examples', 'agents_in_view', 'qa_answers',
+           'qa_question', 'clip_tokens', 'qa_examples', 'normalise_answer', 'qa_entries', 'single_projector_qa',
+           'answer_entries', 'planning_examples', 'EnvProjectors', 'HierarchicalVLM', 'set_hierarchical_trainable',
+           'train_hierarchical', 'answer_nll', 'alignment_by_kind', 'write_hierarchical', 'load_hierarchical',
+           'tuned_hierarchical', 'env_plans', 'swap_tokens', 'example_clip', 'clip_means', 'minus_per_clip',
+           'qa_scores', 'displacement_errors', 'forecast_scores', 'rows_for', 'hierarchy_figure']
 
 # %% ../../nbs/03d_model_hierarchical.ipynb #cb7a700a
 MAP_GRID = 2  # map tokens: the current frame's agent-free patches pooled over a 2 x 2 grid of image regions
@@ -129,6 +131,7 @@ def env_vectors(features: torch.Tensor, agents: list[dict], image_size: int) -> 
 
 # %% ../../nbs/03d_model_hierarchical.ipynb #217d4990
 TRACK_IOU = 0.3  # the least overlap that links a detection now to a box of the frame before
+MATCH_IOU = 0.5  # the least overlap that matches a detection now to a labelled agent, for scoring only (mAP50's)
 
 
 def box_iou(a: Sequence[float], b: Sequence[float]) -> float:
@@ -138,6 +141,21 @@ def box_iou(a: Sequence[float], b: Sequence[float]) -> float:
     h = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
     union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - w * h
     return float(w * h / union) if union > 0 else 0.0
+
+# %% ../../nbs/03d_model_hierarchical.ipynb #8742af1a
+def matched_track_ids(
+    boxes: Sequence[Sequence[float]], labelled: list[dict], now: int, min_iou: float = MATCH_IOU
+) -> list[int | None]:
+    "Each box's labelled agent in view at frame `now` (its track id), one to one, best overlaps first; None if none."
+    pairs = []
+    for j, a in enumerate(labelled):
+        if bool(np.asarray(a["visible"])[now]):
+            pairs += [(box_iou(b, np.asarray(a["boxes"])[now]), i, j) for i, b in enumerate(boxes)]
+    ids, taken = [None] * len(boxes), set()
+    for iou, i, j in sorted(pairs, reverse=True):
+        if iou >= min_iou and ids[i] is None and j not in taken:
+            ids[i], taken = int(labelled[j]["track_id"]), taken | {j}
+    return ids
 
 # %% ../../nbs/03d_model_hierarchical.ipynb #976315d9
 def detection_of(detections: dict[str, dict], clip_id: str) -> dict:
@@ -149,19 +167,25 @@ def detection_of(detections: dict[str, dict], clip_id: str) -> dict:
     return detections[clip_id]
 
 
-def detected_agents(record: dict, track_iou: float = TRACK_IOU) -> list[dict]:
+def detected_agents(
+    record: dict,
+    track_iou: float = TRACK_IOU,
+    labelled: list[dict] | None = None,  # the clip's labelled agents: a matched detection takes its track id
+) -> list[dict]:
     "Agent stand-ins from a clip's detection record: each box found now, linked to its best match the frame before."
     frames = record["frames"]
     T, now = len(frames), len(frames) - 1
     before = frames[now - 1]["boxes"] if now > 0 else []
+    found = frames[now]["boxes"]
+    ids = matched_track_ids(found, labelled or [], now)
     out = []
-    for i, (cls, box) in enumerate(zip(frames[now]["classes"], frames[now]["boxes"])):
+    for i, (cls, box) in enumerate(zip(frames[now]["classes"], found)):
         boxes, visible = np.zeros((T, 4)), np.zeros(T, bool)
         boxes[now], visible[now] = box, True
         overlaps = [box_iou(box, b) for b in before]
         if overlaps and max(overlaps) >= track_iou:
             boxes[now - 1], visible[now - 1] = before[int(np.argmax(overlaps))], True
-        out.append({"cls": cls, "boxes": boxes, "visible": visible, "track_id": -(i + 1)})
+        out.append({"cls": cls, "boxes": boxes, "visible": visible, "track_id": -(i + 1) if ids[i] is None else ids[i]})
     return out
 
 # %% ../../nbs/03d_model_hierarchical.ipynb #04d6e722
@@ -187,11 +211,12 @@ def clip_env_vectors(
     # clip id -> detection record (`vlarl.rewards.detect.load_detections`): agent tokens from the detector's boxes
     detections: dict[str, dict] | None = None,
 ) -> dict[str, EnvVectors]:
-    "Environment vectors of each clip (`as_arrays` samples), by clip id; agents from the truth or from `detections`."
+    "Environment vectors of each clip (`as_arrays` samples), by clip id; agents from the labels or from `detections`."
     vlm.eval()
     out = {}
     for s in tqdm(samples, desc="environment tokens", leave=False):
-        agents = s["agents"] if detections is None else detected_agents(detection_of(detections, s["clip_id"]))
+        record = None if detections is None else detection_of(detections, s["clip_id"])
+        agents = s["agents"] if record is None else detected_agents(record, labelled=s["agents"])
         out[s["clip_id"]] = env_vectors(frame_features(vlm, processor, s["frames"]), agents, image_size)
     return out
 
@@ -285,8 +310,8 @@ def forecast_examples(
     for s in samples:
         v, by_id = vectors[s["clip_id"]], {int(a["track_id"]): a for a in s["agents"]}
         for i, tid in enumerate(v.track_ids):
-            a = by_id[tid]
-            if not np.asarray(a["future_valid"]).all():
+            a = by_id.get(tid)  # None: a detection that matches no labelled agent has no future to score
+            if a is None or not np.asarray(a["future_valid"]).all():
                 continue
             answer = "[" + ", ".join(point_text(p) for p in agent_future(a)) + "]"
             tokens = [("scene", v.scene), ("map", v.map), ("agent", v.agents[i : i + 1])]
@@ -628,6 +653,18 @@ def tuned_hierarchical(
     model = cached(folder, build, load_hierarchical)
     return model, json.loads((Path(folder) / "losses.json").read_text())
 
+# %% ../../nbs/03d_model_hierarchical.ipynb #06ae0b11
+def env_plans(
+    model: HierarchicalVLM,
+    samples: list[dict],
+    vectors: dict[str, EnvVectors],
+    inputs: Sequence[str] = PLAN_INPUTS,  # the inputs the planner sees (`planning_examples`)
+    max_new_tokens: int = 64,
+) -> tuple[np.ndarray, float]:
+    "The model's greedy 3 s plans (N, 6, 2) for the clips, constant velocity where one does not read; the share so."
+    texts = model.generate(planning_examples(samples, vectors, inputs), max_new_tokens)
+    return plans_with_fallback([{"waypoints": parse_trajectory(t)} for t in texts], samples)
+
 # %% ../../nbs/03d_model_hierarchical.ipynb #78cb7a52
 def swap_tokens(
     examples: list[EnvExample],
@@ -708,6 +745,15 @@ def forecast_scores(
         for k, metric in enumerate(("ADE", "FDE"))
     }
     return {"table": table, "minus": minus}
+
+# %% ../../nbs/03d_model_hierarchical.ipynb #bfcc0fe1
+def rows_for(errors: dict[str, np.ndarray], keys: list[str], subset: list[str]) -> dict[str, np.ndarray]:
+    "Each forecast's per-agent error rows (named by `keys`) for the agents of `subset`, in its order."
+    index = {k: i for i, k in enumerate(keys)}
+    missing = [k for k in subset if k not in index]
+    if missing:
+        raise KeyError(f"{len(missing)} agents have no error rows, e.g. {missing[0]!r}")
+    return {name: e[[index[k] for k in subset]] for name, e in errors.items()}
 
 # %% ../../nbs/03d_model_hierarchical.ipynb #67d9860f
 def hierarchy_figure(

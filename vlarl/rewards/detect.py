@@ -19,7 +19,7 @@ os.environ.setdefault("YOLO_VERBOSE", "False")
 import numpy as np
 from PIL import Image
 
-from ..config import DetectConfig, RunConfig
+from ..config import DetectConfig, RunConfig, write_json_atomic
 from ..data.clips import as_arrays, record_clips
 from ..eval.metrics import set_f1
 from ..schema import AGENT_CLASSES, CLASS_COLOR
@@ -158,12 +158,7 @@ def cache_detections(
             batch = []
     if batch:
         out.update((r["clip_id"], r) for r in detector(batch))
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(
-        json.dumps({"detector": getattr(detector, "name", type(detector).__name__), "clips": out}), encoding="utf-8"
-    )
-    return path
+    return write_json_atomic(path, {"detector": getattr(detector, "name", type(detector).__name__), "clips": out})
 
 # %% ../../nbs/13_rewards_detect.ipynb #58736d55
 def load_detections(path: str | os.PathLike) -> dict[str, dict]:

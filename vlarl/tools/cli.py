@@ -23,7 +23,7 @@ import nbformat
 from tqdm import tqdm
 
 import vlarl
-from ..config import PROFILES, ConfigError, RunConfig, RunDir, build_config
+from ..config import PROFILES, ConfigError, RunConfig, RunDir, build_config, write_json_atomic
 from .notebooks import STAGE_PATTERN, notebook_title, notebook_to_markdown
 
 # %% auto #0
@@ -151,9 +151,9 @@ class StageResult:
 
 # %% ../../nbs/90_tools_cli.ipynb #5246261d
 def record_stage(run: RunDir, result: StageResult) -> Path:
-    "Store `result` in `run.json`."
+    "Store `result` in `run.json`, with the commit of the code that ran it."
     status = read_status(run)
-    status["stages"][result.name] = result.record()
+    status["stages"][result.name] = result.record() | {"commit": git_commit()}
     return write_status(run, status)
 
 # %% ../../nbs/90_tools_cli.ipynb #2f5fbd6d
@@ -463,7 +463,7 @@ def publish_results(
     for name in ("run.json", "config.yaml"):
         shutil.copy2(run.path / name, dest / name)
     commit = read_status(run).get("commit") or git_commit()  # the commit the run started at, else the one published at
-    (dest / "SOURCE.json").write_text(json.dumps({"run": run.path.name, "commit": commit}, indent=1), encoding="utf-8")
+    write_json_atomic(dest / "SOURCE.json", {"run": run.path.name, "commit": commit}, indent=1)
     return dest
 
 # %% ../../nbs/90_tools_cli.ipynb #c72834af
@@ -519,8 +519,9 @@ def publish_stage(
     published["stages"][notebook.name] = status
     write_status(RunDir(dest), published)
     source = json.loads((dest / "SOURCE.json").read_text(encoding="utf-8"))
-    source.setdefault("stages", {})[notebook.name] = {"run": run.path.name, "commit": git_commit()}
-    (dest / "SOURCE.json").write_text(json.dumps(source, indent=1), encoding="utf-8")
+    commit = status.get("commit") or git_commit()  # the code that ran the stage (runs before it did not record it)
+    source.setdefault("stages", {})[notebook.name] = {"run": run.path.name, "commit": commit}
+    write_json_atomic(dest / "SOURCE.json", source, indent=1)
     return dest
 
 # %% ../../nbs/90_tools_cli.ipynb #80d522db
@@ -810,6 +811,26 @@ def _forecast_lines(f: dict) -> list[str]:
         _md_table(["forecast", "ADE (m)", "FDE (m)"], rows),
         "",
         textwrap.fill(f"vlarl's forecast, paired per clip (95 % interval): {diffs}.", 115),
+    ] + (_detected_forecast_lines(f["detected_agents"]) if f.get("detected_agents") else [])
+
+
+def _detected_forecast_lines(d: dict) -> list[str]:
+    "The forecasts of the agents the detector matched, from tokens under its boxes, beside the labelled boxes' tokens."
+    rows = [[name, f"{r['ADE']:.2f}", f"{r['FDE']:.2f}"] for name, r in d["table"].items()]
+    diffs = "; ".join(
+        f"{metric} minus {name} {_ci(v)} m" for metric, by in d["minus"].items() for name, v in by.items()
+    )
+    about = (
+        f"The same forecaster with agent tokens pooled under the detector's boxes: it matches {d['matched_agents']} "
+        f"of the {d['held_out_agents']} held-out agents (IoU >= 0.5 now); on those agents:"
+    )
+    return [
+        "",
+        textwrap.fill(about, 115),
+        "",
+        _md_table(["forecast", "ADE (m)", "FDE (m)"], rows),
+        "",
+        textwrap.fill(f"Detected agents' forecast, paired per clip (95 % interval): {diffs}.", 115),
     ]
 
 # %% ../../nbs/90_tools_cli.ipynb #75cfce55
