@@ -23,7 +23,7 @@ import nbformat
 from tqdm import tqdm
 
 import vlarl
-from ..config import PROFILES, ConfigError, RunConfig, RunDir, build_config, write_json_atomic
+from ..config import PROFILES, ConfigError, RunConfig, RunDir, build_config, config_differences, write_json_atomic
 from .notebooks import STAGE_PATTERN, notebook_title, notebook_to_markdown
 
 # %% auto #0
@@ -151,9 +151,13 @@ class StageResult:
 
 # %% ../../nbs/90_tools_cli.ipynb #5246261d
 def record_stage(run: RunDir, result: StageResult) -> Path:
-    "Store `result` in `run.json`, with the commit of the code that ran it."
+    "Store `result` in `run.json`, with the commit of the code that ran it (a redo keeps the first run's wall time)."
     status = read_status(run)
-    status["stages"][result.name] = result.record() | {"commit": git_commit()}
+    old = status["stages"].get(result.name) or {}
+    first = old.get("first_seconds") or (old.get("seconds") if old.get("status") == "done" else None)
+    status["stages"][result.name] = (
+        result.record() | {"commit": git_commit()} | ({"first_seconds": first} if first else {})
+    )
     return write_status(run, status)
 
 # %% ../../nbs/90_tools_cli.ipynb #2f5fbd6d
@@ -520,7 +524,8 @@ def publish_stage(
     write_status(RunDir(dest), published)
     source = json.loads((dest / "SOURCE.json").read_text(encoding="utf-8"))
     commit = status.get("commit") or git_commit()  # the code that ran the stage (runs before it did not record it)
-    source.setdefault("stages", {})[notebook.name] = {"run": run.path.name, "commit": commit}
+    differs = {k: v[1] for k, v in sorted(config_differences(RunDir(dest).config(), run.config()).items())}
+    source.setdefault("stages", {})[notebook.name] = {"run": run.path.name, "commit": commit, "differs": differs}
     write_json_atomic(dest / "SOURCE.json", source, indent=1)
     return dest
 
@@ -545,12 +550,25 @@ def _md_table(header: list[str], rows: list[list]) -> str:
     )
 
 # %% ../../nbs/90_tools_cli.ipynb #db5a1543
+def _wall_minutes(stage: dict) -> str:
+    "A stage's wall time in minutes; for a redo (which loads what the first run trained) the first run's, then its own."
+    own = f"{stage['seconds'] / 60:.1f}"
+    return f"{stage['first_seconds'] / 60:.1f} (redo {own})" if stage.get("first_seconds") else own
+
+
+def _config_note(differs: dict) -> str:
+    "How a re-published stage's run was configured, against the published run's configuration."
+    if not differs:
+        return "the same profile, seed and sizes"
+    return "the same configuration but " + ", ".join(f"`{k}` = {v!r}" for k, v in differs.items())
+
+
 def _run_lines(results: Path) -> list[str]:
     "What run the tables come from, and its stage wall times."
     src = json.loads((results / "SOURCE.json").read_text(encoding="utf-8"))
     cfg = RunDir(results).config()  # results/ holds the run's config.yaml as a run directory does
     stages = json.loads((results / "run.json").read_text(encoding="utf-8"))["stages"]
-    times = [[n, s["status"], f"{s['seconds'] / 60:.1f}"] for n, s in stages.items()]
+    times = [[n, s["status"], _wall_minutes(s)] for n, s in stages.items()]
     about = (
         f"From run `{src['run']}` at commit `{src['commit']}` (profile `{cfg.profile}`, seed {cfg.seed}, LM "
         f"`{cfg.model.llm}`, dialect translator `{cfg.dialect.translator or 'scratch'}`, "
@@ -560,11 +578,12 @@ def _run_lines(results: Path) -> list[str]:
     )
     again: dict[tuple, list[str]] = {}
     for name, s in src.get("stages", {}).items():
-        again.setdefault((s["run"], s["commit"]), []).append(f"`{Path(name).stem}`")
-    for (run, commit), names in again.items():
+        differs = json.dumps(s.get("differs") or {}, sort_keys=True)
+        again.setdefault((s["run"], s["commit"], differs), []).append(f"`{Path(name).stem}`")
+    for (run, commit, differs), names in again.items():
         which = " and ".join(names) + (" were" if len(names) > 1 else " was")
         about += (
-            f" {which} run again in run `{run}` (the same profile, seed and sizes; what they read is retrained "
+            f" {which} run again in run `{run}` ({_config_note(json.loads(differs))}; what they read is retrained "
             f"there) and published from it at commit `{commit}` with `vlarl publish --stage`."
         )
     return [textwrap.fill(about, 115), "", _md_table(["stage", "status", "wall time (min)"], times)]
