@@ -69,6 +69,10 @@ def test_failing_stage(nbs, tmp_path, capsys):
     st = status(rd)
     assert st[A]["status"] == "done" and st[B]["status"] == "failed" and st[B]["error"] == "ValueError: boom"
     assert (rd / "metrics" / "a.json").is_file() and not (rd / "metrics" / "b.json").exists()
+    assert main(["status", str(rd), "--nbs", str(nbs)]) == 1     # `vlarl status` shows the failure and the way on
+    out = capsys.readouterr().out
+    assert "ValueError: boom (cell 4)" in out and f"to continue: vlarl run --resume --run-dir {rd}" in out, out
+    assert main(["status", str(tmp_path / "nowhere"), "--nbs", str(nbs)]) == 2
 
 
 def test_resume_skips_done_stages(nbs, tmp_path, capsys):
@@ -82,6 +86,10 @@ def test_resume_skips_done_stages(nbs, tmp_path, capsys):
     assert not (rd / "metrics" / "a.1.json").exists()  # stage a did not run again
     assert metrics(rd, "b") == {"seed": 13}  # the saved config was used
     assert [status(rd)[n]["status"] for n in (A, B)] == ["done", "done"]
+    capsys.readouterr()
+    assert main(["status", str(rd), "--nbs", str(nbs)]) == 0
+    out = capsys.readouterr().out
+    assert out.count(" done ") == 2 and "to continue" not in out, out
     assert main(["run", A, "--nbs", str(nbs), "--run-dir", str(rd), "--resume", "--redo"]) == 0  # stage a again
     assert (rd / "metrics" / "a.1.json").exists()
     assert main(["run", "--nbs", str(nbs), "--run-dir", str(rd), "--redo"]) == 2  # --redo names stages of a resumed run

@@ -34,7 +34,8 @@ __all__ = ['STAGE_PARAMETERS', 'KERNEL_ARGS', 'RESULTS_MARKER', 'DIALECT_MARKER'
            'run_stage', 'stage_estimates', 'eta_note', 'PipelineResult', 'run_pipeline', 'prepare_run', 'format_table',
            'cmd_stages', 'select_notebooks', 'cmd_run', 'publish_figures', 'publish_results', 'stage_outputs',
            'publish_stage', 'results_markdown', 'dialect_markdown', 'cmd_bench', 'readme_text', 'cmd_publish',
-           'cmd_readme', 'cmd_fetch', 'cmd_compare', 'cmd_layout', 'cmd_docs', 'make_parser', 'main']
+           'cmd_readme', 'cmd_fetch', 'cmd_compare', 'status_lines', 'cmd_status', 'cmd_layout', 'cmd_docs',
+           'make_parser', 'main']
 
 # %% ../../nbs/90_tools_cli.ipynb #a7f0aafa
 class CliError(ValueError):
@@ -1094,6 +1095,35 @@ def cmd_compare(args: argparse.Namespace) -> int:
     print(f"{len(diff)} metric(s) differ between {args.run_a} and {args.run_b}")
     return 1 if diff else 0
 
+# %% ../../nbs/90_tools_cli.ipynb #603b9ef5
+def status_lines(
+    run: RunDir,  # a run directory
+    stages: list[Path],  # the pipeline's stage notebooks, in order (`find_stage_notebooks`)
+) -> list[str]:
+    "A line per stage: what `run.json` records of it (status, wall time, commit, error) or that it has not run."
+    recorded = read_status(run)["stages"]
+    names = [p.name for p in stages] + [n for n in recorded if n not in {p.name for p in stages}]
+    width = max(map(len, names), default=0)
+    lines = []
+    for name in names:
+        s = recorded.get(name)
+        if s is None:
+            lines.append(f"{name:<{width}}  not run")
+            continue
+        when = f"since {s['updated'][11:16]}" if s["status"] == "running" else _wall_minutes(s) + " min"
+        line = f"{name:<{width}}  {s['status']:<11}  {when:<18}  {s.get('commit') or ''}"
+        lines.append((line + (f"  {s['error']} (cell {s['cell']})" if s.get("error") else "")).rstrip())
+    if any(recorded.get(n, {}).get("status") in ("failed", "interrupted", None) for n in names):
+        lines.append(f"to continue: vlarl run --resume --run-dir {run.path}")
+    return lines
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    "`vlarl status RUN_DIR`: each stage's status, wall time, commit and error in a run; exit 1 if one failed."
+    run = RunDir.open(args.run_dir)
+    print("\n".join(status_lines(run, find_stage_notebooks(args.nbs))))
+    return 1 if any(s.get("status") == "failed" for s in read_status(run)["stages"].values()) else 0
+
 # %% ../../nbs/90_tools_cli.ipynb #40e43081
 def cmd_layout(args: argparse.Namespace) -> int:
     """`vlarl layout`: export cells, their lines and definitions, and long lines, per library notebook (see
@@ -1240,6 +1270,9 @@ def make_parser() -> argparse.ArgumentParser:
         "layout", help="how the library notebooks are cut: export cells, lines, definitions, long lines"
     )
     _nbs_arg(layout)
+    status = sub.add_parser("status", help="each stage of a run: status, wall time, commit, error")
+    status.add_argument("run_dir", metavar="RUN_DIR")
+    _nbs_arg(status)
     for p, f in (
         (run, cmd_run),
         (stages, cmd_stages),
@@ -1250,6 +1283,7 @@ def make_parser() -> argparse.ArgumentParser:
         (publish, cmd_publish),
         (layout, cmd_layout),
         (compare, cmd_compare),
+        (status, cmd_status),
     ):
         p.set_defaults(func=f)
     return parser
