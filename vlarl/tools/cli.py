@@ -1112,7 +1112,8 @@ def status_lines(
             continue
         when = f"since {s['updated'][11:16]}" if s["status"] == "running" else _wall_minutes(s) + " min"
         line = f"{name:<{width}}  {s['status']:<11}  {when:<18}  {s.get('commit') or ''}"
-        lines.append((line + (f"  {s['error']} (cell {s['cell']})" if s.get("error") else "")).rstrip())
+        cell = f" (cell {s['cell']})" if s.get("cell") is not None else ""
+        lines.append((line + (f"  {s['error']}{cell}" if s.get("error") else "")).rstrip())
     if any(recorded.get(n, {}).get("status") in ("failed", "interrupted", None) for n in names):
         lines.append(f"to continue: vlarl run --resume --run-dir {run.path}")
     return lines
