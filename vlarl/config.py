@@ -595,7 +595,9 @@ class DialectConfig:
     quality_margin: float = field(
         default=0.1, metadata={"help": "quality-weighted variant: least score gap between chosen and rejected"}
     )
-    eval_sets: int = field(default=0, metadata={"help": "dev sets evaluated per model (0 = all)"})
+    eval_sets: int = field(
+        default=0, metadata={"help": "sets of each evaluation split (dev, devtest) evaluated per model (0 = all)"}
+    )
     dpo_trl: dict = field(
         default_factory=lambda: dict(DPO_DEFAULTS),
         metadata={
