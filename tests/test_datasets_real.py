@@ -97,3 +97,28 @@ def test_same_clips_as_nuscenes_devkit(tmp_path):
     for a, b in zip(ours, theirs):
         np.testing.assert_allclose(a["ego_future"], b["ego_future"])
         for x, y in zip(a["agents"], b["agents"]): np.testing.assert_allclose(x["boxes"], y["boxes"])
+
+
+def test_hierarchical_examples_on_nuscenes(tmp_path):
+    "OpenDriveVLA's environment-token examples (`03d`) build from nuScenes clips read in the published format."
+    import torch
+    from vlarl.model.hierarchical import (QA_KINDS, agents_in_view, alignment_examples, env_vectors, forecast_examples,
+                                          map_caption, planning_examples, qa_answers, qa_examples)
+    root = write_nuscenes_fixture(tmp_path / "nuscenes", samples_per_scene=14)
+    dsd = run_with(tmp_path, "nuscenes", root, ["data.stride=2"])
+    samples = [as_arrays(r) for r in [*dsd["train"], *dsd["held_out"]]]
+    g, d = 4, 8  # patch grid and feature width: the examples only pool what they are given
+    vectors = {s["clip_id"]: env_vectors(torch.randn(len(s["frames"]), g, g, d), s["agents"], 64) for s in samples}
+    seen = {s["clip_id"]: agents_in_view(s) for s in samples}
+    assert sum(map(len, seen.values())) > 0, "the fixture's annotations put no agent in view"
+    aligned = alignment_examples(samples, vectors)
+    assert len(aligned) == sum(2 + len(v) for v in seen.values())
+    agent_captions = [e.answer for e in aligned if e.tokens[0][0] == "agent"]
+    assert agent_captions and all(c.startswith("A ") and ("m ahead" in c or "m behind" in c) for c in agent_captions)
+    full = sum(bool(np.all(a["future_valid"])) for v in seen.values() for a in v)
+    assert len(forecast_examples(samples, vectors)) == full
+    assert len(qa_examples(samples, vectors)) == len(QA_KINDS) * len(samples)
+    assert len(planning_examples(samples, vectors)) == len(samples)
+    s = samples[0]
+    assert map_caption(s) == f"A road in {s['scenario']}."  # nuScenes has no lane labels here: the location only
+    assert qa_answers(s)["perception"] == str(len(seen[s["clip_id"]]))

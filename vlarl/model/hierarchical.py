@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import math
 import random
-import re
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,13 +45,13 @@ __all__ = ['MAP_GRID', 'GEOMETRY_DIM', 'MOTION_SCALE', 'TRACK_IOU', 'MATCH_IOU',
            'FORECAST_QUESTION', 'QA_KINDS', 'QA_QUESTIONS', 'SINGLE_TRAINABLE', 'PLAN_INPUTS', 'PLAN_QUESTION',
            'TOKEN_KINDS', 'TRAINABLE', 'PROJECTORS_FILE', 'box_patches', 'region_means', 'box_geometry', 'EnvVectors',
            'env_vectors', 'box_iou', 'matched_track_ids', 'detection_of', 'detected_agents', 'frame_features',
-           'clip_env_vectors', 'lane_relation', 'agent_caption', 'map_caption', 'EnvExample', 'alignment_examples',
-           'agent_future', 'constant_velocity_forecast', 'forecast_examples', 'agents_in_view', 'qa_answers',
-           'qa_question', 'clip_tokens', 'qa_examples', 'normalise_answer', 'qa_entries', 'single_projector_qa',
-           'answer_entries', 'planning_examples', 'EnvProjectors', 'HierarchicalVLM', 'set_hierarchical_trainable',
-           'train_hierarchical', 'answer_nll', 'alignment_by_kind', 'write_hierarchical', 'load_hierarchical',
-           'tuned_hierarchical', 'env_plans', 'swap_tokens', 'example_clip', 'clip_means', 'minus_per_clip',
-           'qa_scores', 'displacement_errors', 'forecast_scores', 'rows_for', 'hierarchy_figure']
+           'clip_env_vectors', 'lane_relation', 'agent_caption', 'map_caption', 'EnvExample', 'agent_key',
+           'alignment_examples', 'agent_future', 'constant_velocity_forecast', 'forecast_examples', 'agents_in_view',
+           'qa_answers', 'qa_question', 'clip_tokens', 'qa_examples', 'normalise_answer', 'qa_entries',
+           'single_projector_qa', 'answer_entries', 'planning_examples', 'EnvProjectors', 'HierarchicalVLM',
+           'set_hierarchical_trainable', 'train_hierarchical', 'answer_nll', 'alignment_by_kind', 'write_hierarchical',
+           'load_hierarchical', 'tuned_hierarchical', 'env_plans', 'swap_tokens', 'example_clip', 'clip_means',
+           'minus_per_clip', 'qa_scores', 'displacement_errors', 'forecast_scores', 'rows_for', 'hierarchy_figure']
 
 # %% ../../nbs/03d_model_hierarchical.ipynb #cb7a700a
 MAP_GRID = 2  # map tokens: the current frame's agent-free patches pooled over a 2 x 2 grid of image regions
@@ -272,7 +271,12 @@ class EnvExample:
     tokens: list[tuple[str, torch.Tensor]]
     question: str
     answer: str = ""
-    key: str = ""  # the clip id, and '/track id' where the example is about one agent
+    key: str = ""  # the clip id, then '#agent<track id>' (`agent_key`) or '#<question kind>' where it is about one
+
+# %% ../../nbs/03d_model_hierarchical.ipynb #c23fb413
+def agent_key(clip_id: str, track_id: int) -> str:
+    "The key of an example about one agent: its clip id and track id ('#' is never in a clip id; '/' is in nuScenes')."
+    return f"{clip_id}#agent{int(track_id)}"
 
 # %% ../../nbs/03d_model_hierarchical.ipynb #25c5aa0b
 def alignment_examples(samples: list[dict], vectors: dict[str, EnvVectors]) -> list[EnvExample]:
@@ -285,7 +289,7 @@ def alignment_examples(samples: list[dict], vectors: dict[str, EnvVectors]) -> l
         by_id = {int(a["track_id"]): a for a in s["agents"]}
         for i, tid in enumerate(v.track_ids):
             tokens = [("agent", v.agents[i : i + 1])]
-            out.append(EnvExample(tokens, ALIGN_QUESTIONS["agent"], agent_caption(by_id[tid]), f"{cid}/{tid}"))
+            out.append(EnvExample(tokens, ALIGN_QUESTIONS["agent"], agent_caption(by_id[tid]), agent_key(cid, tid)))
     return out
 
 # %% ../../nbs/03d_model_hierarchical.ipynb #e193cbde
@@ -316,7 +320,7 @@ def forecast_examples(
             answer = "[" + ", ".join(point_text(p) for p in agent_future(a)) + "]"
             tokens = [("scene", v.scene), ("map", v.map), ("agent", v.agents[i : i + 1])]
             question = f"{ego_text(s, inputs)} {FORECAST_QUESTION}".strip()
-            out.append(EnvExample(tokens, question, answer, f"{s['clip_id']}/{tid}"))
+            out.append(EnvExample(tokens, question, answer, agent_key(s["clip_id"], tid)))
     return out
 
 # %% ../../nbs/03d_model_hierarchical.ipynb #f0cab908
@@ -688,8 +692,8 @@ def swap_tokens(
 
 # %% ../../nbs/03d_model_hierarchical.ipynb #ece90060
 def example_clip(key: str) -> str:
-    "The clip id of an example's key ('clip', 'clip/track' or 'clip#question')."
-    return re.split(r"[/#]", key)[0]
+    "The clip id of an example's key ('clip', 'clip#agent<track>' or 'clip#question'); clip ids may hold '/'."
+    return key.rsplit("#", 1)[0]
 
 # %% ../../nbs/03d_model_hierarchical.ipynb #1edfa250
 def clip_means(values: np.ndarray | Sequence[float], keys: list[str]) -> np.ndarray:
