@@ -27,15 +27,15 @@ from ..config import PROFILES, ConfigError, RunConfig, RunDir, build_config, con
 from .notebooks import STAGE_PATTERN, notebook_title, notebook_to_markdown
 
 # %% auto #0
-__all__ = ['STAGE_PARAMETERS', 'KERNEL_ARGS', 'RESULTS_MARKER', 'DIALECT_MARKER', 'QA_ROW_NAMES', 'CLOSED_LOOP_COLUMNS',
-           'DIALECT_COLUMNS', 'BENCHMARKS', 'FETCHABLE', 'DEFAULT_NBS', 'CliError', 'find_stage_notebooks',
-           'resolve_notebook', 'parameters_cell', 'contract_problems', 'read_status', 'write_status', 'done_stages',
-           'git_commit', 'StageResult', 'record_stage', 'stage_parameters', 'kernel_env', 'quiet_parameter_inference',
-           'run_stage', 'stage_estimates', 'eta_note', 'PipelineResult', 'run_pipeline', 'prepare_run', 'format_table',
-           'cmd_stages', 'select_notebooks', 'cmd_run', 'publish_figures', 'publish_results', 'stage_outputs',
-           'publish_stage', 'results_markdown', 'dialect_markdown', 'cmd_bench', 'readme_text', 'cmd_publish',
-           'cmd_readme', 'cmd_fetch', 'cmd_compare', 'status_lines', 'cmd_status', 'cmd_layout', 'cmd_docs',
-           'make_parser', 'main']
+__all__ = ['STAGE_PARAMETERS', 'KERNEL_ARGS', 'RESULTS_MARKER', 'DIALECT_MARKER', 'WM_SPREAD', 'QA_ROW_NAMES',
+           'CLOSED_LOOP_COLUMNS', 'DIALECT_COLUMNS', 'BENCHMARKS', 'FETCHABLE', 'DEFAULT_NBS', 'CliError',
+           'find_stage_notebooks', 'resolve_notebook', 'parameters_cell', 'contract_problems', 'read_status',
+           'write_status', 'done_stages', 'git_commit', 'StageResult', 'record_stage', 'stage_parameters', 'kernel_env',
+           'quiet_parameter_inference', 'run_stage', 'stage_estimates', 'eta_note', 'PipelineResult', 'run_pipeline',
+           'prepare_run', 'format_table', 'cmd_stages', 'select_notebooks', 'cmd_run', 'publish_figures',
+           'publish_results', 'stage_outputs', 'publish_stage', 'results_markdown', 'dialect_markdown', 'cmd_bench',
+           'readme_text', 'cmd_publish', 'cmd_readme', 'cmd_fetch', 'cmd_compare', 'status_lines', 'cmd_status',
+           'cmd_layout', 'cmd_docs', 'make_parser', 'main']
 
 # %% ../../nbs/90_tools_cli.ipynb #a7f0aafa
 class CliError(ValueError):
@@ -661,6 +661,77 @@ def _grpo_lines(s3: dict) -> list[str]:
         ]
     return out + _actor_critic_lines(s3.get("actor_critic"))
 
+# %% ../../nbs/90_tools_cli.ipynb #0c9e4878
+WM_SPREAD = "PSNR: mean ± s.e. over clips; FID: 95 % bootstrap interval over frames and a permutation test"
+
+
+def _world_model_lines(wm: dict) -> list[str]:
+    "VLA-World's world model: the +0.5 s frame under every predictor, and the imagined frames against copy-last."
+    ceiling, extractors = wm["ceiling"], wm["fid_extractors"]
+    rows = [
+        [name, f"{r['psnr']:.2f}", f"{r['ssim']:.3f}"] + [f"{r['fid'][x]:.3f}" for x in extractors]
+        for name, r in wm["table"].items()
+    ]
+    loss = f", final loss {wm['loss']:.2f} nats/token" if wm.get("loss") is not None else ""
+    about = (
+        f"World model (`43_stage_world_model`, VLA-World B.1 (a)): the frame 0.5 s ahead on {wm['held_out_clips']} "
+        f"held-out clips. A {ceiling['grid']} x {ceiling['grid']}, {ceiling['codebook_size']}-code VQ-VAE tokenizes "
+        f"the frames ({ceiling['psnr']:.1f} dB on held-out frames); the stage-2 VLM, pretrained to write the next "
+        f"frame's codes ({wm['world_model'].get('entries', '?')} training entries{loss}), decodes them under its "
+        f"grammar with the prior-warped frame's codes favoured (beta = {wm['prior_bias']:g}, chosen on training "
+        f"clips). FID from {' and '.join(extractors)} (no Inception weights here):"
+    )
+    versus = []
+    for name, s in wm["significance"].items():
+        fid = "; ".join(
+            f"FID ({x}) {f['difference']:+.3f} [{f['difference_ci'][0]:+.3f}, {f['difference_ci'][1]:+.3f}], "
+            f"permutation p = {f['p_value']:.2f}"
+            for x, f in s["fid"].items()
+        )
+        versus.append(f"{name}: PSNR {s['psnr_gain_over_copy_last']:+.2f} ± {s['psnr_gain_sem']:.2f} dB; {fid}")
+    header = ["+0.5 s frame", "PSNR (dB)", "SSIM"] + [f"FID ({x})" for x in extractors]
+    return [
+        "",
+        textwrap.fill(about, 115),
+        "",
+        _md_table(header, rows),
+        "",
+        textwrap.fill(f"Minus copying the last frame ({WM_SPREAD}): " + ". ".join(versus) + ".", 115),
+    ]
+
+# %% ../../nbs/90_tools_cli.ipynb #cca93695
+def _imagination_lines(ig: dict) -> list[str]:
+    "VLA-World's A.3 tested: planning with the imagined frame against the same training with the frame masked."
+    arms = {f"{arm} ({when})": r for arm, by in ig["arms"].items() for when, r in by.items()}
+    table = dict(ig["baselines"]) | {name: r["planning"] for name, r in arms.items()}
+    shares = "; ".join(
+        f"{n}: {r['replaced_pct']:.0f} % of plans replaced, a full frame written in {r['visual_ok_pct']:.0f} %"
+        for n, r in arms.items()
+    )
+    out = [
+        "",
+        textwrap.fill(
+            f"Planning with imagination, and without (`44_stage_imagination_grpo`, VLA-World A.3): "
+            f"{ig['held_out_clips']} held-out clips; each arm is SFT then GRPO from the world model, the same budget, "
+            f"the masked arm's visual block empty. {shares}.",
+            115,
+        ),
+        "",
+        _planning_md(table),
+    ]
+    if gaps := ig.get("imagination_minus_masked"):
+        gap_text = "; ".join(f"after {when} {_ci(d)} m" for when, d in gaps.items())
+        out += ["", textwrap.fill(f"L2 (ST-P3 avg), imagination minus masked, paired per clip: {gap_text}.", 115)]
+    if reads := ig.get("plan_reads_frame"):
+        rows = [[n, f"{r['L2']['avg']:.2f}", f"{r['plan_shift_m']:.3f}"] for n, r in reads.items()]
+        out += [
+            "",
+            "The imagination arm's GRPO policy with its visual block written for it (does the plan read the frame?):",
+            "",
+            _md_table(["visual block", "L2 ST-P3 avg (m)", "plan moved (m)"], rows),
+        ]
+    return out
+
 # %% ../../nbs/90_tools_cli.ipynb #7b52bb0d
 def _actor_critic_lines(ac: dict | None) -> list[str]:
     "The actor-critic against GRPO at the same budget, per task with intervals, and both trainers' rollout rates."
@@ -978,6 +1049,10 @@ def results_markdown(results: str | os.PathLike = "results") -> str:
         lines += _verifier_lines(v)
     if s3 := _metric(results, "stage3_grpo"):
         lines += _grpo_lines(s3)
+    if wm := _metric(results, "world_model"):
+        lines += _world_model_lines(wm)
+    if ig := _metric(results, "imagination_grpo"):
+        lines += _imagination_lines(ig)
     if cl := _metric(results, "closed_loop"):
         lines += _closed_loop_lines(cl)
     if sm := _metric(results, "smolvlm_baseline"):
