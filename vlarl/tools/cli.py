@@ -524,7 +524,7 @@ def publish_stage(
     published["stages"][notebook.name] = status
     write_status(RunDir(dest), published)
     source = json.loads((dest / "SOURCE.json").read_text(encoding="utf-8"))
-    commit = status.get("commit") or git_commit()  # the code that ran the stage (runs before it did not record it)
+    commit = status.get("commit") or read_status(run).get("commit") or git_commit()  # the stage's, else the run's
     differs = {k: v[1] for k, v in sorted(config_differences(RunDir(dest).config(), run.config()).items())}
     source.setdefault("stages", {})[notebook.name] = {"run": run.path.name, "commit": commit, "differs": differs}
     write_json_atomic(dest / "SOURCE.json", source, indent=1)
@@ -582,7 +582,7 @@ def _run_lines(results: Path) -> list[str]:
         differs = json.dumps(s.get("differs") or {}, sort_keys=True)
         again.setdefault((s["run"], s["commit"], differs), []).append(f"`{Path(name).stem}`")
     for (run, commit, differs), names in again.items():
-        which = " and ".join(names) + (" were" if len(names) > 1 else " was")
+        which = (", ".join(names[:-1]) + " and " + names[-1] + " were") if len(names) > 1 else names[0] + " was"
         about += (
             f" {which} run again in run `{run}` ({_config_note(json.loads(differs))}; what they read is retrained "
             f"there) and published from it at commit `{commit}` with `vlarl publish --stage`."
@@ -685,7 +685,7 @@ def _world_model_lines(wm: dict) -> list[str]:
     for name, s in wm["significance"].items():
         fid = "; ".join(
             f"FID ({x}) {f['difference']:+.3f} [{f['difference_ci'][0]:+.3f}, {f['difference_ci'][1]:+.3f}], "
-            f"permutation p = {f['p_value']:.2f}"
+            f"permutation p = {f['p_value']:.3f}"
             for x, f in s["fid"].items()
         )
         versus.append(f"{name}: PSNR {s['psnr_gain_over_copy_last']:+.2f} ± {s['psnr_gain_sem']:.2f} dB; {fid}")
