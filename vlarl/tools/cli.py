@@ -584,8 +584,8 @@ def _run_lines(results: Path) -> list[str]:
     for (run, commit, differs), names in again.items():
         which = (", ".join(names[:-1]) + " and " + names[-1] + " were") if len(names) > 1 else names[0] + " was"
         about += (
-            f" {which} run again in run `{run}` ({_config_note(json.loads(differs))}; what they read is retrained "
-            f"there) and published from it at commit `{commit}` with `vlarl publish --stage`."
+            f" {which} run again in run `{run}` at commit `{commit}` ({_config_note(json.loads(differs))}; what they "
+            "read is retrained there) and published from it with `vlarl publish --stage`."
         )
     return [textwrap.fill(about, 115), "", _md_table(["stage", "status", "wall time (min)"], times)]
 
