@@ -351,10 +351,10 @@ class DetectConfig:
     dual encoder of the semantic reward (`15_rewards_semantic`)."""
 
     model: str = field(
-        default="yolov8n.yaml",
+        default="yolov8n-p2.yaml",
         metadata={
             "help": "ultralytics model: a .yaml trains from scratch, a .pt path loads a local checkpoint (never "
-            "downloaded)"
+            "downloaded); tiny: YOLOv8n with the stride-4 P2 head, which finds the 4 x 2 px motorcycles"
         },
     )
     epochs: int = field(
@@ -373,10 +373,10 @@ class DetectConfig:
         metadata={"help": "AdamW learning rate when training from a .yaml (0, and any .pt: ultralytics' own choice)"},
     )
     extra_clips_per_scenario: int = field(
-        default=24,
+        default=50,
         metadata={
             "help": "clips per scenario recorded only to train the verifiers, never held out "
-            "(tiny: 24, so that they train on ~2,000 frames with the 200 training clips)"
+            "(tiny: 50, so that they train on ~2,800 frames with the 200 training clips)"
         },
     )
     conf: float = field(default=0.25, metadata={"help": "confidence threshold of the cached detections"})
@@ -395,7 +395,9 @@ class DetectConfig:
         default="",
         metadata={"help": "'' trains a small dual encoder on the clips; else a local CLIP/SigLIP checkpoint folder"},
     )
-    semantic_epochs: int = field(default=40, metadata={"help": "contrastive training epochs of the small dual encoder"})
+    semantic_epochs: int = field(
+        default=100, metadata={"help": "contrastive training epochs of the small dual encoder"}
+    )
     semantic_dim: int = field(default=64, metadata={"help": "embedding size of the small dual encoder"})
 
     def __post_init__(self):
