@@ -13,10 +13,10 @@ from numpy.typing import ArrayLike
 
 from ..config import PlanFrame, seed_everything
 from ..train.grpo import group_advantages, score_completions
-from ..tasks import DRIVE_INPUTS, TASKS, plan_origin, sample_row, task_instruction
+from ..tasks import DRIVE_INPUTS, TASKS, plan_origin, sample_row, task_instruction, task_target
 from ..kinematics import EgoStatusMLP, constant_velocity, kinematic_rollout, plans_with_fallback
 from .metrics import action_metrics, box_corners, planning_metrics
-from ..model.vlm import generate_text
+from ..model.vlm import encode_videos, generate_text
 from vlarl.rewards.driving import (
     driving_format_breakdown,
     json_breakdown,
@@ -43,9 +43,10 @@ if TYPE_CHECKING:
 # %% auto #0
 __all__ = ['OUTPUT_KEYS', 'ABLATION_COLUMNS', 'ROLLOUT_COLORS', 'parse_output', 'run_policy', 'drive', 'baseline_plans',
            'score_task', 'evaluate_task', 'evaluate_policy', 'baseline_metrics', 'evaluate_sampled', 'without_outputs',
-           'reward_gains', 'clip_l2', 'plan_l2_gain', 'group_spread', 'training_signal', 'actor_critic_report',
-           'drive_row', 'drive_only_ablation', 'format_reward_table', 'group_rollouts', 'plot_group',
-           'group_bev_plotly', 'group_table_html', 'group_explorer', 'log_series', 'task_curve', 'plot_curves']
+           'reward_gains', 'clip_l2', 'plan_l2_gain', 'group_spread', 'training_signal', 'format_entry',
+           'actor_critic_report', 'drive_row', 'drive_only_ablation', 'format_reward_table', 'group_rollouts',
+           'plot_group', 'group_bev_plotly', 'group_table_html', 'group_explorer', 'log_series', 'task_curve',
+           'plot_curves']
 
 # %% ../../nbs/20b_eval_inference.ipynb #97a1cc5f
 def parse_output(
@@ -341,6 +342,55 @@ def training_signal(log_history: list[dict]) -> dict[str, float]:
     return {
         k: float(np.mean(v)) if (v := [h[k] for h in log_history if k in h]) else float("nan")
         for k in ("frac_reward_zero_std", "reward_std")
+    }
+
+# %% ../../nbs/20b_eval_inference.ipynb #cea477da
+def _first_answer_ids(processor: ProcessorMixin, samples: list[dict], task: str, plan_frame: PlanFrame | str, T: int):
+    "Each clip's first ground-truth answer token, as training tokenises its prompt and answer together."
+    frames = [s["frames"] for s in samples]
+    prompts = [task_instruction(s, task, plan_frame) for s in samples]
+    labels = encode_videos(processor, frames, prompts, [task_target(s, task, plan_frame) for s in samples], T)["labels"]
+    return [int(row[row != -100][0]) for row in labels]
+
+
+def format_entry(
+    model: nn.Module,
+    processor: ProcessorMixin,  # the policy and its processor
+    samples: list[dict],  # clips in numpy form
+    task: str,  # one of `TASKS`
+    plan_frame: PlanFrame | str = PlanFrame.EGO,
+    temperature: float = 1.0,  # the sampling temperature the probabilities are taken at (> 0)
+    batch_size: int = 8,
+) -> dict:
+    """Per clip, the probability at `temperature` of the ground-truth answer's first token after the prompt; its mean,
+    and the three likeliest other first tokens with their mean probabilities."""
+    import torch
+
+    if temperature <= 0:
+        raise ValueError(f"temperature must be > 0 (got {temperature}): greedy decoding has no entry probability")
+    if not samples:
+        raise ValueError("no clips to read the format entry on")
+    T, per_clip, mean_p = model.config.num_frames, [], 0.0
+    model.eval()
+    for i in range(0, len(samples), batch_size):
+        part = samples[i : i + batch_size]
+        first = torch.tensor(_first_answer_ids(processor, part, task, plan_frame, T))
+        prompts = [task_instruction(s, task, plan_frame) for s in part]
+        batch = encode_videos(processor, [s["frames"] for s in part], prompts, num_frames=T).to(model.device)
+        batch["pixel_values"] = batch["pixel_values"].to(model.dtype)
+        with torch.no_grad():
+            logits = model(**batch, logits_to_keep=1).logits[:, -1].float().cpu()
+        p = torch.softmax(logits / temperature, -1)
+        per_clip += p[torch.arange(len(part)), first].tolist()
+        p[torch.arange(len(part)), first] = 0.0
+        mean_p = mean_p + p.sum(0) / len(samples)
+    top = mean_p.topk(3)
+    tok = getattr(processor, "tokenizer", processor)
+    return {
+        "p_first": float(np.mean(per_clip)),
+        "per_clip": per_clip,
+        "temperature": temperature,
+        "rivals": {tok.decode([int(k)]): float(v) for v, k in zip(top.values, top.indices)},
     }
 
 # %% ../../nbs/20b_eval_inference.ipynb #17e243b1
