@@ -51,14 +51,14 @@ if TYPE_CHECKING:
 
 # %% auto #0
 __all__ = ['ALIGN_ENTRIES', 'SPLIT_ENTRIES', 'VISION_CLASSES', 'STAGE1_PARTS', 'SCENARIO_WORDS', 'GROUNDING_MEASURES',
-           'make_entries', 'caption_texts', 'tokenizer_corpus', 'stage_training_args', 'pretrain_tiny_llm',
-           'frame_class_targets', 'class_presence_loss', 'pretrain_tiny_vision', 'base_checkpoints',
-           'fit_feature_stats', 'make_stage_model', 'entry_nll', 'token_mean', 'entry_means', 'heldout_loss',
-           'last_checkpoint', 'drop_checkpoints', 'train_entries', 'loss_curve', 'alignment_model', 'train_alignment',
-           'run_alignment', 'stage1_model', 'run_split_entry', 'save_stage2', 'stage2_model', 'mentioned_classes',
-           'classes_in_view', 'class_counts', 'mention_scores', 'word_count', 'caption_report', 'caption_summary',
-           'split_entry_figure', 'named_scenario', 'derangement', 'with_frames_of', 'blank_frames', 'grounding_scores',
-           'grounding_table', 'format_grounding', 'entry_losses', 'frame_swap_losses']
+           'make_entries', 'caption_texts', 'tokenizer_corpus', 'stage_training_args', 'lm_documents',
+           'pretrain_tiny_llm', 'frame_class_targets', 'class_presence_loss', 'pretrain_tiny_vision',
+           'base_checkpoints', 'fit_feature_stats', 'make_stage_model', 'entry_nll', 'token_mean', 'entry_means',
+           'heldout_loss', 'last_checkpoint', 'drop_checkpoints', 'train_entries', 'loss_curve', 'alignment_model',
+           'train_alignment', 'run_alignment', 'stage1_model', 'run_split_entry', 'save_stage2', 'stage2_model',
+           'mentioned_classes', 'classes_in_view', 'class_counts', 'mention_scores', 'word_count', 'caption_report',
+           'caption_summary', 'split_entry_figure', 'named_scenario', 'derangement', 'with_frames_of', 'blank_frames',
+           'grounding_scores', 'grounding_table', 'format_grounding', 'entry_losses', 'frame_swap_losses']
 
 # %% ../../nbs/03b_train_sft.ipynb #112abcc2
 ALIGN_ENTRIES = [(INSTRUCTION_RAW, "caption_raw")]
@@ -118,6 +118,11 @@ def stage_training_args(out_dir: str | os.PathLike, tc: TrainConfig, seed: int, 
     return TrainingArguments(**{**args, **kw})
 
 # %% ../../nbs/03b_train_sft.ipynb #1a8a3a99
+def lm_documents(texts: list[str], eos: str) -> list[str]:
+    "Each text between end-of-text tokens, so that its first token is a prediction target like every other."
+    return [eos + t + eos for t in texts]
+
+
 def pretrain_tiny_llm(
     texts: list[str],  # training text
     mc: ModelConfig,  # tiny sizes and pretraining settings
@@ -129,7 +134,7 @@ def pretrain_tiny_llm(
     tok = train_tokenizer(texts, mc.vocab_size)
     torch.manual_seed(seed)
     lm = AutoModelForCausalLM.from_config(make_tiny_text_config(mc, len(tok)))
-    ds = Dataset.from_dict({"text": [t + tok.eos_token for t in texts]}).map(
+    ds = Dataset.from_dict({"text": lm_documents(texts, tok.eos_token)}).map(
         lambda b: tok(b["text"]), batched=True, remove_columns=["text"]
     )
     tc = TrainConfig(epochs=mc.pretrain_epochs, lr=mc.pretrain_lr, batch_size=16)
