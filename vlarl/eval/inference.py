@@ -43,10 +43,10 @@ if TYPE_CHECKING:
 # %% auto #0
 __all__ = ['OUTPUT_KEYS', 'ABLATION_COLUMNS', 'ROLLOUT_COLORS', 'parse_output', 'run_policy', 'drive', 'baseline_plans',
            'score_task', 'evaluate_task', 'evaluate_policy', 'baseline_metrics', 'evaluate_sampled', 'without_outputs',
-           'reward_gains', 'clip_l2', 'plan_l2_gain', 'group_spread', 'training_signal', 'format_entry',
-           'actor_critic_report', 'drive_row', 'drive_only_ablation', 'format_reward_table', 'group_rollouts',
-           'plot_group', 'group_bev_plotly', 'group_table_html', 'group_explorer', 'log_series', 'task_curve',
-           'plot_curves']
+           'reward_gains', 'clip_l2', 'plan_l2_gain', 'clip_collision', 'plan_collision_gain', 'group_spread',
+           'training_signal', 'format_entry', 'actor_critic_report', 'drive_row', 'drive_only_ablation',
+           'format_reward_table', 'group_rollouts', 'plot_group', 'group_bev_plotly', 'group_table_html',
+           'group_explorer', 'log_series', 'task_curve', 'plot_curves']
 
 # %% ../../nbs/20b_eval_inference.ipynb #97a1cc5f
 def parse_output(
@@ -323,6 +323,22 @@ def plan_l2_gain(plans: ArrayLike, other: ArrayLike, samples: list[dict], seed: 
     from vlarl.eval.metrics import paired_bootstrap
 
     return paired_bootstrap(clip_l2(plans, samples), clip_l2(other, samples), seed=seed)
+
+# %% ../../nbs/20b_eval_inference.ipynb #edc6b32e
+def clip_collision(plans: ArrayLike, samples: list[dict], method: str = "exact") -> np.ndarray:
+    """Each clip's collision rate of a plan (its waypoints in collision where the logged future is not), the ST-P3
+    average over 1, 2 and 3 s."""
+    from vlarl.eval.metrics import at_horizons, collision_flags
+
+    flags = collision_flags(np.asarray(plans, dtype=np.float64), samples, method).astype(np.float64)
+    return np.array([at_horizons(row[None], "stp3")["avg"] for row in flags])
+
+
+def plan_collision_gain(plans: ArrayLike, other: ArrayLike, samples: list[dict], seed: int = 0) -> dict:
+    "Collision rate of `plans` minus that of `other` per clip (positive = more collisions), with a paired interval."
+    from vlarl.eval.metrics import paired_bootstrap
+
+    return paired_bootstrap(clip_collision(plans, samples), clip_collision(other, samples), seed=seed)
 
 # %% ../../nbs/20b_eval_inference.ipynb #4b20ee52
 def group_spread(
