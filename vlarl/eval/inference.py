@@ -16,7 +16,8 @@ from ..train.grpo import group_advantages, score_completions
 from ..tasks import DRIVE_INPUTS, TASKS, plan_origin, sample_row, task_instruction, task_target
 from ..kinematics import EgoStatusMLP, constant_velocity, kinematic_rollout, plans_with_fallback
 from .metrics import action_metrics, box_corners, planning_metrics
-from ..model.vlm import encode_videos, generate_text
+from ..model.checkpoints import chat_text
+from ..model.vlm import encode_prompts, encode_videos, generate_text, video_messages
 from vlarl.rewards.driving import (
     driving_format_breakdown,
     json_breakdown,
@@ -33,7 +34,7 @@ if TYPE_CHECKING:
     import os
 
     from torch import nn
-    from transformers import ProcessorMixin
+    from transformers import PreTrainedTokenizerBase, ProcessorMixin
 
     from datasets import Dataset
 
@@ -361,11 +362,10 @@ def training_signal(log_history: list[dict]) -> dict[str, float]:
     }
 
 # %% ../../nbs/20b_eval_inference.ipynb #cea477da
-def _first_answer_ids(processor: ProcessorMixin, samples: list[dict], task: str, plan_frame: PlanFrame | str, T: int):
-    "Each clip's first ground-truth answer token, as training tokenises its prompt and answer together."
-    frames = [s["frames"] for s in samples]
-    prompts = [task_instruction(s, task, plan_frame) for s in samples]
-    labels = encode_videos(processor, frames, prompts, [task_target(s, task, plan_frame) for s in samples], T)["labels"]
+def _first_answer_ids(tokenizer: PreTrainedTokenizerBase, prompts: list[str], answers: list[str]) -> list[int]:
+    """Each answer's first token as training tokenises its rendered prompt and answer together (the text alone: the
+    image placeholders all come before the answer)."""
+    labels = encode_prompts(tokenizer, prompts, None, answers)["labels"]
     return [int(row[row != -100][0]) for row in labels]
 
 
@@ -387,12 +387,14 @@ def format_entry(
     if not samples:
         raise ValueError("no clips to read the format entry on")
     T, per_clip, mean_p = model.config.num_frames, [], 0.0
+    tok = getattr(processor, "tokenizer", processor)
     model.eval()
     for i in range(0, len(samples), batch_size):
         part = samples[i : i + batch_size]
-        first = torch.tensor(_first_answer_ids(processor, part, task, plan_frame, T))
-        prompts = [task_instruction(s, task, plan_frame) for s in part]
-        batch = encode_videos(processor, [s["frames"] for s in part], prompts, num_frames=T).to(model.device)
+        instructions = [task_instruction(s, task, plan_frame) for s in part]
+        rendered = [chat_text(tok, video_messages(x, T)) for x in instructions]
+        first = torch.tensor(_first_answer_ids(tok, rendered, [task_target(s, task, plan_frame) for s in part]))
+        batch = encode_videos(processor, [s["frames"] for s in part], instructions, num_frames=T).to(model.device)
         batch["pixel_values"] = batch["pixel_values"].to(model.dtype)
         with torch.no_grad():
             logits = model(**batch, logits_to_keep=1).logits[:, -1].float().cpu()
@@ -401,7 +403,6 @@ def format_entry(
         p[torch.arange(len(part)), first] = 0.0
         mean_p = mean_p + p.sum(0) / len(samples)
     top = mean_p.topk(3)
-    tok = getattr(processor, "tokenizer", processor)
     return {
         "p_first": float(np.mean(per_clip)),
         "per_clip": per_clip,
