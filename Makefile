@@ -21,13 +21,15 @@ install: $(STAMP)
 run: lm-cache
 	$(BIN)/vlarl run --profile tiny
 
-## nbdev_export must leave no diff, then every notebook and the integration tests (-rs: why a test skipped, in the last summary)
+## nbdev_export must leave no diff, then every notebook, then the integration tests on two workers and the browser
+## tests alone (-rs: why a test skipped, in the last summary; --durations: the slowest tests)
 ## the stage notebooks' temporary runs (a GB and more: SmolVLM) go to a scratch folder that is removed afterwards
 test: lm-cache browser-deps export-check
 	# two notebooks at once on two cores: one BLAS/OpenMP thread each (two threads each spin against each other, up to 7x slower)
 	scratch=$$(mktemp -d) && trap 'rm -rf "$$scratch"' EXIT && export TMPDIR="$$scratch" && \
 	OMP_NUM_THREADS=1 $(BIN)/nbdev_test --n_workers 2 --timing && \
-	$(BIN)/pytest -q -rs tests
+	OMP_NUM_THREADS=1 $(BIN)/pytest -q -rs -n 2 -m "not browser" --durations=10 tests && \
+	OMP_NUM_THREADS=1 $(BIN)/pytest -q -rs -m browser tests
 
 ## Chromium and fonts for the browser tests: installed with apt-get when absent, or a failure naming them
 browser-deps:

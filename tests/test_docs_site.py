@@ -20,6 +20,8 @@ import pytest
 
 from browser_util import FIGURES, ROOT, launch, need_browser
 
+pytestmark = pytest.mark.browser  # run after the other tests, alone: `make test`'s second pytest
+
 STAGE_PAGE = "06_stage2_split_entry.html"
 PLOT_PAGE = "17_viz_reward_view"  # gets an executed copy with a plotly figure and a widget
 MATH_PAGES = ("21_stage3_grpo.html", "10_kinematics.html")  # the GRPO objective (VLA-World eqs. 1-2), the kinematic prior

@@ -15,6 +15,8 @@ import pytest
 
 from browser_util import FIGURES, ROOT, free_port, launch, need_browser
 
+pytestmark = pytest.mark.browser  # run after the other tests, alone: `make test`'s second pytest
+
 NOTEBOOK = "17_viz_reward_view.ipynb"  # ~25 s to run; its RewardView has a clip dropdown and plotly FigureWidgets
 LAB_SETTINGS = {  # every cell in the DOM (no virtual scrolling), start the notebook's kernel without asking, no news
     "@jupyterlab/notebook-extension/tracker.jupyterlab-settings": {"windowingMode": "none", "autoStartDefaultKernel": True},

@@ -1,4 +1,6 @@
 "Two fresh runs on the same seed write the same stage metrics (stages 0-2 at smoke size, as papermill runs them)."
+import pytest
+
 from vlarl.config import RunDir, metrics_differences
 
 from test_real_checkpoints import run_stage, smoke_overrides
@@ -6,6 +8,7 @@ from test_real_checkpoints import run_stage, smoke_overrides
 STAGES = ["04_stage0_dataset", "05_stage1_alignment", "06_stage2_split_entry"]
 
 
+@pytest.mark.slow
 def test_two_runs_write_the_same_metrics(tmp_path):
     overrides = {}
     for name in STAGES: overrides.update(smoke_overrides(name))
