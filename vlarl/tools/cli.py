@@ -27,7 +27,7 @@ from ..config import PROFILES, ConfigError, RunConfig, RunDir, build_config, con
 from .notebooks import STAGE_PATTERN, notebook_title, notebook_to_markdown
 
 # %% auto #0
-__all__ = ['STAGE_PARAMETERS', 'KERNEL_ARGS', 'RESULTS_MARKER', 'DIALECT_MARKER', 'WM_SPREAD', 'QA_ROW_NAMES',
+__all__ = ['STAGE_PARAMETERS', 'KERNEL_ARGS', 'MODEL_KEYS', 'RESULTS_MARKER', 'DIALECT_MARKER', 'WM_SPREAD', 'QA_ROW_NAMES',
            'CLOSED_LOOP_COLUMNS', 'DIALECT_COLUMNS', 'BENCHMARKS', 'FETCHABLE', 'DEFAULT_NBS', 'CliError',
            'find_stage_notebooks', 'resolve_notebook', 'parameters_cell', 'contract_problems', 'read_status',
            'write_status', 'done_stages', 'git_commit', 'StageResult', 'record_stage', 'stage_parameters', 'kernel_env',
@@ -255,11 +255,14 @@ def _recorded_seconds(run_path: Path) -> dict[str, float]:
     return {n: float(s["seconds"]) for n, s in stages.items() if s.get("status") == "done" and s.get("seconds")}
 
 # %% ../../nbs/90_tools_cli.ipynb #2253da17
+MODEL_KEYS = ("model.", "dialect.translator")  # configuration keys whose change makes earlier stage times meaningless
+
+
 def stage_estimates(
     run: RunDir,  # the run about to start (excluded from its own history)
     cfg: RunConfig,  # its configuration
 ) -> dict[str, float]:
-    "Expected seconds per stage: the newest earlier run with the same configuration, else with the same profile."
+    "Expected seconds per stage: an earlier run with the same configuration, else with the same profile and models."
     from vlarl.config import config_differences
 
     same, similar = {}, {}
@@ -269,10 +272,10 @@ def stage_estimates(
             other = RunDir(p.parent).config()
         except Exception:
             continue  # a corrupt or foreign config.yaml says nothing about this run
-        secs = _recorded_seconds(p.parent)
-        if other.profile == cfg.profile:
+        secs, differences = _recorded_seconds(p.parent), set(config_differences(other, cfg)) - {"runs_root"}
+        if other.profile == cfg.profile and not any(k.startswith(MODEL_KEYS) for k in differences):
             similar |= secs
-        if not set(config_differences(other, cfg)) - {"runs_root"}:
+        if not differences:
             same |= secs
     return similar | same
 
