@@ -14,9 +14,11 @@ from typing import Any
 import numpy as np
 import torch
 from datasets import Dataset
+from tqdm.auto import tqdm
 from transformers import (
     LogitsProcessor,
     LogitsProcessorList,
+    PrinterCallback,
     ProcessorMixin,
     TrainerCallback,
     TrainerControl,
@@ -57,8 +59,9 @@ if TYPE_CHECKING:
 # %% auto #0
 __all__ = ['only_task', 'json_description', 'make_json_semantic_reward', 'make_task_rewards', 'score_completions',
            'group_advantages', 'run_detections', 'make_run_semantic_reward', 'sft_warmup', 'grpo_start_model',
-           'input_ablation_model', 'grpo_args', 'make_grpo_trainer', 'load_finished_adapter', 'train_grpo',
-           'cut_after_eos', 'transformers_rollout', 'grammar_rollout', 'TimedGRPOTrainer', 'StepTimer', 'step_split']
+           'input_ablation_model', 'grpo_args', 'RewardProgress', 'make_grpo_trainer', 'load_finished_adapter',
+           'train_grpo', 'cut_after_eos', 'transformers_rollout', 'grammar_rollout', 'TimedGRPOTrainer', 'StepTimer',
+           'step_split']
 
 # %% ../../nbs/20_train_grpo.ipynb #21c23cd5
 def only_task(
@@ -332,6 +335,31 @@ def grpo_args(
         )
     return GRPOConfig(**{**args, **kw})
 
+# %% ../../nbs/20_train_grpo.ipynb #acae54e37e7d407bbb7b55eff062a284
+class RewardProgress(TrainerCallback):
+    "One progress bar over the optimiser steps with the last logged reward, spread and KL (in place of printed logs)."
+
+    SHOWN = ("reward", "reward_std", "frac_reward_zero_std", "kl")
+
+    def __init__(self, desc: str = "GRPO"):
+        self.desc, self.bar = desc, None
+
+    def on_train_begin(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kw: Any):
+        self.bar = tqdm(total=state.max_steps, initial=state.global_step, desc=self.desc, unit="step", mininterval=2.0)
+
+    def on_log(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, logs=None, **kw: Any):
+        if self.bar is None:
+            return
+        self.bar.update(state.global_step - self.bar.n)
+        shown = {k: logs[k] for k in self.SHOWN if isinstance((logs or {}).get(k), (int, float))}
+        self.bar.set_postfix({k: f"{v:.3g}" for k, v in shown.items()}, refresh=False)
+
+    def on_train_end(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kw: Any):
+        if self.bar is not None:
+            self.bar.update(state.global_step - self.bar.n)
+            self.bar.close()
+            self.bar = None
+
 # %% ../../nbs/20_train_grpo.ipynb #6fa98954
 def make_grpo_trainer(
     model: nn.Module,
@@ -357,16 +385,18 @@ def make_grpo_trainer(
     extra = {} if rollout_func is None else {"rollout_func": rollout_func}
     # a sampled image placeholder would be read back as a slot for image features (the actor-critic suppresses it too)
     kw["generation_kwargs"] = {"suppress_tokens": [model.config.image_token_id], **(kw.get("generation_kwargs") or {})}
-    return trainer_cls(
+    trainer = trainer_cls(
         model=model,
         reward_funcs=funcs,
         args=grpo_args(grpo_cfg, out_dir, seed, weights, **kw),
         train_dataset=train_ds,
         processing_class=processor,
         peft_config=lora,
-        callbacks=list(callbacks),
+        callbacks=[*callbacks, RewardProgress()],
         **extra,
     )
+    trainer.remove_callback(PrinterCallback)  # the progress bar shows the logs instead
+    return trainer
 
 # %% ../../nbs/20_train_grpo.ipynb #91fe65b6
 def load_finished_adapter(trainer: GRPOTrainer, ckpt: str | Path, state: TrainerState) -> GRPOTrainer:
