@@ -347,7 +347,9 @@ class RewardProgress(TrainerCallback):
     def on_train_begin(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kw: Any):
         self.bar = tqdm(total=state.max_steps, initial=state.global_step, desc=self.desc, unit="step", mininterval=2.0)
 
-    def on_log(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, logs=None, **kw: Any):
+    def on_log(
+        self, args: TrainingArguments, state: TrainerState, control: TrainerControl, logs: dict | None = None, **kw: Any
+    ):
         if self.bar is None:
             return
         self.bar.update(state.global_step - self.bar.n)
