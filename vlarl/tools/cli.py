@@ -156,8 +156,10 @@ def record_stage(run: RunDir, result: StageResult) -> Path:
     status = read_status(run)
     old = status["stages"].get(result.name) or {}
     first = old.get("first_seconds") or (old.get("seconds") if old.get("status") == "done" else None)
+    # the commit checked out when the stage started: its kernel imported that code, whatever was committed meanwhile
+    started = old.get("commit") if old.get("status") == "running" and result.status != "running" else None
     status["stages"][result.name] = (
-        result.record() | {"commit": git_commit()} | ({"first_seconds": first} if first else {})
+        result.record() | {"commit": started or git_commit()} | ({"first_seconds": first} if first else {})
     )
     return write_status(run, status)
 
