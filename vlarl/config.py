@@ -1613,15 +1613,17 @@ def atomic_dir(target: str | os.PathLike):
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    old = tmp.with_name(tmp.name + ".old")  # where a folder being replaced goes, to be deleted after the swap
     try:
         yield tmp
         (tmp / COMPLETE).write_text(json.dumps({"files": sorted(p.name for p in tmp.iterdir())}))
         if target.exists():
-            shutil.rmtree(target)
+            os.replace(target, old)  # two renames and no deletion between them: `target` is missing only for an instant
         os.replace(tmp, target)
     finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
+        for leftover in (tmp, old):
+            if leftover.exists():
+                shutil.rmtree(leftover, ignore_errors=True)
 
 # %% ../nbs/00_config.ipynb #76f58aba
 def is_built(
