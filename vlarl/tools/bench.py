@@ -645,7 +645,6 @@ def benchmark_full_shapes(
             gradient_checkpointing=gradient_checkpointing,
         )
         trainer.add_callback(StepTimer(trainer))
-        trainer.remove_callback(PrinterCallback)
         trainer.train()
     (s, peak_mem), split, b = probe.steps[-1], trainer.timings[-1], _grpo_step_tokens(trainer, gc_)
     n, n_tok = b["completions"], b["prompt_tokens"] + b["completion_tokens"]
