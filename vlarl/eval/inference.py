@@ -44,10 +44,10 @@ if TYPE_CHECKING:
 # %% auto #0
 __all__ = ['OUTPUT_KEYS', 'ABLATION_COLUMNS', 'ROLLOUT_COLORS', 'parse_output', 'run_policy', 'drive', 'baseline_plans',
            'score_task', 'evaluate_task', 'evaluate_policy', 'baseline_metrics', 'evaluate_sampled', 'without_outputs',
-           'reward_gains', 'clip_l2', 'plan_l2_gain', 'clip_collision', 'plan_collision_gain', 'group_spread',
-           'training_signal', 'format_entry', 'actor_critic_report', 'drive_row', 'drive_only_ablation',
-           'format_reward_table', 'group_rollouts', 'plot_group', 'group_bev_plotly', 'group_table_html',
-           'group_explorer', 'log_series', 'task_curve', 'plot_curves']
+           'reward_gains', 'clip_l2', 'plan_l2_gain', 'clip_collision', 'plan_collision_gain', 'prior_copies',
+           'prior_copy_gain', 'group_spread', 'training_signal', 'format_entry', 'actor_critic_report', 'drive_row',
+           'drive_only_ablation', 'format_reward_table', 'group_rollouts', 'plot_group', 'group_bev_plotly',
+           'group_table_html', 'group_explorer', 'log_series', 'task_curve', 'plot_curves']
 
 # %% ../../nbs/20b_eval_inference.ipynb #97a1cc5f
 def parse_output(
@@ -340,6 +340,27 @@ def plan_collision_gain(plans: ArrayLike, other: ArrayLike, samples: list[dict],
     from vlarl.eval.metrics import paired_bootstrap
 
     return paired_bootstrap(clip_collision(plans, samples), clip_collision(other, samples), seed=seed)
+
+# %% ../../nbs/20b_eval_inference.ipynb #dfe86e3a
+def prior_copies(
+    plans: ArrayLike,  # (clips, 6, 2) ego-frame plans
+    samples: list[dict],  # the same clips
+    tol: float = 0.05,  # metres, at every waypoint and coordinate
+    lam: float = 0.5,  # the prior's fusion weight (`kinematic_rollout`)
+) -> np.ndarray:
+    "1.0 for each clip whose plan equals the kinematic prior's rollout to within `tol` metres, else 0.0."
+    prior = baseline_plans(samples, lam)["kinematic prior"]
+    plans = np.asarray(plans, dtype=np.float64)
+    if plans.shape != prior.shape:
+        raise ValueError(f"plans of shape {plans.shape} for clips whose prior plans are {prior.shape}")
+    return (np.abs(plans - prior).reshape(len(samples), -1).max(axis=1) <= tol).astype(np.float64)
+
+
+def prior_copy_gain(after: ArrayLike, before: ArrayLike, samples: list[dict], seed: int = 0) -> dict:
+    "Share of clips whose plan copies the prior, `after` minus `before`, with a paired bootstrap interval."
+    from vlarl.eval.metrics import paired_bootstrap
+
+    return paired_bootstrap(prior_copies(after, samples), prior_copies(before, samples), seed=seed)
 
 # %% ../../nbs/20b_eval_inference.ipynb #4b20ee52
 def group_spread(
