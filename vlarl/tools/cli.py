@@ -32,10 +32,10 @@ __all__ = ['STAGE_PARAMETERS', 'KERNEL_ARGS', 'MODEL_KEYS', 'RESULTS_MARKER', 'D
            'find_stage_notebooks', 'resolve_notebook', 'parameters_cell', 'contract_problems', 'read_status',
            'write_status', 'done_stages', 'git_commit', 'StageResult', 'record_stage', 'stage_parameters', 'kernel_env',
            'quiet_parameter_inference', 'run_stage', 'stage_estimates', 'eta_note', 'PipelineResult', 'run_pipeline',
-           'prepare_run', 'format_table', 'cmd_stages', 'select_notebooks', 'cmd_run', 'publish_figures',
-           'publish_results', 'stage_outputs', 'publish_stage', 'results_markdown', 'dialect_markdown', 'cmd_bench',
-           'readme_text', 'cmd_publish', 'cmd_readme', 'cmd_fetch', 'cmd_compare', 'status_lines', 'cmd_status',
-           'cmd_layout', 'cmd_docs', 'make_parser', 'main']
+           'prepare_run', 'stage_spans', 'branch_run', 'format_table', 'cmd_stages', 'select_notebooks', 'cmd_run',
+           'prepare_branch', 'publish_figures', 'publish_results', 'stage_outputs', 'publish_stage', 'results_markdown',
+           'dialect_markdown', 'cmd_bench', 'readme_text', 'cmd_publish', 'cmd_readme', 'cmd_fetch', 'cmd_compare',
+           'status_lines', 'cmd_status', 'cmd_layout', 'cmd_docs', 'make_parser', 'main']
 
 # %% ../../nbs/90_tools_cli.ipynb #a7f0aafa
 class CliError(ValueError):
@@ -152,14 +152,19 @@ class StageResult:
 
 # %% ../../nbs/90_tools_cli.ipynb #5246261d
 def record_stage(run: RunDir, result: StageResult) -> Path:
-    "Store `result` in `run.json`, with the commit of the code that ran it (a redo keeps the first run's wall time)."
+    """Store `result` in `run.json`, with the commit of the code that ran it and when it started (a redo keeps the first
+    run's wall time)."""
     status = read_status(run)
     old = status["stages"].get(result.name) or {}
     first = old.get("first_seconds") or (old.get("seconds") if old.get("status") == "done" else None)
     # the commit checked out when the stage started: its kernel imported that code, whatever was committed meanwhile
-    started = old.get("commit") if old.get("status") == "running" and result.status != "running" else None
+    ending = old.get("status") == "running" and result.status != "running"
+    at_start = {k: old[k] for k in ("commit", "started") if ending and k in old}
     status["stages"][result.name] = (
-        result.record() | {"commit": started or git_commit()} | ({"first_seconds": first} if first else {})
+        result.record()
+        | {"commit": git_commit(), "started": time.time()}
+        | at_start
+        | ({"first_seconds": first} if first else {})
     )
     return write_status(run, status)
 
@@ -362,6 +367,51 @@ def prepare_run(
     cfg = build_config(profile or "tiny", config, overrides or [])
     return RunDir.create(cfg, run_dir or None), cfg
 
+# %% ../../nbs/90_tools_cli.ipynb #acae54e37e7d407bbb7b55eff062a284
+def stage_spans(run: RunDir) -> dict[str, tuple[float, float]]:
+    "Start and end (POSIX seconds) of each stage `run.json` records as done."
+    spans = {}
+    for name, s in read_status(run)["stages"].items():
+        if s.get("status") == "done" and s.get("updated"):
+            end = datetime.datetime.fromisoformat(s["updated"]).timestamp()
+            # records older than `started` give whole seconds; a stage's kernel takes longer than 1 s to start
+            spans[name] = (s.get("started") or end - float(s.get("seconds") or 0.0) + 1.0, end)
+    return spans
+
+# %% ../../nbs/90_tools_cli.ipynb #9a63283cbaf04dbcab1f6479b197f3a8
+def _copy_entry(src: Path, dest: Path) -> None:
+    "Copy a file or folder with its modification times."
+    import shutil
+
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    (shutil.copytree if src.is_dir() else shutil.copy2)(src, dest)
+
+
+def branch_run(
+    source: RunDir,  # a run directory to branch from (left untouched)
+    cfg: RunConfig,  # the new run's configuration
+    rerun: list[str],  # the stages to run again, and every stage after them: nothing of theirs is copied
+    run_dir: str | os.PathLike | None = None,  # the new run directory; None for a fresh one under `runs_root`
+) -> RunDir:
+    "A new run with configuration `cfg` that holds what `source` made before any stage of `rerun` started."
+    spans = stage_spans(source)
+    cutoff = min((spans[n][0] for n in rerun if n in spans), default=float("inf"))
+    run = RunDir.create(cfg, run_dir)
+    for sub in ("checkpoints", "data", "metrics", "figures", "notebooks"):
+        for item in sorted(getattr(source, sub).glob("*")):
+            if item.lstat().st_mtime < cutoff:
+                _copy_entry(item, getattr(run, sub) / item.name)
+    status = read_status(source)
+    kept = {
+        n: s | {"notebook": str(run.notebooks / n)}
+        for n, s in status["stages"].items()
+        if n in spans and spans[n][1] < cutoff and n not in rerun
+    }
+    differs = {k: list(v) for k, v in sorted(config_differences(cfg, source.config()).items())}
+    branched = {"run": str(source.path), "rerun": list(rerun), "differs": differs}
+    write_status(run, {"stages": kept, "commit": status.get("commit"), "branched_from": branched})
+    return run
+
 # %% ../../nbs/90_tools_cli.ipynb #7d3569ee
 def _fmt(v) -> str:
     if isinstance(v, float):
@@ -432,13 +482,46 @@ def cmd_run(args: argparse.Namespace) -> int:
     notebooks = select_notebooks(args.notebooks, args.nbs)
     if args.redo and not (args.resume and args.notebooks):
         raise CliError("--redo runs named stages of a resumed run again: name them and add --resume --run-dir")
-    run, cfg = prepare_run(args.profile, args.config, args.overrides, args.run_dir, args.resume)
+    if args.source:
+        run, cfg = prepare_branch(args, notebooks)
+    else:
+        run, cfg = prepare_run(args.profile, args.config, args.overrides, args.run_dir, args.resume)
     print(f"run directory: {run.path}")
     redo = [p.name for p in notebooks] if args.redo else []
     code = _report(run_pipeline(notebooks, run, cfg, progress=sys.stderr.isatty(), redo=redo))
     if code == 0 and args.publish_figures:
         publish_figures(run, args.publish_figures)
     return code
+
+# %% ../../nbs/90_tools_cli.ipynb #72eea5119410473aa328ad9291626812
+def prepare_branch(
+    args: argparse.Namespace,  # `vlarl run`'s arguments, with `--from`
+    notebooks: list[Path],  # the named stages (`select_notebooks`)
+) -> tuple[RunDir, RunConfig]:
+    "The new run directory and configuration of `vlarl run --from RUN`: RUN's configuration with `-p` applied."
+    if args.resume or args.profile or args.config:
+        raise CliError("--from takes RUN's configuration: drop --resume, --profile and --config (change it with -p)")
+    if not args.notebooks:
+        raise CliError("--from needs the stages to run again: name them (e.g. 21_stage3_grpo)")
+    try:
+        source = RunDir.open(args.source)
+    except FileNotFoundError as e:
+        raise CliError(str(e)) from None
+    saved = source.config()
+    cfg = build_config(saved.profile, source.config_path, args.overrides or [])
+    order = [p.name for p in find_stage_notebooks(args.nbs)]
+    first = min((order.index(p.name) for p in notebooks if p.name in order), default=len(order))
+    rerun = list(dict.fromkeys([*order[first:], *(p.name for p in notebooks)]))
+    run = branch_run(source, cfg, rerun, args.run_dir)
+    differs = read_status(run)["branched_from"]["differs"]
+    print(f"branched from {source.path}: {len(done_stages(run))} stage(s) kept; " + _differs_note(differs))
+    return run, cfg
+
+
+def _differs_note(differs: dict) -> str:
+    "The configuration keys a branch changed, as `key = new (was old)`."
+    shown = [f"{k} = {new!r} (was {old!r})" for k, (new, old) in differs.items()]
+    return "; ".join(shown) if shown else "the same configuration"
 
 # %% ../../nbs/90_tools_cli.ipynb #4447a6bc
 def publish_figures(run: RunDir, dest: str | os.PathLike) -> list[Path]:
@@ -1181,10 +1264,11 @@ def status_lines(
     stages: list[Path],  # the pipeline's stage notebooks, in order (`find_stage_notebooks`)
 ) -> list[str]:
     "A line per stage: what `run.json` records of it (status, wall time, commit, error) or that it has not run."
-    recorded = read_status(run)["stages"]
+    status = read_status(run)
+    recorded, branch = status["stages"], status.get("branched_from")
     names = [p.name for p in stages] + [n for n in recorded if n not in {p.name for p in stages}]
     width = max(map(len, names), default=0)
-    lines = []
+    lines = [f"branched from {branch['run']}: {_differs_note(branch['differs'])}"] if branch else []
     for name in names:
         s = recorded.get(name)
         if s is None:
@@ -1271,6 +1355,13 @@ def make_parser() -> argparse.ArgumentParser:
         "--run-dir", metavar="DIR", default=None, help="run directory (default: a new one under runs_root)"
     )
     run.add_argument("--resume", action="store_true", help="continue --run-dir, skipping the stages it has done")
+    run.add_argument(
+        "--from",
+        dest="source",
+        metavar="RUN",
+        default=None,
+        help="a new run branched from RUN: its configuration with -p applied and what it made before the named stages",
+    )
     run.add_argument(
         "--redo",
         action="store_true",
