@@ -631,6 +631,11 @@ def _ci(d: dict, digits: int = 2) -> str:
 
     return format_interval(d, "diff" if "diff" in d else "value", digits)
 
+# %% ../../nbs/90_tools_cli.ipynb #f7e9f854
+def _points(d: dict) -> dict:
+    "A `paired_bootstrap` result of shares (difference and interval) in percentage points."
+    return d | {k: 100 * d[k] for k in ("diff", "lo", "hi") if k in d}
+
 # %% ../../nbs/90_tools_cli.ipynb #5d3bf7a1
 def _md_table(header: list[str], rows: list[list]) -> str:
     return "\n".join(
@@ -719,6 +724,13 @@ def _grpo_lines(s3: dict) -> list[str]:
     "Stage 3's reward gains and the drive plan against the baselines."
     rows = [[f"{mode}: {t}", _ci(d, 3)] for mode, g in (s3.get("gains") or {}).items() for t, d in g.items()]
     rows += [[f"drive L2 after GRPO minus {n} (m)", _ci(d)] for n, d in (s3.get("l2_gain_after_minus") or {}).items()]
+    rows += [
+        [f"drive collision after GRPO minus {n} (ST-P3, points)", _ci(_points(d))]
+        for n, d in (s3.get("collision_gain_after_minus") or {}).items()
+    ]
+    if copy := s3.get("prior_copy"):
+        label = f"greedy plans that restate the prior ({copy['before']:.0%} before, {copy['after']:.0%} after; share)"
+        rows.append([label, _ci(copy["gain"])])
     if not rows:
         return []
     out = [
