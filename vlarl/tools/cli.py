@@ -30,12 +30,13 @@ from .notebooks import STAGE_PATTERN, notebook_title, notebook_to_markdown
 __all__ = ['STAGE_PARAMETERS', 'KERNEL_ARGS', 'MODEL_KEYS', 'RESULTS_MARKER', 'DIALECT_MARKER', 'WM_SPREAD', 'QA_ROW_NAMES',
            'CLOSED_LOOP_COLUMNS', 'DIALECT_COLUMNS', 'BENCHMARKS', 'FETCHABLE', 'DEFAULT_NBS', 'CliError',
            'find_stage_notebooks', 'resolve_notebook', 'parameters_cell', 'contract_problems', 'read_status',
-           'write_status', 'done_stages', 'git_commit', 'StageResult', 'record_stage', 'stage_parameters', 'kernel_env',
-           'quiet_parameter_inference', 'run_stage', 'stage_estimates', 'eta_note', 'PipelineResult', 'run_pipeline',
-           'prepare_run', 'stage_spans', 'branch_run', 'format_table', 'cmd_stages', 'select_notebooks', 'cmd_run',
-           'prepare_branch', 'publish_figures', 'publish_results', 'stage_outputs', 'publish_stage', 'results_markdown',
-           'dialect_markdown', 'cmd_bench', 'readme_text', 'cmd_publish', 'cmd_readme', 'cmd_fetch', 'cmd_compare',
-           'status_lines', 'cmd_status', 'cmd_layout', 'cmd_docs', 'make_parser', 'main']
+           'write_status', 'done_stages', 'git_commit', 'StageResult', 'first_started', 'record_stage',
+           'stage_parameters', 'kernel_env', 'quiet_parameter_inference', 'run_stage', 'stage_estimates', 'eta_note',
+           'PipelineResult', 'run_pipeline', 'prepare_run', 'stage_spans', 'branch_run', 'format_table', 'cmd_stages',
+           'select_notebooks', 'cmd_run', 'prepare_branch', 'publish_figures', 'publish_results', 'stage_outputs',
+           'publish_stage', 'results_markdown', 'dialect_markdown', 'cmd_bench', 'readme_text', 'cmd_publish',
+           'cmd_readme', 'cmd_fetch', 'cmd_compare', 'status_lines', 'cmd_status', 'cmd_layout', 'cmd_docs',
+           'make_parser', 'main']
 
 # %% ../../nbs/90_tools_cli.ipynb #a7f0aafa
 class CliError(ValueError):
@@ -150,6 +151,18 @@ class StageResult:
             updated=datetime.datetime.now().isoformat(timespec="seconds"),
         )
 
+# %% ../../nbs/90_tools_cli.ipynb #8edb47106e1a46a883d545849b8ab81b
+def first_started(
+    s: dict,  # a stage's record in `run.json`
+) -> float | None:
+    "When the stage's first execution started (POSIX seconds); None where the record cannot say."
+    if s.get("first_started") or s.get("started"):
+        return s.get("first_started") or s.get("started")
+    if s.get("first_seconds") or not s.get("updated"):
+        return None  # a redo recorded before start times were: when its first execution started is lost
+    # older records give the end in whole seconds; a stage's kernel takes longer than 1 s to start
+    return datetime.datetime.fromisoformat(s["updated"]).timestamp() - float(s.get("seconds") or 0.0) + 1.0
+
 # %% ../../nbs/90_tools_cli.ipynb #5246261d
 def record_stage(run: RunDir, result: StageResult) -> Path:
     """Store `result` in `run.json`, with the commit of the code that ran it and when it started (a redo keeps the first
@@ -160,11 +173,13 @@ def record_stage(run: RunDir, result: StageResult) -> Path:
     # the commit checked out when the stage started: its kernel imported that code, whatever was committed meanwhile
     ending = old.get("status") == "running" and result.status != "running"
     at_start = {k: old[k] for k in ("commit", "started") if ending and k in old}
+    first_start = old.get("first_started") or (first_started(old) if old.get("status") == "done" else None)
     status["stages"][result.name] = (
         result.record()
         | {"commit": git_commit(), "started": time.time()}
         | at_start
         | ({"first_seconds": first} if first else {})
+        | ({"first_started": first_start} if first_start else {})
     )
     return write_status(run, status)
 
@@ -254,12 +269,13 @@ def run_stage(
 
 # %% ../../nbs/90_tools_cli.ipynb #3f0d72fe
 def _recorded_seconds(run_path: Path) -> dict[str, float]:
-    "Seconds of each stage an earlier run recorded as done."
+    "Seconds of each stage an earlier run recorded as done (its first execution's: a redo loads what that trained)."
     try:
         stages = json.loads((run_path / "run.json").read_text(encoding="utf-8"))["stages"]
     except (OSError, ValueError, KeyError):
         return {}
-    return {n: float(s["seconds"]) for n, s in stages.items() if s.get("status") == "done" and s.get("seconds")}
+    done = {n: s for n, s in stages.items() if s.get("status") == "done"}
+    return {n: float(t) for n, s in done.items() if (t := s.get("first_seconds") or s.get("seconds"))}
 
 # %% ../../nbs/90_tools_cli.ipynb #2253da17
 MODEL_KEYS = ("model.", "dialect.translator")  # configuration keys whose change makes earlier stage times meaningless
@@ -368,15 +384,13 @@ def prepare_run(
     return RunDir.create(cfg, run_dir or None), cfg
 
 # %% ../../nbs/90_tools_cli.ipynb #acae54e37e7d407bbb7b55eff062a284
-def stage_spans(run: RunDir) -> dict[str, tuple[float, float]]:
-    "Start and end (POSIX seconds) of each stage `run.json` records as done."
-    spans = {}
-    for name, s in read_status(run)["stages"].items():
-        if s.get("status") == "done" and s.get("updated"):
-            end = datetime.datetime.fromisoformat(s["updated"]).timestamp()
-            # records older than `started` give whole seconds; a stage's kernel takes longer than 1 s to start
-            spans[name] = (s.get("started") or end - float(s.get("seconds") or 0.0) + 1.0, end)
-    return spans
+def stage_spans(run: RunDir) -> dict[str, tuple[float | None, float]]:
+    "When each stage `run.json` records as done first started (None if the record cannot say) and last ended."
+    return {
+        name: (first_started(s), datetime.datetime.fromisoformat(s["updated"]).timestamp())
+        for name, s in read_status(run)["stages"].items()
+        if s.get("status") == "done" and s.get("updated")
+    }
 
 # %% ../../nbs/90_tools_cli.ipynb #9a63283cbaf04dbcab1f6479b197f3a8
 def _copy_entry(src: Path, dest: Path) -> None:
@@ -395,6 +409,11 @@ def branch_run(
 ) -> RunDir:
     "A new run with configuration `cfg` that holds what `source` made before any stage of `rerun` started."
     spans = stage_spans(source)
+    if lost := [n for n in rerun if n in spans and spans[n][0] is None]:
+        raise CliError(
+            f"{source.path}/run.json does not say when {', '.join(lost)} first started (redone before vlarl recorded "
+            "start times), so what it made cannot be told from what came before: branch from a run without that redo"
+        )
     cutoff = min((spans[n][0] for n in rerun if n in spans), default=float("inf"))
     run = RunDir.create(cfg, run_dir)
     for sub in ("checkpoints", "data", "metrics", "figures", "notebooks"):
