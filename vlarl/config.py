@@ -367,6 +367,14 @@ class DetectConfig:
             "upsamples them)"
         },
     )
+    render_scale: float = field(
+        default=1.0,
+        metadata={
+            "help": "the verifier's camera: the detector trains on and reads the clips rendered at this many times the "
+            "policy's pixels per metre, the same field of view (1 = the policy's frames); boxes are cached in the "
+            "policy's pixels"
+        },
+    )
     batch: int = field(default=8, metadata={"help": "detector training batch size"})
     lr: float = field(
         default=0.006,
@@ -418,6 +426,7 @@ class DetectConfig:
             "must be a multiple of 32 (the detector's largest stride)",
         )
         _check(self.batch >= 1, "detect.batch", "must be >= 1")
+        _check(self.render_scale >= 1, "detect.render_scale", "must be >= 1 (the policy's frames at 1)")
         _check(self.lr >= 0, "detect.lr", "must be >= 0")
         _check(self.extra_clips_per_scenario >= 0, "detect.extra_clips_per_scenario", "must be >= 0")
         _check(0 <= self.conf < 1, "detect.conf", "must be in [0, 1)")

@@ -159,12 +159,13 @@ def read_real_clips(cfg: RunConfig, progress: bool = True) -> Dataset:
 def record_clips(
     cfg: RunConfig,  # run config: world, data.num_proc and seed are used
     progress: bool = True,  # show datasets' progress bar
+    jobs: list[tuple[str, int]] | None = None,  # the (scenario, seed) of the clips to record; None: all of `cfg`'s
 ) -> Dataset:
-    """Record every clip of `cfg` into a `Dataset` (in a fresh cache, so code changes are never masked); real sources
-    are read instead."""
+    """Record every clip of `cfg` (or `jobs`) into a `Dataset` (in a fresh cache, so code changes are never masked);
+    real sources are read instead."""
     if cfg.data.source != "sim":
         return read_real_clips(cfg, progress)
-    jobs = clip_jobs(cfg)
+    jobs = clip_jobs(cfg) if jobs is None else jobs
     if not jobs:
         raise ValueError("the configuration records no clips (world.scenarios or world.clips_per_scenario is empty)")
     n = min(cfg.data.num_proc, len(jobs))

@@ -34,9 +34,10 @@ if TYPE_CHECKING:
 
 # %% auto #0
 __all__ = ['YOLO_SPLITS', 'EXTRA_SEED', 'clip_frame', 'frame_labels', 'export_yolo', 'extra_training_clips', 'detection_record',
-           'oracle_frame', 'OracleDetector', 'cache_detections', 'load_detections', 'clip_classes', 'detections_path',
-           'class_set_agreement', 'load_detector', 'train_args', 'train_detector', 'training_curve', 'dataset_names',
-           'evaluate_detector', 'ap_rows', 'YoloDetector', 'draw_detections', 'detections_figure']
+           'oracle_frame', 'OracleDetector', 'verifier_config', 'verifier_clips', 'RescaledDetector',
+           'cache_detections', 'load_detections', 'clip_classes', 'detections_path', 'class_set_agreement',
+           'load_detector', 'train_args', 'train_detector', 'training_curve', 'dataset_names', 'evaluate_detector',
+           'ap_rows', 'YoloDetector', 'draw_detections', 'detections_figure']
 
 # %% ../../nbs/13_rewards_detect.ipynb #09608518
 def clip_frame(sample: dict, k: int) -> np.ndarray:
@@ -141,6 +142,50 @@ class OracleDetector:
     def __call__(self, samples: list[dict]) -> list[dict]:
         "Detection records of `samples` (clips in numpy form)."
         return [detection_record(s["clip_id"], [oracle_frame(s, k) for k in range(len(s["frames"]))]) for s in samples]
+
+# %% ../../nbs/13_rewards_detect.ipynb #acae54e37e7d407bbb7b55eff062a284
+def verifier_config(cfg: RunConfig) -> RunConfig:
+    "`cfg` with the verifier's camera: `detect.render_scale` times the pixels per metre over the same field of view."
+    k = cfg.detect.render_scale
+    if k == 1:
+        return cfg
+    return replace(
+        cfg, world=replace(cfg.world, image_size=round(cfg.world.image_size * k), scaling=cfg.world.scaling * k)
+    )
+
+
+def verifier_clips(
+    cfg: RunConfig,  # the run's configuration (`detect.render_scale`, `world`, `data`)
+    clips: list[dict],  # clips in numpy form, as the policy sees them
+) -> list[dict]:
+    "`clips` as the verifier's camera records them: the same scenes at `detect.render_scale` (`clips` itself at 1)."
+    if cfg.detect.render_scale == 1 or not clips:
+        return list(clips)
+    if cfg.data.source != "sim":
+        raise ValueError(
+            f"detect.render_scale re-renders simulated clips; {cfg.data.source!r} frames cannot be (use 1)"
+        )
+    jobs = [(s["scenario"], int(s["seed"])) for s in clips]
+    return list(_rows(record_clips(verifier_config(cfg), progress=False, jobs=jobs)))
+
+
+class RescaledDetector:
+    "A detector that reads the verifier's camera, its boxes returned in the policy's pixels."
+
+    def __init__(
+        self,
+        detector: Callable[[list[dict]], list[dict]],  # clips -> detection records (`YoloDetector`)
+        factor: float,  # policy pixels per verifier pixel (1 / `detect.render_scale`)
+    ):
+        self.detector, self.factor, self.name = detector, factor, getattr(detector, "name", type(detector).__name__)
+
+    def __call__(self, samples: list[dict]) -> list[dict]:
+        "Detection records of `samples` (the verifier's clips) with every box scaled by `factor`."
+        records = self.detector(samples)
+        for r in records:
+            for f in r["frames"]:
+                f["boxes"] = [[round(v * self.factor, 2) for v in b] for b in f["boxes"]]
+        return records
 
 # %% ../../nbs/13_rewards_detect.ipynb #c4e0b8d9
 def cache_detections(
