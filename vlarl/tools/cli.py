@@ -27,16 +27,16 @@ from ..config import PROFILES, ConfigError, RunConfig, RunDir, build_config, con
 from .notebooks import STAGE_PATTERN, notebook_title, notebook_to_markdown
 
 # %% auto #0
-__all__ = ['STAGE_PARAMETERS', 'KERNEL_ARGS', 'MODEL_KEYS', 'RESULTS_MARKER', 'DIALECT_MARKER', 'WM_SPREAD', 'QA_ROW_NAMES',
-           'CLOSED_LOOP_COLUMNS', 'DIALECT_COLUMNS', 'BENCHMARKS', 'FETCHABLE', 'DEFAULT_NBS', 'CliError',
-           'find_stage_notebooks', 'resolve_notebook', 'parameters_cell', 'contract_problems', 'read_status',
-           'write_status', 'done_stages', 'git_commit', 'StageResult', 'first_started', 'record_stage',
-           'stage_parameters', 'kernel_env', 'quiet_parameter_inference', 'run_stage', 'stage_estimates', 'eta_note',
-           'PipelineResult', 'run_pipeline', 'prepare_run', 'stage_spans', 'branch_run', 'format_table', 'cmd_stages',
-           'select_notebooks', 'cmd_run', 'prepare_branch', 'publish_figures', 'publish_results', 'stage_outputs',
-           'publish_stage', 'results_markdown', 'dialect_markdown', 'cmd_bench', 'readme_text', 'cmd_publish',
-           'cmd_readme', 'cmd_fetch', 'cmd_compare', 'status_lines', 'cmd_status', 'cmd_layout', 'cmd_docs',
-           'make_parser', 'main']
+__all__ = ['STAGE_PARAMETERS', 'KERNEL_START_RETRIES', 'KERNEL_ARGS', 'MODEL_KEYS', 'RESULTS_MARKER', 'DIALECT_MARKER',
+           'WM_SPREAD', 'QA_ROW_NAMES', 'CLOSED_LOOP_COLUMNS', 'DIALECT_COLUMNS', 'BENCHMARKS', 'FETCHABLE',
+           'DEFAULT_NBS', 'CliError', 'find_stage_notebooks', 'resolve_notebook', 'parameters_cell',
+           'contract_problems', 'read_status', 'write_status', 'done_stages', 'git_commit', 'StageResult',
+           'first_started', 'record_stage', 'stage_parameters', 'kernel_env', 'quiet_parameter_inference',
+           'kernel_never_started', 'run_stage', 'stage_estimates', 'eta_note', 'PipelineResult', 'run_pipeline',
+           'prepare_run', 'stage_spans', 'branch_run', 'format_table', 'cmd_stages', 'select_notebooks', 'cmd_run',
+           'prepare_branch', 'publish_figures', 'publish_results', 'stage_outputs', 'publish_stage', 'results_markdown',
+           'dialect_markdown', 'cmd_bench', 'readme_text', 'cmd_publish', 'cmd_readme', 'cmd_fetch', 'cmd_compare',
+           'status_lines', 'cmd_status', 'cmd_layout', 'cmd_docs', 'make_parser', 'main']
 
 # %% ../../nbs/90_tools_cli.ipynb #a7f0aafa
 class CliError(ValueError):
@@ -226,6 +226,15 @@ def quiet_parameter_inference():
     for name in ("papermill", "papermill.translators"):
         logging.getLogger(name).addFilter(_INFERENCE_NOISE)
 
+# %% ../../nbs/90_tools_cli.ipynb #fdd66a53
+KERNEL_START_RETRIES = 2  # new kernels for a stage whose kernel died before it ran anything
+
+
+def kernel_never_started(e: Exception) -> bool:
+    """Whether `e` is a kernel dying before its first reply, as when another kernel took the port it chose (seen with
+    two pytest workers starting kernels at once)."""
+    return isinstance(e, RuntimeError) and "before replying to kernel_info" in str(e)
+
 # %% ../../nbs/90_tools_cli.ipynb #21b126fe
 # The kernel's own log stays quiet: its start-up warnings, and the "KeyboardInterrupt caught in kernel" ERROR that
 # jupyter_client provokes by sending SIGINT before every shutdown request (a newcomer reads it as a failure). A cell's
@@ -248,24 +257,27 @@ def run_stage(
     def result(status, **kw):
         return StageResult(nb.name, status, round(time.perf_counter() - t0, 2), out, **kw)
 
-    try:
-        with kernel_env():
-            pm.execute_notebook(
-                str(nb),
-                str(out),
-                parameters=stage_parameters(run, cfg),
-                kernel_name="python3",
-                cwd=str(nb.parent),
-                progress_bar=progress,
-                extra_arguments=KERNEL_ARGS,
-            )
-    except pm.PapermillExecutionError as e:
-        return result("failed", error=f"{e.ename}: {e.evalue}", cell=e.exec_count)
-    except KeyboardInterrupt:
-        return result("interrupted", error="KeyboardInterrupt")
-    except Exception as e:
-        return result("failed", error=f"{type(e).__name__}: {e}")
-    return result("done")
+    for attempt in range(KERNEL_START_RETRIES + 1):
+        try:
+            with kernel_env():
+                pm.execute_notebook(
+                    str(nb),
+                    str(out),
+                    parameters=stage_parameters(run, cfg),
+                    kernel_name="python3",
+                    cwd=str(nb.parent),
+                    progress_bar=progress,
+                    extra_arguments=KERNEL_ARGS,
+                )
+            return result("done")
+        except pm.PapermillExecutionError as e:
+            return result("failed", error=f"{e.ename}: {e.evalue}", cell=e.exec_count)
+        except KeyboardInterrupt:
+            return result("interrupted", error="KeyboardInterrupt")
+        except Exception as e:
+            if attempt < KERNEL_START_RETRIES and kernel_never_started(e):
+                continue  # it ran no cell, so starting it again repeats nothing
+            return result("failed", error=f"{type(e).__name__}: {e}")
 
 # %% ../../nbs/90_tools_cli.ipynb #3f0d72fe
 def _recorded_seconds(run_path: Path) -> dict[str, float]:
