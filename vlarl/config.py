@@ -358,17 +358,17 @@ class DetectConfig:
         },
     )
     epochs: int = field(
-        default=7, metadata={"help": "training epochs on the clips' frames (0 = use a .pt checkpoint as it is)"}
+        default=8, metadata={"help": "training epochs on the clips' frames (0 = use a .pt checkpoint as it is)"}
     )
     imgsz: int = field(
-        default=160,
+        default=224,
         metadata={
             "help": "detector image size for training and inference (px, a multiple of 32; above the frames' size "
             "upsamples them)"
         },
     )
     render_scale: float = field(
-        default=1.0,
+        default=1.5,
         metadata={
             "help": "the verifier's camera: the detector trains on and reads the clips rendered at this many times the "
             "policy's pixels per metre, the same field of view (1 = the policy's frames); boxes are cached in the "
@@ -729,7 +729,7 @@ class GrpoStageConfig:
         },
     )
     eval_clips: int = field(
-        default=100, metadata={"help": "held-out clips evaluated before/after, balanced over scenarios (0 = all)"}
+        default=0, metadata={"help": "held-out clips evaluated before/after, balanced over scenarios (0 = all)"}
     )
     eval_samples: int = field(
         default=4,
@@ -1058,8 +1058,8 @@ GRPO_OWN_FIELDS = {
 }
 # the papers' training settings (VLA-World B.2) sized for the tiny profile: with the objective, `grpo.trl`'s defaults
 GRPO_TRAINING = {
-    "num_generations": 4,  # G (8 in the papers)
-    "max_steps": 40,  # optimiser steps (-1 = one epoch over the training prompts, as VLA-World)
+    "num_generations": 8,  # G (VLA-World B.2)
+    "max_steps": 300,  # optimiser steps (-1 = one epoch over the training prompts, as VLA-World)
     "learning_rate": 3e-4,  # peak (the papers' 1e-6 is for pretrained billion-parameter models)
     "beta": 0.01,  # β, KL coefficient to the reference policy (VLA-World B.2: 1e-2)
     "epsilon": 0.2,  # ε of the clipped ratio in eq. 2
