@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 import time
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -57,11 +58,11 @@ if TYPE_CHECKING:
     import os
 
 # %% auto #0
-__all__ = ['only_task', 'json_description', 'make_json_semantic_reward', 'make_task_rewards', 'score_completions',
-           'group_advantages', 'run_detections', 'make_run_semantic_reward', 'sft_warmup', 'grpo_start_model',
-           'input_ablation_model', 'grpo_args', 'RewardProgress', 'make_grpo_trainer', 'load_finished_adapter',
-           'train_grpo', 'cut_after_eos', 'transformers_rollout', 'grammar_rollout', 'TimedGRPOTrainer', 'StepTimer',
-           'step_split']
+__all__ = ['CHECKPOINTING_RENAME', 'only_task', 'json_description', 'make_json_semantic_reward', 'make_task_rewards',
+           'score_completions', 'group_advantages', 'run_detections', 'make_run_semantic_reward', 'sft_warmup',
+           'grpo_start_model', 'input_ablation_model', 'grpo_args', 'RewardProgress', 'make_grpo_trainer',
+           'load_finished_adapter', 'train_grpo', 'quiet_checkpointing_rename', 'cut_after_eos', 'transformers_rollout',
+           'grammar_rollout', 'TimedGRPOTrainer', 'StepTimer', 'step_split']
 
 # %% ../../nbs/20_train_grpo.ipynb #21c23cd5
 def only_task(
@@ -425,6 +426,14 @@ def train_grpo(trainer: GRPOTrainer, resume: bool = True) -> GRPOTrainer:
         return load_finished_adapter(trainer, ckpt, state)
     trainer.train(resume_from_checkpoint=ckpt)
     return trainer
+
+# %% ../../nbs/20_train_grpo.ipynb #5d252c44
+CHECKPOINTING_RENAME = r"`(is_)?gradient_checkpointing` is deprecated"  # the message of transformers' FutureWarning
+
+
+def quiet_checkpointing_rename() -> None:
+    "Hide transformers' gradient-checkpointing rename warning, which peft and trl raise at every wrap and rollout."
+    warnings.filterwarnings("ignore", message=CHECKPOINTING_RENAME, category=FutureWarning)
 
 # %% ../../nbs/20_train_grpo.ipynb #0c78bf28
 def cut_after_eos(ids: list[int], eos: list[int]) -> list[int]:
