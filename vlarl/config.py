@@ -34,9 +34,9 @@ __all__ = ['SCENARIOS', 'EGO_POLICIES', 'DATA_SOURCES', 'NUSCENES_CAMERAS', 'GRP
            'RewardConfig', 'CriticConfig', 'DialectConfig', 'GrpoStageConfig', 'ImagineConfig', 'ClosedLoopConfig',
            'RunConfig', 'trl_config_fields', 'check_trl_passthrough', 'typed_passthrough', 'config_from_dict',
            'config_to_dict', 'parse_override', 'nest_key', 'load_yaml', 'save_config', 'migrate_config', 'build_config',
-           'override_dicts', 'seed_everything', 'cpu_has_bf16', 'machine_args', 'RunDir', 'write_metrics',
-           'read_metrics', 'flat_items', 'config_differences', 'open_run', 'metrics_differences', 'atomic_dir',
-           'is_built', 'cached', 'write_json_atomic', 'cached_json']
+           'override_dicts', 'seed_everything', 'cpu_has_bf16', 'machine_args', 'checkpointing_args', 'RunDir',
+           'write_metrics', 'read_metrics', 'flat_items', 'config_differences', 'open_run', 'metrics_differences',
+           'atomic_dir', 'is_built', 'cached', 'write_json_atomic', 'cached_json']
 
 # %% ../nbs/00_config.ipynb #e40410b7
 class ConfigError(ValueError):
@@ -679,6 +679,13 @@ class GrpoStageConfig:
         default_factory=lambda: ["drive", "json", "caption"],
         metadata={"help": "tasks mixed in GRPO: drive (tagged plan), json (BDD-OIA JSON), caption (physics-aware)"},
     )
+    task_weights: list[float] = field(
+        default_factory=list,
+        metadata={
+            "help": "each task's share of the GRPO prompts, in the order of grpo.tasks (vlarl's addition; empty = "
+            "equal shares, as the papers)"
+        },
+    )
     prompts_per_step: int = field(
         default=2, metadata={"help": "prompts per optimiser step (batch = prompts_per_step x G completions)"}
     )
@@ -766,6 +773,12 @@ class GrpoStageConfig:
             len(self.tasks) > 0 and len(set(self.tasks)) == len(self.tasks),
             "grpo.tasks",
             "needs at least one task, each once",
+        )
+        _check(
+            not self.task_weights
+            or (len(self.task_weights) == len(self.tasks) and all(w > 0 for w in self.task_weights)),
+            "grpo.task_weights",
+            f"needs one positive weight per task of grpo.tasks {self.tasks}, or none",
         )
         _check(
             self.num_generations >= 2,
@@ -1447,6 +1460,17 @@ def machine_args(
         "report_to": [],
         "seed": seed,
     }
+
+# %% ../nbs/00_config.ipynb #d750fa44
+def checkpointing_args(fields: dict) -> dict:
+    "Trainer `fields` with activation checkpointing under transformers 5's names only: off unless `fields` turns it on."
+    out = dict(fields)
+    for old in ("gradient_checkpointing", "gradient_checkpointing_kwargs"):
+        if old in out:
+            new = old.replace("gradient", "activation")
+            out.setdefault(new, out.pop(old))
+    out.setdefault("activation_checkpointing", False)
+    return out
 
 # %% ../nbs/00_config.ipynb #bd5010f7
 RUN_SUBDIRS = ("notebooks", "checkpoints", "metrics", "figures", "data")

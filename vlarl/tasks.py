@@ -21,8 +21,8 @@ from .rewards.driving import format_driving_output, format_json_output
 __all__ = ['TASKS', 'COMMAND_WORDS', 'DECIMALS', 'DRIVE_INPUTS', 'DRIVE_REQUEST', 'JSON_REQUEST', 'REWARD_COLUMNS',
            'STRUCTURED_TASKS', 'point_text', 'ego_text', 'check_inputs', 'without_frames', 'prior_point', 'prior_plan',
            'rollout_text', 'task_instruction', 'perception_text', 'think_text', 'round_numbers', 'plan_origin',
-           'task_target', 'prompt_columns', 'sample_row', 'task_dataset', 'mixed_dataset', 'structured_texts',
-           'sft_entries']
+           'task_target', 'prompt_columns', 'sample_row', 'task_dataset', 'task_row_counts', 'mixed_dataset',
+           'structured_texts', 'sft_entries']
 
 # %% ../nbs/19_tasks.ipynb #119dae5d
 TASKS = ("drive", "json", "caption")
@@ -259,11 +259,28 @@ def task_dataset(
     return ds.rename_column("frames", "images")
 
 # %% ../nbs/19_tasks.ipynb #6a7aaf36
+def task_row_counts(n: int, weights: Sequence[float]) -> list[int]:
+    "Rows per task when each of the tasks has `n` clips and takes a share of all rows in proportion to its weight."
+    if not weights or any(w <= 0 for w in weights):
+        raise ValueError(f"task weights must be positive, one per task; got {list(weights)}")
+    return [round(n * len(weights) * w / sum(weights)) for w in weights]
+
+
 def mixed_dataset(
-    clips: Dataset, tasks: Sequence[str], detections: dict | None = None, plan_frame: PlanFrame | str = PlanFrame.EGO
+    clips: Dataset,
+    tasks: Sequence[str],
+    detections: dict | None = None,
+    plan_frame: PlanFrame | str = PlanFrame.EGO,
+    weights: Sequence[float] | None = None,  # each task's share of the rows (None: equal shares, every row once)
 ) -> Dataset:
-    "The rows of several tasks, concatenated (trl's sampler shuffles them; a group always shares one prompt)."
-    return concatenate_datasets([task_dataset(clips, t, detections, plan_frame) for t in tasks])
+    """The rows of several tasks, concatenated, a task's rows repeated or cut to its weighted share (trl's sampler
+    shuffles them; a group always shares one prompt)."""
+    weights = list(weights) if weights else [1.0] * len(tasks)
+    if len(weights) != len(tasks):
+        raise ValueError(f"{len(weights)} task weights for {len(tasks)} tasks {list(tasks)}")
+    parts = [task_dataset(clips, t, detections, plan_frame) for t in tasks]
+    counts = task_row_counts(len(clips), weights)
+    return concatenate_datasets([ds.select([i % len(ds) for i in range(k)]) for ds, k in zip(parts, counts)])
 
 # %% ../nbs/19_tasks.ipynb #a41137b9
 STRUCTURED_TASKS = ("drive", "json")

@@ -20,7 +20,14 @@ from transformers import PrinterCallback
 from trl import DPOConfig, DPOTrainer
 
 from ..model.checkpoints import resolve_llm, user_prompt
-from ..config import DialectConfig, cached, machine_args, seed_everything, write_json_atomic
+from vlarl.config import (
+    DialectConfig,
+    cached,
+    checkpointing_args,
+    machine_args,
+    seed_everything,
+    write_json_atomic,
+)
 from vlarl.dialect.classifier import (
     UNDETERMINED,
     CharDialectClassifier,
@@ -409,13 +416,9 @@ def dpo_args(
         if sft_weight
         else {"loss_type": ["sigmoid"]}
     )
+    fixed = dict(output_dir=str(out_dir or tempfile_dir()), logging_steps=5, save_strategy="no", disable_tqdm=True)
     return DPOConfig(
-        output_dir=str(out_dir or tempfile_dir()),
-        logging_steps=5,
-        save_strategy="no",
-        gradient_checkpointing=False,
-        disable_tqdm=True,
-        **(machine_args(seed) | dialect_cfg.dpo_trl | loss | kw),
+        **checkpointing_args(fixed | machine_args(seed) | dialect_cfg.dpo_trl | loss | kw)
     )  # `dialect.dpo_trl`: β, learning rate, epochs, batch, scheduler, warm-up, max length, any DPOConfig field
 
 # %% ../../nbs/33_dialect_pairs.ipynb #f178180d

@@ -591,8 +591,8 @@ def benchmark_full_shapes(
             label_names=["labels"],
             disable_tqdm=True,
             max_steps=steps,
-            gradient_checkpointing=gradient_checkpointing,
-            gradient_checkpointing_kwargs={"use_reentrant": False},
+            activation_checkpointing=gradient_checkpointing,
+            activation_checkpointing_kwargs={"use_reentrant": False},
         )
         trainer = Trainer(
             model=peft_model,
@@ -642,7 +642,7 @@ def benchmark_full_shapes(
             save_strategy="no",
             max_steps=steps,
             generation_kwargs={"min_new_tokens": L},
-            gradient_checkpointing=gradient_checkpointing,
+            activation_checkpointing=gradient_checkpointing,
         )
         trainer.add_callback(StepTimer(trainer))
         trainer.train()

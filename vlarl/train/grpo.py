@@ -33,7 +33,16 @@ from trl.models import unwrap_model_for_generation
 from trl.trainer.utils import pad
 
 from ..rewards.caption import caption_detail_reward, caption_hall_reward, caption_obj_reward, caption_temp_reward
-from ..config import GrpoStageConfig, PlanFrame, RewardConfig, RunConfig, TrainConfig, cached, machine_args
+from vlarl.config import (
+    GrpoStageConfig,
+    PlanFrame,
+    RewardConfig,
+    RunConfig,
+    TrainConfig,
+    cached,
+    checkpointing_args,
+    machine_args,
+)
 from ..model.vlm import LLM_LINEAR
 from vlarl.rewards.driving import (
     action_reward,
@@ -318,7 +327,6 @@ def grpo_args(
         num_train_epochs=1,
         weight_decay=0.0,
         reward_weights=reward_weights,
-        gradient_checkpointing=False,
         logging_steps=1,
         save_strategy="steps",
         save_total_limit=2,
@@ -334,7 +342,7 @@ def grpo_args(
         raise ImportError(
             "grpo.trl.use_vllm=true needs vLLM in this environment: pip install vllm (see nbs/80_tools_launch.ipynb)"
         )
-    return GRPOConfig(**{**args, **kw})
+    return GRPOConfig(**checkpointing_args({**args, **kw}))
 
 # %% ../../nbs/20_train_grpo.ipynb #acae54e37e7d407bbb7b55eff062a284
 class RewardProgress(TrainerCallback):
