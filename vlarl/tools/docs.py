@@ -25,9 +25,10 @@ class DocsError(ValueError):
     "The docs cannot be built as asked (a missing home page or tool, a formula MathML cannot render)."
 
 # %% auto #0
-__all__ = ['SITE_HIDDEN', 'PLOTLY_MIME', 'WIDGET_MIME', 'PLOTLY_JS', 'WIDGET_NOTE', 'FIGURE_SUFFIXES', 'ARITHMATEX', 'DocsError',
-           'notebook_module', 'site_code', 'mathml', 'markdown_math', 'site_markdown', 'plotly_output', 'site_outputs',
-           'figures_named', 'figure_cell', 'site_notebook', 'mkdocs_config', 'stage_docs', 'site_math', 'build_docs']
+__all__ = ['SITE_HIDDEN', 'PLOTLY_MIME', 'WIDGET_MIME', 'PLOTLY_JS', 'WIDGET_NOTE', 'WIDGET_STATE_MIME', 'TQDM_MODELS',
+           'FIGURE_SUFFIXES', 'ARITHMATEX', 'DocsError', 'notebook_module', 'site_code', 'mathml', 'markdown_math',
+           'site_markdown', 'plotly_output', 'progress_text', 'is_progress_text', 'site_outputs', 'figures_named',
+           'figure_cell', 'site_notebook', 'mkdocs_config', 'stage_docs', 'site_math', 'build_docs']
 
 # %% ../../nbs/91_tools_docs.ipynb #c06284b7
 def notebook_module(nb: nbformat.NotebookNode) -> str | None:
@@ -101,6 +102,7 @@ def site_markdown(source: str) -> str:
 PLOTLY_MIME, WIDGET_MIME = "application/vnd.plotly.v1+json", "application/vnd.jupyter.widget-view+json"
 PLOTLY_JS = "js/plotly.min.js"  # where the site keeps plotly.js, relative to a notebook page
 WIDGET_NOTE = "*An interactive widget: open the notebook in JupyterLab to use it.*"
+WIDGET_STATE_MIME = "application/vnd.jupyter.widget-state+json"  # where a notebook saves its widgets' last state
 
 
 def plotly_output(
@@ -118,13 +120,41 @@ def plotly_output(
     )
     return nbformat.v4.new_output("display_data", data={"text/html": src})
 
+# %% ../../nbs/91_tools_docs.ipynb #d1bab069
+TQDM_MODELS = ("HTMLModel", "FloatProgressModel", "HTMLModel")  # tqdm.notebook's bar: label, bar, counts and times
+_TQDM_TEXT = re.compile(r"\d+%\|")
+
+
+def progress_text(
+    model_id: str,  # the widget's model id in its output
+    state: dict,  # the notebook's saved widget state: model id -> {model_name, state}
+) -> str | None:
+    "A tqdm bar's last frame as text, from the notebook's saved widget state; None for any other widget."
+    box = state.get(model_id, {})
+    kids = [state.get(str(c).removeprefix("IPY_MODEL_"), {}) for c in box.get("state", {}).get("children", [])]
+    if box.get("model_name") != "HBoxModel" or tuple(k.get("model_name") for k in kids) != TQDM_MODELS:
+        return None
+    label, bar, counts = (k.get("state", {}) for k in kids)
+    done = min(max(bar.get("value", 0) / bar["max"], 0.0), 1.0) if bar.get("max") else 0.0
+    cells = round(10 * done)
+    text = f"{label.get('value', '')}|{'█' * cells}{' ' * (10 - cells)}|{counts.get('value', '')}"
+    return html.unescape(text).replace("\u2007", " ")
+
+
+def is_progress_text(data: dict) -> bool:
+    "Whether an output's plain text is a tqdm bar's frame."
+    plain = data.get("text/plain", "")
+    return bool(_TQDM_TEXT.search("".join(plain) if isinstance(plain, list) else plain))
+
 # %% ../../nbs/91_tools_docs.ipynb #f8a8cc17
 def site_outputs(
     outputs: list,  # a code cell's outputs
     prefix: str,  # a page-unique prefix for the plots' ids
     n_plots: int = 0,  # plotly figures already on the page
+    widgets: dict | None = None,  # the notebook's saved widget state (model id -> model), for progress bars
 ) -> tuple[list, int]:
-    "The outputs a page shows for a cell (plotly figures drawn, widgets as a note), and the page's plot count."
+    """The outputs a page shows for a cell (plotly figures drawn, progress bars at their last frame, other widgets as
+    a note), and the page's plot count."""
     out = []
     for o in outputs:
         data = o.get("data", {})
@@ -132,7 +162,11 @@ def site_outputs(
             out.append(plotly_output(data[PLOTLY_MIME], f"{prefix}-plot-{n_plots}", load_js=n_plots == 0))
             n_plots += 1
         elif WIDGET_MIME in data:
-            out.append(nbformat.v4.new_output("display_data", data={"text/markdown": WIDGET_NOTE}))
+            bar = progress_text(data[WIDGET_MIME].get("model_id", ""), widgets or {})
+            if bar is not None:
+                out.append(nbformat.v4.new_output("stream", name="stderr", text=bar + "\n"))
+            elif not is_progress_text(data):  # a bar without saved state would show its first frame: left out
+                out.append(nbformat.v4.new_output("display_data", data={"text/markdown": WIDGET_NOTE}))
         else:
             out.append(o)
     return out, n_plots
@@ -163,6 +197,7 @@ def site_notebook(
 ) -> nbformat.NotebookNode:
     "The notebook as the site shows it."
     cells, n_plots = [], 0
+    widgets = nb.metadata.get("widgets", {}).get(WIDGET_STATE_MIME, {}).get("state", {})
     for c in nb.cells:
         if c.cell_type == "markdown":
             cells.append(nbformat.v4.new_markdown_cell(site_markdown(c.source)))
@@ -171,7 +206,7 @@ def site_notebook(
                     nbformat.v4.new_markdown_cell(f"API reference: [`{api}`](api/{api.removeprefix('vlarl.')}.html)")
                 )
         elif c.cell_type == "code" and (code := site_code(c.source)) is not None:
-            outputs, n_plots = site_outputs(c.get("outputs", []), prefix, n_plots)
+            outputs, n_plots = site_outputs(c.get("outputs", []), prefix, n_plots, widgets)
             cells.append(nbformat.v4.new_code_cell(code, outputs=outputs, execution_count=c.get("execution_count")))
             cells += [figure_cell(f) for f in figures_named(code, figures)]
     meta = {k: v for k, v in nb.metadata.items() if k in ("kernelspec", "language_info")}
