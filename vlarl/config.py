@@ -679,11 +679,12 @@ class GrpoStageConfig:
         default_factory=lambda: ["drive", "json", "caption"],
         metadata={"help": "tasks mixed in GRPO: drive (tagged plan), json (BDD-OIA JSON), caption (physics-aware)"},
     )
-    task_weights: list[float] = field(
-        default_factory=list,
+    task_weights: dict[str, float] = field(
+        default_factory=lambda: {"drive": 1.0, "json": 2.0, "caption": 1.0},
         metadata={
-            "help": "each task's share of the GRPO prompts, in the order of grpo.tasks (vlarl's addition; empty = "
-            "equal shares, as the papers)"
+            "help": "relative share of the GRPO prompts per task (vlarl's: VLA-World mixes its tasks without giving "
+            "ratios); the JSON's double share keeps the drive plan off the kinematic prior (`21_stage3_grpo`); "
+            "grpo.task_weights.json=1 gives equal shares"
         },
     )
     prompts_per_step: int = field(
@@ -775,11 +776,16 @@ class GrpoStageConfig:
             "needs at least one task, each once",
         )
         _check(
-            not self.task_weights
-            or (len(self.task_weights) == len(self.tasks) and all(w > 0 for w in self.task_weights)),
+            isinstance(self.task_weights, dict) and all(t in ("drive", "json", "caption") for t in self.task_weights),
             "grpo.task_weights",
-            f"needs one positive weight per task of grpo.tasks {self.tasks}, or none",
+            f"maps task names (drive, json, caption) to weights; got {self.task_weights!r}",
         )
+        _check(
+            all(type(w) in (int, float) and w > 0 for w in self.task_weights.values()),
+            "grpo.task_weights",
+            f"weights must be positive numbers; got {self.task_weights!r}",
+        )
+        self.task_weights = {t: float(w) for t, w in self.task_weights.items()}
         _check(
             self.num_generations >= 2,
             "grpo.trl.num_generations",
@@ -823,6 +829,11 @@ class GrpoStageConfig:
             "grpo.plan_frame",
             f"unknown plan frame {self.plan_frame!r}; choose from {tuple(PlanFrame._value2member_map_)}",
         )
+
+    @property
+    def prompt_weights(self) -> list[float]:
+        "Each of `tasks`' relative share of the GRPO prompts, in order (`task_weights`, 1 where not named)."
+        return [self.task_weights.get(t, 1.0) for t in self.tasks]
 
     @property
     def num_generations(self) -> int:

@@ -260,10 +260,10 @@ def task_dataset(
 
 # %% ../nbs/19_tasks.ipynb #6a7aaf36
 def task_row_counts(n: int, weights: Sequence[float]) -> list[int]:
-    "Rows per task when each of the tasks has `n` clips and takes a share of all rows in proportion to its weight."
+    "Rows per task when each task has `n` clips and takes a share of all rows in proportion to its weight (>= 1)."
     if not weights or any(w <= 0 for w in weights):
         raise ValueError(f"task weights must be positive, one per task; got {list(weights)}")
-    return [round(n * len(weights) * w / sum(weights)) for w in weights]
+    return [max(1, round(n * len(weights) * w / sum(weights))) for w in weights]
 
 
 def mixed_dataset(
