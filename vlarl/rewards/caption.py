@@ -380,14 +380,16 @@ def parse_captions(
 ) -> list[CaptionParse]:
     "Parse completions with one batched `nlp.pipe` over the distinct texts not cached yet."
     texts = [caption_text(t) for t in texts]
-    todo = [t for t in dict.fromkeys(texts) if not (cache and t in _CACHE)]
-    fresh = dict(zip(todo, map(parse_doc, load_nlp().pipe(todo, batch_size=batch_size))))
+    hits = {t: _CACHE[t] for t in dict.fromkeys(texts) if cache and t in _CACHE}  # read before any eviction
+    todo = [t for t in dict.fromkeys(texts) if t not in hits]
+    parsed = hits | dict(zip(todo, map(parse_doc, load_nlp().pipe(todo, batch_size=batch_size))))
     if cache:
-        for t, p in fresh.items():
-            _CACHE[t] = p
+        for t in texts:
+            _CACHE[t] = parsed[t]
+            _CACHE.move_to_end(t)  # least recently used first
         while len(_CACHE) > CACHE_SIZE:
             _CACHE.popitem(last=False)
-    return [fresh[t] if t in fresh else _CACHE[t] for t in texts]
+    return [parsed[t] for t in texts]
 
 # %% ../../nbs/14_rewards_caption.ipynb #d29a7a75
 def forget_parses(texts: list[str]) -> None:
