@@ -761,12 +761,14 @@ class GrpoStageConfig:
         },
     )
 
+    KNOWN_TASKS: typing.ClassVar[tuple[str, ...]] = ("drive", "json", "caption")  # what `grpo.tasks` may name
+
     def __post_init__(self):
         check_trl_passthrough("grpo.trl", self.trl, GRPO_OWN_FIELDS, GRPO_DEFAULTS, "GRPOConfig")
         self.trl = typed_passthrough("grpo.trl", {**GRPO_DEFAULTS, **self.trl}, GRPO_DEFAULTS)
         for t in self.tasks:
             _check(
-                t in ("drive", "json", "caption"),
+                t in self.KNOWN_TASKS,
                 "grpo.tasks",
                 f"unknown task {t!r}; choose from ('drive', 'json', 'caption')",
             )
@@ -776,7 +778,7 @@ class GrpoStageConfig:
             "needs at least one task, each once",
         )
         _check(
-            isinstance(self.task_weights, dict) and all(t in ("drive", "json", "caption") for t in self.task_weights),
+            isinstance(self.task_weights, dict) and all(t in self.KNOWN_TASKS for t in self.task_weights),
             "grpo.task_weights",
             f"maps task names (drive, json, caption) to weights; got {self.task_weights!r}",
         )
