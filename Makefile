@@ -17,9 +17,11 @@ $(STAMP): settings.ini setup.py
 
 install: $(STAMP)
 
-## run the tiny pipeline end to end into a new run directory under runs/
+## run the tiny pipeline end to end into a new run directory under runs/, JOBS stages at once where none reads
+## another's outputs (vlarl run --jobs; each kernel then gets its share of the cores as BLAS threads)
+JOBS ?= 2
 run: lm-cache
-	$(BIN)/vlarl run --profile tiny
+	$(BIN)/vlarl run --profile tiny --jobs $(JOBS)
 
 ## nbdev_export must leave no diff, then every notebook, then the integration tests on two workers and the browser
 ## tests alone (-rs: why a test skipped, in the last summary; --durations: the slowest tests)

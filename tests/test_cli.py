@@ -130,6 +130,25 @@ def test_module_entry_point(nbs):
     assert p.stdout.splitlines() == [A, B]
 
 
+def test_jobs_side_by_side(tmp_path, capsys):
+    "`--jobs 2` from the command line (spawned workers under `python -m`): two independent stages at once."
+    nbs = tmp_path / "nbs"
+    nbs.mkdir()
+    for name in ("04_stage0_dataset.ipynb", "34_stage_dpo_dialect.ipynb"):
+        write_stage(nbs / name, f"import time\nt = time.time()\ntime.sleep(2)\n"
+                                f"write_metrics(run, {name[:2]!r}, {{'start': t, 'end': time.time()}})")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
+    rd = tmp_path / "run"
+    p = subprocess.run([sys.executable, "-m", "vlarl.tools.cli", "run", "--nbs", str(nbs), "--run-dir", str(rd),
+                        "--jobs", "2"], capture_output=True, text=True, env=env, timeout=300)
+    assert p.returncode == 0, p.stderr
+    a, b = metrics(rd, "04"), metrics(rd, "34")
+    assert a["start"] < b["end"] and b["start"] < a["end"], (a, b)  # they overlapped
+    assert " beside 04_stage0_dataset.ipynb" in p.stdout or " beside 34_stage_dpo_dialect.ipynb" in p.stdout, p.stdout
+    assert main(["run", "--nbs", str(nbs), "--run-dir", str(tmp_path / "r2"), "--jobs", "0"]) == 2
+    assert "expected a whole number of at least 1, got '0'" in capsys.readouterr().err
+
+
 def test_stage_parameters_readable_by_papermill(caplog):
     "`papermill --help-notebook` and headless runs see every stage parameter: no parameters line holds two `=`."
     import papermill

@@ -6,7 +6,8 @@ PKG = Path(__file__).resolve().parents[1] / "vlarl"
 
 # The architecture, bottom to top: a module may import only modules of its own layer or of the layers below it.
 LAYERS = [
-    ["config", "schema", "model.checkpoints", "tools.notebooks", "eval.image_metrics", "dialect.data", "viz.figures",
+    ["config", "schema", "model.checkpoints", "tools.notebooks", "tools.schedule", "eval.image_metrics", "dialect.data",
+     "viz.figures",
      "viz.tables"],  # no simulator
     ["sim"],                                                                    # the simulator, its labels and captions
     ["kinematics", "eval.metrics"],

@@ -16,6 +16,7 @@ import sys
 import textwrap
 import time
 from collections.abc import Callable, Iterable
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,18 +26,20 @@ from tqdm import tqdm
 import vlarl
 from ..config import PROFILES, ConfigError, RunConfig, RunDir, build_config, config_differences, write_json_atomic
 from .notebooks import STAGE_PATTERN, notebook_title, notebook_to_markdown
+from .schedule import by_longest_path, dependents, next_stage, stage_needs, time_left
 
 # %% auto #0
-__all__ = ['STAGE_PARAMETERS', 'KERNEL_START_RETRIES', 'KERNEL_ARGS', 'MODEL_KEYS', 'RESULTS_MARKER', 'DIALECT_MARKER',
-           'WM_SPREAD', 'QA_ROW_NAMES', 'CLOSED_LOOP_COLUMNS', 'DIALECT_COLUMNS', 'BENCHMARKS', 'FETCHABLE',
-           'DEFAULT_NBS', 'CliError', 'find_stage_notebooks', 'resolve_notebook', 'parameters_cell',
-           'contract_problems', 'read_status', 'write_status', 'done_stages', 'git_commit', 'StageResult',
-           'first_started', 'record_stage', 'stage_parameters', 'kernel_env', 'quiet_parameter_inference',
-           'kernel_never_started', 'run_stage', 'stage_estimates', 'eta_note', 'PipelineResult', 'run_pipeline',
-           'prepare_run', 'stage_spans', 'branch_run', 'format_table', 'cmd_stages', 'select_notebooks', 'cmd_run',
-           'prepare_branch', 'publish_figures', 'publish_results', 'stage_outputs', 'publish_stage', 'results_markdown',
-           'dialect_markdown', 'cmd_bench', 'readme_text', 'cmd_publish', 'cmd_readme', 'cmd_fetch', 'cmd_compare',
-           'status_lines', 'cmd_status', 'cmd_layout', 'cmd_docs', 'make_parser', 'main']
+__all__ = ['STAGE_PARAMETERS', 'THREAD_VARIABLES', 'KERNEL_START_RETRIES', 'KERNEL_ARGS', 'MODEL_KEYS', 'STOP_SECONDS',
+           'RESULTS_MARKER', 'DIALECT_MARKER', 'WM_SPREAD', 'QA_ROW_NAMES', 'CLOSED_LOOP_COLUMNS', 'DIALECT_COLUMNS',
+           'BENCHMARKS', 'FETCHABLE', 'DEFAULT_NBS', 'CliError', 'find_stage_notebooks', 'resolve_notebook',
+           'parameters_cell', 'contract_problems', 'read_status', 'write_status', 'done_stages', 'git_commit',
+           'StageResult', 'first_started', 'record_stage', 'stage_parameters', 'kernel_env',
+           'quiet_parameter_inference', 'kernel_never_started', 'run_stage', 'stage_estimates', 'eta_note',
+           'PipelineResult', 'stage_threads', 'run_pipeline', 'prepare_run', 'stage_spans', 'branch_run',
+           'format_table', 'cmd_stages', 'select_notebooks', 'cmd_run', 'prepare_branch', 'publish_figures',
+           'publish_results', 'stage_outputs', 'publish_stage', 'results_markdown', 'dialect_markdown', 'cmd_bench',
+           'readme_text', 'cmd_publish', 'cmd_readme', 'cmd_fetch', 'cmd_compare', 'status_lines', 'cmd_status',
+           'cmd_layout', 'cmd_docs', 'make_parser', 'main']
 
 # %% ../../nbs/90_tools_cli.ipynb #a7f0aafa
 class CliError(ValueError):
@@ -194,13 +197,20 @@ def stage_parameters(
     )
 
 # %% ../../nbs/90_tools_cli.ipynb #f0524388
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")  # what BLAS/OpenMP read
+
+
 @contextlib.contextmanager
-def kernel_env():
-    "Put this `vlarl`'s folder on the kernels' `PYTHONPATH` and render headless (SDL's offscreen driver)."
-    old = {k: os.environ.get(k) for k in ("PYTHONPATH", "SDL_VIDEODRIVER")}
+def kernel_env(
+    threads: int | None = None,  # BLAS/OpenMP threads per kernel where the environment sets none; None: their default
+):
+    "Put this `vlarl`'s folder on the kernels' `PYTHONPATH`, render headless (SDL's offscreen driver), cap threads."
+    old = {k: os.environ.get(k) for k in ("PYTHONPATH", "SDL_VIDEODRIVER", *THREAD_VARIABLES)}
     root = str(Path(vlarl.__file__).resolve().parent.parent)
     os.environ["PYTHONPATH"] = os.pathsep.join([root] + ([old["PYTHONPATH"]] if old["PYTHONPATH"] else []))
     os.environ.setdefault("SDL_VIDEODRIVER", "offscreen")
+    for k in THREAD_VARIABLES if threads else ():
+        os.environ.setdefault(k, str(threads))
     try:
         yield
     finally:
@@ -247,6 +257,7 @@ def run_stage(
     run: RunDir,  # the run directory it writes to
     cfg: RunConfig,  # the run's configuration
     progress: bool = False,  # show papermill's per-cell progress bar
+    threads: int | None = None,  # BLAS/OpenMP threads of its kernel (`kernel_env`)
 ) -> StageResult:
     "Execute notebook `nb` into `run.notebooks` with papermill; a failure is returned, not raised."
     import papermill as pm
@@ -259,7 +270,7 @@ def run_stage(
 
     for attempt in range(KERNEL_START_RETRIES + 1):
         try:
-            with kernel_env():
+            with kernel_env(threads):
                 pm.execute_notebook(
                     str(nb),
                     str(out),
@@ -320,14 +331,11 @@ def _minutes(seconds: float) -> str:
 
 # %% ../../nbs/90_tools_cli.ipynb #bae341b1
 def eta_note(
-    remaining: list[str],  # names of the stages still to run, this one included
-    estimates: dict[str, float],  # `stage_estimates`
     elapsed: float,  # seconds since the run started
+    left: float | None,  # expected seconds left (`vlarl.tools.schedule.time_left`); None when unknown
 ) -> str:
-    "'elapsed X; about Y left' when every remaining stage has an estimate, else only the elapsed time."
-    if remaining and all(n in estimates for n in remaining):
-        return f"elapsed {_minutes(elapsed)}; about {_minutes(sum(estimates[n] for n in remaining))} left"
-    return f"elapsed {_minutes(elapsed)}"
+    "'elapsed X; about Y left' when the time left is known, else only the elapsed time."
+    return f"elapsed {_minutes(elapsed)}" + (f"; about {_minutes(left)} left" if left else "")
 
 # %% ../../nbs/90_tools_cli.ipynb #54f4b4a4
 @dataclass
@@ -346,7 +354,43 @@ class PipelineResult:
     def ok(self) -> bool:
         return self.failed is None
 
+# %% ../../nbs/90_tools_cli.ipynb #3f73c56a
+STOP_SECONDS = 60  # how long an interrupted run waits for each stage running beside it to end and report
+
+
+def _stage_pool(jobs: int) -> ProcessPoolExecutor:
+    "Worker processes for `jobs` stages side by side (spawned: each starts clean and runs its own papermill)."
+    import multiprocessing
+
+    return ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"))
+
 # %% ../../nbs/90_tools_cli.ipynb #b4bc409e
+def stage_threads(jobs: int) -> int | None:
+    "BLAS/OpenMP threads for each of `jobs` stages sharing this machine's cores; None (their default) for one stage."
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return None if jobs == 1 else max(1, cores // jobs)
+
+
+def _submit(pool, *args) -> Future:
+    "`run_stage(*args)` in a worker of `pool`, or here and now when there is no pool."
+    if pool is not None:
+        from vlarl.tools import cli  # the module's function, which a spawned worker can import (a notebook's cannot)
+
+        return pool.submit(cli.run_stage, *args)
+    done = Future()
+    done.set_result(run_stage(*args))
+    return done
+
+
+def _outcome(future: Future, name: str, timeout: float | None = None) -> StageResult:
+    "What the stage behind `future` returned, or its failure when its worker died or did not answer in time."
+    try:
+        return future.result(timeout)
+    except BaseException as e:  # a worker killed (BrokenProcessPool), a wait cut short, a second Ctrl-C
+        stopped = isinstance(e, (KeyboardInterrupt, TimeoutError))
+        return StageResult(name, "interrupted" if stopped else "failed", error=f"{type(e).__name__}: {e}".rstrip(": "))
+
+
 def run_pipeline(
     notebooks: list[Path],  # stage notebooks, in the order to run them
     run: RunDir,  # the run directory they write to
@@ -354,27 +398,63 @@ def run_pipeline(
     progress: bool = False,  # show progress bars
     echo: Callable[[str], None] = tqdm.write,  # prints one line of news
     redo: Iterable[str] = (),  # names of stages to run again even where done
+    jobs: int = 1,  # stages run at once, each once the stages it reads from are done (`vlarl.tools.schedule`)
 ) -> PipelineResult:
-    "Run `notebooks` in order into `run`, skipping stages done before (unless in `redo`), stopping at a failure."
-    done, results, t0 = done_stages(run) - set(redo), [], time.perf_counter()
-    estimates, status = stage_estimates(run, cfg), read_status(run)
+    """Run `notebooks` into `run`, `jobs` at a time as their needs allow, skipping stages done before (unless in
+    `redo`); after a failure none starts."""
+    names, t0 = [nb.name for nb in notebooks], time.perf_counter()
+    done, estimates, status = done_stages(run) - set(redo), stage_estimates(run, cfg), read_status(run)
     if "commit" not in status:
         write_status(run, status | {"commit": git_commit()})  # what code made the run
-    for i, nb in enumerate(tqdm(notebooks, desc="stages", unit="stage", disable=not progress), 1):
-        tag = f"[{i}/{len(notebooks)}] {nb.name}"
-        if nb.name in done:
-            echo(f"{tag}: done in an earlier run, skipped")
-            results.append(StageResult(nb.name, "skipped"))
-            continue
-        todo = [n.name for n in notebooks[i - 1 :] if n.name not in done]
-        echo(f"{tag}: running ({eta_note(todo, estimates, time.perf_counter() - t0)})")
-        record_stage(run, StageResult(nb.name, "running"))
-        results.append(r := run_stage(nb, run, cfg, progress))
+    tags = {n: f"[{i}/{len(names)}] {n}" for i, n in enumerate(names, 1)}
+    needs, results, started, futures = stage_needs(names), {}, {}, {}
+    pending = [n for n in names if n not in done]
+    if jobs > 1 and all(n in estimates for n in pending):
+        pending = [n for n in by_longest_path(names, needs, estimates) if n in pending]
+    bar = tqdm(total=len(names), desc="stages", unit="stage", disable=not progress)
+
+    def note() -> str:
+        now = time.perf_counter()
+        running = {n: now - s for n, s in started.items()}
+        return eta_note(now - t0, time_left(pending, running, needs, estimates, jobs))
+
+    def finish(r: StageResult):
+        started.pop(r.name, None)
+        results[r.name] = r
         record_stage(run, r)
-        echo(f"{tag}: {r.status} in {r.seconds:.1f} s ({eta_note(todo[1:], estimates, time.perf_counter() - t0)})")
-        if r.status != "done":
-            break
-    return PipelineResult(run, results)
+        bar.update()
+        echo(f"{tags[r.name]}: {r.status} in {r.seconds:.1f} s ({note()})")
+
+    for n in done & set(names):
+        results[n] = StageResult(n, "skipped")
+        bar.update()
+    for n in (n for n in names if n in done):
+        echo(f"{tags[n]}: done in an earlier run, skipped")
+    pool = _stage_pool(jobs) if jobs > 1 else None
+    try:
+        while True:
+            finished = done | {n for n, r in results.items() if r.status == "done"}
+            failed = any(r.status in ("failed", "interrupted") for r in results.values())
+            while not failed and len(futures) < jobs and (name := next_stage(pending, finished, needs)):
+                pending.remove(name)
+                beside = f" beside {', '.join(started)}" if started else ""
+                started[name] = time.perf_counter()
+                echo(f"{tags[name]}: running{beside} ({note()})")
+                record_stage(run, StageResult(name, "running"))
+                nb = notebooks[names.index(name)]
+                futures[_submit(pool, nb, run, cfg, progress and pool is None, stage_threads(jobs))] = name
+            if not futures:
+                break
+            for f in wait(futures, return_when=FIRST_COMPLETED).done:
+                finish(_outcome(f, futures.pop(f)))
+    except KeyboardInterrupt:  # Ctrl-C on a terminal reaches the workers too: each ends its stage as interrupted
+        for f, name in list(futures.items()):
+            finish(_outcome(f, name, timeout=STOP_SECONDS))
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=False, cancel_futures=True)
+        bar.close()
+    return PipelineResult(run, [results[n] for n in names if n in results])
 
 # %% ../../nbs/90_tools_cli.ipynb #a0032c6b
 def prepare_run(
@@ -416,7 +496,7 @@ def _copy_entry(src: Path, dest: Path) -> None:
 def branch_run(
     source: RunDir,  # a run directory to branch from (left untouched)
     cfg: RunConfig,  # the new run's configuration
-    rerun: list[str],  # the stages to run again, and every stage after them: nothing of theirs is copied
+    rerun: list[str],  # the stages to run again and every stage that reads from them: nothing of theirs is copied
     run_dir: str | os.PathLike | None = None,  # the new run directory; None for a fresh one under `runs_root`
 ) -> RunDir:
     "A new run with configuration `cfg` that holds what `source` made before any stage of `rerun` started."
@@ -519,7 +599,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         run, cfg = prepare_run(args.profile, args.config, args.overrides, args.run_dir, args.resume)
     print(f"run directory: {run.path}")
     redo = [p.name for p in notebooks] if args.redo else []
-    code = _report(run_pipeline(notebooks, run, cfg, progress=sys.stderr.isatty(), redo=redo))
+    res = run_pipeline(notebooks, run, cfg, progress=sys.stderr.isatty(), redo=redo, jobs=args.jobs)
+    code = _report(res)
     if code == 0 and args.publish_figures:
         publish_figures(run, args.publish_figures)
     return code
@@ -541,8 +622,8 @@ def prepare_branch(
     saved = source.config()
     cfg = build_config(saved.profile, source.config_path, args.overrides or [])
     order = [p.name for p in find_stage_notebooks(args.nbs)]
-    first = min((order.index(p.name) for p in notebooks if p.name in order), default=len(order))
-    rerun = list(dict.fromkeys([*order[first:], *(p.name for p in notebooks)]))
+    named = [p.name for p in notebooks]
+    rerun = list(dict.fromkeys([*dependents(order, named), *named]))  # and what reads them (`vlarl.tools.schedule`)
     run = branch_run(source, cfg, rerun, args.run_dir)
     differs = read_status(run)["branched_from"]["differs"]
     print(f"branched from {source.path}: {len(done_stages(run))} stage(s) kept; " + _differs_note(differs))
@@ -1381,6 +1462,17 @@ def _nbs_arg(p: argparse.ArgumentParser):
         help="folder holding the stage notebooks (default: this checkout's nbs/)",
     )
 
+# %% ../../nbs/90_tools_cli.ipynb #36ed8060
+def _positive_int(text: str) -> int:
+    "An argparse type: a whole number of at least 1."
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {text!r}")
+    return n
+
 # %% ../../nbs/90_tools_cli.ipynb #1ff9e163
 def make_parser() -> argparse.ArgumentParser:
     "The `vlarl` argument parser with its subcommands."
@@ -1415,6 +1507,15 @@ def make_parser() -> argparse.ArgumentParser:
         metavar="DIR",
         default=None,
         help="after a successful run, copy its figures into DIR (e.g. figures/)",
+    )
+    run.add_argument(
+        "--jobs",
+        "-j",
+        type=_positive_int,
+        default=1,
+        metavar="N",
+        help="run up to N stages at once, each once the stages it reads from are done, with cores shared among them "
+        "as BLAS threads (default: 1, the pipeline's order)",
     )
     _nbs_arg(run)
     stages = sub.add_parser("stages", help="list the stage notebooks in pipeline order")
