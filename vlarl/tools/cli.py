@@ -575,17 +575,24 @@ def select_notebooks(
 
 # %% ../../nbs/90_tools_cli.ipynb #165f40ce
 def _report(res: PipelineResult) -> int:
-    "Print how the pipeline ended and return the exit code."
-    f = res.failed
-    if f is None:
+    "Print how the pipeline ended (each stage that failed or was interrupted, side by side ones too); the exit code."
+    ended = [s for s in res.stages if s.status in ("failed", "interrupted")]
+    if not ended:
         print(f"run finished: {res.run.path}")
         return 0
-    where = f" in cell {f.cell}" if f.cell is not None else ""
-    print(f"stage {f.name} failed{where}: {f.error}", file=sys.stderr)
-    if f.output and f.output.is_file():
-        print(f"partially executed notebook: {f.output}", file=sys.stderr)
-    print(f"fix it and continue with: vlarl run --resume --run-dir {res.run.path}", file=sys.stderr)
-    return 130 if f.status == "interrupted" else 1
+    for s in ended:
+        where = f" in cell {s.cell}" if s.cell is not None else ""
+        print(
+            f"stage {s.name} " + ("interrupted" if s.status == "interrupted" else f"failed{where}: {s.error}"),
+            file=sys.stderr,
+        )
+        if s.output and s.output.is_file():
+            print(f"partially executed notebook: {s.output}", file=sys.stderr)
+    failed = any(s.status == "failed" for s in ended)
+    print(
+        f"{'fix it and ' if failed else ''}continue with: vlarl run --resume --run-dir {res.run.path}", file=sys.stderr
+    )
+    return 1 if failed else 130
 
 # %% ../../nbs/90_tools_cli.ipynb #0f1f922e
 def cmd_run(args: argparse.Namespace) -> int:
