@@ -308,22 +308,24 @@ def stage_estimates(
     run: RunDir,  # the run about to start (excluded from its own history)
     cfg: RunConfig,  # its configuration
 ) -> dict[str, float]:
-    "Expected seconds per stage: an earlier run with the same configuration, else with the same profile and models."
+    """Expected seconds per stage: from the earlier run of the same profile and models whose configuration differs
+    least from `cfg` (the latest among equals)."""
     from vlarl.config import config_differences
 
-    same, similar = {}, {}
+    nearest: dict[str, tuple[int, float]] = {}  # stage -> (keys differing, seconds)
     others = [p for p in Path(cfg.runs_root).glob("*/run.json") if p.parent.resolve() != run.path.resolve()]
     for p in sorted(others, key=lambda p: p.stat().st_mtime):
         try:
             other = RunDir(p.parent).config()
         except Exception:
             continue  # a corrupt or foreign config.yaml says nothing about this run
-        secs, differences = _recorded_seconds(p.parent), set(config_differences(other, cfg)) - {"runs_root"}
-        if other.profile == cfg.profile and not any(k.startswith(MODEL_KEYS) for k in differences):
-            similar |= secs
-        if not differences:
-            same |= secs
-    return similar | same
+        differences = set(config_differences(other, cfg)) - {"runs_root"}
+        if other.profile != cfg.profile or any(k.startswith(MODEL_KEYS) for k in differences):
+            continue
+        for name, seconds in _recorded_seconds(p.parent).items():
+            if name not in nearest or len(differences) <= nearest[name][0]:
+                nearest[name] = (len(differences), seconds)
+    return {name: seconds for name, (_, seconds) in nearest.items()}
 
 # %% ../../nbs/90_tools_cli.ipynb #8551ab00
 def _minutes(seconds: float) -> str:
