@@ -42,12 +42,13 @@ if TYPE_CHECKING:
     from vlarl.train.actor_critic import ActorCriticTrainer
 
 # %% auto #0
-__all__ = ['OUTPUT_KEYS', 'ABLATION_COLUMNS', 'ROLLOUT_COLORS', 'parse_output', 'run_policy', 'drive', 'baseline_plans',
-           'score_task', 'evaluate_task', 'evaluate_policy', 'baseline_metrics', 'evaluate_sampled', 'without_outputs',
-           'reward_gains', 'clip_l2', 'plan_l2_gain', 'clip_collision', 'plan_collision_gain', 'prior_copies',
-           'prior_copy_gain', 'group_spread', 'training_signal', 'format_entry', 'actor_critic_report', 'drive_row',
-           'drive_only_ablation', 'format_reward_table', 'group_rollouts', 'plot_group', 'group_bev_plotly',
-           'group_table_html', 'group_explorer', 'log_series', 'task_curve', 'plot_curves']
+__all__ = ['OUTPUT_KEYS', 'ABLATION_COLUMNS', 'ABLATION_DIFFERENCE', 'ROLLOUT_COLORS', 'parse_output', 'run_policy', 'drive',
+           'baseline_plans', 'score_task', 'evaluate_task', 'evaluate_policy', 'baseline_metrics', 'evaluate_sampled',
+           'without_outputs', 'reward_gains', 'clip_l2', 'plan_l2_gain', 'clip_collision', 'plan_collision_gain',
+           'prior_copies', 'prior_copy_gain', 'group_spread', 'training_signal', 'format_entry', 'actor_critic_report',
+           'drive_row', 'drive_difference', 'drive_only_ablation', 'format_reward_table', 'group_rollouts',
+           'plot_group', 'group_bev_plotly', 'group_table_html', 'group_explorer', 'log_series', 'task_curve',
+           'plot_curves']
 
 # %% ../../nbs/20b_eval_inference.ipynb #97a1cc5f
 def parse_output(
@@ -488,6 +489,22 @@ def drive_row(drive: dict, steps: int) -> dict:
         "steps": steps,
     }
 
+# %% ../../nbs/20b_eval_inference.ipynb #50dd60c5
+ABLATION_DIFFERENCE = "drive only - mixed"  # the ablation's row of paired differences
+
+
+def drive_difference(drive: dict, other: dict, held: list[dict], seed: int = 0) -> dict:
+    """Drive reward, ST-P3 L2 and collision of one policy minus another's on the same clips (`evaluate_policy`'s drive
+    results), each with a paired bootstrap interval."""
+    from vlarl.eval.metrics import paired_bootstrap
+
+    plans, other_plans = np.array(drive["plans"]), np.array(other["plans"])
+    return {
+        "reward": paired_bootstrap(np.asarray(drive["per_clip"]), np.asarray(other["per_clip"]), seed=seed),
+        "L2_stp3_avg": plan_l2_gain(plans, other_plans, held, seed),
+        "collision_stp3_avg": plan_collision_gain(plans, other_plans, held, seed),
+    }
+
 # %% ../../nbs/20b_eval_inference.ipynb #0bca4fee
 def drive_only_ablation(
     start: nn.Module,  # the SFT start of the mixed-task GRPO run (merged), a fresh copy
@@ -501,7 +518,7 @@ def drive_only_ablation(
     steps: int,  # the mixed-task run's GRPO steps
     seed: int = 0,
 ) -> dict[str, dict]:
-    "GRPO on the drive task alone at the mixed run's budget, and both policies' drive rows."
+    "GRPO on the drive task alone at the mixed run's budget, both policies' drive rows and their paired difference."
     from vlarl.tasks import task_dataset
     from vlarl.train.grpo import make_grpo_trainer, make_task_rewards, train_grpo
 
@@ -515,6 +532,7 @@ def drive_only_ablation(
     return {
         "w/o mixed (drive only)": drive_row(drive_only["tasks"]["drive"], steps),
         "mixed tasks": drive_row(mixed_drive, steps),
+        ABLATION_DIFFERENCE: drive_difference(drive_only["tasks"]["drive"], mixed_drive, held, seed),
     }
 
 # %% ../../nbs/20b_eval_inference.ipynb #6397e47c

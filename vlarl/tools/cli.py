@@ -840,6 +840,25 @@ def _verifier_lines(v: dict) -> list[str]:
     )
     return ["", textwrap.fill(text, 115)]
 
+# %% ../../nbs/90_tools_cli.ipynb #b8cd0baa
+def _ablation_lines(ab: dict | None) -> list[str]:
+    "VLA-World's 'w/o mixed' ablation: GRPO on the drive task alone minus the mixed-task run, with paired intervals."
+    d = (ab or {}).get("drive only - mixed")
+    if not d:
+        return []
+    rows = [
+        ["drive reward (greedy)", _ci(d["reward"], 3)],
+        ["ST-P3 L2 avg (m)", _ci(d["L2_stp3_avg"])],
+        ["ST-P3 collision avg (points)", _ci(_points(d["collision_stp3_avg"]))],
+    ]
+    return [
+        "",
+        "The \"w/o mixed\" ablation (VLA-World Tab. 3): GRPO on the drive task alone, from the same SFT start with the "
+        "same steps, minus the mixed-task policy, on the same held-out clips:",
+        "",
+        _md_table(["drive only - mixed", "difference [95 % interval]"], rows),
+    ]
+
 # %% ../../nbs/90_tools_cli.ipynb #3e555105
 def _grpo_lines(s3: dict) -> list[str]:
     "Stage 3's reward gains and the drive plan against the baselines."
@@ -880,7 +899,7 @@ def _grpo_lines(s3: dict) -> list[str]:
             f"GRPO groups without reward spread (trl's `frac_reward_zero_std`, mean over steps): "
             f"{100 * sig['frac_reward_zero_std']:.0f} %; mean reward std {sig['reward_std']:.3f}.",
         ]
-    return out + _actor_critic_lines(s3.get("actor_critic"))
+    return out + _ablation_lines(s3.get("ablation_wo_mixed")) + _actor_critic_lines(s3.get("actor_critic"))
 
 # %% ../../nbs/90_tools_cli.ipynb #0c9e4878
 WM_SPREAD = "PSNR: mean ± s.e. over clips; FID: 95 % bootstrap interval over frames and a permutation test"
