@@ -25,7 +25,7 @@ from tqdm import tqdm
 
 import vlarl
 from ..config import PROFILES, ConfigError, RunConfig, RunDir, build_config, config_differences, write_json_atomic
-from .notebooks import STAGE_PATTERN, notebook_title, notebook_to_markdown
+from .notebooks import STAGE_PATTERN, notebook_code, notebook_title, notebook_to_markdown
 from .schedule import by_longest_path, dependents, next_stage, stage_needs, time_left
 
 # %% auto #0
@@ -427,12 +427,11 @@ def run_pipeline(
         bar.update()
         echo(f"{tags[r.name]}: {r.status} in {r.seconds:.1f} s ({note()})")
 
-    for n in done & set(names):
+    for n in (n for n in names if n in done):
         results[n] = StageResult(n, "skipped")
         bar.update()
-    for n in (n for n in names if n in done):
         echo(f"{tags[n]}: done in an earlier run, skipped")
-    pool = _stage_pool(jobs) if jobs > 1 else None
+    pool, threads = (_stage_pool(jobs) if jobs > 1 else None), stage_threads(jobs)
     try:
         while True:
             finished = done | {n for n, r in results.items() if r.status == "done"}
@@ -444,7 +443,7 @@ def run_pipeline(
                 echo(f"{tags[name]}: running{beside} ({note()})")
                 record_stage(run, StageResult(name, "running"))
                 nb = notebooks[names.index(name)]
-                futures[_submit(pool, nb, run, cfg, progress and pool is None, stage_threads(jobs))] = name
+                futures[_submit(pool, nb, run, cfg, progress and pool is None, threads)] = name
             if not futures:
                 break
             for f in wait(futures, return_when=FIRST_COMPLETED).done:
@@ -685,9 +684,7 @@ def stage_outputs(notebook: str | os.PathLike) -> tuple[list[str], list[str]]:
     "The metrics names a stage notebook writes (`write_metrics(run, \"name\", ...)`) and the figure files it saves."
     import re
 
-    code = "\n".join(
-        "".join(c.source) for c in nbformat.read(str(notebook), as_version=4).cells if c.cell_type == "code"
-    )
+    code = notebook_code(notebook)
     metrics = re.findall(r'write_metrics\(\s*run,\s*"([^"]+)"', code)
     figures = re.findall(r'run\.figures / "([^"]+)"', code)
     return sorted(set(metrics)), sorted(set(figures))
@@ -843,7 +840,9 @@ def _verifier_lines(v: dict) -> list[str]:
 # %% ../../nbs/90_tools_cli.ipynb #b8cd0baa
 def _ablation_lines(ab: dict | None) -> list[str]:
     "VLA-World's 'w/o mixed' ablation: GRPO on the drive task alone minus the mixed-task run, with paired intervals."
-    d = (ab or {}).get("drive only - mixed")
+    from vlarl.eval.inference import ABLATION_DIFFERENCE
+
+    d = (ab or {}).get(ABLATION_DIFFERENCE)
     if not d:
         return []
     rows = [

@@ -17,8 +17,8 @@ if TYPE_CHECKING:
     import os
 
 # %% auto #0
-__all__ = ['STAGE_PATTERN', 'HIDDEN_DIRECTIVES', 'MAX_COLUMNS', 'notebook_title', 'split_directives', 'notebook_to_markdown',
-           'export_stats', 'layout_table']
+__all__ = ['STAGE_PATTERN', 'HIDDEN_DIRECTIVES', 'MAX_COLUMNS', 'notebook_title', 'notebook_code', 'split_directives',
+           'notebook_to_markdown', 'export_stats', 'layout_table']
 
 # %% ../../nbs/89_tools_notebooks.ipynb #2cd0bf21
 STAGE_PATTERN = "[0-9][0-9]_stage*.ipynb"
@@ -30,6 +30,12 @@ def notebook_title(path: str | os.PathLike) -> str:
         if c.cell_type == "markdown":
             return next((l[2:].strip() for l in c.source.splitlines() if l.startswith("# ")), "")
     return ""
+
+# %% ../../nbs/89_tools_notebooks.ipynb #8ca378cd
+def notebook_code(path: str | os.PathLike) -> str:
+    "The source of a notebook's code cells, joined by newlines."
+    cells = nbformat.read(str(path), as_version=4).cells
+    return "\n".join("".join(c.source) for c in cells if c.cell_type == "code")
 
 # %% ../../nbs/89_tools_notebooks.ipynb #24d3215d
 _DIRECTIVE = re.compile(r"^\s*#\s*\|\s*(.*?)\s*$")
