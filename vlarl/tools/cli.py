@@ -1429,7 +1429,10 @@ def status_lines(
         line = f"{name:<{width}}  {s['status']:<11}  {when:<18}  {s.get('commit') or ''}"
         cell = f" (cell {s['cell']})" if s.get("cell") is not None else ""
         lines.append((line + (f"  {s['error']}{cell}" if s.get("error") else "")).rstrip())
-    if any(recorded.get(n, {}).get("status") in ("failed", "interrupted", None) for n in names):
+    states = [recorded.get(n, {}).get("status") for n in names]
+    if "running" in states:
+        lines.append(f"in progress; if its vlarl run has stopped, continue: vlarl run --resume --run-dir {run.path}")
+    elif any(s in ("failed", "interrupted", None) for s in states):
         lines.append(f"to continue: vlarl run --resume --run-dir {run.path}")
     return lines
 
