@@ -12,6 +12,7 @@ import datetime
 import json
 import logging
 import os
+import re
 import sys
 import textwrap
 import time
@@ -31,15 +32,15 @@ from .schedule import by_longest_path, dependents, next_stage, stage_needs, time
 # %% auto #0
 __all__ = ['STAGE_PARAMETERS', 'THREAD_VARIABLES', 'KERNEL_START_RETRIES', 'KERNEL_ARGS', 'MODEL_KEYS', 'STOP_SECONDS',
            'RESULTS_MARKER', 'DIALECT_MARKER', 'WM_SPREAD', 'QA_ROW_NAMES', 'CLOSED_LOOP_COLUMNS', 'DIALECT_COLUMNS',
-           'BENCHMARKS', 'FETCHABLE', 'DEFAULT_NBS', 'CliError', 'find_stage_notebooks', 'resolve_notebook',
-           'parameters_cell', 'contract_problems', 'read_status', 'write_status', 'done_stages', 'git_commit',
-           'StageResult', 'first_started', 'record_stage', 'stage_parameters', 'kernel_env',
+           'BENCHMARKS', 'QUOTED_METRIC', 'FETCHABLE', 'DEFAULT_NBS', 'CliError', 'find_stage_notebooks',
+           'resolve_notebook', 'parameters_cell', 'contract_problems', 'read_status', 'write_status', 'done_stages',
+           'git_commit', 'StageResult', 'first_started', 'record_stage', 'stage_parameters', 'kernel_env',
            'quiet_parameter_inference', 'kernel_never_started', 'run_stage', 'stage_estimates', 'eta_note',
            'PipelineResult', 'stage_threads', 'run_pipeline', 'prepare_run', 'stage_spans', 'branch_run',
            'format_table', 'cmd_stages', 'select_notebooks', 'cmd_run', 'prepare_branch', 'publish_figures',
            'publish_results', 'stage_outputs', 'publish_stage', 'results_markdown', 'dialect_markdown', 'cmd_bench',
-           'readme_text', 'cmd_publish', 'cmd_readme', 'cmd_fetch', 'cmd_compare', 'status_lines', 'cmd_status',
-           'cmd_layout', 'cmd_docs', 'make_parser', 'main']
+           'quoted_metric', 'quote_metrics', 'requote_notebook', 'readme_text', 'cmd_publish', 'cmd_readme',
+           'cmd_fetch', 'cmd_compare', 'status_lines', 'cmd_status', 'cmd_layout', 'cmd_docs', 'make_parser', 'main']
 
 # %% ../../nbs/90_tools_cli.ipynb #a7f0aafa
 class CliError(ValueError):
@@ -1340,14 +1341,69 @@ def cmd_bench(args: argparse.Namespace) -> int:
     print(format_table(bench(cfg, args.size)))
     return 0
 
+# %% ../../nbs/90_tools_cli.ipynb #b220d3fa
+QUOTED_METRIC = re.compile(r"<!--n (?P<ref>[^>]+?)-->(?P<text>.*?)<!--/n-->", re.S)
+_QUOTE_DIGITS = re.compile(r"(?P<percent>%?)(?P<sign>\+?)(?P<places>\d)")
+
+
+def _walk_metric(value: object, keys: list[str], ref: str, path: Path) -> object:
+    "The value at `keys` inside a stage's metrics, or a `CliError` naming the first key that is not there."
+    for key in keys:
+        try:
+            value = value[int(key)] if isinstance(value, list) else value[key]
+        except (KeyError, IndexError, ValueError, TypeError):
+            raise CliError(f"the README quotes {ref!r}, but {path} has no {key!r} there") from None
+    return value
+
+
+def quoted_metric(results: str | os.PathLike, ref: str) -> str:
+    "The text of the metric `ref` (`FILE|KEY|...|DIGITS`) in a published run's `results/` folder."
+    *keys, digits = ref.split("|")
+    spec = _QUOTE_DIGITS.fullmatch(digits)
+    if len(keys) < 2 or spec is None:
+        raise CliError(f"the README quotes {ref!r}: write FILE|KEY|...|DIGITS (DIGITS like 2, +2 or %1)")
+    path = Path(results) / "metrics" / f"{keys[0]}.json"
+    if not path.is_file():
+        raise CliError(f"the README quotes {ref!r}, but there is no {path}")
+    value = _walk_metric(json.loads(path.read_text(encoding="utf-8")), keys[1:], ref, path)
+    scale, places = 100 if spec["percent"] else 1, int(spec["places"])
+    if isinstance(value, dict) and {"lo", "hi"} <= set(value):
+        return _ci({k: v * scale if k in ("value", "diff", "lo", "hi") else v for k, v in value.items()}, places)
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        raise CliError(f"the README quotes {ref!r}, which is {type(value).__name__}, not a number or an interval")
+    return f"{value * scale:{spec['sign']}.{places}f}"
+
+
+def quote_metrics(text: str, results: str | os.PathLike) -> str:
+    "`text` with every quoted number (`<!--n ref-->...<!--/n-->`) rewritten from a published run's metrics."
+    return QUOTED_METRIC.sub(lambda m: f"<!--n {m['ref']}-->{quoted_metric(results, m['ref'])}<!--/n-->", text)
+
+# %% ../../nbs/90_tools_cli.ipynb #e320b720
+def requote_notebook(path: str | os.PathLike, results: str | os.PathLike) -> bool:
+    "Rewrite the numbers a notebook's markdown quotes (`quote_metrics`) from a published run; True if any changed."
+    nb = json.loads(Path(path).read_text(encoding="utf-8"))
+    changed = False
+    for cell in nb["cells"]:
+        text = "".join(cell["source"])
+        if cell["cell_type"] == "markdown" and QUOTED_METRIC.search(text):
+            quoted = quote_metrics(text, results)
+            changed |= quoted != text
+            cell["source"] = quoted.splitlines(keepends=True)
+    if changed:  # the layout nbdev_clean writes, through a temporary file renamed into place
+        tmp = Path(path).with_name(f".{Path(path).name}.tmp")
+        tmp.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+        os.replace(tmp, path)
+    return changed
+
 # %% ../../nbs/90_tools_cli.ipynb #692e3716
 def readme_text(
     index: str | os.PathLike,  # the notebook the README is made from
     results: str | os.PathLike = "results",  # a published run's folder (`vlarl publish`)
 ) -> str:
-    "The README: `index` as markdown with the published run's tables in place of `RESULTS_MARKER` and `DIALECT_MARKER`."
+    """The README: `index` as markdown, the published run's tables in place of `RESULTS_MARKER` and `DIALECT_MARKER`,
+    its prose's quoted numbers rewritten from the run's metrics."""
     md = notebook_to_markdown(index).replace(RESULTS_MARKER, results_markdown(results).rstrip("\n"))
-    return md.replace(DIALECT_MARKER, dialect_markdown(results).rstrip("\n"))
+    return quote_metrics(md.replace(DIALECT_MARKER, dialect_markdown(results).rstrip("\n")), results)
 
 # %% ../../nbs/90_tools_cli.ipynb #b59689e0
 def cmd_publish(args: argparse.Namespace) -> int:
@@ -1367,12 +1423,14 @@ def cmd_publish(args: argparse.Namespace) -> int:
 
 # %% ../../nbs/90_tools_cli.ipynb #7839972e
 def cmd_readme(args: argparse.Namespace) -> int:
-    "`vlarl readme`: regenerate README.md from `index.ipynb`."
+    "`vlarl readme`: regenerate README.md from `index.ipynb` (whose quoted numbers it first rewrites from `results/`)."
     src = Path(args.nbs) / "index.ipynb"
     if not src.is_file():
         raise CliError(f"no {src}: README.md is generated from the notebook index.ipynb")
     root = src.resolve().parent.parent
     out = Path(args.out) if args.out else root / "README.md"
+    if requote_notebook(src, root / "results"):
+        print(f"rewrote the numbers {src} quotes from results/")
     out.write_text(readme_text(src, root / "results"), encoding="utf-8")
     print(f"wrote {out}")
     return 0
