@@ -31,16 +31,17 @@ from .schedule import by_longest_path, dependents, next_stage, stage_needs, time
 
 # %% auto #0
 __all__ = ['STAGE_PARAMETERS', 'THREAD_VARIABLES', 'KERNEL_START_RETRIES', 'KERNEL_ARGS', 'MODEL_KEYS', 'STOP_SECONDS',
-           'RESULTS_MARKER', 'DIALECT_MARKER', 'WM_SPREAD', 'QA_ROW_NAMES', 'CLOSED_LOOP_COLUMNS', 'DIALECT_COLUMNS',
-           'BENCHMARKS', 'QUOTED_METRIC', 'FETCHABLE', 'DEFAULT_NBS', 'CliError', 'find_stage_notebooks',
-           'resolve_notebook', 'parameters_cell', 'contract_problems', 'read_status', 'write_status', 'done_stages',
-           'git_commit', 'StageResult', 'first_started', 'record_stage', 'stage_parameters', 'kernel_env',
-           'quiet_parameter_inference', 'kernel_never_started', 'run_stage', 'stage_estimates', 'eta_note',
-           'PipelineResult', 'stage_threads', 'run_pipeline', 'prepare_run', 'stage_spans', 'branch_run',
-           'format_table', 'cmd_stages', 'select_notebooks', 'cmd_run', 'prepare_branch', 'publish_figures',
-           'publish_results', 'stage_outputs', 'publish_stage', 'results_markdown', 'dialect_markdown', 'cmd_bench',
-           'quoted_metric', 'quote_metrics', 'requote_notebook', 'readme_text', 'cmd_publish', 'cmd_readme',
-           'cmd_fetch', 'cmd_compare', 'status_lines', 'cmd_status', 'cmd_layout', 'cmd_docs', 'make_parser', 'main']
+           'INTERRUPT_GRACE', 'RESULTS_MARKER', 'DIALECT_MARKER', 'WM_SPREAD', 'QA_ROW_NAMES', 'CLOSED_LOOP_COLUMNS',
+           'DIALECT_COLUMNS', 'BENCHMARKS', 'QUOTED_METRIC', 'FETCHABLE', 'DEFAULT_NBS', 'CliError',
+           'find_stage_notebooks', 'resolve_notebook', 'parameters_cell', 'contract_problems', 'read_status',
+           'write_status', 'done_stages', 'git_commit', 'StageResult', 'first_started', 'record_stage',
+           'stage_parameters', 'kernel_env', 'quiet_parameter_inference', 'kernel_never_started', 'run_stage',
+           'stage_estimates', 'eta_note', 'PipelineResult', 'stage_threads', 'run_pipeline', 'prepare_run',
+           'stage_spans', 'branch_run', 'format_table', 'cmd_stages', 'select_notebooks', 'cmd_run', 'prepare_branch',
+           'publish_figures', 'publish_results', 'stage_outputs', 'publish_stage', 'results_markdown',
+           'dialect_markdown', 'cmd_bench', 'quoted_metric', 'quote_metrics', 'requote_notebook', 'readme_text',
+           'cmd_publish', 'cmd_readme', 'cmd_fetch', 'cmd_compare', 'status_lines', 'cmd_status', 'cmd_layout',
+           'cmd_docs', 'make_parser', 'main']
 
 # %% ../../nbs/90_tools_cli.ipynb #a7f0aafa
 class CliError(ValueError):
@@ -359,6 +360,7 @@ class PipelineResult:
 
 # %% ../../nbs/90_tools_cli.ipynb #3f73c56a
 STOP_SECONDS = 60  # how long an interrupted run waits for each stage running beside it to end and report
+INTERRUPT_GRACE = 5  # seconds an interrupted run gives its stages to stop on the same Ctrl-C before passing it on
 
 
 def _stage_pool(jobs: int) -> ProcessPoolExecutor:
@@ -372,6 +374,21 @@ def stage_threads(jobs: int) -> int | None:
     "BLAS/OpenMP threads for each of `jobs` stages sharing this machine's cores; None (their default) for one stage."
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     return None if jobs == 1 else max(1, cores // jobs)
+
+
+def _interrupt_workers(futures: Iterable[Future]) -> None:
+    """Pass an interrupt on to the stage workers when they did not get it themselves: a signal to this process alone
+    (`kill -INT PID`) does not reach them, as a terminal's Ctrl-C does."""
+    import multiprocessing
+    import signal
+
+    with contextlib.suppress(KeyboardInterrupt):  # a second Ctrl-C: pass it on now
+        wait(futures, timeout=INTERRUPT_GRACE)
+    if all(f.done() for f in futures):
+        return
+    for worker in multiprocessing.active_children():
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(worker.pid, signal.SIGINT)
 
 
 def _submit(pool, *args) -> Future:
@@ -449,7 +466,8 @@ def run_pipeline(
                 break
             for f in wait(futures, return_when=FIRST_COMPLETED).done:
                 finish(_outcome(f, futures.pop(f)))
-    except KeyboardInterrupt:  # Ctrl-C on a terminal reaches the workers too: each ends its stage as interrupted
+    except KeyboardInterrupt:  # each worker ends its stage as interrupted (`_interrupt_workers` makes sure they hear)
+        _interrupt_workers(list(futures))
         for f, name in list(futures.items()):
             finish(_outcome(f, name, timeout=STOP_SECONDS))
     finally:
