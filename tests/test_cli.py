@@ -152,6 +152,23 @@ def test_jobs_side_by_side(tmp_path, capsys):
     assert "expected a whole number of at least 1, got '0'" in capsys.readouterr().err
 
 
+def _two_sleeping_stages(tmp_path):
+    "`vlarl run --jobs 2` in a process group of its own, once both of its stages are running (sleeping in a cell)."
+    nbs = tmp_path / "nbs"
+    nbs.mkdir()
+    for name in ("04_stage0_dataset.ipynb", "34_stage_dpo_dialect.ipynb"):
+        write_stage(nbs / name, f"import time\nwrite_metrics(run, {name[:2]!r}, {{'start': time.time()}})\ntime.sleep(300)")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
+    rd = tmp_path / "run"
+    p = subprocess.Popen([sys.executable, "-m", "vlarl.tools.cli", "run", "--nbs", str(nbs), "--run-dir", str(rd),
+                          "--jobs", "2"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+                         start_new_session=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    deadline = time.time() + 240
+    while not all((rd / "metrics" / f"{s}.json").exists() for s in ("04", "34")) and time.time() < deadline:
+        time.sleep(0.5)
+    return rd, p
+
+
 def _group_alive(pgid: int) -> bool:
     "Whether any process of the process group `pgid` still runs."
     try:
@@ -163,19 +180,8 @@ def _group_alive(pgid: int) -> bool:
 
 def test_interrupt_reaching_only_the_parent(tmp_path):
     "A SIGINT to `vlarl run --jobs 2` alone (`kill -INT PID`, not its process group) stops both running stages."
-    nbs = tmp_path / "nbs"
-    nbs.mkdir()
-    for name in ("04_stage0_dataset.ipynb", "34_stage_dpo_dialect.ipynb"):
-        write_stage(nbs / name, f"import time\nwrite_metrics(run, {name[:2]!r}, {{'start': time.time()}})\ntime.sleep(300)")
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
-    rd = tmp_path / "run"
-    p = subprocess.Popen([sys.executable, "-m", "vlarl.tools.cli", "run", "--nbs", str(nbs), "--run-dir", str(rd),
-                          "--jobs", "2"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
-                         start_new_session=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    rd, p = _two_sleeping_stages(tmp_path)
     try:
-        deadline = time.time() + 240
-        while not all((rd / "metrics" / f"{s}.json").exists() for s in ("04", "34")) and time.time() < deadline:
-            time.sleep(0.5)  # both stages' cells are running
         t0 = time.time()
         p.send_signal(signal.SIGINT)  # to the parent alone, not its process group
         out, _ = p.communicate(timeout=120)
@@ -189,6 +195,24 @@ def test_interrupt_reaching_only_the_parent(tmp_path):
     assert p.returncode == 130, out
     assert time.time() - t0 < 60, out  # the workers heard it: nobody waited out STOP_SECONDS
     assert {s["status"] for s in status(rd).values()} == {"interrupted"}, status(rd)
+
+
+def test_killed_run_leaves_no_stage_running(tmp_path):
+    "When `vlarl run --jobs 2` is killed outright, its workers stop their stages and no kernel is left (Linux)."
+    if not sys.platform.startswith("linux"):
+        pytest.skip("PR_SET_PDEATHSIG is Linux's")
+    rd, p = _two_sleeping_stages(tmp_path)
+    try:
+        p.kill()
+        p.wait(timeout=60)  # not communicate(): the workers hold its output pipe until they end
+        deadline = time.time() + 60
+        while _group_alive(p.pid) and time.time() < deadline:
+            time.sleep(0.5)
+        assert not _group_alive(p.pid), "a worker or kernel outlived the killed run"
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(p.pid, signal.SIGKILL)
+    assert {s["status"] for s in status(rd).values()} == {"running"}  # nobody was left to record the end
 
 
 def test_stage_parameters_readable_by_papermill(caplog):

@@ -363,11 +363,31 @@ STOP_SECONDS = 60  # how long an interrupted run waits for each stage running be
 INTERRUPT_GRACE = 5  # seconds an interrupted run gives its stages to stop on the same Ctrl-C before passing it on
 
 
+_worker_parent: int | None = None  # in a stage worker, the `vlarl run` process that started it
+
+
+def _stop_with_parent(parent: int) -> None:
+    "In a stage worker: be interrupted when `vlarl run` dies (Linux), so a killed run leaves no stage running."
+    import signal
+
+    global _worker_parent
+    _worker_parent = parent
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGINT)  # PR_SET_PDEATHSIG
+    if os.getppid() != parent:  # it died before the line above
+        os.kill(os.getpid(), signal.SIGINT)
+
+
 def _stage_pool(jobs: int) -> ProcessPoolExecutor:
     "Worker processes for `jobs` stages side by side (spawned: each starts clean and runs its own papermill)."
     import multiprocessing
 
-    return ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"))
+    from vlarl.tools import cli  # the module's function, which a spawned worker can import (a notebook's cannot)
+
+    context = multiprocessing.get_context("spawn")
+    return ProcessPoolExecutor(jobs, mp_context=context, initializer=cli._stop_with_parent, initargs=(os.getpid(),))
 
 # %% ../../nbs/90_tools_cli.ipynb #b4bc409e
 def stage_threads(jobs: int) -> int | None:
@@ -391,12 +411,20 @@ def _interrupt_workers(futures: Iterable[Future]) -> None:
             os.kill(worker.pid, signal.SIGINT)
 
 
+def _worker_stage(*args) -> StageResult:
+    "`run_stage(*args)` in a stage worker, which ends with it when its `vlarl run` died meanwhile (no one to tell)."
+    result = run_stage(*args)
+    if os.getppid() != _worker_parent:
+        os._exit(1)  # else it would wait for the next stage forever
+    return result
+
+
 def _submit(pool, *args) -> Future:
     "`run_stage(*args)` in a worker of `pool`, or here and now when there is no pool."
     if pool is not None:
         from vlarl.tools import cli  # the module's function, which a spawned worker can import (a notebook's cannot)
 
-        return pool.submit(cli.run_stage, *args)
+        return pool.submit(cli._worker_stage, *args)
     done = Future()
     done.set_result(run_stage(*args))
     return done
