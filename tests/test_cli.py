@@ -178,20 +178,26 @@ def _group_alive(pgid: int) -> bool:
     return True
 
 
+def _group_ends(pgid: int, seconds: float) -> bool:
+    "Whether every process of the group `pgid` ends within `seconds`; what is left is killed either way."
+    deadline = time.time() + seconds
+    while _group_alive(pgid) and time.time() < deadline:
+        time.sleep(0.5)
+    ended = not _group_alive(pgid)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pgid, signal.SIGKILL)
+    return ended
+
+
 def test_interrupt_reaching_only_the_parent(tmp_path):
     "A SIGINT to `vlarl run --jobs 2` alone (`kill -INT PID`, not its process group) stops both running stages."
     rd, p = _two_sleeping_stages(tmp_path)
+    t0 = time.time()
+    p.send_signal(signal.SIGINT)  # to the parent alone, not its process group
     try:
-        t0 = time.time()
-        p.send_signal(signal.SIGINT)  # to the parent alone, not its process group
         out, _ = p.communicate(timeout=120)
-        deadline = time.time() + 30
-        while _group_alive(p.pid) and time.time() < deadline:
-            time.sleep(0.5)
-        assert not _group_alive(p.pid), "a worker or kernel outlived the interrupted run"
     finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(p.pid, signal.SIGKILL)
+        assert _group_ends(p.pid, 30), "a worker or kernel outlived the interrupted run"
     assert p.returncode == 130, out
     assert time.time() - t0 < 60, out  # the workers heard it: nobody waited out STOP_SECONDS
     assert {s["status"] for s in status(rd).values()} == {"interrupted"}, status(rd)
@@ -202,16 +208,9 @@ def test_killed_run_leaves_no_stage_running(tmp_path):
     if not sys.platform.startswith("linux"):
         pytest.skip("PR_SET_PDEATHSIG is Linux's")
     rd, p = _two_sleeping_stages(tmp_path)
-    try:
-        p.kill()
-        p.wait(timeout=60)  # not communicate(): the workers hold its output pipe until they end
-        deadline = time.time() + 60
-        while _group_alive(p.pid) and time.time() < deadline:
-            time.sleep(0.5)
-        assert not _group_alive(p.pid), "a worker or kernel outlived the killed run"
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(p.pid, signal.SIGKILL)
+    p.kill()
+    p.wait(timeout=60)  # not communicate(): the workers hold its output pipe until they end
+    assert _group_ends(p.pid, 60), "a worker or kernel outlived the killed run"
     assert {s["status"] for s in status(rd).values()} == {"running"}  # nobody was left to record the end
 
 
