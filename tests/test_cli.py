@@ -157,7 +157,8 @@ def _two_sleeping_stages(tmp_path):
     nbs = tmp_path / "nbs"
     nbs.mkdir()
     for name in ("04_stage0_dataset.ipynb", "34_stage_dpo_dialect.ipynb"):
-        write_stage(nbs / name, f"import time\nwrite_metrics(run, {name[:2]!r}, {{'start': time.time()}})\ntime.sleep(300)")
+        started = f"write_metrics(run, {name[:2]!r}, {{'start': time.time()}})"
+        write_stage(nbs / name, f"import time\n{started}\ntime.sleep(300)")
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
     rd = tmp_path / "run"
     p = subprocess.Popen([sys.executable, "-m", "vlarl.tools.cli", "run", "--nbs", str(nbs), "--run-dir", str(rd),
@@ -236,3 +237,10 @@ def test_mapping_overrides_through_papermill(tmp_path):
     papermill.execute_notebook(str(tmp_path / A), str(tmp_path / "out.ipynb"), kernel_name="python3", progress_bar=False,
                                parameters={"overrides": {"world.frames": 4, "seed": "9"}, "run_dir": str(rd)})
     assert metrics(rd, "a") == {"seed": 9, "frames": 4}
+
+
+def test_publish_replicate_needs_a_stage(tmp_path, capsys):
+    "`vlarl publish RUN --replicate` without `--stage` is refused with a clear error, before anything is written."
+    assert main(["publish", str(tmp_path), "--replicate", "--results", str(tmp_path / "results")]) == 2
+    assert "name the stage with --stage" in capsys.readouterr().err
+    assert not (tmp_path / "results").exists()

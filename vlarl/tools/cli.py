@@ -16,7 +16,7 @@ import re
 import sys
 import textwrap
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,10 +38,10 @@ __all__ = ['STAGE_PARAMETERS', 'THREAD_VARIABLES', 'KERNEL_START_RETRIES', 'KERN
            'stage_parameters', 'kernel_env', 'quiet_parameter_inference', 'kernel_never_started', 'run_stage',
            'stage_estimates', 'eta_note', 'PipelineResult', 'stage_threads', 'run_pipeline', 'prepare_run',
            'stage_spans', 'branch_run', 'format_table', 'cmd_stages', 'select_notebooks', 'cmd_run', 'prepare_branch',
-           'publish_figures', 'publish_results', 'stage_outputs', 'publish_stage', 'results_markdown',
-           'dialect_markdown', 'cmd_bench', 'quoted_metric', 'quote_metrics', 'requote_notebook', 'readme_text',
-           'cmd_publish', 'cmd_readme', 'cmd_fetch', 'cmd_compare', 'status_lines', 'cmd_status', 'cmd_layout',
-           'cmd_docs', 'make_parser', 'main']
+           'publish_figures', 'publish_results', 'stage_outputs', 'publish_stage', 'publish_replicate', 'replicates',
+           'results_markdown', 'dialect_markdown', 'cmd_bench', 'quoted_metric', 'quote_metrics', 'requote_notebook',
+           'readme_text', 'cmd_publish', 'cmd_readme', 'cmd_fetch', 'cmd_compare', 'status_lines', 'cmd_status',
+           'cmd_layout', 'cmd_docs', 'make_parser', 'main']
 
 # %% ../../nbs/90_tools_cli.ipynb #a7f0aafa
 class CliError(ValueError):
@@ -747,16 +747,8 @@ def _replace_metrics(run: RunDir, name: str, dest: Path) -> None:
         shutil.copy2(f, dest / "metrics" / f.name)
 
 
-def publish_stage(
-    run: RunDir,  # a run that has finished the stage
-    notebook: str | os.PathLike,  # the stage notebook (`resolve_notebook`)
-    dest: str | os.PathLike = "results",  # a published run's folder (`publish_results`)
-    figures: str | os.PathLike = "figures",  # where the published figures are
-) -> Path:
-    "Replace one stage's metrics, wall time and figures in `dest` with `run`'s, and record their source."
-    import shutil
-
-    dest, notebook = Path(dest), Path(notebook)
+def _finished_stage(run: RunDir, notebook: Path, dest: Path) -> tuple[dict, list[str], list[str]]:
+    "A finished stage's `run.json` entry, metrics and figures, checked before anything of it is published to `dest`."
     if not (dest / "SOURCE.json").is_file():
         raise CliError(
             f"nothing is published in {str(dest)!r} yet: publish a whole run first (`vlarl publish RUN_DIR`)"
@@ -768,6 +760,27 @@ def publish_stage(
     missing = [n for n in names if not (run.metrics / f"{n}.json").is_file()]
     if not names or missing:
         raise CliError(f"{run.path} lacks the metrics {missing or names} that {notebook.name} writes")
+    return status, names, figs
+
+
+def _stage_source(run: RunDir, status: dict, dest: Path) -> dict:
+    "Where a published stage comes from: its run, the commit that ran it and how its configuration differs."
+    commit = status.get("commit") or read_status(run).get("commit") or git_commit()  # the stage's, else the run's
+    differs = {k: v[1] for k, v in sorted(config_differences(RunDir(dest).config(), run.config()).items())}
+    return {"run": run.path.name, "commit": commit, "differs": differs}
+
+
+def publish_stage(
+    run: RunDir,  # a run that has finished the stage
+    notebook: str | os.PathLike,  # the stage notebook (`resolve_notebook`)
+    dest: str | os.PathLike = "results",  # a published run's folder (`publish_results`)
+    figures: str | os.PathLike = "figures",  # where the published figures are
+) -> Path:
+    "Replace one stage's metrics, wall time and figures in `dest` with `run`'s, and record their source."
+    import shutil
+
+    dest, notebook = Path(dest), Path(notebook)
+    status, names, figs = _finished_stage(run, notebook, dest)
     for name in names:
         _replace_metrics(run, name, dest)
     for f in (run.figures / name for name in figs):
@@ -777,11 +790,31 @@ def publish_stage(
     published["stages"][notebook.name] = status
     write_status(RunDir(dest), published)
     source = json.loads((dest / "SOURCE.json").read_text(encoding="utf-8"))
-    commit = status.get("commit") or read_status(run).get("commit") or git_commit()  # the stage's, else the run's
-    differs = {k: v[1] for k, v in sorted(config_differences(RunDir(dest).config(), run.config()).items())}
-    source.setdefault("stages", {})[notebook.name] = {"run": run.path.name, "commit": commit, "differs": differs}
+    source.setdefault("stages", {})[notebook.name] = _stage_source(run, status, dest)
     write_json_atomic(dest / "SOURCE.json", source, indent=1)
     return dest
+
+
+def publish_replicate(
+    run: RunDir,  # a run that has finished a published stage again (another seed, say)
+    notebook: str | os.PathLike,  # the stage notebook (`resolve_notebook`)
+    dest: str | os.PathLike = "results",  # a published run's folder (`publish_results`)
+) -> Path:
+    """Keep `run`'s metrics of one stage beside the published ones, in `dest/replicates/RUN/`, for the README to show
+    next to them; the published stage is left as it is."""
+    import shutil
+
+    dest, notebook = Path(dest), Path(notebook)
+    status, names, _ = _finished_stage(run, notebook, dest)
+    folder = dest / "replicates" / run.path.name
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in names:
+        shutil.copy2(run.metrics / f"{name}.json", folder / f"{name}.json")
+    source = json.loads((dest / "SOURCE.json").read_text(encoding="utf-8"))
+    kept = [r for r in source.setdefault("replicates", {}).get(notebook.name, []) if r["run"] != run.path.name]
+    source["replicates"][notebook.name] = kept + [_stage_source(run, status, dest)]
+    write_json_atomic(dest / "SOURCE.json", source, indent=1)
+    return folder
 
 # %% ../../nbs/90_tools_cli.ipynb #80d522db
 def _metric(results: Path, name: str) -> dict | None:
@@ -807,6 +840,34 @@ def _md_table(header: list[str], rows: list[list]) -> str:
         ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
         + ["| " + " | ".join(map(str, r)) + " |" for r in rows]
     )
+
+
+def _replicate_table(header: list[str], rows: dict[str, str], others: Mapping[str, dict[str, str]]) -> str:
+    "A table of `rows` (measure -> text), with a column more per replicate run (label -> its rows) if there are any."
+    if not others:
+        return _md_table(header, [[m, v] for m, v in rows.items()])
+    header = [header[0], f"{header[1]}, published run", *others]
+    return _md_table(header, [[m, v, *(o.get(m, "n/a") for o in others.values())] for m, v in rows.items()])
+
+
+_UNSET = object()
+
+
+def replicates(
+    results: str | os.PathLike,  # a published run's folder
+    notebook: str,  # the stage notebook's file name
+    name: str,  # the metrics it writes
+) -> dict[str, dict]:
+    "A published stage's replicates (`publish_replicate`): column label (the run, and what it changes) -> metrics."
+    src = json.loads((Path(results) / "SOURCE.json").read_text(encoding="utf-8"))
+    published = (src.get("stages", {}).get(notebook) or {}).get("differs") or {}
+    out = {}
+    for r in src.get("replicates", {}).get(notebook, []):
+        path = Path(results) / "replicates" / r["run"] / f"{name}.json"
+        if path.is_file():
+            changed = ", ".join(f"{k} = {v!r}" for k, v in r["differs"].items() if published.get(k, _UNSET) != v)
+            out[f"`{r['run']}`" + (f" ({changed})" if changed else "")] = json.loads(path.read_text(encoding="utf-8"))
+    return out
 
 # %% ../../nbs/90_tools_cli.ipynb #db5a1543
 def _wall_minutes(stage: dict) -> str:
@@ -885,46 +946,63 @@ def _verifier_lines(v: dict) -> list[str]:
     return ["", textwrap.fill(text, 115)]
 
 # %% ../../nbs/90_tools_cli.ipynb #b8cd0baa
-def _ablation_lines(ab: dict | None) -> list[str]:
-    "VLA-World's 'w/o mixed' ablation: GRPO on the drive task alone minus the mixed-task run, with paired intervals."
+def _ablation_rows(ab: dict | None) -> dict[str, str]:
+    "VLA-World's 'w/o mixed' ablation, drive only minus mixed: measure -> 'v [lo, hi]' (empty when it did not run)."
     from vlarl.eval.inference import ABLATION_DIFFERENCE
 
     d = (ab or {}).get(ABLATION_DIFFERENCE)
     if not d:
+        return {}
+    return {
+        "drive reward (greedy)": _ci(d["reward"], 3),
+        "ST-P3 L2 avg (m)": _ci(d["L2_stp3_avg"]),
+        "ST-P3 collision avg (points)": _ci(_points(d["collision_stp3_avg"])),
+    }
+
+
+def _ablation_lines(ab: dict | None, replicas: Mapping[str, dict] | None = None) -> list[str]:
+    "VLA-World's 'w/o mixed' ablation: GRPO on the drive task alone minus the mixed-task run, with paired intervals."
+    rows = _ablation_rows(ab)
+    if not rows:
         return []
-    rows = [
-        ["drive reward (greedy)", _ci(d["reward"], 3)],
-        ["ST-P3 L2 avg (m)", _ci(d["L2_stp3_avg"])],
-        ["ST-P3 collision avg (points)", _ci(_points(d["collision_stp3_avg"]))],
-    ]
+    others = {label: _ablation_rows(m.get("ablation_wo_mixed")) for label, m in (replicas or {}).items()}
     return [
         "",
         "The \"w/o mixed\" ablation (VLA-World Tab. 3): GRPO on the drive task alone, from the same SFT start with the "
         "same steps, minus the mixed-task policy, on the same held-out clips:",
         "",
-        _md_table(["drive only - mixed", "difference [95 % interval]"], rows),
+        _replicate_table(["drive only - mixed", "difference [95 % interval]"], rows, others),
     ]
 
 # %% ../../nbs/90_tools_cli.ipynb #3e555105
-def _grpo_lines(s3: dict) -> list[str]:
-    "Stage 3's reward gains and the drive plan against the baselines."
-    rows = [[f"{mode}: {t}", _ci(d, 3)] for mode, g in (s3.get("gains") or {}).items() for t, d in g.items()]
-    rows += [[f"drive L2 after GRPO minus {n} (m)", _ci(d)] for n, d in (s3.get("l2_gain_after_minus") or {}).items()]
-    rows += [
-        [f"drive collision after GRPO minus {n} (ST-P3, points)", _ci(_points(d))]
+def _grpo_rows(s3: dict) -> dict[str, str]:
+    "Stage 3's after-minus-before measures: name -> 'v [lo, hi]'."
+    rows = {f"{mode}: {t}": _ci(d, 3) for mode, g in (s3.get("gains") or {}).items() for t, d in g.items()}
+    rows |= {f"drive L2 after GRPO minus {n} (m)": _ci(d) for n, d in (s3.get("l2_gain_after_minus") or {}).items()}
+    rows |= {
+        f"drive collision after GRPO minus {n} (ST-P3, points)": _ci(_points(d))
         for n, d in (s3.get("collision_gain_after_minus") or {}).items()
-    ]
+    }
     if copy := s3.get("prior_copy"):
-        label = f"greedy plans that restate the prior ({copy['before']:.0%} before, {copy['after']:.0%} after; share)"
-        rows.append([label, _ci(copy["gain"])])
+        shares = f" ({copy['before']:.0%} -> {copy['after']:.0%})"
+        rows["greedy plans that restate the prior (share, before -> after)"] = _ci(copy["gain"]) + shares
+    return rows
+
+
+def _grpo_lines(s3: dict, replicas: Mapping[str, dict] | None = None) -> list[str]:
+    """Stage 3's reward gains and the drive plan against the baselines; a column for each replicate
+    (`publish_replicate`) beside the published run's."""
+    rows = _grpo_rows(s3)
     if not rows:
         return []
+    others = {label: _grpo_rows(m) for label, m in (replicas or {}).items()}
+    again = " Each further column is a run of the stage again (`vlarl publish --replicate`)." if others else ""
     out = [
         "",
         f"Stage 3, GRPO ({s3['steps']} steps) on {s3['held_out_clips']} held-out clips: after minus before "
-        "(95 % paired bootstrap intervals):",
+        f"(95 % paired bootstrap intervals).{again}",
         "",
-        _md_table(["measure", "after - before"], rows),
+        _replicate_table(["measure", "after - before"], rows, others),
     ]
     plan = s3.get("planning") or {}
     if plan:
@@ -945,7 +1023,8 @@ def _grpo_lines(s3: dict) -> list[str]:
             f"GRPO groups without reward spread (trl's `frac_reward_zero_std`, mean over steps): "
             f"{100 * sig['frac_reward_zero_std']:.0f} %; mean reward std {sig['reward_std']:.3f}.",
         ]
-    return out + _ablation_lines(s3.get("ablation_wo_mixed")) + _actor_critic_lines(s3.get("actor_critic"))
+    ablation = _ablation_lines(s3.get("ablation_wo_mixed"), replicas)
+    return out + ablation + _actor_critic_lines(s3.get("actor_critic"))
 
 # %% ../../nbs/90_tools_cli.ipynb #0c9e4878
 WM_SPREAD = "PSNR: mean ± s.e. over clips; FID: 95 % bootstrap interval over frames and a permutation test"
@@ -1334,7 +1413,7 @@ def results_markdown(results: str | os.PathLike = "results") -> str:
     if v := _metric(results, "verifiers"):
         lines += _verifier_lines(v)
     if s3 := _metric(results, "stage3_grpo"):
-        lines += _grpo_lines(s3)
+        lines += _grpo_lines(s3, replicates(results, "21_stage3_grpo.ipynb", "stage3_grpo"))
     if wm := _metric(results, "world_model"):
         lines += _world_model_lines(wm)
     if ig := _metric(results, "imagination_grpo"):
@@ -1454,7 +1533,16 @@ def readme_text(
 # %% ../../nbs/90_tools_cli.ipynb #b59689e0
 def cmd_publish(args: argparse.Namespace) -> int:
     "`vlarl publish RUN_DIR`: copy a run's figures and metrics into the repository, for the README."
+    if args.replicate and not args.stage:
+        raise CliError("--replicate keeps a stage's metrics beside the published ones: name the stage with --stage")
     run = RunDir.open(args.run_dir)
+    if args.replicate:
+        for name in args.stage:
+            notebook = resolve_notebook(name, args.nbs)
+            folder = publish_replicate(run, notebook, args.results)
+            print(f"kept {notebook.name} of {run.path} beside the published run, in {folder}")
+        print("now run `vlarl readme`")
+        return 0
     if args.stage:
         for name in args.stage:
             notebook = resolve_notebook(name, args.nbs)
@@ -1686,6 +1774,11 @@ def make_parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         help="publish only this stage's metrics, time and figures into an existing results/ (repeatable)",
+    )
+    publish.add_argument(
+        "--replicate",
+        action="store_true",
+        help="keep the --stage's metrics beside the published ones (another seed, say); the README shows both",
     )
     _nbs_arg(publish)
     fetch = sub.add_parser(
