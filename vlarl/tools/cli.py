@@ -729,8 +729,6 @@ def publish_results(
 # %% ../../nbs/90_tools_cli.ipynb #c72834af
 def stage_outputs(notebook: str | os.PathLike) -> tuple[list[str], list[str]]:
     "The metrics names a stage notebook writes (`write_metrics(run, \"name\", ...)`) and the figure files it saves."
-    import re
-
     code = notebook_code(notebook)
     metrics = re.findall(r'write_metrics\(\s*run,\s*"([^"]+)"', code)
     figures = re.findall(r'run\.figures / "([^"]+)"', code)
