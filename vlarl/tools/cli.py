@@ -1485,7 +1485,7 @@ def quoted_metric(results: str | os.PathLike, ref: str) -> str:
     spec = _QUOTE_DIGITS.fullmatch(digits)
     if len(keys) < 2 or spec is None:
         raise CliError(f"the README quotes {ref!r}: write FILE|KEY|...|DIGITS (DIGITS like 2, +2 or %1)")
-    path = Path(results) / "metrics" / f"{keys[0]}.json"
+    path = Path(results) / ("" if keys[0].startswith("replicates/") else "metrics") / f"{keys[0]}.json"
     if not path.is_file():
         raise CliError(f"the README quotes {ref!r}, but there is no {path}")
     value = _walk_metric(json.loads(path.read_text(encoding="utf-8")), keys[1:], ref, path)
