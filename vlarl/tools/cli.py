@@ -858,14 +858,19 @@ def replicates(
 ) -> dict[str, dict]:
     "A published stage's replicates (`publish_replicate`): column label (the run, and what it changes) -> metrics."
     src = json.loads((Path(results) / "SOURCE.json").read_text(encoding="utf-8"))
-    published = (src.get("stages", {}).get(notebook) or {}).get("differs") or {}
     out = {}
     for r in src.get("replicates", {}).get(notebook, []):
         path = Path(results) / "replicates" / r["run"] / f"{name}.json"
         if path.is_file():
-            changed = ", ".join(f"{k} = {v!r}" for k, v in r["differs"].items() if published.get(k, _UNSET) != v)
+            changed = _replicate_change(src, notebook, r)
             out[f"`{r['run']}`" + (f" ({changed})" if changed else "")] = json.loads(path.read_text(encoding="utf-8"))
     return out
+
+
+def _replicate_change(src: dict, notebook: str, replicate: dict) -> str:
+    "What a replicate's run changes against the run its stage is published from ('seed = 1'), from `SOURCE.json`."
+    published = (src.get("stages", {}).get(notebook) or {}).get("differs") or {}
+    return ", ".join(f"{k} = {v!r}" for k, v in replicate["differs"].items() if published.get(k, _UNSET) != v)
 
 # %% ../../nbs/90_tools_cli.ipynb #db5a1543
 def _wall_minutes(stage: dict) -> str:
@@ -904,6 +909,13 @@ def _run_lines(results: Path) -> list[str]:
             f" {which} run again in run `{run}` at commit `{commit}` ({_config_note(json.loads(differs))}; what they "
             "read is retrained there) and published from it with `vlarl publish --stage`."
         )
+    for name, reps in src.get("replicates", {}).items():
+        for r in reps:
+            about += (
+                f" `{Path(name).stem}` was run once more in run `{r['run']}` at commit `{r['commit']}` "
+                f"({_replicate_change(src, name, r) or 'the same configuration'}), shown beside the published run "
+                "(`vlarl publish --replicate`)."
+            )
     return [textwrap.fill(about, 115), "", _md_table(["stage", "status", "wall time (min)"], times)]
 
 # %% ../../nbs/90_tools_cli.ipynb #0852b48e
