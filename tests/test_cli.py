@@ -125,10 +125,14 @@ def test_run_one_notebook_by_substring(nbs, tmp_path, capsys):
     assert "is ambiguous" in capsys.readouterr().err
 
 
+def _module_env() -> dict:
+    "The environment for `python -m vlarl.tools.cli` in a subprocess: this checkout first on the import path."
+    return dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
+
+
 def test_module_entry_point(nbs):
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
     p = subprocess.run([sys.executable, "-m", "vlarl.tools.cli", "stages", "--nbs", str(nbs)],
-                       capture_output=True, text=True, env=env, timeout=60)
+                       capture_output=True, text=True, env=_module_env(), timeout=60)
     assert p.returncode == 0, p.stderr
     assert p.stdout.splitlines() == [A, B]
 
@@ -140,10 +144,9 @@ def test_jobs_side_by_side(tmp_path, capsys):
     for name in ("04_stage0_dataset.ipynb", "34_stage_dpo_dialect.ipynb"):
         write_stage(nbs / name, f"import time\nt = time.time()\ntime.sleep(2)\n"
                                 f"write_metrics(run, {name[:2]!r}, {{'start': t, 'end': time.time()}})")
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
     rd = tmp_path / "run"
     p = subprocess.run([sys.executable, "-m", "vlarl.tools.cli", "run", "--nbs", str(nbs), "--run-dir", str(rd),
-                        "--jobs", "2"], capture_output=True, text=True, env=env, timeout=300)
+                        "--jobs", "2"], capture_output=True, text=True, env=_module_env(), timeout=300)
     assert p.returncode == 0, p.stderr
     a, b = metrics(rd, "04"), metrics(rd, "34")
     assert a["start"] < b["end"] and b["start"] < a["end"], (a, b)  # they overlapped
@@ -159,11 +162,11 @@ def _two_sleeping_stages(tmp_path):
     for name in ("04_stage0_dataset.ipynb", "34_stage_dpo_dialect.ipynb"):
         started = f"write_metrics(run, {name[:2]!r}, {{'start': time.time()}})"
         write_stage(nbs / name, f"import time\n{started}\ntime.sleep(300)")
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
     rd = tmp_path / "run"
     p = subprocess.Popen([sys.executable, "-m", "vlarl.tools.cli", "run", "--nbs", str(nbs), "--run-dir", str(rd),
-                          "--jobs", "2"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
-                         start_new_session=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+                          "--jobs", "2"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                         env=_module_env(), start_new_session=True,
+                         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.time() + 240
     while not all((rd / "metrics" / f"{s}.json").exists() for s in ("04", "34")) and time.time() < deadline:
         time.sleep(0.5)

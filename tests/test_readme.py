@@ -30,10 +30,15 @@ def test_readme_has_the_two_commands():
     assert "make run" in text and "make test" in text
 
 
+def _index_markdown() -> list[str]:
+    "The text of each markdown cell of index.ipynb, the notebook the README is made from."
+    cells = json.loads((ROOT / "nbs" / "index.ipynb").read_text(encoding="utf-8"))["cells"]
+    return ["".join(c["source"]) for c in cells if c["cell_type"] == "markdown"]
+
+
 def _published_run_prose() -> str:
     "The markdown of index.ipynb's 'The published run' section, which says every number in it comes from results/."
-    cells = json.loads((ROOT / "nbs" / "index.ipynb").read_text(encoding="utf-8"))["cells"]
-    text = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "markdown")
+    text = "\n".join(_index_markdown())
     start = text.index("## The published run")
     end = text.find("\n## ", start + 1)
     return text[start:end if end > 0 else None]
@@ -41,9 +46,7 @@ def _published_run_prose() -> str:
 
 def test_quoted_numbers_are_the_published_runs():
     "Every number the index notebook's prose quotes equals the metric it names (`vlarl readme` rewrites them)."
-    cells = json.loads((ROOT / "nbs" / "index.ipynb").read_text(encoding="utf-8"))["cells"]
-    texts = ["".join(c["source"]) for c in cells if c["cell_type"] == "markdown"]
-    quoted = [text for text in texts if QUOTED_METRIC.search(text)]
+    quoted = [text for text in _index_markdown() if QUOTED_METRIC.search(text)]
     assert quoted, "the index notebook quotes no published number"
     for text in quoted:
         assert quote_metrics(text, ROOT / "results") == text, "a quoted number is stale: run `vlarl readme`"

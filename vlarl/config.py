@@ -36,7 +36,7 @@ __all__ = ['SCENARIOS', 'EGO_POLICIES', 'DATA_SOURCES', 'NUSCENES_CAMERAS', 'GRP
            'config_to_dict', 'parse_override', 'nest_key', 'load_yaml', 'save_config', 'migrate_config', 'build_config',
            'override_dicts', 'seed_everything', 'cpu_has_bf16', 'machine_args', 'checkpointing_args', 'RunDir',
            'write_metrics', 'read_metrics', 'flat_items', 'config_differences', 'open_run', 'metrics_differences',
-           'atomic_dir', 'is_built', 'cached', 'write_json_atomic', 'cached_json']
+           'atomic_dir', 'is_built', 'cached', 'write_text_atomic', 'write_json_atomic', 'cached_json']
 
 # %% ../nbs/00_config.ipynb #e40410b7
 class ConfigError(ValueError):
@@ -1694,14 +1694,19 @@ def cached(
     return load(Path(path))
 
 # %% ../nbs/00_config.ipynb #cc2c592d
-def write_json_atomic(path: str | os.PathLike, data: typing.Any, indent: int | None = None) -> Path:
-    "Write `data` as JSON to `path` through a temporary file renamed into place."
+def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
+    "Write `text` to `path` through a temporary file renamed into place."
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    tmp.write_text(json.dumps(_to_jsonable(data), ensure_ascii=False, indent=indent), encoding="utf-8")
+    tmp.write_text(text, encoding="utf-8")
     os.replace(tmp, path)
     return path
+
+
+def write_json_atomic(path: str | os.PathLike, data: typing.Any, indent: int | None = None) -> Path:
+    "Write `data` as JSON to `path` through a temporary file renamed into place."
+    return write_text_atomic(path, json.dumps(_to_jsonable(data), ensure_ascii=False, indent=indent))
 
 # %% ../nbs/00_config.ipynb #dbb37931
 def cached_json(

@@ -25,7 +25,16 @@ import nbformat
 from tqdm import tqdm
 
 import vlarl
-from ..config import PROFILES, ConfigError, RunConfig, RunDir, build_config, config_differences, write_json_atomic
+from vlarl.config import (
+    PROFILES,
+    ConfigError,
+    RunConfig,
+    RunDir,
+    build_config,
+    config_differences,
+    write_json_atomic,
+    write_text_atomic,
+)
 from .notebooks import STAGE_PATTERN, notebook_code, notebook_title, notebook_to_markdown
 from .schedule import by_longest_path, dependents, next_stage, stage_needs, time_left
 
@@ -111,9 +120,7 @@ def read_status(run: RunDir) -> dict:
 # %% ../../nbs/90_tools_cli.ipynb #f0d4a5a0
 def write_status(run: RunDir, status: dict) -> Path:
     "Write the stage record of `run` to `run.json`, replacing it atomically."
-    path, tmp = run.path / "run.json", run.path / "run.json.tmp"
-    tmp.write_text(json.dumps(status, indent=2, ensure_ascii=False), encoding="utf-8")
-    return tmp.replace(path)
+    return write_json_atomic(run.path / "run.json", status, indent=2)
 
 # %% ../../nbs/90_tools_cli.ipynb #79926547
 def done_stages(run: RunDir) -> set[str]:
@@ -1524,10 +1531,8 @@ def requote_notebook(path: str | os.PathLike, results: str | os.PathLike) -> boo
             quoted = quote_metrics(text, results)
             changed |= quoted != text
             cell["source"] = quoted.splitlines(keepends=True)
-    if changed:  # the layout nbdev_clean writes, through a temporary file renamed into place
-        tmp = Path(path).with_name(f".{Path(path).name}.tmp")
-        tmp.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
-        os.replace(tmp, path)
+    if changed:  # in the layout nbdev_clean writes
+        write_text_atomic(path, json.dumps(nb, indent=1, ensure_ascii=False) + "\n")
     return changed
 
 # %% ../../nbs/90_tools_cli.ipynb #692e3716
