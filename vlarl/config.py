@@ -683,7 +683,8 @@ class GrpoStageConfig:
         default_factory=lambda: {"drive": 1.0, "json": 2.0, "caption": 1.0},
         metadata={
             "help": "relative share of the GRPO prompts per task (vlarl's: VLA-World mixes its tasks without giving "
-            "ratios); the JSON's double share keeps the drive plan off the kinematic prior (`21_stage3_grpo`); "
+            "ratios); the JSON's double share kept the drive plan off the kinematic prior in one seed, not in a "
+            "second (`21_stage3_grpo`); "
             "grpo.task_weights.json=1 gives equal shares"
         },
     )

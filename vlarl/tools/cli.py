@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import ast
 import contextlib
+import dataclasses
 import datetime
 import json
 import logging
@@ -32,6 +33,7 @@ from vlarl.config import (
     RunDir,
     build_config,
     config_differences,
+    flat_items,
     write_json_atomic,
     write_text_atomic,
 )
@@ -855,9 +857,6 @@ def _replicate_table(header: list[str], rows: dict[str, str], others: Mapping[st
     return _md_table(header, [[m, v, *(o.get(m, "n/a") for o in others.values())] for m, v in rows.items()])
 
 
-_UNSET = object()
-
-
 def replicates(
     results: str | os.PathLike,  # a published run's folder
     notebook: str,  # the stage notebook's file name
@@ -869,15 +868,19 @@ def replicates(
     for r in src.get("replicates", {}).get(notebook, []):
         path = Path(results) / "replicates" / r["run"] / f"{name}.json"
         if path.is_file():
-            changed = _replicate_change(src, notebook, r)
+            changed = _replicate_change(Path(results), src, notebook, r)
             out[f"`{r['run']}`" + (f" ({changed})" if changed else "")] = json.loads(path.read_text(encoding="utf-8"))
     return out
 
 
-def _replicate_change(src: dict, notebook: str, replicate: dict) -> str:
-    "What a replicate's run changes against the run its stage is published from ('seed = 1'), from `SOURCE.json`."
+def _replicate_change(results: Path, src: dict, notebook: str, replicate: dict) -> str:
+    """What a replicate's run changes against the run its stage is published from ('seed = 1'), from `SOURCE.json`
+    and the published run's configuration (for a key the stage's run changes and the replicate's does not)."""
     published = (src.get("stages", {}).get(notebook) or {}).get("differs") or {}
-    return ", ".join(f"{k} = {v!r}" for k, v in replicate["differs"].items() if published.get(k, _UNSET) != v)
+    base = dict(flat_items(dataclasses.asdict(RunDir(results).config())))
+    ours, theirs = ({**base, **published}, {**base, **replicate["differs"]})
+    changed = sorted(k for k in published.keys() | replicate["differs"].keys() if ours.get(k) != theirs.get(k))
+    return ", ".join(f"{k} = {theirs.get(k)!r}" for k in changed)
 
 # %% ../../nbs/90_tools_cli.ipynb #db5a1543
 def _wall_minutes(stage: dict) -> str:
@@ -920,8 +923,8 @@ def _run_lines(results: Path) -> list[str]:
         for r in reps:
             about += (
                 f" `{Path(name).stem}` was run once more in run `{r['run']}` at commit `{r['commit']}` "
-                f"({_replicate_change(src, name, r) or 'the same configuration'}), shown beside the published run "
-                "(`vlarl publish --replicate`)."
+                f"({_replicate_change(results, src, name, r) or 'the same configuration'}), shown beside the "
+                "published run (`vlarl publish --replicate`)."
             )
     return [textwrap.fill(about, 115), "", _md_table(["stage", "status", "wall time (min)"], times)]
 
