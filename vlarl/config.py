@@ -311,7 +311,13 @@ class SmolVLMConfig(TrainConfig):
     epochs: float = field(default=2, metadata={"help": "passes over the JSON entries (the proposal: 6)"})
     lr: float = field(default=1e-4, metadata={"help": "peak learning rate (the proposal: 1e-4)"})
     batch_size: int = field(default=4, metadata={"help": "entries per device step (the proposal: 4)"})
-    eval_clips: int = field(default=100, metadata={"help": "held-out clips evaluated, balanced over scenarios"})
+    eval_clips: int = field(
+        default=0,
+        metadata={
+            "help": "held-out clips evaluated, balanced over scenarios (0 = stage 3's, `grpo.eval_clips`, so that "
+            "vlarl's policies are scored beside it on the same clips)"
+        },
+    )
 
     def __post_init__(self):
         super().__post_init__()

@@ -133,6 +133,19 @@ def drive(
 def _component_means(funcs, m: np.ndarray) -> dict:
     return {f.__name__: float(np.nanmean(m[:, j])) for j, f in enumerate(funcs) if not np.isnan(m[:, j]).all()}
 
+
+def _component_per_clip(funcs, m: np.ndarray, clips: int) -> dict[str, list]:
+    """Each reward component's mean over a clip's outputs (stacked clip-major, as `evaluate_task` stacks them), per
+    clip; None where it scored none of them."""
+    out = {}
+    for j, f in enumerate(funcs):
+        col = m[:, j].reshape(-1, clips)
+        scored = ~np.isnan(col)
+        if scored.any():
+            means = np.nansum(col, 0) / np.maximum(scored.sum(0), 1)
+            out[f.__name__] = [float(x) if n else None for x, n in zip(means, scored.any(0))]
+    return out
+
 # %% ../../nbs/20b_eval_inference.ipynb #801fe1f0
 def baseline_plans(samples: list[dict], lam: float = 0.5, ego_mlp: EgoStatusMLP | None = None) -> dict[str, np.ndarray]:
     "The kinematic prior's and constant velocity's 3 s plans for the clips (and the ego-status MLP's, if given)."
@@ -153,6 +166,7 @@ def score_task(
     weights: list[float],  # from `vlarl.train.grpo.make_task_rewards`
     detections: dict | None = None,  # clip_id -> detected classes (caption task)
     plan_frame: PlanFrame | str = PlanFrame.EGO,  # how the policy writes waypoints
+    clips: int | None = None,  # distinct clips, the outputs stacked clip-major (`evaluate_task`); None: one output each
 ) -> dict:
     "A task's outputs scored by the training rewards and the task's metrics."
     if len(texts) != len(samples):
@@ -165,6 +179,7 @@ def score_task(
         "reward": float(totals.mean()),
         "per_output": totals.tolist(),
         "components": _component_means(funcs, m),
+        "per_clip_components": _component_per_clip(funcs, m, clips or len(samples)),
         "valid_pct": 100 * float(np.mean([p["valid"] for p in parsed])),
         "texts": texts,
     }
@@ -207,7 +222,7 @@ def evaluate_task(
         max_new_tokens,
         temperature,
     )
-    out = score_task(texts, reps, task, funcs, weights, detections, plan_frame)
+    out = score_task(texts, reps, task, funcs, weights, detections, plan_frame, len(samples))
     out["per_clip"] = (
         np.asarray(out["per_output"]).reshape(-1, len(samples)).mean(0).tolist()
     )  # repeats are stacked clip-major

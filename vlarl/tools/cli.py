@@ -1168,7 +1168,12 @@ def _smolvlm_lines(sm: dict) -> list[str]:
         "",
         _md_table(["model", "action accuracy", "mF1", "F1_all", "explanation F1", "valid JSON %", "JSON reward"], rows),
     ]
-    if sm["json_reward_minus"]:
+    if minus := {n: m for n, m in sm.get("smolvlm_minus", {}).items() if m}:
+        measures = list(next(iter(minus.values())))
+        rows = [[n] + [_ci(m[k], 3) if k in m else "n/a" for k in measures] for n, m in minus.items()]
+        out += ["", "SmolVLM minus each of vlarl's policies, paired per clip (95 % bootstrap intervals):", ""]
+        out += [_md_table(["SmolVLM minus", *measures], rows)]
+    elif sm["json_reward_minus"]:  # runs before the per-clip components were kept
         diffs = "; ".join(f"{n} {_ci(d, 3)}" for n, d in sm["json_reward_minus"].items())
         out += ["", textwrap.fill(f"JSON reward, SmolVLM minus: {diffs}.", 115)]
     return out
