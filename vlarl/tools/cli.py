@@ -724,6 +724,11 @@ def publish_results(
     dest = Path(dest)
     if not list(run.metrics.glob("*.json")):
         raise CliError(f"{run.path} has no metrics to publish: run its stages first")
+    if running := [n for n, s in read_status(run).get("stages", {}).items() if s["status"] == "running"]:
+        raise CliError(
+            f"{run.path} has stages running, or stopped while running: {', '.join(running)}; let them finish (or "
+            f"`vlarl run --resume --run-dir {run.path}`) before publishing the run"
+        )
     if dest.exists():
         shutil.rmtree(dest)
     (dest / "metrics").mkdir(parents=True)
