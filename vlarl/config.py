@@ -35,8 +35,9 @@ __all__ = ['SCENARIOS', 'EGO_POLICIES', 'DATA_SOURCES', 'NUSCENES_CAMERAS', 'GRP
            'RunConfig', 'trl_config_fields', 'check_trl_passthrough', 'typed_passthrough', 'config_from_dict',
            'config_to_dict', 'parse_override', 'nest_key', 'load_yaml', 'save_config', 'migrate_config', 'build_config',
            'override_dicts', 'seed_everything', 'cpu_has_bf16', 'machine_args', 'checkpointing_args', 'RunDir',
-           'write_metrics', 'read_metrics', 'flat_items', 'config_differences', 'open_run', 'metrics_differences',
-           'atomic_dir', 'is_built', 'cached', 'write_text_atomic', 'write_json_atomic', 'cached_json']
+           'write_metrics', 'read_metrics', 'flat_items', 'flat_config', 'config_differences', 'open_run',
+           'metrics_differences', 'atomic_dir', 'is_built', 'cached', 'write_text_atomic', 'write_json_atomic',
+           'cached_json']
 
 # %% ../nbs/00_config.ipynb #e40410b7
 class ConfigError(ValueError):
@@ -1592,9 +1593,14 @@ def flat_items(
         yield prefix, d
 
 # %% ../nbs/00_config.ipynb #4043fa8b
+def flat_config(cfg: RunConfig) -> dict[str, typing.Any]:
+    "A configuration as dotted key -> value (`grpo.trl.max_steps`), the keys overrides and `config_differences` use."
+    return dict(flat_items(dataclasses.asdict(cfg)))
+
+
 def config_differences(a: RunConfig, b: RunConfig) -> dict[str, tuple]:
     "Dotted keys whose values differ between two configurations: key -> (value in a, value in b)."
-    fa, fb = dict(flat_items(dataclasses.asdict(a))), dict(flat_items(dataclasses.asdict(b)))
+    fa, fb = flat_config(a), flat_config(b)
     return {k: (fa.get(k), fb.get(k)) for k in fa.keys() | fb.keys() if fa.get(k) != fb.get(k)}
 
 # %% ../nbs/00_config.ipynb #a122013d

@@ -178,6 +178,7 @@ def score_task(
         "clips": len(samples),
         "reward": float(totals.mean()),
         "per_output": totals.tolist(),
+        "per_clip": totals.reshape(-1, clips or len(samples)).mean(0).tolist(),  # a clip's outputs are averaged
         "components": _component_means(funcs, m),
         "per_clip_components": _component_per_clip(funcs, m, clips or len(samples)),
         "valid_pct": 100 * float(np.mean([p["valid"] for p in parsed])),
@@ -222,11 +223,7 @@ def evaluate_task(
         max_new_tokens,
         temperature,
     )
-    out = score_task(texts, reps, task, funcs, weights, detections, plan_frame, len(samples))
-    out["per_clip"] = (
-        np.asarray(out["per_output"]).reshape(-1, len(samples)).mean(0).tolist()
-    )  # repeats are stacked clip-major
-    return out
+    return score_task(texts, reps, task, funcs, weights, detections, plan_frame, len(samples))  # stacked clip-major
 
 # %% ../../nbs/20b_eval_inference.ipynb #0cb0230c
 def evaluate_policy(

@@ -8,7 +8,6 @@ from __future__ import annotations
 import argparse
 import ast
 import contextlib
-import dataclasses
 import datetime
 import json
 import logging
@@ -33,7 +32,7 @@ from vlarl.config import (
     RunDir,
     build_config,
     config_differences,
-    flat_items,
+    flat_config,
     write_json_atomic,
     write_text_atomic,
 )
@@ -869,20 +868,20 @@ def replicates(
 ) -> dict[str, dict]:
     "A published stage's replicates (`publish_replicate`): column label (the run, and what it changes) -> metrics."
     src = json.loads((Path(results) / "SOURCE.json").read_text(encoding="utf-8"))
-    out = {}
+    out, base = {}, flat_config(RunDir(results).config())
     for r in src.get("replicates", {}).get(notebook, []):
         path = Path(results) / "replicates" / r["run"] / f"{name}.json"
         if path.is_file():
-            changed = _replicate_change(Path(results), src, notebook, r)
+            changed = _replicate_change(base, src, notebook, r)
             out[f"`{r['run']}`" + (f" ({changed})" if changed else "")] = json.loads(path.read_text(encoding="utf-8"))
     return out
 
 
-def _replicate_change(results: Path, src: dict, notebook: str, replicate: dict) -> str:
+def _replicate_change(base: dict, src: dict, notebook: str, replicate: dict) -> str:
     """What a replicate's run changes against the run its stage is published from ('seed = 1'), from `SOURCE.json`
-    and the published run's configuration (for a key the stage's run changes and the replicate's does not)."""
+    and the published run's configuration `base` (`flat_config`; for a key the stage's run changes and the
+    replicate's does not)."""
     published = (src.get("stages", {}).get(notebook) or {}).get("differs") or {}
-    base = dict(flat_items(dataclasses.asdict(RunDir(results).config())))
     ours, theirs = ({**base, **published}, {**base, **replicate["differs"]})
     changed = sorted(k for k in published.keys() | replicate["differs"].keys() if ours.get(k) != theirs.get(k))
     return ", ".join(f"{k} = {theirs.get(k)!r}" for k in changed)
@@ -924,11 +923,12 @@ def _run_lines(results: Path) -> list[str]:
             f" {which} run again in run `{run}` at commit `{commit}` ({_config_note(json.loads(differs))}; what they "
             "read is retrained there) and published from it with `vlarl publish --stage`."
         )
+    base = flat_config(cfg)
     for name, reps in src.get("replicates", {}).items():
         for r in reps:
             about += (
                 f" `{Path(name).stem}` was run once more in run `{r['run']}` at commit `{r['commit']}` "
-                f"({_replicate_change(results, src, name, r) or 'the same configuration'}), shown beside the "
+                f"({_replicate_change(base, src, name, r) or 'the same configuration'}), shown beside the "
                 "published run (`vlarl publish --replicate`)."
             )
     return [textwrap.fill(about, 115), "", _md_table(["stage", "status", "wall time (min)"], times)]
