@@ -167,9 +167,17 @@ class DataConfig:
         default=0, metadata={"help": "nuscenes: key frames between clip starts in a scene (0 = world.frames)"}
     )
     max_clips: int = field(default=0, metadata={"help": "real sources: read at most this many clips (0 = all)"})
+    train_clips: int = field(
+        default=0,
+        metadata={
+            "help": "train on at most this many of the training clips, the same number per scenario (0 = all); "
+            "the held-out split is unchanged, so runs that differ only in it trace a learning curve"
+        },
+    )
 
     def __post_init__(self):
         _check(0 < self.held_out_frac < 1, "data.held_out_frac", "must be in (0, 1)")
+        _check(self.train_clips >= 0, "data.train_clips", "must be >= 0 (0 = every training clip)")
         _check(self.num_proc >= 1, "data.num_proc", "must be >= 1")
         _check(
             self.source in DATA_SOURCES, "data.source", f"unknown source {self.source!r}; choose from {DATA_SOURCES}"

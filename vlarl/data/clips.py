@@ -257,12 +257,16 @@ def ensure_clips(
     run: RunDir,  # the stage's `RunDir`
     cfg: RunConfig,  # its configuration
 ) -> DatasetDict:
-    "The run's clip dataset (`<run>/data/clips`), recorded and saved first (atomically) if the run has none yet."
+    """The run's clip dataset (`<run>/data/clips`), recorded and saved first (atomically) if the run has none yet; its
+    training split cut to `data.train_clips`, spread over the scenarios (`balanced_subset`), where that is set."""
 
     def build(tmp: Path):
         save_clips(split_clips(record_clips(cfg, progress=False), cfg.data.held_out_frac, cfg.seed), tmp)
 
-    return cached(Path(run.data) / "clips", build, load_clips, legacy="dataset_dict.json")
+    dsd = cached(Path(run.data) / "clips", build, load_clips, legacy="dataset_dict.json")
+    if cfg.data.train_clips:
+        dsd["train"] = balanced_subset(dsd["train"], cfg.data.train_clips)
+    return dsd
 
 # %% ../../nbs/02_data_clips.ipynb #efd0800b
 def dataset_card(splits: DatasetDict) -> dict:
