@@ -958,6 +958,47 @@ def _grounding_lines(s2: dict) -> list[str]:
         out += [f"Temporal-embedding ablation, held-out loss per entry, {k}: {_ci(abl[k], 4)} nats/token."]
     return out
 
+# %% ../../nbs/90_tools_cli.ipynb #97416846
+def _training_size_row(label: str, s2: dict, train_clips: int | None) -> list:
+    "One run's row of stage 2 by training-set size: its training clips, held-out caption loss and grounding."
+    g = s2.get("grounding") or {}
+
+    def cell(measure: str, column: str) -> str:
+        return _ci(g[measure][column]) if column in g.get(measure, {}) else "n/a"
+
+    swap = s2.get("frame_swap_loss_increase")
+    return [
+        label,
+        train_clips if train_clips is not None else "n/a",
+        f"{s2['heldout_loss_after']:.3f}",
+        cell("scenario named", "stage 2"),
+        cell("class F1", "stage 2"),
+        cell("class F1", "stage 2 - blind"),
+        _ci(swap, 3) if swap else "n/a",
+    ]
+
+
+def _training_size_lines(s2: dict, train_clips: int | None, replicas: Mapping[str, dict]) -> list[str]:
+    """Stage 2 in the published run (`train_clips` where its metrics lack the count) and in each replicate run, fewest
+    training clips first: a learning curve where the replicates differ only in `data.train_clips`."""
+    if not replicas:
+        return []
+    rows = [_training_size_row("published run", s2, s2.get("train_clips", train_clips))]
+    rows += [_training_size_row(label, m, m.get("train_clips")) for label, m in replicas.items()]
+    rows.sort(key=lambda r: r[1] if isinstance(r[1], int) else float("inf"))
+    header = ["run", "training clips", "held-out caption loss", "scenario named", "class F1", "class F1 - blind"]
+    about = (
+        "Stage 2 in the published run and in each run of it again (`vlarl publish --replicate`), by the number of "
+        "clips it trained on, evaluated on the same held-out clips (95 % bootstrap intervals; caption loss in "
+        "nats/token; the last column is the caption loss with another clip's frames minus with its own):"
+    )
+    return [
+        "",
+        textwrap.fill(about, 115),
+        "",
+        _md_table(header + ["other frames - own"], rows),
+    ]
+
 # %% ../../nbs/90_tools_cli.ipynb #64c36504
 def _verifier_lines(v: dict) -> list[str]:
     "The detector's held-out AP50 per class and the semantic reward's own-vs-other rate."
@@ -1439,7 +1480,13 @@ def results_markdown(results: str | os.PathLike = "results") -> str:
             "nats/token."
         ]
     if s2:
+        s0 = _metric(results, "stage0_dataset") or {}
         lines += _grounding_lines(s2)
+        lines += _training_size_lines(
+            s2,
+            s0.get("card", {}).get("train", {}).get("clips"),
+            replicates(results, "06_stage2_split_entry.ipynb", "stage2_split_entry"),
+        )
     if v := _metric(results, "verifiers"):
         lines += _verifier_lines(v)
     if s3 := _metric(results, "stage3_grpo"):
