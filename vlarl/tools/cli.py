@@ -129,17 +129,24 @@ def done_stages(run: RunDir) -> set[str]:
     return {name for name, s in read_status(run)["stages"].items() if s.get("status") == "done"}
 
 # %% ../../nbs/90_tools_cli.ipynb #287111a4
-def git_commit() -> str:
-    "The short hash of this checkout's HEAD, or '' outside git."
+def git_commit(
+    root: str | os.PathLike | None = None,  # a checkout (default: the one vlarl is imported from)
+) -> str:
+    """The short hash of the checkout's HEAD, with '+changes' where its notebooks or library differ from HEAD (a stage
+    then runs code no commit holds), or '' outside git."""
     import subprocess
 
-    root = Path(vlarl.__file__).resolve().parent.parent
+    root = root or Path(vlarl.__file__).resolve().parent.parent
+
+    def git(*args: str) -> str:
+        return subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True, check=True).stdout
+
     try:
-        return subprocess.run(
-            ["git", "-C", str(root), "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True
-        ).stdout.strip()
+        head = git("rev-parse", "--short", "HEAD").strip()
+        changed = git("status", "--porcelain", "--untracked-files=no", "--", "nbs", "vlarl").strip()
     except (OSError, subprocess.CalledProcessError):
         return ""
+    return head + ("+changes" if changed else "")
 
 # %% ../../nbs/90_tools_cli.ipynb #87829ec7
 @dataclass
@@ -925,11 +932,16 @@ def _run_lines(results: Path) -> list[str]:
         )
     base = flat_config(cfg)
     for name, reps in src.get("replicates", {}).items():
-        for r in reps:
+        changes = [_replicate_change(base, src, name, r) or "the same configuration" for r in reps]
+        runs = [f"`{r['run']}` at commit `{r['commit']}` ({c})" for r, c in zip(reps, changes)]
+        if runs:
+            which = (
+                f"once more in run {runs[0]}"
+                if len(runs) == 1
+                else f"again in runs {', '.join(runs[:-1])} and {runs[-1]}"
+            )
             about += (
-                f" `{Path(name).stem}` was run once more in run `{r['run']}` at commit `{r['commit']}` "
-                f"({_replicate_change(base, src, name, r) or 'the same configuration'}), shown beside the "
-                "published run (`vlarl publish --replicate`)."
+                f" `{Path(name).stem}` was run {which}, shown beside the published run (`vlarl publish --replicate`)."
             )
     return [textwrap.fill(about, 115), "", _md_table(["stage", "status", "wall time (min)"], times)]
 
@@ -973,6 +985,7 @@ def _training_size_row(label: str, s2: dict, train_clips: int | None) -> list:
         f"{s2['heldout_loss_after']:.3f}",
         cell("scenario named", "stage 2"),
         cell("class F1", "stage 2"),
+        cell("class F1", "stage 2 - shuffled frames"),
         cell("class F1", "stage 2 - blind"),
         _ci(swap, 3) if swap else "n/a",
     ]
@@ -986,7 +999,8 @@ def _training_size_lines(s2: dict, train_clips: int | None, replicas: Mapping[st
     rows = [_training_size_row("published run", s2, s2.get("train_clips", train_clips))]
     rows += [_training_size_row(label, m, m.get("train_clips")) for label, m in replicas.items()]
     rows.sort(key=lambda r: r[1] if isinstance(r[1], int) else float("inf"))
-    header = ["run", "training clips", "held-out caption loss", "scenario named", "class F1", "class F1 - blind"]
+    header = ["run", "training clips", "held-out caption loss", "scenario named", "class F1"]
+    header += ["class F1 - shuffled frames", "class F1 - blind", "other frames - own"]
     about = (
         "Stage 2 in the published run and in each run of it again (`vlarl publish --replicate`), by the number of "
         "clips it trained on, evaluated on the same held-out clips (95 % bootstrap intervals; caption loss in "
@@ -996,7 +1010,7 @@ def _training_size_lines(s2: dict, train_clips: int | None, replicas: Mapping[st
         "",
         textwrap.fill(about, 115),
         "",
-        _md_table(header + ["other frames - own"], rows),
+        _md_table(header, rows),
     ]
 
 # %% ../../nbs/90_tools_cli.ipynb #64c36504
