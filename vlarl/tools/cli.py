@@ -1048,8 +1048,11 @@ def _ablation_lines(ab: dict | None, replicas: Mapping[str, dict] | None = None)
     others = {label: _ablation_rows(m.get("ablation_wo_mixed")) for label, m in (replicas or {}).items()}
     return [
         "",
-        "The \"w/o mixed\" ablation (VLA-World Tab. 3): GRPO on the drive task alone, from the same SFT start with the "
-        "same steps, minus the mixed-task policy, on the same held-out clips:",
+        textwrap.fill(
+            "The \"w/o mixed\" ablation (VLA-World Tab. 3): GRPO on the drive task alone, from the same SFT start with "
+            "the same steps, minus the mixed-task policy, on the same held-out clips:",
+            115,
+        ),
         "",
         _replicate_table(["drive only - mixed", "difference [95 % interval]"], rows, others),
     ]
@@ -1077,10 +1080,13 @@ def _grpo_lines(s3: dict, replicas: Mapping[str, dict] | None = None) -> list[st
         return []
     others = {label: _grpo_rows(m) for label, m in (replicas or {}).items()}
     again = " Each further column is a run of the stage again (`vlarl publish --replicate`)." if others else ""
+    about = (
+        f"Stage 3, GRPO ({s3['steps']} steps) on {s3['held_out_clips']} held-out clips: after minus before "
+        f"(95 % paired bootstrap intervals).{again}"
+    )
     out = [
         "",
-        f"Stage 3, GRPO ({s3['steps']} steps) on {s3['held_out_clips']} held-out clips: after minus before "
-        f"(95 % paired bootstrap intervals).{again}",
+        textwrap.fill(about, 115),
         "",
         _replicate_table(["measure", "after - before"], rows, others),
     ]
