@@ -1002,9 +1002,10 @@ def _training_size_lines(s2: dict, train_clips: int | None, replicas: Mapping[st
     header = ["run", "training clips", "held-out caption loss", "scenario named", "class F1"]
     header += ["class F1 - shuffled frames", "class F1 - blind", "other frames - own"]
     about = (
-        "Stage 2 in the published run and in each run of it again (`vlarl publish --replicate`), by the number of "
-        "clips it trained on, evaluated on the same held-out clips (95 % bootstrap intervals; caption loss in "
-        "nats/token; the last column is the caption loss with another clip's frames minus with its own):"
+        "Stage 2 in the published run and in each run of it again (`vlarl publish --replicate`; a label names what "
+        "its run changes), by the number of clips it trained on, evaluated on the same held-out clips (95 % bootstrap "
+        "intervals; caption loss in nats per token of the run's LM, so comparable only between runs of one LM; the "
+        "last column is the caption loss with another clip's frames minus with its own):"
     )
     return [
         "",
