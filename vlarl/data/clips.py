@@ -10,6 +10,7 @@ import itertools
 import math
 import shutil
 import tempfile
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -264,7 +265,11 @@ def ensure_clips(
         save_clips(split_clips(record_clips(cfg, progress=False), cfg.data.held_out_frac, cfg.seed), tmp)
 
     dsd = cached(Path(run.data) / "clips", build, load_clips, legacy="dataset_dict.json")
-    if cfg.data.train_clips:
+    if cfg.data.train_clips > len(dsd["train"]):
+        warnings.warn(
+            f"data.train_clips={cfg.data.train_clips}, but the run holds {len(dsd['train'])}: training on all"
+        )
+    elif cfg.data.train_clips:
         dsd["train"] = balanced_subset(dsd["train"], cfg.data.train_clips)
     return dsd
 
