@@ -267,7 +267,8 @@ def ensure_clips(
     dsd = cached(Path(run.data) / "clips", build, load_clips, legacy="dataset_dict.json")
     if cfg.data.train_clips > len(dsd["train"]):
         warnings.warn(
-            f"data.train_clips={cfg.data.train_clips}, but the run has {len(dsd['train'])} training clips: training on all"
+            f"data.train_clips={cfg.data.train_clips}, but the run has {len(dsd['train'])} training clips: "
+            "training on all"
         )
     elif cfg.data.train_clips:
         dsd["train"] = balanced_subset(dsd["train"], cfg.data.train_clips)

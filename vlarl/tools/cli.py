@@ -41,17 +41,18 @@ from .schedule import by_longest_path, dependents, next_stage, stage_needs, time
 
 # %% auto #0
 __all__ = ['STAGE_PARAMETERS', 'THREAD_VARIABLES', 'KERNEL_START_RETRIES', 'KERNEL_ARGS', 'MODEL_KEYS', 'STOP_SECONDS',
-           'INTERRUPT_GRACE', 'RESULTS_MARKER', 'DIALECT_MARKER', 'WM_SPREAD', 'QA_ROW_NAMES', 'CLOSED_LOOP_COLUMNS',
-           'DIALECT_COLUMNS', 'BENCHMARKS', 'QUOTED_METRIC', 'FETCHABLE', 'DEFAULT_NBS', 'CliError',
-           'find_stage_notebooks', 'resolve_notebook', 'parameters_cell', 'contract_problems', 'read_status',
-           'write_status', 'done_stages', 'git_commit', 'StageResult', 'first_started', 'record_stage',
+           'INTERRUPT_GRACE', 'RESULTS_MARKER', 'DIALECT_MARKER', 'TRAINING_SIZE_FIGURE', 'WM_SPREAD', 'QA_ROW_NAMES',
+           'CLOSED_LOOP_COLUMNS', 'DIALECT_COLUMNS', 'BENCHMARKS', 'QUOTED_METRIC', 'FETCHABLE', 'DEFAULT_NBS',
+           'CliError', 'find_stage_notebooks', 'resolve_notebook', 'parameters_cell', 'contract_problems',
+           'read_status', 'write_status', 'done_stages', 'git_commit', 'StageResult', 'first_started', 'record_stage',
            'stage_parameters', 'kernel_env', 'quiet_parameter_inference', 'kernel_never_started', 'run_stage',
            'stage_estimates', 'eta_note', 'PipelineResult', 'stage_threads', 'run_pipeline', 'prepare_run',
            'stage_spans', 'branch_run', 'format_table', 'cmd_stages', 'select_notebooks', 'cmd_run', 'prepare_branch',
-           'publish_figures', 'publish_results', 'stage_outputs', 'publish_stage', 'publish_replicate', 'replicates',
-           'results_markdown', 'dialect_markdown', 'cmd_bench', 'quoted_metric', 'quote_metrics', 'requote_notebook',
-           'readme_text', 'cmd_publish', 'cmd_readme', 'cmd_fetch', 'cmd_compare', 'status_lines', 'cmd_status',
-           'cmd_layout', 'cmd_docs', 'make_parser', 'main']
+           'publish_figures', 'publish_results', 'stage_outputs', 'publish_stage', 'publish_replicate',
+           'replicate_runs', 'replicates', 'training_size_curves', 'write_training_size_figure', 'results_markdown',
+           'dialect_markdown', 'cmd_bench', 'quoted_metric', 'quote_metrics', 'requote_notebook', 'readme_text',
+           'cmd_publish', 'cmd_readme', 'cmd_fetch', 'cmd_compare', 'status_lines', 'cmd_status', 'cmd_layout',
+           'cmd_docs', 'make_parser', 'main']
 
 # %% ../../nbs/90_tools_cli.ipynb #a7f0aafa
 class CliError(ValueError):
@@ -868,30 +869,45 @@ def _replicate_table(header: list[str], rows: dict[str, str], others: Mapping[st
     return _md_table(header, [[m, v, *(o.get(m, "n/a") for o in others.values())] for m, v in rows.items()])
 
 
-def replicates(
+def replicate_runs(
     results: str | os.PathLike,  # a published run's folder
     notebook: str,  # the stage notebook's file name
     name: str,  # the metrics it writes
-) -> dict[str, dict]:
-    "A published stage's replicates (`publish_replicate`): column label (the run, and what it changes) -> metrics."
+) -> list[tuple[str, dict, dict]]:
+    "A published stage's replicates (`publish_replicate`): (run, what it changes as dotted key -> value, metrics) each."
     src = json.loads((Path(results) / "SOURCE.json").read_text(encoding="utf-8"))
-    out, base = {}, flat_config(RunDir(results).config())
+    out, base = [], flat_config(RunDir(results).config())
     for r in src.get("replicates", {}).get(notebook, []):
         path = Path(results) / "replicates" / r["run"] / f"{name}.json"
         if path.is_file():
-            changed = _replicate_change(base, src, notebook, r)
-            out[f"`{r['run']}`" + (f" ({changed})" if changed else "")] = json.loads(path.read_text(encoding="utf-8"))
+            out.append(
+                (r["run"], _replicate_changes(base, src, notebook, r), json.loads(path.read_text(encoding="utf-8")))
+            )
     return out
 
 
-def _replicate_change(base: dict, src: dict, notebook: str, replicate: dict) -> str:
-    """What a replicate's run changes against the run its stage is published from ('seed = 1'), from `SOURCE.json`
+def replicates(results: str | os.PathLike, notebook: str, name: str) -> dict[str, dict]:
+    "A published stage's replicates (`replicate_runs`): column label (the run, and what it changes) -> metrics."
+    return {
+        f"`{run}`" + (f" ({_change_text(changes)})" if changes else ""): metrics
+        for run, changes, metrics in replicate_runs(results, notebook, name)
+    }
+
+
+def _replicate_changes(base: dict, src: dict, notebook: str, replicate: dict) -> dict:
+    """What a replicate's run changes against the run its stage is published from ({'seed': 1}), from `SOURCE.json`
     and the published run's configuration `base` (`flat_config`; for a key the stage's run changes and the
-    replicate's does not)."""
+    replicate's does not, the published run's value)."""
     published = (src.get("stages", {}).get(notebook) or {}).get("differs") or {}
     ours, theirs = ({**base, **published}, {**base, **replicate["differs"]})
-    changed = sorted(k for k in published.keys() | replicate["differs"].keys() if ours.get(k) != theirs.get(k))
-    return ", ".join(f"{k} = {theirs.get(k)!r}" for k in changed)
+    return {
+        k: theirs.get(k) for k in sorted(published.keys() | replicate["differs"].keys()) if ours.get(k) != theirs.get(k)
+    }
+
+
+def _change_text(changes: dict) -> str:
+    "Configuration changes as the README writes them ('seed = 1, model.llm = 'smollm2'')."
+    return ", ".join(f"{k} = {v!r}" for k, v in changes.items())
 
 # %% ../../nbs/90_tools_cli.ipynb #db5a1543
 def _wall_minutes(stage: dict) -> str:
@@ -932,7 +948,7 @@ def _run_lines(results: Path) -> list[str]:
         )
     base = flat_config(cfg)
     for name, reps in src.get("replicates", {}).items():
-        changes = [_replicate_change(base, src, name, r) or "the same configuration" for r in reps]
+        changes = [_change_text(_replicate_changes(base, src, name, r)) or "the same configuration" for r in reps]
         runs = [f"`{r['run']}` at commit `{r['commit']}` ({c})" for r, c in zip(reps, changes)]
         if runs:
             which = (
@@ -991,9 +1007,14 @@ def _training_size_row(label: str, s2: dict, train_clips: int | None) -> list:
     ]
 
 
-def _training_size_lines(s2: dict, train_clips: int | None, replicas: Mapping[str, dict]) -> list[str]:
-    """Stage 2 in the published run (`train_clips` where its metrics lack the count) and in each replicate run, fewest
-    training clips first: a learning curve where the replicates differ only in `data.train_clips`."""
+def _training_size_lines(
+    s2: dict,  # the published stage 2's metrics
+    train_clips: int | None,  # its training clips, where its metrics lack the count
+    replicas: Mapping[str, dict],  # its replicates (`replicates`)
+    figure: str | None = None,  # the README's path of the learning-curve figure, where there is one
+) -> list[str]:
+    """Stage 2 in the published run and in each replicate run, fewest training clips first: a learning curve where the
+    replicates differ only in `data.train_clips`."""
     if not replicas:
         return []
     rows = [_training_size_row("published run", s2, s2.get("train_clips", train_clips))]
@@ -1012,7 +1033,63 @@ def _training_size_lines(s2: dict, train_clips: int | None, replicas: Mapping[st
         textwrap.fill(about, 115),
         "",
         _md_table(header, rows),
+    ] + (["", f"![stage 2 by training clips]({figure})"] if figure else [])
+
+# %% ../../nbs/90_tools_cli.ipynb #e409b496
+TRAINING_SIZE_FIGURE = (
+    "stage2_training_clips.png"  # in figures/, drawn by `vlarl readme` (`write_training_size_figure`)
+)
+
+
+def _training_size_measures(s2: dict) -> dict[str, object]:
+    "The measures stage 2's learning-curve figure draws, from its metrics (None where it has not one)."
+    g = s2.get("grounding") or {}
+    return {
+        "held-out caption loss (nats per token of its LM)": s2.get("heldout_loss_after"),
+        "other clip's frames - own, caption loss": s2.get("frame_swap_loss_increase"),
+        "class F1 - shuffled frames": (g.get("class F1") or {}).get("stage 2 - shuffled frames"),
+        "scenario named": (g.get("scenario named") or {}).get("stage 2"),
+    }
+
+
+def training_size_curves(results: str | os.PathLike = "results") -> dict[str, dict[int, dict]]:
+    """Stage 2's measures by the clips it trained on, from the published run and its replicates (`replicate_runs`): a
+    series per configuration apart from `data.train_clips`, labelled by its LM and what else its run changes."""
+    results = Path(results)
+    s2 = _metric(results, "stage2_split_entry")
+    if not s2:
+        return {}
+    llm = RunDir(results).config().model.llm
+    card = (_metric(results, "stage0_dataset") or {}).get("card", {}).get("train", {}).get("clips")
+    runs = [({}, s2 | {"train_clips": s2.get("train_clips", card)})]
+    runs += [
+        (changes, m) for _, changes, m in replicate_runs(results, "06_stage2_split_entry.ipynb", "stage2_split_entry")
     ]
+    curves: dict[str, dict[int, dict]] = {}
+    for changes, m in runs:
+        rest = {k: v for k, v in changes.items() if k not in ("data.train_clips", "model.llm")}
+        label = f"LM {changes.get('model.llm', llm)}" + (f", {_change_text(rest)}" if rest else "")
+        if m.get("train_clips"):
+            curves.setdefault(label, {})[m["train_clips"]] = _training_size_measures(m)
+    return curves
+
+
+def write_training_size_figure(
+    results: str | os.PathLike = "results",  # a published run's folder
+    figures: str | os.PathLike = "figures",  # where the README's figures are
+) -> Path | None:
+    "Draw stage 2's learning curve (`training_size_curves`) into `figures/` where a series has two sizes or more."
+    import matplotlib.pyplot as plt
+
+    from vlarl.viz.figures import learning_curve_figure, save_figure
+
+    curves = training_size_curves(results)
+    if not any(len(points) > 1 for points in curves.values()):
+        return None
+    fig = learning_curve_figure(curves, list(next(iter(next(iter(curves.values())).values()))))
+    save_figure(fig, Path(figures) / TRAINING_SIZE_FIGURE)
+    plt.close(fig)
+    return Path(figures) / TRAINING_SIZE_FIGURE
 
 # %% ../../nbs/90_tools_cli.ipynb #64c36504
 def _verifier_lines(v: dict) -> list[str]:
@@ -1503,10 +1580,12 @@ def results_markdown(results: str | os.PathLike = "results") -> str:
     if s2:
         s0 = _metric(results, "stage0_dataset") or {}
         lines += _grounding_lines(s2)
+        figure = f"figures/{TRAINING_SIZE_FIGURE}"
         lines += _training_size_lines(
             s2,
             s0.get("card", {}).get("train", {}).get("clips"),
             replicates(results, "06_stage2_split_entry.ipynb", "stage2_split_entry"),
+            figure if (results.parent / figure).is_file() else None,
         )
     if v := _metric(results, "verifiers"):
         lines += _verifier_lines(v)
@@ -1661,6 +1740,8 @@ def cmd_readme(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else root / "README.md"
     if requote_notebook(src, root / "results"):
         print(f"rewrote the numbers {src} quotes from results/")
+    if figure := write_training_size_figure(root / "results", root / "figures"):
+        print(f"drew {figure.relative_to(root)} from results/")
     out.write_text(readme_text(src, root / "results"), encoding="utf-8")
     print(f"wrote {out}")
     return 0

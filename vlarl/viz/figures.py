@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 # %% auto #0
-__all__ = ['save_figure', 'curve_figure', 'action_figure', 'draw_boxes', 'plot_bev', 'figure_samples']
+__all__ = ['save_figure', 'curve_figure', 'learning_curve_figure', 'action_figure', 'draw_boxes', 'plot_bev', 'figure_samples']
 
 # %% ../../nbs/09_viz_figures.ipynb #f7c10312
 def save_figure(
@@ -50,6 +50,47 @@ def curve_figure(
     ax.set_title(title, fontsize=9)
     if levels:
         ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+# %% ../../nbs/09_viz_figures.ipynb #5fb61998
+def _interval_center(v: dict | float) -> float:
+    "The point value of a number or of a `bootstrap_interval` / `paired_bootstrap` result."
+    return v if not isinstance(v, dict) else v["diff"] if "diff" in v else v["value"]
+
+
+def _below_above(v: dict | float) -> list[float]:
+    "How far an interval reaches below and above its point value (none for a bare number)."
+    y = _interval_center(v)
+    return [y - v.get("lo", y), v.get("hi", y) - y] if isinstance(v, dict) else [0.0, 0.0]
+
+
+def learning_curve_figure(
+    curves: dict[str, dict[int, dict]],  # series label -> training size -> measure -> number or interval dict
+    measures: Sequence[str],  # the measures to draw, a panel each
+    xlabel: str = "training clips",
+):
+    "Measures against the training-set size, a line per series with its 95 % intervals as error bars, on a log2 axis."
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import NullLocator
+
+    fig, axes = plt.subplots(1, len(measures), figsize=(2.9 * len(measures), 2.7), squeeze=False)
+    sizes = sorted({x for points in curves.values() for x in points})
+    for ax, measure in zip(axes[0], measures):
+        for (label, points), marker in zip(curves.items(), "osD^v<>"):
+            xs = [x for x in sorted(points) if points[x].get(measure) is not None]
+            ys = [_interval_center(points[x][measure]) for x in xs]
+            bars = np.array([_below_above(points[x][measure]) for x in xs]).reshape(-1, 2).T
+            ax.errorbar(xs, ys, yerr=bars, marker=marker, capsize=3, label=label)
+        ax.set_xscale("log", base=2)
+        ax.xaxis.set_minor_locator(NullLocator())
+        ax.set_xticks(sizes, [str(s) for s in sizes])
+        ax.set_xlabel(xlabel)
+        ax.set_title(measure, fontsize=9)
+    handles = {lab: h for ax in axes[0] for h, lab in zip(*ax.get_legend_handles_labels())}
+    fig.legend(
+        handles.values(), handles.keys(), loc="lower center", fontsize=7, bbox_to_anchor=(0.5, -0.04 * len(handles))
+    )
     fig.tight_layout()
     return fig
 
