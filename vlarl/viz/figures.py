@@ -69,7 +69,7 @@ def learning_curve_figure(
     curves: dict[str, dict[int, dict]],  # series label -> training size -> measure -> number or interval dict
     measures: Sequence[str],  # the measures to draw, a panel each
     xlabel: str = "training clips",
-):
+) -> Figure:
     "Measures against the training-set size, a line per series with its 95 % intervals as error bars, on a log2 axis."
     import matplotlib.pyplot as plt
     from matplotlib.ticker import NullLocator
@@ -77,11 +77,11 @@ def learning_curve_figure(
     fig, axes = plt.subplots(1, len(measures), figsize=(2.9 * len(measures), 2.7), squeeze=False)
     sizes = sorted({x for points in curves.values() for x in points})
     for ax, measure in zip(axes[0], measures):
-        for (label, points), marker in zip(curves.items(), "osD^v<>"):
+        for i, (label, points) in enumerate(curves.items()):
             xs = [x for x in sorted(points) if points[x].get(measure) is not None]
             ys = [_interval_center(points[x][measure]) for x in xs]
             bars = np.array([_below_above(points[x][measure]) for x in xs]).reshape(-1, 2).T
-            ax.errorbar(xs, ys, yerr=bars, marker=marker, capsize=3, label=label)
+            ax.errorbar(xs, ys, yerr=bars, marker="osD^v<>"[i % 7], capsize=3, label=label)
         ax.set_xscale("log", base=2)
         ax.xaxis.set_minor_locator(NullLocator())
         ax.set_xticks(sizes, [str(s) for s in sizes])
