@@ -174,10 +174,18 @@ class DataConfig:
             "the held-out split is unchanged, so runs that differ only in it trace a learning curve"
         },
     )
+    extra_train_clips_per_scenario: int = field(
+        default=0,
+        metadata={
+            "help": "simulator: record this many more clips per scenario, after the run's own, into the training split "
+            "only, so that a learning curve goes past the training split with the same held-out clips"
+        },
+    )
 
     def __post_init__(self):
         _check(0 < self.held_out_frac < 1, "data.held_out_frac", "must be in (0, 1)")
         _check(self.train_clips >= 0, "data.train_clips", "must be >= 0 (0 = every training clip)")
+        _check(self.extra_train_clips_per_scenario >= 0, "data.extra_train_clips_per_scenario", "must be >= 0")
         _check(self.num_proc >= 1, "data.num_proc", "must be >= 1")
         _check(
             self.source in DATA_SOURCES, "data.source", f"unknown source {self.source!r}; choose from {DATA_SOURCES}"

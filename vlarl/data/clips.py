@@ -11,10 +11,11 @@ import math
 import shutil
 import tempfile
 import warnings
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
-from datasets import Dataset, DatasetDict, Features, Image, List, Value, load_from_disk
+from datasets import Dataset, DatasetDict, Features, Image, List, Value, concatenate_datasets, load_from_disk
 from datasets.exceptions import DatasetGenerationError
 from datasets.utils.logging import disable_progress_bar, enable_progress_bar
 
@@ -30,7 +31,8 @@ if TYPE_CHECKING:
 
 # %% auto #0
 __all__ = ['clip_features', 'as_arrays', 'clip_jobs', 'read_real_clips', 'record_clips', 'video_of', 'split_clips',
-           'balanced_subset', 'save_clips', 'load_clips', 'ensure_clips', 'dataset_card', 'format_card']
+           'extra_clip_jobs', 'with_extra_training_clips', 'balanced_subset', 'save_clips', 'load_clips',
+           'ensure_clips', 'dataset_card', 'format_card']
 
 # %% ../../nbs/02_data_clips.ipynb #37bccd58
 def clip_features() -> Features:
@@ -211,6 +213,26 @@ def split_clips(
     train = [i for i in range(len(ds)) if i not in held]
     return DatasetDict(train=ds.select(train), held_out=ds.select(sorted(held)))
 
+# %% ../../nbs/02_data_clips.ipynb #91ec42ae
+def extra_clip_jobs(cfg: RunConfig) -> list[tuple[str, int]]:
+    """The (scenario, seed) of the `data.extra_train_clips_per_scenario` clips: each scenario's next clips after the
+    run's own, which `clip_jobs` would give a run recording that many more."""
+    more = cfg.data.extra_train_clips_per_scenario
+    longer = replace(cfg, world=replace(cfg.world, clips_per_scenario=cfg.world.clips_per_scenario + more))
+    own = set(clip_jobs(cfg))
+    return [job for job in clip_jobs(longer) if job not in own]
+
+
+def with_extra_training_clips(
+    splits: DatasetDict,  # a run's split clips (`split_clips`)
+    cfg: RunConfig,  # its configuration
+) -> DatasetDict:
+    "`splits` with the extra training clips (`extra_clip_jobs`) recorded and added to the training split only."
+    if not cfg.data.extra_train_clips_per_scenario or cfg.data.source != "sim":
+        return splits
+    more = record_clips(cfg, progress=False, jobs=extra_clip_jobs(cfg))
+    return DatasetDict(train=concatenate_datasets([splits["train"], more]), held_out=splits["held_out"])
+
 # %% ../../nbs/02_data_clips.ipynb #221b0ad9
 def balanced_subset(
     clips: Dataset | list[dict],  # a `Dataset` or list of clips with a `scenario` each
@@ -262,7 +284,8 @@ def ensure_clips(
     training split cut to `data.train_clips`, spread over the scenarios (`balanced_subset`), where that is set."""
 
     def build(tmp: Path):
-        save_clips(split_clips(record_clips(cfg, progress=False), cfg.data.held_out_frac, cfg.seed), tmp)
+        splits = split_clips(record_clips(cfg, progress=False), cfg.data.held_out_frac, cfg.seed)
+        save_clips(with_extra_training_clips(splits, cfg), tmp)
 
     dsd = cached(Path(run.data) / "clips", build, load_clips, legacy="dataset_dict.json")
     if cfg.data.train_clips > len(dsd["train"]):
