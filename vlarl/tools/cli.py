@@ -41,18 +41,18 @@ from .schedule import by_longest_path, dependents, next_stage, stage_needs, time
 
 # %% auto #0
 __all__ = ['STAGE_PARAMETERS', 'THREAD_VARIABLES', 'KERNEL_START_RETRIES', 'KERNEL_ARGS', 'MODEL_KEYS', 'STOP_SECONDS',
-           'INTERRUPT_GRACE', 'RESULTS_MARKER', 'DIALECT_MARKER', 'TRAINING_SIZE_FIGURE', 'WM_SPREAD', 'QA_ROW_NAMES',
-           'CLOSED_LOOP_COLUMNS', 'DIALECT_COLUMNS', 'BENCHMARKS', 'QUOTED_METRIC', 'FETCHABLE', 'DEFAULT_NBS',
-           'CliError', 'find_stage_notebooks', 'resolve_notebook', 'parameters_cell', 'contract_problems',
-           'read_status', 'write_status', 'done_stages', 'git_commit', 'StageResult', 'first_started', 'record_stage',
-           'stage_parameters', 'kernel_env', 'quiet_parameter_inference', 'kernel_never_started', 'run_stage',
-           'stage_estimates', 'eta_note', 'PipelineResult', 'stage_threads', 'run_pipeline', 'prepare_run',
-           'stage_spans', 'branch_run', 'format_table', 'cmd_stages', 'select_notebooks', 'cmd_run', 'prepare_branch',
-           'publish_figures', 'publish_results', 'stage_outputs', 'publish_stage', 'publish_replicate',
-           'replicate_runs', 'replicates', 'training_size_curves', 'write_training_size_figure', 'results_markdown',
-           'dialect_markdown', 'cmd_bench', 'quoted_metric', 'quote_metrics', 'requote_notebook', 'readme_text',
-           'cmd_publish', 'cmd_readme', 'cmd_fetch', 'cmd_compare', 'status_lines', 'cmd_status', 'cmd_layout',
-           'cmd_docs', 'make_parser', 'main']
+           'INTERRUPT_GRACE', 'RESULTS_MARKER', 'DIALECT_MARKER', 'TRAINING_SIZE_FIGURE', 'TRAINING_SIZE_KEYS',
+           'WM_SPREAD', 'QA_ROW_NAMES', 'CLOSED_LOOP_COLUMNS', 'DIALECT_COLUMNS', 'BENCHMARKS', 'QUOTED_METRIC',
+           'FETCHABLE', 'DEFAULT_NBS', 'CliError', 'find_stage_notebooks', 'resolve_notebook', 'parameters_cell',
+           'contract_problems', 'read_status', 'write_status', 'done_stages', 'git_commit', 'StageResult',
+           'first_started', 'record_stage', 'stage_parameters', 'kernel_env', 'quiet_parameter_inference',
+           'kernel_never_started', 'run_stage', 'stage_estimates', 'eta_note', 'PipelineResult', 'stage_threads',
+           'run_pipeline', 'prepare_run', 'stage_spans', 'branch_run', 'format_table', 'cmd_stages', 'select_notebooks',
+           'cmd_run', 'prepare_branch', 'publish_figures', 'publish_results', 'stage_outputs', 'publish_stage',
+           'publish_replicate', 'replicate_runs', 'replicates', 'training_size_curves', 'write_training_size_figure',
+           'results_markdown', 'dialect_markdown', 'cmd_bench', 'quoted_metric', 'quote_metrics', 'requote_notebook',
+           'readme_text', 'cmd_publish', 'cmd_readme', 'cmd_fetch', 'cmd_compare', 'status_lines', 'cmd_status',
+           'cmd_layout', 'cmd_docs', 'make_parser', 'main']
 
 # %% ../../nbs/90_tools_cli.ipynb #a7f0aafa
 class CliError(ValueError):
@@ -1036,9 +1036,8 @@ def _training_size_lines(
     ] + (["", f"![stage 2 by training clips]({figure})"] if figure else [])
 
 # %% ../../nbs/90_tools_cli.ipynb #e409b496
-TRAINING_SIZE_FIGURE = (
-    "stage2_training_clips.png"  # in figures/, drawn by `vlarl readme` (`write_training_size_figure`)
-)
+TRAINING_SIZE_FIGURE = "stage2_training_clips.png"  # in figures/, drawn by `vlarl readme`
+TRAINING_SIZE_KEYS = ("data.train_clips", "data.extra_train_clips_per_scenario")  # settings that move along a curve
 
 
 def _training_size_measures(s2: dict) -> dict[str, object]:
@@ -1054,7 +1053,7 @@ def _training_size_measures(s2: dict) -> dict[str, object]:
 
 def training_size_curves(results: str | os.PathLike = "results") -> dict[str, dict[int, dict]]:
     """Stage 2's measures by the clips it trained on, from the published run and its replicates (`replicate_runs`): a
-    series per configuration apart from `data.train_clips`, labelled by its LM and what else its run changes."""
+    series per configuration apart from `TRAINING_SIZE_KEYS`, labelled by its LM and what else its run changes."""
     results = Path(results)
     s2 = _metric(results, "stage2_split_entry")
     if not s2:
@@ -1067,7 +1066,7 @@ def training_size_curves(results: str | os.PathLike = "results") -> dict[str, di
     ]
     curves: dict[str, dict[int, dict]] = {}
     for changes, m in runs:
-        rest = {k: v for k, v in changes.items() if k not in ("data.train_clips", "model.llm")}
+        rest = {k: v for k, v in changes.items() if k not in TRAINING_SIZE_KEYS + ("model.llm",)}
         label = f"LM {changes.get('model.llm', llm)}" + (f", {_change_text(rest)}" if rest else "")
         if m.get("train_clips"):
             curves.setdefault(label, {})[m["train_clips"]] = _training_size_measures(m)
