@@ -889,9 +889,13 @@ def replicate_runs(
 def replicates(results: str | os.PathLike, notebook: str, name: str) -> dict[str, dict]:
     "A published stage's replicates (`replicate_runs`): column label (the run, and what it changes) -> metrics."
     return {
-        f"`{run}`" + (f" ({_change_text(changes)})" if changes else ""): metrics
-        for run, changes, metrics in replicate_runs(results, notebook, name)
+        _replicate_label(run, changes): metrics for run, changes, metrics in replicate_runs(results, notebook, name)
     }
+
+
+def _replicate_label(run: str, changes: dict) -> str:
+    "A replicate's label in the README: its run, and what the run changes ('`s60-seed1` (seed = 1)')."
+    return f"`{run}`" + (f" ({_change_text(changes)})" if changes else "")
 
 
 def _replicate_changes(base: dict, src: dict, notebook: str, replicate: dict) -> dict:
@@ -987,7 +991,7 @@ def _grounding_lines(s2: dict) -> list[str]:
     return out
 
 # %% ../../nbs/90_tools_cli.ipynb #97416846
-def _training_size_row(label: str, s2: dict, train_clips: int | None) -> list:
+def _training_size_row(label: str, s2: dict) -> list:
     "One run's row of stage 2 by training-set size: its training clips, held-out caption loss and grounding."
     g = s2.get("grounding") or {}
 
@@ -997,7 +1001,7 @@ def _training_size_row(label: str, s2: dict, train_clips: int | None) -> list:
     swap = s2.get("frame_swap_loss_increase")
     return [
         label,
-        train_clips if train_clips is not None else "n/a",
+        s2.get("train_clips") or "n/a",
         f"{s2['heldout_loss_after']:.3f}",
         cell("scenario named", "stage 2"),
         cell("class F1", "stage 2"),
@@ -1007,18 +1011,27 @@ def _training_size_row(label: str, s2: dict, train_clips: int | None) -> list:
     ]
 
 
+def _training_size_runs(results: Path) -> list[tuple[str, dict, dict]]:
+    """Stage 2 in the published run and in each replicate (`replicate_runs`): (label, what its run changes, metrics)
+    each, the published metrics given the stage-0 card's training clips where they lack the count."""
+    s2 = _metric(results, "stage2_split_entry")
+    if not s2:
+        return []
+    card = (_metric(results, "stage0_dataset") or {}).get("card", {}).get("train", {}).get("clips")
+    runs = [("published run", {}, s2 | {"train_clips": s2.get("train_clips", card)})]
+    replicas = replicate_runs(results, "06_stage2_split_entry.ipynb", "stage2_split_entry")
+    return runs + [(_replicate_label(run, changes), changes, m) for run, changes, m in replicas]
+
+
 def _training_size_lines(
-    s2: dict,  # the published stage 2's metrics
-    train_clips: int | None,  # its training clips, where its metrics lack the count
-    replicas: Mapping[str, dict],  # its replicates (`replicates`)
+    runs: list[tuple[str, dict, dict]],  # the published stage 2 first, then its replicates (`_training_size_runs`)
     figure: str | None = None,  # the README's path of the learning-curve figure, where there is one
 ) -> list[str]:
     """Stage 2 in the published run and in each replicate run, fewest training clips first: a learning curve where the
     replicates differ only in `data.train_clips`."""
-    if not replicas:
+    if len(runs) < 2:
         return []
-    rows = [_training_size_row("published run", s2, s2.get("train_clips", train_clips))]
-    rows += [_training_size_row(label, m, m.get("train_clips")) for label, m in replicas.items()]
+    rows = [_training_size_row(label, m) for label, _, m in runs]
     rows.sort(key=lambda r: r[1] if isinstance(r[1], int) else float("inf"))
     header = ["run", "training clips", "held-out caption loss", "scenario named", "class F1"]
     header += ["class F1 - shuffled frames", "class F1 - blind", "other frames - own"]
@@ -1055,17 +1068,9 @@ def training_size_curves(results: str | os.PathLike = "results") -> dict[str, di
     """Stage 2's measures by the clips it trained on, from the published run and its replicates (`replicate_runs`): a
     series per configuration apart from `TRAINING_SIZE_KEYS`, labelled by its LM and what else its run changes."""
     results = Path(results)
-    s2 = _metric(results, "stage2_split_entry")
-    if not s2:
-        return {}
     llm = RunDir(results).config().model.llm
-    card = (_metric(results, "stage0_dataset") or {}).get("card", {}).get("train", {}).get("clips")
-    runs = [({}, s2 | {"train_clips": s2.get("train_clips", card)})]
-    runs += [
-        (changes, m) for _, changes, m in replicate_runs(results, "06_stage2_split_entry.ipynb", "stage2_split_entry")
-    ]
     curves: dict[str, dict[int, dict]] = {}
-    for changes, m in runs:
+    for _, changes, m in _training_size_runs(results):
         rest = {k: v for k, v in changes.items() if k not in TRAINING_SIZE_KEYS + ("model.llm",)}
         label = f"LM {changes.get('model.llm', llm)}" + (f", {_change_text(rest)}" if rest else "")
         if m.get("train_clips"):
@@ -1085,7 +1090,7 @@ def write_training_size_figure(
     curves = training_size_curves(results)
     if not any(len(points) > 1 for points in curves.values()):
         return None
-    fig = learning_curve_figure(curves, list(next(iter(next(iter(curves.values())).values()))))
+    fig = learning_curve_figure(curves, list(_training_size_measures({})))
     save_figure(fig, Path(figures) / TRAINING_SIZE_FIGURE)
     plt.close(fig)
     return Path(figures) / TRAINING_SIZE_FIGURE
@@ -1577,14 +1582,10 @@ def results_markdown(results: str | os.PathLike = "results") -> str:
             "nats/token."
         ]
     if s2:
-        s0 = _metric(results, "stage0_dataset") or {}
         lines += _grounding_lines(s2)
         figure = f"figures/{TRAINING_SIZE_FIGURE}"
         lines += _training_size_lines(
-            s2,
-            s0.get("card", {}).get("train", {}).get("clips"),
-            replicates(results, "06_stage2_split_entry.ipynb", "stage2_split_entry"),
-            figure if (results.parent / figure).is_file() else None,
+            _training_size_runs(results), figure if (results.parent / figure).is_file() else None
         )
     if v := _metric(results, "verifiers"):
         lines += _verifier_lines(v)
