@@ -57,11 +57,12 @@ if TYPE_CHECKING:
 
 # %% auto #0
 __all__ = ['SPECIAL_TOKENS', 'CHAT_TEMPLATE', 'INSTRUCTION_RAW', 'INSTRUCTION_DETAILED', 'INSTRUCTION_CONCISE', 'WEIGHT_FILES',
-           'PARTS', 'LLM_LINEAR', 'SIGLIP2_SO400M', 'QWEN3_4B', 'VideoVLMConfig', 'VideoVLMModel', 'VideoVLM',
-           'train_tokenizer', 'check_tokenizer', 'video_messages', 'check_frames', 'make_processor',
-           'make_tiny_vision_config', 'make_tiny_text_config', 'check_folder', 'assemble_video_vlm', 'make_video_vlm',
-           'save_video_vlm', 'load_video_vlm', 'encode_prompts', 'encode_videos', 'VideoCollator', 'generate_text',
-           'set_trainable', 'trainable_names', 'count_parameters', 'add_lora', 'paper_scale_parameter_counts']
+           'GENERATE_BATCH_SIZE', 'PARTS', 'LLM_LINEAR', 'SIGLIP2_SO400M', 'QWEN3_4B', 'VideoVLMConfig',
+           'VideoVLMModel', 'VideoVLM', 'train_tokenizer', 'check_tokenizer', 'video_messages', 'check_frames',
+           'make_processor', 'make_tiny_vision_config', 'make_tiny_text_config', 'check_folder', 'assemble_video_vlm',
+           'make_video_vlm', 'save_video_vlm', 'load_video_vlm', 'encode_prompts', 'encode_videos', 'VideoCollator',
+           'generate_text', 'set_trainable', 'trainable_names', 'count_parameters', 'add_lora',
+           'paper_scale_parameter_counts']
 
 # %% ../../nbs/03_model_vlm.ipynb #881aee6f
 class VideoVLMConfig(LlavaConfig):
@@ -420,6 +421,9 @@ class VideoCollator:
             self.num_frames,
         )
 
+# %% ../../nbs/03_model_vlm.ipynb #637a1a7b
+GENERATE_BATCH_SIZE = 32  # clips per `generate` call: 8 left the scratch LM's decoding overhead-bound on a CPU core
+
 # %% ../../nbs/03_model_vlm.ipynb #5a0185d3
 @torch.no_grad()
 def generate_text(
@@ -429,7 +433,7 @@ def generate_text(
     instruction: str | list[str],  # one instruction for all clips, or one each
     max_new_tokens: int = 96,
     temperature: float = 0.0,  # 0 = greedy
-    batch_size: int = 8,
+    batch_size: int = GENERATE_BATCH_SIZE,
     # batch's clips -> a fresh transformers `LogitsProcessor` (e.g. a grammar)
     logits_processor_fn: Callable[[slice], LogitsProcessor] | None = None,
     # (processor, frames, instructions) -> model inputs; None: `encode_videos` with the model's T
