@@ -37,7 +37,7 @@ from vlarl.config import (
     write_text_atomic,
 )
 from .notebooks import STAGE_PATTERN, notebook_code, notebook_title, notebook_to_markdown
-from .schedule import by_longest_path, dependents, next_stage, stage_needs, time_left
+from .schedule import by_longest_path, dependents, next_stage, stage_needs, time_left, unmet_needs
 
 # %% auto #0
 __all__ = ['STAGE_PARAMETERS', 'THREAD_VARIABLES', 'KERNEL_START_RETRIES', 'KERNEL_ARGS', 'MODEL_KEYS', 'STOP_SECONDS',
@@ -47,12 +47,12 @@ __all__ = ['STAGE_PARAMETERS', 'THREAD_VARIABLES', 'KERNEL_START_RETRIES', 'KERN
            'contract_problems', 'read_status', 'write_status', 'done_stages', 'git_commit', 'StageResult',
            'first_started', 'record_stage', 'stage_parameters', 'kernel_env', 'quiet_parameter_inference',
            'kernel_never_started', 'run_stage', 'stage_estimates', 'eta_note', 'PipelineResult', 'stage_threads',
-           'run_pipeline', 'prepare_run', 'stage_spans', 'branch_run', 'format_table', 'cmd_stages', 'select_notebooks',
-           'cmd_run', 'prepare_branch', 'publish_figures', 'publish_results', 'stage_outputs', 'publish_stage',
-           'publish_replicate', 'replicate_runs', 'replicates', 'training_size_curves', 'write_training_size_figure',
-           'results_markdown', 'dialect_markdown', 'cmd_bench', 'quoted_metric', 'quote_metrics', 'requote_notebook',
-           'readme_text', 'cmd_publish', 'cmd_readme', 'cmd_fetch', 'cmd_compare', 'status_lines', 'cmd_status',
-           'cmd_layout', 'cmd_docs', 'make_parser', 'main']
+           'run_pipeline', 'prepare_run', 'stage_spans', 'branch_cutoff', 'kept_stages', 'branch_run', 'format_table',
+           'cmd_stages', 'select_notebooks', 'cmd_run', 'prepare_branch', 'unmet_note', 'publish_figures',
+           'publish_results', 'stage_outputs', 'publish_stage', 'publish_replicate', 'replicate_runs', 'replicates',
+           'training_size_curves', 'write_training_size_figure', 'results_markdown', 'dialect_markdown', 'cmd_bench',
+           'quoted_metric', 'quote_metrics', 'requote_notebook', 'readme_text', 'cmd_publish', 'cmd_readme',
+           'cmd_fetch', 'cmd_compare', 'status_lines', 'cmd_status', 'cmd_layout', 'cmd_docs', 'make_parser', 'main']
 
 # %% ../../nbs/90_tools_cli.ipynb #a7f0aafa
 class CliError(ValueError):
@@ -548,6 +548,26 @@ def stage_spans(run: RunDir) -> dict[str, tuple[float | None, float]]:
         if s.get("status") == "done" and s.get("updated")
     }
 
+# %% ../../nbs/90_tools_cli.ipynb #9c59e7fe
+def branch_cutoff(
+    source: RunDir,  # the run to branch from
+    rerun: Sequence[str],  # the stages to run again and every stage that reads from them
+) -> float:
+    "When the first of `rerun` first started in `source` (infinity if none ran there): what a branch keeps predates it."
+    spans = stage_spans(source)
+    if lost := [n for n in rerun if n in spans and spans[n][0] is None]:
+        raise CliError(
+            f"{source.path}/run.json does not say when {', '.join(lost)} first started (redone before vlarl recorded "
+            "start times), so what it made cannot be told from what came before: branch from a run without that redo"
+        )
+    return min((spans[n][0] for n in rerun if n in spans), default=float("inf"))
+
+
+def kept_stages(source: RunDir, rerun: Sequence[str]) -> set[str]:
+    "The stages of `source` a branch that runs `rerun` again keeps as done: those that ended before `branch_cutoff`."
+    cutoff = branch_cutoff(source, rerun)
+    return {n for n, (_, ended) in stage_spans(source).items() if ended < cutoff and n not in rerun}
+
 # %% ../../nbs/90_tools_cli.ipynb #9a63283cbaf04dbcab1f6479b197f3a8
 def _copy_entry(src: Path, dest: Path) -> None:
     "Copy a file or folder with its modification times."
@@ -564,24 +584,14 @@ def branch_run(
     run_dir: str | os.PathLike | None = None,  # the new run directory; None for a fresh one under `runs_root`
 ) -> RunDir:
     "A new run with configuration `cfg` that holds what `source` made before any stage of `rerun` started."
-    spans = stage_spans(source)
-    if lost := [n for n in rerun if n in spans and spans[n][0] is None]:
-        raise CliError(
-            f"{source.path}/run.json does not say when {', '.join(lost)} first started (redone before vlarl recorded "
-            "start times), so what it made cannot be told from what came before: branch from a run without that redo"
-        )
-    cutoff = min((spans[n][0] for n in rerun if n in spans), default=float("inf"))
+    cutoff, keep = branch_cutoff(source, rerun), kept_stages(source, rerun)
     run = RunDir.create(cfg, run_dir)
     for sub in ("checkpoints", "data", "metrics", "figures", "notebooks"):
         for item in sorted(getattr(source, sub).glob("*")):
             if item.lstat().st_mtime < cutoff:
                 _copy_entry(item, getattr(run, sub) / item.name)
     status = read_status(source)
-    kept = {
-        n: s | {"notebook": str(run.notebooks / n)}
-        for n, s in status["stages"].items()
-        if n in spans and spans[n][1] < cutoff and n not in rerun
-    }
+    kept = {n: s | {"notebook": str(run.notebooks / n)} for n, s in status["stages"].items() if n in keep}
     differs = {k: list(v) for k, v in sorted(config_differences(cfg, source.config()).items())}
     branched = {"run": str(source.path), "rerun": list(rerun), "differs": differs}
     write_status(run, {"stages": kept, "commit": status.get("commit"), "branched_from": branched})
@@ -695,10 +705,24 @@ def prepare_branch(
     order = [p.name for p in find_stage_notebooks(args.nbs)]
     named = [p.name for p in notebooks]
     rerun = list(dict.fromkeys([*dependents(order, named), *named]))  # and what reads them (`vlarl.tools.schedule`)
+    if unmet := unmet_needs(named, kept_stages(source, rerun)):
+        raise CliError(unmet_note(unmet, source))
     run = branch_run(source, cfg, rerun, args.run_dir)
     differs = read_status(run)["branched_from"]["differs"]
     print(f"branched from {source.path}: {len(done_stages(run))} stage(s) kept; " + _differs_note(differs))
     return run, cfg
+
+
+def unmet_note(unmet: dict[str, list[str]], source: RunDir) -> str:
+    "Why `vlarl run --from` refuses a branch whose named stages read stages it would not hold (`unmet_needs`)."
+    reads = "; ".join(f"{n} reads {', '.join(m)}" for n, m in unmet.items())
+    missing = list(dict.fromkeys(m for ms in unmet.values() for m in ms))
+    it = "it" if len(missing) == 1 else "them"
+    return (
+        f"{reads}, but {source.path} had not finished {' or '.join(missing)} when the first stage run again started "
+        "there, so the branch would not hold what it made and the named stages would make do without it (stage 3: the "
+        f"simulator's oracle for the detector); name {' and '.join(missing)} as well to run {it} again"
+    )
 
 
 def _differs_note(differs: dict) -> str:

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 # %% auto #0
-__all__ = ['STAGE_NEEDS', 'stage_needs', 'dependents', 'next_stage', 'by_longest_path', 'time_left']
+__all__ = ['STAGE_NEEDS', 'stage_needs', 'dependents', 'unmet_needs', 'next_stage', 'by_longest_path', 'time_left']
 
 # %% ../../nbs/89a_tools_schedule.ipynb #96511cb3
 STAGE_NEEDS: dict[str, tuple[str, ...]] = {  # stage notebook -> the stages whose outputs it reads
@@ -63,6 +63,17 @@ def dependents(
     "`changed` and every stage of `names` that needs one of them, in pipeline order."
     needs = stage_needs(names) if needs is None else needs
     return [n for n in names if n in changed or needs[n] & set(changed)]
+
+# %% ../../nbs/89a_tools_schedule.ipynb #56a2d8f6
+def unmet_needs(
+    names: Sequence[str],  # the stages to run
+    kept: set[str] | Sequence[str],  # the stages whose outputs the run holds
+    table: Mapping[str, Sequence[str]] = STAGE_NEEDS,  # stage -> the stages it reads from
+) -> dict[str, list[str]]:
+    "For each of `names` that reads a stage neither kept nor among `names`, those stages (in the table's order)."
+    have = set(kept) | set(names)
+    unmet = {n: [m for m in table.get(n, ()) if m not in have] for n in names}
+    return {n: missing for n, missing in unmet.items() if missing}
 
 # %% ../../nbs/89a_tools_schedule.ipynb #f11df995
 def next_stage(
