@@ -17,7 +17,7 @@ from ..tasks import DRIVE_INPUTS, TASKS, plan_origin, sample_row, task_instructi
 from ..kinematics import EgoStatusMLP, constant_velocity, kinematic_rollout, plans_with_fallback
 from .metrics import action_metrics, box_corners, planning_metrics
 from ..model.checkpoints import chat_text
-from ..model.vlm import GENERATE_BATCH_SIZE, encode_prompts, encode_videos, generate_text, video_messages
+from ..model.vlm import encode_prompts, encode_videos, generate_text, video_messages
 from vlarl.rewards.driving import (
     driving_format_breakdown,
     json_breakdown,
@@ -96,7 +96,7 @@ def run_policy(
     task: str = "drive",  # one of `TASKS`
     temperature: float = 0.0,  # 0 = greedy
     max_new_tokens: int = 256,
-    batch_size: int = GENERATE_BATCH_SIZE,
+    batch_size: int | None = None,  # clips per `generate` call (None: `generate_batch_size`)
     plan_frame: PlanFrame | str = PlanFrame.EGO,  # how the policy writes waypoints (`grpo.plan_frame` of its run)
 ) -> list[dict]:
     "Run the policy on clips and return the parsed structured outputs (see `parse_output`)."

@@ -25,7 +25,7 @@ from vlarl.tasks import (
 from ..eval.image_metrics import psnr, ssim
 from ..kinematics import plans_with_fallback
 from ..eval.metrics import planning_metrics
-from ..model.vlm import GENERATE_BATCH_SIZE, generate_text, video_messages
+from ..model.vlm import generate_text, video_messages
 from vlarl.rewards.driving import (
     action_reward,
     collision_reward,
@@ -416,7 +416,7 @@ def run_visual_policy(
     max_new_tokens: int,
     masked: bool = False,
     context: str = "warped",
-    batch_size: int = GENERATE_BATCH_SIZE,
+    batch_size: int | None = None,  # clips per `generate` call (None: `generate_batch_size`)
     plan_frame: PlanFrame | str = PlanFrame.EGO,  # how the policy writes waypoints (see `visual_instruction`)
     grammar: bool = False,  # decode the visual block under `VisualBlockGrammar`
     block_codes: np.ndarray | None = None,
@@ -497,7 +497,7 @@ def visual_vlm_policy(
     context: str = "warped",
     plan_frame: PlanFrame | str = PlanFrame.EGO,
     grammar: bool = True,  # the visual block under `VisualBlockGrammar`
-    batch_size: int = GENERATE_BATCH_SIZE,
+    batch_size: int | None = None,  # clips per `generate` call (None: `generate_batch_size`)
 ) -> Callable[..., list]:
     "A `drive_visual` policy as a closed-loop policy: observations in, ego-frame waypoints (or None) out."
 

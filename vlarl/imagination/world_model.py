@@ -21,7 +21,7 @@ from vlarl.tasks import (
     prior_point,
 )
 from ..eval.image_metrics import psnr
-from ..model.vlm import GENERATE_BATCH_SIZE, generate_text
+from ..model.vlm import generate_text
 from vlarl.model.vq import (
     VISUAL_CLOSE,
     VISUAL_OPEN,
@@ -246,7 +246,7 @@ def generate_frames(
     vq: VQVAE,  # the visual tokenizer
     frames: list,
     instructions: list[str],  # per clip: its T frames and the instruction
-    batch_size: int = GENERATE_BATCH_SIZE,
+    batch_size: int | None = None,  # clips per `generate` call (None: `generate_batch_size`)
     temperature: float = 0.0,
     prior_codes: np.ndarray | None = None,
     prior_bias: float = 0.0,
@@ -288,7 +288,7 @@ def imagine(
     scaling: float,
     context: str = "warped",
     prior_bias: float = 0.0,
-    batch_size: int = GENERATE_BATCH_SIZE,
+    batch_size: int | None = None,  # clips per `generate` call (None: `generate_batch_size`)
 ) -> np.ndarray:
     """The world model's +0.5 s code grids (N, grid, grid) for the clips, greedy, with the prior-warped frame's codes
     favoured by `prior_bias`."""
@@ -335,7 +335,7 @@ def tune_prior_bias(
     scaling: float,
     context: str,
     biases: Iterable[float],
-    batch_size: int = GENERATE_BATCH_SIZE,
+    batch_size: int | None = None,  # clips per `generate` call (None: `generate_batch_size`)
 ) -> tuple[float, dict]:
     "The bias with the best mean PSNR of the imagined frames on `samples`, and every bias's PSNR."
     real = np.stack([s["future_frame"] for s in samples])

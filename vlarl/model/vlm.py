@@ -61,7 +61,7 @@ __all__ = ['SPECIAL_TOKENS', 'CHAT_TEMPLATE', 'INSTRUCTION_RAW', 'INSTRUCTION_DE
            'VideoVLMModel', 'VideoVLM', 'train_tokenizer', 'check_tokenizer', 'video_messages', 'check_frames',
            'make_processor', 'make_tiny_vision_config', 'make_tiny_text_config', 'check_folder', 'assemble_video_vlm',
            'make_video_vlm', 'save_video_vlm', 'load_video_vlm', 'encode_prompts', 'encode_videos', 'VideoCollator',
-           'generate_text', 'set_trainable', 'trainable_names', 'count_parameters', 'add_lora',
+           'generate_batch_size', 'generate_text', 'set_trainable', 'trainable_names', 'count_parameters', 'add_lora',
            'paper_scale_parameter_counts']
 
 # %% ../../nbs/03_model_vlm.ipynb #881aee6f
@@ -422,7 +422,12 @@ class VideoCollator:
         )
 
 # %% ../../nbs/03_model_vlm.ipynb #637a1a7b
-GENERATE_BATCH_SIZE = 32  # clips per `generate` call: 8 left the scratch LM's decoding overhead-bound on a CPU core
+GENERATE_BATCH_SIZE = {"cpu": 32, "accelerator": 8}  # clips per `generate` call, by where the model is
+
+
+def generate_batch_size(model: nn.Module) -> int:
+    "Clips per `generate` call for `model`: `GENERATE_BATCH_SIZE`'s value for a model on the CPU or on an accelerator."
+    return GENERATE_BATCH_SIZE["cpu" if model.device.type == "cpu" else "accelerator"]
 
 # %% ../../nbs/03_model_vlm.ipynb #5a0185d3
 @torch.no_grad()
@@ -433,7 +438,7 @@ def generate_text(
     instruction: str | list[str],  # one instruction for all clips, or one each
     max_new_tokens: int = 96,
     temperature: float = 0.0,  # 0 = greedy
-    batch_size: int = GENERATE_BATCH_SIZE,
+    batch_size: int | None = None,  # clips per `generate` call; None: `generate_batch_size(model)`
     # batch's clips -> a fresh transformers `LogitsProcessor` (e.g. a grammar)
     logits_processor_fn: Callable[[slice], LogitsProcessor] | None = None,
     # (processor, frames, instructions) -> model inputs; None: `encode_videos` with the model's T
@@ -442,7 +447,7 @@ def generate_text(
     "Generate an answer per clip (batched, KV-cached)."
     instructions = [instruction] * len(frames) if isinstance(instruction, str) else list(instruction)
     encode = encode or (lambda p, f, i: encode_videos(p, f, i, num_frames=model.config.num_frames))
-    out = []
+    out, batch_size = [], batch_size or generate_batch_size(model)
     model.eval()
     for i in range(0, len(frames), batch_size):
         batch = encode(processor, frames[i : i + batch_size], instructions[i : i + batch_size]).to(model.device)
