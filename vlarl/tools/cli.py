@@ -47,9 +47,9 @@ __all__ = ['STAGE_PARAMETERS', 'THREAD_VARIABLES', 'KERNEL_START_RETRIES', 'KERN
            'contract_problems', 'read_status', 'write_status', 'done_stages', 'git_commit', 'StageResult',
            'first_started', 'record_stage', 'stage_parameters', 'kernel_env', 'quiet_parameter_inference',
            'kernel_never_started', 'run_stage', 'stage_estimates', 'eta_note', 'PipelineResult', 'stage_threads',
-           'run_pipeline', 'prepare_run', 'stage_spans', 'branch_cutoff', 'kept_stages', 'branch_run', 'format_table',
-           'cmd_stages', 'select_notebooks', 'cmd_run', 'prepare_branch', 'unmet_note', 'publish_figures',
-           'publish_results', 'stage_outputs', 'publish_stage', 'publish_replicate', 'replicate_runs', 'replicates',
+           'run_pipeline', 'prepare_run', 'stage_spans', 'branch_keeps', 'branch_run', 'format_table', 'cmd_stages',
+           'select_notebooks', 'cmd_run', 'prepare_branch', 'unmet_note', 'publish_figures', 'publish_results',
+           'stage_outputs', 'publish_stage', 'publish_replicate', 'replicate_runs', 'replicates',
            'training_size_curves', 'write_training_size_figure', 'results_markdown', 'dialect_markdown', 'cmd_bench',
            'quoted_metric', 'quote_metrics', 'requote_notebook', 'readme_text', 'cmd_publish', 'cmd_readme',
            'cmd_fetch', 'cmd_compare', 'status_lines', 'cmd_status', 'cmd_layout', 'cmd_docs', 'make_parser', 'main']
@@ -549,24 +549,20 @@ def stage_spans(run: RunDir) -> dict[str, tuple[float | None, float]]:
     }
 
 # %% ../../nbs/90_tools_cli.ipynb #9c59e7fe
-def branch_cutoff(
+def branch_keeps(
     source: RunDir,  # the run to branch from
     rerun: Sequence[str],  # the stages to run again and every stage that reads from them
-) -> float:
-    "When the first of `rerun` first started in `source` (infinity if none ran there): what a branch keeps predates it."
+) -> tuple[float, set[str]]:
+    """When the first of `rerun` first started in `source` (infinity if none ran there), which what a branch keeps
+    predates; and the stages of `source` it keeps as done, those that ended before then."""
     spans = stage_spans(source)
     if lost := [n for n in rerun if n in spans and spans[n][0] is None]:
         raise CliError(
             f"{source.path}/run.json does not say when {', '.join(lost)} first started (redone before vlarl recorded "
             "start times), so what it made cannot be told from what came before: branch from a run without that redo"
         )
-    return min((spans[n][0] for n in rerun if n in spans), default=float("inf"))
-
-
-def kept_stages(source: RunDir, rerun: Sequence[str]) -> set[str]:
-    "The stages of `source` a branch that runs `rerun` again keeps as done: those that ended before `branch_cutoff`."
-    cutoff = branch_cutoff(source, rerun)
-    return {n for n, (_, ended) in stage_spans(source).items() if ended < cutoff and n not in rerun}
+    cutoff = min((spans[n][0] for n in rerun if n in spans), default=float("inf"))
+    return cutoff, {n for n, (_, ended) in spans.items() if ended < cutoff and n not in rerun}
 
 # %% ../../nbs/90_tools_cli.ipynb #9a63283cbaf04dbcab1f6479b197f3a8
 def _copy_entry(src: Path, dest: Path) -> None:
@@ -584,7 +580,7 @@ def branch_run(
     run_dir: str | os.PathLike | None = None,  # the new run directory; None for a fresh one under `runs_root`
 ) -> RunDir:
     "A new run with configuration `cfg` that holds what `source` made before any stage of `rerun` started."
-    cutoff, keep = branch_cutoff(source, rerun), kept_stages(source, rerun)
+    cutoff, keep = branch_keeps(source, rerun)
     run = RunDir.create(cfg, run_dir)
     for sub in ("checkpoints", "data", "metrics", "figures", "notebooks"):
         for item in sorted(getattr(source, sub).glob("*")):
@@ -705,7 +701,7 @@ def prepare_branch(
     order = [p.name for p in find_stage_notebooks(args.nbs)]
     named = [p.name for p in notebooks]
     rerun = list(dict.fromkeys([*dependents(order, named), *named]))  # and what reads them (`vlarl.tools.schedule`)
-    if unmet := unmet_needs(named, kept_stages(source, rerun)):
+    if unmet := unmet_needs(named, branch_keeps(source, rerun)[1]):
         raise CliError(unmet_note(unmet, source))
     run = branch_run(source, cfg, rerun, args.run_dir)
     differs = read_status(run)["branched_from"]["differs"]
